@@ -1,0 +1,38 @@
+// Package caddyfile registers the webhooks global option and the
+// webhooks_capture directive with Caddy's Caddyfile adapter. The parsing
+// itself lives on the module types, so `caddyfile.UnmarshalModule` works too.
+package caddyfile
+
+import (
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/grt-continuation/caddy-webhooks/module"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("webhooks", parseGlobal)
+	httpcaddyfile.RegisterHandlerDirective("webhooks_capture", parseCapture)
+	// Inside encode/intercept/templates (so it sees what the app sent) and
+	// outside handle/route/reverse_proxy (so it wraps proxies in blocks).
+	httpcaddyfile.RegisterDirectiveOrder("webhooks_capture", httpcaddyfile.Before, "invoke")
+}
+
+func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
+	if existing != nil {
+		return nil, d.Err("the webhooks global option is given twice; merge the blocks")
+	}
+	app := new(module.App)
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "webhooks", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+func parseCapture(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	c := new(module.Capture)
+	err := c.UnmarshalCaddyfile(h.Dispenser)
+	return c, err
+}

@@ -1,0 +1,186 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/secret"
+)
+
+// HookPollInterval is how often each process checks whether the hooks
+// managed through the API changed (in any process).
+const HookPollInterval = time.Second
+
+// dynamicState tracks the API-managed hooks the runtime has loaded.
+type dynamicState struct {
+	mu      sync.Mutex // serialises loads
+	loaded  bool
+	version int64
+	box     *secret.Box // the key the loaded hooks were opened with
+	lastErr string      // last load error logged, to log each kind once
+}
+
+// HookFromRecord builds the engine's hook from an API-managed record.
+func HookFromRecord(r *redisstore.HookRecord) (*Hook, error) {
+	h := &Hook{
+		ID: r.ID, Name: r.Name, URL: r.URL, URLVariables: r.URLVariables, Token: r.Token,
+		EnableSSLVerification: r.EnableSSLVerification, CustomHeaders: r.CustomHeaders,
+	}
+	switch r.Kind {
+	case redisstore.KindProject:
+		h.Project = r.Path
+	case redisstore.KindGroup:
+		h.Group = r.Path
+	default:
+		return nil, fmt.Errorf("hook %d has unknown owner kind %q", r.ID, r.Kind)
+	}
+	for _, t := range r.Triggers {
+		tr, ok := gitlab.ParseTrigger(t)
+		if !ok {
+			return nil, fmt.Errorf("hook %d has unknown trigger %q", r.ID, t)
+		}
+		h.Triggers.Add(tr)
+	}
+	bf, err := gitlab.NewBranchFilter(r.BranchFilterStrategy, r.PushEventsBranchFilter)
+	if err != nil {
+		return nil, fmt.Errorf("hook %d: %w", r.ID, err)
+	}
+	h.BranchFilter = bf
+	return h, nil
+}
+
+// RefreshHooks loads the API-managed hooks from Redis and puts them in
+// effect. The API calls it after every change, so the change applies in
+// this process at once; other processes pick it up within
+// HookPollInterval. Hooks whose id collides with a configured hook are
+// skipped (and logged).
+func (r *Runtime) RefreshHooks(ctx context.Context) error {
+	cfg := r.cfg.Load()
+	if cfg == nil {
+		return errors.New("runtime is not configured")
+	}
+	r.dyn.mu.Lock()
+	defer r.dyn.mu.Unlock()
+	recs, version, err := r.store.Hooks(cfg.Secrets).LoadHooks(ctx)
+	if err != nil {
+		return err
+	}
+	r.hooksMu.Lock()
+	static := r.static
+	r.hooksMu.Unlock()
+	hooks := make([]*Hook, 0, len(recs))
+	for _, rec := range recs {
+		if _, clash := static.Get(rec.ID); clash {
+			r.log.Error("API-managed hook ignored: a configured hook has the same id; give the configured hook another id",
+				zap.Int64("hook_id", rec.ID))
+			continue
+		}
+		h, err := HookFromRecord(rec)
+		if err != nil {
+			r.log.Error("API-managed hook ignored: invalid in Redis", zap.Int64("hook_id", rec.ID), zap.Error(err))
+			continue
+		}
+		hooks = append(hooks, h)
+	}
+	set, err := NewHookSet(hooks)
+	if err != nil {
+		return err
+	}
+	if err := r.SetDynamicHooks(set); err != nil {
+		return err
+	}
+	if !r.dyn.loaded || r.dyn.version != version {
+		r.log.Info("API-managed hooks loaded", zap.Int64("version", version), zap.Int("hooks", set.Len()))
+	}
+	r.dyn.loaded, r.dyn.version, r.dyn.box = true, version, cfg.Secrets
+	return nil
+}
+
+// checkStoredHooks loads the API-managed hooks before the runtime starts (or
+// takes a new configuration). Hooks with secrets the configured key cannot
+// open stop the start: running without them would silently drop their
+// deliveries. Redis being unreachable does not: the loop retries.
+func (r *Runtime) checkStoredHooks() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := r.RefreshHooks(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, secret.ErrNoKey):
+		return fmt.Errorf("hooks managed through the API have encrypted secrets in Redis, but the webhooks app has no encryption_key: %w", err)
+	case errors.Is(err, secret.ErrDecrypt):
+		return fmt.Errorf("the webhooks app's encryption_key does not open the secrets of the hooks in Redis (was the key changed?): %w", err)
+	}
+	r.log.Warn("could not load API-managed hooks yet; retrying in the background", zap.Error(err))
+	return nil
+}
+
+// hooksLoop reloads the API-managed hooks whenever their version in Redis
+// changes or the encryption key was replaced by a reload.
+func (r *Runtime) hooksLoop(ctx context.Context) {
+	defer r.loops.Done()
+	t := time.NewTicker(HookPollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := r.pollHooks(ctx); err != nil && ctx.Err() == nil {
+			r.dyn.mu.Lock()
+			if msg := err.Error(); msg != r.dyn.lastErr {
+				r.dyn.lastErr = msg
+				r.log.Warn("reloading API-managed hooks failed; keeping the hooks loaded before", zap.Error(err))
+			}
+			r.dyn.mu.Unlock()
+		}
+	}
+}
+
+func (r *Runtime) pollHooks(ctx context.Context) error {
+	cfg := r.cfg.Load()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	v, err := r.store.Hooks(cfg.Secrets).HooksVersion(ctx)
+	if err != nil {
+		return err
+	}
+	r.dyn.mu.Lock()
+	current := r.dyn.loaded && r.dyn.version == v && r.dyn.box == cfg.Secrets
+	r.dyn.mu.Unlock()
+	if current {
+		return nil
+	}
+	if err := r.RefreshHooks(ctx); err != nil {
+		return err
+	}
+	r.dyn.mu.Lock()
+	r.dyn.lastErr = ""
+	r.dyn.mu.Unlock()
+	return nil
+}
+
+// SendTest makes one synchronous delivery of body to h, as GitLab's "Test"
+// button: a real request with the hook's URL, token, custom headers and
+// TLS setting, whatever the hook's state.
+func (r *Runtime) SendTest(ctx context.Context, h *Hook, trig gitlab.Trigger, body []byte) Result {
+	send := SendConfig{Timeout: 10 * time.Second, MaxResponseBody: 8 << 10, UserAgent: "GitLab"}
+	if cfg := r.cfg.Load(); cfg != nil {
+		send = cfg.Send
+	}
+	id := uuid.NewString()
+	if v7, err := uuid.NewV7(); err == nil {
+		id = v7.String()
+	}
+	return r.sender.Send(ctx, &send, h, id, id, trig, body)
+}

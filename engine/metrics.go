@@ -1,0 +1,41 @@
+package engine
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Collectors live for the life of the process, so counts survive config
+// reloads; the Caddy module registers them in each config's registry.
+var (
+	eventsCaptured = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "webhooks", Name: "events_captured_total",
+		Help: "Events accepted and queued, by trigger.",
+	}, []string{"trigger"})
+	eventsRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "webhooks", Name: "events_rejected_total",
+		Help: "Announced events that were refused (bad signals, payload, size) or could not be queued, by reason.",
+	}, []string{"reason"})
+	deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "webhooks", Name: "deliveries_total",
+		Help: "Delivery attempts by result: success, client_error, server_error, internal_error, dropped.",
+	}, []string{"result"})
+	deliveryDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "caddy", Subsystem: "webhooks", Name: "delivery_duration_seconds",
+		Help:    "Duration of delivery requests.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
+	})
+	runtimesRunning = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "caddy", Subsystem: "webhooks", Name: "runtimes_running",
+		Help: "Delivery runtimes (Redis connection + workers) running in this process; 1 per Redis and namespace.",
+	})
+	workerSlots = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "caddy", Subsystem: "webhooks", Name: "worker_slots",
+		Help: "Concurrent deliveries allowed, summed over running runtimes.",
+	})
+)
+
+// Collectors returns the engine's metrics for registration.
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{eventsCaptured, eventsRejected, deliveries, deliveryDuration, runtimesRunning, workerSlots}
+}
+
+// CountRejected records an event refused before it reached the engine.
+func CountRejected(reason string) { eventsRejected.WithLabelValues(reason).Inc() }

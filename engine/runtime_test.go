@@ -1,0 +1,337 @@
+package engine
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
+)
+
+// received is one request a test receiver got.
+type received struct {
+	header http.Header
+	body   string
+}
+
+// receiver is a real HTTP server that records what arrives.
+func receiver(t *testing.T, status int) (*httptest.Server, chan received) {
+	t.Helper()
+	ch := make(chan received, 100)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		ch <- received{header: r.Header.Clone(), body: string(b)}
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, ch
+}
+
+func next(t *testing.T, ch chan received) received {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delivery arrived within 10s")
+		return received{}
+	}
+}
+
+func none(t *testing.T, ch chan received, wait time.Duration) {
+	t.Helper()
+	select {
+	case r := <-ch:
+		t.Fatalf("unexpected delivery: %v %s", r.header, r.body)
+	case <-time.After(wait):
+	}
+}
+
+func testConfig() Config {
+	return Config{
+		Send:    SendConfig{Instance: "https://forge.example.com", UserAgent: "GitLab/18.6.0", Timeout: 2 * time.Second, MaxResponseBody: 8 << 10},
+		Workers: 4, Lease: 3 * time.Second, ClaimInterval: 200 * time.Millisecond,
+	}
+}
+
+func newRuntime(t *testing.T, redisURL, consumer string, hooks ...*Hook) *Runtime {
+	t.Helper()
+	store, err := redisstore.New(redisstore.Options{URL: redisURL, Namespace: "test", Readers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := NewHookSet(hooks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := NewRuntime(store, consumer, zaptest.NewLogger(t))
+	rt.Configure(testConfig(), set)
+	return rt
+}
+
+func pushEvent(t *testing.T, project string) *Event {
+	t.Helper()
+	ev, err := NewEvent(Signals{Event: "push", Project: project, Ref: "refs/heads/main"},
+		[]byte(`{"object_kind":"push","ref":"refs/heads/main"}`), "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func enqueue(t *testing.T, rt *Runtime, ev *Event) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rt.Enqueue(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// streamsDrained waits until both streams are empty: every event fanned out
+// and every delivery settled.
+func streamsDrained(t *testing.T, rt *Runtime) {
+	t.Helper()
+	c := rt.Store().Client()
+	k := rt.Store().Keys()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ev, _ := c.XLen(context.Background(), k.Events()).Result()
+		dl, _ := c.XLen(context.Background(), k.Ready()).Result()
+		if ev == 0 && dl == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("streams not drained: %d events, %d deliveries left", ev, dl)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRuntimeDeliversWithGitLabHeaders(t *testing.T) {
+	redis := redistest.Start(t)
+	srv, got := receiver(t, http.StatusOK)
+	h := hook(t, 7, "", "acme", "", "", gitlab.Push)
+	h.URL, h.Token = srv.URL+"/hook/{secret}", "s3cret-token"
+	h.URLVariables = map[string]string{"secret": "abc"}
+	h.CustomHeaders = map[string]string{"X-Team": "platform"}
+	rt := newRuntime(t, redis.URL, "c1", h)
+	if err := rt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close(time.Second) })
+
+	ev := pushEvent(t, "acme/api")
+	enqueue(t, rt, ev)
+	r := next(t, got)
+	want := map[string]string{
+		"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "s3cret-token", "X-Gitlab-Instance": "https://forge.example.com",
+		"User-Agent": "GitLab/18.6.0", "Content-Type": "application/json", "X-Gitlab-Event-Uuid": ev.Chain,
+		"Idempotency-Key": IdempotencyKey(ev.ID, 7), "X-Team": "platform",
+	}
+	for k, v := range want {
+		if r.header.Get(k) != v {
+			t.Errorf("%s = %q, want %q", k, r.header.Get(k), v)
+		}
+	}
+	if r.header.Get("X-Gitlab-Webhook-Uuid") == "" {
+		t.Error("X-Gitlab-Webhook-UUID missing")
+	}
+	if r.body != string(ev.Body) {
+		t.Errorf("body = %s", r.body)
+	}
+	streamsDrained(t, rt)
+	none(t, got, 300*time.Millisecond)
+}
+
+func TestRuntimeFailedDeliveryIsSettledNotRepeated(t *testing.T) {
+	redis := redistest.Start(t)
+	srv, got := receiver(t, http.StatusInternalServerError)
+	h := hook(t, 1, "acme/api", "", "", "", gitlab.Push)
+	h.URL = srv.URL
+	rt := newRuntime(t, redis.URL, "c1", h)
+	if err := rt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close(time.Second) })
+	enqueue(t, rt, pushEvent(t, "acme/api"))
+	next(t, got)
+	streamsDrained(t, rt)
+	none(t, got, 500*time.Millisecond) // GitLab's rule: one attempt; retries belong to the engine issue
+}
+
+func TestRuntimeClaimsWorkOfADeadConsumer(t *testing.T) {
+	redis := redistest.Start(t)
+	srv, got := receiver(t, http.StatusOK)
+	h := hook(t, 1, "acme/api", "", "", "", gitlab.Push)
+	h.URL = srv.URL
+	// The dead process: queued an event, fanned it out, took the delivery
+	// and died before sending it.
+	dead := newRuntime(t, redis.URL, "dead", h)
+	ev := pushEvent(t, "acme/api")
+	ctx := context.Background()
+	if err := dead.Store().EnsureGroups(ctx); err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, dead, ev)
+	msgs, err := dead.Store().ReadEvents(ctx, "dead", ">", 10, time.Second)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("read events: %v %d", err, len(msgs))
+	}
+	if err := dead.fanOut(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := dead.Store().ReadDeliveries(ctx, "dead", ">", 10, time.Second); err != nil || len(d) != 1 {
+		t.Fatalf("read deliveries: %v %d", err, len(d))
+	}
+
+	alive := newRuntime(t, redis.URL, "alive", h)
+	cfg := testConfig()
+	cfg.Lease = 2500 * time.Millisecond
+	alive.Configure(cfg, alive.Hooks())
+	start := time.Now()
+	if err := alive.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = alive.Close(time.Second) })
+	r := next(t, got)
+	if waited := time.Since(start); waited < 2*time.Second {
+		t.Errorf("claimed after %s: before the lease ran out", waited)
+	}
+	if r.header.Get("Idempotency-Key") != IdempotencyKey(ev.ID, 1) {
+		t.Errorf("recovered delivery has another Idempotency-Key")
+	}
+	streamsDrained(t, alive)
+	none(t, got, 300*time.Millisecond)
+}
+
+func TestRuntimeRereadsItsOwnPendingWorkAtOnce(t *testing.T) {
+	redis := redistest.Start(t)
+	srv, got := receiver(t, http.StatusOK)
+	h := hook(t, 1, "acme/api", "", "", "", gitlab.Push)
+	h.URL = srv.URL
+	// A previous run of this same process read the event and crashed.
+	before := newRuntime(t, redis.URL, "me", h)
+	ctx := context.Background()
+	if err := before.Store().EnsureGroups(ctx); err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, before, pushEvent(t, "acme/api"))
+	if msgs, err := before.Store().ReadEvents(ctx, "me", ">", 10, time.Second); err != nil || len(msgs) != 1 {
+		t.Fatalf("read: %v %d", err, len(msgs))
+	}
+	after := newRuntime(t, redis.URL, "me", h)
+	cfg := testConfig()
+	cfg.Lease, cfg.ClaimInterval = time.Hour, time.Hour // only the own-pending read can deliver it
+	after.Configure(cfg, after.Hooks())
+	if err := after.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = after.Close(time.Second) })
+	next(t, got)
+	streamsDrained(t, after)
+}
+
+func TestRuntimeSurvivesLostConsumerGroup(t *testing.T) {
+	redis := redistest.Start(t)
+	srv, got := receiver(t, http.StatusOK)
+	h := hook(t, 1, "acme/api", "", "", "", gitlab.Push)
+	h.URL = srv.URL
+	rt := newRuntime(t, redis.URL, "c1", h)
+	if err := rt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close(time.Second) })
+	enqueue(t, rt, pushEvent(t, "acme/api"))
+	next(t, got)
+
+	redis.Restart() // no persistence: streams and groups are gone (NOGROUP)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := rt.Enqueue(ctx, pushEvent(t, "acme/api"))
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("enqueue after restart: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	next(t, got)
+	streamsDrained(t, rt)
+}
+
+func TestRuntimeDropsDeliveriesOfRemovedHooks(t *testing.T) {
+	redis := redistest.Start(t)
+	srv, got := receiver(t, http.StatusOK)
+	h := hook(t, 1, "acme/api", "", "", "", gitlab.Push)
+	h.URL = srv.URL
+	rt := newRuntime(t, redis.URL, "c1", h)
+	ctx := context.Background()
+	if err := rt.Store().EnsureGroups(ctx); err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, rt, pushEvent(t, "acme/api"))
+	msgs, _ := rt.Store().ReadEvents(ctx, "c1", ">", 10, time.Second)
+	if err := rt.fanOut(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	empty, _ := NewHookSet(nil)
+	rt.Configure(testConfig(), empty) // the hook is deleted before its delivery goes out
+	if err := rt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close(time.Second) })
+	streamsDrained(t, rt)
+	none(t, got, 300*time.Millisecond)
+}
+
+func TestRuntimeStartIsIdempotentAndCloseStops(t *testing.T) {
+	redis := redistest.Start(t)
+	srv, got := receiver(t, http.StatusOK)
+	h := hook(t, 1, "acme/api", "", "", "", gitlab.Push)
+	h.URL = srv.URL
+	rt := newRuntime(t, redis.URL, "c1", h)
+	running := testutil.ToFloat64(runtimesRunning)
+	for range 3 {
+		if err := rt.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := testutil.ToFloat64(runtimesRunning) - running; d != 1 {
+		t.Fatalf("three Starts started %v runtimes", d)
+	}
+	const n = 20
+	for range n {
+		enqueue(t, rt, pushEvent(t, "acme/api"))
+	}
+	for range n {
+		next(t, got)
+	}
+	streamsDrained(t, rt)
+	none(t, got, 300*time.Millisecond)
+	ctx := context.Background()
+	cs, err := rt.Store().Client().XInfoConsumers(ctx, rt.Store().Keys().Ready(), redisstore.GroupDeliver).Result()
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("delivery consumers = %v, %v; want exactly one", cs, err)
+	}
+	if err := rt.Close(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if d := testutil.ToFloat64(runtimesRunning) - running; d != 0 {
+		t.Fatalf("after Close %v runtimes still counted", d)
+	}
+	if err := rt.Start(); err == nil {
+		t.Fatal("a closed runtime started again")
+	}
+}

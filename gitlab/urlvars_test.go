@@ -1,0 +1,110 @@
+package gitlab
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestInterpolateURL(t *testing.T) {
+	vars := map[string]string{"path": "s3cr3t", "sub": "team"}
+	got, err := InterpolateURL("https://{sub}.example.com/hooks/{path}?x={path}", vars)
+	if err != nil || got != "https://team.example.com/hooks/s3cr3t?x=s3cr3t" {
+		t.Fatalf("InterpolateURL = %q, %v", got, err)
+	}
+	_, err = InterpolateURL("https://example.com/{path}/{other}/{zz}", vars)
+	if err == nil || !strings.Contains(err.Error(), "missing keys: [other, zz]") {
+		t.Fatalf("missing keys error = %v", err)
+	}
+	// GitLab's reference pattern does not match {_x}: it stays literal.
+	got, err = InterpolateURL("https://example.com/{_x}", map[string]string{"_x": "v"})
+	if err != nil || got != "https://example.com/{_x}" {
+		t.Fatalf("{_x} = %q, %v", got, err)
+	}
+}
+
+func TestMaskURLHidesSecrets(t *testing.T) {
+	cases := map[string]string{
+		"https://user:pass@example.com/{path}":  "https://xxxxx@example.com/{path}",
+		"https://example.com/hooks/{token}?a=1": "https://example.com/hooks/{token}?a=1",
+		"http://{sub}.example.com/x":            "http://{sub}.example.com/x",
+	}
+	for in, want := range cases {
+		if got := MaskURL(in); got != want {
+			t.Errorf("MaskURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestValidateURLVariablesAndHeaders(t *testing.T) {
+	if err := ValidateURLVariables(map[string]string{"ok_1": "v"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []map[string]string{{"1bad": "v"}, {"bad-key": "v"}, {"k": ""}, {"k": strings.Repeat("v", 101)}} {
+		if ValidateURLVariables(bad) == nil {
+			t.Errorf("ValidateURLVariables(%v) accepted", bad)
+		}
+	}
+	if err := ValidateCustomHeader("X-Team", "platform"); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][2]string{{"X--Double", "v"}, {"X-Team-", "v"}, {"X-Team", ""}, {"X-Team", "a\r\nInjected: 1"}} {
+		if ValidateCustomHeader(bad[0], bad[1]) == nil {
+			t.Errorf("ValidateCustomHeader(%q, %q) accepted", bad[0], bad[1])
+		}
+	}
+}
+
+func TestDeliveryHeadersExactCaseAndPrecedence(t *testing.T) {
+	h := http.Header{}
+	d := DeliveryHeaders{
+		Trigger: Push, UserAgent: "GitLab/18.6.0", Instance: "https://forge.example.com", Token: "t0k",
+		WebhookUUID: "w", EventUUID: "e", IdempotencyKey: "k",
+		Custom: map[string]string{"X-Gitlab-Token": "forged", "X-Team": "platform", "x-gitlab-event": "Nope"},
+	}
+	d.Apply(h)
+	want := map[string]string{
+		"Content-Type": "application/json", "User-Agent": "GitLab/18.6.0", "X-Gitlab-Event": "Push Hook",
+		"X-Gitlab-Instance": "https://forge.example.com", "X-Gitlab-Token": "t0k",
+		"X-Gitlab-Webhook-UUID": "w", "X-Gitlab-Event-UUID": "e", "Idempotency-Key": "k", "X-Team": "platform",
+	}
+	for k, v := range want {
+		if got := h[k]; len(got) != 1 || got[0] != v {
+			t.Errorf("header %q = %v, want [%q]", k, got, v)
+		}
+	}
+	if len(h) != len(want) {
+		t.Errorf("headers = %v, want exactly %d", h, len(want))
+	}
+	// Without a token and instance the headers are absent, not empty.
+	h = http.Header{}
+	d.Token, d.Instance, d.Custom = "", "", nil
+	d.Apply(h)
+	if _, ok := h["X-Gitlab-Token"]; ok {
+		t.Error("X-Gitlab-Token sent without a token")
+	}
+	if _, ok := h["X-Gitlab-Instance"]; ok {
+		t.Error("X-Gitlab-Instance sent without an instance")
+	}
+}
+
+func FuzzInterpolateURL(f *testing.F) {
+	f.Add("https://{a}.example.com/{b}", "x", "y")
+	f.Fuzz(func(t *testing.T, tmpl, a, b string) {
+		vars := map[string]string{"a": a, "b": b}
+		out, err := InterpolateURL(tmpl, vars)
+		if err != nil {
+			return
+		}
+		// Every reference GitLab's pattern recognises is gone unless a
+		// value reintroduced it.
+		if !strings.Contains(a+b, "{") {
+			for _, k := range URLTemplateKeys(out) {
+				if k == "a" || k == "b" {
+					t.Fatalf("reference {%s} left in %q", k, out)
+				}
+			}
+		}
+		_ = MaskURL(tmpl)
+	})
+}

@@ -1,0 +1,249 @@
+// Package module holds the Caddy modules of caddy-webhooks: the webhooks app
+// that owns the Redis connection and the delivery workers, and the
+// webhooks_capture handler that turns an app's responses into events. The
+// work itself is done by the engine package; this is the glue.
+package module
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
+)
+
+func init() {
+	caddy.RegisterModule(new(App))
+}
+
+// Defaults of the app's settings.
+const (
+	DefaultRedis           = "redis://127.0.0.1:6379/0"
+	DefaultNamespace       = "webhooks"
+	DefaultGitLabVersion   = "18.6.0"
+	DefaultWorkers         = 32
+	DefaultTimeout         = 10 * time.Second
+	DefaultLease           = 60 * time.Second
+	DefaultClaimInterval   = 10 * time.Second
+	DefaultMaxResponseBody = 8 << 10
+	shutdownGrace          = 5 * time.Second
+)
+
+// App is the webhooks app. It owns the Redis client and the delivery
+// workers; they live in a process-wide pool keyed by Redis URL and
+// namespace, so a config reload reuses them instead of starting a second
+// set, and queued work is never dropped by a reload.
+type App struct {
+	// Redis is the URL of the Redis server holding the queues:
+	// redis://[user:password@]host:port/db, rediss:// for TLS or
+	// unix:///path. Placeholders such as {env.WEBHOOKS_REDIS_URL} are
+	// resolved. Default: redis://127.0.0.1:6379/0.
+	Redis string `json:"redis,omitempty"`
+
+	// Namespace prefixes every Redis key, so several deployments can share
+	// one Redis. Default: webhooks.
+	Namespace string `json:"namespace,omitempty"`
+
+	// Instance is the base URL sent as X-Gitlab-Instance, e.g.
+	// https://forge.example.com. Omitted from deliveries when empty.
+	Instance string `json:"instance,omitempty"`
+
+	// GitLabVersion is sent in the User-Agent header as GitLab/<version>.
+	// Default: 18.6.0.
+	GitLabVersion string `json:"gitlab_version,omitempty"`
+
+	// Workers is how many deliveries may be in flight at once in this
+	// process. Default: 32.
+	Workers int `json:"workers,omitempty"`
+
+	// Timeout bounds each delivery request (connect, TLS, headers and body).
+	// Default: 10s, as GitLab.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// Lease is how long an event or delivery taken by a process may stay
+	// unfinished before another process takes it over (after a crash). Must
+	// be longer than Timeout. Default: 60s.
+	Lease caddy.Duration `json:"lease,omitempty"`
+
+	// ClaimInterval is how often each process looks for work abandoned by
+	// crashed processes. Default: 10s.
+	ClaimInterval caddy.Duration `json:"claim_interval,omitempty"`
+
+	// MaxResponseBody caps how much of a receiver's response body is read.
+	// Default: 8 KiB, as GitLab stores.
+	MaxResponseBody int64 `json:"max_response_body,omitempty"`
+
+	// Hooks are declared in configuration (GitOps); they are read-only
+	// through the API.
+	Hooks []*HookConfig `json:"hooks,omitempty"`
+
+	rt      *engine.Runtime
+	poolKey string
+	cfg     engine.Config
+	hooks   *engine.HookSet
+	logger  *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (*App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "webhooks", New: func() caddy.Module { return new(App) }}
+}
+
+// runtimes holds one engine.Runtime per Redis URL and namespace across
+// config generations.
+var runtimes = caddy.NewUsagePool()
+
+type pooledRuntime struct{ *engine.Runtime }
+
+func (p pooledRuntime) Destruct() error { return p.Close(shutdownGrace) }
+
+// Provision resolves settings and takes a reference on the pooled runtime.
+// It neither dials Redis nor starts goroutines: `caddy validate` runs it too.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+	a.setDefaults(repl)
+	registerMetrics(ctx)
+
+	hooks, err := buildHooks(a.Hooks, repl)
+	if err != nil {
+		return err
+	}
+	a.hooks = hooks
+	a.cfg = engine.Config{
+		Send: engine.SendConfig{
+			Instance:        strings.TrimRight(a.Instance, "/"),
+			UserAgent:       "GitLab/" + a.GitLabVersion,
+			Timeout:         time.Duration(a.Timeout),
+			MaxResponseBody: a.MaxResponseBody,
+		},
+		Workers:       a.Workers,
+		Lease:         time.Duration(a.Lease),
+		ClaimInterval: time.Duration(a.ClaimInterval),
+	}
+
+	a.poolKey = a.Redis + "\x00" + a.Namespace
+	val, _, err := runtimes.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
+		store, err := redisstore.New(redisstore.Options{URL: a.Redis, Namespace: a.Namespace, Readers: 2})
+		if err != nil {
+			return nil, err
+		}
+		// The instance ID is stable per data directory, so a restarted
+		// process re-reads its own unfinished work at once.
+		id, err := caddy.InstanceID()
+		if err != nil {
+			return nil, fmt.Errorf("reading instance id: %w", err)
+		}
+		return pooledRuntime{engine.NewRuntime(store, id.String(), a.logger.Named("runtime"))}, nil
+	})
+	if err != nil {
+		a.poolKey = ""
+		return fmt.Errorf("setting up redis %s: %w", redisstore.Redact(a.Redis), err)
+	}
+	a.rt = val.(pooledRuntime).Runtime
+	return nil
+}
+
+func (a *App) setDefaults(repl *caddy.Replacer) {
+	a.Redis = repl.ReplaceKnown(a.Redis, "")
+	if a.Redis == "" {
+		a.Redis = DefaultRedis
+	}
+	if a.Namespace == "" {
+		a.Namespace = DefaultNamespace
+	}
+	a.Instance = repl.ReplaceKnown(a.Instance, "")
+	if a.GitLabVersion == "" {
+		a.GitLabVersion = DefaultGitLabVersion
+	}
+	if a.Workers == 0 {
+		a.Workers = DefaultWorkers
+	}
+	if a.Timeout == 0 {
+		a.Timeout = caddy.Duration(DefaultTimeout)
+	}
+	if a.Lease == 0 {
+		a.Lease = caddy.Duration(max(DefaultLease, 2*time.Duration(a.Timeout)))
+	}
+	if a.ClaimInterval == 0 {
+		a.ClaimInterval = caddy.Duration(DefaultClaimInterval)
+	}
+	if a.MaxResponseBody == 0 {
+		a.MaxResponseBody = DefaultMaxResponseBody
+	}
+}
+
+// Validate checks the settings.
+func (a *App) Validate() error {
+	if err := a.cfg.Validate(); err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	if a.Instance != "" && !strings.HasPrefix(a.Instance, "http://") && !strings.HasPrefix(a.Instance, "https://") {
+		return fmt.Errorf("webhooks: instance %q must be an http(s) base URL", a.Instance)
+	}
+	if strings.ContainsAny(a.GitLabVersion, " \r\n") {
+		return fmt.Errorf("webhooks: gitlab_version %q must be one word", a.GitLabVersion)
+	}
+	return nil
+}
+
+// Start hands this generation's settings and hooks to the runtime and makes
+// sure its workers run. On a reload the runtime is already running: only
+// the settings change.
+func (a *App) Start() error {
+	a.rt.Configure(a.cfg, a.hooks)
+	if err := a.rt.Start(); err != nil {
+		return fmt.Errorf("starting webhook runtime: %w", err)
+	}
+	a.logger.Info("webhooks ready", zap.String("redis", redisstore.Redact(a.Redis)),
+		zap.String("namespace", a.Namespace), zap.Int("hooks", a.hooks.Len()))
+	return nil
+}
+
+// Stop does nothing: the runtime outlives a config generation (handlers of
+// the old config may still enqueue) and stops when its last user is
+// cleaned up.
+func (a *App) Stop() error { return nil }
+
+// Cleanup drops this generation's reference on the runtime; the last one
+// stops the workers and closes Redis.
+func (a *App) Cleanup() error {
+	if a.poolKey == "" {
+		return nil
+	}
+	_, err := runtimes.Delete(a.poolKey)
+	a.poolKey = ""
+	return err
+}
+
+// Runtime returns the app's runtime (nil before Provision).
+func (a *App) Runtime() *engine.Runtime { return a.rt }
+
+func registerMetrics(ctx caddy.Context) {
+	reg := ctx.GetMetricsRegistry()
+	if reg == nil {
+		return
+	}
+	for _, c := range engine.Collectors() {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				ctx.Logger().Warn("registering metric", zap.Error(err))
+			}
+		}
+	}
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

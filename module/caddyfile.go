@@ -1,0 +1,252 @@
+package module
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/dustin/go-humanize"
+)
+
+// UnmarshalCaddyfile sets up the app from the webhooks global option:
+//
+//	webhooks {
+//		redis          <url>
+//		namespace      <prefix>
+//		instance       <base url>
+//		gitlab_version <version>
+//		workers        <n>
+//		timeout        <duration>
+//		lease          <duration>
+//		claim_interval <duration>
+//		max_response_body <size>
+//		hook <name> {
+//			id               <n>
+//			url              <url>
+//			token            <secret>
+//			project          <full path>
+//			group            <full path>
+//			events           <trigger...>
+//			branch_filter    <wildcard|regex|all_branches> [<filter>]
+//			ssl_verification on|off
+//			custom_header    <name> <value>
+//			url_variable     <name> <value>
+//		}
+//	}
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // option name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		var err error
+		switch d.Val() {
+		case "redis":
+			err = oneArg(d, &a.Redis)
+		case "namespace":
+			err = oneArg(d, &a.Namespace)
+		case "instance":
+			err = oneArg(d, &a.Instance)
+		case "gitlab_version":
+			err = oneArg(d, &a.GitLabVersion)
+		case "workers":
+			err = intArg(d, &a.Workers)
+		case "timeout":
+			err = durationArg(d, &a.Timeout)
+		case "lease":
+			err = durationArg(d, &a.Lease)
+		case "claim_interval":
+			err = durationArg(d, &a.ClaimInterval)
+		case "max_response_body":
+			err = sizeArg(d, &a.MaxResponseBody)
+		case "hook":
+			h := new(HookConfig)
+			if err = h.unmarshalCaddyfile(d); err == nil {
+				a.Hooks = append(a.Hooks, h)
+			}
+		default:
+			return d.Errf("unrecognized webhooks option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.Err("hook needs a name: hook <name> { … }")
+	}
+	h.Name = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "id":
+			var id int
+			if err = intArg(d, &id); err == nil {
+				if id <= 0 {
+					return d.Errf("hook id must be positive, got %d", id)
+				}
+				h.ID = int64(id)
+			}
+		case "url":
+			err = oneArg(d, &h.URL)
+		case "token":
+			err = oneArg(d, &h.Token)
+		case "project":
+			err = oneArg(d, &h.Project)
+		case "group":
+			err = oneArg(d, &h.Group)
+		case "events":
+			h.Events = append(h.Events, d.RemainingArgs()...)
+			if len(h.Events) == 0 {
+				return d.ArgErr()
+			}
+		case "branch_filter":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return d.Err("usage: branch_filter <wildcard|regex|all_branches> [<filter>]")
+			}
+			h.BranchFilterStrategy = args[0]
+			if len(args) == 2 {
+				h.PushEventsBranchFilter = args[1]
+			}
+		case "ssl_verification":
+			var v string
+			if err = oneArg(d, &v); err == nil {
+				on, perr := parseOnOff(v)
+				if perr != nil {
+					return d.Errf("ssl_verification: %v", perr)
+				}
+				h.EnableSSLVerification = &on
+			}
+		case "custom_header":
+			err = pairArg(d, &h.CustomHeaders)
+		case "url_variable":
+			err = pairArg(d, &h.URLVariables)
+		default:
+			return d.Errf("unrecognized hook option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if h.URL == "" {
+		return d.Errf("hook %s: url is required", h.Name)
+	}
+	return nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
+//
+//	webhooks_capture [<matcher>] {
+//		max_body        <size>
+//		enqueue_timeout <duration>
+//	}
+func (c *Capture) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		var err error
+		switch d.Val() {
+		case "max_body":
+			err = sizeArg(d, &c.MaxBody)
+		case "enqueue_timeout":
+			err = durationArg(d, &c.EnqueueTimeout)
+		default:
+			return d.Errf("unrecognized webhooks_capture option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+func intArg(d *caddyfile.Dispenser, dst *int) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return d.Errf("%s: %q is not a whole number", d.Val(), s)
+	}
+	*dst = n
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	v, err := caddy.ParseDuration(s)
+	if err != nil {
+		return d.Errf("%q is not a duration: %v", s, err)
+	}
+	*dst = caddy.Duration(v)
+	return nil
+}
+
+func sizeArg(d *caddyfile.Dispenser, dst *int64) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	v, err := humanize.ParseBytes(s)
+	if err != nil || v > 1<<40 {
+		return d.Errf("%q is not a size (e.g. 512KiB, 1MB)", s)
+	}
+	*dst = int64(v)
+	return nil
+}
+
+func pairArg(d *caddyfile.Dispenser, dst *map[string]string) error {
+	args := d.RemainingArgs()
+	if len(args) != 2 {
+		return d.Errf("usage: %s <name> <value>", d.Val())
+	}
+	if *dst == nil {
+		*dst = map[string]string{}
+	}
+	if _, dup := (*dst)[args[0]]; dup {
+		return d.Errf("%q is given twice", args[0])
+	}
+	(*dst)[args[0]] = args[1]
+	return nil
+}
+
+func parseOnOff(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "on", "true", "yes":
+		return true, nil
+	case "off", "false", "no":
+		return false, nil
+	}
+	return false, strconv.ErrSyntax
+}
+
+// Interface guards
+var (
+	_ caddyfile.Unmarshaler = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*Capture)(nil)
+)

@@ -1,0 +1,210 @@
+package module
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/gitlab"
+)
+
+func init() {
+	caddy.RegisterModule(new(Capture))
+}
+
+// Defaults of the capture handler.
+const (
+	DefaultMaxBody        = 1 << 20
+	DefaultEnqueueTimeout = 2 * time.Second
+)
+
+// Capture turns responses that announce an event into webhook events. It
+// sits in front of reverse_proxy; the app announces an event by setting
+// response headers:
+//
+//	X-Webhook-Event      the trigger: push, tag_push, issues, merge_requests,
+//	                     note, pipeline, job, member, … (GitLab's "Push Hook"
+//	                     and push_events spellings work too)
+//	X-Webhook-Project    full path of the project (acme/platform/api)
+//	X-Webhook-Namespace  full path of the group, for group events (member,
+//	                     subgroup, project); optional for project events
+//	X-Webhook-Ref        the git ref of a push or tag push (else the
+//	                     payload's "ref" is used)
+//
+// and the response body is the JSON payload. Only 2xx responses (not 204,
+// 206 or answers to HEAD) become events. These headers are removed from
+// every response before it reaches the client. The decision is made from
+// the status and headers alone: other responses are neither buffered nor
+// copied, and event responses stream to the client unchanged while a
+// capped copy of the body is kept. The event is in Redis before the
+// response completes.
+//
+// A request carrying X-Gitlab-Event-UUID (because a webhook caused it)
+// passes that UUID on to the deliveries of the events it causes.
+//
+// The placeholder {http.webhooks.event_id} holds the ID of the captured
+// event, for access logs.
+type Capture struct {
+	// MaxBody caps the payload. A larger event is rejected (logged and
+	// counted as events_rejected_total{reason="too_large"}); the client's
+	// response is not affected. Default: 1 MiB.
+	MaxBody int64 `json:"max_body,omitempty"`
+
+	// EnqueueTimeout bounds the wait for Redis to accept an event.
+	// Default: 2s.
+	EnqueueTimeout caddy.Duration `json:"enqueue_timeout,omitempty"`
+
+	rt     *engine.Runtime
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Capture) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "http.handlers.webhooks_capture", New: func() caddy.Module { return new(Capture) }}
+}
+
+// Provision finds the webhooks app.
+func (c *Capture) Provision(ctx caddy.Context) error {
+	c.logger = ctx.Logger()
+	if c.MaxBody == 0 {
+		c.MaxBody = DefaultMaxBody
+	}
+	if c.EnqueueTimeout == 0 {
+		c.EnqueueTimeout = caddy.Duration(DefaultEnqueueTimeout)
+	}
+	app, err := ctx.AppIfConfigured("webhooks")
+	if err != nil {
+		return fmt.Errorf("webhooks_capture needs the webhooks app: add a `webhooks { redis … }` global option: %w", err)
+	}
+	c.rt = app.(*App).Runtime()
+	registerMetrics(ctx)
+	return nil
+}
+
+// Validate checks the settings.
+func (c *Capture) Validate() error {
+	if c.MaxBody < 0 {
+		return fmt.Errorf("webhooks_capture: max_body must not be negative")
+	}
+	if c.EnqueueTimeout < 0 {
+		return fmt.Errorf("webhooks_capture: enqueue_timeout must not be negative")
+	}
+	return nil
+}
+
+func (c *Capture) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
+	tw := &teeWriter{
+		ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w},
+		maxBody:               c.MaxBody,
+		// HEAD has no body; CONNECT and upgrades carry a byte stream, not a
+		// response (HTTP/2 WebSockets even answer 200).
+		head: r.Method == http.MethodHead || r.Method == http.MethodConnect || r.Header.Get("Upgrade") != "",
+	}
+	chain := r.Header.Get(gitlab.HeaderEventUUID)
+	// Enqueue from a defer: reverse_proxy aborts a response whose client
+	// went away by panicking with http.ErrAbortHandler, and an event the
+	// app committed must not be lost with it.
+	defer func() {
+		rec := recover()
+		c.finish(tw, r, chain)
+		if rec != nil {
+			panic(rec)
+		}
+	}()
+	return next.ServeHTTP(tw, r)
+}
+
+// finish queues the event a response announced, if any. It never changes
+// the response: a bad event is logged and counted.
+func (c *Capture) finish(tw *teeWriter, r *http.Request, chain string) {
+	if !tw.signaled {
+		return
+	}
+	defer tw.release()
+	if !tw.isEvent() {
+		if ce := c.logger.Check(zap.DebugLevel, "event signal ignored: not a 2xx response with a body"); ce != nil {
+			ce.Write(zap.String("event", tw.signals[0]), zap.Int("status", tw.status), zap.String("method", r.Method))
+		}
+		return
+	}
+	ev, err := c.buildEvent(tw, chain)
+	if err != nil {
+		var rej *engine.RejectError
+		reason := engine.RejectPayload
+		if errors.As(err, &rej) {
+			reason = rej.Reason
+		}
+		engine.CountRejected(reason)
+		c.logger.Warn("event rejected", zap.String("reason", reason), zap.String("event", tw.signals[0]),
+			zap.String("project", tw.signals[1]), zap.String("namespace", tw.signals[2]),
+			zap.String("uri", r.URL.Path), zap.Error(err))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.EnqueueTimeout))
+	defer cancel()
+	if err := c.rt.Enqueue(ctx, ev); err != nil {
+		c.logger.Error("event lost: could not queue it in redis", zap.String("event_id", ev.ID),
+			zap.String("trigger", ev.Trigger), zap.String("project", ev.Project), zap.Error(err))
+		return
+	}
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.webhooks.event_id", ev.ID)
+	}
+}
+
+func (c *Capture) buildEvent(tw *teeWriter, chain string) (*engine.Event, error) {
+	if tw.overflow {
+		return nil, &engine.RejectError{Reason: engine.RejectTooLarge,
+			Err: fmt.Errorf("payload is larger than max_body (%d bytes)", c.MaxBody)}
+	}
+	body, err := decode(tw.Header().Get("Content-Encoding"), tw.buf.Bytes(), c.MaxBody)
+	if err != nil {
+		return nil, err
+	}
+	sig := engine.Signals{Event: tw.signals[0], Project: tw.signals[1], Namespace: tw.signals[2], Ref: tw.signals[3]}
+	return engine.NewEvent(sig, body, chain, time.Now())
+}
+
+// decode undoes a gzip Content-Encoding (the app may compress what it
+// sends), bounded by limit against decompression bombs.
+func decode(encoding string, body []byte, limit int64) ([]byte, error) {
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	case "", "identity":
+		return body, nil
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return nil, &engine.RejectError{Reason: engine.RejectPayload, Err: fmt.Errorf("gzip payload: %w", err)}
+		}
+		out, err := io.ReadAll(io.LimitReader(zr, limit+1))
+		if err != nil {
+			return nil, &engine.RejectError{Reason: engine.RejectPayload, Err: fmt.Errorf("gzip payload: %w", err)}
+		}
+		if int64(len(out)) > limit {
+			return nil, &engine.RejectError{Reason: engine.RejectTooLarge,
+				Err: fmt.Errorf("decompressed payload is larger than max_body (%d bytes)", limit)}
+		}
+		return out, nil
+	default:
+		return nil, &engine.RejectError{Reason: engine.RejectEncoding,
+			Err: fmt.Errorf("content encoding %q is not supported for event payloads (use `header_up -Accept-Encoding` on event routes)", encoding)}
+	}
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Capture)(nil)
+	_ caddy.Validator             = (*Capture)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Capture)(nil)
+)

@@ -1,0 +1,146 @@
+package module
+
+import (
+	"fmt"
+	"hash/fnv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/gitlab"
+)
+
+// HookConfig declares a hook in the configuration. Field names follow
+// GitLab's hooks API where one exists.
+type HookConfig struct {
+	// Name identifies the hook in logs; unique among configured hooks.
+	Name string `json:"name"`
+
+	// ID is the hook's numeric ID. Default: derived from Name, in a range
+	// (2^52 and up) that API-created hooks never reach.
+	ID int64 `json:"id,omitempty"`
+
+	// URL receives the deliveries. It may hold {name} references to
+	// URLVariables, which keep secret parts out of logs.
+	URL string `json:"url"`
+
+	// Token is sent as X-Gitlab-Token. Placeholders such as {env.HOOK_TOKEN}
+	// are resolved; keep secrets in the environment, not the config.
+	Token string `json:"token,omitempty"`
+
+	// Project is the full path of the project whose events the hook
+	// receives. Exactly one of Project and Group is set.
+	Project string `json:"project,omitempty"`
+
+	// Group is the full path of the group whose events — its own and those
+	// of every subgroup and project below it — the hook receives.
+	Group string `json:"group,omitempty"`
+
+	// Events are the triggers the hook enables: push, tag_push, issues,
+	// confidential_issues, note, confidential_note, merge_requests,
+	// wiki_page, pipeline, job, deployment, feature_flag, releases,
+	// milestone, emoji, resource_access_token, resource_deploy_token,
+	// vulnerability, and for group hooks member, subgroup, project.
+	// GitLab's field names (push_events) are accepted too. Default: push.
+	Events []string `json:"events,omitempty"`
+
+	// BranchFilterStrategy is wildcard (default), regex or all_branches.
+	BranchFilterStrategy string `json:"branch_filter_strategy,omitempty"`
+
+	// PushEventsBranchFilter limits push events to matching branches.
+	PushEventsBranchFilter string `json:"push_events_branch_filter,omitempty"`
+
+	// EnableSSLVerification checks the receiver's TLS certificate.
+	// Default: true.
+	EnableSSLVerification *bool `json:"enable_ssl_verification,omitempty"`
+
+	// URLVariables are substituted for {name} in URL at delivery time.
+	// Values may use placeholders.
+	URLVariables map[string]string `json:"url_variables,omitempty"`
+
+	// CustomHeaders are added to every delivery; GitLab's own headers win.
+	// Values may use placeholders.
+	CustomHeaders map[string]string `json:"custom_headers,omitempty"`
+}
+
+// configHookIDBase keeps configured hook IDs apart from API-assigned ones
+// while staying below 2^53, the largest integer JSON clients read exactly.
+const configHookIDBase = int64(1) << 52
+
+func buildHooks(cfgs []*HookConfig, repl *caddy.Replacer) (*engine.HookSet, error) {
+	hooks := make([]*engine.Hook, 0, len(cfgs))
+	names := map[string]bool{}
+	for i, c := range cfgs {
+		h, err := c.build(repl)
+		if err != nil {
+			name := c.Name
+			if name == "" {
+				name = fmt.Sprintf("#%d", i+1)
+			}
+			return nil, fmt.Errorf("webhooks: hook %s: %w", name, err)
+		}
+		if names[h.Name] {
+			return nil, fmt.Errorf("webhooks: two hooks are named %q", h.Name)
+		}
+		names[h.Name] = true
+		hooks = append(hooks, h)
+	}
+	set, err := engine.NewHookSet(hooks)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
+	return set, nil
+}
+
+func (c *HookConfig) build(repl *caddy.Replacer) (*engine.Hook, error) {
+	if strings.TrimSpace(c.Name) == "" {
+		return nil, fmt.Errorf("name is required")
+	}
+	h := &engine.Hook{
+		ID: c.ID, Name: c.Name, Project: c.Project, Group: c.Group,
+		URL: repl.ReplaceKnown(c.URL, ""), Token: repl.ReplaceKnown(c.Token, ""),
+		EnableSSLVerification: c.EnableSSLVerification == nil || *c.EnableSSLVerification,
+		ReadOnly:              true,
+	}
+	if h.ID == 0 {
+		f := fnv.New64a()
+		f.Write([]byte(c.Name))
+		h.ID = configHookIDBase | int64(f.Sum64()&uint64(configHookIDBase-1))
+	}
+	events := c.Events
+	if len(events) == 0 {
+		events = []string{string(gitlab.Push)}
+	}
+	for _, e := range events {
+		t, ok := gitlab.ParseTrigger(e)
+		if !ok {
+			return nil, fmt.Errorf("unknown event %q", e)
+		}
+		if t.GroupOnly() && h.Group == "" {
+			return nil, fmt.Errorf("%s events are for group hooks only", t)
+		}
+		h.Triggers.Add(t)
+	}
+	var err error
+	if h.BranchFilter, err = gitlab.NewBranchFilter(c.BranchFilterStrategy, c.PushEventsBranchFilter); err != nil {
+		return nil, err
+	}
+	h.URLVariables = resolveAll(c.URLVariables, repl)
+	h.CustomHeaders = resolveAll(c.CustomHeaders, repl)
+	if err := h.Validate(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+func resolveAll(m map[string]string, repl *caddy.Replacer) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = repl.ReplaceKnown(v, "")
+	}
+	return out
+}

@@ -1,0 +1,128 @@
+package redisstore
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Event is one captured event as the events stream holds it.
+type Event struct {
+	// ID is the event's UUID, fixed at capture.
+	ID string
+	// Trigger is the gitlab.Trigger, e.g. "push".
+	Trigger string
+	// Project is the full path of the project the event belongs to; empty
+	// for group-only events.
+	Project string
+	// Namespace is the full path of the group of a group-only event.
+	Namespace string
+	// Ref is the git ref of a push or tag push.
+	Ref string
+	// Chain is the X-Gitlab-Event-UUID: inherited from the request that
+	// caused the event when it carried one, else the event's own ID.
+	Chain string
+	// At is when the event was captured.
+	At time.Time
+	// Body is the JSON payload.
+	Body []byte
+}
+
+// EventMsg is an Event read from the stream, with its stream entry ID. Err is
+// set when the entry could not be decoded; such an entry is poison.
+type EventMsg struct {
+	StreamID string
+	Event    Event
+	Err      error
+}
+
+// Delivery is one (event, hook) pair waiting to be sent.
+type Delivery struct {
+	EventID string
+	HookID  int64
+	Trigger string
+	Chain   string
+	// At is when the event was captured; latency is measured from it.
+	At   time.Time
+	Body []byte
+	// Attempt counts attempts so far, from 1.
+	Attempt int
+}
+
+// DeliveryMsg is a Delivery read from the stream. Err is set for an entry that
+// could not be decoded.
+type DeliveryMsg struct {
+	StreamID string
+	Delivery Delivery
+	Err      error
+}
+
+func (e *Event) values() []any {
+	return []any{
+		"id", e.ID, "trigger", e.Trigger, "project", e.Project, "ns", e.Namespace,
+		"ref", e.Ref, "chain", e.Chain, "at", e.At.UnixMilli(), "body", e.Body,
+	}
+}
+
+func decodeEvent(m redis.XMessage) EventMsg {
+	v := fields(m.Values)
+	at, err := v.int("at")
+	msg := EventMsg{StreamID: m.ID, Event: Event{
+		ID: v.str("id"), Trigger: v.str("trigger"), Project: v.str("project"),
+		Namespace: v.str("ns"), Ref: v.str("ref"), Chain: v.str("chain"),
+		At: time.UnixMilli(at), Body: []byte(v.str("body")),
+	}}
+	if err == nil && (msg.Event.ID == "" || msg.Event.Trigger == "") {
+		err = fmt.Errorf("missing id or trigger")
+	}
+	if err != nil {
+		msg.Err = fmt.Errorf("decoding event entry %s: %w", m.ID, err)
+	}
+	return msg
+}
+
+func (d *Delivery) values() []any {
+	return []any{
+		"ev", d.EventID, "hook", d.HookID, "trigger", d.Trigger, "chain", d.Chain,
+		"at", d.At.UnixMilli(), "att", d.Attempt, "body", d.Body,
+	}
+}
+
+func decodeDelivery(m redis.XMessage) DeliveryMsg {
+	v := fields(m.Values)
+	hook, err1 := v.int("hook")
+	at, err2 := v.int("at")
+	att, err3 := v.int("att")
+	msg := DeliveryMsg{StreamID: m.ID, Delivery: Delivery{
+		EventID: v.str("ev"), HookID: hook, Trigger: v.str("trigger"), Chain: v.str("chain"),
+		At: time.UnixMilli(at), Attempt: int(att), Body: []byte(v.str("body")),
+	}}
+	for _, err := range []error{err1, err2, err3} {
+		if err != nil {
+			msg.Err = fmt.Errorf("decoding delivery entry %s: %w", m.ID, err)
+			break
+		}
+	}
+	return msg
+}
+
+type fields map[string]any
+
+func (f fields) str(k string) string {
+	s, _ := f[k].(string)
+	return s
+}
+
+func (f fields) int(k string) (int64, error) {
+	s, ok := f[k].(string)
+	if !ok {
+		return 0, fmt.Errorf("missing field %q", k)
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("field %q: %w", k, err)
+	}
+	return n, nil
+}

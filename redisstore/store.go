@@ -1,0 +1,227 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Options configures a Store.
+type Options struct {
+	// URL of the Redis server: redis://[user:password@]host:port/db,
+	// rediss:// for TLS, or unix:///path/to/socket.
+	URL string
+	// Namespace prefixes every key.
+	Namespace string
+	// Readers is how many blocking reads may wait at once; each pins a
+	// connection of the dedicated blocking pool.
+	Readers int
+}
+
+// Store reads and writes the streams of one namespace.
+type Store struct {
+	keys Keys
+	rdb  redis.UniversalClient // ordinary commands
+	blk  redis.UniversalClient // blocking XREADGROUP only: Close interrupts them
+}
+
+// New builds a Store. It does not dial: connections open on first use, so it
+// is safe to call where nothing may touch the network yet.
+func New(o Options) (*Store, error) {
+	opt, err := redis.ParseURL(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("parsing redis URL %q: %w", Redact(o.URL), err)
+	}
+	if o.Namespace == "" {
+		return nil, errors.New("redis namespace is empty")
+	}
+	opt.ContextTimeoutEnabled = true // ctx deadlines bound socket I/O
+	opt.MinIdleConns = 0             // no pre-dial
+	blk := *opt
+	blk.PoolSize = max(o.Readers, 1) + 2
+	return &Store{
+		keys: Keys{Namespace: o.Namespace},
+		rdb:  redis.NewClient(opt),
+		blk:  redis.NewClient(&blk),
+	}, nil
+}
+
+// Keys returns the store's key names.
+func (s *Store) Keys() Keys { return s.keys }
+
+// Client is the store's client for ordinary commands (tests and tools use
+// it to look inside).
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
+// Close closes both clients; blocked reads return at once.
+func (s *Store) Close() error {
+	return errors.Join(s.blk.Close(), s.rdb.Close())
+}
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.rdb.Ping(ctx).Err()
+}
+
+// EnsureGroups creates both consumer groups (and their streams) if missing.
+func (s *Store) EnsureGroups(ctx context.Context) error {
+	for _, g := range [][2]string{{s.keys.Events(), GroupFanout}, {s.keys.Ready(), GroupDeliver}} {
+		if err := s.createGroup(ctx, g[0], g[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createGroup starts the group at "0": both streams hold only unfinished
+// work, so a group re-created after a Redis restart must see all of it.
+func (s *Store) createGroup(ctx context.Context, stream, group string) error {
+	err := s.rdb.XGroupCreateMkStream(ctx, stream, group, "0").Err()
+	if err != nil && !redis.HasErrorPrefix(err, "BUSYGROUP") {
+		return fmt.Errorf("creating group %s on %s: %w", group, stream, err)
+	}
+	return nil
+}
+
+// AddEvent appends an event to the events stream.
+func (s *Store) AddEvent(ctx context.Context, e *Event) (string, error) {
+	id, err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Events(), Values: e.values()}).Result()
+	if err != nil {
+		return "", fmt.Errorf("adding event %s: %w", e.ID, err)
+	}
+	return id, nil
+}
+
+// ReadEvents reads events for consumer. cursor ">" reads new entries; "0"
+// (or an entry ID) re-reads the consumer's own pending entries after it.
+func (s *Store) ReadEvents(ctx context.Context, consumer, cursor string, count int64, block time.Duration) ([]EventMsg, error) {
+	msgs, err := s.read(ctx, s.keys.Events(), GroupFanout, consumer, cursor, count, block)
+	return decodeAll(msgs, decodeEvent), err
+}
+
+// ReadDeliveries reads deliveries for consumer; cursor as ReadEvents.
+func (s *Store) ReadDeliveries(ctx context.Context, consumer, cursor string, count int64, block time.Duration) ([]DeliveryMsg, error) {
+	msgs, err := s.read(ctx, s.keys.Ready(), GroupDeliver, consumer, cursor, count, block)
+	return decodeAll(msgs, decodeDelivery), err
+}
+
+// ClaimEvents takes over events left pending by any consumer for at least
+// minIdle, from start ("0-0" for the beginning). It returns the next start.
+func (s *Store) ClaimEvents(ctx context.Context, consumer string, minIdle time.Duration, start string, count int64) ([]EventMsg, string, error) {
+	msgs, next, err := s.claim(ctx, s.keys.Events(), GroupFanout, consumer, minIdle, start, count)
+	return decodeAll(msgs, decodeEvent), next, err
+}
+
+// ClaimDeliveries is ClaimEvents for the deliveries stream.
+func (s *Store) ClaimDeliveries(ctx context.Context, consumer string, minIdle time.Duration, start string, count int64) ([]DeliveryMsg, string, error) {
+	msgs, next, err := s.claim(ctx, s.keys.Ready(), GroupDeliver, consumer, minIdle, start, count)
+	return decodeAll(msgs, decodeDelivery), next, err
+}
+
+// FanOut queues deliveries and then settles the events they came from, in
+// one round trip. Not atomic across slots: a crash between the two leaves
+// the events pending, and their replay queues the same deliveries again
+// with the same idempotency keys (at-least-once).
+func (s *Store) FanOut(ctx context.Context, eventIDs []string, deliveries []Delivery) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range deliveries {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Ready(), Values: deliveries[i].values()})
+		}
+		if len(eventIDs) > 0 {
+			p.XAck(ctx, s.keys.Events(), GroupFanout, eventIDs...)
+			p.XDel(ctx, s.keys.Events(), eventIDs...)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("fanning out %d events into %d deliveries: %w", len(eventIDs), len(deliveries), err)
+	}
+	return nil
+}
+
+// SettleDeliveries acknowledges and deletes finished deliveries.
+func (s *Store) SettleDeliveries(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAck(ctx, s.keys.Ready(), GroupDeliver, ids...)
+		p.XDel(ctx, s.keys.Ready(), ids...)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("settling deliveries %v: %w", ids, err)
+	}
+	return nil
+}
+
+func (s *Store) read(ctx context.Context, stream, group, consumer, cursor string, count int64, block time.Duration) ([]redis.XMessage, error) {
+	if block <= 0 {
+		block = -1 // go-redis sends BLOCK 0 (forever) for a zero Block
+	}
+	res, err := s.blk.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: group, Consumer: consumer, Streams: []string{stream, cursor},
+		Count: count, Block: block,
+	}).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, nil
+	case redis.HasErrorPrefix(err, "NOGROUP"):
+		// Redis lost the group (restart without persistence, FLUSHALL):
+		// re-create it; the caller reads again.
+		if cerr := s.createGroup(ctx, stream, group); cerr != nil {
+			return nil, cerr
+		}
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading %s as %s/%s: %w", stream, group, consumer, err)
+	}
+	if len(res) == 0 {
+		return nil, nil
+	}
+	return res[0].Messages, nil
+}
+
+func (s *Store) claim(ctx context.Context, stream, group, consumer string, minIdle time.Duration, start string, count int64) ([]redis.XMessage, string, error) {
+	msgs, next, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+		Stream: stream, Group: group, Consumer: consumer, MinIdle: minIdle, Start: start, Count: count,
+	}).Result()
+	if redis.HasErrorPrefix(err, "NOGROUP") {
+		return nil, "0-0", s.createGroup(ctx, stream, group)
+	}
+	if err != nil {
+		return nil, "0-0", fmt.Errorf("claiming from %s as %s/%s: %w", stream, group, consumer, err)
+	}
+	return msgs, next, nil
+}
+
+func decodeAll[T any](msgs []redis.XMessage, decode func(redis.XMessage) T) []T {
+	if len(msgs) == 0 {
+		return nil
+	}
+	out := make([]T, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, decode(m))
+	}
+	return out
+}
+
+// Redact returns a Redis URL without its password, for logs and errors.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.LastIndex(raw, "@"); i >= 0 {
+			return "xxxxx@" + raw[i+1:]
+		}
+		return raw
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
