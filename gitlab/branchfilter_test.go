@@ -27,7 +27,7 @@ func TestBranchFilterSeedExamples(t *testing.T) {
 		{StrategyWildcard, "", "refs/heads/anything", true},
 		{StrategyRegex, "", "refs/heads/anything", true},
 		{StrategyAllBranches, "", "refs/heads/anything", true},
-		{"", "rel*", "refs/heads/release", true}, // wildcard is the default
+		{"", "rel*", "refs/heads/release", true},           // wildcard is the default
 		{StrategyWildcard, "a.b", "refs/heads/axb", false}, // '.' is literal
 	}
 	for _, c := range cases {
