@@ -1,0 +1,248 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/google/uuid"
+
+	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
+)
+
+func TestEventFromTheAppReachesTheReceiver(t *testing.T) {
+	rcv := newReceiver(t, 0)
+	app := newApp(t)
+	start(t, func(redisURL string) string {
+		return caddyfile(redisURL, "https://forge.example.com", app,
+			hookBlock("ci", rcv.URL+"/hook", "group acme", "push", "member"))
+	})
+
+	resp, body := post(t, "/push?project=acme/platform/api&branch=main", nil)
+	want := pushPayload("acme/platform/api", "refs/heads/main")
+	if resp.StatusCode != 200 || body != want {
+		t.Fatalf("client got %d %q", resp.StatusCode, body)
+	}
+	assertNoSignalHeaders(t, resp.Header)
+
+	d := rcv.next(t)
+	for k, v := range map[string]string{
+		"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "it-s3cret-ci",
+		"X-Gitlab-Instance": "https://forge.example.com", "User-Agent": "GitLab/18.6.0",
+		"Content-Type": "application/json",
+	} {
+		if got := d.Header.Get(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	for _, k := range []string{"X-Gitlab-Event-UUID", "X-Gitlab-Webhook-UUID", "Idempotency-Key"} {
+		if _, err := uuid.Parse(d.Header.Get(k)); err != nil {
+			t.Errorf("%s = %q: not a UUID", k, d.Header.Get(k))
+		}
+	}
+	if d.Body != want {
+		t.Errorf("receiver got body %q, want the app's %q", d.Body, want)
+	}
+
+	// A group-only event reaches the group hook too.
+	resp, _ = post(t, "/groups/acme/members", nil)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("member: %d", resp.StatusCode)
+	}
+	if d := rcv.next(t); d.Header.Get("X-Gitlab-Event") != "Member Hook" {
+		t.Errorf("member event arrived as %q", d.Header.Get("X-Gitlab-Event"))
+	}
+	// Another namespace's push and a non-event reach nobody.
+	post(t, "/push?project=other/api&branch=main", nil)
+	do(t, mustRequest(t, http.MethodGet, "/plain"))
+	rcv.quiet(t, time.Second)
+}
+
+func TestRecursionChainIsPropagated(t *testing.T) {
+	rcv := newReceiver(t, 0)
+	app := newApp(t)
+	start(t, func(redisURL string) string {
+		return caddyfile(redisURL, "https://forge.example.com", app, hookBlock("ci", rcv.URL, "project acme/api", "push"))
+	})
+	chain := uuid.NewString()
+	post(t, "/push?project=acme/api&branch=main", http.Header{"X-Gitlab-Event-Uuid": {chain}})
+	if got := rcv.next(t).Header.Get("X-Gitlab-Event-UUID"); got != chain {
+		t.Fatalf("X-Gitlab-Event-UUID = %q, want the triggering request's %q", got, chain)
+	}
+}
+
+func TestResponsesThatAreNotEventsPassUntouched(t *testing.T) {
+	rcv := newReceiver(t, 0)
+	app := newApp(t)
+	_, redis := start(t, func(redisURL string) string {
+		return caddyfile(redisURL, "https://forge.example.com", app, hookBlock("ci", rcv.URL, "group acme", "push"))
+	})
+
+	direct, directBody := do(t, mustURL(t, http.MethodGet, app.URL+"/plain"))
+	viaCaddy, body := do(t, mustRequest(t, http.MethodGet, "/plain"))
+	if body != directBody || viaCaddy.Header.Get("X-App") != "kept" || viaCaddy.Header.Get("Content-Type") != direct.Header.Get("Content-Type") {
+		t.Fatalf("non-event changed: %q %v", body, viaCaddy.Header)
+	}
+
+	// Signals on responses that cannot be events are stripped, statuses and
+	// bodies kept, nothing queued.
+	for _, c := range []struct {
+		method string
+		code   int
+	}{
+		{http.MethodGet, 404}, {http.MethodPost, 500}, {http.MethodPost, 204}, {http.MethodGet, 304}, {http.MethodHead, 200},
+	} {
+		resp, body := do(t, mustRequest(t, c.method, fmt.Sprintf("/status/%d", c.code)))
+		if resp.StatusCode != c.code {
+			t.Errorf("%s %d: client got %d", c.method, c.code, resp.StatusCode)
+		}
+		if (c.code == 204 || c.code == 304 || c.method == http.MethodHead) && body != "" {
+			t.Errorf("%s %d: got a body %q", c.method, c.code, body)
+		}
+		if c.code == 304 && resp.Header.Get("ETag") != `"v1"` {
+			t.Errorf("304 lost its ETag")
+		}
+		assertNoSignalHeaders(t, resp.Header)
+	}
+	rcv.quiet(t, time.Second)
+	c := redis.Client()
+	defer c.Close()
+	if n, _ := c.XLen(context.Background(), "webhooks:{e0}:events").Result(); n != 0 {
+		t.Errorf("%d events queued for non-events", n)
+	}
+}
+
+func TestStreamingResponsesAreNotHeldBack(t *testing.T) {
+	rcv := newReceiver(t, 0)
+	app := newApp(t)
+	start(t, func(redisURL string) string {
+		return caddyfile(redisURL, "https://forge.example.com", app, hookBlock("ci", rcv.URL, "group acme", "push"))
+	})
+	resp, err := http.Get(caddyBase + "/sse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	assertNoSignalHeaders(t, resp.Header)
+	// The upstream sends its second message only after we have read the
+	// first: a handler that buffered the stream would never deliver it.
+	lines := bufio.NewReader(resp.Body)
+	first, err := lines.ReadString('\n')
+	if err != nil || first != "data: first\n" {
+		t.Fatalf("first SSE line = %q, %v", first, err)
+	}
+	close(app.release)
+	rest, _ := io.ReadAll(lines)
+	if !strings.Contains(string(rest), "data: second") {
+		t.Fatalf("rest of stream = %q", rest)
+	}
+}
+
+func TestUpgradedConnectionsPassThrough(t *testing.T) {
+	rcv := newReceiver(t, 0)
+	app := newApp(t)
+	start(t, func(redisURL string) string {
+		return caddyfile(redisURL, "https://forge.example.com", app, hookBlock("ci", rcv.URL, "group acme", "push"))
+	})
+	conn := rawConn(t)
+	fmt.Fprint(conn, "GET /ws HTTP/1.1\r\nHost: localhost:9080\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	assertNoSignalHeaders(t, resp.Header)
+	fmt.Fprint(conn, "ping\n")
+	line, err := br.ReadString('\n')
+	if err != nil || line != "echo: ping\n" {
+		t.Fatalf("echo = %q, %v", line, err)
+	}
+	rcv.quiet(t, 500*time.Millisecond)
+}
+
+func TestEventSurvivesTheClientGoingAway(t *testing.T) {
+	rcv := newReceiver(t, 0)
+	app := newApp(t)
+	start(t, func(redisURL string) string {
+		return caddyfile(redisURL, "https://forge.example.com", app, hookBlock("ci", rcv.URL, "group acme", "push"))
+	})
+	conn := rawConn(t)
+	fmt.Fprint(conn, "POST /abort HTTP/1.1\r\nHost: localhost:9080\r\nContent-Length: 0\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("response: %v %v", resp, err)
+	}
+	// Read the start of the body (the app has committed the event), then
+	// hang up while the app is still writing.
+	buf := make([]byte, 16)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	d := rcv.next(t)
+	if !strings.HasPrefix(d.Body, pushPayload("acme/api", "refs/heads/main")) {
+		t.Fatalf("delivered body %q", d.Body)
+	}
+	// Caddy keeps serving.
+	if r, _ := do(t, mustRequest(t, http.MethodGet, "/plain")); r.StatusCode != 200 {
+		t.Fatalf("after abort: %d", r.StatusCode)
+	}
+}
+
+func TestBadConfigurationIsRefusedWithReasons(t *testing.T) {
+	redis := redistest.Start(t)
+	base := func(webhooks, site string) string {
+		return fmt.Sprintf(`{
+	skip_install_trust
+	admin localhost:2999
+	http_port 9080
+	https_port 9443
+	%s
+}
+localhost:9080 {
+	%s
+	respond "ok"
+}
+`, webhooks, site)
+	}
+	cases := map[string]struct{ cfg, want string }{
+		"lease not above timeout": {base("webhooks {\n redis "+redis.URL+"\n timeout 10s\n lease 5s\n}", "webhooks_capture"),
+			"lease (5s) must be longer than the delivery timeout (10s)"},
+		"hook URL not http": {base("webhooks {\n redis "+redis.URL+"\n hook x {\n url ftp://example.com\n group acme\n }\n}", "webhooks_capture"),
+			"must be an http or https URL"},
+		"group event on a project hook": {base("webhooks {\n redis "+redis.URL+"\n hook x {\n url http://example.com\n project acme/api\n events member\n }\n}", "webhooks_capture"),
+			"hook x: member events are for group hooks only"},
+		"bad branch filter": {base("webhooks {\n redis "+redis.URL+"\n hook x {\n url http://example.com\n group acme\n branch_filter regex (\n }\n}", "webhooks_capture"),
+			"hook x: branch filter is not valid RE2 syntax"},
+		"capture without the app": {base("", "webhooks_capture"),
+			"webhooks_capture needs the webhooks app"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			caddytest.AssertLoadError(t, c.cfg, "caddyfile", c.want)
+		})
+	}
+}
+
+func mustRequest(t *testing.T, method, path string) *http.Request {
+	return mustURL(t, method, caddyBase+path)
+}
+
+func mustURL(t *testing.T, method, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test of caddy-webhooks: go vet, the unit and Redis-backed tests,
+# the in-process Caddy integration tests (all with the race detector), and a
+# smoke run of the demo. Tests start their own redis-server on free loopback
+# ports; this script installs redis-server (and curl) with apt-get when they
+# are missing and it runs as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v curl >/dev/null || need+=(curl)
+if ((${#need[@]})); then
+	if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+		echo "==> installing ${need[*]}"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+	else
+		echo "test: missing ${need[*]}; install them (Debian/Ubuntu: sudo apt-get install ${need[*]})" >&2
+		exit 1
+	fi
+fi
+command -v go >/dev/null || { echo "test: go is not installed" >&2; exit 1; }
+
+echo "==> gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [[ -n $unformatted ]]; then
+	echo "gofmt would change:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+echo "==> go vet"
+go vet ./...
+echo "==> go test -race"
+go test -race -count=1 -timeout 30m ./...
+echo "==> demo smoke run"
+./scripts/demo.sh --smoke
