@@ -1,6 +1,7 @@
 // Package caddyfile registers the webhooks global option and the
-// webhooks_capture directive with Caddy's Caddyfile adapter. The parsing
-// itself lives on the module types, so `caddyfile.UnmarshalModule` works too.
+// webhooks_capture and webhooks_api directives with Caddy's Caddyfile
+// adapter. The parsing itself lives on the module types, so
+// `caddyfile.UnmarshalModule` works too.
 package caddyfile
 
 import (
@@ -18,10 +19,21 @@ func init() {
 	// Inside encode/intercept/templates (so it sees what the app sent) and
 	// outside handle/route/reverse_proxy (so it wraps proxies in blocks).
 	httpcaddyfile.RegisterDirectiveOrder("webhooks_capture", httpcaddyfile.Before, "invoke")
+	httpcaddyfile.RegisterHandlerDirective("webhooks_api", parseAPI)
+	// A terminal handler, like respond and reverse_proxy: after auth
+	// directives (forward_auth, basic_auth), before the proxy.
+	httpcaddyfile.RegisterDirectiveOrder("webhooks_api", httpcaddyfile.Before, "reverse_proxy")
+}
+
+func parseAPI(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(module.API)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
 }
 
 func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
+		d.Next()
 		return nil, d.Err("the webhooks global option is given twice; merge the blocks")
 	}
 	app := new(module.App)

@@ -184,3 +184,18 @@ func (r *Runtime) SendTest(ctx context.Context, h *Hook, trig gitlab.Trigger, bo
 	}
 	return r.sender.Send(ctx, &send, h, id, id, trig, body)
 }
+
+// withoutIDsOf returns d without the hooks whose id is in s.
+func withoutIDsOf(d, s *HookSet) *HookSet {
+	var keep []*Hook
+	for _, h := range d.All() {
+		if _, clash := s.Get(h.ID); !clash {
+			keep = append(keep, h)
+		}
+	}
+	out, err := NewHookSet(keep)
+	if err != nil { // cannot happen: d's ids were unique
+		return nil
+	}
+	return out
+}

@@ -123,6 +123,11 @@ func (r *Runtime) setHooks(static, dynamic **HookSet) error {
 		d = *dynamic
 	}
 	merged, err := MergeHookSets(s, d)
+	if err != nil && static != nil {
+		// Configuration wins over API-managed hooks with the same id.
+		d = withoutIDsOf(d, s)
+		merged, err = MergeHookSets(s, d)
+	}
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,10 +25,20 @@ func TestEventFromTheAppReachesTheReceiver(t *testing.T) {
 			hookBlock("ci", rcv.URL+"/hook", "group acme", "push", "member"))
 	})
 
+	captured := func() float64 {
+		v, _ := strconv.ParseFloat(metric(t, `caddy_webhooks_events_captured_total{trigger="push"}`), 64)
+		return v
+	}
+	before := captured()
 	resp, body := post(t, "/push?project=acme/platform/api&branch=main", nil)
 	want := pushPayload("acme/platform/api", "refs/heads/main")
 	if resp.StatusCode != 200 || body != want {
 		t.Fatalf("client got %d %q", resp.StatusCode, body)
+	}
+	// The proxy flushes every write, yet by the time the client has the
+	// whole response the event is already in Redis.
+	if got := captured() - before; got != 1 {
+		t.Fatalf("events captured when the response completed: %v, want 1", got)
 	}
 	assertNoSignalHeaders(t, resp.Header)
 

@@ -83,6 +83,14 @@ type App struct {
 	// through the API.
 	Hooks []*HookConfig `json:"hooks,omitempty"`
 
+	// EncryptionKey encrypts the secrets of hooks managed through the API
+	// (token, URL variable values, custom header values) in Redis with
+	// AES-256-GCM: 32 random bytes, base64-encoded (openssl rand -base64 32).
+	// Use a placeholder such as {env.WEBHOOKS_ENCRYPTION_KEY}. Required by
+	// webhooks_api; Caddy refuses to start when Redis holds hook secrets
+	// this key cannot open. Every process sharing the Redis needs the same key.
+	EncryptionKey string `json:"encryption_key,omitempty"`
+
 	rt      *engine.Runtime
 	poolKey string
 	cfg     engine.Config
@@ -126,6 +134,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Workers:       a.Workers,
 		Lease:         time.Duration(a.Lease),
 		ClaimInterval: time.Duration(a.ClaimInterval),
+	}
+	if a.cfg.Secrets, err = secretBox(repl.ReplaceKnown(a.EncryptionKey, "")); err != nil {
+		return err
 	}
 
 	a.poolKey = a.Redis + "\x00" + a.Namespace

@@ -21,6 +21,7 @@ import (
 //		lease          <duration>
 //		claim_interval <duration>
 //		max_response_body <size>
+//		encryption_key <base64 32 bytes>
 //		hook <name> {
 //			id               <n>
 //			url              <url>
@@ -60,6 +61,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &a.ClaimInterval)
 		case "max_response_body":
 			err = sizeArg(d, &a.MaxResponseBody)
+		case "encryption_key":
+			err = oneArg(d, &a.EncryptionKey)
 		case "hook":
 			h := new(HookConfig)
 			if err = h.unmarshalCaddyfile(d); err == nil {
@@ -119,9 +122,9 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "ssl_verification":
 			var v string
 			if err = oneArg(d, &v); err == nil {
-				on, perr := parseOnOff(v)
-				if perr != nil {
-					return d.Errf("ssl_verification: %v", perr)
+				on, ok := parseOnOff(v)
+				if !ok {
+					return d.Errf("ssl_verification takes on or off, got %q", v)
 				}
 				h.EnableSSLVerification = &on
 			}
@@ -182,13 +185,14 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 }
 
 func intArg(d *caddyfile.Dispenser, dst *int) error {
+	option := d.Val()
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return err
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return d.Errf("%s: %q is not a whole number", d.Val(), s)
+		return d.Errf("%s: %q is not a whole number", option, s)
 	}
 	*dst = n
 	return nil
@@ -235,14 +239,14 @@ func pairArg(d *caddyfile.Dispenser, dst *map[string]string) error {
 	return nil
 }
 
-func parseOnOff(v string) (bool, error) {
+func parseOnOff(v string) (on, ok bool) {
 	switch strings.ToLower(v) {
 	case "on", "true", "yes":
-		return true, nil
+		return true, true
 	case "off", "false", "no":
-		return false, nil
+		return false, true
 	}
-	return false, strconv.ErrSyntax
+	return false, false
 }
 
 // Interface guards

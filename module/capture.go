@@ -84,8 +84,11 @@ func (c *Capture) Provision(ctx caddy.Context) error {
 		c.EnqueueTimeout = caddy.Duration(DefaultEnqueueTimeout)
 	}
 	app, err := ctx.AppIfConfigured("webhooks")
+	if errors.Is(err, caddy.ErrNotConfigured) {
+		return errors.New("webhooks_capture needs the webhooks app: add a `webhooks { redis … }` global option")
+	}
 	if err != nil {
-		return fmt.Errorf("webhooks_capture needs the webhooks app: add a `webhooks { redis … }` global option: %w", err)
+		return err
 	}
 	c.rt = app.(*App).Runtime()
 	registerMetrics(ctx)
@@ -119,8 +122,11 @@ func (c *Capture) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		rec := recover()
 		c.finish(tw, r, chain)
 		if rec != nil {
+			tw.release()
 			panic(rec)
 		}
+		tw.completeResponse() // only now may the client see the end
+		tw.release()
 	}()
 	return next.ServeHTTP(tw, r)
 }
@@ -131,7 +137,6 @@ func (c *Capture) finish(tw *teeWriter, r *http.Request, chain string) {
 	if !tw.signaled {
 		return
 	}
-	defer tw.release()
 	if !tw.isEvent() {
 		if ce := c.logger.Check(zap.DebugLevel, "event signal ignored: not a 2xx response with a body"); ce != nil {
 			ce.Write(zap.String("event", tw.signals[0]), zap.Int("status", tw.status), zap.String("method", r.Method))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -333,4 +334,25 @@ func rejected(t *testing.T, reason string) float64 {
 		}
 	}
 	return 0
+}
+
+func TestTeeWriterHoldsTheLastByteUntilTheEventIsQueued(t *testing.T) {
+	rec := httptest.NewRecorder()
+	tw := &teeWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: rec}, maxBody: 1 << 10}
+	signal(tw.Header(), "push", "acme/api")
+	tw.Header().Set("Content-Length", strconv.Itoa(len(pushBody)))
+	tw.WriteHeader(http.StatusOK)
+	if n, err := tw.Write([]byte(pushBody)); n != len(pushBody) || err != nil {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	if got := rec.Body.String(); got != pushBody[:len(pushBody)-1] {
+		t.Fatalf("before queueing the client has %q: the response must not be complete yet", got)
+	}
+	if tw.buf.String() != pushBody {
+		t.Fatalf("event copy = %q", tw.buf)
+	}
+	tw.completeResponse()
+	if rec.Body.String() != pushBody {
+		t.Fatalf("after queueing the client has %q", rec.Body.String())
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -34,6 +35,13 @@ type teeWriter struct {
 	status   int
 	buf      *bytes.Buffer // non-nil while copying an event's body
 	overflow bool
+	// An event response with a Content-Length keeps its last byte back
+	// until the event is in Redis, so the client cannot see the response
+	// complete before the event is durable. (Without a length, net/http
+	// ends the response only after the handler returns, which is later.)
+	declared int64 // Content-Length of an event response, or -1
+	written  int64
+	held     []byte
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -67,6 +75,10 @@ func (t *teeWriter) WriteHeader(status int) {
 	if t.signaled && status >= 200 && status <= 299 && !t.head && status != http.StatusNoContent && status != http.StatusPartialContent {
 		t.buf = bufPool.Get().(*bytes.Buffer)
 		t.buf.Reset()
+		t.declared = -1
+		if n, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64); err == nil && n > 0 {
+			t.declared = n
+		}
 	}
 	t.ResponseWriterWrapper.WriteHeader(status)
 }
@@ -75,7 +87,7 @@ func (t *teeWriter) Write(p []byte) (int, error) {
 	if !t.decided {
 		t.WriteHeader(http.StatusOK) // as net/http would, but through our decision
 	}
-	n, err := t.ResponseWriterWrapper.Write(p)
+	n, err := t.forward(p)
 	if t.buf != nil && !t.overflow && n > 0 {
 		if int64(t.buf.Len()+n) > t.maxBody {
 			t.overflow = true
@@ -84,6 +96,31 @@ func (t *teeWriter) Write(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// forward writes p on, holding back an event response's final byte.
+func (t *teeWriter) forward(p []byte) (int, error) {
+	if t.buf == nil || t.declared < 0 || len(p) == 0 || t.written+int64(len(p)) != t.declared {
+		n, err := t.ResponseWriterWrapper.Write(p)
+		t.written += int64(n)
+		return n, err
+	}
+	n, err := t.ResponseWriterWrapper.Write(p[:len(p)-1])
+	t.written += int64(n)
+	if err != nil {
+		return n, err
+	}
+	t.held = append(t.held[:0], p[len(p)-1])
+	t.written++
+	return len(p), nil
+}
+
+// completeResponse writes the held-back byte, ending the response.
+func (t *teeWriter) completeResponse() {
+	if len(t.held) > 0 {
+		_, _ = t.ResponseWriterWrapper.Write(t.held)
+		t.held = t.held[:0]
+	}
 }
 
 // ReadFrom must be overridden: the wrapper's would write around Write and

@@ -1,0 +1,170 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
+)
+
+// object is a JSON object that keeps its keys in order, so responses read
+// like GitLab's.
+type object []field
+
+type field struct {
+	k string
+	v any
+}
+
+func (o object) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, f := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(f.k)
+		b.Write(k)
+		b.WriteByte(':')
+		v, err := json.Marshal(f.v)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// triggerFields lists the boolean trigger fields of a project or a group
+// hook, in GitLab's table order. Project hooks have no group-only triggers.
+func triggerFields(kind redisstore.Kind) []gitlab.TriggerInfo {
+	var out []gitlab.TriggerInfo
+	for _, t := range gitlab.Triggers() {
+		if t.GroupOnly && kind != redisstore.KindGroup {
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func keysOf(m map[string]string) []object {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]object, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, object{{"key", k}})
+	}
+	return out
+}
+
+// timeFormat is how GitLab writes timestamps: UTC with milliseconds.
+const timeFormat = "2006-01-02T15:04:05.000Z"
+
+// entity renders a hook as GitLab's ProjectHook or GroupHook entity. The
+// token and the values of URL variables and custom headers never appear.
+// full adds url_variables and custom_headers (GitLab leaves them out of
+// project hook lists).
+func entity(r *redisstore.HookRecord, full bool) object {
+	o := object{
+		{"id", r.ID},
+		{"url", gitlab.MaskURL(r.URL)},
+		{"name", nullIfEmpty(r.Name)},
+		{"description", nullIfEmpty(r.Description)},
+	}
+	if r.Kind == redisstore.KindGroup {
+		o = append(o, field{"group_id", r.NamespaceID})
+	} else {
+		o = append(o, field{"project_id", r.NamespaceID})
+	}
+	var created any
+	if !r.CreatedAt.IsZero() {
+		created = r.CreatedAt.UTC().Format(timeFormat)
+	}
+	o = append(o, field{"created_at", created})
+	enabled := map[string]bool{}
+	for _, t := range r.Triggers {
+		enabled[t] = true
+	}
+	for _, t := range triggerFields(r.Kind) {
+		o = append(o, field{t.Field, enabled[string(t.Trigger)]})
+	}
+	strategy := r.BranchFilterStrategy
+	if strategy == "" {
+		strategy = gitlab.StrategyWildcard
+	}
+	o = append(o,
+		field{"repository_update_events", false},
+		field{"push_events_branch_filter", r.PushEventsBranchFilter},
+		field{"branch_filter_strategy", strategy},
+		field{"enable_ssl_verification", r.EnableSSLVerification},
+		field{"alert_status", "executable"},
+		field{"disabled_until", nil},
+		field{"custom_webhook_template", nil},
+		field{"token_present", r.Token != ""},
+	)
+	if full || r.Kind == redisstore.KindGroup {
+		o = append(o, field{"url_variables", keysOf(r.URLVariables)}, field{"custom_headers", keysOf(r.CustomHeaders)})
+	}
+	return o
+}
+
+// recordOf describes a configured hook the way stored ones are, for display.
+func recordOf(h *engine.Hook, ns redisstore.Namespace) *redisstore.HookRecord {
+	r := &redisstore.HookRecord{
+		ID: h.ID, Kind: ns.Kind, Path: ns.Path, NamespaceID: ns.ID, Name: h.Name, URL: h.URL,
+		Token: h.Token, BranchFilterStrategy: h.BranchFilter.Strategy(),
+		PushEventsBranchFilter: h.BranchFilter.Filter(), EnableSSLVerification: h.EnableSSLVerification,
+		URLVariables: h.URLVariables, CustomHeaders: h.CustomHeaders,
+	}
+	for _, t := range h.Triggers.List() {
+		r.Triggers = append(r.Triggers, string(t))
+	}
+	return r
+}
+
+// configHooks returns the configured (read-only) hooks of ns.
+func (h *Handler) configHooks(ns redisstore.Namespace) []*engine.Hook {
+	var out []*engine.Hook
+	for _, hk := range h.rt.Hooks().All() {
+		if !hk.ReadOnly {
+			continue
+		}
+		path := hk.Project
+		if ns.Kind == redisstore.KindGroup {
+			path = hk.Group
+		}
+		if path != "" && strings.EqualFold(path, ns.Path) {
+			out = append(out, hk)
+		}
+	}
+	slices.SortFunc(out, func(a, b *engine.Hook) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// nowUTC is the clock, replaceable in tests.
+var nowUTC = func() time.Time { return time.Now().UTC() }

@@ -1,0 +1,204 @@
+// Package api serves GitLab's project and group webhooks REST API
+// (GET/POST /projects/:id/hooks, GET/PUT/DELETE /projects/:id/hooks/:hook_id,
+// the same under /groups/:id/hooks, plus …/test/:trigger,
+// …/url_variables/:key and …/custom_headers/:key), so GitLab's API clients
+// and the curl recipes of GitLab's docs manage hooks here unchanged. It is a
+// plain http.Handler over a Repository; the Caddy module mounts it.
+//
+// The routes are found at the end of the path, so the handler works under
+// any prefix (/api/v4 as GitLab clients call it), stripped or not.
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
+)
+
+// Repository stores the hooks managed through the API.
+// *redisstore.HookStore implements it.
+type Repository interface {
+	NamespaceByPath(ctx context.Context, kind redisstore.Kind, path string) (redisstore.Namespace, error)
+	NamespaceByID(ctx context.Context, kind redisstore.Kind, id int64) (redisstore.Namespace, bool, error)
+	CreateHook(ctx context.Context, ns redisstore.Namespace, r *redisstore.HookRecord, limit int) error
+	GetHook(ctx context.Context, ns redisstore.Namespace, id int64) (*redisstore.HookRecord, error)
+	ListHooks(ctx context.Context, ns redisstore.Namespace) ([]*redisstore.HookRecord, error)
+	UpdateHook(ctx context.Context, ns redisstore.Namespace, id int64, fn func(*redisstore.HookRecord) error) (*redisstore.HookRecord, error)
+	DeleteHook(ctx context.Context, ns redisstore.Namespace, id int64) error
+}
+
+// Runtime is the delivery side the API needs. *engine.Runtime implements it.
+type Runtime interface {
+	// Hooks returns every hook in effect; the read-only (configured) ones
+	// are listed by the API beside the stored ones.
+	Hooks() *engine.HookSet
+	// RefreshHooks puts stored changes into effect in this process.
+	RefreshHooks(ctx context.Context) error
+	// SendTest makes one synchronous test delivery.
+	SendTest(ctx context.Context, h *engine.Hook, trig gitlab.Trigger, body []byte) engine.Result
+}
+
+// Defaults of the options.
+const (
+	DefaultMaxProjectHooks = 100
+	DefaultMaxGroupHooks   = 50
+	DefaultMaxBody         = 1 << 20
+)
+
+// Options configure the handler.
+type Options struct {
+	// Tokens may call the API, each within its scope.
+	Tokens []Token
+	// TrustUpstreamAuth lets requests through without a token: something in
+	// front (Caddy's forward_auth) has decided who may do what. Configured
+	// tokens are still checked when a request carries one.
+	TrustUpstreamAuth bool
+	// MaxProjectHooks and MaxGroupHooks cap the API-managed hooks of one
+	// project or group; 0 means no cap.
+	MaxProjectHooks, MaxGroupHooks int
+	// MaxBody caps request bodies.
+	MaxBody int64
+	// RequestURL returns the URL as the client sent it (before a prefix was
+	// stripped), for Link headers. Default: the request's URL.
+	RequestURL func(*http.Request) *url.URL
+	Logger     *zap.Logger
+}
+
+// Handler serves the hooks API.
+type Handler struct {
+	repo Repository
+	rt   Runtime
+	opt  Options
+	auth *authenticator
+	log  *zap.Logger
+}
+
+// New builds the handler.
+func New(repo Repository, rt Runtime, opt Options) (*Handler, error) {
+	if opt.MaxBody <= 0 {
+		opt.MaxBody = DefaultMaxBody
+	}
+	if opt.Logger == nil {
+		opt.Logger = zap.NewNop()
+	}
+	if opt.RequestURL == nil {
+		opt.RequestURL = func(r *http.Request) *url.URL { return r.URL }
+	}
+	a, err := newAuthenticator(opt.Tokens, opt.TrustUpstreamAuth)
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{repo: repo, rt: rt, opt: opt, auth: a, log: opt.Logger}, nil
+}
+
+// route is a matched request.
+type route struct {
+	kind    redisstore.Kind
+	rawID   string // escaped :id
+	rawHook string // escaped :hook_id ("" for the collection)
+	sub     string // "", "test", "url_variables", "custom_headers"
+	rawKey  string // escaped :trigger or :key
+}
+
+// match finds the API route in the escaped path: the first
+// "projects|groups/<id>/hooks…" whose tail is a route.
+func match(escapedPath string) (route, bool) {
+	segs := strings.Split(strings.TrimPrefix(escapedPath, "/"), "/")
+	for i := 0; i+2 < len(segs); i++ {
+		var kind redisstore.Kind
+		switch segs[i] {
+		case "projects":
+			kind = redisstore.KindProject
+		case "groups":
+			kind = redisstore.KindGroup
+		default:
+			continue
+		}
+		if segs[i+2] != "hooks" {
+			continue
+		}
+		rt := route{kind: kind, rawID: segs[i+1]}
+		tail := segs[i+3:]
+		switch {
+		case len(tail) == 0:
+			return rt, true
+		case len(tail) == 1 && tail[0] != "":
+			rt.rawHook = tail[0]
+			return rt, true
+		case len(tail) == 3 && tail[0] != "" && tail[2] != "" &&
+			(tail[1] == "test" || tail[1] == "url_variables" || tail[1] == "custom_headers"):
+			rt.rawHook, rt.sub, rt.rawKey = tail[0], tail[1], tail[2]
+			return rt, true
+		}
+	}
+	return route{}, false
+}
+
+// allowed lists the methods of a route.
+func (rt route) allowed() []string {
+	switch {
+	case rt.rawHook == "":
+		return []string{http.MethodGet, http.MethodPost}
+	case rt.sub == "":
+		return []string{http.MethodGet, http.MethodPut, http.MethodDelete}
+	case rt.sub == "test":
+		return []string{http.MethodPost}
+	default:
+		return []string{http.MethodPut, http.MethodDelete}
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt, ok := match(r.URL.EscapedPath())
+	if !ok {
+		writeError(w, http.StatusNotFound, "404 Not Found")
+		return
+	}
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	allowed := rt.allowed()
+	if !contains(allowed, method) {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
+		return
+	}
+	p, ok := h.auth.authenticate(r)
+	if !ok {
+		writeMessage(w, http.StatusUnauthorized, "401 Unauthorized")
+		return
+	}
+	ns, ok := h.namespace(w, r, rt, p)
+	if !ok {
+		return
+	}
+	req := &request{h: h, w: w, r: r, rt: rt, ns: ns, method: method}
+	if rt.rawHook != "" {
+		id, err := strconv.ParseInt(rt.rawHook, 10, 64)
+		if err != nil || id <= 0 || strings.TrimLeft(rt.rawHook, "0123456789") != "" {
+			writeError(w, http.StatusBadRequest, "hook_id is invalid")
+			return
+		}
+		req.hookID = id
+	}
+	req.serve()
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

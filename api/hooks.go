@@ -1,0 +1,379 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
+)
+
+// Limits GitLab's model applies to hook attributes.
+const (
+	maxNameLen        = 255
+	maxDescriptionLen = 2048
+	maxURLLen         = 8192
+)
+
+// hookInput is what a create or edit request sets; nil: not given.
+type hookInput struct {
+	url, name, description, token, strategy, filter *string
+	ssl                                             *bool
+	triggers                                        map[gitlab.Trigger]bool
+	urlVariables, customHeaders                     map[string]string
+	hasURLVariables, hasCustomHeaders, any          bool
+}
+
+func strPtr(p *params, name string, in *hookInput) *string {
+	s, ok := p.str(name)
+	if !ok {
+		return nil
+	}
+	in.any = true
+	return &s
+}
+
+// readInput reads the declared parameters of a hook; undeclared ones are
+// ignored, as Grape does.
+func readInput(p *params, kind redisstore.Kind) *hookInput {
+	in := &hookInput{triggers: map[gitlab.Trigger]bool{}}
+	in.url = strPtr(p, "url", in)
+	in.name = strPtr(p, "name", in)
+	in.description = strPtr(p, "description", in)
+	in.token = strPtr(p, "token", in)
+	in.filter = strPtr(p, "push_events_branch_filter", in)
+	in.strategy = strPtr(p, "branch_filter_strategy", in)
+	if b, ok := p.boolean("enable_ssl_verification"); ok {
+		in.ssl, in.any = &b, true
+	}
+	for _, t := range triggerFields(kind) {
+		if b, ok := p.boolean(t.Field); ok {
+			in.triggers[t.Trigger], in.any = b, true
+		}
+	}
+	if in.urlVariables, in.hasURLVariables = p.pairs("url_variables"); in.hasURLVariables {
+		in.any = true
+	}
+	if in.customHeaders, in.hasCustomHeaders = p.pairs("custom_headers"); in.hasCustomHeaders {
+		in.any = true
+	}
+	if in.strategy != nil {
+		switch *in.strategy {
+		case gitlab.StrategyWildcard, gitlab.StrategyRegex, gitlab.StrategyAllBranches:
+		default:
+			p.errs = append(p.errs, "branch_filter_strategy does not have a valid value")
+		}
+	}
+	if s, ok := p.str("custom_webhook_template"); ok && s != "" {
+		p.errs = append(p.errs, "custom_webhook_template is not supported")
+	}
+	return in
+}
+
+// apply sets the given fields on r, with GitLab's rules for an edit: a new
+// URL clears the token, the URL variables and the custom headers unless the
+// same request gives them again (so a secret can never follow the hook to
+// another receiver); otherwise variables and headers are merged.
+func (in *hookInput) apply(r *redisstore.HookRecord) {
+	urlChanged := in.url != nil && *in.url != r.URL
+	if in.url != nil {
+		r.URL = *in.url
+	}
+	if urlChanged {
+		r.Token, r.URLVariables, r.CustomHeaders = "", nil, nil
+	}
+	if in.name != nil {
+		r.Name = *in.name
+	}
+	if in.description != nil {
+		r.Description = *in.description
+	}
+	if in.token != nil {
+		r.Token = *in.token
+	}
+	if in.strategy != nil {
+		r.BranchFilterStrategy = *in.strategy
+	}
+	if in.filter != nil {
+		r.PushEventsBranchFilter = *in.filter
+	}
+	if r.BranchFilterStrategy == gitlab.StrategyAllBranches {
+		r.PushEventsBranchFilter = "" // GitLab's set_branch_filter_nil
+	}
+	if in.ssl != nil {
+		r.EnableSSLVerification = *in.ssl
+	}
+	if len(in.triggers) > 0 {
+		var set gitlab.TriggerSet
+		for _, t := range r.Triggers {
+			if tr, ok := gitlab.ParseTrigger(t); ok {
+				set.Add(tr)
+			}
+		}
+		var next gitlab.TriggerSet
+		for _, t := range set.List() {
+			if on, given := in.triggers[t]; !given || on {
+				next.Add(t)
+			}
+		}
+		for t, on := range in.triggers {
+			if on {
+				next.Add(t)
+			}
+		}
+		r.Triggers = r.Triggers[:0]
+		for _, t := range next.List() {
+			r.Triggers = append(r.Triggers, string(t))
+		}
+	}
+	r.URLVariables = merge(r.URLVariables, in.urlVariables)
+	r.CustomHeaders = merge(r.CustomHeaders, in.customHeaders)
+}
+
+func merge(dst, src map[string]string) map[string]string {
+	if len(src) == 0 {
+		return dst
+	}
+	if dst == nil {
+		dst = make(map[string]string, len(src))
+	}
+	for k, v := range src {
+		dst[k] = v
+	}
+	return dst
+}
+
+// validationError is a 422 in GitLab's words.
+type validationError struct{ msg string }
+
+func (e *validationError) Error() string { return e.msg }
+
+// validate checks a hook as GitLab's model does, in the order GitLab
+// reports: URL, branch filter, custom headers, then the rest.
+func validate(r *redisstore.HookRecord, create bool) error {
+	bad := func(msg string) error { return &validationError{msg} }
+	if !validURL(r) {
+		return bad("Invalid url given")
+	}
+	if _, err := gitlab.NewBranchFilter(r.BranchFilterStrategy, r.PushEventsBranchFilter); err != nil {
+		return bad("Invalid branch filter given")
+	}
+	if len(r.CustomHeaders) > gitlab.MaxCustomHeaders || customHeadersInvalid(r.CustomHeaders) {
+		if create {
+			return bad("Custom headers must be a valid json schema")
+		}
+		return bad("Custom headers validation failed")
+	}
+	var msgs []string
+	if gitlab.ValidateURLVariables(r.URLVariables) != nil {
+		msgs = append(msgs, "Url variables must be a valid json schema")
+	}
+	if strings.ContainsAny(r.Token, "\r\n") {
+		msgs = append(msgs, "Token must not contain line breaks")
+	}
+	if len(r.Name) > maxNameLen {
+		msgs = append(msgs, fmt.Sprintf("Name is too long (maximum is %d characters)", maxNameLen))
+	}
+	if len(r.Description) > maxDescriptionLen {
+		msgs = append(msgs, fmt.Sprintf("Description is too long (maximum is %d characters)", maxDescriptionLen))
+	}
+	if len(msgs) > 0 {
+		return bad(toSentence(msgs))
+	}
+	return nil
+}
+
+// toSentence joins as Rails' Array#to_sentence.
+func toSentence(s []string) string {
+	switch len(s) {
+	case 1:
+		return s[0]
+	case 2:
+		return s[0] + " and " + s[1]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + ", and " + s[len(s)-1]
+}
+
+func customHeadersInvalid(m map[string]string) bool {
+	for k, v := range m {
+		if gitlab.ValidateCustomHeader(k, v) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// validURL: http or https with a host, once the variables are filled in.
+func validURL(r *redisstore.HookRecord) bool {
+	if r.URL == "" || len(r.URL) > maxURLLen || strings.ContainsAny(r.URL, " \t\r\n") {
+		return false
+	}
+	raw, err := gitlab.InterpolateURL(r.URL, r.URLVariables)
+	if err != nil {
+		return false
+	}
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Hostname() != ""
+}
+
+func (q *request) limit() int {
+	if q.ns.Kind == redisstore.KindGroup {
+		return q.h.opt.MaxGroupHooks
+	}
+	return q.h.opt.MaxProjectHooks
+}
+
+func (q *request) list() {
+	p, ok := q.params()
+	if !ok {
+		return
+	}
+	recs, err := q.h.repo.ListHooks(q.r.Context(), q.ns)
+	if err != nil {
+		q.storeError("listing hooks", err)
+		return
+	}
+	for _, hk := range q.h.configHooks(q.ns) {
+		recs = append(recs, recordOf(hk, q.ns))
+	}
+	lo, hi, ok := q.paginate(p, len(recs))
+	if !ok {
+		return
+	}
+	out := make([]object, 0, hi-lo)
+	for _, r := range recs[lo:hi] {
+		out = append(out, entity(r, false))
+	}
+	writeJSON(q.w, http.StatusOK, out)
+}
+
+func (q *request) create() {
+	p, ok := q.params()
+	if !ok {
+		return
+	}
+	if !p.has("url") {
+		p.errs = append([]string{"url is missing"}, p.errs...)
+	}
+	in := readInput(p, q.ns.Kind)
+	if p.failed(q.w) {
+		return
+	}
+	r := &redisstore.HookRecord{
+		Triggers:              []string{string(gitlab.Push)}, // push_events defaults to true
+		EnableSSLVerification: true,
+		BranchFilterStrategy:  gitlab.StrategyWildcard,
+		CreatedAt:             nowUTC(),
+	}
+	in.apply(r)
+	if err := validate(r, true); err != nil {
+		writeError(q.w, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	err := q.h.repo.CreateHook(q.r.Context(), q.ns, r, q.limit())
+	if errors.Is(err, redisstore.ErrHookLimit) {
+		writeError(q.w, http.StatusUnprocessableEntity,
+			fmt.Sprintf("Maximum number of %s hooks (%d) exceeded", q.ns.Kind, q.limit()))
+		return
+	}
+	if err != nil {
+		q.storeError("creating a hook", err)
+		return
+	}
+	q.changed()
+	writeJSON(q.w, http.StatusCreated, entity(r, true))
+}
+
+// find returns the hook of the route: stored, or configured (read-only).
+func (q *request) find() (rec *redisstore.HookRecord, cfg *engine.Hook, ok bool) {
+	if q.hookID <= redisstore.MaxHookID {
+		rec, err := q.h.repo.GetHook(q.r.Context(), q.ns, q.hookID)
+		if err == nil {
+			return rec, nil, true
+		}
+		if !errors.Is(err, redisstore.ErrHookNotFound) {
+			q.storeError("reading a hook", err)
+			return nil, nil, false
+		}
+	}
+	for _, hk := range q.h.configHooks(q.ns) {
+		if hk.ID == q.hookID {
+			return recordOf(hk, q.ns), hk, true
+		}
+	}
+	writeMessage(q.w, http.StatusNotFound, "404 Not found")
+	return nil, nil, false
+}
+
+// readOnly answers 403 for a configured hook.
+func (q *request) readOnly() {
+	writeMessage(q.w, http.StatusForbidden, fmt.Sprintf(
+		"403 Forbidden - hook %d is declared in the Caddy configuration and is read-only through the API", q.hookID))
+}
+
+func (q *request) get() {
+	rec, _, ok := q.find()
+	if !ok {
+		return
+	}
+	writeJSON(q.w, http.StatusOK, entity(rec, true))
+}
+
+func (q *request) update() {
+	p, ok := q.params()
+	if !ok {
+		return
+	}
+	in := readInput(p, q.ns.Kind)
+	if p.failed(q.w) {
+		return
+	}
+	_, cfg, ok := q.find()
+	if !ok {
+		return
+	}
+	if cfg != nil {
+		q.readOnly()
+		return
+	}
+	if !in.any {
+		writeError(q.w, http.StatusBadRequest, "No parameters provided")
+		return
+	}
+	rec, err := q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *redisstore.HookRecord) error {
+		in.apply(r)
+		return validate(r, false)
+	})
+	var ve *validationError
+	if errors.As(err, &ve) {
+		writeError(q.w, http.StatusUnprocessableEntity, ve.msg)
+		return
+	}
+	if err != nil {
+		q.storeError("updating a hook", err)
+		return
+	}
+	q.changed()
+	writeJSON(q.w, http.StatusOK, entity(rec, true))
+}
+
+func (q *request) delete() {
+	_, cfg, ok := q.find()
+	if !ok {
+		return
+	}
+	if cfg != nil {
+		q.readOnly()
+		return
+	}
+	if err := q.h.repo.DeleteHook(q.r.Context(), q.ns, q.hookID); err != nil {
+		q.storeError("deleting a hook", err)
+		return
+	}
+	q.changed()
+	q.w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,142 @@
+package api
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
+)
+
+func TestMatchRoutes(t *testing.T) {
+	cases := map[string]route{
+		"/projects/acme%2Fapi/hooks":                       {kind: redisstore.KindProject, rawID: "acme%2Fapi"},
+		"/api/v4/projects/42/hooks/7":                      {kind: redisstore.KindProject, rawID: "42", rawHook: "7"},
+		"/groups/acme/hooks/7/test/push_events":            {kind: redisstore.KindGroup, rawID: "acme", rawHook: "7", sub: "test", rawKey: "push_events"},
+		"/api/v4/groups/acme/hooks/7/url_variables/x":      {kind: redisstore.KindGroup, rawID: "acme", rawHook: "7", sub: "url_variables", rawKey: "x"},
+		"/x/projects/a%2Fb/hooks/1/custom_headers/X-Token": {kind: redisstore.KindProject, rawID: "a%2Fb", rawHook: "1", sub: "custom_headers", rawKey: "X-Token"},
+	}
+	for p, want := range cases {
+		got, ok := match(p)
+		if !ok || got != want {
+			t.Errorf("match(%q) = %+v, %v; want %+v", p, got, ok, want)
+		}
+	}
+	for _, p := range []string{"/projects/x", "/projects/x/hooks/1/events", "/projects/x/hooks/1/test", "/hooks", "/projects/x/hooks/1/other/y", "/projects/x/hooks/"} {
+		if got, ok := match(p); ok {
+			t.Errorf("match(%q) = %+v, want no route", p, got)
+		}
+	}
+}
+
+func TestValidPath(t *testing.T) {
+	for _, p := range []string{"acme", "acme/platform/api", "a.b_c-d/x"} {
+		if !validPath(p) {
+			t.Errorf("validPath(%q) = false", p)
+		}
+	}
+	for _, p := range []string{"", "/acme", "acme/", "acme//api", "acme/../etc", "..", ".", "a b", "acme/-x", "a\x00b", strings.Repeat("a", maxPathLen+1)} {
+		if validPath(p) {
+			t.Errorf("validPath(%q) = true", p)
+		}
+	}
+}
+
+func TestScopes(t *testing.T) {
+	a, err := newAuthenticator([]Token{{Name: "t", Value: "0123456789abcdefX", Scopes: []string{"Acme/Platform"}}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &a.tokens[0].p
+	for path, want := range map[string]bool{
+		"acme/platform": true, "acme/platform/api": true, "ACME/platform/x/y": true,
+		"acme": false, "acme/platformer": false, "other": false,
+	} {
+		if got := p.may(path); got != want {
+			t.Errorf("may(%q) = %v, want %v", path, got, want)
+		}
+	}
+	for _, bad := range [][]Token{
+		{{Name: "short", Value: "abc"}},
+		{{Name: "empty", Value: ""}},
+		{{Name: "a", Value: "0123456789abcdefX"}, {Name: "b", Value: "0123456789abcdefX"}},
+		{{Name: "scope", Value: "0123456789abcdefX", Scopes: []string{"a/../b"}}},
+	} {
+		if _, err := newAuthenticator(bad, false); err == nil {
+			t.Errorf("newAuthenticator(%v) accepted", bad[0].Name)
+		}
+	}
+	if _, err := newAuthenticator(nil, false); err == nil {
+		t.Error("no tokens and no upstream auth accepted")
+	}
+}
+
+// FuzzHookInput drives arbitrary request bodies through parameter parsing,
+// the edit rules and GitLab's validation: nothing may panic, and whatever
+// validates must be a hook the engine can run with an http(s) URL.
+func FuzzHookInput(f *testing.F) {
+	f.Add("application/json", `{"url":"https://example.com/{a}","url_variables":[{"key":"a","value":"b"}],"push_events":"yes"}`)
+	f.Add("application/json", `{"url":"http://x/","branch_filter_strategy":"regex","push_events_branch_filter":"^(a|b)$"}`)
+	f.Add("application/json", `{"url":"http://x/","custom_headers":[{"key":"X-A","value":"v"}],"push_events_branch_filter":"feature/*"}`)
+	f.Add("application/x-www-form-urlencoded", "url=http%3A%2F%2Fx%2F&push_events=false&tag_push_events=1")
+	f.Add("application/json", `{"url":{"x":1},"push_events":[1]}`)
+	f.Fuzz(func(t *testing.T, ctype, body string) {
+		r := httptest.NewRequest(http.MethodPost, "/projects/a%2Fb/hooks", bytes.NewReader([]byte(body)))
+		r.Header.Set("Content-Type", ctype)
+		p, err := readParams(r, 1<<16)
+		if err != nil {
+			return
+		}
+		for _, kind := range []redisstore.Kind{redisstore.KindProject, redisstore.KindGroup} {
+			in := readInput(p, kind)
+			rec := &redisstore.HookRecord{Kind: kind, Triggers: []string{"push"}, EnableSSLVerification: true}
+			in.apply(rec)
+			if validate(rec, true) != nil {
+				continue
+			}
+			raw, err := gitlab.InterpolateURL(rec.URL, rec.URLVariables)
+			if err != nil {
+				t.Fatalf("validated hook has an uninterpolatable URL %q: %v", rec.URL, err)
+			}
+			if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+				t.Fatalf("validated hook has URL %q", raw)
+			}
+			if _, err := gitlab.NewBranchFilter(rec.BranchFilterStrategy, rec.PushEventsBranchFilter); err != nil {
+				t.Fatalf("validated hook has a bad branch filter: %v", err)
+			}
+			o := entity(rec, true)
+			b, err := o.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range rec.URLVariables {
+				if len(v) >= 8 && bytes.Contains(b, []byte(`"`+v+`"`)) {
+					t.Fatalf("entity shows a URL variable value: %s", b)
+				}
+			}
+		}
+	})
+}
+
+// FuzzMatch checks that routing any path neither panics nor yields a route
+// whose id or key is empty.
+func FuzzMatch(f *testing.F) {
+	f.Add("/api/v4/projects/acme%2Fapi/hooks/1/url_variables/x")
+	f.Add("/groups//hooks")
+	f.Fuzz(func(t *testing.T, p string) {
+		rt, ok := match(p)
+		if !ok {
+			return
+		}
+		if rt.rawHook == "" && (rt.sub != "" || rt.rawKey != "") {
+			t.Fatalf("route %+v without hook id", rt)
+		}
+		if rt.sub != "" && rt.rawKey == "" {
+			t.Fatalf("route %+v without key", rt)
+		}
+	})
+}

@@ -1,0 +1,202 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
+	"github.com/grt-continuation/caddy-webhooks/secret"
+)
+
+func newHookStore(t *testing.T) (*HookStore, *Store, *secret.Box) {
+	t.Helper()
+	srv := redistest.Start(t)
+	s, err := New(Options{URL: srv.URL, Namespace: "hooktest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	key := make([]byte, secret.KeySize)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	box, err := secret.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Hooks(box), s, box
+}
+
+func TestNamespaceIDsAssignedOnFirstUse(t *testing.T) {
+	hs, _, _ := newHookStore(t)
+	ctx := context.Background()
+	a, err := hs.NamespaceByPath(ctx, KindProject, "Acme/API")
+	if err != nil || a.ID != 1 || a.Path != "Acme/API" {
+		t.Fatalf("first = %+v, %v", a, err)
+	}
+	again, _ := hs.NamespaceByPath(ctx, KindProject, "acme/api")
+	if again.ID != 1 || again.Path != "Acme/API" {
+		t.Fatalf("same path, other case = %+v; want id 1 and the first spelling", again)
+	}
+	g, _ := hs.NamespaceByPath(ctx, KindGroup, "acme")
+	if g.ID != 2 {
+		t.Fatalf("group id = %d, want 2", g.ID)
+	}
+	byID, ok, err := hs.NamespaceByID(ctx, KindProject, 1)
+	if err != nil || !ok || byID.Path != "Acme/API" {
+		t.Fatalf("NamespaceByID(1) = %+v, %v, %v", byID, ok, err)
+	}
+	if _, ok, _ := hs.NamespaceByID(ctx, KindGroup, 1); ok {
+		t.Fatal("project id 1 resolved as a group")
+	}
+	if _, ok, _ := hs.NamespaceByID(ctx, KindProject, 99); ok {
+		t.Fatal("unknown id resolved")
+	}
+}
+
+func TestHookCRUDAndSecretsAtRest(t *testing.T) {
+	hs, s, _ := newHookStore(t)
+	ctx := context.Background()
+	ns, _ := hs.NamespaceByPath(ctx, KindProject, "acme/api")
+	r := &HookRecord{
+		URL: "https://example.com/{path}", Token: "TOKEN-PLAINTEXT", Triggers: []string{"push"},
+		URLVariables: map[string]string{"path": "VAR-PLAINTEXT"}, CustomHeaders: map[string]string{"X-A": "HDR-PLAINTEXT"},
+		EnableSSLVerification: true, CreatedAt: time.Now(),
+	}
+	if err := hs.CreateHook(ctx, ns, r, 0); err != nil {
+		t.Fatal(err)
+	}
+	if r.ID != 1 || r.NamespaceID != ns.ID {
+		t.Fatalf("created %+v", r)
+	}
+	v1, _ := hs.HooksVersion(ctx)
+	got, err := hs.GetHook(ctx, ns, r.ID)
+	if err != nil || got.Token != "TOKEN-PLAINTEXT" || got.URLVariables["path"] != "VAR-PLAINTEXT" || got.CustomHeaders["X-A"] != "HDR-PLAINTEXT" {
+		t.Fatalf("GetHook = %+v, %v", got, err)
+	}
+	// Every Redis value: no plaintext secret.
+	keys, _ := s.Client().Keys(ctx, "*").Result()
+	for _, k := range keys {
+		var dump string
+		switch s.Client().Type(ctx, k).Val() {
+		case "hash":
+			dump = fmt.Sprint(s.Client().HGetAll(ctx, k).Val())
+		case "string":
+			dump = s.Client().Get(ctx, k).Val()
+		case "set":
+			dump = fmt.Sprint(s.Client().SMembers(ctx, k).Val())
+		}
+		if strings.Contains(dump, "PLAINTEXT") {
+			t.Fatalf("key %s holds a plaintext secret: %s", k, dump)
+		}
+	}
+	// Other owner: not found.
+	other, _ := hs.NamespaceByPath(ctx, KindProject, "acme/other")
+	if _, err := hs.GetHook(ctx, other, r.ID); !errors.Is(err, ErrHookNotFound) {
+		t.Fatalf("hook visible from another project: %v", err)
+	}
+	if err := hs.DeleteHook(ctx, other, r.ID); !errors.Is(err, ErrHookNotFound) {
+		t.Fatalf("hook deletable from another project: %v", err)
+	}
+	// Update bumps the version.
+	up, err := hs.UpdateHook(ctx, ns, r.ID, func(h *HookRecord) error { h.Name = "renamed"; return nil })
+	if err != nil || up.Name != "renamed" || up.Token != "TOKEN-PLAINTEXT" {
+		t.Fatalf("UpdateHook = %+v, %v", up, err)
+	}
+	if v2, _ := hs.HooksVersion(ctx); v2 <= v1 {
+		t.Fatalf("version %d after update, was %d", v2, v1)
+	}
+	list, err := hs.ListHooks(ctx, ns)
+	if err != nil || len(list) != 1 || list[0].Name != "renamed" {
+		t.Fatalf("ListHooks = %v, %v", list, err)
+	}
+	all, ver, err := hs.LoadHooks(ctx)
+	if err != nil || len(all) != 1 || ver < 2 {
+		t.Fatalf("LoadHooks = %d hooks at %d, %v", len(all), ver, err)
+	}
+	// Another key cannot open them; no key cannot either.
+	key := make([]byte, secret.KeySize)
+	other2, _ := secret.New(key)
+	if _, _, err := s.Hooks(other2).LoadHooks(ctx); !errors.Is(err, secret.ErrDecrypt) {
+		t.Fatalf("LoadHooks with another key: %v", err)
+	}
+	if _, _, err := s.Hooks(nil).LoadHooks(ctx); !errors.Is(err, secret.ErrNoKey) {
+		t.Fatalf("LoadHooks without a key: %v", err)
+	}
+	if err := s.Hooks(nil).CreateHook(ctx, ns, &HookRecord{URL: "https://x/", Token: "t"}, 0); !errors.Is(err, secret.ErrNoKey) {
+		t.Fatalf("CreateHook with a secret and no key: %v", err)
+	}
+	if err := hs.DeleteHook(ctx, ns, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := hs.DeleteHook(ctx, ns, r.ID); !errors.Is(err, ErrHookNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	if list, _ := hs.ListHooks(ctx, ns); len(list) != 0 {
+		t.Fatalf("hooks left after delete: %v", list)
+	}
+}
+
+func TestHookLimitIsAtomic(t *testing.T) {
+	hs, _, _ := newHookStore(t)
+	ctx := context.Background()
+	ns, _ := hs.NamespaceByPath(ctx, KindGroup, "acme")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	created, limited := 0, 0
+	for range 20 {
+		wg.Go(func() {
+			err := hs.CreateHook(ctx, ns, &HookRecord{URL: "https://example.com/"}, 5)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				created++
+			case errors.Is(err, ErrHookLimit):
+				limited++
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if created != 5 || limited != 15 {
+		t.Fatalf("created %d, limited %d; want 5 and 15", created, limited)
+	}
+}
+
+func TestConcurrentUpdatesAreNotLost(t *testing.T) {
+	hs, _, _ := newHookStore(t)
+	ctx := context.Background()
+	ns, _ := hs.NamespaceByPath(ctx, KindProject, "acme/api")
+	r := &HookRecord{URL: "https://example.com/"}
+	if err := hs.CreateHook(ctx, ns, r, 0); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			_, err := hs.UpdateHook(ctx, ns, r.ID, func(h *HookRecord) error {
+				if h.CustomHeaders == nil {
+					h.CustomHeaders = map[string]string{}
+				}
+				h.CustomHeaders[fmt.Sprintf("X-H%d", i)] = "v"
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	got, _ := hs.GetHook(ctx, ns, r.ID)
+	if len(got.CustomHeaders) != 8 {
+		t.Fatalf("%d headers after 8 concurrent merges: %v", len(got.CustomHeaders), got.CustomHeaders)
+	}
+}
