@@ -15,13 +15,21 @@ var (
 	}, []string{"reason"})
 	deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "webhooks", Name: "deliveries_total",
-		Help: "Delivery attempts by result: success, client_error, server_error, internal_error, dropped.",
+		Help: "Delivery attempts by result (success, client_error, server_error, internal_error), and deliveries retry_scheduled, dropped (hook deleted) or blocked (recursion).",
 	}, []string{"result"})
 	deliveryDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "caddy", Subsystem: "webhooks", Name: "delivery_duration_seconds",
 		Help:    "Duration of delivery requests.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
 	})
+	deferred = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "webhooks", Name: "deliveries_deferred_total",
+		Help: "Deliveries put back in the schedule without an attempt, by reason: saturated, hook_disabled, rate_limited.",
+	}, []string{"reason"})
+	deadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "webhooks", Name: "dead_letters_total",
+		Help: "Deliveries given up on, by reason: client_error, gone, exhausted, expired, hook_disabled, poison.",
+	}, []string{"reason"})
 	runtimesRunning = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: "caddy", Subsystem: "webhooks", Name: "runtimes_running",
 		Help: "Delivery runtimes (Redis connection + workers) running in this process; 1 per Redis and namespace.",
@@ -34,7 +42,7 @@ var (
 
 // Collectors returns the engine's metrics for registration.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{eventsCaptured, eventsRejected, deliveries, deliveryDuration, runtimesRunning, workerSlots}
+	return []prometheus.Collector{eventsCaptured, eventsRejected, deliveries, deliveryDuration, deferred, deadLetters, runtimesRunning, workerSlots}
 }
 
 // CountRejected records an event refused before it reached the engine.

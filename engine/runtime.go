@@ -28,6 +28,26 @@ type Config struct {
 	ClaimInterval time.Duration
 	// Secrets opens the secrets of API-managed hooks; nil: no key.
 	Secrets *secret.Box
+	// Retry says when failed deliveries are tried again.
+	Retry RetryPolicy
+	// Health is the auto-disabling rule (DefaultHealthPolicy).
+	Health redisstore.HealthPolicy
+	// HookConcurrency caps one hook's deliveries in flight in this process,
+	// so a slow receiver slows only itself; others' deliveries wait in the
+	// schedule, not in a worker.
+	HookConcurrency int
+	// CallsPerMinute caps deliveries per top-level namespace, shared by all
+	// processes (0: no limit). Over it, deliveries wait for the next minute.
+	CallsPerMinute int
+	// RecursionWindow is how long a chain (X-Gitlab-Event-UUID) remembers
+	// the hooks it triggered; MaxChainHooks caps the hooks of one chain.
+	RecursionWindow time.Duration
+	MaxChainHooks   int
+	// Silent stops all outgoing deliveries; they stay queued.
+	Silent bool
+	// MaxHandouts is how often a delivery may be handed to a consumer
+	// (crashes included) before it is dead-lettered as poison.
+	MaxHandouts int
 }
 
 // Validate checks the relations between settings.
@@ -43,8 +63,18 @@ func (c *Config) Validate() error {
 		return errors.New("claim interval must be positive")
 	case c.Send.MaxResponseBody < 0:
 		return errors.New("max response body must not be negative")
+	case c.HookConcurrency < 1:
+		return fmt.Errorf("hook concurrency must be at least 1, got %d", c.HookConcurrency)
+	case c.CallsPerMinute < 0:
+		return errors.New("calls per minute must not be negative")
+	case c.RecursionWindow <= 0 || c.MaxChainHooks < 1:
+		return errors.New("recursion window and max chain hooks must be positive")
+	case c.MaxHandouts < 2:
+		return fmt.Errorf("max handouts must be at least 2, got %d", c.MaxHandouts)
+	case c.Health.Threshold < 1 || c.Health.Base <= 0 || c.Health.Max < c.Health.Base:
+		return errors.New("health policy needs a positive threshold and backoffs")
 	}
-	return nil
+	return c.Retry.Validate()
 }
 
 // Runtime owns the workers of one Redis namespace: the fan-out loop that
@@ -73,6 +103,7 @@ type Runtime struct {
 	abort    context.CancelFunc // aborts in-flight deliveries
 	loops    sync.WaitGroup
 	inflight sync.WaitGroup
+	busy     hookSlots
 }
 
 // NewRuntime builds a runtime; nothing runs until Start. consumer names this
@@ -157,7 +188,8 @@ func (r *Runtime) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	work, abort := context.WithCancel(context.Background())
 	r.cancel, r.abort = cancel, abort
-	r.loops.Add(4)
+	r.loops.Add(5)
+	go r.moverLoop(ctx)
 	go r.hooksLoop(ctx)
 	go r.fanoutLoop(ctx)
 	go r.deliverLoop(ctx, work)
@@ -246,12 +278,15 @@ func advance(cursor string, n int, last func() string) string {
 }
 
 // fanOut queues one delivery per matching hook for each event, then drops the
-// events from the events stream.
+// events from the events stream. A hook that the event's chain
+// (X-Gitlab-Event-UUID) already triggered through another event is not
+// triggered again: that is a webhook loop.
 func (r *Runtime) fanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 	hooks := r.hooks.Load()
+	cfg := r.cfg.Load()
 	ids := make([]string, 0, len(msgs))
 	var ds []redisstore.Delivery
-	var matched []*Hook
+	var checks []redisstore.ChainCheck
 	for i := range msgs {
 		m := &msgs[i]
 		ids = append(ids, m.StreamID)
@@ -260,20 +295,49 @@ func (r *Runtime) fanOut(ctx context.Context, msgs []redisstore.EventMsg) error 
 			r.log.Error("dropping undecodable event entry", zap.Error(m.Err))
 			continue
 		}
-		matched = hooks.Match(&m.Event, matched[:0])
+		matched := hooks.Match(&m.Event, nil)
+		if len(matched) == 0 {
+			continue
+		}
+		c := redisstore.ChainCheck{Chain: m.Event.Chain, EventID: m.Event.ID}
 		for _, h := range matched {
+			c.HookIDs = append(c.HookIDs, h.ID)
 			ds = append(ds, redisstore.Delivery{
 				EventID: m.Event.ID, HookID: h.ID, Trigger: m.Event.Trigger, Chain: m.Event.Chain,
 				At: m.Event.At, Body: m.Event.Body, Attempt: 1,
 			})
 		}
+		checks = append(checks, c)
 		if c := r.log.Check(zap.DebugLevel, "event fanned out"); c != nil {
 			c.Write(zap.String("event", m.Event.ID), zap.String("trigger", m.Event.Trigger),
 				zap.String("project", m.Event.Project), zap.String("namespace", m.Event.Namespace),
 				zap.Int("hooks", len(matched)))
 		}
 	}
-	return r.store.FanOut(ctx, ids, ds)
+	verdicts, err := r.store.CheckChains(ctx, checks, cfg.RecursionWindow, cfg.MaxChainHooks)
+	if err != nil {
+		return err
+	}
+	allowed := ds[:0]
+	k := 0
+	for _, vs := range verdicts {
+		for _, v := range vs {
+			d := ds[k]
+			k++
+			if v == redisstore.ChainAllowed {
+				allowed = append(allowed, d)
+				continue
+			}
+			reason := "recursive webhook blocked: the hook was already triggered in this chain"
+			if v == redisstore.ChainTooLong {
+				reason = "recursive webhook blocked: the chain triggered too many hooks"
+			}
+			deliveries.WithLabelValues("blocked").Inc()
+			r.log.Warn(reason, zap.Int64("hook_id", d.HookID), zap.String("event", d.EventID),
+				zap.String("event_uuid", d.Chain), zap.String("trigger", d.Trigger))
+		}
+	}
+	return r.store.FanOut(ctx, ids, allowed)
 }
 
 func (r *Runtime) deliverLoop(ctx, work context.Context) {
@@ -281,6 +345,10 @@ func (r *Runtime) deliverLoop(ctx, work context.Context) {
 	cursor := "0"
 	var bo backoff
 	for ctx.Err() == nil {
+		if r.cfg.Load().Silent { // silent mode: everything stays queued
+			sleep(ctx, time.Second)
+			continue
+		}
 		r.slots.waitFree(ctx)
 		n := r.slots.available()
 		if n == 0 {
@@ -313,34 +381,144 @@ func (r *Runtime) dispatch(ctx, work context.Context, msgs []redisstore.Delivery
 	}
 }
 
-// deliver makes one attempt and settles the entry.
+// deliver makes one attempt (or finds it must wait) and settles the entry.
 func (r *Runtime) deliver(ctx context.Context, m *redisstore.DeliveryMsg) {
 	d := &m.Delivery
 	hook, ok := r.hooks.Load().Get(d.HookID)
-	switch {
-	case m.Err != nil:
+	if m.Err != nil || !ok {
 		deliveries.WithLabelValues("dropped").Inc()
-		r.log.Error("dropping undecodable delivery entry", zap.Error(m.Err))
-	case !ok:
-		deliveries.WithLabelValues("dropped").Inc()
-		r.log.Warn("dropping delivery: its hook no longer exists",
-			zap.Int64("hook_id", d.HookID), zap.String("event", d.EventID))
-	default:
-		cfg := r.cfg.Load()
-		res := r.sender.Send(ctx, &cfg.Send, hook, d.EventID, d.Chain, gitlab.Trigger(d.Trigger), d.Body)
-		if ctx.Err() != nil {
-			return // aborted by shutdown: leave it pending, it will be sent again
+		if m.Err != nil {
+			r.log.Error("dropping undecodable delivery entry", zap.Error(m.Err))
+		} else {
+			r.log.Warn("dropping delivery: its hook no longer exists",
+				zap.Int64("hook_id", d.HookID), zap.String("event", d.EventID))
 		}
-		deliveries.WithLabelValues(res.Outcome()).Inc()
-		deliveryDuration.Observe(res.Duration.Seconds())
-		r.logResult(hook, d, &res)
+		r.settlePlain(m)
+		return
 	}
+	cfg := r.cfg.Load()
+	now := time.Now()
+	if now.Sub(d.At) > cfg.Retry.MaxAge {
+		r.giveUp(m, hook, "expired: waited longer than the max delivery age")
+		return
+	}
+	// A hook at its concurrency cap does not take a worker from the others.
+	if !r.busy.tryAcquire(hook.ID, cfg.HookConcurrency) {
+		r.postpone(m, now.Add(jitter(time.Second)), "saturated")
+		return
+	}
+	defer r.busy.release(hook.ID)
+	switch verdict, until, err := r.store.Admit(ctx, hook.ID, topLevel(hook), cfg.CallsPerMinute, now); {
+	case err != nil:
+		// Fail open: Redis trouble must not stop deliveries that may go.
+		r.log.Warn("checking hook health failed; delivering anyway", zap.Int64("hook_id", hook.ID), zap.Error(err))
+	case verdict == redisstore.HookDisabled:
+		r.giveUp(m, hook, "hook disabled: re-enable it (a successful test does) and redrive")
+		return
+	case verdict == redisstore.HookCooling:
+		// Beyond GitLab (which drops them): wait until the hook comes back.
+		r.postpone(m, until.Add(jitter(2*time.Second)), "hook_disabled")
+		return
+	case verdict == redisstore.RateLimited:
+		r.postpone(m, until.Add(jitter(5*time.Second)), "rate_limited")
+		return
+	}
+
+	res := r.sender.Send(ctx, &cfg.Send, hook, d.EventID, d.Chain, gitlab.Trigger(d.Trigger), d.Body)
+	if ctx.Err() != nil {
+		return // aborted by shutdown: leave it pending, it will be sent again
+	}
+	deliveries.WithLabelValues(res.Outcome()).Inc()
+	deliveryDuration.Observe(res.Duration.Seconds())
+	r.logResult(hook, d, &res)
+	// delivery log: record the attempt here (issue 5)
+	out := cfg.Retry.outcome(&res, d, time.Now())
+	r.settle(m, hook, out)
+}
+
+// settle records an attempt's outcome; a failure to record leaves the entry
+// pending, so it is handed out again after the lease.
+func (r *Runtime) settle(m *redisstore.DeliveryMsg, hook *Hook, out redisstore.Outcome) {
+	cfg := r.cfg.Load()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := r.store.Settle(ctx, m.StreamID, &m.Delivery, out, cfg.Health, time.Now())
+	if err != nil {
+		r.log.Error("recording delivery outcome failed; it will be handed out again after the lease",
+			zap.String("event", m.Delivery.EventID), zap.Int64("hook_id", hook.ID), zap.Error(err))
+		return
+	}
+	switch {
+	case out.Retry:
+		deliveries.WithLabelValues("retry_scheduled").Inc()
+	case !out.Success:
+		deadLetters.WithLabelValues(deadReason(out)).Inc()
+		r.log.Warn("delivery dead-lettered", zap.Int64("hook_id", hook.ID), zap.String("hook", hook.Name),
+			zap.String("event", m.Delivery.EventID), zap.String("reason", out.Reason))
+	}
+	if st.Disabled && out.Attempted && !out.Success {
+		r.log.Warn("hook disabled until re-enabled", zap.Int64("hook_id", hook.ID), zap.String("hook", hook.Name),
+			zap.String("url", hook.MaskedURL()), zap.String("last_status", out.Status), zap.Int("failures", st.Fails))
+	} else if !st.DisabledUntil.IsZero() {
+		r.log.Warn("hook temporarily disabled", zap.Int64("hook_id", hook.ID), zap.String("hook", hook.Name),
+			zap.Time("until", st.DisabledUntil), zap.Int("failures", st.Fails))
+	}
+}
+
+// giveUp dead-letters a delivery without an attempt.
+func (r *Runtime) giveUp(m *redisstore.DeliveryMsg, hook *Hook, reason string) {
+	r.settle(m, hook, redisstore.Outcome{Reason: reason})
+}
+
+// postpone moves a delivery to the schedule without counting an attempt.
+func (r *Runtime) postpone(m *redisstore.DeliveryMsg, due time.Time, why string) {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := r.store.SettleDeliveries(sctx, m.StreamID); err != nil {
-		// Stays pending: the janitor hands it out again after the lease.
-		r.log.Error("settling delivery failed; it will be retried after the lease",
-			zap.String("event", d.EventID), zap.Int64("hook_id", d.HookID), zap.Error(err))
+	if _, err := r.store.Defer(sctx, m.StreamID, &m.Delivery, due); err != nil {
+		r.log.Warn("deferring delivery failed; it will be handed out again after the lease",
+			zap.Int64("hook_id", m.Delivery.HookID), zap.Error(err))
+		return
+	}
+	deferred.WithLabelValues(why).Inc()
+}
+
+// settlePlain acknowledges an entry that cannot be delivered at all.
+func (r *Runtime) settlePlain(m *redisstore.DeliveryMsg) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.store.SettleDeliveries(ctx, m.StreamID); err != nil {
+		r.log.Error("settling delivery failed", zap.String("entry", m.StreamID), zap.Error(err))
+	}
+}
+
+// moverLoop puts scheduled deliveries back on the ready stream when due.
+func (r *Runtime) moverLoop(ctx context.Context) {
+	defer r.loops.Done()
+	var bo backoff
+	for ctx.Err() == nil {
+		moved, next, err := r.store.MoveDue(ctx, time.Now(), 500)
+		if err != nil {
+			r.retryAfter(ctx, &bo, "schedule", err)
+			continue
+		}
+		bo.reset()
+		if moved == 500 {
+			continue
+		}
+		wait := time.Second
+		if !next.IsZero() {
+			wait = min(max(time.Until(next), 5*time.Millisecond), time.Second)
+		}
+		sleep(ctx, wait)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 
@@ -406,7 +584,7 @@ func (r *Runtime) claimAll(ctx, work context.Context, lease time.Duration) error
 		}
 		if len(msgs) > 0 {
 			r.log.Info("claimed abandoned deliveries", zap.Int("count", len(msgs)))
-			r.dispatch(ctx, work, msgs)
+			r.dispatch(ctx, work, r.withoutPoison(ctx, msgs))
 		}
 		if start = next; start == "0-0" {
 			return nil
@@ -435,3 +613,25 @@ func (b *backoff) next() time.Duration {
 }
 
 func (b *backoff) reset() { b.d = 0 }
+
+// withoutPoison dead-letters claimed deliveries that were handed out too
+// often (each time a consumer died or stalled with them): they would keep
+// taking workers down.
+func (r *Runtime) withoutPoison(ctx context.Context, msgs []redisstore.DeliveryMsg) []redisstore.DeliveryMsg {
+	counts, err := r.store.DeliveryCounts(ctx, msgs[0].StreamID, msgs[len(msgs)-1].StreamID)
+	if err != nil {
+		r.log.Warn("reading delivery counts failed", zap.Error(err))
+		return msgs
+	}
+	limit := int64(r.cfg.Load().MaxHandouts)
+	keep := msgs[:0]
+	for _, m := range msgs {
+		hook, ok := r.hooks.Load().Get(m.Delivery.HookID)
+		if counts[m.StreamID] <= limit || !ok || m.Err != nil {
+			keep = append(keep, m)
+			continue
+		}
+		r.giveUp(&m, hook, fmt.Sprintf("poison: handed out %d times without being settled", counts[m.StreamID]))
+	}
+	return keep
+}

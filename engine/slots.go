@@ -83,3 +83,31 @@ func (s *slots) limitNow() int {
 	defer s.mu.Unlock()
 	return s.limit
 }
+
+// hookSlots counts each hook's deliveries in flight in this process.
+type hookSlots struct {
+	mu   sync.Mutex
+	busy map[int64]int
+}
+
+// tryAcquire takes one of the hook's limit slots if one is free.
+func (h *hookSlots) tryAcquire(id int64, limit int) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.busy == nil {
+		h.busy = map[int64]int{}
+	}
+	if h.busy[id] >= limit {
+		return false
+	}
+	h.busy[id]++
+	return true
+}
+
+func (h *hookSlots) release(id int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.busy[id]--; h.busy[id] <= 0 {
+		delete(h.busy, id)
+	}
+}

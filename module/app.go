@@ -75,6 +75,47 @@ type App struct {
 	// crashed processes. Default: 10s.
 	ClaimInterval caddy.Duration `json:"claim_interval,omitempty"`
 
+	// MaxAttempts bounds the attempts of one delivery. Transient failures
+	// (5xx, 408, 429, timeouts, connection errors) are retried with
+	// jittered exponential backoff and Retry-After honoured; a 4xx is not
+	// retried. 1 is GitLab's behaviour. Default: 8.
+	MaxAttempts int `json:"max_attempts,omitempty"`
+
+	// RetryBackoff is the wait before the second attempt, doubled for each
+	// further one. Default: 10s.
+	RetryBackoff caddy.Duration `json:"retry_backoff,omitempty"`
+
+	// MaxRetryBackoff caps the wait between attempts. Default: 1h.
+	MaxRetryBackoff caddy.Duration `json:"max_retry_backoff,omitempty"`
+
+	// MaxDeliveryAge is how long a delivery may wait in all (retries, a
+	// temporarily disabled hook, rate limits) before it is dead-lettered.
+	// Default: 72h.
+	MaxDeliveryAge caddy.Duration `json:"max_delivery_age,omitempty"`
+
+	// HookConcurrency caps one hook's deliveries in flight per process, so
+	// a slow or hanging receiver slows only itself. Default: 8.
+	HookConcurrency int `json:"hook_concurrency,omitempty"`
+
+	// CallsPerMinute caps deliveries per top-level namespace per minute,
+	// across all processes, as GitLab's web_hook_calls limit. Over the
+	// limit deliveries are delayed to the next minute, not dropped.
+	// Default: 0 (no limit).
+	CallsPerMinute int `json:"calls_per_minute,omitempty"`
+
+	// DisableAfterFailures is the consecutive failure that disables a hook
+	// (GitLab: 4). Default: 4.
+	DisableAfterFailures int `json:"disable_after_failures,omitempty"`
+
+	// DisableFor is how long a hook is first disabled; each further failure
+	// doubles it, up to MaxDisableFor. Defaults: 1m and 24h, as GitLab.
+	DisableFor    caddy.Duration `json:"disable_for,omitempty"`
+	MaxDisableFor caddy.Duration `json:"max_disable_for,omitempty"`
+
+	// SilentMode stops all outgoing deliveries while keeping them queued,
+	// as GitLab's silent mode (which drops them).
+	SilentMode bool `json:"silent_mode,omitempty"`
+
 	// MaxResponseBody caps how much of a receiver's response body is read.
 	// Default: 8 KiB, as GitLab stores.
 	MaxResponseBody int64 `json:"max_response_body,omitempty"`
@@ -131,9 +172,22 @@ func (a *App) Provision(ctx caddy.Context) error {
 			Timeout:         time.Duration(a.Timeout),
 			MaxResponseBody: a.MaxResponseBody,
 		},
-		Workers:       a.Workers,
-		Lease:         time.Duration(a.Lease),
-		ClaimInterval: time.Duration(a.ClaimInterval),
+		Workers: a.Workers,
+		Retry: engine.RetryPolicy{
+			MaxAttempts: a.MaxAttempts, Backoff: time.Duration(a.RetryBackoff),
+			MaxBackoff: time.Duration(a.MaxRetryBackoff), MaxAge: time.Duration(a.MaxDeliveryAge),
+		},
+		Health: redisstore.HealthPolicy{
+			Threshold: a.DisableAfterFailures, Base: time.Duration(a.DisableFor), Max: time.Duration(a.MaxDisableFor),
+		},
+		HookConcurrency: a.HookConcurrency,
+		CallsPerMinute:  a.CallsPerMinute,
+		RecursionWindow: engine.RecursionWindow,
+		MaxChainHooks:   engine.MaxChainHooks,
+		Silent:          a.SilentMode,
+		MaxHandouts:     engine.MaxHandouts,
+		Lease:           time.Duration(a.Lease),
+		ClaimInterval:   time.Duration(a.ClaimInterval),
 	}
 	if a.cfg.Secrets, err = secretBox(repl.ReplaceKnown(a.EncryptionKey, "")); err != nil {
 		return err
@@ -185,6 +239,14 @@ func (a *App) setDefaults(repl *caddy.Replacer) {
 	if a.ClaimInterval == 0 {
 		a.ClaimInterval = caddy.Duration(DefaultClaimInterval)
 	}
+	setDefault(&a.MaxAttempts, 8)
+	setDefault(&a.RetryBackoff, caddy.Duration(10*time.Second))
+	setDefault(&a.MaxRetryBackoff, caddy.Duration(time.Hour))
+	setDefault(&a.MaxDeliveryAge, caddy.Duration(72*time.Hour))
+	setDefault(&a.HookConcurrency, 8)
+	setDefault(&a.DisableAfterFailures, engine.DefaultHealthPolicy.Threshold)
+	setDefault(&a.DisableFor, caddy.Duration(engine.DefaultHealthPolicy.Base))
+	setDefault(&a.MaxDisableFor, caddy.Duration(engine.DefaultHealthPolicy.Max))
 	if a.MaxResponseBody == 0 {
 		a.MaxResponseBody = DefaultMaxResponseBody
 	}
@@ -258,3 +320,11 @@ var (
 	_ caddy.Validator    = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
 )
+
+// setDefault sets a zero setting to its default.
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}

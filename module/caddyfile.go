@@ -21,6 +21,16 @@ import (
 //		lease          <duration>
 //		claim_interval <duration>
 //		max_response_body <size>
+//		max_attempts      <n>
+//		retry_backoff     <duration>
+//		max_retry_backoff <duration>
+//		max_delivery_age  <duration>
+//		hook_concurrency  <n>
+//		calls_per_minute  <n>
+//		disable_after_failures <n>
+//		disable_for       <duration>
+//		max_disable_for   <duration>
+//		silent_mode
 //		encryption_key <base64 32 bytes>
 //		hook <name> {
 //			id               <n>
@@ -61,6 +71,29 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &a.ClaimInterval)
 		case "max_response_body":
 			err = sizeArg(d, &a.MaxResponseBody)
+		case "max_attempts":
+			err = intArg(d, &a.MaxAttempts)
+		case "retry_backoff":
+			err = durationArg(d, &a.RetryBackoff)
+		case "max_retry_backoff":
+			err = durationArg(d, &a.MaxRetryBackoff)
+		case "max_delivery_age":
+			err = durationArg(d, &a.MaxDeliveryAge)
+		case "hook_concurrency":
+			err = intArg(d, &a.HookConcurrency)
+		case "calls_per_minute":
+			err = intArg(d, &a.CallsPerMinute)
+		case "disable_after_failures":
+			err = intArg(d, &a.DisableAfterFailures)
+		case "disable_for":
+			err = durationArg(d, &a.DisableFor)
+		case "max_disable_for":
+			err = durationArg(d, &a.MaxDisableFor)
+		case "silent_mode":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.SilentMode = true
 		case "encryption_key":
 			err = oneArg(d, &a.EncryptionKey)
 		case "hook":

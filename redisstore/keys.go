@@ -1,5 +1,10 @@
 package redisstore
 
+import (
+	"strconv"
+	"strings"
+)
+
 // Consumer group names.
 const (
 	GroupFanout  = "fanout"
@@ -17,3 +22,25 @@ func (k Keys) Events() string { return k.Namespace + ":{e0}:events" }
 
 // Ready is the stream of deliveries waiting for a worker.
 func (k Keys) Ready() string { return k.Namespace + ":{d0}:ready" }
+
+// Schedule is the sorted set of deliveries waiting for a time (retries,
+// disabled hooks, saturated hooks, rate limits), scored by due time in ms.
+func (k Keys) Schedule() string { return k.Namespace + ":{d0}:sched" }
+
+// Dead is the dead-letter stream: deliveries given up on, with the reason.
+func (k Keys) Dead() string { return k.Namespace + ":{d0}:dead" }
+
+// Health is a hook's failure state (GitLab's recent_failures and
+// disabled_until), shared by every process.
+func (k Keys) Health(hookID int64) string {
+	return k.Namespace + ":{d0}:hook:" + strconv.FormatInt(hookID, 10) + ":health"
+}
+
+// RateWindow counts deliveries of a top-level namespace in one minute.
+func (k Keys) RateWindow(topLevel string, minute int64) string {
+	return k.Namespace + ":{d0}:rate:" + strings.ToLower(topLevel) + ":" + strconv.FormatInt(minute, 10)
+}
+
+// Chain records which hooks one X-Gitlab-Event-UUID chain triggered, for
+// recursion detection.
+func (k Keys) Chain(chain string) string { return k.Namespace + ":{d0}:chain:" + chain }

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -38,17 +39,23 @@ type EventMsg struct {
 	Err      error
 }
 
-// Delivery is one (event, hook) pair waiting to be sent.
+// Delivery is one (event, hook) pair waiting to be sent. It is stored as one
+// JSON document (field "d" of a stream entry, or a member of the retry
+// schedule), so the same bytes move between the ready stream, the schedule
+// and the dead-letter stream.
 type Delivery struct {
-	EventID string
-	HookID  int64
-	Trigger string
-	Chain   string
-	// At is when the event was captured; latency is measured from it.
-	At   time.Time
-	Body []byte
+	EventID string `json:"ev"`
+	HookID  int64  `json:"hook"`
+	Trigger string `json:"trigger"`
+	Chain   string `json:"chain"`
+	// At is when the event was captured; latency and age are measured from it.
+	At time.Time `json:"-"`
+	// Body is the JSON payload, stored as is (it was validated at capture).
+	Body json.RawMessage `json:"body"`
 	// Attempt counts attempts so far, from 1.
-	Attempt int
+	Attempt int `json:"att"`
+
+	AtMs int64 `json:"at"`
 }
 
 // DeliveryMsg is a Delivery read from the stream. Err is set for an entry that
@@ -83,27 +90,34 @@ func decodeEvent(m redis.XMessage) EventMsg {
 	return msg
 }
 
-func (d *Delivery) values() []any {
-	return []any{
-		"ev", d.EventID, "hook", d.HookID, "trigger", d.Trigger, "chain", d.Chain,
-		"at", d.At.UnixMilli(), "att", d.Attempt, "body", d.Body,
+// Encode returns the delivery's stored form.
+func (d *Delivery) Encode() string {
+	d.AtMs = d.At.UnixMilli()
+	if len(d.Body) == 0 {
+		d.Body = json.RawMessage("null")
 	}
+	b, _ := json.Marshal(d) // cannot fail: plain fields and validated JSON
+	return string(b)
+}
+
+// DecodeDelivery parses a delivery's stored form.
+func DecodeDelivery(s string) (Delivery, error) {
+	var d Delivery
+	if err := json.Unmarshal([]byte(s), &d); err != nil {
+		return d, fmt.Errorf("decoding delivery: %w", err)
+	}
+	if d.EventID == "" || d.HookID == 0 {
+		return d, fmt.Errorf("decoding delivery: missing event or hook")
+	}
+	d.At = time.UnixMilli(d.AtMs)
+	return d, nil
 }
 
 func decodeDelivery(m redis.XMessage) DeliveryMsg {
-	v := fields(m.Values)
-	hook, err1 := v.int("hook")
-	at, err2 := v.int("at")
-	att, err3 := v.int("att")
-	msg := DeliveryMsg{StreamID: m.ID, Delivery: Delivery{
-		EventID: v.str("ev"), HookID: hook, Trigger: v.str("trigger"), Chain: v.str("chain"),
-		At: time.UnixMilli(at), Attempt: int(att), Body: []byte(v.str("body")),
-	}}
-	for _, err := range []error{err1, err2, err3} {
-		if err != nil {
-			msg.Err = fmt.Errorf("decoding delivery entry %s: %w", m.ID, err)
-			break
-		}
+	d, err := DecodeDelivery(fields(m.Values).str("d"))
+	msg := DeliveryMsg{StreamID: m.ID, Delivery: d}
+	if err != nil {
+		msg.Err = fmt.Errorf("entry %s: %w", m.ID, err)
 	}
 	return msg
 }

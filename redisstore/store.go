@@ -130,7 +130,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, consumer string, minIdle ti
 func (s *Store) FanOut(ctx context.Context, eventIDs []string, deliveries []Delivery) error {
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range deliveries {
-			p.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Ready(), Values: deliveries[i].values()})
+			p.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Ready(), Values: []any{"d", deliveries[i].Encode()}})
 		}
 		if len(eventIDs) > 0 {
 			p.XAck(ctx, s.keys.Events(), GroupFanout, eventIDs...)

@@ -1,0 +1,371 @@
+package engine
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
+)
+
+// scripted is a receiver that answers each request with the next scripted
+// status (the last one repeats) and records what arrived and when.
+type scripted struct {
+	*httptest.Server
+	mu       sync.Mutex
+	statuses []int
+	header   http.Header // added to every answer
+	got      []received
+	times    []time.Time
+	arrived  chan struct{}
+}
+
+func newScripted(t *testing.T, statuses ...int) *scripted {
+	s := &scripted{statuses: statuses, header: http.Header{}, arrived: make(chan struct{}, 1000)}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		status := s.statuses[min(len(s.got), len(s.statuses)-1)]
+		s.got = append(s.got, received{header: r.Header.Clone(), body: string(b)})
+		s.times = append(s.times, time.Now())
+		for k, v := range s.header {
+			w.Header()[k] = v
+		}
+		s.mu.Unlock()
+		w.WriteHeader(status)
+		s.arrived <- struct{}{}
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *scripted) wait(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case <-s.arrived:
+		case <-time.After(15 * time.Second):
+			t.Fatalf("only %d of %d requests arrived", s.count(), n)
+		}
+	}
+}
+
+func (s *scripted) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got)
+}
+
+func (s *scripted) quiet(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case <-s.arrived:
+		t.Fatalf("unexpected request #%d", s.count())
+	case <-time.After(d):
+	}
+}
+
+func startWith(t *testing.T, cfg Config, hooks ...*Hook) *Runtime {
+	t.Helper()
+	redis := redistest.Start(t)
+	rt := newRuntime(t, redis.URL, "c1", hooks...)
+	rt.Configure(cfg, rt.Hooks())
+	if err := rt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close(time.Second) })
+	return rt
+}
+
+func hookTo(t *testing.T, id int64, project, url string) *Hook {
+	h := hook(t, id, project, "", "", "", gitlab.Push)
+	h.URL = url
+	return h
+}
+
+func deadReasons(t *testing.T, rt *Runtime) []string {
+	t.Helper()
+	dl, err := rt.Store().DeadLetters(context.Background(), "-", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, d := range dl {
+		out = append(out, d.Reason)
+	}
+	return out
+}
+
+func TestTransientFailuresAreRetriedWithTheSameKey(t *testing.T) {
+	rcv := newScripted(t, 503, 500, 200)
+	cfg := testConfig()
+	cfg.Retry.MaxAttempts = 5
+	rt := startWith(t, cfg, hookTo(t, 1, "acme/api", rcv.URL))
+	ev := pushEvent(t, "acme/api")
+	enqueue(t, rt, ev)
+	rcv.wait(t, 3)
+	rcv.quiet(t, 500*time.Millisecond)
+	keys, attempts := map[string]bool{}, map[string]bool{}
+	for _, g := range rcv.got {
+		keys[g.header.Get("Idempotency-Key")] = true
+		attempts[g.header.Get("X-Gitlab-Webhook-Uuid")] = true
+	}
+	if len(keys) != 1 || !keys[IdempotencyKey(ev.ID, 1)] {
+		t.Errorf("Idempotency-Keys %v: want the same one on every attempt", keys)
+	}
+	if len(attempts) != 3 {
+		t.Errorf("X-Gitlab-Webhook-UUID should be new per attempt, got %d distinct", len(attempts))
+	}
+	streamsDrained(t, rt)
+	if r := deadReasons(t, rt); len(r) != 0 {
+		t.Errorf("dead letters %v", r)
+	}
+	if h, _ := rt.HookHealth(context.Background(), 1); h.AlertStatus != AlertExecutable || h.Failures != 0 {
+		t.Errorf("health after success = %+v, want reset", h)
+	}
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	rcv := newScripted(t, 429, 200)
+	rcv.header.Set("Retry-After", "2")
+	cfg := testConfig()
+	cfg.Retry.MaxAttempts, cfg.Retry.MaxBackoff = 3, 10*time.Second
+	rt := startWith(t, cfg, hookTo(t, 1, "acme/api", rcv.URL))
+	enqueue(t, rt, pushEvent(t, "acme/api"))
+	rcv.wait(t, 2)
+	if gap := rcv.times[1].Sub(rcv.times[0]); gap < 1900*time.Millisecond {
+		t.Fatalf("second attempt after %s, before the receiver's Retry-After of 2s", gap)
+	}
+}
+
+func TestClientErrorsAreDeadLetteredAndRedrivable(t *testing.T) {
+	rcv := newScripted(t, 400, 200)
+	cfg := testConfig()
+	cfg.Retry.MaxAttempts = 5
+	rt := startWith(t, cfg, hookTo(t, 1, "acme/api", rcv.URL))
+	enqueue(t, rt, pushEvent(t, "acme/api"))
+	rcv.wait(t, 1)
+	rcv.quiet(t, 700*time.Millisecond) // a 4xx is not retried
+	streamsDrained(t, rt)
+	reasons := deadReasons(t, rt)
+	if len(reasons) != 1 || !strings.Contains(reasons[0], "client error 400") {
+		t.Fatalf("dead letters %v", reasons)
+	}
+	dl, _ := rt.Store().DeadLetters(context.Background(), "-", 10)
+	if n, err := rt.Store().Redrive(context.Background(), dl[0].ID); n != 1 || err != nil {
+		t.Fatalf("redrive = %d, %v", n, err)
+	}
+	rcv.wait(t, 1)
+	if rcv.got[1].header.Get("Idempotency-Key") != rcv.got[0].header.Get("Idempotency-Key") {
+		t.Error("a redriven delivery must keep its Idempotency-Key")
+	}
+	streamsDrained(t, rt)
+	if n, _ := rt.Store().DeadLetterCount(context.Background()); n != 0 {
+		t.Errorf("%d dead letters left after redrive", n)
+	}
+}
+
+func TestFourthFailureDisablesTemporarilyAndDeliveriesWait(t *testing.T) {
+	rcv := newScripted(t, 500, 500, 500, 500, 200)
+	cfg := testConfig()
+	cfg.Health.Base, cfg.Health.Max = 2*time.Second, 10*time.Second
+	rt := startWith(t, cfg, hookTo(t, 1, "acme/api", rcv.URL))
+	ctx := context.Background()
+	for i := range 4 {
+		enqueue(t, rt, pushEvent(t, "acme/api"))
+		rcv.wait(t, 1)
+		streamsDrained(t, rt)
+		h, _ := rt.HookHealth(ctx, 1)
+		if want := i + 1; h.Failures != want {
+			t.Fatalf("after failure %d: %+v", want, h)
+		}
+		if i < 3 && h.AlertStatus != AlertExecutable {
+			t.Fatalf("disabled after only %d failures", i+1)
+		}
+	}
+	h, _ := rt.HookHealth(ctx, 1)
+	if h.AlertStatus != AlertTemporarilyDisabled || h.DisabledUntil == nil {
+		t.Fatalf("after the 4th failure: %+v, want temporarily_disabled", h)
+	}
+	until := *h.DisabledUntil
+	// GitLab drops events for a disabled hook; we keep them until it is back.
+	enqueue(t, rt, pushEvent(t, "acme/api"))
+	rcv.wait(t, 1)
+	if at := rcv.times[4]; at.Before(until) {
+		t.Fatalf("delivered at %s while the hook was disabled until %s", at, until)
+	}
+	streamsDrained(t, rt)
+	if h, _ := rt.HookHealth(ctx, 1); h.AlertStatus != AlertExecutable || h.Failures != 0 {
+		t.Fatalf("after a success: %+v, want reset", h)
+	}
+}
+
+func TestClientErrorsAtTheThresholdDisableUntilReenabled(t *testing.T) {
+	rcv := newScripted(t, 404, 404, 404, 404, 200)
+	rt := startWith(t, testConfig(), hookTo(t, 1, "acme/api", rcv.URL))
+	ctx := context.Background()
+	for range 4 {
+		enqueue(t, rt, pushEvent(t, "acme/api"))
+		rcv.wait(t, 1)
+		streamsDrained(t, rt)
+	}
+	if h, _ := rt.HookHealth(ctx, 1); h.AlertStatus != AlertDisabled {
+		t.Fatalf("after 4 client errors: %+v, want disabled", h)
+	}
+	enqueue(t, rt, pushEvent(t, "acme/api"))
+	streamsDrained(t, rt)
+	rcv.quiet(t, 500*time.Millisecond) // nothing is sent to a disabled hook
+	reasons := deadReasons(t, rt)
+	if last := reasons[len(reasons)-1]; !strings.HasPrefix(last, "hook disabled") {
+		t.Fatalf("last dead letter %q", last)
+	}
+	// A person (or a successful test) re-enables; the kept delivery is redriven.
+	if err := rt.ResetHealth(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	dl, _ := rt.Store().DeadLetters(ctx, "-", 100)
+	if n, _ := rt.Store().Redrive(ctx, dl[len(dl)-1].ID); n != 1 {
+		t.Fatal("redrive failed")
+	}
+	rcv.wait(t, 1)
+}
+
+func TestGoneDisablesAtOnce(t *testing.T) {
+	rcv := newScripted(t, 410)
+	rt := startWith(t, testConfig(), hookTo(t, 1, "acme/api", rcv.URL))
+	enqueue(t, rt, pushEvent(t, "acme/api"))
+	rcv.wait(t, 1)
+	streamsDrained(t, rt)
+	if h, _ := rt.HookHealth(context.Background(), 1); h.AlertStatus != AlertDisabled {
+		t.Fatalf("after 410: %+v, want disabled", h)
+	}
+}
+
+func TestHangingReceiverSlowsOnlyItself(t *testing.T) {
+	var inflight, peak atomic.Int32
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hang.Close()
+	defer close(release)
+	fast := newScripted(t, 200)
+	cfg := testConfig()
+	cfg.Workers, cfg.HookConcurrency = 8, 2
+	cfg.Send.Timeout, cfg.Lease = 5*time.Second, 10*time.Second
+	rt := startWith(t, cfg, hookTo(t, 1, "acme/slow", hang.URL), hookTo(t, 2, "acme/fast", fast.URL))
+	const n = 20
+	for range n {
+		enqueue(t, rt, pushEvent(t, "acme/slow"))
+		enqueue(t, rt, pushEvent(t, "acme/fast"))
+	}
+	// Every fast delivery arrives while the slow receiver still holds its
+	// first requests: it never got more than its two slots.
+	fast.wait(t, n)
+	if p := peak.Load(); p > 2 {
+		t.Fatalf("the hanging hook had %d deliveries in flight, cap is 2", p)
+	}
+	if inflight.Load() == 0 {
+		t.Fatal("the slow receiver was expected to still be hanging")
+	}
+}
+
+func TestCallsPerMinuteDelaysInsteadOfDropping(t *testing.T) {
+	rcv := newScripted(t, 200)
+	cfg := testConfig()
+	cfg.CallsPerMinute = 3
+	rt := startWith(t, cfg, hookTo(t, 1, "acme/api", rcv.URL), hookTo(t, 2, "acme/other", rcv.URL))
+	for i := range 5 {
+		project := "acme/api"
+		if i%2 == 1 {
+			project = "acme/other" // same top-level namespace, same bucket
+		}
+		enqueue(t, rt, pushEvent(t, project))
+	}
+	rcv.wait(t, 3)
+	rcv.quiet(t, 700*time.Millisecond)
+	if n, _ := rt.Store().ScheduledCount(context.Background()); n != 2 {
+		t.Fatalf("%d deliveries waiting for the next minute, want 2", n)
+	}
+}
+
+func TestRecursiveWebhooksAreBlocked(t *testing.T) {
+	rcv := newScripted(t, 200)
+	rt := startWith(t, testConfig(), hookTo(t, 1, "acme/api", rcv.URL))
+	first := pushEvent(t, "acme/api")
+	enqueue(t, rt, first)
+	rcv.wait(t, 1)
+	// The receiver reacted by calling the app, which announced a new event
+	// carrying the same X-Gitlab-Event-UUID: the same hook must not fire.
+	again, err := NewEvent(Signals{Event: "push", Project: "acme/api", Ref: "refs/heads/main"},
+		[]byte(`{"ref":"refs/heads/main"}`), first.Chain, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, rt, again)
+	streamsDrained(t, rt)
+	rcv.quiet(t, 500*time.Millisecond)
+}
+
+func TestSilentModeKeepsDeliveriesQueued(t *testing.T) {
+	rcv := newScripted(t, 200)
+	cfg := testConfig()
+	cfg.Silent = true
+	rt := startWith(t, cfg, hookTo(t, 1, "acme/api", rcv.URL))
+	enqueue(t, rt, pushEvent(t, "acme/api"))
+	rcv.quiet(t, 1500*time.Millisecond)
+	cfg.Silent = false
+	rt.Configure(cfg, rt.Hooks())
+	rcv.wait(t, 1)
+	streamsDrained(t, rt)
+}
+
+func TestPoisonDeliveriesAreDeadLettered(t *testing.T) {
+	rcv := newScripted(t, 200)
+	h := hookTo(t, 1, "acme/api", rcv.URL)
+	redisSrv := redistest.Start(t)
+	rt := newRuntime(t, redisSrv.URL, "c1", h)
+	ctx := context.Background()
+	if err := rt.Store().EnsureGroups(ctx); err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, rt, pushEvent(t, "acme/api"))
+	msgs, _ := rt.Store().ReadEvents(ctx, "c1", ">", 10, time.Second)
+	if err := rt.fanOut(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	// A delivery that crashed every consumer that took it.
+	ds, _ := rt.Store().ReadDeliveries(ctx, "crasher", ">", 10, time.Second)
+	c := rt.Store().Client()
+	for range MaxHandouts {
+		c.XClaim(ctx, &redis.XClaimArgs{Stream: rt.Store().Keys().Ready(), Group: redisstore.GroupDeliver,
+			Consumer: "crasher", MinIdle: 0, Messages: []string{ds[0].StreamID}})
+	}
+	time.Sleep(3100 * time.Millisecond) // past the lease, so the janitor claims it
+	if err := rt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close(time.Second) })
+	streamsDrained(t, rt)
+	rcv.quiet(t, 300*time.Millisecond)
+	if r := deadReasons(t, rt); len(r) != 1 || !strings.HasPrefix(r[0], "poison") {
+		t.Fatalf("dead letters %v", r)
+	}
+}

@@ -1,0 +1,77 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
+)
+
+// DefaultHealthPolicy is the seed's rule: the 4th consecutive failure
+// disables a hook for 1 minute, doubling per further failure up to 24 hours;
+// a 4xx at that point (or any 410 Gone) disables it until a person
+// re-enables it.
+var DefaultHealthPolicy = redisstore.HealthPolicy{Threshold: 4, Base: time.Minute, Max: 24 * time.Hour}
+
+// Fixed limits, as GitLab's.
+const (
+	// RecursionWindow is how long a chain remembers its hooks (GitLab: 30 min).
+	RecursionWindow = 30 * time.Minute
+	// MaxChainHooks caps the hooks one chain may trigger (GitLab: 100).
+	MaxChainHooks = 100
+	// MaxHandouts is how often a delivery may be handed out unsettled
+	// before it is poison.
+	MaxHandouts = 5
+)
+
+// AlertStatus values, as GitLab's API returns them.
+const (
+	AlertExecutable          = "executable"
+	AlertTemporarilyDisabled = "temporarily_disabled"
+	AlertDisabled            = "disabled"
+)
+
+// HookHealth is a hook's state as GitLab's API shows it.
+type HookHealth struct {
+	AlertStatus   string
+	DisabledUntil *time.Time
+	Failures      int
+}
+
+// HookHealth reads a hook's state; the state is shared by every process
+// through Redis.
+func (r *Runtime) HookHealth(ctx context.Context, hookID int64) (HookHealth, error) {
+	h, err := r.store.HookHealth(ctx, hookID)
+	if err != nil {
+		return HookHealth{}, err
+	}
+	out := HookHealth{AlertStatus: AlertExecutable, Failures: h.Fails}
+	switch {
+	case h.Disabled:
+		out.AlertStatus = AlertDisabled
+	case h.DisabledUntil.After(time.Now()):
+		out.AlertStatus = AlertTemporarilyDisabled
+		until := h.DisabledUntil
+		out.DisabledUntil = &until
+	}
+	return out, nil
+}
+
+// ResetHealth re-enables a hook: after a successful test request, or when a
+// person re-enables it. Deliveries waiting for it go out when due.
+func (r *Runtime) ResetHealth(ctx context.Context, hookID int64) error {
+	return r.store.ResetHealth(ctx, hookID)
+}
+
+// topLevel is the top-level namespace a hook's calls are counted against.
+func topLevel(h *Hook) string {
+	p := h.Project
+	if p == "" {
+		p = h.Group
+	}
+	if i := strings.IndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return p
+}

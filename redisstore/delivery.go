@@ -1,0 +1,412 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// settleScript records the outcome of one delivery attempt atomically: it
+// acknowledges the entry, updates the hook's health as GitLab does (a success
+// resets; the threshold-th consecutive failure disables temporarily, 1 min
+// doubling up to a cap; a client error at the threshold, or 410 Gone at once,
+// disables until a person re-enables) and then schedules the retry or
+// dead-letters the delivery. Like GitLab, failures reported while the hook is
+// already disabled do not count again.
+var settleScript = redis.NewScript(`
+-- KEYS: ready, schedule, health, dead
+-- ARGV: group, entry id, now ms, result (ok|fail|dead), class (''|client|gone),
+--       next (retry|dead), retry due ms, retry member, dead reason,
+--       threshold, base backoff ms, max backoff ms, status text, delivery
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {-1, 0, 0} end
+redis.call('XDEL', KEYS[1], ARGV[2])
+local now = tonumber(ARGV[3])
+if ARGV[4] == 'ok' then
+  redis.call('HSET', KEYS[3], 'fails', 0, 'disabled_until', 0, 'last_ok', now, 'last_status', ARGV[13])
+  return {0, 0, 0}
+end
+if ARGV[4] == 'dead' then
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', 100000, '*', 'd', ARGV[14], 'reason', ARGV[9], 'at', now)
+  return {0, 0, 0}
+end
+local h = redis.call('HMGET', KEYS[3], 'disabled', 'disabled_until', 'fails')
+local permanent = (h[1] == '1') and 1 or 0
+local until_ms = tonumber(h[2] or '0') or 0
+local fails = tonumber(h[3] or '0') or 0
+if permanent == 0 and until_ms <= now then
+  fails = redis.call('HINCRBY', KEYS[3], 'fails', 1)
+  redis.call('HSET', KEYS[3], 'last_fail', now, 'last_status', ARGV[13])
+  local threshold = tonumber(ARGV[10])
+  until_ms = 0
+  if ARGV[5] == 'gone' or (ARGV[5] == 'client' and fails >= threshold) then
+    redis.call('HSET', KEYS[3], 'disabled', 1, 'disabled_reason', ARGV[13])
+    permanent = 1
+  elseif fails >= threshold then
+    until_ms = math.floor(now + math.min(tonumber(ARGV[11]) * 2 ^ math.min(fails - threshold, 30), tonumber(ARGV[12])))
+    redis.call('HSET', KEYS[3], 'disabled_until', until_ms)
+  end
+end
+if ARGV[6] == 'retry' and permanent == 0 then
+  redis.call('ZADD', KEYS[2], math.max(tonumber(ARGV[7]), until_ms), ARGV[8])
+else
+  local reason = ARGV[9]
+  if permanent == 1 and ARGV[6] == 'retry' then reason = 'hook disabled' end
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', 100000, '*', 'd', ARGV[14], 'reason', reason, 'at', now)
+end
+return {fails, until_ms, permanent}
+`)
+
+// deferScript moves a delivery off the ready stream into the schedule, for
+// a later time, without counting an attempt.
+var deferScript = redis.NewScript(`
+-- KEYS: ready, schedule; ARGV: group, entry id, due ms, member
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return 1
+`)
+
+// moveScript puts due scheduled deliveries back on the ready stream. It is
+// atomic, so every process may run it at once.
+var moveScript = redis.NewScript(`
+-- KEYS: schedule, ready; ARGV: now ms, limit
+local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
+for _, m in ipairs(due) do
+  redis.call('XADD', KEYS[2], '*', 'd', m)
+  redis.call('ZREM', KEYS[1], m)
+end
+local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {#due, nxt[2] or '-1'}
+`)
+
+// admitScript decides whether a delivery may go now: not if its hook is
+// disabled, nor if its top-level namespace used up this minute's calls.
+var admitScript = redis.NewScript(`
+-- KEYS: health, rate window; ARGV: now ms, calls per minute (0: no limit), window ttl ms
+local h = redis.call('HMGET', KEYS[1], 'disabled', 'disabled_until')
+if h[1] == '1' then return {1, 0} end
+local u = tonumber(h[2] or '0') or 0
+if u > tonumber(ARGV[1]) then return {2, u} end
+local limit = tonumber(ARGV[2])
+if limit > 0 then
+  local n = redis.call('INCR', KEYS[2])
+  if n == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+  if n > limit then return {3, 0} end
+end
+return {0, 0}
+`)
+
+// chainScript registers an event's hooks in its recursion chain: a hook
+// already triggered in the chain by another event (0), or a chain that
+// reached its limit of hooks (2), is refused; a replay of the same event
+// is not recursion.
+var chainScript = redis.NewScript(`
+-- KEYS: chain; ARGV: event id, ttl ms, max hooks, hook ids...
+local out = {}
+for i = 4, #ARGV do
+  local prev = redis.call('HGET', KEYS[1], ARGV[i])
+  if prev and prev ~= ARGV[1] then
+    out[#out + 1] = 0
+  elseif not prev and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+    out[#out + 1] = 2
+  else
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
+    out[#out + 1] = 1
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return out
+`)
+
+// redriveScript moves a dead letter back to the ready stream as a first attempt.
+var redriveScript = redis.NewScript(`
+-- KEYS: dead, ready; ARGV: dead entry id, delivery
+local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+if #e == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', 'd', ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[1])
+return 1
+`)
+
+// HealthPolicy is GitLab's auto-disabling rule.
+type HealthPolicy struct {
+	// Threshold is the consecutive failure that disables (GitLab: 4).
+	Threshold int
+	// Base is the first temporary disable (1 min), doubled per further
+	// failure up to Max (24 h).
+	Base, Max time.Duration
+}
+
+// Outcome is what to record for one delivery attempt.
+type Outcome struct {
+	// Success resets the hook's health.
+	Success bool
+	// Attempted is false for deliveries given up without an attempt (their
+	// hook is disabled, they are too old): they go to the dead letters
+	// without touching health.
+	Attempted bool
+	// Class is "client" for a 4xx (the hook is misconfigured), "gone" for
+	// 410, "" otherwise.
+	Class string
+	// Retry schedules the next attempt at RetryAt; otherwise a failure is
+	// dead-lettered with Reason.
+	Retry   bool
+	RetryAt time.Time
+	Reason  string
+	// Status is the attempt's result as text, kept as the hook's last status.
+	Status string
+}
+
+// Settled is a hook's state after an attempt was recorded.
+type Settled struct {
+	// Already is true when another consumer settled the entry first.
+	Already       bool
+	Fails         int
+	DisabledUntil time.Time
+	Disabled      bool
+}
+
+// Settle records an attempt's outcome for the ready entry streamID.
+func (s *Store) Settle(ctx context.Context, streamID string, d *Delivery, o Outcome, p HealthPolicy, now time.Time) (Settled, error) {
+	result := "fail"
+	switch {
+	case o.Success:
+		result = "ok"
+	case !o.Attempted:
+		result = "dead"
+	}
+	next, member := "dead", ""
+	if o.Retry {
+		nd := *d
+		nd.Attempt++
+		next, member = "retry", nd.Encode()
+	}
+	res, err := settleScript.Run(ctx, s.rdb,
+		[]string{s.keys.Ready(), s.keys.Schedule(), s.keys.Health(d.HookID), s.keys.Dead()},
+		GroupDeliver, streamID, now.UnixMilli(), result, o.Class, next, o.RetryAt.UnixMilli(), member, o.Reason,
+		p.Threshold, p.Base.Milliseconds(), p.Max.Milliseconds(), o.Status, d.Encode(),
+	).Int64Slice()
+	if err != nil {
+		return Settled{}, fmt.Errorf("settling delivery %s of hook %d: %w", streamID, d.HookID, err)
+	}
+	st := Settled{Already: res[0] == -1, Fails: int(res[0]), Disabled: res[2] == 1}
+	if res[1] > 0 {
+		st.DisabledUntil = time.UnixMilli(res[1])
+	}
+	return st, nil
+}
+
+// Defer takes a ready entry off the stream and schedules it for due. It
+// returns false when another consumer settled the entry first.
+func (s *Store) Defer(ctx context.Context, streamID string, d *Delivery, due time.Time) (bool, error) {
+	n, err := deferScript.Run(ctx, s.rdb, []string{s.keys.Ready(), s.keys.Schedule()},
+		GroupDeliver, streamID, due.UnixMilli(), d.Encode()).Int64()
+	if err != nil {
+		return false, fmt.Errorf("deferring delivery %s of hook %d: %w", streamID, d.HookID, err)
+	}
+	return n == 1, nil
+}
+
+// MoveDue moves up to limit due deliveries to the ready stream and returns
+// how many it moved and when the next one is due (zero if none).
+func (s *Store) MoveDue(ctx context.Context, now time.Time, limit int) (int, time.Time, error) {
+	res, err := moveScript.Run(ctx, s.rdb, []string{s.keys.Schedule(), s.keys.Ready()}, now.UnixMilli(), limit).Slice()
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("moving due deliveries: %w", err)
+	}
+	moved, _ := res[0].(int64)
+	var next time.Time
+	if s, ok := res[1].(string); ok && s != "-1" {
+		if ms, err := strconv.ParseFloat(s, 64); err == nil {
+			next = time.UnixMilli(int64(ms))
+		}
+	}
+	return int(moved), next, nil
+}
+
+// Admission verdicts.
+const (
+	Admitted      = 0
+	HookDisabled  = 1 // until a person re-enables it
+	HookCooling   = 2 // temporarily disabled
+	RateLimited   = 3
+	rateWindowTTL = 2 * time.Minute
+)
+
+// Admit checks whether a delivery of hookID may go now. limit is the calls
+// per minute of the hook's top-level namespace (0: none); admitted calls
+// are counted.
+func (s *Store) Admit(ctx context.Context, hookID int64, topLevel string, limit int, now time.Time) (verdict int, until time.Time, err error) {
+	minute := now.Unix() / 60
+	res, err := admitScript.Run(ctx, s.rdb, []string{s.keys.Health(hookID), s.keys.RateWindow(topLevel, minute)},
+		now.UnixMilli(), limit, rateWindowTTL.Milliseconds()).Int64Slice()
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("admitting delivery of hook %d: %w", hookID, err)
+	}
+	switch res[0] {
+	case HookCooling:
+		until = time.UnixMilli(res[1])
+	case RateLimited:
+		until = time.Unix((minute+1)*60, 0)
+	}
+	return int(res[0]), until, nil
+}
+
+// ChainCheck asks which hooks an event may trigger in its recursion chain.
+type ChainCheck struct {
+	Chain, EventID string
+	HookIDs        []int64
+}
+
+// Chain verdicts.
+const (
+	ChainRecursive = 0
+	ChainAllowed   = 1
+	ChainTooLong   = 2
+)
+
+// CheckChains registers each event's hooks in its chain, in one round trip,
+// and returns a verdict per hook.
+func (s *Store) CheckChains(ctx context.Context, checks []ChainCheck, ttl time.Duration, maxHooks int) ([][]int64, error) {
+	if len(checks) == 0 {
+		return nil, nil
+	}
+	if err := chainScript.Load(ctx, s.rdb).Err(); err != nil {
+		return nil, fmt.Errorf("loading chain script: %w", err)
+	}
+	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, c := range checks {
+			args := []any{c.EventID, ttl.Milliseconds(), maxHooks}
+			for _, id := range c.HookIDs {
+				args = append(args, id)
+			}
+			chainScript.EvalSha(ctx, p, []string{s.keys.Chain(c.Chain)}, args...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checking recursion chains: %w", err)
+	}
+	out := make([][]int64, len(cmds))
+	for i, c := range cmds {
+		if out[i], err = c.(*redis.Cmd).Int64Slice(); err != nil {
+			return nil, fmt.Errorf("checking recursion chain: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// Health is a hook's failure state.
+type Health struct {
+	Fails         int
+	DisabledUntil time.Time // zero when not temporarily disabled
+	Disabled      bool      // until a person re-enables it
+	LastStatus    string
+}
+
+// HookHealth reads a hook's failure state.
+func (s *Store) HookHealth(ctx context.Context, hookID int64) (Health, error) {
+	v, err := s.rdb.HMGet(ctx, s.keys.Health(hookID), "fails", "disabled_until", "disabled", "last_status").Result()
+	if err != nil {
+		return Health{}, fmt.Errorf("reading health of hook %d: %w", hookID, err)
+	}
+	str := func(i int) string { s, _ := v[i].(string); return s }
+	h := Health{Disabled: str(2) == "1", LastStatus: str(3)}
+	h.Fails, _ = strconv.Atoi(str(0))
+	if ms, _ := strconv.ParseInt(str(1), 10, 64); ms > 0 {
+		h.DisabledUntil = time.UnixMilli(ms)
+	}
+	return h, nil
+}
+
+// ResetHealth re-enables a hook (a successful test, or a person).
+func (s *Store) ResetHealth(ctx context.Context, hookID int64) error {
+	if err := s.rdb.Del(ctx, s.keys.Health(hookID)).Err(); err != nil {
+		return fmt.Errorf("resetting health of hook %d: %w", hookID, err)
+	}
+	return nil
+}
+
+// DeadLetter is a delivery given up on.
+type DeadLetter struct {
+	ID       string
+	Delivery Delivery
+	Reason   string
+	At       time.Time
+	Err      error
+}
+
+// DeadLetters lists up to count dead letters, oldest first, after the
+// stream ID start ("-" for the beginning).
+func (s *Store) DeadLetters(ctx context.Context, start string, count int64) ([]DeadLetter, error) {
+	if start != "-" {
+		start = "(" + start
+	}
+	msgs, err := s.rdb.XRangeN(ctx, s.keys.Dead(), start, "+", count).Result()
+	if err != nil {
+		return nil, fmt.Errorf("listing dead letters: %w", err)
+	}
+	out := make([]DeadLetter, 0, len(msgs))
+	for _, m := range msgs {
+		v := fields(m.Values)
+		d, err := DecodeDelivery(v.str("d"))
+		at, _ := v.int("at")
+		out = append(out, DeadLetter{ID: m.ID, Delivery: d, Reason: v.str("reason"), At: time.UnixMilli(at), Err: err})
+	}
+	return out, nil
+}
+
+// DeadLetterCount is the length of the dead-letter stream.
+func (s *Store) DeadLetterCount(ctx context.Context) (int64, error) {
+	return s.rdb.XLen(ctx, s.keys.Dead()).Result()
+}
+
+// Redrive puts dead letters back on the ready stream as first attempts.
+// It returns how many it moved; unknown IDs are skipped.
+func (s *Store) Redrive(ctx context.Context, ids ...string) (int, error) {
+	moved := 0
+	for _, id := range ids {
+		msgs, err := s.rdb.XRange(ctx, s.keys.Dead(), id, id).Result()
+		if err != nil {
+			return moved, fmt.Errorf("redriving dead letter %s: %w", id, err)
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		d, err := DecodeDelivery(fields(msgs[0].Values).str("d"))
+		if err != nil {
+			return moved, fmt.Errorf("redriving dead letter %s: %w", id, err)
+		}
+		d.Attempt = 1
+		n, err := redriveScript.Run(ctx, s.rdb, []string{s.keys.Dead(), s.keys.Ready()}, id, d.Encode()).Int64()
+		if err != nil {
+			return moved, fmt.Errorf("redriving dead letter %s: %w", id, err)
+		}
+		moved += int(n)
+	}
+	return moved, nil
+}
+
+// DeliveryCounts returns how many times each pending ready entry was handed
+// out (to any consumer), for poison detection.
+func (s *Store) DeliveryCounts(ctx context.Context, first, last string) (map[string]int64, error) {
+	pend, err := s.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
+		Stream: s.keys.Ready(), Group: GroupDeliver, Start: first, End: last, Count: 1000,
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading pending deliveries: %w", err)
+	}
+	out := make(map[string]int64, len(pend))
+	for _, p := range pend {
+		out[p.ID] = p.RetryCount
+	}
+	return out, nil
+}
+
+// ScheduledCount is how many deliveries wait in the schedule.
+func (s *Store) ScheduledCount(ctx context.Context) (int64, error) {
+	return s.rdb.ZCard(ctx, s.keys.Schedule()).Result()
+}
