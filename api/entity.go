@@ -80,8 +80,10 @@ const timeFormat = "2006-01-02T15:04:05.000Z"
 // entity renders a hook as GitLab's ProjectHook or GroupHook entity. The
 // token and the values of URL variables and custom headers never appear.
 // full adds url_variables and custom_headers (GitLab leaves them out of
-// project hook lists).
-func entity(r *redisstore.HookRecord, full bool) object {
+// project hook lists). hh is the hook's health: alert_status is
+// executable, temporarily_disabled or disabled, and disabled_until is set
+// while temporarily disabled.
+func entity(r *redisstore.HookRecord, full bool, hh engine.HookHealth) object {
 	o := object{
 		{"id", r.ID},
 		{"url", gitlab.MaskURL(r.URL)},
@@ -114,8 +116,8 @@ func entity(r *redisstore.HookRecord, full bool) object {
 		field{"push_events_branch_filter", r.PushEventsBranchFilter},
 		field{"branch_filter_strategy", strategy},
 		field{"enable_ssl_verification", r.EnableSSLVerification},
-		field{"alert_status", "executable"},
-		field{"disabled_until", nil},
+		field{"alert_status", hh.AlertStatus},
+		field{"disabled_until", disabledUntil(hh)},
 		field{"custom_webhook_template", nil},
 		field{"token_present", r.Token != ""},
 	)
@@ -168,3 +170,20 @@ func (h *Handler) configHooks(ns redisstore.Namespace) []*engine.Hook {
 
 // nowUTC is the clock, replaceable in tests.
 var nowUTC = func() time.Time { return time.Now().UTC() }
+
+func disabledUntil(hh engine.HookHealth) any {
+	if hh.DisabledUntil == nil {
+		return nil
+	}
+	return hh.DisabledUntil.UTC().Format(timeFormat)
+}
+
+// health reads a hook's state; on a Redis error the hook is shown
+// executable rather than failing the request.
+func (q *request) health(id int64) engine.HookHealth {
+	hh, err := q.h.rt.HookHealth(q.r.Context(), id)
+	if err != nil || hh.AlertStatus == "" {
+		return engine.HookHealth{AlertStatus: engine.AlertExecutable}
+	}
+	return hh
+}

@@ -42,6 +42,8 @@ type Runtime interface {
 	Hooks() *engine.HookSet
 	// RefreshHooks puts stored changes into effect in this process.
 	RefreshHooks(ctx context.Context) error
+	// HookHealth reads a hook's failure state (alert_status, disabled_until).
+	HookHealth(ctx context.Context, hookID int64) (engine.HookHealth, error)
 	// SendTest makes one synchronous test delivery.
 	SendTest(ctx context.Context, h *engine.Hook, trig gitlab.Trigger, body []byte) engine.Result
 }

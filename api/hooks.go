@@ -246,7 +246,7 @@ func (q *request) list() {
 	}
 	out := make([]object, 0, hi-lo)
 	for _, r := range recs[lo:hi] {
-		out = append(out, entity(r, false))
+		out = append(out, entity(r, false, q.health(r.ID)))
 	}
 	writeJSON(q.w, http.StatusOK, out)
 }
@@ -285,7 +285,7 @@ func (q *request) create() {
 		return
 	}
 	q.changed()
-	writeJSON(q.w, http.StatusCreated, entity(r, true))
+	writeJSON(q.w, http.StatusCreated, entity(r, true, q.health(r.ID)))
 }
 
 // find returns the hook of the route: stored, or configured (read-only).
@@ -320,7 +320,7 @@ func (q *request) get() {
 	if !ok {
 		return
 	}
-	writeJSON(q.w, http.StatusOK, entity(rec, true))
+	writeJSON(q.w, http.StatusOK, entity(rec, true, q.health(rec.ID)))
 }
 
 func (q *request) update() {
@@ -358,7 +358,7 @@ func (q *request) update() {
 		return
 	}
 	q.changed()
-	writeJSON(q.w, http.StatusOK, entity(rec, true))
+	writeJSON(q.w, http.StatusOK, entity(rec, true, q.health(rec.ID)))
 }
 
 func (q *request) delete() {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"github.com/grt-continuation/caddy-webhooks/engine"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -108,7 +109,7 @@ func FuzzHookInput(f *testing.F) {
 			if _, err := gitlab.NewBranchFilter(rec.BranchFilterStrategy, rec.PushEventsBranchFilter); err != nil {
 				t.Fatalf("validated hook has a bad branch filter: %v", err)
 			}
-			o := entity(rec, true)
+			o := entity(rec, true, engine.HookHealth{AlertStatus: engine.AlertExecutable})
 			b, err := o.MarshalJSON()
 			if err != nil {
 				t.Fatal(err)

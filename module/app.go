@@ -274,6 +274,7 @@ func (a *App) Start() error {
 	if err := a.rt.Start(); err != nil {
 		return fmt.Errorf("starting webhook runtime: %w", err)
 	}
+	current.Store(a)
 	a.logger.Info("webhooks ready", zap.String("redis", redisstore.Redact(a.Redis)),
 		zap.String("namespace", a.Namespace), zap.Int("hooks", a.hooks.Len()))
 	return nil
@@ -290,6 +291,7 @@ func (a *App) Cleanup() error {
 	if a.poolKey == "" {
 		return nil
 	}
+	current.CompareAndSwap(a, nil) // unless a newer config took over
 	_, err := runtimes.Delete(a.poolKey)
 	a.poolKey = ""
 	return err

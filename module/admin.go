@@ -1,0 +1,140 @@
+package module
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/grt-continuation/caddy-webhooks/engine"
+)
+
+func init() {
+	caddy.RegisterModule(new(Admin))
+}
+
+// current is the runtime of the running config, for the admin API: admin
+// routers are provisioned before apps and get no config, so they must not
+// look the app up themselves.
+var current atomic.Pointer[App]
+
+// Admin serves operator endpoints on Caddy's admin API:
+//
+//	GET  /webhooks/stats                       queue depths
+//	GET  /webhooks/dead-letters?after=&count=  dead letters, oldest first
+//	POST /webhooks/dead-letters/redrive        {"ids": [...]} or {"all": true}
+//
+// The admin API has no authentication of its own; keep it on localhost (the
+// default) or behind Caddy's remote admin access control.
+type Admin struct{}
+
+// CaddyModule returns the Caddy module information.
+func (*Admin) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "admin.api.webhooks", New: func() caddy.Module { return new(Admin) }}
+}
+
+// Routes returns the admin routes.
+func (*Admin) Routes() []caddy.AdminRoute {
+	return []caddy.AdminRoute{
+		{Pattern: "/webhooks/stats", Handler: caddy.AdminHandlerFunc(adminStats)},
+		{Pattern: "/webhooks/dead-letters", Handler: caddy.AdminHandlerFunc(adminDeadLetters)},
+		{Pattern: "/webhooks/dead-letters/redrive", Handler: caddy.AdminHandlerFunc(adminRedrive)},
+	}
+}
+
+func runtimeFor(r *http.Request, method string) (*engine.Runtime, error) {
+	if r.Method != method {
+		return nil, caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed", r.Method)}
+	}
+	app := current.Load()
+	if app == nil {
+		return nil, caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("the webhooks app is not running")}
+	}
+	return app.rt, nil
+}
+
+func adminStats(w http.ResponseWriter, r *http.Request) error {
+	rt, err := runtimeFor(r, http.MethodGet)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	st, err := rt.Stats(ctx)
+	if err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
+	}
+	return writeAdminJSON(w, st)
+}
+
+// deadLetter is a dead letter as the admin API shows it (no payload: it may
+// hold personal data; the delivery log has it).
+type deadLetter struct {
+	ID      string    `json:"id"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+	EventID string    `json:"event_id"`
+	HookID  int64     `json:"hook_id"`
+	Trigger string    `json:"trigger"`
+	Attempt int       `json:"attempts"`
+}
+
+func adminDeadLetters(w http.ResponseWriter, r *http.Request) error {
+	rt, err := runtimeFor(r, http.MethodGet)
+	if err != nil {
+		return err
+	}
+	after := r.URL.Query().Get("after")
+	if after == "" {
+		after = "-"
+	}
+	count, err := strconv.ParseInt(r.URL.Query().Get("count"), 10, 64)
+	if err != nil || count <= 0 || count > 1000 {
+		count = 100
+	}
+	dls, err := rt.Store().DeadLetters(r.Context(), after, count)
+	if err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
+	}
+	out := make([]deadLetter, 0, len(dls))
+	for _, d := range dls {
+		out = append(out, deadLetter{ID: d.ID, Reason: d.Reason, At: d.At.UTC(), EventID: d.Delivery.EventID,
+			HookID: d.Delivery.HookID, Trigger: d.Delivery.Trigger, Attempt: d.Delivery.Attempt})
+	}
+	return writeAdminJSON(w, out)
+}
+
+func adminRedrive(w http.ResponseWriter, r *http.Request) error {
+	rt, err := runtimeFor(r, http.MethodPost)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		IDs []string `json:"ids"`
+		All bool     `json:"all"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("decoding request: %w", err)}
+	}
+	if req.All == (len(req.IDs) > 0) {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf(`give either "ids" or "all": true`)}
+	}
+	n, err := rt.Redrive(r.Context(), req.IDs, req.All)
+	if err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
+	}
+	return writeAdminJSON(w, map[string]int{"redriven": n})
+}
+
+func writeAdminJSON(w http.ResponseWriter, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(v)
+}
+
+// Interface guards
+var _ caddy.AdminRouter = (*Admin)(nil)
