@@ -341,3 +341,10 @@ func TestRuntimeStartIsIdempotentAndCloseStops(t *testing.T) {
 		t.Fatal("a closed runtime started again")
 	}
 }
+
+func newServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

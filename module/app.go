@@ -46,6 +46,19 @@ type App struct {
 	// resolved. Default: redis://127.0.0.1:6379/0.
 	Redis string `json:"redis,omitempty"`
 
+	// RedisMode is "" for a single Redis (or one behind a proxy), "cluster"
+	// for Redis Cluster (more seed nodes as ?addr=host:port in the URL) or
+	// "sentinel" for a Sentinel-managed master (the URL names a sentinel,
+	// with ?master_name=<name> and more sentinels as ?addr=).
+	RedisMode string `json:"redis_mode,omitempty"`
+
+	// ReplicaAcks is how many Redis replicas must have a captured event
+	// before it counts as queued (Redis WAIT). With Sentinel, 1 makes an
+	// acknowledged event survive a failover; without it, Redis's
+	// asynchronous replication can lose the last writes. Not supported in
+	// cluster mode. Default: 0 (do not wait).
+	ReplicaAcks int `json:"replica_acks,omitempty"`
+
 	// Namespace prefixes every Redis key, so several deployments can share
 	// one Redis. Default: webhooks.
 	Namespace string `json:"namespace,omitempty"`
@@ -193,9 +206,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 
-	a.poolKey = a.Redis + "\x00" + a.Namespace
+	a.poolKey = fmt.Sprint(a.RedisMode, "\x00", a.Redis, "\x00", a.Namespace, "\x00", a.ReplicaAcks)
 	val, _, err := runtimes.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
-		store, err := redisstore.New(redisstore.Options{URL: a.Redis, Namespace: a.Namespace, Readers: 2})
+		store, err := redisstore.New(redisstore.Options{URL: a.Redis, Mode: a.RedisMode, Namespace: a.Namespace, Readers: 2, ReplicaAcks: a.ReplicaAcks})
 		if err != nil {
 			return nil, err
 		}

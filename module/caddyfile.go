@@ -12,7 +12,7 @@ import (
 // UnmarshalCaddyfile sets up the app from the webhooks global option:
 //
 //	webhooks {
-//		redis          <url>
+//		redis          [cluster|sentinel] <url>
 //		namespace      <prefix>
 //		instance       <base url>
 //		gitlab_version <version>
@@ -21,6 +21,7 @@ import (
 //		lease          <duration>
 //		claim_interval <duration>
 //		max_response_body <size>
+//		replica_acks      <n>
 //		max_attempts      <n>
 //		retry_backoff     <duration>
 //		max_retry_backoff <duration>
@@ -54,7 +55,15 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch d.Val() {
 		case "redis":
-			err = oneArg(d, &a.Redis)
+			args := d.RemainingArgs()
+			switch {
+			case len(args) == 1 && args[0] != "cluster" && args[0] != "sentinel":
+				a.Redis = args[0]
+			case len(args) == 2 && (args[0] == "cluster" || args[0] == "sentinel"):
+				a.RedisMode, a.Redis = args[0], args[1]
+			default:
+				return d.Err("usage: redis [cluster|sentinel] <url>")
+			}
 		case "namespace":
 			err = oneArg(d, &a.Namespace)
 		case "instance":
@@ -71,6 +80,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &a.ClaimInterval)
 		case "max_response_body":
 			err = sizeArg(d, &a.MaxResponseBody)
+		case "replica_acks":
+			err = intArg(d, &a.ReplicaAcks)
 		case "max_attempts":
 			err = intArg(d, &a.MaxAttempts)
 		case "retry_backoff":

@@ -11,16 +11,32 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// Redis deployment modes.
+const (
+	ModeSingle   = ""
+	ModeCluster  = "cluster"
+	ModeSentinel = "sentinel"
+)
+
 // Options configures a Store.
 type Options struct {
 	// URL of the Redis server: redis://[user:password@]host:port/db,
-	// rediss:// for TLS, or unix:///path/to/socket.
+	// rediss:// for TLS, or unix:///path/to/socket. In cluster mode, more
+	// seed nodes are given as ?addr=host:port&addr=…; in sentinel mode the
+	// URL names a sentinel, with ?master_name=…&addr=<more sentinels>.
 	URL string
+	// Mode is ModeSingle, ModeCluster or ModeSentinel.
+	Mode string
 	// Namespace prefixes every key.
 	Namespace string
 	// Readers is how many blocking reads may wait at once; each pins a
 	// connection of the dedicated blocking pool.
 	Readers int
+	// ReplicaAcks is how many replicas must have an event before AddEvent
+	// succeeds (WAIT); 0 does not wait. Not for cluster mode.
+	ReplicaAcks int
+	// ReplicaTimeout bounds that wait. Default: 1s.
+	ReplicaTimeout time.Duration
 }
 
 // Store reads and writes the streams of one namespace.
@@ -28,27 +44,76 @@ type Store struct {
 	keys Keys
 	rdb  redis.UniversalClient // ordinary commands
 	blk  redis.UniversalClient // blocking XREADGROUP only: Close interrupts them
+
+	replicaAcks    int
+	replicaTimeout time.Duration
 }
 
 // New builds a Store. It does not dial: connections open on first use, so it
 // is safe to call where nothing may touch the network yet.
 func New(o Options) (*Store, error) {
-	opt, err := redis.ParseURL(o.URL)
-	if err != nil {
-		return nil, fmt.Errorf("parsing redis URL %q: %w", Redact(o.URL), err)
-	}
 	if o.Namespace == "" {
 		return nil, errors.New("redis namespace is empty")
 	}
-	opt.ContextTimeoutEnabled = true // ctx deadlines bound socket I/O
-	opt.MinIdleConns = 0             // no pre-dial
-	blk := *opt
-	blk.PoolSize = max(o.Readers, 1) + 2
-	return &Store{
-		keys: Keys{Namespace: o.Namespace},
-		rdb:  redis.NewClient(opt),
-		blk:  redis.NewClient(&blk),
-	}, nil
+	rdb, blk, err := newClients(o)
+	if err != nil {
+		return nil, fmt.Errorf("parsing redis URL %q (%s mode): %w", Redact(o.URL), modeName(o.Mode), err)
+	}
+	if o.ReplicaAcks > 0 && o.Mode == ModeCluster {
+		return nil, errors.New("replica acknowledgements (WAIT) are not supported in cluster mode")
+	}
+	if o.ReplicaTimeout <= 0 {
+		o.ReplicaTimeout = time.Second
+	}
+	return &Store{keys: Keys{Namespace: o.Namespace}, rdb: rdb, blk: blk,
+		replicaAcks: o.ReplicaAcks, replicaTimeout: o.ReplicaTimeout}, nil
+}
+
+// newClients builds the command client and the blocking-read client.
+// ctx deadlines bound socket I/O; nothing pre-dials.
+func newClients(o Options) (rdb, blk redis.UniversalClient, err error) {
+	readers := max(o.Readers, 1) + 2
+	switch o.Mode {
+	case ModeSingle:
+		opt, err := redis.ParseURL(o.URL)
+		if err != nil {
+			return nil, nil, err
+		}
+		opt.ContextTimeoutEnabled, opt.MinIdleConns = true, 0
+		b := *opt
+		b.PoolSize = readers
+		return redis.NewClient(opt), redis.NewClient(&b), nil
+	case ModeCluster:
+		opt, err := redis.ParseClusterURL(o.URL)
+		if err != nil {
+			return nil, nil, err
+		}
+		opt.ContextTimeoutEnabled, opt.MinIdleConns = true, 0
+		b := *opt
+		b.PoolSize = readers
+		return redis.NewClusterClient(opt), redis.NewClusterClient(&b), nil
+	case ModeSentinel:
+		opt, err := redis.ParseFailoverURL(o.URL)
+		if err != nil {
+			return nil, nil, err
+		}
+		if opt.MasterName == "" {
+			return nil, nil, errors.New("sentinel mode needs ?master_name=<name> in the URL")
+		}
+		opt.ContextTimeoutEnabled, opt.MinIdleConns = true, 0
+		b := *opt
+		b.PoolSize = readers
+		return redis.NewFailoverClient(opt), redis.NewFailoverClient(&b), nil
+	default:
+		return nil, nil, fmt.Errorf("unknown mode %q (want cluster or sentinel)", o.Mode)
+	}
+}
+
+func modeName(m string) string {
+	if m == ModeSingle {
+		return "single"
+	}
+	return m
 }
 
 // Keys returns the store's key names.
@@ -88,13 +153,34 @@ func (s *Store) createGroup(ctx context.Context, stream, group string) error {
 	return nil
 }
 
-// AddEvent appends an event to the events stream.
+// AddEvent appends an event to the events stream. With ReplicaAcks set, it
+// also waits (WAIT, on the same connection) until that many replicas have
+// the write, and fails otherwise: an acknowledged event then survives a
+// failover. The caller may retry a failed add; a retried event keeps its ID,
+// so its deliveries keep their Idempotency-Keys.
 func (s *Store) AddEvent(ctx context.Context, e *Event) (string, error) {
-	id, err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Events(), Values: e.values()}).Result()
+	args := &redis.XAddArgs{Stream: s.keys.Events(), Values: e.values()}
+	if s.replicaAcks == 0 {
+		id, err := s.rdb.XAdd(ctx, args).Result()
+		if err != nil {
+			return "", fmt.Errorf("adding event %s: %w", e.ID, err)
+		}
+		return id, nil
+	}
+	var add *redis.StringCmd
+	var wait *redis.Cmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		add = p.XAdd(ctx, args)
+		wait = p.Do(ctx, "WAIT", s.replicaAcks, s.replicaTimeout.Milliseconds())
+		return nil
+	})
 	if err != nil {
 		return "", fmt.Errorf("adding event %s: %w", e.ID, err)
 	}
-	return id, nil
+	if n, _ := wait.Int64(); n < int64(s.replicaAcks) {
+		return "", fmt.Errorf("adding event %s: %d of %d replicas acknowledged it within %s", e.ID, n, s.replicaAcks, s.replicaTimeout)
+	}
+	return add.Val(), nil
 }
 
 // ReadEvents reads events for consumer. cursor ">" reads new entries; "0"

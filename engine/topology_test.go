@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
+)
+
+// keyReceiver counts deliveries per Idempotency-Key.
+type keyReceiver struct {
+	mu   sync.Mutex
+	keys map[string]int
+}
+
+func (k *keyReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	k.mu.Lock()
+	k.keys[r.Header.Get("Idempotency-Key")]++
+	k.mu.Unlock()
+}
+
+// burst enqueues n events (retrying each until Redis accepts it, bounded),
+// calling disrupt halfway, and returns the events accepted.
+func burst(t *testing.T, rt *Runtime, n int, disrupt func()) []*Event {
+	t.Helper()
+	var accepted []*Event
+	for i := range n {
+		if i == n/2 {
+			disrupt()
+		}
+		ev := pushEvent(t, "acme/api")
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			err := rt.Enqueue(ctx, ev)
+			cancel()
+			if err == nil {
+				accepted = append(accepted, ev)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("event %d not accepted within 20s: %v", i, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return accepted
+}
+
+// allArrive waits until every accepted event reached the receiver.
+func allArrive(t *testing.T, rcv *keyReceiver, accepted []*Event) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		missing, dups := 0, 0
+		rcv.mu.Lock()
+		for _, ev := range accepted {
+			switch n := rcv.keys[IdempotencyKey(ev.ID, 1)]; {
+			case n == 0:
+				missing++
+			case n > 1:
+				dups += n - 1
+			}
+		}
+		rcv.mu.Unlock()
+		if missing == 0 {
+			t.Logf("accepted %d, all arrived, %d duplicates (same Idempotency-Key)", len(accepted), dups)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("accepted %d, %d never arrived", len(accepted), missing)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func topologyRuntime(t *testing.T, url, mode string, replicaAcks int, rcvURL string) *Runtime {
+	t.Helper()
+	store, err := redisstore.New(redisstore.Options{URL: url, Mode: mode, Namespace: "topo", Readers: 2, ReplicaAcks: replicaAcks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hook(t, 1, "acme/api", "", "", "", gitlab.Push)
+	h.URL = rcvURL
+	set, _ := NewHookSet([]*Hook{h})
+	rt := NewRuntime(store, "c1", nil)
+	cfg := testConfig()
+	cfg.Retry.MaxAttempts = 5
+	rt.Configure(cfg, set)
+	if err := rt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close(time.Second) })
+	return rt
+}
+
+func TestRedisClusterNodeRestartMidBurst(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node Redis Cluster")
+	}
+	cluster := redistest.StartCluster(t, 3)
+	rcv := &keyReceiver{keys: map[string]int{}}
+	srv := newServer(t, rcv)
+	rt := topologyRuntime(t, cluster.URL, redisstore.ModeCluster, 0, srv)
+	// Restart the node that holds the deliveries stream.
+	node := cluster.NodeFor(t, rt.Store().Keys().Ready())
+	accepted := burst(t, rt, 200, func() {
+		node.Restart()
+		cluster.WaitOK(t)
+	})
+	allArrive(t, rcv, accepted)
+}
+
+func TestRedisSentinelFailoverMidBurst(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Redis with a replica and a sentinel")
+	}
+	st := redistest.StartSentinel(t)
+	rcv := &keyReceiver{keys: map[string]int{}}
+	srv := newServer(t, rcv)
+	// An event counts as accepted once the replica has it too (WAIT), so
+	// the failover cannot lose it.
+	rt := topologyRuntime(t, st.URL, redisstore.ModeSentinel, 1, srv)
+	accepted := burst(t, rt, 200, func() { st.Failover(t) })
+	allArrive(t, rcv, accepted)
+}
