@@ -42,7 +42,8 @@ var (
 
 // Collectors returns the engine's metrics for registration.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{eventsCaptured, eventsRejected, deliveries, deliveryDuration, deferred, deadLetters, runtimesRunning, workerSlots}
+	return []prometheus.Collector{eventsCaptured, eventsRejected, deliveries, deliveryDuration, deferred, deadLetters,
+		runtimesRunning, workerSlots, queueDepth, pausedGauge, firstAttemptLatency}
 }
 
 // CountRejected records an event refused before it reached the engine.

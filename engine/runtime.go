@@ -104,6 +104,7 @@ type Runtime struct {
 	loops    sync.WaitGroup
 	inflight sync.WaitGroup
 	busy     hookSlots
+	paused   atomic.Bool // operator pause, shared through Redis
 }
 
 // NewRuntime builds a runtime; nothing runs until Start. consumer names this
@@ -188,7 +189,8 @@ func (r *Runtime) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	work, abort := context.WithCancel(context.Background())
 	r.cancel, r.abort = cancel, abort
-	r.loops.Add(5)
+	r.loops.Add(6)
+	go r.monitorLoop(ctx)
 	go r.moverLoop(ctx)
 	go r.hooksLoop(ctx)
 	go r.fanoutLoop(ctx)
@@ -345,7 +347,7 @@ func (r *Runtime) deliverLoop(ctx, work context.Context) {
 	cursor := "0"
 	var bo backoff
 	for ctx.Err() == nil {
-		if r.cfg.Load().Silent { // silent mode: everything stays queued
+		if r.cfg.Load().Silent || r.paused.Load() { // everything stays queued
 			sleep(ctx, time.Second)
 			continue
 		}
@@ -424,6 +426,9 @@ func (r *Runtime) deliver(ctx context.Context, m *redisstore.DeliveryMsg) {
 		return
 	}
 
+	if d.Attempt == 1 {
+		firstAttemptLatency.Observe(time.Since(d.At).Seconds())
+	}
 	res := r.sender.Send(ctx, &cfg.Send, hook, d.EventID, d.Chain, gitlab.Trigger(d.Trigger), d.Body)
 	if ctx.Err() != nil {
 		return // aborted by shutdown: leave it pending, it will be sent again

@@ -17,6 +17,8 @@ type Stats struct {
 	DeadLetters int64 `json:"dead_letters"`
 	// Silent is true while silent mode holds deliveries back.
 	Silent bool `json:"silent"`
+	// Paused is true while an operator paused deliveries.
+	Paused bool `json:"paused"`
 }
 
 // Stats reads the queue depths.
@@ -31,7 +33,7 @@ func (r *Runtime) Stats(ctx context.Context) (Stats, error) {
 			return Stats{}, fmt.Errorf("reading queue depths: %w", err)
 		}
 	}
-	return Stats{Events: ev, Ready: rd, Scheduled: sc, DeadLetters: dl, Silent: r.cfg.Load().Silent}, nil
+	return Stats{Events: ev, Ready: rd, Scheduled: sc, DeadLetters: dl, Silent: r.cfg.Load().Silent, Paused: r.paused.Load()}, nil
 }
 
 // Redrive puts dead letters back in the queue as first attempts: the given

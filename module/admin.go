@@ -28,6 +28,7 @@ var current atomic.Pointer[App]
 //	GET  /webhooks/stats                       queue depths
 //	GET  /webhooks/dead-letters?after=&count=  dead letters, oldest first
 //	POST /webhooks/dead-letters/redrive        {"ids": [...]} or {"all": true}
+//	POST /webhooks/pause, /webhooks/resume     hold deliveries back in every instance
 //
 // The admin API has no authentication of its own; keep it on localhost (the
 // default) or behind Caddy's remote admin access control.
@@ -44,6 +45,8 @@ func (*Admin) Routes() []caddy.AdminRoute {
 		{Pattern: "/webhooks/stats", Handler: caddy.AdminHandlerFunc(adminStats)},
 		{Pattern: "/webhooks/dead-letters", Handler: caddy.AdminHandlerFunc(adminDeadLetters)},
 		{Pattern: "/webhooks/dead-letters/redrive", Handler: caddy.AdminHandlerFunc(adminRedrive)},
+		{Pattern: "/webhooks/pause", Handler: caddy.AdminHandlerFunc(adminPause(true))},
+		{Pattern: "/webhooks/resume", Handler: caddy.AdminHandlerFunc(adminPause(false))},
 	}
 }
 
@@ -129,6 +132,23 @@ func adminRedrive(w http.ResponseWriter, r *http.Request) error {
 		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
 	}
 	return writeAdminJSON(w, map[string]int{"redriven": n})
+}
+
+func adminPause(pause bool) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		rt, err := runtimeFor(r, http.MethodPost)
+		if err != nil {
+			return err
+		}
+		op := rt.Resume
+		if pause {
+			op = rt.Pause
+		}
+		if err := op(r.Context()); err != nil {
+			return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
+		}
+		return writeAdminJSON(w, map[string]bool{"paused": pause})
+	}
 }
 
 func writeAdminJSON(w http.ResponseWriter, v any) error {

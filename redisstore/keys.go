@@ -44,3 +44,6 @@ func (k Keys) RateWindow(topLevel string, minute int64) string {
 // Chain records which hooks one X-Gitlab-Event-UUID chain triggered, for
 // recursion detection.
 func (k Keys) Chain(chain string) string { return k.Namespace + ":{d0}:chain:" + chain }
+
+// Paused holds "1" while an operator has paused deliveries everywhere.
+func (k Keys) Paused() string { return k.Namespace + ":{d0}:paused" }
