@@ -1,10 +1,12 @@
 package module
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -26,6 +28,7 @@ var current atomic.Pointer[App]
 // Admin serves operator endpoints on Caddy's admin API:
 //
 //	GET  /webhooks/stats                       queue depths
+//	GET  /webhooks/hooks                       hooks in effect, with health
 //	GET  /webhooks/dead-letters?after=&count=  dead letters, oldest first
 //	POST /webhooks/dead-letters/redrive        {"ids": [...]} or {"all": true}
 //	POST /webhooks/pause, /webhooks/resume     hold deliveries back in every instance
@@ -43,6 +46,7 @@ func (*Admin) CaddyModule() caddy.ModuleInfo {
 func (*Admin) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{
 		{Pattern: "/webhooks/stats", Handler: caddy.AdminHandlerFunc(adminStats)},
+		{Pattern: "/webhooks/hooks", Handler: caddy.AdminHandlerFunc(adminHooks)},
 		{Pattern: "/webhooks/dead-letters", Handler: caddy.AdminHandlerFunc(adminDeadLetters)},
 		{Pattern: "/webhooks/dead-letters/redrive", Handler: caddy.AdminHandlerFunc(adminRedrive)},
 		{Pattern: "/webhooks/pause", Handler: caddy.AdminHandlerFunc(adminPause(true))},
@@ -73,6 +77,43 @@ func adminStats(w http.ResponseWriter, r *http.Request) error {
 		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
 	}
 	return writeAdminJSON(w, st)
+}
+
+// hookInfo is a hook as the admin API shows it: never its secrets.
+type hookInfo struct {
+	ID            int64      `json:"id"`
+	Name          string     `json:"name,omitempty"`
+	Project       string     `json:"project,omitempty"`
+	Group         string     `json:"group,omitempty"`
+	URL           string     `json:"url"`
+	Events        []string   `json:"events"`
+	Configured    bool       `json:"configured"`
+	AlertStatus   string     `json:"alert_status"`
+	DisabledUntil *time.Time `json:"disabled_until"`
+	Failures      int        `json:"recent_failures"`
+}
+
+func adminHooks(w http.ResponseWriter, r *http.Request) error {
+	rt, err := runtimeFor(r, http.MethodGet)
+	if err != nil {
+		return err
+	}
+	hooks := rt.Hooks().All()
+	slices.SortFunc(hooks, func(a, b *engine.Hook) int { return cmp.Compare(a.ID, b.ID) })
+	out := make([]hookInfo, 0, len(hooks))
+	for _, h := range hooks {
+		hh, err := rt.HookHealth(r.Context(), h.ID)
+		if err != nil {
+			return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
+		}
+		info := hookInfo{ID: h.ID, Name: h.Name, Project: h.Project, Group: h.Group, URL: h.MaskedURL(),
+			Configured: h.ReadOnly, AlertStatus: hh.AlertStatus, DisabledUntil: hh.DisabledUntil, Failures: hh.Failures}
+		for _, t := range h.Triggers.List() {
+			info.Events = append(info.Events, string(t))
+		}
+		out = append(out, info)
+	}
+	return writeAdminJSON(w, out)
 }
 
 // deadLetter is a dead letter as the admin API shows it (no payload: it may
