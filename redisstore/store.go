@@ -57,6 +57,11 @@ func New(o Options) (*Store, error) {
 	}
 	rdb, blk, err := newClients(o)
 	if err != nil {
+		// url.Error quotes the whole URL, password included: keep only its cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("parsing redis URL %q (%s mode): %w", Redact(o.URL), modeName(o.Mode), err)
 	}
 	if o.ReplicaAcks > 0 && o.Mode == ModeCluster {

@@ -1,0 +1,50 @@
+package engine
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
+)
+
+// An ACL user with a password reaches Redis through the URL, and the
+// password shows up in no log line.
+func TestRedisACLUserAndPasswordStayOutOfLogs(t *testing.T) {
+	const password = "acl-pw-9f2c1e"
+	redis := redistest.Start(t, "--user", "default", "off",
+		"--user", "webhooks", "on", ">"+password, "~*", "&*", "+@all")
+	rcv := newScripted(t, http.StatusOK)
+	core, logs := observer.New(zap.DebugLevel)
+	url := "redis://webhooks:" + password + "@" + redis.Addr + "/0"
+	store, err := redisstore.New(redisstore.Options{URL: url, Namespace: "acl", Readers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := NewHookSet([]*Hook{hookTo(t, 1, "acme/api", rcv.URL)})
+	rt := NewRuntime(store, "c1", zap.New(core))
+	rt.Configure(testConfig(), set)
+	if err := rt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close(time.Second) })
+	enqueue(t, rt, pushEvent(t, "acme/api"))
+	rcv.wait(t, 1)
+
+	if _, err := redisstore.New(redisstore.Options{URL: "redis://webhooks:" + password + "@%zz", Namespace: "x"}); err == nil ||
+		strings.Contains(err.Error(), password) {
+		t.Errorf("a bad URL's error must not carry the password: %v", err)
+	}
+	for _, e := range logs.All() {
+		line := e.Message + " " + fmt.Sprint(e.ContextMap())
+		if strings.Contains(line, password) {
+			t.Fatalf("password in a log line: %s", line)
+		}
+	}
+}
