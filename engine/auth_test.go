@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -46,5 +47,38 @@ func TestRedisACLUserAndPasswordStayOutOfLogs(t *testing.T) {
 		if strings.Contains(line, password) {
 			t.Fatalf("password in a log line: %s", line)
 		}
+	}
+}
+
+// Deliveries work over TLS to Redis with a private CA; without the CA the
+// server's certificate is refused.
+func TestRedisOverTLSWithAPrivateCA(t *testing.T) {
+	redis := redistest.StartTLS(t)
+	rcv := newScripted(t, http.StatusOK)
+	url := "rediss://" + redis.TLSAddr + "/0"
+	store, err := redisstore.New(redisstore.Options{URL: url, Namespace: "tls", Readers: 2, CAFile: redis.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := NewHookSet([]*Hook{hookTo(t, 1, "acme/api", rcv.URL)})
+	rt := NewRuntime(store, "c1", nil)
+	rt.Configure(testConfig(), set)
+	if err := rt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close(time.Second) })
+	enqueue(t, rt, pushEvent(t, "acme/api"))
+	rcv.wait(t, 1)
+
+	untrusted, err := redisstore.New(redisstore.Options{URL: url, Namespace: "tls"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer untrusted.Close()
+	if err := untrusted.Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("without the CA: %v, want a certificate error", err)
+	}
+	if _, err := redisstore.New(redisstore.Options{URL: "redis://" + redis.TLSAddr, Namespace: "x", CAFile: redis.CAFile}); err == nil {
+		t.Fatal("a CA with a plain redis:// URL must be refused")
 	}
 }

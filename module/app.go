@@ -52,6 +52,15 @@ type App struct {
 	// with ?master_name=<name> and more sentinels as ?addr=).
 	RedisMode string `json:"redis_mode,omitempty"`
 
+	// RedisCA is a PEM file of the CA that signed the Redis server's
+	// certificate, for rediss:// URLs (default: the system's roots).
+	RedisCA string `json:"redis_ca,omitempty"`
+
+	// RedisClientCert and RedisClientKey are PEM files of a client
+	// certificate for Redis servers that require one (tls-auth-clients).
+	RedisClientCert string `json:"redis_client_cert,omitempty"`
+	RedisClientKey  string `json:"redis_client_key,omitempty"`
+
 	// ReplicaAcks is how many Redis replicas must have a captured event
 	// before it counts as queued (Redis WAIT). With Sentinel, 1 makes an
 	// acknowledged event survive a failover; without it, Redis's
@@ -206,9 +215,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 
-	a.poolKey = fmt.Sprint(a.RedisMode, "\x00", a.Redis, "\x00", a.Namespace, "\x00", a.ReplicaAcks)
+	a.poolKey = fmt.Sprint(a.RedisMode, "\x00", a.Redis, "\x00", a.Namespace, "\x00", a.ReplicaAcks, "\x00",
+		a.RedisCA, "\x00", a.RedisClientCert, "\x00", a.RedisClientKey)
 	val, _, err := runtimes.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
-		store, err := redisstore.New(redisstore.Options{URL: a.Redis, Mode: a.RedisMode, Namespace: a.Namespace, Readers: 2, ReplicaAcks: a.ReplicaAcks})
+		store, err := redisstore.New(redisstore.Options{URL: a.Redis, Mode: a.RedisMode, Namespace: a.Namespace, Readers: 2, ReplicaAcks: a.ReplicaAcks,
+			CAFile: a.RedisCA, CertFile: a.RedisClientCert, KeyFile: a.RedisClientKey,
+		})
 		if err != nil {
 			return nil, err
 		}

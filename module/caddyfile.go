@@ -21,6 +21,8 @@ import (
 //		lease          <duration>
 //		claim_interval <duration>
 //		max_response_body <size>
+//		redis_ca          <pem file>
+//		redis_client_cert <cert file> <key file>
 //		replica_acks      <n>
 //		max_attempts      <n>
 //		retry_backoff     <duration>
@@ -80,6 +82,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &a.ClaimInterval)
 		case "max_response_body":
 			err = sizeArg(d, &a.MaxResponseBody)
+		case "redis_ca":
+			err = oneArg(d, &a.RedisCA)
+		case "redis_client_cert":
+			if !d.Args(&a.RedisClientCert, &a.RedisClientKey) || d.NextArg() {
+				return d.Err("usage: redis_client_cert <cert file> <key file>")
+			}
 		case "replica_acks":
 			err = intArg(d, &a.ReplicaAcks)
 		case "max_attempts":

@@ -2,9 +2,12 @@ package redisstore
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -37,6 +40,9 @@ type Options struct {
 	ReplicaAcks int
 	// ReplicaTimeout bounds that wait. Default: 1s.
 	ReplicaTimeout time.Duration
+	// TLS, for rediss:// URLs: CAFile (PEM) verifies the server instead of
+	// the system's roots; CertFile and KeyFile are a client certificate.
+	CAFile, CertFile, KeyFile string
 }
 
 // Store reads and writes the streams of one namespace.
@@ -84,6 +90,9 @@ func newClients(o Options) (rdb, blk redis.UniversalClient, err error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		if opt.TLSConfig, err = tlsConfig(o, opt.TLSConfig); err != nil {
+			return nil, nil, err
+		}
 		opt.ContextTimeoutEnabled, opt.MinIdleConns = true, 0
 		b := *opt
 		b.PoolSize = readers
@@ -91,6 +100,9 @@ func newClients(o Options) (rdb, blk redis.UniversalClient, err error) {
 	case ModeCluster:
 		opt, err := redis.ParseClusterURL(o.URL)
 		if err != nil {
+			return nil, nil, err
+		}
+		if opt.TLSConfig, err = tlsConfig(o, opt.TLSConfig); err != nil {
 			return nil, nil, err
 		}
 		opt.ContextTimeoutEnabled, opt.MinIdleConns = true, 0
@@ -105,6 +117,9 @@ func newClients(o Options) (rdb, blk redis.UniversalClient, err error) {
 		if opt.MasterName == "" {
 			return nil, nil, errors.New("sentinel mode needs ?master_name=<name> in the URL")
 		}
+		if opt.TLSConfig, err = tlsConfig(o, opt.TLSConfig); err != nil {
+			return nil, nil, err
+		}
 		opt.ContextTimeoutEnabled, opt.MinIdleConns = true, 0
 		b := *opt
 		b.PoolSize = readers
@@ -112,6 +127,36 @@ func newClients(o Options) (rdb, blk redis.UniversalClient, err error) {
 	default:
 		return nil, nil, fmt.Errorf("unknown mode %q (want cluster or sentinel)", o.Mode)
 	}
+}
+
+// tlsConfig adds the CA and client certificate to the TLS settings the URL
+// asked for (rediss://).
+func tlsConfig(o Options, base *tls.Config) (*tls.Config, error) {
+	if o.CAFile == "" && o.CertFile == "" {
+		return base, nil
+	}
+	if base == nil {
+		return nil, errors.New("a CA or client certificate needs a rediss:// URL")
+	}
+	cfg := base.Clone()
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading redis CA: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("redis CA %s holds no PEM certificate", o.CAFile)
+		}
+	}
+	if o.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("loading redis client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 func modeName(m string) string {
