@@ -75,10 +75,16 @@ func (s *scripted) quiet(t *testing.T, d time.Duration) {
 	}
 }
 
+// startWith starts a runtime with cfg and hooks on a Redis of its own.
 func startWith(t *testing.T, cfg Config, hooks ...*Hook) *Runtime {
 	t.Helper()
-	redis := redistest.Start(t)
-	rt := newRuntime(t, redis.URL, "c1", hooks...)
+	return startOn(t, redistest.Start(t).URL, cfg, hooks...)
+}
+
+// startOn starts a runtime on the given Redis.
+func startOn(t *testing.T, redisURL string, cfg Config, hooks ...*Hook) *Runtime {
+	t.Helper()
+	rt := newRuntime(t, redisURL, "c1", hooks...)
 	rt.Configure(cfg, rt.Hooks())
 	if err := rt.Start(); err != nil {
 		t.Fatal(err)

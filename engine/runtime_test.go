@@ -156,15 +156,8 @@ func TestRuntimeDeliversWithGitLabHeaders(t *testing.T) {
 }
 
 func TestRuntimeFailedDeliveryIsSettledNotRepeated(t *testing.T) {
-	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusInternalServerError)
-	h := hook(t, 1, "acme/api", "", "", "", gitlab.Push)
-	h.URL = srv.URL
-	rt := newRuntime(t, redis.URL, "c1", h)
-	if err := rt.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rt.Close(time.Second) })
+	rt := startWith(t, testConfig(), hookTo(t, 1, "acme/api", srv.URL))
 	enqueue(t, rt, pushEvent(t, "acme/api"))
 	next(t, got)
 	streamsDrained(t, rt)
@@ -249,13 +242,7 @@ func TestRuntimeRereadsItsOwnPendingWorkAtOnce(t *testing.T) {
 func TestRuntimeSurvivesLostConsumerGroup(t *testing.T) {
 	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusOK)
-	h := hook(t, 1, "acme/api", "", "", "", gitlab.Push)
-	h.URL = srv.URL
-	rt := newRuntime(t, redis.URL, "c1", h)
-	if err := rt.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rt.Close(time.Second) })
+	rt := startOn(t, redis.URL, testConfig(), hookTo(t, 1, "acme/api", srv.URL))
 	enqueue(t, rt, pushEvent(t, "acme/api"))
 	next(t, got)
 
