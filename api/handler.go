@@ -1,7 +1,8 @@
 // Package api serves GitLab's project and group webhooks REST API
 // (GET/POST /projects/:id/hooks, GET/PUT/DELETE /projects/:id/hooks/:hook_id,
 // the same under /groups/:id/hooks, plus …/test/:trigger,
-// …/url_variables/:key and …/custom_headers/:key), so GitLab's API clients
+// …/url_variables/:key, …/custom_headers/:key, …/events and
+// …/events/:event_id/resend), so GitLab's API clients
 // and the curl recipes of GitLab's docs manage hooks here unchanged. It is a
 // plain http.Handler over a Repository; the Caddy module mounts it.
 //
@@ -15,6 +16,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -44,8 +46,20 @@ type Runtime interface {
 	RefreshHooks(ctx context.Context) error
 	// HookHealth reads a hook's failure state (alert_status, disabled_until).
 	HookHealth(ctx context.Context, hookID int64) (engine.HookHealth, error)
-	// SendTest makes one synchronous test delivery.
-	SendTest(ctx context.Context, h *engine.Hook, trig gitlab.Trigger, body []byte) engine.Result
+	// TestHook makes one synchronous test delivery, logs it and re-enables
+	// the hook when it succeeds.
+	TestHook(ctx context.Context, h *engine.Hook, trig gitlab.Trigger, body []byte) engine.Result
+	// LatestEvent is the latest payload of a trigger seen for a project
+	// (nil: none), the sample a test sends.
+	LatestEvent(ctx context.Context, project string, trig gitlab.Trigger) ([]byte, error)
+	// HookLog lists a hook's log entries (ID, status), newest first;
+	// HookLogEntries reads some of them.
+	HookLog(ctx context.Context, hookID int64) ([]redisstore.LogRef, error)
+	HookLogEntries(ctx context.Context, hookID int64, ids ...int64) ([]redisstore.LogEntry, error)
+	// Resend sends a logged payload again to the hook's current URL.
+	Resend(ctx context.Context, h *engine.Hook, e *redisstore.LogEntry) (engine.Result, error)
+	// Throttle counts a rate-limited call, shared by every process.
+	Throttle(ctx context.Context, action, scope string, limit int, window time.Duration) (bool, time.Duration, error)
 }
 
 // Defaults of the options.
@@ -53,6 +67,11 @@ const (
 	DefaultMaxProjectHooks = 100
 	DefaultMaxGroupHooks   = 50
 	DefaultMaxBody         = 1 << 20
+	// DefaultTestRateLimit and DefaultResendRateLimit are GitLab's limits
+	// on test and resend requests: 5 per minute per project or group and
+	// caller.
+	DefaultTestRateLimit   = 5
+	DefaultResendRateLimit = 5
 )
 
 // Options configure the handler.
@@ -68,6 +87,10 @@ type Options struct {
 	MaxProjectHooks, MaxGroupHooks int
 	// MaxBody caps request bodies.
 	MaxBody int64
+	// TestRateLimit and ResendRateLimit cap test and resend requests per
+	// minute per project or group and caller; 0: the default (5), negative:
+	// no limit.
+	TestRateLimit, ResendRateLimit int
 	// RequestURL returns the URL as the client sent it (before a prefix was
 	// stripped), for Link headers. Default: the request's URL.
 	RequestURL func(*http.Request) *url.URL
@@ -106,8 +129,8 @@ type route struct {
 	kind    redisstore.Kind
 	rawID   string // escaped :id
 	rawHook string // escaped :hook_id ("" for the collection)
-	sub     string // "", "test", "url_variables", "custom_headers"
-	rawKey  string // escaped :trigger or :key
+	sub     string // "", "test", "url_variables", "custom_headers", "events", "resend"
+	rawKey  string // escaped :trigger, :key or :event_id ("" for the events list)
 }
 
 // match finds the API route in the escaped path: the first
@@ -136,8 +159,14 @@ func match(escapedPath string) (route, bool) {
 			rt.rawHook = tail[0]
 			return rt, true
 		case len(tail) == 3 && tail[0] != "" && tail[2] != "" &&
-			(tail[1] == "test" || tail[1] == "url_variables" || tail[1] == "custom_headers"):
+			(tail[1] == "test" || tail[1] == "url_variables" || tail[1] == "custom_headers" || tail[1] == "events"):
 			rt.rawHook, rt.sub, rt.rawKey = tail[0], tail[1], tail[2]
+			return rt, true
+		case len(tail) == 2 && tail[0] != "" && tail[1] == "events":
+			rt.rawHook, rt.sub = tail[0], tail[1]
+			return rt, true
+		case len(tail) == 4 && tail[0] != "" && tail[1] == "events" && tail[2] != "" && tail[3] == "resend":
+			rt.rawHook, rt.sub, rt.rawKey = tail[0], "resend", tail[2]
 			return rt, true
 		}
 	}
@@ -151,8 +180,10 @@ func (rt route) allowed() []string {
 		return []string{http.MethodGet, http.MethodPost}
 	case rt.sub == "":
 		return []string{http.MethodGet, http.MethodPut, http.MethodDelete}
-	case rt.sub == "test":
+	case rt.sub == "test" || rt.sub == "resend":
 		return []string{http.MethodPost}
+	case rt.sub == "events":
+		return []string{http.MethodGet}
 	default:
 		return []string{http.MethodPut, http.MethodDelete}
 	}
@@ -184,7 +215,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	req := &request{h: h, w: w, r: r, rt: rt, ns: ns, method: method}
+	req := &request{h: h, w: w, r: r, rt: rt, ns: ns, method: method, caller: p.name}
 	if rt.rawHook != "" {
 		id, err := strconv.ParseInt(rt.rawHook, 10, 64)
 		if err != nil || id <= 0 || strings.TrimLeft(rt.rawHook, "0123456789") != "" {

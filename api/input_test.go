@@ -20,6 +20,9 @@ func TestMatchRoutes(t *testing.T) {
 		"/groups/acme/hooks/7/test/push_events":            {kind: redisstore.KindGroup, rawID: "acme", rawHook: "7", sub: "test", rawKey: "push_events"},
 		"/api/v4/groups/acme/hooks/7/url_variables/x":      {kind: redisstore.KindGroup, rawID: "acme", rawHook: "7", sub: "url_variables", rawKey: "x"},
 		"/x/projects/a%2Fb/hooks/1/custom_headers/X-Token": {kind: redisstore.KindProject, rawID: "a%2Fb", rawHook: "1", sub: "custom_headers", rawKey: "X-Token"},
+		"/projects/x/hooks/1/events":                       {kind: redisstore.KindProject, rawID: "x", rawHook: "1", sub: "events"},
+		"/projects/x/hooks/1/events/9":                     {kind: redisstore.KindProject, rawID: "x", rawHook: "1", sub: "events", rawKey: "9"},
+		"/groups/g/hooks/1/events/9/resend":                {kind: redisstore.KindGroup, rawID: "g", rawHook: "1", sub: "resend", rawKey: "9"},
 	}
 	for p, want := range cases {
 		got, ok := match(p)
@@ -27,7 +30,7 @@ func TestMatchRoutes(t *testing.T) {
 			t.Errorf("match(%q) = %+v, %v; want %+v", p, got, ok, want)
 		}
 	}
-	for _, p := range []string{"/projects/x", "/projects/x/hooks/1/events", "/projects/x/hooks/1/test", "/hooks", "/projects/x/hooks/1/other/y", "/projects/x/hooks/"} {
+	for _, p := range []string{"/projects/x", "/projects/x/hooks/1/events/9/retry", "/projects/x/hooks/1/test", "/hooks", "/projects/x/hooks/1/other/y", "/projects/x/hooks/"} {
 		if got, ok := match(p); ok {
 			t.Errorf("match(%q) = %+v, want no route", p, got)
 		}

@@ -21,6 +21,7 @@ type request struct {
 	ns     redisstore.Namespace
 	method string
 	hookID int64
+	caller string // the principal's name, for rate limits
 }
 
 func (q *request) serve() {
@@ -37,6 +38,12 @@ func (q *request) serve() {
 		q.delete()
 	case q.rt.sub == "test":
 		q.test()
+	case q.rt.sub == "events" && q.rt.rawKey == "":
+		q.listEvents()
+	case q.rt.sub == "events":
+		q.getEvent()
+	case q.rt.sub == "resend":
+		q.resend()
 	default:
 		q.setSecretEntry()
 	}

@@ -1,35 +1,35 @@
 package api
 
 import (
+	"bytes"
+	"embed"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"path"
+
+	"go.uber.org/zap"
 
 	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 )
 
-// noDataMessages are GitLab's answers when a project has nothing to build
-// a test payload from. This gateway keeps no project data, so they are
-// what a test of those triggers gets, exactly as on an empty GitLab project.
-var noDataMessages = map[gitlab.Trigger]string{
-	gitlab.Note:               "Ensure the project has notes.",
-	gitlab.Emoji:              "Ensure the project has notes.",
-	gitlab.Issues:             "Ensure the project has issues.",
-	gitlab.ConfidentialIssues: "Ensure the project has issues.",
-	gitlab.MergeRequests:      "Ensure the project has merge requests.",
-	gitlab.Job:                "Ensure the project has CI jobs.",
-	gitlab.Pipeline:           "Ensure the project has CI pipelines.",
-	gitlab.WikiPage:           "Ensure the wiki is enabled and has pages.",
-	gitlab.Releases:           "Ensure the project has releases.",
-}
+// samples are the documented test payloads, one per testable trigger
+// (samples/<trigger>.json), in the shape of GitLab's webhook events docs.
+// Their "project" and "repository" objects are filled in with the hook's
+// project when sent.
+//
+//go:embed samples/*.json
+var samples embed.FS
 
 // test serves POST …/hooks/:hook_id/test/:trigger: one synchronous
-// delivery of a sample payload. 201 {"message":"201 Created"} when the
-// receiver answers 2xx; otherwise 422 with the receiver's body (or the
-// error) as message.
+// delivery of the latest event of that trigger seen for the project (a
+// documented sample when there is none), recorded in the hook's log. 201
+// {"message":"201 Created"} when the receiver answers 2xx, and the hook is
+// re-enabled; otherwise 422 with the receiver's body (or the error) as
+// message. Rate limited as GitLab: 5 per minute per project or group and
+// caller.
 func (q *request) test() {
 	name, err := url.PathUnescape(q.rt.rawKey)
 	var trig gitlab.Trigger
@@ -49,6 +49,9 @@ func (q *request) test() {
 	if !ok {
 		return
 	}
+	if !q.throttle("test", q.h.opt.TestRateLimit) {
+		return
+	}
 	hook := cfg
 	if hook == nil {
 		if hook, err = engine.HookFromRecord(rec); err != nil {
@@ -56,95 +59,108 @@ func (q *request) test() {
 			return
 		}
 	}
-	body, msg := samplePayload(trig, q.ns)
-	if body == nil {
-		writeMessage(q.w, http.StatusUnprocessableEntity, msg)
+	if !engine.Testable(trig) {
+		writeMessage(q.w, http.StatusUnprocessableEntity, "Testing not available for this hook")
 		return
 	}
-	res := q.h.rt.SendTest(q.r.Context(), hook, trig, body)
+	body := q.latest(trig)
+	if body == nil {
+		if body = samplePayload(trig, q.ns); body == nil {
+			writeMessage(q.w, http.StatusUnprocessableEntity, "Testing not available for this hook")
+			return
+		}
+	}
+	res := q.h.rt.TestHook(q.r.Context(), hook, trig, body)
 	switch {
 	case res.Success():
 		writeMessage(q.w, http.StatusCreated, "201 Created")
-	case res.Err != nil:
-		writeMessage(q.w, http.StatusUnprocessableEntity, res.Err.Error())
+	case res.Err != nil && res.Status == 0:
+		writeMessage(q.w, http.StatusUnprocessableEntity, engine.MaskSecrets(hook, res.Err.Error()))
 	default:
-		writeMessage(q.w, http.StatusUnprocessableEntity, string(res.Body))
+		// GitLab answers with the receiver's body; its secrets are masked.
+		writeMessage(q.w, http.StatusUnprocessableEntity, engine.MaskSecrets(hook, string(res.Body)))
 	}
 }
 
-// samplePayload returns the test payload of a trigger, or GitLab's message
-// for a trigger that cannot be tested.
-func samplePayload(t gitlab.Trigger, ns redisstore.Namespace) ([]byte, string) {
-	if msg, ok := noDataMessages[t]; ok {
-		return nil, msg
+// latest is the latest event of trig seen for the route's project, or nil.
+func (q *request) latest(trig gitlab.Trigger) []byte {
+	if q.ns.Kind != redisstore.KindProject {
+		return nil
 	}
-	project := ns.Path
-	projectID := ns.ID
+	b, err := q.h.rt.LatestEvent(q.r.Context(), q.ns.Path, trig)
+	if err != nil {
+		q.h.log.Warn("reading the latest event for a test failed; sending the sample", zap.Error(err))
+		return nil
+	}
+	return b
+}
+
+// samplePayload returns the documented sample of a trigger for the hook's
+// project (for a group hook, a project in the group), or nil.
+func samplePayload(t gitlab.Trigger, ns redisstore.Namespace) []byte {
+	file := string(t)
+	switch t {
+	case gitlab.TagPush:
+		file = string(gitlab.Push)
+	case gitlab.ConfidentialIssues:
+		file = string(gitlab.Issues)
+	}
+	raw, err := samples.ReadFile("samples/" + file + ".json")
+	if err != nil {
+		return nil
+	}
+	var data map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if dec.Decode(&data) != nil {
+		return nil
+	}
+	project, projectID := ns.Path, ns.ID
 	if ns.Kind == redisstore.KindGroup {
 		project, projectID = ns.Path+"/example-project", 15
 	}
-	var data map[string]any
-	switch t {
-	case gitlab.Push, gitlab.TagPush:
-		data = pushSample(t, project, projectID)
-	case gitlab.ResourceAccessToken:
-		data = map[string]any{
-			"object_kind": "access_token", "event_name": "expiring_access_token",
-			"project": projectAttrs(project, projectID),
-			"object_attributes": map[string]any{
-				"id": 1, "user_id": 4, "name": "pat_for_webhook_event",
-				"created_at": "2024-01-01T00:00:00Z", "expires_at": "2024-01-03",
-			},
+	attrs := projectAttrs(project, projectID)
+	for _, k := range []string{"project", "repository"} {
+		if _, ok := data[k]; ok {
+			data[k] = attrs
 		}
-	default:
-		return nil, "Testing not available for this hook"
+	}
+	if _, ok := data["project_id"]; ok {
+		data["project_id"] = projectID
+	}
+	switch t {
+	case gitlab.TagPush:
+		data["object_kind"], data["event_name"], data["ref"] = "tag_push", "tag_push", "refs/tags/v1.0.0"
+	case gitlab.ConfidentialIssues:
+		data["event_type"] = "confidential_issue"
+		if oa, ok := data["object_attributes"].(map[string]any); ok {
+			oa["confidential"] = true
+		}
+	case gitlab.Job:
+		data["project_name"] = project
+	case gitlab.MergeRequests:
+		if oa, ok := data["object_attributes"].(map[string]any); ok {
+			oa["source"], oa["target"] = attrs, attrs
+		}
+	case gitlab.Project:
+		data["name"], data["path"] = path.Base(project), path.Base(project)
+		data["path_with_namespace"], data["project_id"] = project, projectID
 	}
 	b, err := json.Marshal(data)
 	if err != nil {
-		return nil, "Testing not available for this hook"
+		return nil
 	}
-	return b, ""
+	return b
 }
 
+// projectAttrs is GitLab's Project#hook_attrs for a project known only by
+// its path.
 func projectAttrs(project string, id int64) map[string]any {
 	ns := path.Dir(project)
 	return map[string]any{
 		"id": id, "name": path.Base(project), "description": nil, "web_url": nil, "avatar_url": nil,
+		"git_ssh_url": nil, "git_http_url": nil,
 		"namespace": path.Base(ns), "visibility_level": 0, "path_with_namespace": project,
-		"default_branch": "master", "ci_config_path": nil,
-	}
-}
-
-// pushSample is GitLab's Push SAMPLE_DATA (what GitLab sends to test a push
-// hook of an empty repository), for the hook's project.
-func pushSample(t gitlab.Trigger, project string, projectID int64) map[string]any {
-	kind, ref := "push", "refs/heads/master"
-	if t == gitlab.TagPush {
-		kind, ref = "tag_push", "refs/tags/v1.0.0"
-	}
-	return map[string]any{
-		"object_kind": kind, "event_name": kind,
-		"before":        "95790bf891e76fee5e1747ab589903a6a1f80f22",
-		"after":         "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
-		"ref":           ref,
-		"ref_protected": true,
-		"checkout_sha":  "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
-		"message":       "Hello World",
-		"user_id":       4, "user_name": "John Smith", "user_username": "jsmith",
-		"user_email":  "john@example.com",
-		"user_avatar": "https://s.gravatar.com/avatar/d4c74594d841139328695756648b6bd6?s=80",
-		"project_id":  projectID,
-		"project":     projectAttrs(project, projectID),
-		"commits": []any{map[string]any{
-			"id":        "c5feabde2d8cd023215af4d2ceeb7a64839fc428",
-			"message":   "Add simple search to projects in public area",
-			"title":     "Add simple search to projects in public area",
-			"timestamp": "2013-05-13T18:18:08+00:00",
-			"url":       "https://test.example.com/gitlab/gitlab/-/commit/c5feabde2d8cd023215af4d2ceeb7a64839fc428",
-			"author":    map[string]any{"name": "Test User", "email": "test@example.com"},
-			"added":     []string{}, "modified": []string{}, "removed": []string{},
-		}},
-		"total_commits_count": 1,
-		"push_options":        map[string]any{"ci": map[string]any{"skip": true}},
+		"default_branch": "master", "ci_config_path": nil, "homepage": nil, "url": nil,
 	}
 }

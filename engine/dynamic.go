@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
@@ -168,21 +167,6 @@ func (r *Runtime) pollHooks(ctx context.Context) error {
 	r.dyn.lastErr = ""
 	r.dyn.mu.Unlock()
 	return nil
-}
-
-// SendTest makes one synchronous delivery of body to h, as GitLab's "Test"
-// button: a real request with the hook's URL, token, custom headers and
-// TLS setting, whatever the hook's state.
-func (r *Runtime) SendTest(ctx context.Context, h *Hook, trig gitlab.Trigger, body []byte) Result {
-	send := SendConfig{Timeout: 10 * time.Second, MaxResponseBody: 8 << 10, UserAgent: "GitLab"}
-	if cfg := r.cfg.Load(); cfg != nil {
-		send = cfg.Send
-	}
-	id := uuid.NewString()
-	if v7, err := uuid.NewV7(); err == nil {
-		id = v7.String()
-	}
-	return r.sender.Send(ctx, &send, h, id, id, trig, body)
 }
 
 // withoutIDsOf returns d without the hooks whose id is in s.

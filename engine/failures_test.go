@@ -34,6 +34,8 @@ func TestSendFailuresHaveClearInternalErrors(t *testing.T) {
 				if err != nil {
 					return
 				}
+				buf := make([]byte, 4096)
+				c.Read(buf) // the request, then an answer that is not HTTP
 				c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
 				c.Close()
 			}
@@ -51,6 +53,24 @@ func TestSendFailuresHaveClearInternalErrors(t *testing.T) {
 	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer tlsSrv.Close()
 
+	closes := func() string { // hangs up without answering
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		return "http://" + l.Addr().String() + "/hook/{secret}"
+	}()
+
 	cases := []struct {
 		name, url string
 		verify    bool
@@ -58,6 +78,7 @@ func TestSendFailuresHaveClearInternalErrors(t *testing.T) {
 	}{
 		{"connection refused", refused, true, "connection refused"},
 		{"not HTTP", garbage, true, "malformed HTTP"},
+		{"closed without an answer", closes, true, "closed the connection without answering"},
 		{"timeout", hang.URL + "/{secret}", true, "request timed out"},
 		{"untrusted certificate", tlsSrv.URL + "/{secret}", true, "certificate"},
 	}

@@ -48,6 +48,8 @@ type Config struct {
 	// MaxHandouts is how often a delivery may be handed to a consumer
 	// (crashes included) before it is dead-lettered as poison.
 	MaxHandouts int
+	// Log bounds the delivery log of each hook (zero fields: defaults).
+	Log LogPolicy
 }
 
 // Validate checks the relations between settings.
@@ -237,6 +239,7 @@ func (r *Runtime) Close(grace time.Duration) error {
 // Enqueue makes an event durable in Redis; once it returns nil the event
 // will be delivered to every matching hook.
 func (r *Runtime) Enqueue(ctx context.Context, ev *Event) error {
+	r.prepareEvent(ev) // image URLs (log.go)
 	if _, err := r.store.AddEvent(ctx, ev); err != nil {
 		eventsRejected.WithLabelValues("enqueue_failed").Inc()
 		return err
@@ -339,7 +342,11 @@ func (r *Runtime) fanOut(ctx context.Context, msgs []redisstore.EventMsg) error 
 				zap.String("event_uuid", d.Chain), zap.String("trigger", d.Trigger))
 		}
 	}
-	return r.store.FanOut(ctx, ids, allowed)
+	if err := r.store.FanOut(ctx, ids, allowed); err != nil {
+		return err
+	}
+	r.rememberLatest(ctx, msgs)
+	return nil
 }
 
 func (r *Runtime) deliverLoop(ctx, work context.Context) {
@@ -436,7 +443,7 @@ func (r *Runtime) deliver(ctx context.Context, m *redisstore.DeliveryMsg) {
 	deliveries.WithLabelValues(res.Outcome()).Inc()
 	deliveryDuration.Observe(res.Duration.Seconds())
 	r.logResult(hook, d, &res)
-	// delivery log: record the attempt here (issue 5)
+	r.recordAttempt(hook, d, &res)
 	out := cfg.Retry.outcome(&res, d, time.Now())
 	r.settle(m, hook, out)
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -154,6 +155,11 @@ func describe(err error, h *Hook) error {
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return errors.New("request timed out")
+	}
+	// net/http's words for a peer that hung up before answering.
+	if errors.Is(err, io.EOF) || strings.Contains(err.Error(), "readLoopPeekFailLocked") ||
+		strings.Contains(err.Error(), "server closed idle connection") {
+		return fmt.Errorf("POST %s: the receiver closed the connection without answering", h.MaskedURL())
 	}
 	return fmt.Errorf("POST %s: %v", h.MaskedURL(), err)
 }

@@ -332,9 +332,9 @@ func TestAPIWithGitLabClient(t *testing.T) {
 	if tr.Path != "/project" || tr.Header.Get("X-Gitlab-Event") != "Push Hook" || tr.Header.Get("X-Gitlab-Token") != hookTokenSecret {
 		t.Fatalf("test delivery = %s %v", tr.Path, tr.Header)
 	}
-	st, out, _ = f.raw(t, "POST", fmt.Sprintf("/api/v4/projects/acme%%2Fapi/hooks/%d/test/note_events", ph.ID), apiAdminToken, "", nil)
-	if st != http.StatusUnprocessableEntity || out != `{"message":"Ensure the project has notes."}` {
-		t.Fatalf("test note_events = %d %s", st, out)
+	st, out, _ = f.raw(t, "POST", fmt.Sprintf("/api/v4/projects/acme%%2Fapi/hooks/%d/test/deployment_events", ph.ID), apiAdminToken, "", nil)
+	if st != http.StatusUnprocessableEntity || out != `{"message":"Testing not available for this hook"}` {
+		t.Fatalf("test deployment_events = %d %s", st, out)
 	}
 
 	// Configured hooks are read-only.

@@ -54,6 +54,16 @@ type API struct {
 	// MaxBody caps request bodies; larger ones get 413. Default: 1 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
 
+	// TestRateLimit caps test requests (POST …/hooks/:hook_id/test/:trigger)
+	// per minute per project or group and token, shared by every process,
+	// as GitLab's web_hook_test limit. -1: no limit. Default: 5.
+	TestRateLimit int `json:"test_rate_limit,omitempty"`
+
+	// ResendRateLimit caps resend requests (POST …/events/:id/resend) the
+	// same way, as GitLab's web_hook_event_resend limit. -1: no limit.
+	// Default: 5.
+	ResendRateLimit int `json:"resend_rate_limit,omitempty"`
+
 	handler *api.Handler
 }
 
@@ -101,6 +111,8 @@ func (m *API) Provision(ctx caddy.Context) error {
 		MaxProjectHooks:   limit(m.MaxProjectHooks, api.DefaultMaxProjectHooks),
 		MaxGroupHooks:     limit(m.MaxGroupHooks, api.DefaultMaxGroupHooks),
 		MaxBody:           m.MaxBody,
+		TestRateLimit:     m.TestRateLimit,
+		ResendRateLimit:   m.ResendRateLimit,
 		RequestURL:        originalURL,
 		Logger:            ctx.Logger(),
 	}
@@ -139,6 +151,8 @@ func (m *API) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Hand
 //		max_project_hooks <n>
 //		max_group_hooks   <n>
 //		max_body          <size>
+//		test_rate_limit   <n per minute>
+//		resend_rate_limit <n per minute>
 //	}
 //
 // token may be repeated; without scope the token may manage every project
@@ -172,6 +186,10 @@ func (m *API) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = intArg(d, &m.MaxGroupHooks)
 		case "max_body":
 			err = sizeArg(d, &m.MaxBody)
+		case "test_rate_limit":
+			err = intArg(d, &m.TestRateLimit)
+		case "resend_rate_limit":
+			err = intArg(d, &m.ResendRateLimit)
 		default:
 			return d.Errf("unrecognized webhooks_api option %q", d.Val())
 		}

@@ -142,6 +142,19 @@ type App struct {
 	// Default: 8 KiB, as GitLab stores.
 	MaxResponseBody int64 `json:"max_response_body,omitempty"`
 
+	// LogRetention is how long each hook's delivery log ("Recent events",
+	// GET …/hooks/:hook_id/events) keeps attempts. Default: 48h, as the
+	// window of GitLab's docs.
+	LogRetention caddy.Duration `json:"log_retention,omitempty"`
+
+	// LogMaxEntries caps the attempts kept per hook. Default: 500.
+	LogMaxEntries int `json:"log_max_entries,omitempty"`
+
+	// LogMaxRequestBody caps the payload kept per attempt; a larger one is
+	// logged as {"oversize":true}, as GitLab does, and cannot be resent.
+	// Default: 256 KiB.
+	LogMaxRequestBody int64 `json:"log_max_request_body,omitempty"`
+
 	// Hooks are declared in configuration (GitOps); they are read-only
 	// through the API.
 	Hooks []*HookConfig `json:"hooks,omitempty"`
@@ -210,6 +223,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		MaxHandouts:     engine.MaxHandouts,
 		Lease:           time.Duration(a.Lease),
 		ClaimInterval:   time.Duration(a.ClaimInterval),
+		Log: engine.LogPolicy{
+			Retention: time.Duration(a.LogRetention), MaxEntries: a.LogMaxEntries,
+			MaxRequestBody: int(min(a.LogMaxRequestBody, 1<<30)),
+		},
 	}
 	if a.cfg.Secrets, err = secretBox(repl.ReplaceKnown(a.EncryptionKey, "")); err != nil {
 		return err

@@ -21,6 +21,9 @@ import (
 //		lease          <duration>
 //		claim_interval <duration>
 //		max_response_body <size>
+//		log_retention     <duration>
+//		log_max_entries   <n>
+//		log_max_request_body <size>
 //		redis_ca          <pem file>
 //		redis_client_cert <cert file> <key file>
 //		replica_acks      <n>
@@ -80,6 +83,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &a.Lease)
 		case "claim_interval":
 			err = durationArg(d, &a.ClaimInterval)
+		case "log_retention":
+			err = durationArg(d, &a.LogRetention)
+		case "log_max_entries":
+			err = intArg(d, &a.LogMaxEntries)
+		case "log_max_request_body":
+			err = sizeArg(d, &a.LogMaxRequestBody)
 		case "max_response_body":
 			err = sizeArg(d, &a.MaxResponseBody)
 		case "redis_ca":

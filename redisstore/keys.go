@@ -47,3 +47,21 @@ func (k Keys) Chain(chain string) string { return k.Namespace + ":{d0}:chain:" +
 
 // Paused holds "1" while an operator has paused deliveries everywhere.
 func (k Keys) Paused() string { return k.Namespace + ":{d0}:paused" }
+
+// HookLog is a hook's delivery log ("Recent events"): a stream of attempts,
+// trimmed to the retention and a maximum length on every append.
+func (k Keys) HookLog(hookID int64) string {
+	return k.Namespace + ":{d0}:hook:" + strconv.FormatInt(hookID, 10) + ":log"
+}
+
+// LatestEvent holds the payload of the latest event of a trigger seen for
+// a project, the sample a test request of that trigger sends.
+func (k Keys) LatestEvent(project, trigger string) string {
+	return k.Namespace + ":{d0}:project:" + strings.ToLower(project) + ":last_" + trigger
+}
+
+// Throttle counts the calls of a rate-limited API action (test, resend) by
+// one caller on one project or group in one window.
+func (k Keys) Throttle(action, scope string, window int64) string {
+	return k.Namespace + ":{d0}:throttle:" + action + ":" + scope + ":" + strconv.FormatInt(window, 10)
+}

@@ -1,0 +1,68 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNewLogEntryRedactsAndCaps(t *testing.T) {
+	const token, hdr, urlVar = "tok-SECRET-1234", "hdr-SECRET-5678", "var-SECRET-9abc"
+	h := &Hook{ID: 7, URL: "https://user:pw@recv.example/{key}/x", URLVariables: map[string]string{"key": urlVar},
+		Token: token, CustomHeaders: map[string]string{"X-Api-Key": hdr}}
+	sent := http.Header{}
+	sent.Set("X-Api-Key", hdr)
+	sent["X-Gitlab-Token"] = []string{token}
+	sent.Set("Idempotency-Key", "k1")
+	resp := http.Header{}
+	for i := range 60 {
+		resp.Set(fmt.Sprintf("X-H%02d", i), "v")
+	}
+	resp.Set("X-Echo", "got "+urlVar+" and "+token+" and "+hdr)
+	resp.Set("A-Long", strings.Repeat("é", 1000))
+	// The body echoes the secrets, is over 8 KiB, and ends with the start
+	// of a secret cut by the cap.
+	body := []byte(token + " " + hdr + strings.Repeat("a", 8<<10-len(token)-len(hdr)-1-6) + token[:6])
+	res := &Result{Status: 500, Header: resp, Body: body, Duration: 1500 * time.Millisecond, RequestHeader: sent}
+	e := NewLogEntry(LogDelivery, h, "ev1", "ch1", "push", []byte(`{"a":1}`), res, 1<<10)
+
+	if e.URL != "https://xxxxx@recv.example/{key}/x" {
+		t.Errorf("url = %q", e.URL)
+	}
+	if e.RequestHeaders["X-Gitlab-Token"] != Redacted || e.RequestHeaders["X-Api-Key"] != Redacted || e.RequestHeaders["Idempotency-Key"] != "k1" {
+		t.Errorf("request headers = %v", e.RequestHeaders)
+	}
+	if len(e.ResponseHeaders) != LogMaxResponseHeaders {
+		t.Errorf("%d response headers kept, want %d", len(e.ResponseHeaders), LogMaxResponseHeaders)
+	}
+	if got := e.ResponseHeaders["X-Echo"]; got != "got {key} and [REDACTED] and [REDACTED]" {
+		t.Errorf("X-Echo = %q", got)
+	}
+	if l := e.ResponseHeaders["A-Long"]; len(l) > LogMaxHeaderValue || !strings.HasPrefix(l, "é") {
+		t.Errorf("A-Long kept %d bytes", len(l))
+	}
+	if len(e.ResponseBody) > LogMaxResponseBody || !strings.HasPrefix(e.ResponseBody, "[REDACTED] [REDACTED]") {
+		t.Errorf("response body = %d bytes, starts %q", len(e.ResponseBody), e.ResponseBody[:30])
+	}
+	dump := fmt.Sprint(e)
+	for _, s := range []string{token, hdr, urlVar, token[:6], "pw@"} {
+		if strings.Contains(dump, s) {
+			t.Errorf("log entry holds %q", s)
+		}
+	}
+	if e.ResponseStatus != "500" || e.Duration != 1.5 || string(e.RequestData) != `{"a":1}` || e.Oversize {
+		t.Errorf("entry = %+v", e)
+	}
+
+	// No response: "internal error" with the error text; a payload over
+	// the cap is kept as {"oversize":true}.
+	res = &Result{Err: errors.New("request timed out"), Duration: time.Second}
+	e = NewLogEntry(LogTest, h, "ev2", "ev2", "push", []byte(`{"big":"`+strings.Repeat("x", 2000)+`"}`), res, 1<<10)
+	if e.ResponseStatus != InternalErrorStatus || e.InternalError != "request timed out" || !e.Oversize ||
+		string(e.RequestData) != `{"oversize":true}` || e.ResponseHeaders == nil {
+		t.Errorf("failed entry = %+v", e)
+	}
+}
