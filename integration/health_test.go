@@ -88,6 +88,18 @@ localhost:9080 {
 		t.Fatal(err)
 	}
 
+	// The operator view: the hook's health and its recent attempts.
+	var hooks []map[string]any
+	adminJSON(t, http.MethodGet, "/webhooks/hooks", nil, &hooks)
+	if len(hooks) != 1 || hooks[0]["alert_status"] != "temporarily_disabled" {
+		t.Fatalf("admin hooks = %v", hooks)
+	}
+	var attempts []map[string]any
+	adminJSON(t, http.MethodGet, fmt.Sprintf("/webhooks/hooks/%.0f/events", hooks[0]["id"]), nil, &attempts)
+	if len(attempts) != 4 || attempts[0]["status"] != "500" {
+		t.Fatalf("admin events = %v", attempts)
+	}
+
 	var dead []map[string]any
 	adminJSON(t, http.MethodGet, "/webhooks/dead-letters", nil, &dead)
 	if len(dead) != 4 || dead[0]["reason"] != "gave up after 1 attempts, last: 500" {

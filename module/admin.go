@@ -29,6 +29,7 @@ var current atomic.Pointer[App]
 //
 //	GET  /webhooks/stats                       queue depths
 //	GET  /webhooks/hooks                       hooks in effect, with health
+//	GET  /webhooks/hooks/{id}/events?count=    a hook's recent delivery attempts
 //	GET  /webhooks/dead-letters?after=&count=  dead letters, oldest first
 //	POST /webhooks/dead-letters/redrive        {"ids": [...]} or {"all": true}
 //	POST /webhooks/pause, /webhooks/resume     hold deliveries back in every instance
@@ -47,6 +48,7 @@ func (*Admin) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{
 		{Pattern: "/webhooks/stats", Handler: caddy.AdminHandlerFunc(adminStats)},
 		{Pattern: "/webhooks/hooks", Handler: caddy.AdminHandlerFunc(adminHooks)},
+		{Pattern: "/webhooks/hooks/{id}/events", Handler: caddy.AdminHandlerFunc(adminHookEvents)},
 		{Pattern: "/webhooks/dead-letters", Handler: caddy.AdminHandlerFunc(adminDeadLetters)},
 		{Pattern: "/webhooks/dead-letters/redrive", Handler: caddy.AdminHandlerFunc(adminRedrive)},
 		{Pattern: "/webhooks/pause", Handler: caddy.AdminHandlerFunc(adminPause(true))},
@@ -112,6 +114,55 @@ func adminHooks(w http.ResponseWriter, r *http.Request) error {
 			info.Events = append(info.Events, string(t))
 		}
 		out = append(out, info)
+	}
+	return writeAdminJSON(w, out)
+}
+
+// attempt is one logged delivery attempt as the admin API lists it: the
+// summary, not headers or bodies (the hooks API has the details).
+type attempt struct {
+	ID       int64     `json:"id"`
+	At       time.Time `json:"at"`
+	Kind     string    `json:"kind"`
+	Trigger  string    `json:"trigger"`
+	Status   string    `json:"status"`
+	Duration float64   `json:"execution_duration"`
+	Error    string    `json:"internal_error,omitempty"`
+	EventID  string    `json:"event_id"`
+}
+
+func adminHookEvents(w http.ResponseWriter, r *http.Request) error {
+	rt, err := runtimeFor(r, http.MethodGet)
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("hook id %q is not a number", r.PathValue("id"))}
+	}
+	if _, ok := rt.Hooks().Get(id); !ok {
+		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no hook %d", id)}
+	}
+	count, err := strconv.Atoi(r.URL.Query().Get("count"))
+	if err != nil || count <= 0 || count > 100 {
+		count = 20
+	}
+	refs, err := rt.HookLog(r.Context(), id)
+	if err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
+	}
+	ids := make([]int64, 0, count)
+	for _, ref := range refs[:min(count, len(refs))] {
+		ids = append(ids, ref.ID)
+	}
+	entries, err := rt.HookLogEntries(r.Context(), id, ids...)
+	if err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
+	}
+	out := make([]attempt, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, attempt{ID: e.ID, At: e.CreatedAt.UTC(), Kind: e.Kind, Trigger: e.Trigger, Status: e.ResponseStatus,
+			Duration: e.Duration, Error: e.InternalError, EventID: e.EventID})
 	}
 	return writeAdminJSON(w, out)
 }

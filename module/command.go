@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 
@@ -16,13 +17,14 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "webhooks",
-		Usage: "<stats|hooks|dead-letters|redrive|pause|resume> [--address <admin>] [--config <file>]",
+		Usage: "<stats|hooks|events|dead-letters|redrive|pause|resume> [--address <admin>] [--config <file>]",
 		Short: "Operates the webhooks of a running Caddy",
 		Long: `
 Talks to a running Caddy's admin API (admin.api.webhooks):
 
   stats                  queue depths (events, ready, scheduled, dead letters)
   hooks                  every hook in effect, with its health (no secrets)
+  events <hook id>       the hook's recent delivery attempts
   dead-letters           deliveries given up on, with the reason
   redrive --all | <id>…  put dead letters back in the queue
   pause / resume         hold deliveries back in every instance, or let them go
@@ -58,6 +60,10 @@ config's admin setting (--config, --adapter), else localhost:2019.`,
 			cmd.AddCommand(
 				sub("stats", "Show queue depths", http.MethodGet, "/webhooks/stats", nil),
 				sub("hooks", "List hooks with their health", http.MethodGet, "/webhooks/hooks", nil),
+				&cobra.Command{Use: "events <hook id>", Short: "Show a hook's recent delivery attempts", Args: cobra.ExactArgs(1),
+					RunE: func(c *cobra.Command, args []string) error {
+						return adminCall(c, http.MethodGet, "/webhooks/hooks/"+url.PathEscape(args[0])+"/events", nil)
+					}},
 				sub("dead-letters", "List dead letters", http.MethodGet, "/webhooks/dead-letters", nil),
 				redrive,
 				sub("pause", "Hold deliveries back everywhere", http.MethodPost, "/webhooks/pause", nil),
