@@ -83,7 +83,7 @@ func TestSendFailuresHaveClearInternalErrors(t *testing.T) {
 		{"untrusted certificate", tlsSrv.URL + "/{secret}", true, "certificate"},
 	}
 	s := NewSender()
-	cfg := &SendConfig{UserAgent: "GitLab/18.6.0", Timeout: 500 * time.Millisecond, MaxResponseBody: 1024}
+	cfg := &SendConfig{UserAgent: "GitLab/18.6.0", Timeout: 500 * time.Millisecond, MaxResponseBody: 1024, Network: NetworkPolicy{AllowLocal: true}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h := &Hook{ID: 1, URL: c.url, URLVariables: map[string]string{"secret": "s3cr3t-path"}, EnableSSLVerification: c.verify}

@@ -241,8 +241,7 @@ func (r *Runtime) Close(grace time.Duration) error {
 func (r *Runtime) Enqueue(ctx context.Context, ev *Event) error {
 	r.prepareEvent(ev) // image URLs (log.go)
 	if _, err := r.store.AddEvent(ctx, ev); err != nil {
-		eventsRejected.WithLabelValues("enqueue_failed").Inc()
-		return err
+		return err // the caller spools it, or counts it lost
 	}
 	eventsCaptured.WithLabelValues(ev.Trigger).Inc()
 	return nil

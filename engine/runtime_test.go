@@ -57,7 +57,7 @@ func none(t *testing.T, ch chan received, wait time.Duration) {
 
 func testConfig() Config {
 	return Config{
-		Send:    SendConfig{Instance: "https://forge.example.com", UserAgent: "GitLab/18.6.0", Timeout: 2 * time.Second, MaxResponseBody: 8 << 10},
+		Send:    SendConfig{Instance: "https://forge.example.com", UserAgent: "GitLab/18.6.0", Timeout: 2 * time.Second, MaxResponseBody: 8 << 10, Network: NetworkPolicy{AllowLocal: true}},
 		Workers: 4, Lease: 3 * time.Second, ClaimInterval: 200 * time.Millisecond,
 		Retry:           RetryPolicy{MaxAttempts: 1, Backoff: 100 * time.Millisecond, MaxBackoff: time.Second, MaxAge: time.Hour},
 		Health:          DefaultHealthPolicy,

@@ -9,7 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -57,23 +60,62 @@ type SendConfig struct {
 	UserAgent       string
 	Timeout         time.Duration
 	MaxResponseBody int64
+	// MaxPayload refuses to send larger bodies (an internal error, as
+	// GitLab's 25 MB limit); 0: no limit.
+	MaxPayload int64
+	// Network says which addresses receivers may have; the zero value
+	// allows public addresses only.
+	Network NetworkPolicy
 }
 
 // Sender sends deliveries over HTTP.
 type Sender struct {
+	resolver *net.Resolver // nil: the system's; tests set their own
+
+	mu      sync.Mutex
+	current *clients
+}
+
+// clients are the HTTP clients of one network policy: one that verifies
+// TLS and one that does not (for hooks with enable_ssl_verification false).
+// Connections are never shared between policies, so a receiver reached
+// while local requests were allowed is not reached over a kept-alive
+// connection after they are not.
+type clients struct {
+	key                  string
 	verified, unverified *http.Client
 }
 
-// NewSender builds a sender with one client that verifies TLS and one that
-// does not (for hooks with enable_ssl_verification false).
-func NewSender() *Sender {
-	return &Sender{verified: newClient(false), unverified: newClient(true)}
+// NewSender builds a sender; its connections are made on first use.
+func NewSender() *Sender { return &Sender{} }
+
+// clientsFor returns the clients of policy p, replacing (and closing the
+// idle connections of) those of another policy.
+func (s *Sender) clientsFor(p *NetworkPolicy) *clients {
+	key := p.key()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.current != nil && s.current.key == key {
+		return s.current
+	}
+	if s.current != nil {
+		s.current.verified.CloseIdleConnections()
+		s.current.unverified.CloseIdleConnections()
+	}
+	policy := *p
+	policy.Allow = slices.Clone(p.Allow)
+	s.current = &clients{key: key,
+		verified: newClient(false, &policy, s.resolver), unverified: newClient(true, &policy, s.resolver)}
+	return s.current
 }
 
-func newClient(insecure bool) *http.Client {
+func newClient(insecure bool, policy *NetworkPolicy, resolver *net.Resolver) *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Resolver: resolver,
+		// Checked on the resolved address of each connection attempt.
+		ControlContext: policy.control}
 	t := &http.Transport{
 		Proxy:                 nil, // deliveries go straight to the receiver
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dialer.DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   64,
@@ -91,8 +133,12 @@ func newClient(insecure bool) *http.Client {
 
 // CloseIdle drops idle keep-alive connections.
 func (s *Sender) CloseIdle() {
-	s.verified.CloseIdleConnections()
-	s.unverified.CloseIdleConnections()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.current != nil {
+		s.current.verified.CloseIdleConnections()
+		s.current.unverified.CloseIdleConnections()
+	}
 }
 
 // Send makes one attempt to deliver d to h.
@@ -107,6 +153,10 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, h *Hook, eventID, ch
 	target, err := gitlab.InterpolateURL(h.URL, h.URLVariables)
 	if err != nil {
 		res.Err = err
+		return res
+	}
+	if cfg.MaxPayload > 0 && int64(len(body)) > cfg.MaxPayload {
+		res.Err = fmt.Errorf("payload of %d bytes is larger than max_payload (%d bytes)", len(body), cfg.MaxPayload)
 		return res
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
@@ -124,9 +174,10 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, h *Hook, eventID, ch
 	}
 	dh.Apply(req.Header)
 	res.RequestHeader = req.Header
-	client := s.verified
+	cs := s.clientsFor(&cfg.Network)
+	client := cs.verified
 	if !h.EnableSSLVerification {
-		client = s.unverified
+		client = cs.unverified
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -156,8 +207,12 @@ func describe(err error, h *Hook) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return errors.New("request timed out")
 	}
+	var blocked *BlockedError
+	if errors.As(err, &blocked) {
+		return fmt.Errorf("POST %s: %w", h.MaskedURL(), blocked)
+	}
 	// net/http's words for a peer that hung up before answering.
-	if errors.Is(err, io.EOF) || strings.Contains(err.Error(), "readLoopPeekFailLocked") ||
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || strings.Contains(err.Error(), "readLoopPeekFailLocked") ||
 		strings.Contains(err.Error(), "server closed idle connection") {
 		return fmt.Errorf("POST %s: the receiver closed the connection without answering", h.MaskedURL())
 	}

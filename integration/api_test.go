@@ -136,6 +136,7 @@ func startAPIFixture(t *testing.T) *apiFixture {
 		webhooks {
 			redis %s
 			namespace apitest
+			allow_local_requests
 			encryption_key {env.WEBHOOKS_TEST_ENCRYPTION_KEY}
 			hook ops-audit {
 				url %s/config

@@ -237,6 +237,8 @@ localhost:9080 {
 			"hook x: branch filter is not valid RE2 syntax"},
 		"capture without the app": {base("", "webhooks_capture"),
 			"webhooks_capture needs the webhooks app"},
+		"max_body over max_payload": {base("webhooks {\n redis "+redis.URL+"\n max_payload 1MiB\n}", "webhooks_capture {\n max_body 2MiB\n }"),
+			"max_body (2097152 bytes) exceeds the webhooks max_payload (1048576 bytes)"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -188,6 +188,7 @@ func caddyfile(redisURL, instance string, app *app, hooks string) string {
 		timeout 2s
 		lease 4s
 		claim_interval 500ms
+		allow_local_requests
 %s
 	}
 }

@@ -53,6 +53,7 @@ func TestFailingHookIsDisabledShownAndRecovered(t *testing.T) {
 	webhooks {
 		redis %s
 		namespace healthtest
+		allow_local_requests
 		encryption_key {env.WEBHOOKS_TEST_ENCRYPTION_KEY}
 		max_attempts 1
 		disable_for 3s
@@ -79,9 +80,16 @@ localhost:9080 {
 		post(t, "/push?project=acme/api&branch=main", nil)
 		waitArrival()
 	}
+	// The receiver answers before Caddy records the outcome: wait for it.
 	hook := configuredHook(t)
-	if hook["alert_status"] != "temporarily_disabled" || hook["disabled_until"] == nil {
-		t.Fatalf("after 4 failures the API shows alert_status=%v disabled_until=%v", hook["alert_status"], hook["disabled_until"])
+	for deadline := time.Now().Add(5 * time.Second); hook["alert_status"] != "temporarily_disabled"; hook = configuredHook(t) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 4 failures the API shows alert_status=%v", hook["alert_status"])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if hook["disabled_until"] == nil {
+		t.Fatal("a temporarily disabled hook must show disabled_until")
 	}
 	until, err := time.Parse("2006-01-02T15:04:05.000Z", hook["disabled_until"].(string))
 	if err != nil {
@@ -101,7 +109,9 @@ localhost:9080 {
 	}
 
 	var dead []map[string]any
-	adminJSON(t, http.MethodGet, "/webhooks/dead-letters", nil, &dead)
+	for deadline := time.Now().Add(5 * time.Second); len(dead) < 4 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		adminJSON(t, http.MethodGet, "/webhooks/dead-letters", nil, &dead)
+	}
 	if len(dead) != 4 || dead[0]["reason"] != "gave up after 1 attempts, last: 500" {
 		t.Fatalf("dead letters = %v", dead)
 	}

@@ -93,6 +93,7 @@ func startLogFixture(t *testing.T) *logFixture {
 		webhooks {
 			redis %s
 			namespace logtest
+			allow_local_requests
 			instance https://gitlab.example.com
 			encryption_key {env.WEBHOOKS_TEST_ENCRYPTION_KEY}
 			max_attempts 1

@@ -7,6 +7,8 @@ package module
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/spool"
 )
 
 func init() {
@@ -32,8 +35,13 @@ const (
 	DefaultLease           = 60 * time.Second
 	DefaultClaimInterval   = 10 * time.Second
 	DefaultMaxResponseBody = 8 << 10
+	DefaultMaxPayload      = 25 << 20
+	DefaultSpoolMaxSize    = 256 << 20
 	shutdownGrace          = 5 * time.Second
 )
+
+// SpoolOff as spool_dir turns the spool off.
+const SpoolOff = "off"
 
 // App is the webhooks app. It owns the Redis client and the delivery
 // workers; they live in a process-wide pool keyed by Redis URL and
@@ -142,6 +150,35 @@ type App struct {
 	// Default: 8 KiB, as GitLab stores.
 	MaxResponseBody int64 `json:"max_response_body,omitempty"`
 
+	// MaxPayload caps an event's payload, as GitLab's 25 MB limit: a
+	// webhooks_capture max_body may not exceed it, and a larger body is
+	// never sent (an internal error). Default: 25 MiB.
+	MaxPayload int64 `json:"max_payload,omitempty"`
+
+	// AllowLocalRequests lets deliveries reach loopback, private,
+	// link-local (cloud metadata included), shared (CGNAT) and unspecified
+	// addresses, as GitLab's "Allow requests to the local network from
+	// webhooks". Off by default: such connections are refused when they
+	// are dialled, after DNS, so a public name that resolves to a local
+	// address is refused too.
+	AllowLocalRequests bool `json:"allow_local_requests,omitempty"`
+
+	// SpoolDir is where events are kept on local disk, fsynced, while
+	// Redis cannot take them (down, or slower than the capture's
+	// enqueue_timeout); they are queued in Redis, in order and with their
+	// event IDs, once it answers again. "off" loses such events instead.
+	// Default: <Caddy's data directory>/webhooks-spool/<namespace>.
+	SpoolDir string `json:"spool_dir,omitempty"`
+
+	// SpoolMaxSize caps the spool file; events beyond it are lost (logged
+	// and counted in spool_rejected_total). Default: 256 MiB.
+	SpoolMaxSize int64 `json:"spool_max_size,omitempty"`
+
+	// AllowNetworks are networks (CIDR, or single addresses) deliveries
+	// may reach even with AllowLocalRequests off, e.g. 10.1.2.0/24 for one
+	// internal receiver.
+	AllowNetworks []string `json:"allow_networks,omitempty"`
+
 	// LogRetention is how long each hook's delivery log ("Recent events",
 	// GET …/hooks/:hook_id/events) keeps attempts. Default: 48h, as the
 	// window of GitLab's docs.
@@ -172,6 +209,9 @@ type App struct {
 	cfg     engine.Config
 	hooks   *engine.HookSet
 	logger  *zap.Logger
+
+	spool    *spool.Spool // nil: spool_dir off
+	spoolKey string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -200,12 +240,22 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.hooks = hooks
+	network := engine.NetworkPolicy{AllowLocal: a.AllowLocalRequests}
+	for _, s := range a.AllowNetworks {
+		n, err := engine.ParseNetwork(s)
+		if err != nil {
+			return fmt.Errorf("webhooks: allow_networks: %w", err)
+		}
+		network.Allow = append(network.Allow, n)
+	}
 	a.cfg = engine.Config{
 		Send: engine.SendConfig{
 			Instance:        strings.TrimRight(a.Instance, "/"),
 			UserAgent:       "GitLab/" + a.GitLabVersion,
 			Timeout:         time.Duration(a.Timeout),
 			MaxResponseBody: a.MaxResponseBody,
+			MaxPayload:      a.MaxPayload,
+			Network:         network,
 		},
 		Workers: a.Workers,
 		Retry: engine.RetryPolicy{
@@ -254,8 +304,28 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("setting up redis %s: %w", redisstore.Redact(a.Redis), err)
 	}
 	a.rt = val.(pooledRuntime).Runtime
+	if a.SpoolDir != SpoolOff {
+		a.spoolKey = a.SpoolDir
+		sp, _, err := spools.LoadOrNew(a.spoolKey, func() (caddy.Destructor, error) {
+			return pooledSpool{spool.New(a.SpoolDir, a.Namespace, a.SpoolMaxSize, a.logger.Named("spool"))}, nil
+		})
+		if err != nil {
+			a.spoolKey = ""
+			return err
+		}
+		a.spool = sp.(pooledSpool).Spool
+	}
 	return nil
 }
+
+// spools holds one spool per directory across config generations; a
+// reload that changes Redis keeps the spool, and the newest runtime
+// replays it.
+var spools = caddy.NewUsagePool()
+
+type pooledSpool struct{ *spool.Spool }
+
+func (p pooledSpool) Destruct() error { return p.Close() }
 
 func (a *App) setDefaults(repl *caddy.Replacer) {
 	a.Redis = repl.ReplaceKnown(a.Redis, "")
@@ -292,6 +362,12 @@ func (a *App) setDefaults(repl *caddy.Replacer) {
 	if a.MaxResponseBody == 0 {
 		a.MaxResponseBody = DefaultMaxResponseBody
 	}
+	setDefault(&a.MaxPayload, DefaultMaxPayload)
+	setDefault(&a.SpoolMaxSize, DefaultSpoolMaxSize)
+	a.SpoolDir = repl.ReplaceKnown(a.SpoolDir, "")
+	if a.SpoolDir == "" {
+		a.SpoolDir = filepath.Join(caddy.AppDataDir(), "webhooks-spool", url.PathEscape(a.Namespace))
+	}
 }
 
 // Validate checks the settings.
@@ -316,6 +392,12 @@ func (a *App) Start() error {
 	if err := a.rt.Start(); err != nil {
 		return fmt.Errorf("starting webhook runtime: %w", err)
 	}
+	if a.spool != nil {
+		a.spool.SetMaxSize(a.SpoolMaxSize)
+		if err := a.spool.Start(a.rt.Enqueue); err != nil {
+			return fmt.Errorf("starting the webhooks spool: %w", err)
+		}
+	}
 	current.Store(a)
 	a.logger.Info("webhooks ready", zap.String("redis", redisstore.Redact(a.Redis)),
 		zap.String("namespace", a.Namespace), zap.Int("hooks", a.hooks.Len()))
@@ -330,13 +412,18 @@ func (a *App) Stop() error { return nil }
 // Cleanup drops this generation's reference on the runtime; the last one
 // stops the workers and closes Redis.
 func (a *App) Cleanup() error {
+	var err error
+	if a.spoolKey != "" {
+		_, err = spools.Delete(a.spoolKey)
+		a.spoolKey = ""
+	}
 	if a.poolKey == "" {
-		return nil
+		return err
 	}
 	current.CompareAndSwap(a, nil) // unless a newer config took over
-	_, err := runtimes.Delete(a.poolKey)
+	_, rerr := runtimes.Delete(a.poolKey)
 	a.poolKey = ""
-	return err
+	return errors.Join(err, rerr)
 }
 
 // Runtime returns the app's runtime (nil before Provision).
@@ -347,7 +434,7 @@ func registerMetrics(ctx caddy.Context) {
 	if reg == nil {
 		return
 	}
-	for _, c := range engine.Collectors() {
+	for _, c := range append(engine.Collectors(), spool.Collectors()...) {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

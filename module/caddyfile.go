@@ -7,6 +7,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/dustin/go-humanize"
+
+	"github.com/grt-continuation/caddy-webhooks/engine"
 )
 
 // UnmarshalCaddyfile sets up the app from the webhooks global option:
@@ -21,6 +23,11 @@ import (
 //		lease          <duration>
 //		claim_interval <duration>
 //		max_response_body <size>
+//		max_payload       <size>
+//		allow_local_requests
+//		allow_networks    <cidr|ip...>
+//		spool_dir         <dir>|off
+//		spool_max_size    <size>
 //		log_retention     <duration>
 //		log_max_entries   <n>
 //		log_max_request_body <size>
@@ -91,6 +98,28 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = sizeArg(d, &a.LogMaxRequestBody)
 		case "max_response_body":
 			err = sizeArg(d, &a.MaxResponseBody)
+		case "max_payload":
+			err = sizeArg(d, &a.MaxPayload)
+		case "allow_local_requests":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.AllowLocalRequests = true
+		case "spool_dir":
+			err = oneArg(d, &a.SpoolDir)
+		case "spool_max_size":
+			err = sizeArg(d, &a.SpoolMaxSize)
+		case "allow_networks":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Err("usage: allow_networks <cidr|ip...>")
+			}
+			for _, n := range args {
+				if _, err := engine.ParseNetwork(n); err != nil {
+					return d.Errf("allow_networks: %v", err)
+				}
+			}
+			a.AllowNetworks = append(a.AllowNetworks, args...)
 		case "redis_ca":
 			err = oneArg(d, &a.RedisCA)
 		case "redis_client_cert":

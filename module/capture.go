@@ -17,6 +17,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/spool"
 )
 
 func init() {
@@ -58,7 +59,8 @@ const (
 type Capture struct {
 	// MaxBody caps the payload. A larger event is rejected (logged and
 	// counted as events_rejected_total{reason="too_large"}); the client's
-	// response is not affected. Default: 1 MiB.
+	// response is not affected. It may not exceed the webhooks app's
+	// max_payload (25 MiB). Default: 1 MiB, or max_payload if smaller.
 	MaxBody int64 `json:"max_body,omitempty"`
 
 	// EnqueueTimeout bounds the wait for Redis to accept an event.
@@ -66,6 +68,7 @@ type Capture struct {
 	EnqueueTimeout caddy.Duration `json:"enqueue_timeout,omitempty"`
 
 	rt     *engine.Runtime
+	spool  *spool.Spool // nil: off
 	logger *zap.Logger
 }
 
@@ -77,9 +80,6 @@ func (*Capture) CaddyModule() caddy.ModuleInfo {
 // Provision finds the webhooks app.
 func (c *Capture) Provision(ctx caddy.Context) error {
 	c.logger = ctx.Logger()
-	if c.MaxBody == 0 {
-		c.MaxBody = DefaultMaxBody
-	}
 	if c.EnqueueTimeout == 0 {
 		c.EnqueueTimeout = caddy.Duration(DefaultEnqueueTimeout)
 	}
@@ -90,7 +90,14 @@ func (c *Capture) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	c.rt = app.(*App).Runtime()
+	wh := app.(*App)
+	switch {
+	case c.MaxBody == 0:
+		c.MaxBody = min(DefaultMaxBody, wh.MaxPayload)
+	case c.MaxBody > wh.MaxPayload:
+		return fmt.Errorf("webhooks_capture: max_body (%d bytes) exceeds the webhooks max_payload (%d bytes)", c.MaxBody, wh.MaxPayload)
+	}
+	c.rt, c.spool = wh.Runtime(), wh.spool
 	registerMetrics(ctx)
 	return nil
 }
@@ -158,14 +165,31 @@ func (c *Capture) finish(tw *teeWriter, r *http.Request, chain string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.EnqueueTimeout))
 	defer cancel()
-	if err := c.rt.Enqueue(ctx, ev); err != nil {
-		c.logger.Error("event lost: could not queue it in redis", zap.String("event_id", ev.ID),
-			zap.String("trigger", ev.Trigger), zap.String("project", ev.Project), zap.Error(err))
+	if err := c.rt.Enqueue(ctx, ev); err != nil && !c.spoolEvent(ev, err) {
 		return
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.webhooks.event_id", ev.ID)
 	}
+}
+
+// spoolEvent keeps an event Redis did not take in the local spool, to be
+// queued when Redis answers again; it reports whether the event is safe.
+func (c *Capture) spoolEvent(ev *engine.Event, redisErr error) bool {
+	fields := []zap.Field{zap.String("event_id", ev.ID), zap.String("trigger", ev.Trigger),
+		zap.String("project", ev.Project), zap.String("namespace", ev.Namespace), zap.NamedError("redis_error", redisErr)}
+	if c.spool == nil {
+		engine.CountRejected("enqueue_failed")
+		c.logger.Error("event lost: could not queue it in redis (spool_dir is off)", fields...)
+		return false
+	}
+	if err := c.spool.Append(ev); err != nil {
+		engine.CountRejected("enqueue_failed")
+		c.logger.Error("event lost: could not queue it in redis nor spool it", append(fields, zap.Error(err))...)
+		return false
+	}
+	c.logger.Warn("event spooled: redis did not take it; it is queued once redis answers", fields...)
+	return true
 }
 
 func (c *Capture) buildEvent(tw *teeWriter, chain string) (*engine.Event, error) {
