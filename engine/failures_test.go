@@ -22,26 +22,11 @@ func TestSendFailuresHaveClearInternalErrors(t *testing.T) {
 		l.Close()
 		return "http://" + addr + "/hook/{secret}"
 	}()
-	garbage := func() string { // answers with something that is not HTTP
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				buf := make([]byte, 4096)
-				c.Read(buf) // the request, then an answer that is not HTTP
-				c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
-				c.Close()
-			}
-		}()
-		return "http://" + l.Addr().String() + "/hook/{secret}"
-	}()
+	garbage := tcpServer(t, func(c net.Conn) { // answers with something that is not HTTP
+		buf := make([]byte, 4096)
+		c.Read(buf)
+		c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
+	})
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body) // net/http notices the client leaving only after the body
 		select {
@@ -53,23 +38,7 @@ func TestSendFailuresHaveClearInternalErrors(t *testing.T) {
 	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer tlsSrv.Close()
 
-	closes := func() string { // hangs up without answering
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
-		return "http://" + l.Addr().String() + "/hook/{secret}"
-	}()
+	closes := tcpServer(t, func(net.Conn) {}) // hangs up without answering
 
 	cases := []struct {
 		name, url string
@@ -102,4 +71,26 @@ func TestSendFailuresHaveClearInternalErrors(t *testing.T) {
 	if res := s.Send(context.Background(), cfg, h, "ev", "chain", gitlab.Push, []byte(`{}`)); !res.Success() {
 		t.Fatalf("with verification off: %+v", res)
 	}
+}
+
+// tcpServer runs handle for each connection on a loopback listener and
+// returns a hook URL for it.
+func tcpServer(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			handle(c)
+			c.Close()
+		}
+	}()
+	return "http://" + l.Addr().String() + "/hook/{secret}"
 }
