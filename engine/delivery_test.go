@@ -204,6 +204,9 @@ func TestFourthFailureDisablesTemporarilyAndDeliveriesWait(t *testing.T) {
 		t.Fatalf("after the 4th failure: %+v, want temporarily_disabled", h)
 	}
 	until := *h.DisabledUntil
+	if n, _ := rt.Store().DisabledHooks(ctx, time.Now()); n != 1 {
+		t.Fatalf("%d hooks counted disabled, want 1", n)
+	}
 	// GitLab drops events for a disabled hook; we keep them until it is back.
 	enqueue(t, rt, pushEvent(t, "acme/api"))
 	rcv.wait(t, 1)
@@ -213,6 +216,9 @@ func TestFourthFailureDisablesTemporarilyAndDeliveriesWait(t *testing.T) {
 	streamsDrained(t, rt)
 	if h, _ := rt.HookHealth(ctx, 1); h.AlertStatus != AlertExecutable || h.Failures != 0 {
 		t.Fatalf("after a success: %+v, want reset", h)
+	}
+	if n, _ := rt.Store().DisabledHooks(ctx, time.Now()); n != 0 {
+		t.Fatalf("%d hooks counted disabled after recovery", n)
 	}
 }
 
@@ -228,6 +234,9 @@ func TestClientErrorsAtTheThresholdDisableUntilReenabled(t *testing.T) {
 	if h, _ := rt.HookHealth(ctx, 1); h.AlertStatus != AlertDisabled {
 		t.Fatalf("after 4 client errors: %+v, want disabled", h)
 	}
+	if n, _ := rt.Store().DisabledHooks(ctx, time.Now().Add(48*time.Hour)); n != 1 {
+		t.Fatalf("a hook disabled until re-enabled counts at any time; got %d", n)
+	}
 	enqueue(t, rt, pushEvent(t, "acme/api"))
 	streamsDrained(t, rt)
 	rcv.quiet(t, 500*time.Millisecond) // nothing is sent to a disabled hook
@@ -238,6 +247,9 @@ func TestClientErrorsAtTheThresholdDisableUntilReenabled(t *testing.T) {
 	// A person (or a successful test) re-enables; the kept delivery is redriven.
 	if err := rt.ResetHealth(ctx, 1); err != nil {
 		t.Fatal(err)
+	}
+	if n, _ := rt.Store().DisabledHooks(ctx, time.Now()); n != 0 {
+		t.Fatalf("%d hooks counted disabled after re-enabling", n)
 	}
 	dl, _ := rt.Store().DeadLetters(ctx, "-", 100)
 	if n, _ := rt.Store().Redrive(ctx, dl[len(dl)-1].ID); n != 1 {

@@ -43,7 +43,7 @@ var (
 // Collectors returns the engine's metrics for registration.
 func Collectors() []prometheus.Collector {
 	return []prometheus.Collector{eventsCaptured, eventsRejected, deliveries, deliveryDuration, deferred, deadLetters,
-		runtimesRunning, workerSlots, queueDepth, pausedGauge, firstAttemptLatency}
+		runtimesRunning, workerSlots, queueDepth, pausedGauge, hooksDisabled, firstAttemptLatency}
 }
 
 // CountRejected records an event refused before it reached the engine.

@@ -20,6 +20,10 @@ var (
 		Namespace: "caddy", Subsystem: "webhooks", Name: "paused",
 		Help: "1 while deliveries are paused (operator pause or silent mode).",
 	}, []string{"namespace"})
+	hooksDisabled = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "caddy", Subsystem: "webhooks", Name: "hooks_disabled",
+		Help: "Hooks disabled now, temporarily or until re-enabled (all processes).",
+	}, []string{"namespace"})
 	firstAttemptLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "caddy", Subsystem: "webhooks", Name: "first_attempt_latency_seconds",
 		Help:    "Time from capture to the first delivery attempt.",
@@ -47,6 +51,9 @@ func (r *Runtime) monitorLoop(ctx context.Context) {
 					p = 1
 				}
 				pausedGauge.WithLabelValues(ns).Set(p)
+			}
+			if n, err := r.store.DisabledHooks(ctx, time.Now()); err == nil {
+				hooksDisabled.WithLabelValues(ns).Set(float64(n))
 			}
 		}
 		sleep(ctx, monitorInterval)

@@ -17,15 +17,16 @@ import (
 // dead-letters the delivery. Like GitLab, failures reported while the hook is
 // already disabled do not count again.
 var settleScript = redis.NewScript(`
--- KEYS: ready, schedule, health, dead
+-- KEYS: ready, schedule, health, dead, disabled hooks (zset: hook id -> until ms, inf = permanent)
 -- ARGV: group, entry id, now ms, result (ok|fail|dead), class (''|client|gone),
 --       next (retry|dead), retry due ms, retry member, dead reason,
---       threshold, base backoff ms, max backoff ms, status text, delivery
+--       threshold, base backoff ms, max backoff ms, status text, delivery, hook id
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {-1, 0, 0} end
 redis.call('XDEL', KEYS[1], ARGV[2])
 local now = tonumber(ARGV[3])
 if ARGV[4] == 'ok' then
   redis.call('HSET', KEYS[3], 'fails', 0, 'disabled_until', 0, 'last_ok', now, 'last_status', ARGV[13])
+  redis.call('ZREM', KEYS[5], ARGV[15])
   return {0, 0, 0}
 end
 if ARGV[4] == 'dead' then
@@ -43,10 +44,12 @@ if permanent == 0 and until_ms <= now then
   until_ms = 0
   if ARGV[5] == 'gone' or (ARGV[5] == 'client' and fails >= threshold) then
     redis.call('HSET', KEYS[3], 'disabled', 1, 'disabled_reason', ARGV[13])
+    redis.call('ZADD', KEYS[5], 'inf', ARGV[15])
     permanent = 1
   elseif fails >= threshold then
     until_ms = math.floor(now + math.min(tonumber(ARGV[11]) * 2 ^ math.min(fails - threshold, 30), tonumber(ARGV[12])))
     redis.call('HSET', KEYS[3], 'disabled_until', until_ms)
+    redis.call('ZADD', KEYS[5], until_ms, ARGV[15])
   end
 end
 if ARGV[6] == 'retry' and permanent == 0 then
@@ -185,9 +188,9 @@ func (s *Store) Settle(ctx context.Context, streamID string, d *Delivery, o Outc
 		next, member = "retry", nd.Encode()
 	}
 	res, err := settleScript.Run(ctx, s.rdb,
-		[]string{s.keys.Ready(), s.keys.Schedule(), s.keys.Health(d.HookID), s.keys.Dead()},
+		[]string{s.keys.Ready(), s.keys.Schedule(), s.keys.Health(d.HookID), s.keys.Dead(), s.keys.Disabled()},
 		GroupDeliver, streamID, now.UnixMilli(), result, o.Class, next, o.RetryAt.UnixMilli(), member, o.Reason,
-		p.Threshold, p.Base.Milliseconds(), p.Max.Milliseconds(), o.Status, d.Encode(),
+		p.Threshold, p.Base.Milliseconds(), p.Max.Milliseconds(), o.Status, d.Encode(), d.HookID,
 	).Int64Slice()
 	if err != nil {
 		return Settled{}, fmt.Errorf("settling delivery %s of hook %d: %w", streamID, d.HookID, err)
@@ -324,10 +327,25 @@ func (s *Store) HookHealth(ctx context.Context, hookID int64) (Health, error) {
 
 // ResetHealth re-enables a hook (a successful test, or a person).
 func (s *Store) ResetHealth(ctx context.Context, hookID int64) error {
-	if err := s.rdb.Del(ctx, s.keys.Health(hookID)).Err(); err != nil {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, s.keys.Health(hookID))
+		p.ZRem(ctx, s.keys.Disabled(), hookID)
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("resetting health of hook %d: %w", hookID, err)
 	}
 	return nil
+}
+
+// DisabledHooks counts the hooks disabled now (temporarily or until
+// re-enabled), across all processes.
+func (s *Store) DisabledHooks(ctx context.Context, now time.Time) (int64, error) {
+	n, err := s.rdb.ZCount(ctx, s.keys.Disabled(), strconv.FormatInt(now.UnixMilli()+1, 10), "+inf").Result()
+	if err != nil {
+		return 0, fmt.Errorf("counting disabled hooks: %w", err)
+	}
+	return n, nil
 }
 
 // DeadLetter is a delivery given up on.

@@ -65,3 +65,7 @@ func (k Keys) LatestEvent(project, trigger string) string {
 func (k Keys) Throttle(action, scope string, window int64) string {
 	return k.Namespace + ":{d0}:throttle:" + action + ":" + scope + ":" + strconv.FormatInt(window, 10)
 }
+
+// Disabled is a sorted set of the hooks disabled, scored by the time they
+// come back (+inf: until re-enabled), for counting them cheaply.
+func (k Keys) Disabled() string { return k.Namespace + ":{d0}:disabled" }
