@@ -39,12 +39,7 @@ func (q *request) setSecretEntry() {
 	if p.failed(q.w) {
 		return
 	}
-	_, cfg, ok := q.find()
-	if !ok {
-		return
-	}
-	if cfg != nil {
-		q.readOnly()
+	if !q.findWritable() {
 		return
 	}
 	_, err = q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *redisstore.HookRecord) error {

@@ -332,12 +332,7 @@ func (q *request) update() {
 	if p.failed(q.w) {
 		return
 	}
-	_, cfg, ok := q.find()
-	if !ok {
-		return
-	}
-	if cfg != nil {
-		q.readOnly()
+	if !q.findWritable() {
 		return
 	}
 	if !in.any {
@@ -362,12 +357,7 @@ func (q *request) update() {
 }
 
 func (q *request) delete() {
-	_, cfg, ok := q.find()
-	if !ok {
-		return
-	}
-	if cfg != nil {
-		q.readOnly()
+	if !q.findWritable() {
 		return
 	}
 	if err := q.h.repo.DeleteHook(q.r.Context(), q.ns, q.hookID); err != nil {
@@ -376,4 +366,15 @@ func (q *request) delete() {
 	}
 	q.changed()
 	q.w.WriteHeader(http.StatusNoContent)
+}
+
+// findWritable finds the hook a change is for; configured hooks are
+// read-only. It has answered the request when it returns false.
+func (q *request) findWritable() bool {
+	_, cfg, ok := q.find()
+	if ok && cfg != nil {
+		q.readOnly()
+		return false
+	}
+	return ok
 }
