@@ -7,7 +7,7 @@
 #   ./scripts/demo.sh --smoke  check the first delivery and exit (CI)
 #
 # Env: WEBHOOKS_REDIS_URL (use this Redis instead of starting one),
-# DEMO_HOOK_TOKEN, DEMO_CADDY_PORT, DEMO_APP_PORT, DEMO_RECEIVER_PORT,
+# DEMO_HOOK_TOKEN, DEMO_API_TOKEN, DEMO_CADDY_PORT, DEMO_APP_PORT, DEMO_RECEIVER_PORT,
 # DEMO_ADMIN_PORT.
 set -euo pipefail
 
@@ -97,6 +97,10 @@ command -v go >/dev/null || die "go is not installed (https://go.dev/dl/)"
 command -v curl >/dev/null || die "curl is not installed (apt-get install curl)"
 
 export DEMO_HOOK_TOKEN=${DEMO_HOOK_TOKEN:-demo-secret-token}
+# The API token signs in to the web page and the API; a fixed demo key
+# encrypts hook secrets at rest. Never reuse either outside the demo.
+export DEMO_API_TOKEN=${DEMO_API_TOKEN:-demo-api-token-0123456789}
+export WEBHOOKS_ENCRYPTION_KEY=${WEBHOOKS_ENCRYPTION_KEY:-ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q=}
 export DEMO_CADDY_PORT=${DEMO_CADDY_PORT:-18080}
 export DEMO_APP_PORT=${DEMO_APP_PORT:-13000}
 export DEMO_RECEIVER_PORT=${DEMO_RECEIVER_PORT:-19000}
@@ -211,6 +215,16 @@ if [[ -n $problem ]]; then
 else
 	printf '\n%s✔ Delivered:%s the receiver got a Push Hook with a valid token (see .demo/deliveries.jsonl)\n' "$G" "$N"
 fi
+
+say "Listing the hooks of the group acme through GitLab's API"
+echo "\$ curl -sS -H 'PRIVATE-TOKEN: $DEMO_API_TOKEN' '$CADDY/api/v4/groups/acme/hooks'"
+hooks=$(curl -sS --max-time 10 -H "PRIVATE-TOKEN: $DEMO_API_TOKEN" "$CADDY/api/v4/groups/acme/hooks") || die "the hooks API did not answer"
+echo "  ${hooks:0:300}"
+if ! grep -q "127.0.0.1:$DEMO_RECEIVER_PORT/hook" <<<"$hooks"; then
+	[[ $SMOKE -eq 0 ]] || die "smoke: the hooks API did not list the demo hook: ${hooks:0:300}"
+fi
+page=$(curl -fsS --max-time 10 "$CADDY/-/webhooks/") || die "the webhooks page did not answer"
+grep -q 'Webhooks' <<<"$page" || die "the webhooks page is not the Settings > Webhooks page"
 if [[ $SMOKE -eq 1 ]]; then
 	echo "smoke: OK"
 	exit 0
@@ -222,6 +236,9 @@ cat <<EOF
   curl -sS -X POST '$CADDY/push?project=acme/platform/api&branch=feature/login'
   curl -sS -X POST '$MEMBER_URL'
   curl -sS $CADDY/            # not an event: nothing is delivered
+
+Settings > Webhooks: open $CADDY/-/webhooks/ in a browser, sign in with the
+token "$DEMO_API_TOKEN" and the project acme/platform/api (or the group acme).
 
 Deliveries are printed here and appended to .demo/deliveries.jsonl.
 Logs: .demo/caddy.log, .demo/app.log, .demo/redis.log. Press Ctrl-C to stop.

@@ -2,14 +2,17 @@
 # Runs every test of caddy-webhooks: go vet, the unit and Redis-backed tests,
 # the in-process Caddy integration tests (all with the race detector), and a
 # smoke run of the demo. Tests start their own redis-server on free loopback
-# ports; this script installs redis-server (and curl) with apt-get when they
-# are missing and it runs as root.
+# ports; this script installs redis-server (and curl, and chromium for the
+# browser test) with apt-get when they are missing and it runs as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v curl >/dev/null || need+=(curl)
+# The browser test of the web page (integration/ui_test.go) skips without
+# chromium; install it whenever we can.
+if ! command -v chromium >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then need+=(chromium); fi
 if ((${#need[@]})); then
 	if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
 		echo "==> installing ${need[*]}"
