@@ -61,7 +61,11 @@ func (r *Runtime) HookHealth(ctx context.Context, hookID int64) (HookHealth, err
 // ResetHealth re-enables a hook: after a successful test request, or when a
 // person re-enables it. Deliveries waiting for it go out when due.
 func (r *Runtime) ResetHealth(ctx context.Context, hookID int64) error {
-	return r.store.ResetHealth(ctx, hookID)
+	if err := r.store.ResetHealth(ctx, hookID); err != nil {
+		return err
+	}
+	r.disabled.forget(hookID)
+	return nil
 }
 
 // topLevel is the top-level namespace a hook's calls are counted against.

@@ -79,26 +79,29 @@ func (r *Runtime) logPolicy() LogPolicy {
 	return LogPolicy{}.withDefaults()
 }
 
-// recordAttempt writes a delivery attempt to the hook's log. A failure to
-// write is logged, never fatal: the delivery itself is settled regardless.
-func (r *Runtime) recordAttempt(h *Hook, d *redisstore.Delivery, res *Result) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	r.appendLog(ctx, LogDelivery, h, d.EventID, d.Chain, d.Trigger, d.Body, res)
-}
-
-// appendLog builds and stores one entry; it returns the entry's ID (0 when
-// it could not be stored).
+// appendLog builds and stores one entry (tests and resends; deliveries
+// store theirs with the settle). It returns the entry's ID, 0 when it could
+// not be stored: a failure is logged, never fatal.
 func (r *Runtime) appendLog(ctx context.Context, kind string, h *Hook, eventID, chain, trig string, body []byte, res *Result) int64 {
-	pol := r.logPolicy()
-	e := NewLogEntry(kind, h, eventID, chain, trig, body, res, pol.MaxRequestBody)
-	id, err := r.store.AppendLog(ctx, e, redisstore.LogLimits{Retention: pol.Retention, MaxEntries: pol.MaxEntries})
+	e := r.logEntry(kind, h, eventID, chain, trig, body, res)
+	id, err := r.store.AppendLog(ctx, e, r.logLimits())
 	if err != nil {
 		r.log.Warn("recording a delivery attempt in the hook's log failed", zap.Int64("hook_id", h.ID),
 			zap.String("event", eventID), zap.String("kind", kind), zap.Error(err))
 		return 0
 	}
 	return id
+}
+
+// logEntry builds an attempt's log entry under the current log policy.
+func (r *Runtime) logEntry(kind string, h *Hook, eventID, chain, trig string, body []byte, res *Result) *redisstore.LogEntry {
+	return NewLogEntry(kind, h, eventID, chain, trig, body, res, r.logPolicy().MaxRequestBody)
+}
+
+// logLimits bound each hook's log under the current log policy.
+func (r *Runtime) logLimits() redisstore.LogLimits {
+	pol := r.logPolicy()
+	return redisstore.LogLimits{Retention: pol.Retention, MaxEntries: pol.MaxEntries}
 }
 
 // NewLogEntry builds the log entry of an attempt: the hook's masked URL,

@@ -103,10 +103,14 @@ type Runtime struct {
 	closed   bool
 	cancel   context.CancelFunc // stops the loops
 	abort    context.CancelFunc // aborts in-flight deliveries
+	loopCtx  context.Context    // ended by cancel
+	workCtx  context.Context    // ended by abort
 	loops    sync.WaitGroup
 	inflight sync.WaitGroup
 	busy     hookSlots
-	paused   atomic.Bool // operator pause, shared through Redis
+	disabled disabledView  // hooks that may be disabled (admit.go)
+	settling chan struct{} // settles under way without a worker slot
+	paused   atomic.Bool   // operator pause, shared through Redis
 }
 
 // NewRuntime builds a runtime; nothing runs until Start. consumer names this
@@ -116,7 +120,8 @@ func NewRuntime(store *redisstore.Store, consumer string, log *zap.Logger) *Runt
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Runtime{store: store, consumer: consumer, log: log, sender: NewSender(), slots: newSlots(0)}
+	return &Runtime{store: store, consumer: consumer, log: log, sender: NewSender(), slots: newSlots(0),
+		settling: make(chan struct{}, maxSettling)}
 }
 
 // Store returns the runtime's store.
@@ -191,7 +196,9 @@ func (r *Runtime) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	work, abort := context.WithCancel(context.Background())
 	r.cancel, r.abort = cancel, abort
-	r.loops.Add(6)
+	r.loopCtx, r.workCtx = ctx, work
+	r.loops.Add(7)
+	go r.secondLoop(ctx)
 	go r.monitorLoop(ctx)
 	go r.moverLoop(ctx)
 	go r.hooksLoop(ctx)
@@ -246,6 +253,10 @@ func (r *Runtime) Enqueue(ctx context.Context, ev *Event) error {
 	eventsCaptured.WithLabelValues(ev.Trigger).Inc()
 	return nil
 }
+
+// maxSettling bounds the deliveries that settle after giving back their
+// worker slot.
+const maxSettling = 1024
 
 // readBlock bounds blocking reads so loops notice shutdown promptly even if
 // a read is not interrupted.
@@ -348,8 +359,21 @@ func (r *Runtime) fanOut(ctx context.Context, msgs []redisstore.EventMsg) error 
 	return nil
 }
 
+// deliverLoop reads deliveries ahead of the workers: while one batch waits
+// for free slots, the next is read, so a round trip to Redis never stands
+// between a finished delivery and the next. At most two batches of Workers
+// deliveries are held here; they stay pending in Redis until settled.
 func (r *Runtime) deliverLoop(ctx, work context.Context) {
 	defer r.loops.Done()
+	batches := make(chan []redisstore.DeliveryMsg, 1)
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		for msgs := range batches {
+			r.dispatch(ctx, work, msgs)
+		}
+	}()
+	defer func() { close(batches); <-dispatched }()
 	cursor := "0"
 	var bo backoff
 	for ctx.Err() == nil {
@@ -357,18 +381,19 @@ func (r *Runtime) deliverLoop(ctx, work context.Context) {
 			sleep(ctx, time.Second)
 			continue
 		}
-		r.slots.waitFree(ctx)
-		n := r.slots.available()
-		if n == 0 {
-			continue
-		}
-		msgs, err := r.store.ReadDeliveries(ctx, r.consumer, cursor, int64(n), readBlock)
+		msgs, err := r.store.ReadDeliveries(ctx, r.consumer, cursor, int64(r.slots.limitNow()), readBlock)
 		if err != nil {
 			r.retryAfter(ctx, &bo, "delivery", err)
 			continue
 		}
 		bo.reset()
-		r.dispatch(ctx, work, msgs)
+		if len(msgs) > 0 {
+			select {
+			case batches <- msgs:
+			case <-ctx.Done():
+				return
+			}
+		}
 		cursor = advance(cursor, len(msgs), func() string { return msgs[len(msgs)-1].StreamID })
 	}
 }
@@ -383,14 +408,40 @@ func (r *Runtime) dispatch(ctx, work context.Context, msgs []redisstore.Delivery
 		r.inflight.Add(1)
 		go func(m redisstore.DeliveryMsg) {
 			defer r.inflight.Done()
-			defer r.slots.release()
-			r.deliver(work, &m)
+			release := sync.OnceFunc(r.slots.release)
+			defer release()
+			r.deliver(work, &m, release)
 		}(msgs[i])
 	}
 }
 
+// parkedPerSlot is how many deliveries may wait in this process for each
+// slot of a hook at its cap (at least two reads' worth of work may wait).
+const parkedPerSlot = 4
+
+// redispatch starts a parked delivery, whose hook has a free slot now.
+// Called from a delivery in flight, so inflight cannot be waited on yet.
+func (r *Runtime) redispatch(m redisstore.DeliveryMsg) {
+	r.inflight.Add(1)
+	go func() {
+		defer r.inflight.Done()
+		r.dispatch(r.loopCtx, r.workCtx, []redisstore.DeliveryMsg{m})
+	}()
+}
+
+// expireParked moves deliveries that waited too long for their hook to the
+// schedule, before their lease runs out.
+func (r *Runtime) expireParked(now time.Time) {
+	for _, m := range r.busy.expired(now) {
+		r.postpone(&m, now.Add(jitter(time.Second)), "saturated")
+	}
+}
+
 // deliver makes one attempt (or finds it must wait) and settles the entry.
-func (r *Runtime) deliver(ctx context.Context, m *redisstore.DeliveryMsg) {
+// Once the request is done, it calls release to give its worker slot to the
+// next delivery while it settles, unless too many settles are under way
+// (Redis is slow): then the slot waits, and so does reading more work.
+func (r *Runtime) deliver(ctx context.Context, m *redisstore.DeliveryMsg, release func()) {
 	d := &m.Delivery
 	hook, ok := r.hooks.Load().Get(d.HookID)
 	if m.Err != nil || !ok {
@@ -411,12 +462,29 @@ func (r *Runtime) deliver(ctx context.Context, m *redisstore.DeliveryMsg) {
 		return
 	}
 	// A hook at its concurrency cap does not take a worker from the others.
-	if !r.busy.tryAcquire(hook.ID, cfg.HookConcurrency) {
-		r.postpone(m, now.Add(jitter(time.Second)), "saturated")
+	// It waits here for a slot of its hook, or in the schedule when too
+	// many already wait.
+	maxParked := max(parkedPerSlot*cfg.HookConcurrency, 2*cfg.Workers) // what one read-ahead may bring
+	acquired, parked := r.busy.acquireOrPark(hook.ID, cfg.HookConcurrency, m, maxParked, now.Add(cfg.Lease/4))
+	if !acquired {
+		if !parked {
+			r.postpone(m, now.Add(jitter(time.Second)), "saturated")
+		}
 		return
 	}
-	defer r.busy.release(hook.ID)
-	switch verdict, until, err := r.store.Admit(ctx, hook.ID, topLevel(hook), cfg.CallsPerMinute, now); {
+	releaseHook := sync.OnceFunc(func() {
+		if next, ok := r.busy.release(hook.ID); ok {
+			r.redispatch(next)
+		}
+	})
+	defer releaseHook()
+	var verdict int
+	var until time.Time
+	var err error
+	if r.mustAdmit(cfg, hook, now) {
+		verdict, until, err = r.store.Admit(ctx, hook.ID, topLevel(hook), cfg.CallsPerMinute, now)
+	}
+	switch {
 	case err != nil:
 		// Fail open: Redis trouble must not stop deliveries that may go.
 		r.log.Warn("checking hook health failed; delivering anyway", zap.Int64("hook_id", hook.ID), zap.Error(err))
@@ -439,25 +507,37 @@ func (r *Runtime) deliver(ctx context.Context, m *redisstore.DeliveryMsg) {
 	if ctx.Err() != nil {
 		return // aborted by shutdown: leave it pending, it will be sent again
 	}
+	releaseHook()
+	select {
+	case r.settling <- struct{}{}:
+		release()
+		defer func() { <-r.settling }()
+	default:
+	}
 	deliveries.WithLabelValues(res.Outcome()).Inc()
 	deliveryDuration.Observe(res.Duration.Seconds())
 	r.logResult(hook, d, &res)
-	r.recordAttempt(hook, d, &res)
 	out := cfg.Retry.outcome(&res, d, time.Now())
-	r.settle(m, hook, out)
+	r.settle(m, hook, out, r.logEntry(LogDelivery, hook, d.EventID, d.Chain, d.Trigger, d.Body, &res))
 }
 
-// settle records an attempt's outcome; a failure to record leaves the entry
-// pending, so it is handed out again after the lease.
-func (r *Runtime) settle(m *redisstore.DeliveryMsg, hook *Hook, out redisstore.Outcome) {
+// settle records an attempt's outcome, and the attempt in its hook's log
+// when entry is set, in one round trip. A failure to record leaves the
+// entry pending, so it is handed out again after the lease.
+func (r *Runtime) settle(m *redisstore.DeliveryMsg, hook *Hook, out redisstore.Outcome, entry *redisstore.LogEntry) {
 	cfg := r.cfg.Load()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st, err := r.store.Settle(ctx, m.StreamID, &m.Delivery, out, cfg.Health, time.Now())
+	st, err := r.store.SettleLogged(ctx, m.StreamID, &m.Delivery, out, cfg.Health, time.Now(), entry, r.logLimits())
 	if err != nil {
 		r.log.Error("recording delivery outcome failed; it will be handed out again after the lease",
 			zap.String("event", m.Delivery.EventID), zap.Int64("hook_id", hook.ID), zap.Error(err))
 		return
+	}
+	r.disabled.note(hook.ID, st, out.Success)
+	if st.LogErr != nil {
+		r.log.Warn("recording a delivery attempt in the hook's log failed", zap.Int64("hook_id", hook.ID),
+			zap.String("event", m.Delivery.EventID), zap.String("kind", LogDelivery), zap.Error(st.LogErr))
 	}
 	switch {
 	case out.Retry:
@@ -478,7 +558,7 @@ func (r *Runtime) settle(m *redisstore.DeliveryMsg, hook *Hook, out redisstore.O
 
 // giveUp dead-letters a delivery without an attempt.
 func (r *Runtime) giveUp(m *redisstore.DeliveryMsg, hook *Hook, reason string) {
-	r.settle(m, hook, redisstore.Outcome{Reason: reason})
+	r.settle(m, hook, redisstore.Outcome{Reason: reason}, nil)
 }
 
 // postpone moves a delivery to the schedule without counting an attempt.

@@ -90,8 +90,11 @@ func MaskURL(template string) string {
 	}
 	// Keep the braces readable: url.URL would escape them in the path.
 	s := u.String()
-	return strings.NewReplacer("%7B", "{", "%7D", "}").Replace(s)
+	return braces.Replace(s)
 }
+
+// braces undoes url.URL's escaping of the braces of URL variables.
+var braces = strings.NewReplacer("%7B", "{", "%7D", "}")
 
 // Limits on custom headers, from GitLab's JSON schema.
 const (

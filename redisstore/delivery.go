@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -170,10 +171,22 @@ type Settled struct {
 	Fails         int
 	DisabledUntil time.Time
 	Disabled      bool
+	// LogID is the attempt's entry in the hook's log (SettleLogged), or
+	// LogErr why it could not be added.
+	LogID  int64
+	LogErr error
 }
 
 // Settle records an attempt's outcome for the ready entry streamID.
 func (s *Store) Settle(ctx context.Context, streamID string, d *Delivery, o Outcome, p HealthPolicy, now time.Time) (Settled, error) {
+	return s.SettleLogged(ctx, streamID, d, o, p, now, nil, LogLimits{})
+}
+
+// SettleLogged is Settle that also appends the attempt to its hook's log
+// (AppendLog) in the same round trip. A failed append does not fail the
+// settle: it is reported in Settled.LogErr.
+func (s *Store) SettleLogged(ctx context.Context, streamID string, d *Delivery, o Outcome, p HealthPolicy, now time.Time,
+	e *LogEntry, lim LogLimits) (Settled, error) {
 	result := "fail"
 	switch {
 	case o.Success:
@@ -187,11 +200,31 @@ func (s *Store) Settle(ctx context.Context, streamID string, d *Delivery, o Outc
 		nd.Attempt++
 		next, member = "retry", nd.Encode()
 	}
-	res, err := settleScript.Run(ctx, s.rdb,
-		[]string{s.keys.Ready(), s.keys.Schedule(), s.keys.Health(d.HookID), s.keys.Dead(), s.keys.Disabled()},
-		GroupDeliver, streamID, now.UnixMilli(), result, o.Class, next, o.RetryAt.UnixMilli(), member, o.Reason,
-		p.Threshold, p.Base.Milliseconds(), p.Max.Milliseconds(), o.Status, d.Encode(), d.HookID,
-	).Int64Slice()
+	doc := "" // the dead letter's document; a success needs none
+	if !o.Success {
+		doc = d.Encode()
+	}
+	var logArgs []any
+	if e != nil {
+		var err error
+		if logArgs, err = s.logArgs(e, lim); err != nil {
+			return Settled{}, err
+		}
+	}
+	keys := []string{s.keys.Ready(), s.keys.Schedule(), s.keys.Health(d.HookID), s.keys.Dead(), s.keys.Disabled()}
+	var logCmd, settle *redis.Cmd
+	_, err := s.work.do(ctx, func(pl redis.Pipeliner, eval bool) {
+		if logArgs != nil {
+			logCmd = runScript(ctx, pl, appendLog, eval, []string{s.keys.HookLog(e.HookID)}, logArgs...)
+		}
+		settle = runScript(ctx, pl, settleScript, eval, keys,
+			GroupDeliver, streamID, now.UnixMilli(), result, o.Class, next, o.RetryAt.UnixMilli(), member, o.Reason,
+			p.Threshold, p.Base.Milliseconds(), p.Max.Milliseconds(), o.Status, doc, d.HookID)
+	})
+	var res []int64
+	if err == nil {
+		res, err = settle.Int64Slice()
+	}
 	if err != nil {
 		return Settled{}, fmt.Errorf("settling delivery %s of hook %d: %w", streamID, d.HookID, err)
 	}
@@ -199,14 +232,25 @@ func (s *Store) Settle(ctx context.Context, streamID string, d *Delivery, o Outc
 	if res[1] > 0 {
 		st.DisabledUntil = time.UnixMilli(res[1])
 	}
+	if logCmd != nil {
+		st.LogID, st.LogErr = logEntryID(logCmd, d.HookID)
+	}
 	return st, nil
 }
 
 // Defer takes a ready entry off the stream and schedules it for due. It
 // returns false when another consumer settled the entry first.
 func (s *Store) Defer(ctx context.Context, streamID string, d *Delivery, due time.Time) (bool, error) {
-	n, err := deferScript.Run(ctx, s.rdb, []string{s.keys.Ready(), s.keys.Schedule()},
-		GroupDeliver, streamID, due.UnixMilli(), d.Encode()).Int64()
+	member := d.Encode()
+	var cmd *redis.Cmd
+	_, err := s.work.do(ctx, func(p redis.Pipeliner, eval bool) {
+		cmd = runScript(ctx, p, deferScript, eval, []string{s.keys.Ready(), s.keys.Schedule()},
+			GroupDeliver, streamID, due.UnixMilli(), member)
+	})
+	var n int64
+	if err == nil {
+		n, err = cmd.Int64()
+	}
 	if err != nil {
 		return false, fmt.Errorf("deferring delivery %s of hook %d: %w", streamID, d.HookID, err)
 	}
@@ -244,8 +288,15 @@ const (
 // are counted.
 func (s *Store) Admit(ctx context.Context, hookID int64, topLevel string, limit int, now time.Time) (verdict int, until time.Time, err error) {
 	minute := now.Unix() / 60
-	res, err := admitScript.Run(ctx, s.rdb, []string{s.keys.Health(hookID), s.keys.RateWindow(topLevel, minute)},
-		now.UnixMilli(), limit, rateWindowTTL.Milliseconds()).Int64Slice()
+	keys := []string{s.keys.Health(hookID), s.keys.RateWindow(topLevel, minute)}
+	var cmd *redis.Cmd
+	_, err = s.work.do(ctx, func(p redis.Pipeliner, eval bool) {
+		cmd = runScript(ctx, p, admitScript, eval, keys, now.UnixMilli(), limit, rateWindowTTL.Milliseconds())
+	})
+	var res []int64
+	if err == nil {
+		res, err = cmd.Int64Slice()
+	}
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("admitting delivery of hook %d: %w", hookID, err)
 	}
@@ -340,6 +391,30 @@ func (s *Store) ResetHealth(ctx context.Context, hookID int64) error {
 
 // DisabledHooks counts the hooks disabled now (temporarily or until
 // re-enabled), across all processes.
+// DisabledUntil returns the hooks disabled at now, with when they come
+// back (the zero time: until re-enabled).
+func (s *Store) DisabledUntil(ctx context.Context, now time.Time) (map[int64]time.Time, error) {
+	zs, err := s.rdb.ZRangeByScoreWithScores(ctx, s.keys.Disabled(), &redis.ZRangeBy{
+		Min: strconv.FormatInt(now.UnixMilli()+1, 10), Max: "+inf"}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading disabled hooks: %w", err)
+	}
+	out := make(map[int64]time.Time, len(zs))
+	for _, z := range zs {
+		m, _ := z.Member.(string)
+		id, err := strconv.ParseInt(m, 10, 64)
+		if err != nil {
+			continue
+		}
+		var until time.Time
+		if !math.IsInf(z.Score, 1) {
+			until = time.UnixMilli(int64(z.Score))
+		}
+		out[id] = until
+	}
+	return out, nil
+}
+
 func (s *Store) DisabledHooks(ctx context.Context, now time.Time) (int64, error) {
 	n, err := s.rdb.ZCount(ctx, s.keys.Disabled(), strconv.FormatInt(now.UnixMilli()+1, 10), "+inf").Result()
 	if err != nil {

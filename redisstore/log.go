@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -81,21 +82,60 @@ return id
 
 // AppendLog records an attempt in its hook's log and returns its ID.
 func (s *Store) AppendLog(ctx context.Context, e *LogEntry, lim LogLimits) (int64, error) {
-	b, err := json.Marshal(e)
+	args, err := s.logArgs(e, lim)
 	if err != nil {
-		return 0, fmt.Errorf("encoding log entry of hook %d: %w", e.HookID, err)
+		return 0, err
+	}
+	cmd := appendLog.Run(ctx, s.rdb, []string{s.keys.HookLog(e.HookID)}, args...)
+	return logEntryID(cmd, e.HookID)
+}
+
+// logArgs are appendLog's arguments for e.
+func (s *Store) logArgs(e *LogEntry, lim LogLimits) ([]any, error) {
+	b, err := encodeLogEntry(e)
+	if err != nil {
+		return nil, fmt.Errorf("encoding log entry of hook %d: %w", e.HookID, err)
 	}
 	now := e.CreatedAt.UnixMilli()
 	minID := max(now-lim.Retention.Milliseconds(), 0)
-	id, err := appendLog.Run(ctx, s.rdb, []string{s.keys.HookLog(e.HookID)},
-		strconv.FormatInt(minID, 10), strconv.FormatInt(now, 10), lim.MaxEntries,
-		lim.Retention.Milliseconds(), e.ResponseStatus, b).Text()
+	return []any{strconv.FormatInt(minID, 10), strconv.FormatInt(now, 10), lim.MaxEntries,
+		lim.Retention.Milliseconds(), e.ResponseStatus, b}, nil
+}
+
+// encodeLogEntry is json.Marshal(e) without re-validating and compacting
+// the request payload (valid JSON already, and the largest part): a
+// placeholder is encoded in its place and the payload spliced in.
+func encodeLogEntry(e *LogEntry) ([]byte, error) {
+	data := e.RequestData
+	if len(data) == 0 {
+		data = json.RawMessage("null")
+	}
+	c := *e
+	c.RequestData = json.RawMessage("0")
+	b, err := json.Marshal(&c)
 	if err != nil {
-		return 0, fmt.Errorf("appending to the log of hook %d: %w", e.HookID, err)
+		return nil, err
+	}
+	// A string cannot hold this unescaped, so it is the member itself.
+	const placeholder = `"req_data":0`
+	i := bytes.Index(b, []byte(placeholder)) + len(placeholder) - 1
+	if i < len(placeholder)-1 {
+		return nil, errors.New("request data placeholder not found")
+	}
+	out := make([]byte, 0, len(b)+len(data))
+	out = append(append(append(out, b[:i]...), data...), b[i+1:]...)
+	return out, nil
+}
+
+// logEntryID reads appendLog's reply: the new entry's ID.
+func logEntryID(cmd *redis.Cmd, hookID int64) (int64, error) {
+	id, err := cmd.Text()
+	if err != nil {
+		return 0, fmt.Errorf("appending to the log of hook %d: %w", hookID, err)
 	}
 	n, ok := logNumber(id)
 	if !ok {
-		return 0, fmt.Errorf("appending to the log of hook %d: unexpected entry id %q", e.HookID, id)
+		return 0, fmt.Errorf("appending to the log of hook %d: unexpected entry id %q", hookID, id)
 	}
 	return n, nil
 }
@@ -191,9 +231,19 @@ func (s *Store) SetLatestEvents(ctx context.Context, evs []*Event, ttl time.Dura
 	if len(evs) == 0 {
 		return nil
 	}
+	// Only the last of a batch's events per key survives: set only that one.
+	last := make(map[string]*Event, len(evs))
+	var order []string
+	for _, e := range evs {
+		k := s.keys.LatestEvent(e.Project, e.Trigger)
+		if _, seen := last[k]; !seen {
+			order = append(order, k)
+		}
+		last[k] = e
+	}
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, e := range evs {
-			p.Set(ctx, s.keys.LatestEvent(e.Project, e.Trigger), e.Body, ttl)
+		for _, k := range order {
+			p.Set(ctx, k, last[k].Body, ttl)
 		}
 		return nil
 	})

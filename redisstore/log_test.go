@@ -1,9 +1,11 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -116,5 +118,28 @@ func TestLatestEventAndThrottle(t *testing.T) {
 	}
 	if ok, _, _ := s.Throttle(ctx, "test", "project:1:admin", 5, time.Minute, now.Add(time.Minute)); !ok {
 		t.Fatal("the next window is still limited")
+	}
+}
+
+func TestEncodeLogEntry(t *testing.T) {
+	e := &LogEntry{HookID: 3, EventID: "e", Trigger: "push", Kind: "delivery", URL: "http://x/{p}",
+		RequestHeaders:  map[string]string{"req_data": "0", "X-Gitlab-Event": "Push Hook"},
+		RequestData:     json.RawMessage(`{"a": [1, 2], "s": "\"req_data\":0"}`),
+		ResponseHeaders: map[string]string{}, ResponseBody: `"req_data":0`, ResponseStatus: "200", CreatedAt: time.Unix(5, 0).UTC()}
+	got, err := encodeLogEntry(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(e) // compacts the payload; ours keeps it as stored
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("encodeLogEntry = %s: %v", got, err)
+	}
+	_ = json.Unmarshal(want, &w)
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("encodeLogEntry =\n%s\nwant the same as json.Marshal:\n%s", got, want)
+	}
+	if !bytes.Contains(got, []byte(`"req_data":{"a": [1, 2], "s": "\"req_data\":0"}`)) {
+		t.Errorf("payload not kept as stored: %s", got)
 	}
 }

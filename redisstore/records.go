@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -90,20 +91,64 @@ func decodeEvent(m redis.XMessage) EventMsg {
 	return msg
 }
 
-// Encode returns the delivery's stored form.
+// Encode returns the delivery's stored form: a JSON object with the body
+// last, written by hand because encoding/json would re-validate and
+// compact the body (already valid JSON) on every encode.
 func (d *Delivery) Encode() string {
 	d.AtMs = d.At.UnixMilli()
-	if len(d.Body) == 0 {
-		d.Body = json.RawMessage("null")
+	body := []byte(d.Body)
+	if len(body) == 0 {
+		body = []byte("null")
 	}
-	b, _ := json.Marshal(d) // cannot fail: plain fields and validated JSON
+	b := make([]byte, 0, len(body)+len(d.EventID)+len(d.Trigger)+len(d.Chain)+96)
+	b = append(b, `{"ev":`...)
+	b = appendJSONString(b, d.EventID)
+	b = append(b, `,"hook":`...)
+	b = strconv.AppendInt(b, d.HookID, 10)
+	b = append(b, `,"trigger":`...)
+	b = appendJSONString(b, d.Trigger)
+	b = append(b, `,"chain":`...)
+	b = appendJSONString(b, d.Chain)
+	b = append(b, `,"att":`...)
+	b = strconv.AppendInt(b, int64(d.Attempt), 10)
+	b = append(b, `,"at":`...)
+	b = strconv.AppendInt(b, d.AtMs, 10)
+	b = append(b, bodyKey...)
+	b = append(b, body...)
+	b = append(b, '}')
 	return string(b)
 }
 
-// DecodeDelivery parses a delivery's stored form.
+// bodyKey introduces the body, Encode's last member. A JSON string cannot
+// hold it unescaped, so its first occurrence is the member's key.
+const bodyKey = `,"body":`
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			q, _ := json.Marshal(s) // the rare string that needs escaping
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// DecodeDelivery parses a delivery's stored form. Encode's layout (body
+// last, after "att") is split without scanning the body, which was
+// validated at capture; anything else (such as the earlier layout, with the
+// body before "att") goes through encoding/json.
 func DecodeDelivery(s string) (Delivery, error) {
 	var d Delivery
-	if err := json.Unmarshal([]byte(s), &d); err != nil {
+	if i := strings.Index(s, bodyKey); i > 0 && strings.HasPrefix(s, `{"ev":`) && strings.Contains(s[:i], `,"att":`) &&
+		strings.HasSuffix(s, "}") {
+		if err := json.Unmarshal([]byte(s[:i]+"}"), &d); err != nil {
+			return d, fmt.Errorf("decoding delivery: %w", err)
+		}
+		d.Body = json.RawMessage(s[i+len(bodyKey) : len(s)-1])
+	} else if err := json.Unmarshal([]byte(s), &d); err != nil {
 		return d, fmt.Errorf("decoding delivery: %w", err)
 	}
 	if d.EventID == "" || d.HookID == 0 {

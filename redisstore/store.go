@@ -53,6 +53,10 @@ type Store struct {
 
 	replicaAcks    int
 	replicaTimeout time.Duration
+
+	// events coalesces concurrent captures' XADDs (and their WAIT);
+	// work coalesces the delivery workers' admit, settle and defer calls.
+	events, work *batcher
 }
 
 // New builds a Store. It does not dial: connections open on first use, so it
@@ -76,9 +80,24 @@ func New(o Options) (*Store, error) {
 	if o.ReplicaTimeout <= 0 {
 		o.ReplicaTimeout = time.Second
 	}
-	return &Store{keys: Keys{Namespace: o.Namespace}, rdb: rdb, blk: blk,
-		replicaAcks: o.ReplicaAcks, replicaTimeout: o.ReplicaTimeout}, nil
+	s := &Store{keys: Keys{Namespace: o.Namespace}, rdb: rdb, blk: blk,
+		replicaAcks: o.ReplicaAcks, replicaTimeout: o.ReplicaTimeout}
+	s.events = newBatcher(rdb, batchMax, batchTimeout+o.ReplicaTimeout)
+	if o.ReplicaAcks > 0 {
+		s.events.tail = func(ctx context.Context, p redis.Pipeliner) redis.Cmder {
+			return p.Do(ctx, "WAIT", o.ReplicaAcks, o.ReplicaTimeout.Milliseconds())
+		}
+	}
+	s.work = newBatcher(rdb, batchMax, batchTimeout)
+	return s, nil
 }
+
+// Pipelines of coalesced calls: at most batchMax calls each, and
+// batchTimeout for their I/O.
+const (
+	batchMax     = 256
+	batchTimeout = 10 * time.Second
+)
 
 // newClients builds the command client and the blocking-read client.
 // ctx deadlines bound socket I/O; nothing pre-dials.
@@ -175,6 +194,8 @@ func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
 // Close closes both clients; blocked reads return at once.
 func (s *Store) Close() error {
+	s.events.close()
+	s.work.close()
 	return errors.Join(s.blk.Close(), s.rdb.Close())
 }
 
@@ -210,25 +231,19 @@ func (s *Store) createGroup(ctx context.Context, stream, group string) error {
 // so its deliveries keep their Idempotency-Keys.
 func (s *Store) AddEvent(ctx context.Context, e *Event) (string, error) {
 	args := &redis.XAddArgs{Stream: s.keys.Events(), Values: e.values()}
-	if s.replicaAcks == 0 {
-		id, err := s.rdb.XAdd(ctx, args).Result()
-		if err != nil {
-			return "", fmt.Errorf("adding event %s: %w", e.ID, err)
-		}
-		return id, nil
-	}
 	var add *redis.StringCmd
-	var wait *redis.Cmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		add = p.XAdd(ctx, args)
-		wait = p.Do(ctx, "WAIT", s.replicaAcks, s.replicaTimeout.Milliseconds())
-		return nil
-	})
+	op, err := s.events.do(ctx, func(p redis.Pipeliner, _ bool) { add = p.XAdd(ctx, args) })
+	if err == nil {
+		err = add.Err()
+	}
 	if err != nil {
 		return "", fmt.Errorf("adding event %s: %w", e.ID, err)
 	}
-	if n, _ := wait.Int64(); n < int64(s.replicaAcks) {
-		return "", fmt.Errorf("adding event %s: %d of %d replicas acknowledged it within %s", e.ID, n, s.replicaAcks, s.replicaTimeout)
+	if s.replicaAcks > 0 {
+		wait := op.tail.(*redis.Cmd)
+		if n, _ := wait.Int64(); n < int64(s.replicaAcks) {
+			return "", fmt.Errorf("adding event %s: %d of %d replicas acknowledged it within %s", e.ID, n, s.replicaAcks, s.replicaTimeout)
+		}
 	}
 	return add.Val(), nil
 }

@@ -1,0 +1,133 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// writes reads Redis's count of replies written: one per round trip of a
+// pipeline, one per command otherwise.
+func writes(t *testing.T, rdb redis.UniversalClient) int64 {
+	t.Helper()
+	info, err := rdb.Info(context.Background(), "stats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "total_writes_processed:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	t.Fatal("no total_writes_processed in INFO stats")
+	return 0
+}
+
+// TestConcurrentAddsShareRoundTrips: 400 concurrent captures all land, each
+// once, in far fewer round trips than events.
+func TestConcurrentAddsShareRoundTrips(t *testing.T) {
+	s := newLogStore(t)
+	ctx := context.Background()
+	const n = 400
+	before := writes(t, s.rdb)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.AddEvent(ctx, &Event{ID: fmt.Sprintf("ev-%d", i), Trigger: "push", Project: "a/b", At: time.Now(), Body: []byte(`{}`)})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rounds := writes(t, s.rdb) - before - 1 // the INFO itself
+	if got := s.rdb.XLen(ctx, s.keys.Events()).Val(); got != n {
+		t.Fatalf("%d events in the stream, want %d", got, n)
+	}
+	if rounds >= n/2 {
+		t.Errorf("%d events took %d round trips; concurrent adds should share them", n, rounds)
+	}
+	t.Logf("%d concurrent events in %d round trips", n, rounds)
+}
+
+// TestScriptsSurviveAFlushedCache: a Redis that lost its script cache (a
+// restart, a failover) still runs the batched scripts.
+func TestScriptsSurviveAFlushedCache(t *testing.T) {
+	s := newLogStore(t)
+	ctx := context.Background()
+	now := time.Now()
+	if v, _, err := s.Admit(ctx, 1, "acme", 0, now); err != nil || v != Admitted {
+		t.Fatalf("Admit = %d, %v", v, err)
+	}
+	if err := s.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, err := s.Admit(ctx, 1, "acme", 0, now); err != nil || v != Admitted {
+		t.Fatalf("Admit after SCRIPT FLUSH = %d, %v", v, err)
+	}
+	d := &Delivery{EventID: "e", HookID: 1, Trigger: "push", At: now, Body: []byte(`{}`), Attempt: 1}
+	if err := s.EnsureGroups(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FanOut(ctx, nil, []Delivery{*d}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := s.ReadDeliveries(ctx, "c", ">", 1, time.Second)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("read %d deliveries: %v", len(msgs), err)
+	}
+	if err := s.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.SettleLogged(ctx, msgs[0].StreamID, &msgs[0].Delivery, Outcome{Success: true, Attempted: true, Status: "200"},
+		HealthPolicy{Threshold: 4, Base: time.Minute, Max: time.Hour}, now,
+		&LogEntry{HookID: 1, EventID: "e", Trigger: "push", Kind: "delivery", ResponseStatus: "200", CreatedAt: now},
+		LogLimits{Retention: time.Hour, MaxEntries: 10})
+	if err != nil || st.Already || st.LogErr != nil || st.LogID == 0 {
+		t.Fatalf("SettleLogged after SCRIPT FLUSH = %+v, %v", st, err)
+	}
+	if n := s.rdb.XLen(ctx, s.keys.Ready()).Val(); n != 0 {
+		t.Errorf("%d entries left on the ready stream", n)
+	}
+}
+
+// TestGivenUpCallsAreNotSent: a call whose caller gave up before its
+// pipeline left is not run (the caller may have spooled its event).
+func TestGivenUpCallsAreNotSent(t *testing.T) {
+	s := newLogStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := s.AddEvent(ctx, &Event{ID: "gone", Trigger: "push", At: time.Now(), Body: []byte(`{}`)})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("AddEvent with a cancelled context = %v", err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := s.rdb.XLen(context.Background(), s.keys.Events()).Val(); n != 0 {
+		t.Errorf("%d events in the stream, want 0", n)
+	}
+}
+
+func TestCallsAfterCloseFail(t *testing.T) {
+	s := newLogStore(t)
+	s.events.close()
+	_, err := s.AddEvent(context.Background(), &Event{ID: "late", Trigger: "push", At: time.Now(), Body: []byte(`{}`)})
+	if !errors.Is(err, errBatcherClosed) {
+		t.Fatalf("AddEvent after close = %v, want %v", err, errBatcherClosed)
+	}
+	s.events = newBatcher(s.rdb, batchMax, batchTimeout) // for the cleanup's Close
+}
