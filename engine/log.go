@@ -180,7 +180,12 @@ func responseHeaders(hdr http.Header, mask masker) map[string]string {
 // masker replaces a hook's secrets in text a receiver sent back: URL
 // variable values become {name} (as GitLab), the token and custom header
 // values [REDACTED].
-type masker struct{ pairs []string }
+// masker replaces a hook's secrets in what the log keeps; built once per
+// entry, since a Replacer is costly to build.
+type masker struct {
+	secrets []string // longest first
+	r       *strings.Replacer
+}
 
 func newMasker(h *Hook) masker {
 	type sub struct{ secret, with string }
@@ -197,10 +202,15 @@ func newMasker(h *Hook) masker {
 	// Longest first, so a secret containing another is replaced whole.
 	sort.Slice(subs, func(i, j int) bool { return len(subs[i].secret) > len(subs[j].secret) })
 	var m masker
+	var pairs []string
 	for _, s := range subs {
 		if s.secret != "" {
-			m.pairs = append(m.pairs, s.secret, s.with)
+			pairs = append(pairs, s.secret, s.with)
+			m.secrets = append(m.secrets, s.secret)
 		}
+	}
+	if len(pairs) > 0 {
+		m.r = strings.NewReplacer(pairs...)
 	}
 	return m
 }
@@ -211,18 +221,17 @@ func newMasker(h *Hook) masker {
 func MaskSecrets(h *Hook, s string) string { return newMasker(h).apply(s) }
 
 func (m masker) apply(s string) string {
-	if len(m.pairs) == 0 {
+	if m.r == nil {
 		return s
 	}
-	return strings.NewReplacer(m.pairs...).Replace(s)
+	return m.r.Replace(s)
 }
 
 // body masks then caps a response body, forced to valid UTF-8. A secret
 // cut by the cap (its start at the very end) is dropped too.
 func (m masker) body(b []byte, limit int) string {
 	s := truncateUTF8(m.apply(strings.ToValidUTF8(string(b), "\uFFFD")), limit)
-	for i := 0; i < len(m.pairs); i += 2 {
-		secret := m.pairs[i]
+	for _, secret := range m.secrets {
 		for n := min(len(secret)-1, len(s)); n >= 4; n-- {
 			if strings.HasSuffix(s, secret[:n]) {
 				s = s[:len(s)-n]

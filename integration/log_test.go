@@ -25,42 +25,50 @@ const (
 	logNewToken  = "log-new-token-PLAINTEXT-3c3c"
 )
 
-// echoReceiver answers with a settable status and echoes the token it got
-// in a response header and its body, as a careless receiver might.
-type echoReceiver struct {
+// recordingReceiver answers with a settable status, headers and body from
+// respond, and records what it gets.
+type recordingReceiver struct {
 	*httptest.Server
 	status atomic.Int32
 	ch     chan apiReceived
 }
 
-func newEchoReceiver(t *testing.T) *echoReceiver {
-	rc := &echoReceiver{ch: make(chan apiReceived, 64)}
-	rc.status.Store(http.StatusOK)
+func newRecordingReceiver(t *testing.T, status int, respond func(w http.ResponseWriter, r *http.Request, status int)) *recordingReceiver {
+	rc := &recordingReceiver{ch: make(chan apiReceived, 64)}
+	rc.status.Store(int32(status))
 	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		rc.ch <- apiReceived{Path: r.URL.Path, Header: r.Header.Clone(), Body: b}
-		w.Header().Set("X-Echo", "token="+r.Header.Get("X-Gitlab-Token")+" path="+r.URL.Path)
-		w.WriteHeader(int(rc.status.Load()))
-		fmt.Fprintf(w, "got %s", r.Header.Get("X-Gitlab-Token"))
+		respond(w, r, int(rc.status.Load()))
 	}))
 	t.Cleanup(rc.Close)
 	return rc
 }
 
-func (rc *echoReceiver) next(t *testing.T) apiReceived {
+func (rc *recordingReceiver) next(t *testing.T) apiReceived {
 	t.Helper()
 	select {
 	case r := <-rc.ch:
 		return r
 	case <-time.After(10 * time.Second):
-		t.Fatal("no request within 10s")
+		t.Fatal("the receiver got nothing within 10s")
 		return apiReceived{}
 	}
 }
 
+// newEchoReceiver echoes the token it got in a response header and its
+// body, as a careless receiver might.
+func newEchoReceiver(t *testing.T) *recordingReceiver {
+	return newRecordingReceiver(t, http.StatusOK, func(w http.ResponseWriter, r *http.Request, status int) {
+		w.Header().Set("X-Echo", "token="+r.Header.Get("X-Gitlab-Token")+" path="+r.URL.Path)
+		w.WriteHeader(status)
+		fmt.Fprintf(w, "got %s", r.Header.Get("X-Gitlab-Token"))
+	})
+}
+
 type logFixture struct {
 	*apiFixture
-	recv, other *echoReceiver
+	recv, other *recordingReceiver
 }
 
 func startLogFixture(t *testing.T) *logFixture {

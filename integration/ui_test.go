@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,37 +34,13 @@ const (
 	uiScreenshotsEnv = "WEBHOOKS_UI_SCREENSHOTS"
 )
 
-// uiReceiver answers with a settable status and records what it gets.
-type uiReceiver struct {
-	*httptest.Server
-	status atomic.Int32
-	ch     chan apiReceived
-}
-
-func newUIReceiver(t *testing.T, status int) *uiReceiver {
-	t.Helper()
-	rc := &uiReceiver{ch: make(chan apiReceived, 64)}
-	rc.status.Store(int32(status))
-	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		rc.ch <- apiReceived{Path: r.URL.Path, Header: r.Header.Clone(), Body: b}
+// newUIReceiver answers JSON with the given status.
+func newUIReceiver(t *testing.T, status int) *recordingReceiver {
+	return newRecordingReceiver(t, status, func(w http.ResponseWriter, _ *http.Request, status int) {
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(int(rc.status.Load()))
+		w.WriteHeader(status)
 		io.WriteString(w, `{"received":true}`)
-	}))
-	t.Cleanup(rc.Close)
-	return rc
-}
-
-func (rc *uiReceiver) next(t *testing.T) apiReceived {
-	t.Helper()
-	select {
-	case r := <-rc.ch:
-		return r
-	case <-time.After(10 * time.Second):
-		t.Fatal("the receiver got nothing within 10s")
-		return apiReceived{}
-	}
+	})
 }
 
 // chromium finds Debian's browser, or skips the test.

@@ -38,3 +38,5 @@ echo "==> go test -race"
 go test -race -count=1 -timeout 30m ./...
 echo "==> demo smoke run"
 ./scripts/demo.sh --smoke
+echo "==> benchmark smoke run"
+./scripts/bench.sh --smoke # every scenario at a tiny size, so the suite never rots

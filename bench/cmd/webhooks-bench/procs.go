@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// freePort asks the kernel for a free loopback port. Another process could
+// take it before we bind it; on a benchmark box that is rare enough.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// redisProc is a private redis-server: own port, own data dir, no
+// persistence unless asked (the capture's "durable" means "in Redis").
+type redisProc struct {
+	cmd  *exec.Cmd
+	port int
+	rdb  *redis.Client
+}
+
+func startRedis(dir string, aof bool) (*redisProc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	data := filepath.Join(dir, "redis")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return nil, err
+	}
+	appendonly := "no"
+	if aof {
+		appendonly = "yes"
+	}
+	logf, err := os.Create(filepath.Join(dir, "redis.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", data,
+		"--save", "", "--appendonly", appendonly, "--appendfsync", "everysec", "--daemonize", "no")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting redis-server (apt-get install redis-server): %w", err)
+	}
+	p := &redisProc{cmd: cmd, port: port, rdb: redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), PoolSize: 64})}
+	for i := 0; i < 100; i++ {
+		if p.rdb.Ping(context.Background()).Err() == nil {
+			return p, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.stop()
+	return nil, errors.New("redis-server did not answer within 5s")
+}
+
+func (p *redisProc) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", p.port) }
+
+func (p *redisProc) stop() {
+	_ = p.rdb.Close()
+	stopProcess(p.cmd, 5*time.Second)
+}
+
+// reset empties Redis and zeroes its counters between runs.
+func (p *redisProc) reset(ctx context.Context) error {
+	if err := p.rdb.FlushAll(ctx).Err(); err != nil {
+		return err
+	}
+	return p.rdb.ConfigResetStat(ctx).Err()
+}
+
+// redisStats is a snapshot of the counters round trips are derived from.
+type redisStats struct {
+	calls  map[string]int64 // INFO commandstats, commands run inside scripts included
+	usec   map[string]int64 // their total time, µs (a script's includes its commands')
+	writes int64            // total_writes_processed: reply writes ≈ round trips
+	cpu    float64          // used_cpu_user + used_cpu_sys, seconds: Redis's own CPU time
+}
+
+func (p *redisProc) stats(ctx context.Context) (redisStats, error) {
+	st := redisStats{calls: map[string]int64{}, usec: map[string]int64{}}
+	info, err := p.rdb.Info(ctx, "commandstats", "stats", "cpu").Result()
+	if err != nil {
+		return st, err
+	}
+	sc := bufio.NewScanner(strings.NewReader(info))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if name, rest, ok := strings.Cut(line, ":"); ok && strings.HasPrefix(name, "cmdstat_") {
+			for _, kv := range strings.Split(rest, ",") {
+				if v, ok := strings.CutPrefix(kv, "calls="); ok {
+					st.calls[strings.TrimPrefix(name, "cmdstat_")], _ = strconv.ParseInt(v, 10, 64)
+				}
+				if v, ok := strings.CutPrefix(kv, "usec="); ok {
+					st.usec[strings.TrimPrefix(name, "cmdstat_")], _ = strconv.ParseInt(v, 10, 64)
+				}
+			}
+		}
+		if v, ok := strings.CutPrefix(line, "total_writes_processed:"); ok {
+			st.writes, _ = strconv.ParseInt(v, 10, 64)
+		}
+		for _, k := range []string{"used_cpu_user:", "used_cpu_sys:"} {
+			if v, ok := strings.CutPrefix(line, k); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				st.cpu += f
+			}
+		}
+	}
+	return st, sc.Err()
+}
+
+// delta is b - a, without the harness's own INFO/CONFIG/XLEN calls.
+func (b redisStats) delta(a redisStats) redisStats {
+	d := redisStats{calls: map[string]int64{}, usec: map[string]int64{}, writes: b.writes - a.writes, cpu: b.cpu - a.cpu}
+	for k, v := range b.calls {
+		switch {
+		case k == "info", k == "xlen", k == "xinfo|groups", strings.HasPrefix(k, "config|"), k == "ping":
+			continue
+		}
+		if n := v - a.calls[k]; n > 0 {
+			d.calls[k] = n
+			d.usec[k] = b.usec[k] - a.usec[k]
+		}
+	}
+	return d
+}
+
+func (d redisStats) total() int64 {
+	var n int64
+	for _, v := range d.calls {
+		n += v
+	}
+	return n
+}
+
+// caddyProc is a Caddy built from cmd/caddy, run with a generated Caddyfile.
+type caddyProc struct {
+	cmd   *exec.Cmd
+	admin string
+}
+
+func startCaddy(bin, dir, name, caddyfile, admin, probe string) (*caddyProc, error) {
+	path := filepath.Join(dir, name+".Caddyfile")
+	if err := os.WriteFile(path, []byte(caddyfile), 0o644); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(dir, name+".caddy.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "run", "--config", path, "--adapter", "caddyfile")
+	// Caddy's autosave, storage and instance ID stay in the work dir.
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "xdg-config"), "XDG_DATA_HOME="+filepath.Join(dir, "xdg-data"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &caddyProc{cmd: cmd, admin: admin}
+	exited := make(chan struct{})
+	go func() { _, _ = cmd.Process.Wait(); close(exited) }()
+	client := &http.Client{Timeout: time.Second}
+	for i := 0; i < 300; i++ {
+		select {
+		case <-exited:
+			return nil, fmt.Errorf("caddy exited at start; see %s", logf.Name())
+		default:
+		}
+		if resp, err := client.Get(probe); err == nil {
+			resp.Body.Close()
+			return c, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stopProcess(cmd, 5*time.Second)
+	return nil, fmt.Errorf("caddy did not answer %s within 15s; see %s", probe, logf.Name())
+}
+
+func (c *caddyProc) pid() int { return c.cmd.Process.Pid }
+
+func (c *caddyProc) stop() { stopProcess(c.cmd, 10*time.Second) }
+
+// stopProcess sends SIGTERM, then SIGKILL after grace.
+func stopProcess(cmd *exec.Cmd, grace time.Duration) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// rssMB reads VmRSS of pid from /proc, in MiB.
+func rssMB(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+// cpuSeconds reads the user and system CPU time pid used so far, in
+// seconds (/proc/<pid>/stat, clock ticks of 1/100 s).
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, errors.New("unexpected /proc stat")
+	}
+	utime, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return (utime + stime) / 100, nil
+}
