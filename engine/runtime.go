@@ -98,19 +98,24 @@ type Runtime struct {
 	dynamic *HookSet // managed through the API, loaded from Redis
 	dyn     dynamicState
 
-	mu       sync.Mutex
-	started  bool
-	closed   bool
-	cancel   context.CancelFunc // stops the loops
-	abort    context.CancelFunc // aborts in-flight deliveries
-	loopCtx  context.Context    // ended by cancel
-	workCtx  context.Context    // ended by abort
-	loops    sync.WaitGroup
-	inflight sync.WaitGroup
-	busy     hookSlots
-	disabled disabledView  // hooks that may be disabled (admit.go)
-	settling chan struct{} // settles under way without a worker slot
-	paused   atomic.Bool   // operator pause, shared through Redis
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	cancel  context.CancelFunc // stops the loops
+	abort   context.CancelFunc // aborts in-flight deliveries
+	loopCtx context.Context    // ended by cancel
+	workCtx context.Context    // ended by abort
+	// records bounds the Redis writes that record outcomes (settle, defer):
+	// on Close they get settleGrace, not the whole grace, so a dead Redis
+	// cannot hold up a shutdown or a config reload.
+	records     context.Context
+	stopRecords context.CancelFunc
+	loops       sync.WaitGroup
+	inflight    sync.WaitGroup
+	busy        hookSlots
+	disabled    disabledView  // hooks that may be disabled (admit.go)
+	settling    chan struct{} // settles under way without a worker slot
+	paused      atomic.Bool   // operator pause, shared through Redis
 }
 
 // NewRuntime builds a runtime; nothing runs until Start. consumer names this
@@ -120,8 +125,9 @@ func NewRuntime(store *redisstore.Store, consumer string, log *zap.Logger) *Runt
 	if log == nil {
 		log = zap.NewNop()
 	}
+	records, stopRecords := context.WithCancel(context.Background())
 	return &Runtime{store: store, consumer: consumer, log: log, sender: NewSender(), slots: newSlots(0),
-		settling: make(chan struct{}, maxSettling)}
+		settling: make(chan struct{}, maxSettling), records: records, stopRecords: stopRecords}
 }
 
 // Store returns the runtime's store.
@@ -211,9 +217,19 @@ func (r *Runtime) Start() error {
 	return nil
 }
 
+// settleGrace is how long, once Close is called, outcomes may still be
+// recorded in Redis: plenty for a healthy Redis, and a bound for a dead one.
+const settleGrace = time.Second
+
+// recordCtx bounds one write that records an outcome.
+func (r *Runtime) recordCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.records, 5*time.Second)
+}
+
 // Close stops reading, gives in-flight deliveries up to grace to finish,
 // then aborts them (they stay pending in Redis and are delivered later) and
-// closes the Redis clients.
+// closes the Redis clients. Outcomes not recorded within settleGrace stay
+// pending too.
 func (r *Runtime) Close(grace time.Duration) error {
 	r.mu.Lock()
 	if r.closed {
@@ -223,6 +239,9 @@ func (r *Runtime) Close(grace time.Duration) error {
 	r.closed = true
 	started := r.started
 	r.mu.Unlock()
+	stopRecords := time.AfterFunc(settleGrace, r.stopRecords)
+	defer stopRecords.Stop()
+	defer r.stopRecords()
 	if started {
 		r.cancel()
 		r.loops.Wait()
@@ -526,7 +545,7 @@ func (r *Runtime) deliver(ctx context.Context, m *redisstore.DeliveryMsg, releas
 // entry pending, so it is handed out again after the lease.
 func (r *Runtime) settle(m *redisstore.DeliveryMsg, hook *Hook, out redisstore.Outcome, entry *redisstore.LogEntry) {
 	cfg := r.cfg.Load()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := r.recordCtx()
 	defer cancel()
 	st, err := r.store.SettleLogged(ctx, m.StreamID, &m.Delivery, out, cfg.Health, time.Now(), entry, r.logLimits())
 	if err != nil {
@@ -563,7 +582,7 @@ func (r *Runtime) giveUp(m *redisstore.DeliveryMsg, hook *Hook, reason string) {
 
 // postpone moves a delivery to the schedule without counting an attempt.
 func (r *Runtime) postpone(m *redisstore.DeliveryMsg, due time.Time, why string) {
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := r.recordCtx()
 	defer cancel()
 	if _, err := r.store.Defer(sctx, m.StreamID, &m.Delivery, due); err != nil {
 		r.log.Warn("deferring delivery failed; it will be handed out again after the lease",
@@ -575,7 +594,7 @@ func (r *Runtime) postpone(m *redisstore.DeliveryMsg, due time.Time, why string)
 
 // settlePlain acknowledges an entry that cannot be delivered at all.
 func (r *Runtime) settlePlain(m *redisstore.DeliveryMsg) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := r.recordCtx()
 	defer cancel()
 	if err := r.store.SettleDeliveries(ctx, m.StreamID); err != nil {
 		r.log.Error("settling delivery failed", zap.String("entry", m.StreamID), zap.Error(err))

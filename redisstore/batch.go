@@ -28,6 +28,10 @@ type batcher struct {
 	stop    chan struct{}
 	stopped chan struct{} // closed once no flusher runs
 	wg      sync.WaitGroup
+	// ctx ends on close, so a pipeline stuck on an unreachable Redis does
+	// not hold up shutdown (and a config reload with it).
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // batchOp is one caller's commands. queue adds them to p; it may be called
@@ -48,6 +52,7 @@ const batchFlushers = 2
 func newBatcher(rdb redis.UniversalClient, max int, timeout time.Duration) *batcher {
 	b := &batcher{rdb: rdb, ops: make(chan *batchOp, 4*max), max: max, timeout: timeout,
 		stop: make(chan struct{}), stopped: make(chan struct{})}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.wg.Add(batchFlushers)
 	for range batchFlushers {
 		go b.loop()
@@ -133,7 +138,7 @@ func (b *batcher) flush(batch []*batchOp, eval bool) {
 	if last, ok := latestDeadline(batch); ok && last.Before(deadline) {
 		deadline = last
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := context.WithDeadline(b.ctx, deadline)
 	defer cancel()
 	p := b.rdb.Pipeline()
 	starts := make([]int, len(batch)+1)
@@ -183,9 +188,10 @@ func missingScript(cmds []redis.Cmder) bool {
 	return false
 }
 
-// close stops the flushers once their pipelines returned; calls still
+// close aborts the pipelines in flight and stops the flushers; calls still
 // queued get errBatcherClosed.
 func (b *batcher) close() {
+	b.cancel()
 	close(b.stop)
 	b.wg.Wait()
 	close(b.stopped)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 )
 
 // writes reads Redis's count of replies written: one per round trip of a
@@ -130,4 +132,34 @@ func TestCallsAfterCloseFail(t *testing.T) {
 		t.Fatalf("AddEvent after close = %v, want %v", err, errBatcherClosed)
 	}
 	s.events = newBatcher(s.rdb, batchMax, batchTimeout) // for the cleanup's Close
+}
+
+// TestCloseDoesNotWaitForAHungRedis: closing a store whose Redis stopped
+// answering returns at once, not after the pipelines' timeout (a config
+// reload waits for it).
+func TestCloseDoesNotWaitForAHungRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	s, err := New(Options{URL: srv.URL, Namespace: "closetest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddEvent(context.Background(), &Event{ID: "a", Trigger: "push", At: time.Now(), Body: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Freeze()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// A settle-like call without its own deadline: only close ends it.
+		_, _, _ = s.Admit(context.Background(), 1, "acme", 0, time.Now())
+	}()
+	time.Sleep(100 * time.Millisecond) // let the call reach a pipeline
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(batchTimeout / 2):
+		t.Fatal("Close waited for a pipeline to a Redis that does not answer")
+	}
+	<-done
 }

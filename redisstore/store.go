@@ -192,11 +192,13 @@ func (s *Store) Keys() Keys { return s.keys }
 // it to look inside).
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
-// Close closes both clients; blocked reads return at once.
+// Close closes both clients; blocked reads and pipelines in flight return
+// at once, then the batchers stop.
 func (s *Store) Close() error {
+	err := errors.Join(s.blk.Close(), s.rdb.Close())
 	s.events.close()
 	s.work.close()
-	return errors.Join(s.blk.Close(), s.rdb.Close())
+	return err
 }
 
 // Ping checks that Redis answers.
@@ -274,23 +276,35 @@ func (s *Store) ClaimDeliveries(ctx context.Context, consumer string, minIdle ti
 	return decodeAll(msgs, decodeDelivery), next, err
 }
 
-// FanOut queues deliveries and then settles the events they came from, in
-// one round trip. Not atomic across slots: a crash between the two leaves
-// the events pending, and their replay queues the same deliveries again
-// with the same idempotency keys (at-least-once).
+// FanOut queues deliveries and then settles the events they came from: two
+// round trips, the second only once every delivery is queued. The streams
+// are on different slots (nodes, in a Cluster), so one pipeline could
+// settle the events while the deliveries' node refused them: that would
+// lose them. A crash between the two leaves the events pending, and their
+// replay queues the same deliveries again with the same idempotency keys
+// (at-least-once).
 func (s *Store) FanOut(ctx context.Context, eventIDs []string, deliveries []Delivery) error {
+	if len(deliveries) > 0 {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := range deliveries {
+				p.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Ready(), Values: []any{"d", deliveries[i].Encode()}})
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("queueing %d deliveries of %d events: %w", len(deliveries), len(eventIDs), err)
+		}
+	}
+	if len(eventIDs) == 0 {
+		return nil
+	}
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i := range deliveries {
-			p.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Ready(), Values: []any{"d", deliveries[i].Encode()}})
-		}
-		if len(eventIDs) > 0 {
-			p.XAck(ctx, s.keys.Events(), GroupFanout, eventIDs...)
-			p.XDel(ctx, s.keys.Events(), eventIDs...)
-		}
+		p.XAck(ctx, s.keys.Events(), GroupFanout, eventIDs...)
+		p.XDel(ctx, s.keys.Events(), eventIDs...)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("fanning out %d events into %d deliveries: %w", len(eventIDs), len(deliveries), err)
+		return fmt.Errorf("settling %d fanned-out events: %w", len(eventIDs), err)
 	}
 	return nil
 }

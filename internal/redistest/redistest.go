@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -99,6 +100,24 @@ func (s *Server) Stop() {
 		s.tb.Errorf("redis-server on %s did not exit", s.Addr)
 	}
 	s.cmd = nil
+}
+
+// Freeze stops the server without closing its port (SIGSTOP): connections
+// open, but nothing answers, as with a hung or partitioned Redis. Thaw
+// undoes it; the test's cleanup thaws it too.
+func (s *Server) Freeze() {
+	s.tb.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		s.tb.Fatalf("freezing redis-server: %v", err)
+	}
+	s.tb.Cleanup(s.Thaw)
+}
+
+// Thaw lets a frozen server run again.
+func (s *Server) Thaw() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGCONT)
+	}
 }
 
 // Restart stops the server and starts it again on the same port and data
