@@ -396,7 +396,7 @@ func (r *Runtime) deliverLoop(ctx, work context.Context) {
 	cursor := "0"
 	var bo backoff
 	for ctx.Err() == nil {
-		if r.cfg.Load().Silent || r.paused.Load() { // everything stays queued
+		if r.holding() { // everything stays queued
 			sleep(ctx, time.Second)
 			continue
 		}
@@ -417,10 +417,18 @@ func (r *Runtime) deliverLoop(ctx, work context.Context) {
 	}
 }
 
-// dispatch starts a delivery for each message, waiting for free slots.
-// Messages it cannot start (shutdown) stay pending in Redis.
+// holding tells whether deliveries must stay queued: an operator pause
+// (shared through Redis) or silent mode.
+func (r *Runtime) holding() bool { return r.cfg.Load().Silent || r.paused.Load() }
+
+// dispatch starts a delivery for each message, waiting for free slots, and
+// while deliveries are paused. Messages it cannot start (shutdown) stay
+// pending in Redis.
 func (r *Runtime) dispatch(ctx, work context.Context, msgs []redisstore.DeliveryMsg) {
 	for i := range msgs {
+		for r.holding() && ctx.Err() == nil {
+			sleep(ctx, 100*time.Millisecond) // read before the pause: held here
+		}
 		if err := r.slots.acquire(ctx); err != nil {
 			return
 		}
@@ -665,6 +673,9 @@ func (r *Runtime) janitorLoop(ctx, work context.Context) {
 		}
 		cfg := r.cfg.Load()
 		t.Reset(cfg.ClaimInterval)
+		if r.holding() {
+			continue // claimed work would only wait, and its lease run out meanwhile
+		}
 		if err := r.claimAll(ctx, work, cfg.Lease); err != nil && ctx.Err() == nil {
 			r.log.Warn("claiming abandoned work failed", zap.Error(err))
 		}
