@@ -555,7 +555,7 @@ func (r *Runtime) settle(m *redisstore.DeliveryMsg, hook *Hook, out redisstore.O
 	cfg := r.cfg.Load()
 	ctx, cancel := r.recordCtx()
 	defer cancel()
-	st, err := r.store.SettleLogged(ctx, m.StreamID, &m.Delivery, out, cfg.Health, time.Now(), entry, r.logLimits())
+	st, err := r.store.Settle(ctx, m.StreamID, &m.Delivery, out, cfg.Health, time.Now(), entry, r.logLimits())
 	if err != nil {
 		r.log.Error("recording delivery outcome failed; it will be handed out again after the lease",
 			zap.String("event", m.Delivery.EventID), zap.Int64("hook_id", hook.ID), zap.Error(err))

@@ -96,12 +96,12 @@ func TestScriptsSurviveAFlushedCache(t *testing.T) {
 	if err := s.rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := s.SettleLogged(ctx, msgs[0].StreamID, &msgs[0].Delivery, Outcome{Success: true, Attempted: true, Status: "200"},
+	st, err := s.Settle(ctx, msgs[0].StreamID, &msgs[0].Delivery, Outcome{Success: true, Attempted: true, Status: "200"},
 		HealthPolicy{Threshold: 4, Base: time.Minute, Max: time.Hour}, now,
 		&LogEntry{HookID: 1, EventID: "e", Trigger: "push", Kind: "delivery", ResponseStatus: "200", CreatedAt: now},
 		LogLimits{Retention: time.Hour, MaxEntries: 10})
 	if err != nil || st.Already || st.LogErr != nil || st.LogID == 0 {
-		t.Fatalf("SettleLogged after SCRIPT FLUSH = %+v, %v", st, err)
+		t.Fatalf("Settle after SCRIPT FLUSH = %+v, %v", st, err)
 	}
 	if n := s.rdb.XLen(ctx, s.keys.Ready()).Val(); n != 0 {
 		t.Errorf("%d entries left on the ready stream", n)

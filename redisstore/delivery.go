@@ -171,21 +171,17 @@ type Settled struct {
 	Fails         int
 	DisabledUntil time.Time
 	Disabled      bool
-	// LogID is the attempt's entry in the hook's log (SettleLogged), or
+	// LogID is the attempt's entry in the hook's log (Settle with an entry), or
 	// LogErr why it could not be added.
 	LogID  int64
 	LogErr error
 }
 
-// Settle records an attempt's outcome for the ready entry streamID.
-func (s *Store) Settle(ctx context.Context, streamID string, d *Delivery, o Outcome, p HealthPolicy, now time.Time) (Settled, error) {
-	return s.SettleLogged(ctx, streamID, d, o, p, now, nil, LogLimits{})
-}
-
-// SettleLogged is Settle that also appends the attempt to its hook's log
-// (AppendLog) in the same round trip. A failed append does not fail the
-// settle: it is reported in Settled.LogErr.
-func (s *Store) SettleLogged(ctx context.Context, streamID string, d *Delivery, o Outcome, p HealthPolicy, now time.Time,
+// Settle records an attempt's outcome for the ready entry streamID and,
+// when e is set, appends the attempt to its hook's log (AppendLog) in the
+// same round trip. A failed append does not fail the settle: it is
+// reported in Settled.LogErr.
+func (s *Store) Settle(ctx context.Context, streamID string, d *Delivery, o Outcome, p HealthPolicy, now time.Time,
 	e *LogEntry, lim LogLimits) (Settled, error) {
 	result := "fail"
 	switch {
