@@ -213,11 +213,7 @@ func TestEventSurvivesTheClientGoingAway(t *testing.T) {
 func TestBadConfigurationIsRefusedWithReasons(t *testing.T) {
 	redis := redistest.Start(t)
 	base := func(webhooks, site string) string {
-		return fmt.Sprintf(`{
-	skip_install_trust
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
+		return testCaddyfile(`{
 	%s
 }
 localhost:9080 {

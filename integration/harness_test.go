@@ -174,14 +174,24 @@ func newApp(t *testing.T) *app {
 
 func (a *app) addr() string { return strings.TrimPrefix(a.URL, "http://") }
 
-// caddyfile is the standard test config; hooks and extra site lines vary.
-func caddyfile(redisURL, instance string, app *app, hooks string) string {
-	return fmt.Sprintf(`{
-	skip_install_trust
+// testGlobals are the global options every test's Caddy shares: fixed
+// loopback ports, no trust store, no shutdown grace.
+const testGlobals = `	skip_install_trust
 	admin localhost:2999
 	http_port 9080
 	https_port 9443
 	grace_period 1ns
+`
+
+// testCaddyfile is fmt.Sprintf(format, args...) with testGlobals put first
+// in the global options block (the first "{").
+func testCaddyfile(format string, args ...any) string {
+	return strings.Replace(fmt.Sprintf(format, args...), "{", "{\n"+testGlobals, 1)
+}
+
+// caddyfile is the standard test config; hooks and extra site lines vary.
+func caddyfile(redisURL, instance string, app *app, hooks string) string {
+	return testCaddyfile(`{
 	webhooks {
 		redis %s
 		instance %s

@@ -44,12 +44,7 @@ func TestFailingHookIsDisabledShownAndRecovered(t *testing.T) {
 	t.Setenv("WEBHOOKS_TEST_ADMIN_TOKEN", apiAdminToken)
 	t.Setenv("WEBHOOKS_TEST_ENCRYPTION_KEY", newEncryptionKey(t))
 	tester := caddytest.NewTester(t)
-	tester.InitServer(fmt.Sprintf(`{
-	skip_install_trust
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
-	grace_period 1ns
+	tester.InitServer(testCaddyfile(`{
 	webhooks {
 		redis %s
 		namespace healthtest

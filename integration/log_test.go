@@ -91,13 +91,8 @@ func startLogFixture(t *testing.T) *logFixture {
 	}))
 	t.Cleanup(upstream.Close)
 	f.tester = caddytest.NewTester(t)
-	f.tester.InitServer(fmt.Sprintf(`
+	f.tester.InitServer(testCaddyfile(`
 	{
-		skip_install_trust
-		admin localhost:2999
-		http_port 9080
-		https_port 9443
-		grace_period 1ns
 		webhooks {
 			redis %s
 			namespace logtest

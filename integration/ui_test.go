@@ -271,13 +271,8 @@ func TestWebhooksPageInBrowser(t *testing.T) {
 	}))
 	t.Cleanup(upstream.Close)
 	tester := caddytest.NewTester(t)
-	tester.InitServer(fmt.Sprintf(`
+	tester.InitServer(testCaddyfile(`
 	{
-		skip_install_trust
-		admin localhost:2999
-		http_port 9080
-		https_port 9443
-		grace_period 1ns
 		webhooks {
 			redis %s
 			namespace uitest
