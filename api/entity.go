@@ -10,6 +10,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // object is a JSON object that keeps its keys in order, so responses read
@@ -128,7 +129,7 @@ func entity(r *redisstore.HookRecord, full bool, hh engine.HookHealth) object {
 }
 
 // recordOf describes a configured hook the way stored ones are, for display.
-func recordOf(h *engine.Hook, ns redisstore.Namespace) *redisstore.HookRecord {
+func recordOf(h *webhook.Hook, ns redisstore.Namespace) *redisstore.HookRecord {
 	r := &redisstore.HookRecord{
 		ID: h.ID, Kind: ns.Kind, Path: ns.Path, NamespaceID: ns.ID, Name: h.Name, URL: h.URL,
 		Token: h.Token, BranchFilterStrategy: h.BranchFilter.Strategy(),
@@ -142,8 +143,8 @@ func recordOf(h *engine.Hook, ns redisstore.Namespace) *redisstore.HookRecord {
 }
 
 // configHooks returns the configured (read-only) hooks of ns.
-func (h *Handler) configHooks(ns redisstore.Namespace) []*engine.Hook {
-	var out []*engine.Hook
+func (h *Handler) configHooks(ns redisstore.Namespace) []*webhook.Hook {
+	var out []*webhook.Hook
 	for _, hk := range h.rt.Hooks().All() {
 		if !hk.ReadOnly {
 			continue
@@ -156,7 +157,7 @@ func (h *Handler) configHooks(ns redisstore.Namespace) []*engine.Hook {
 			out = append(out, hk)
 		}
 	}
-	slices.SortFunc(out, func(a, b *engine.Hook) int {
+	slices.SortFunc(out, func(a, b *webhook.Hook) int {
 		switch {
 		case a.ID < b.ID:
 			return -1

@@ -14,6 +14,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // maxEventsPerPage is GitLab's bound on per_page for hook events.
@@ -124,7 +125,7 @@ func (q *request) listEvents() {
 }
 
 // event finds the log entry of the route; ok is false after answering.
-func (q *request) event() (*engine.Hook, *redisstore.LogEntry, bool) {
+func (q *request) event() (*webhook.Hook, *redisstore.LogEntry, bool) {
 	id, err := strconv.ParseInt(q.rt.rawKey, 10, 64)
 	if err != nil || id <= 0 {
 		writeError(q.w, http.StatusBadRequest, "hook_log_id is invalid")

@@ -7,9 +7,9 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // Limits GitLab's model applies to hook attributes.
@@ -289,7 +289,7 @@ func (q *request) create() {
 }
 
 // find returns the hook of the route: stored, or configured (read-only).
-func (q *request) find() (rec *redisstore.HookRecord, cfg *engine.Hook, ok bool) {
+func (q *request) find() (rec *redisstore.HookRecord, cfg *webhook.Hook, ok bool) {
 	if q.hookID <= redisstore.MaxHookID {
 		rec, err := q.h.repo.GetHook(q.r.Context(), q.ns, q.hookID)
 		if err == nil {

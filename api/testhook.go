@@ -59,7 +59,7 @@ func (q *request) test() {
 			return
 		}
 	}
-	if !engine.Testable(trig) {
+	if !trig.Testable() {
 		writeMessage(q.w, http.StatusUnprocessableEntity, "Testing not available for this hook")
 		return
 	}

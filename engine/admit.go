@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // disabledInterval is how often each process re-reads which hooks are
@@ -84,6 +85,6 @@ func (r *Runtime) secondLoop(ctx context.Context) {
 // mustAdmit tells whether a delivery of h must be admitted by Redis before
 // it goes: when calls are rate limited (a shared count), or when the hook
 // may be disabled.
-func (r *Runtime) mustAdmit(cfg *Config, h *Hook, now time.Time) bool {
+func (r *Runtime) mustAdmit(cfg *Config, h *webhook.Hook, now time.Time) bool {
 	return cfg.CallsPerMinute > 0 || r.disabled.maybe(h.ID, now)
 }

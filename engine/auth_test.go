@@ -13,6 +13,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // An ACL user with a password reaches Redis through the URL, and the
@@ -28,7 +29,7 @@ func TestRedisACLUserAndPasswordStayOutOfLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, _ := NewHookSet([]*Hook{hookTo(t, 1, "acme/api", rcv.URL)})
+	set, _ := webhook.NewHookSet([]*webhook.Hook{hookTo(t, 1, "acme/api", rcv.URL)})
 	rt := NewRuntime(store, "c1", zap.New(core))
 	rt.Configure(testConfig(), set)
 	if err := rt.Start(); err != nil {
@@ -60,7 +61,7 @@ func TestRedisOverTLSWithAPrivateCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, _ := NewHookSet([]*Hook{hookTo(t, 1, "acme/api", rcv.URL)})
+	set, _ := webhook.NewHookSet([]*webhook.Hook{hookTo(t, 1, "acme/api", rcv.URL)})
 	rt := NewRuntime(store, "c1", nil)
 	rt.Configure(testConfig(), set)
 	if err := rt.Start(); err != nil {

@@ -8,12 +8,13 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // benchHooks builds n push hooks: spread over 1,000 projects in 100 groups
 // (with one hook in ten on a group), or all on the group "acme" when
 // oneGroup is set (every hook is then a candidate for every event).
-func benchHooks(b *testing.B, n int, oneGroup bool, filter string) *HookSet {
+func benchHooks(b *testing.B, n int, oneGroup bool, filter string) *webhook.HookSet {
 	b.Helper()
 	bf, err := gitlab.NewBranchFilter(gitlab.StrategyWildcard, filter)
 	if err != nil {
@@ -21,9 +22,9 @@ func benchHooks(b *testing.B, n int, oneGroup bool, filter string) *HookSet {
 	}
 	var ts gitlab.TriggerSet
 	ts.Add(gitlab.Push)
-	hooks := make([]*Hook, n)
+	hooks := make([]*webhook.Hook, n)
 	for i := range hooks {
-		h := &Hook{ID: int64(i + 1), URL: "http://127.0.0.1/h", Triggers: ts, BranchFilter: bf}
+		h := &webhook.Hook{ID: int64(i + 1), URL: "http://127.0.0.1/h", Triggers: ts, BranchFilter: bf}
 		switch {
 		case oneGroup:
 			h.Group = "acme"
@@ -34,7 +35,7 @@ func benchHooks(b *testing.B, n int, oneGroup bool, filter string) *HookSet {
 		}
 		hooks[i] = h
 	}
-	s, err := NewHookSet(hooks)
+	s, err := webhook.NewHookSet(hooks)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -56,8 +57,8 @@ func BenchmarkMatch10kHooks(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			s := benchHooks(b, 10000, tc.oneGroup, tc.filter)
-			ev := &Event{Trigger: "push", Project: "acme/team7/proj107", Namespace: "acme/team7", Ref: "refs/heads/release-1"}
-			var dst []*Hook
+			ev := &webhook.Event{Trigger: "push", Project: "acme/team7/proj107", Namespace: "acme/team7", Ref: "refs/heads/release-1"}
+			var dst []*webhook.Hook
 			b.ReportAllocs()
 			for b.Loop() {
 				dst = s.Match(ev, dst[:0])
@@ -71,14 +72,14 @@ func BenchmarkMatch10kHooks(b *testing.B) {
 func BenchmarkIdempotencyKey(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = IdempotencyKey("0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6", 12345)
+		_ = webhook.IdempotencyKey("0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6", 12345)
 	}
 }
 
 // BenchmarkNewLogEntry builds the log entry of a successful attempt, as
 // every delivery does, and encodes it as AppendLog does.
 func BenchmarkNewLogEntry(b *testing.B) {
-	h := &Hook{ID: 1, URL: "http://127.0.0.1/h/{path}", Token: "secret-token",
+	h := &webhook.Hook{ID: 1, URL: "http://127.0.0.1/h/{path}", Token: "secret-token",
 		URLVariables: map[string]string{"path": "abc"}, CustomHeaders: map[string]string{"X-Team": "platform"}}
 	body := []byte(`{"object_kind":"push","ref":"refs/heads/main","pad":"` + string(make([]byte, 0)) + `"}`)
 	for len(body) < 1024 {

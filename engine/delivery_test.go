@@ -13,9 +13,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // scripted is a receiver that answers each request with the next scripted
@@ -76,13 +76,13 @@ func (s *scripted) quiet(t *testing.T, d time.Duration) {
 }
 
 // startWith starts a runtime with cfg and hooks on a Redis of its own.
-func startWith(t *testing.T, cfg Config, hooks ...*Hook) *Runtime {
+func startWith(t *testing.T, cfg Config, hooks ...*webhook.Hook) *Runtime {
 	t.Helper()
 	return startOn(t, redistest.Start(t).URL, cfg, hooks...)
 }
 
 // startOn starts a runtime on the given Redis.
-func startOn(t *testing.T, redisURL string, cfg Config, hooks ...*Hook) *Runtime {
+func startOn(t *testing.T, redisURL string, cfg Config, hooks ...*webhook.Hook) *Runtime {
 	t.Helper()
 	rt := newRuntime(t, redisURL, "c1", hooks...)
 	rt.Configure(cfg, rt.Hooks())
@@ -93,8 +93,8 @@ func startOn(t *testing.T, redisURL string, cfg Config, hooks ...*Hook) *Runtime
 	return rt
 }
 
-func hookTo(t *testing.T, id int64, project, url string) *Hook {
-	h := hook(t, id, project, "", "", "", gitlab.Push)
+func hookTo(t *testing.T, id int64, project, url string) *webhook.Hook {
+	h := pushHook(t, id, project, "")
 	h.URL = url
 	return h
 }
@@ -126,7 +126,7 @@ func TestTransientFailuresAreRetriedWithTheSameKey(t *testing.T) {
 		keys[g.header.Get("Idempotency-Key")] = true
 		attempts[g.header.Get("X-Gitlab-Webhook-Uuid")] = true
 	}
-	if len(keys) != 1 || !keys[IdempotencyKey(ev.ID, 1)] {
+	if len(keys) != 1 || !keys[webhook.IdempotencyKey(ev.ID, 1)] {
 		t.Errorf("Idempotency-Keys %v: want the same one on every attempt", keys)
 	}
 	if len(attempts) != 3 {
@@ -332,7 +332,7 @@ func TestRecursiveWebhooksAreBlocked(t *testing.T) {
 	rcv.wait(t, 1)
 	// The receiver reacted by calling the app, which announced a new event
 	// carrying the same X-Gitlab-Event-UUID: the same hook must not fire.
-	again, err := NewEvent(Signals{Event: "push", Project: "acme/api", Ref: "refs/heads/main"},
+	again, err := webhook.NewEvent(webhook.Signals{Event: "push", Project: "acme/api", Ref: "refs/heads/main"},
 		[]byte(`{"ref":"refs/heads/main"}`), first.Chain, time.Now())
 	if err != nil {
 		t.Fatal(err)

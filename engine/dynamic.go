@@ -12,6 +12,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/secret"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // HookPollInterval is how often each process checks whether the hooks
@@ -28,8 +29,8 @@ type dynamicState struct {
 }
 
 // HookFromRecord builds the engine's hook from an API-managed record.
-func HookFromRecord(r *redisstore.HookRecord) (*Hook, error) {
-	h := &Hook{
+func HookFromRecord(r *redisstore.HookRecord) (*webhook.Hook, error) {
+	h := &webhook.Hook{
 		ID: r.ID, Name: r.Name, URL: r.URL, URLVariables: r.URLVariables, Token: r.Token,
 		EnableSSLVerification: r.EnableSSLVerification, CustomHeaders: r.CustomHeaders,
 	}
@@ -75,7 +76,7 @@ func (r *Runtime) RefreshHooks(ctx context.Context) error {
 	r.hooksMu.Lock()
 	static := r.static
 	r.hooksMu.Unlock()
-	hooks := make([]*Hook, 0, len(recs))
+	hooks := make([]*webhook.Hook, 0, len(recs))
 	for _, rec := range recs {
 		if _, clash := static.Get(rec.ID); clash {
 			r.log.Error("API-managed hook ignored: a configured hook has the same id; give the configured hook another id",
@@ -89,7 +90,7 @@ func (r *Runtime) RefreshHooks(ctx context.Context) error {
 		}
 		hooks = append(hooks, h)
 	}
-	set, err := NewHookSet(hooks)
+	set, err := webhook.NewHookSet(hooks)
 	if err != nil {
 		return err
 	}
@@ -170,14 +171,14 @@ func (r *Runtime) pollHooks(ctx context.Context) error {
 }
 
 // withoutIDsOf returns d without the hooks whose id is in s.
-func withoutIDsOf(d, s *HookSet) *HookSet {
-	var keep []*Hook
+func withoutIDsOf(d, s *webhook.HookSet) *webhook.HookSet {
+	var keep []*webhook.Hook
 	for _, h := range d.All() {
 		if _, clash := s.Get(h.ID); !clash {
 			keep = append(keep, h)
 		}
 	}
-	out, err := NewHookSet(keep)
+	out, err := webhook.NewHookSet(keep)
 	if err != nil { // cannot happen: d's ids were unique
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // DefaultHealthPolicy is the seed's rule: the 4th consecutive failure
@@ -69,7 +70,7 @@ func (r *Runtime) ResetHealth(ctx context.Context, hookID int64) error {
 }
 
 // topLevel is the top-level namespace a hook's calls are counted against.
-func topLevel(h *Hook) string {
+func topLevel(h *webhook.Hook) string {
 	p := h.Project
 	if p == "" {
 		p = h.Group

@@ -14,6 +14,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // LogPolicy bounds the delivery log ("Recent events") of each hook.
@@ -82,7 +83,7 @@ func (r *Runtime) logPolicy() LogPolicy {
 // appendLog builds and stores one entry (tests and resends; deliveries
 // store theirs with the settle). It returns the entry's ID, 0 when it could
 // not be stored: a failure is logged, never fatal.
-func (r *Runtime) appendLog(ctx context.Context, kind string, h *Hook, eventID, chain, trig string, body []byte, res *Result) int64 {
+func (r *Runtime) appendLog(ctx context.Context, kind string, h *webhook.Hook, eventID, chain, trig string, body []byte, res *Result) int64 {
 	e := r.logEntry(kind, h, eventID, chain, trig, body, res)
 	id, err := r.store.AppendLog(ctx, e, r.logLimits())
 	if err != nil {
@@ -94,7 +95,7 @@ func (r *Runtime) appendLog(ctx context.Context, kind string, h *Hook, eventID, 
 }
 
 // logEntry builds an attempt's log entry under the current log policy.
-func (r *Runtime) logEntry(kind string, h *Hook, eventID, chain, trig string, body []byte, res *Result) *redisstore.LogEntry {
+func (r *Runtime) logEntry(kind string, h *webhook.Hook, eventID, chain, trig string, body []byte, res *Result) *redisstore.LogEntry {
 	return NewLogEntry(kind, h, eventID, chain, trig, body, res, r.logPolicy().MaxRequestBody)
 }
 
@@ -110,7 +111,7 @@ func (r *Runtime) logLimits() redisstore.LogLimits {
 // maxBody), and the response capped as GitLab does (8 KiB of body, 50
 // headers of at most 1 KiB each) with the hook's URL variable values
 // masked back to {name} and any other secret of the hook redacted.
-func NewLogEntry(kind string, h *Hook, eventID, chain, trig string, body []byte, res *Result, maxBody int) *redisstore.LogEntry {
+func NewLogEntry(kind string, h *webhook.Hook, eventID, chain, trig string, body []byte, res *Result, maxBody int) *redisstore.LogEntry {
 	e := &redisstore.LogEntry{
 		HookID: h.ID, EventID: eventID, Chain: chain, Trigger: trig, Kind: kind,
 		URL:            h.MaskedURL(),
@@ -140,7 +141,7 @@ func NewLogEntry(kind string, h *Hook, eventID, chain, trig string, body []byte,
 
 // requestHeaders flattens what was sent, redacting the token and the
 // values of the hook's custom headers.
-func requestHeaders(h *Hook, sent http.Header) map[string]string {
+func requestHeaders(h *webhook.Hook, sent http.Header) map[string]string {
 	out := make(map[string]string, len(sent))
 	for k, v := range sent {
 		out[k] = strings.Join(v, ", ")
@@ -187,7 +188,7 @@ type masker struct {
 	r       *strings.Replacer
 }
 
-func newMasker(h *Hook) masker {
+func newMasker(h *webhook.Hook) masker {
 	type sub struct{ secret, with string }
 	var subs []sub
 	for k, v := range h.URLVariables {
@@ -218,7 +219,7 @@ func newMasker(h *Hook) masker {
 // MaskSecrets replaces the hook's secrets in text a receiver sent back, as
 // the log does (URL variable values → {name}, token and custom header
 // values → [REDACTED]); the API uses it before showing such text.
-func MaskSecrets(h *Hook, s string) string { return newMasker(h).apply(s) }
+func MaskSecrets(h *webhook.Hook, s string) string { return newMasker(h).apply(s) }
 
 func (m masker) apply(s string) string {
 	if m.r == nil {
@@ -256,7 +257,7 @@ func truncateUTF8(s string, n int) string {
 // prepareEvent runs before an event is queued: relative image URLs in its
 // Markdown fields become absolute, as GitLab's payloads have them. It does
 // no I/O: it is on the client's response path.
-func (r *Runtime) prepareEvent(ev *Event) {
+func (r *Runtime) prepareEvent(ev *webhook.Event) {
 	if cfg := r.cfg.Load(); cfg != nil && ev.Project != "" {
 		ev.Body = gitlab.RewriteImageURLs(ev.Body, cfg.Send.Instance, ev.Project)
 	}
@@ -267,27 +268,16 @@ func (r *Runtime) prepareEvent(ev *Event) {
 // push" of GitLab's push test). It runs in the fan-out, off the response
 // path; a failure only costs the sample.
 func (r *Runtime) rememberLatest(ctx context.Context, msgs []redisstore.EventMsg) {
-	var evs []*Event
+	var evs []*webhook.Event
 	for i := range msgs {
 		ev := &msgs[i].Event
-		if msgs[i].Err == nil && ev.Project != "" && Testable(gitlab.Trigger(ev.Trigger)) {
+		if msgs[i].Err == nil && ev.Project != "" && gitlab.Trigger(ev.Trigger).Testable() {
 			evs = append(evs, ev)
 		}
 	}
 	if err := r.store.SetLatestEvents(ctx, evs, LatestEventTTL); err != nil {
 		r.log.Debug("remembering the latest events for test requests failed", zap.Error(err))
 	}
-}
-
-// Testable reports whether GitLab can send a test request of t.
-func Testable(t gitlab.Trigger) bool {
-	switch t {
-	case gitlab.Push, gitlab.TagPush, gitlab.Issues, gitlab.ConfidentialIssues, gitlab.Note,
-		gitlab.MergeRequests, gitlab.Job, gitlab.Pipeline, gitlab.WikiPage, gitlab.Releases,
-		gitlab.Emoji, gitlab.ResourceAccessToken, gitlab.Project:
-		return true
-	}
-	return false
 }
 
 // LatestEvent returns the latest payload of trigger seen for project, or

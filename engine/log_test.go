@@ -7,11 +7,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 func TestNewLogEntryRedactsAndCaps(t *testing.T) {
 	const token, hdr, urlVar = "tok-SECRET-1234", "hdr-SECRET-5678", "var-SECRET-9abc"
-	h := &Hook{ID: 7, URL: "https://user:pw@recv.example/{key}/x", URLVariables: map[string]string{"key": urlVar},
+	h := &webhook.Hook{ID: 7, URL: "https://user:pw@recv.example/{key}/x", URLVariables: map[string]string{"key": urlVar},
 		Token: token, CustomHeaders: map[string]string{"X-Api-Key": hdr}}
 	sent := http.Header{}
 	sent.Set("X-Api-Key", hdr)

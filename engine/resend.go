@@ -10,6 +10,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // ErrOversize is returned for a log entry whose payload was too large to
@@ -51,7 +52,7 @@ func (r *Runtime) sendConfig() SendConfig {
 // TestHook is GitLab's "Test": one synchronous delivery of body to h with
 // a fresh event ID, whatever the hook's state. It is recorded in the
 // hook's log, and a 2xx answer re-enables a disabled hook.
-func (r *Runtime) TestHook(ctx context.Context, h *Hook, trig gitlab.Trigger, body []byte) Result {
+func (r *Runtime) TestHook(ctx context.Context, h *webhook.Hook, trig gitlab.Trigger, body []byte) Result {
 	send := r.sendConfig()
 	id := newEventID()
 	res := r.sender.Send(ctx, &send, h, id, id, trig, body)
@@ -64,7 +65,7 @@ func (r *Runtime) TestHook(ctx context.Context, h *Hook, trig gitlab.Trigger, bo
 // headers and TLS setting, with the same Idempotency-Key (same event and
 // hook) and X-Gitlab-Event-UUID, and a new X-Gitlab-Webhook-UUID. It is
 // recorded as a new log entry; a 2xx answer resets the hook's failures.
-func (r *Runtime) Resend(ctx context.Context, h *Hook, e *redisstore.LogEntry) (Result, error) {
+func (r *Runtime) Resend(ctx context.Context, h *webhook.Hook, e *redisstore.LogEntry) (Result, error) {
 	if e.Oversize {
 		return Result{}, ErrOversize
 	}
@@ -76,10 +77,10 @@ func (r *Runtime) Resend(ctx context.Context, h *Hook, e *redisstore.LogEntry) (
 }
 
 // afterManual logs a test or resend and re-enables the hook on success.
-func (r *Runtime) afterManual(ctx context.Context, kind string, h *Hook, eventID, chain, trig string, body []byte, res *Result) {
+func (r *Runtime) afterManual(ctx context.Context, kind string, h *webhook.Hook, eventID, chain, trig string, body []byte, res *Result) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	r.logResult(h, &redisstore.Delivery{EventID: eventID, HookID: h.ID, Trigger: trig, Chain: chain, At: time.Now().Add(-res.Duration)}, res)
+	r.logResult(h, &webhook.Delivery{EventID: eventID, HookID: h.ID, Trigger: trig, Chain: chain, At: time.Now().Add(-res.Duration)}, res)
 	r.appendLog(ctx, kind, h, eventID, chain, trig, body, res)
 	if !res.Success() {
 		return

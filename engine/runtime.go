@@ -13,6 +13,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/secret"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // Config is the part of the runtime's settings that may change on a reload.
@@ -90,12 +91,12 @@ type Runtime struct {
 	sender   *Sender
 
 	cfg   atomic.Pointer[Config]
-	hooks atomic.Pointer[HookSet] // static ∪ dynamic, what workers use
+	hooks atomic.Pointer[webhook.HookSet] // static ∪ dynamic, what workers use
 	slots *slots
 
 	hooksMu sync.Mutex
-	static  *HookSet // from configuration
-	dynamic *HookSet // managed through the API, loaded from Redis
+	static  *webhook.HookSet // from configuration
+	dynamic *webhook.HookSet // managed through the API, loaded from Redis
 	dyn     dynamicState
 
 	mu      sync.Mutex
@@ -135,7 +136,7 @@ func (r *Runtime) Store() *redisstore.Store { return r.store }
 
 // Configure swaps in new settings and configured hooks; running loops pick
 // them up.
-func (r *Runtime) Configure(cfg Config, static *HookSet) {
+func (r *Runtime) Configure(cfg Config, static *webhook.HookSet) {
 	r.cfg.Store(&cfg)
 	r.setHooks(&static, nil)
 	r.mu.Lock()
@@ -147,17 +148,17 @@ func (r *Runtime) Configure(cfg Config, static *HookSet) {
 }
 
 // Hooks returns the hooks in effect.
-func (r *Runtime) Hooks() *HookSet { return r.hooks.Load() }
+func (r *Runtime) Hooks() *webhook.HookSet { return r.hooks.Load() }
 
 // SetDynamicHooks replaces the hooks managed through the API. Their IDs must
 // not collide with configured hooks' IDs.
-func (r *Runtime) SetDynamicHooks(dynamic *HookSet) error {
+func (r *Runtime) SetDynamicHooks(dynamic *webhook.HookSet) error {
 	return r.setHooks(nil, &dynamic)
 }
 
 // setHooks replaces the static or the dynamic set (nil pointer: keep) and
 // publishes their union.
-func (r *Runtime) setHooks(static, dynamic **HookSet) error {
+func (r *Runtime) setHooks(static, dynamic **webhook.HookSet) error {
 	r.hooksMu.Lock()
 	defer r.hooksMu.Unlock()
 	s, d := r.static, r.dynamic
@@ -167,11 +168,11 @@ func (r *Runtime) setHooks(static, dynamic **HookSet) error {
 	if dynamic != nil {
 		d = *dynamic
 	}
-	merged, err := MergeHookSets(s, d)
+	merged, err := webhook.MergeHookSets(s, d)
 	if err != nil && static != nil {
 		// Configuration wins over API-managed hooks with the same id.
 		d = withoutIDsOf(d, s)
-		merged, err = MergeHookSets(s, d)
+		merged, err = webhook.MergeHookSets(s, d)
 	}
 	if err != nil {
 		return err
@@ -264,7 +265,7 @@ func (r *Runtime) Close(grace time.Duration) error {
 
 // Enqueue makes an event durable in Redis; once it returns nil the event
 // will be delivered to every matching hook.
-func (r *Runtime) Enqueue(ctx context.Context, ev *Event) error {
+func (r *Runtime) Enqueue(ctx context.Context, ev *webhook.Event) error {
 	r.prepareEvent(ev) // image URLs (log.go)
 	if _, err := r.store.AddEvent(ctx, ev); err != nil {
 		return err // the caller spools it, or counts it lost
@@ -319,7 +320,7 @@ func (r *Runtime) fanOut(ctx context.Context, msgs []redisstore.EventMsg) error 
 	hooks := r.hooks.Load()
 	cfg := r.cfg.Load()
 	ids := make([]string, 0, len(msgs))
-	var ds []redisstore.Delivery
+	var ds []webhook.Delivery
 	var checks []redisstore.ChainCheck
 	for i := range msgs {
 		m := &msgs[i]
@@ -336,7 +337,7 @@ func (r *Runtime) fanOut(ctx context.Context, msgs []redisstore.EventMsg) error 
 		c := redisstore.ChainCheck{Chain: m.Event.Chain, EventID: m.Event.ID}
 		for _, h := range matched {
 			c.HookIDs = append(c.HookIDs, h.ID)
-			ds = append(ds, redisstore.Delivery{
+			ds = append(ds, webhook.Delivery{
 				EventID: m.Event.ID, HookID: h.ID, Trigger: m.Event.Trigger, Chain: m.Event.Chain,
 				At: m.Event.At, Body: m.Event.Body, Attempt: 1,
 			})
@@ -551,7 +552,7 @@ func (r *Runtime) deliver(ctx context.Context, m *redisstore.DeliveryMsg, releas
 // settle records an attempt's outcome, and the attempt in its hook's log
 // when entry is set, in one round trip. A failure to record leaves the
 // entry pending, so it is handed out again after the lease.
-func (r *Runtime) settle(m *redisstore.DeliveryMsg, hook *Hook, out redisstore.Outcome, entry *redisstore.LogEntry) {
+func (r *Runtime) settle(m *redisstore.DeliveryMsg, hook *webhook.Hook, out redisstore.Outcome, entry *redisstore.LogEntry) {
 	cfg := r.cfg.Load()
 	ctx, cancel := r.recordCtx()
 	defer cancel()
@@ -584,7 +585,7 @@ func (r *Runtime) settle(m *redisstore.DeliveryMsg, hook *Hook, out redisstore.O
 }
 
 // giveUp dead-letters a delivery without an attempt.
-func (r *Runtime) giveUp(m *redisstore.DeliveryMsg, hook *Hook, reason string) {
+func (r *Runtime) giveUp(m *redisstore.DeliveryMsg, hook *webhook.Hook, reason string) {
 	r.settle(m, hook, redisstore.Outcome{Reason: reason}, nil)
 }
 
@@ -640,7 +641,7 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-func (r *Runtime) logResult(h *Hook, d *redisstore.Delivery, res *Result) {
+func (r *Runtime) logResult(h *webhook.Hook, d *webhook.Delivery, res *Result) {
 	fields := []zap.Field{
 		zap.Int64("hook_id", h.ID), zap.String("hook", h.Name), zap.String("url", h.MaskedURL()),
 		zap.String("trigger", d.Trigger), zap.String("event", d.EventID),

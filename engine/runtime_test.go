@@ -14,6 +14,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // received is one request a test receiver got.
@@ -55,6 +56,17 @@ func none(t *testing.T, ch chan received, wait time.Duration) {
 	}
 }
 
+// pushHook is a hook of a project or group that takes push events.
+func pushHook(t *testing.T, id int64, project, group string) *webhook.Hook {
+	t.Helper()
+	h := &webhook.Hook{ID: id, Name: "h", Project: project, Group: group, URL: "http://127.0.0.1:1/x", EnableSSLVerification: true}
+	h.Triggers.Add(gitlab.Push)
+	if err := h.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 func testConfig() Config {
 	return Config{
 		Send:    SendConfig{Instance: "https://forge.example.com", UserAgent: "GitLab/18.6.0", Timeout: 2 * time.Second, MaxResponseBody: 8 << 10, Network: NetworkPolicy{AllowLocal: true}},
@@ -65,13 +77,13 @@ func testConfig() Config {
 	}
 }
 
-func newRuntime(t *testing.T, redisURL, consumer string, hooks ...*Hook) *Runtime {
+func newRuntime(t *testing.T, redisURL, consumer string, hooks ...*webhook.Hook) *Runtime {
 	t.Helper()
 	store, err := redisstore.New(redisstore.Options{URL: redisURL, Namespace: "test", Readers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := NewHookSet(hooks)
+	set, err := webhook.NewHookSet(hooks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,9 +92,9 @@ func newRuntime(t *testing.T, redisURL, consumer string, hooks ...*Hook) *Runtim
 	return rt
 }
 
-func pushEvent(t *testing.T, project string) *Event {
+func pushEvent(t *testing.T, project string) *webhook.Event {
 	t.Helper()
-	ev, err := NewEvent(Signals{Event: "push", Project: project, Ref: "refs/heads/main"},
+	ev, err := webhook.NewEvent(webhook.Signals{Event: "push", Project: project, Ref: "refs/heads/main"},
 		[]byte(`{"object_kind":"push","ref":"refs/heads/main"}`), "", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +102,7 @@ func pushEvent(t *testing.T, project string) *Event {
 	return ev
 }
 
-func enqueue(t *testing.T, rt *Runtime, ev *Event) {
+func enqueue(t *testing.T, rt *Runtime, ev *webhook.Event) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -122,7 +134,7 @@ func streamsDrained(t *testing.T, rt *Runtime) {
 func TestRuntimeDeliversWithGitLabHeaders(t *testing.T) {
 	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusOK)
-	h := hook(t, 7, "", "acme", "", "", gitlab.Push)
+	h := pushHook(t, 7, "", "acme")
 	h.URL, h.Token = srv.URL+"/hook/{secret}", "s3cret-token"
 	h.URLVariables = map[string]string{"secret": "abc"}
 	h.CustomHeaders = map[string]string{"X-Team": "platform"}
@@ -138,7 +150,7 @@ func TestRuntimeDeliversWithGitLabHeaders(t *testing.T) {
 	want := map[string]string{
 		"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "s3cret-token", "X-Gitlab-Instance": "https://forge.example.com",
 		"User-Agent": "GitLab/18.6.0", "Content-Type": "application/json", "X-Gitlab-Event-Uuid": ev.Chain,
-		"Idempotency-Key": IdempotencyKey(ev.ID, 7), "X-Team": "platform",
+		"Idempotency-Key": webhook.IdempotencyKey(ev.ID, 7), "X-Team": "platform",
 	}
 	for k, v := range want {
 		if r.header.Get(k) != v {
@@ -170,7 +182,7 @@ func TestRuntimeFailedDeliveryIsSettledNotRepeated(t *testing.T) {
 func TestRuntimeClaimsWorkOfADeadConsumer(t *testing.T) {
 	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusOK)
-	h := hook(t, 1, "acme/api", "", "", "", gitlab.Push)
+	h := pushHook(t, 1, "acme/api", "")
 	h.URL = srv.URL
 	// The dead process: queued an event, fanned it out, took the delivery
 	// and died before sending it.
@@ -205,7 +217,7 @@ func TestRuntimeClaimsWorkOfADeadConsumer(t *testing.T) {
 	if waited := time.Since(start); waited < 2*time.Second {
 		t.Errorf("claimed after %s: before the lease ran out", waited)
 	}
-	if r.header.Get("Idempotency-Key") != IdempotencyKey(ev.ID, 1) {
+	if r.header.Get("Idempotency-Key") != webhook.IdempotencyKey(ev.ID, 1) {
 		t.Errorf("recovered delivery has another Idempotency-Key")
 	}
 	streamsDrained(t, alive)
@@ -215,7 +227,7 @@ func TestRuntimeClaimsWorkOfADeadConsumer(t *testing.T) {
 func TestRuntimeRereadsItsOwnPendingWorkAtOnce(t *testing.T) {
 	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusOK)
-	h := hook(t, 1, "acme/api", "", "", "", gitlab.Push)
+	h := pushHook(t, 1, "acme/api", "")
 	h.URL = srv.URL
 	// A previous run of this same process read the event and crashed.
 	before := newRuntime(t, redis.URL, "me", h)
@@ -267,7 +279,7 @@ func TestRuntimeSurvivesLostConsumerGroup(t *testing.T) {
 func TestRuntimeDropsDeliveriesOfRemovedHooks(t *testing.T) {
 	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusOK)
-	h := hook(t, 1, "acme/api", "", "", "", gitlab.Push)
+	h := pushHook(t, 1, "acme/api", "")
 	h.URL = srv.URL
 	rt := newRuntime(t, redis.URL, "c1", h)
 	ctx := context.Background()
@@ -279,7 +291,7 @@ func TestRuntimeDropsDeliveriesOfRemovedHooks(t *testing.T) {
 	if err := rt.fanOut(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
-	empty, _ := NewHookSet(nil)
+	empty, _ := webhook.NewHookSet(nil)
 	rt.Configure(testConfig(), empty) // the hook is deleted before its delivery goes out
 	if err := rt.Start(); err != nil {
 		t.Fatal(err)
@@ -292,7 +304,7 @@ func TestRuntimeDropsDeliveriesOfRemovedHooks(t *testing.T) {
 func TestRuntimeStartIsIdempotentAndCloseStops(t *testing.T) {
 	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusOK)
-	h := hook(t, 1, "acme/api", "", "", "", gitlab.Push)
+	h := pushHook(t, 1, "acme/api", "")
 	h.URL = srv.URL
 	rt := newRuntime(t, redis.URL, "c1", h)
 	running := testutil.ToFloat64(runtimesRunning)

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // Result is the outcome of one delivery attempt.
@@ -142,14 +143,14 @@ func (s *Sender) CloseIdle() {
 }
 
 // Send makes one attempt to deliver d to h.
-func (s *Sender) Send(ctx context.Context, cfg *SendConfig, h *Hook, eventID, chain string, trig gitlab.Trigger, body []byte) Result {
+func (s *Sender) Send(ctx context.Context, cfg *SendConfig, h *webhook.Hook, eventID, chain string, trig gitlab.Trigger, body []byte) Result {
 	start := time.Now()
 	res := s.send(ctx, cfg, h, eventID, chain, trig, body)
 	res.Duration = time.Since(start)
 	return res
 }
 
-func (s *Sender) send(ctx context.Context, cfg *SendConfig, h *Hook, eventID, chain string, trig gitlab.Trigger, body []byte) (res Result) {
+func (s *Sender) send(ctx context.Context, cfg *SendConfig, h *webhook.Hook, eventID, chain string, trig gitlab.Trigger, body []byte) (res Result) {
 	target, err := gitlab.InterpolateURL(h.URL, h.URLVariables)
 	if err != nil {
 		res.Err = err
@@ -170,7 +171,7 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, h *Hook, eventID, ch
 	dh := gitlab.DeliveryHeaders{
 		Trigger: trig, UserAgent: cfg.UserAgent, Instance: cfg.Instance, Token: h.Token,
 		WebhookUUID: uuid.NewString(), EventUUID: chain,
-		IdempotencyKey: IdempotencyKey(eventID, h.ID), Custom: h.CustomHeaders,
+		IdempotencyKey: webhook.IdempotencyKey(eventID, h.ID), Custom: h.CustomHeaders,
 	}
 	dh.Apply(req.Header)
 	res.RequestHeader = req.Header
@@ -197,7 +198,7 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, h *Hook, eventID, ch
 
 // describe turns a client error into internal error text without the URL
 // (which may carry secrets from URL variables or user info).
-func describe(err error, h *Hook) error {
+func describe(err error, h *webhook.Hook) error {
 	var ue interface{ Unwrap() error }
 	if errors.As(err, &ue) {
 		if inner := ue.Unwrap(); inner != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/spool"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 func init() {
@@ -207,7 +208,7 @@ type App struct {
 	rt      *engine.Runtime
 	poolKey string
 	cfg     engine.Config
-	hooks   *engine.HookSet
+	hooks   *webhook.HookSet
 	logger  *zap.Logger
 
 	spool    *spool.Spool // nil: spool_dir off

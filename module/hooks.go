@@ -7,8 +7,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // HookConfig declares a hook in the configuration. Field names follow
@@ -68,8 +68,8 @@ type HookConfig struct {
 // while staying below 2^53, the largest integer JSON clients read exactly.
 const configHookIDBase = int64(1) << 52
 
-func buildHooks(cfgs []*HookConfig, repl *caddy.Replacer) (*engine.HookSet, error) {
-	hooks := make([]*engine.Hook, 0, len(cfgs))
+func buildHooks(cfgs []*HookConfig, repl *caddy.Replacer) (*webhook.HookSet, error) {
+	hooks := make([]*webhook.Hook, 0, len(cfgs))
 	names := map[string]bool{}
 	for i, c := range cfgs {
 		h, err := c.build(repl)
@@ -86,18 +86,18 @@ func buildHooks(cfgs []*HookConfig, repl *caddy.Replacer) (*engine.HookSet, erro
 		names[h.Name] = true
 		hooks = append(hooks, h)
 	}
-	set, err := engine.NewHookSet(hooks)
+	set, err := webhook.NewHookSet(hooks)
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}
 	return set, nil
 }
 
-func (c *HookConfig) build(repl *caddy.Replacer) (*engine.Hook, error) {
+func (c *HookConfig) build(repl *caddy.Replacer) (*webhook.Hook, error) {
 	if strings.TrimSpace(c.Name) == "" {
 		return nil, fmt.Errorf("name is required")
 	}
-	h := &engine.Hook{
+	h := &webhook.Hook{
 		ID: c.ID, Name: c.Name, Project: c.Project, Group: c.Group,
 		URL: repl.ReplaceKnown(c.URL, ""), Token: repl.ReplaceKnown(c.Token, ""),
 		EnableSSLVerification: c.EnableSSLVerification == nil || *c.EnableSSLVerification,

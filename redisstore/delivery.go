@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // settleScript records the outcome of one delivery attempt atomically: it
@@ -181,7 +183,7 @@ type Settled struct {
 // when e is set, appends the attempt to its hook's log (AppendLog) in the
 // same round trip. A failed append does not fail the settle: it is
 // reported in Settled.LogErr.
-func (s *Store) Settle(ctx context.Context, streamID string, d *Delivery, o Outcome, p HealthPolicy, now time.Time,
+func (s *Store) Settle(ctx context.Context, streamID string, d *webhook.Delivery, o Outcome, p HealthPolicy, now time.Time,
 	e *LogEntry, lim LogLimits) (Settled, error) {
 	result := "fail"
 	switch {
@@ -194,11 +196,11 @@ func (s *Store) Settle(ctx context.Context, streamID string, d *Delivery, o Outc
 	if o.Retry {
 		nd := *d
 		nd.Attempt++
-		next, member = "retry", nd.Encode()
+		next, member = "retry", EncodeDelivery(&nd)
 	}
 	doc := "" // the dead letter's document; a success needs none
 	if !o.Success {
-		doc = d.Encode()
+		doc = EncodeDelivery(d)
 	}
 	var logArgs []any
 	if e != nil {
@@ -236,8 +238,8 @@ func (s *Store) Settle(ctx context.Context, streamID string, d *Delivery, o Outc
 
 // Defer takes a ready entry off the stream and schedules it for due. It
 // returns false when another consumer settled the entry first.
-func (s *Store) Defer(ctx context.Context, streamID string, d *Delivery, due time.Time) (bool, error) {
-	member := d.Encode()
+func (s *Store) Defer(ctx context.Context, streamID string, d *webhook.Delivery, due time.Time) (bool, error) {
+	member := EncodeDelivery(d)
 	var cmd *redis.Cmd
 	_, err := s.work.do(ctx, func(p redis.Pipeliner, eval bool) {
 		cmd = runScript(ctx, p, deferScript, eval, []string{s.keys.Ready(), s.keys.Schedule()},
@@ -422,7 +424,7 @@ func (s *Store) DisabledHooks(ctx context.Context, now time.Time) (int64, error)
 // DeadLetter is a delivery given up on.
 type DeadLetter struct {
 	ID       string
-	Delivery Delivery
+	Delivery webhook.Delivery
 	Reason   string
 	At       time.Time
 	Err      error
@@ -470,7 +472,7 @@ func (s *Store) Redrive(ctx context.Context, ids ...string) (int, error) {
 			return moved, fmt.Errorf("redriving dead letter %s: %w", id, err)
 		}
 		d.Attempt = 1
-		n, err := redriveScript.Run(ctx, s.rdb, []string{s.keys.Dead(), s.keys.Ready()}, id, d.Encode()).Int64()
+		n, err := redriveScript.Run(ctx, s.rdb, []string{s.keys.Dead(), s.keys.Ready()}, id, EncodeDelivery(&d)).Int64()
 		if err != nil {
 			return moved, fmt.Errorf("redriving dead letter %s: %w", id, err)
 		}

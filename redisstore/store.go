@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // Redis deployment modes.
@@ -231,8 +233,8 @@ func (s *Store) createGroup(ctx context.Context, stream, group string) error {
 // the write, and fails otherwise: an acknowledged event then survives a
 // failover. The caller may retry a failed add; a retried event keeps its ID,
 // so its deliveries keep their Idempotency-Keys.
-func (s *Store) AddEvent(ctx context.Context, e *Event) (string, error) {
-	args := &redis.XAddArgs{Stream: s.keys.Events(), Values: e.values()}
+func (s *Store) AddEvent(ctx context.Context, e *webhook.Event) (string, error) {
+	args := &redis.XAddArgs{Stream: s.keys.Events(), Values: eventValues(e)}
 	var add *redis.StringCmd
 	op, err := s.events.do(ctx, func(p redis.Pipeliner, _ bool) { add = p.XAdd(ctx, args) })
 	if err == nil {
@@ -283,11 +285,11 @@ func (s *Store) ClaimDeliveries(ctx context.Context, consumer string, minIdle ti
 // lose them. A crash between the two leaves the events pending, and their
 // replay queues the same deliveries again with the same idempotency keys
 // (at-least-once).
-func (s *Store) FanOut(ctx context.Context, eventIDs []string, deliveries []Delivery) error {
+func (s *Store) FanOut(ctx context.Context, eventIDs []string, deliveries []webhook.Delivery) error {
 	if len(deliveries) > 0 {
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i := range deliveries {
-				p.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Ready(), Values: []any{"d", deliveries[i].Encode()}})
+				p.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Ready(), Values: []any{"d", EncodeDelivery(&deliveries[i])}})
 			}
 			return nil
 		})
