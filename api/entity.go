@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
@@ -84,7 +84,7 @@ const timeFormat = "2006-01-02T15:04:05.000Z"
 // project hook lists). hh is the hook's health: alert_status is
 // executable, temporarily_disabled or disabled, and disabled_until is set
 // while temporarily disabled.
-func entity(r *redisstore.HookRecord, full bool, hh engine.HookHealth) object {
+func entity(r *redisstore.HookRecord, full bool, hh delivery.HookHealth) object {
 	o := object{
 		{"id", r.ID},
 		{"url", gitlab.MaskURL(r.URL)},
@@ -172,7 +172,7 @@ func (h *Handler) configHooks(ns redisstore.Namespace) []*webhook.Hook {
 // nowUTC is the clock, replaceable in tests.
 var nowUTC = func() time.Time { return time.Now().UTC() }
 
-func disabledUntil(hh engine.HookHealth) any {
+func disabledUntil(hh delivery.HookHealth) any {
 	if hh.DisabledUntil == nil {
 		return nil
 	}
@@ -181,10 +181,10 @@ func disabledUntil(hh engine.HookHealth) any {
 
 // health reads a hook's state; on a Redis error the hook is shown
 // executable rather than failing the request.
-func (q *request) health(id int64) engine.HookHealth {
+func (q *request) health(id int64) delivery.HookHealth {
 	hh, err := q.h.rt.HookHealth(q.r.Context(), id)
 	if err != nil || hh.AlertStatus == "" {
-		return engine.HookHealth{AlertStatus: engine.AlertExecutable}
+		return delivery.HookHealth{AlertStatus: delivery.AlertExecutable}
 	}
 	return hh
 }

@@ -20,7 +20,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
@@ -46,10 +46,10 @@ type Runtime interface {
 	// RefreshHooks puts stored changes into effect in this process.
 	RefreshHooks(ctx context.Context) error
 	// HookHealth reads a hook's failure state (alert_status, disabled_until).
-	HookHealth(ctx context.Context, hookID int64) (engine.HookHealth, error)
+	HookHealth(ctx context.Context, hookID int64) (delivery.HookHealth, error)
 	// TestHook makes one synchronous test delivery, logs it and re-enables
 	// the hook when it succeeds.
-	TestHook(ctx context.Context, h *webhook.Hook, trig gitlab.Trigger, body []byte) engine.Result
+	TestHook(ctx context.Context, h *webhook.Hook, trig gitlab.Trigger, body []byte) delivery.Result
 	// LatestEvent is the latest payload of a trigger seen for a project
 	// (nil: none), the sample a test sends.
 	LatestEvent(ctx context.Context, project string, trig gitlab.Trigger) ([]byte, error)
@@ -58,7 +58,7 @@ type Runtime interface {
 	HookLog(ctx context.Context, hookID int64) ([]redisstore.LogRef, error)
 	HookLogEntries(ctx context.Context, hookID int64, ids ...int64) ([]redisstore.LogEntry, error)
 	// Resend sends a logged payload again to the hook's current URL.
-	Resend(ctx context.Context, h *webhook.Hook, e *redisstore.LogEntry) (engine.Result, error)
+	Resend(ctx context.Context, h *webhook.Hook, e *redisstore.LogEntry) (delivery.Result, error)
 	// Throttle counts a rate-limited call, shared by every process.
 	Throttle(ctx context.Context, action, scope string, limit int, window time.Duration) (bool, time.Duration, error)
 }

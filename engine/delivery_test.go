@@ -11,8 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
+	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
+	"github.com/grt-continuation/caddy-webhooks/engine/recovery"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
@@ -136,7 +140,7 @@ func TestTransientFailuresAreRetriedWithTheSameKey(t *testing.T) {
 	if r := deadReasons(t, rt); len(r) != 0 {
 		t.Errorf("dead letters %v", r)
 	}
-	if h, _ := rt.HookHealth(context.Background(), 1); h.AlertStatus != AlertExecutable || h.Failures != 0 {
+	if h, _ := rt.HookHealth(context.Background(), 1); h.AlertStatus != delivery.AlertExecutable || h.Failures != 0 {
 		t.Errorf("health after success = %+v, want reset", h)
 	}
 }
@@ -195,12 +199,12 @@ func TestFourthFailureDisablesTemporarilyAndDeliveriesWait(t *testing.T) {
 		if want := i + 1; h.Failures != want {
 			t.Fatalf("after failure %d: %+v", want, h)
 		}
-		if i < 3 && h.AlertStatus != AlertExecutable {
+		if i < 3 && h.AlertStatus != delivery.AlertExecutable {
 			t.Fatalf("disabled after only %d failures", i+1)
 		}
 	}
 	h, _ := rt.HookHealth(ctx, 1)
-	if h.AlertStatus != AlertTemporarilyDisabled || h.DisabledUntil == nil {
+	if h.AlertStatus != delivery.AlertTemporarilyDisabled || h.DisabledUntil == nil {
 		t.Fatalf("after the 4th failure: %+v, want temporarily_disabled", h)
 	}
 	until := *h.DisabledUntil
@@ -214,7 +218,7 @@ func TestFourthFailureDisablesTemporarilyAndDeliveriesWait(t *testing.T) {
 		t.Fatalf("delivered at %s while the hook was disabled until %s", at, until)
 	}
 	streamsDrained(t, rt)
-	if h, _ := rt.HookHealth(ctx, 1); h.AlertStatus != AlertExecutable || h.Failures != 0 {
+	if h, _ := rt.HookHealth(ctx, 1); h.AlertStatus != delivery.AlertExecutable || h.Failures != 0 {
 		t.Fatalf("after a success: %+v, want reset", h)
 	}
 	if n, _ := rt.Store().DisabledHooks(ctx, time.Now()); n != 0 {
@@ -231,7 +235,7 @@ func TestClientErrorsAtTheThresholdDisableUntilReenabled(t *testing.T) {
 		rcv.wait(t, 1)
 		streamsDrained(t, rt)
 	}
-	if h, _ := rt.HookHealth(ctx, 1); h.AlertStatus != AlertDisabled {
+	if h, _ := rt.HookHealth(ctx, 1); h.AlertStatus != delivery.AlertDisabled {
 		t.Fatalf("after 4 client errors: %+v, want disabled", h)
 	}
 	if n, _ := rt.Store().DisabledHooks(ctx, time.Now().Add(48*time.Hour)); n != 1 {
@@ -264,7 +268,7 @@ func TestGoneDisablesAtOnce(t *testing.T) {
 	enqueue(t, rt, pushEvent(t, "acme/api"))
 	rcv.wait(t, 1)
 	streamsDrained(t, rt)
-	if h, _ := rt.HookHealth(context.Background(), 1); h.AlertStatus != AlertDisabled {
+	if h, _ := rt.HookHealth(context.Background(), 1); h.AlertStatus != delivery.AlertDisabled {
 		t.Fatalf("after 410: %+v, want disabled", h)
 	}
 }
@@ -366,13 +370,13 @@ func TestPoisonDeliveriesAreDeadLettered(t *testing.T) {
 	}
 	enqueue(t, rt, pushEvent(t, "acme/api"))
 	msgs, _ := rt.Store().ReadEvents(ctx, "c1", ">", 10, time.Second)
-	if err := rt.fanOut(ctx, msgs); err != nil {
+	if err := rt.fan.FanOut(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
 	// A delivery that crashed every consumer that took it.
 	ds, _ := rt.Store().ReadDeliveries(ctx, "crasher", ">", 10, time.Second)
 	c := rt.Store().Client()
-	for range MaxHandouts {
+	for range recovery.MaxHandouts {
 		c.XClaim(ctx, &redis.XClaimArgs{Stream: rt.Store().Keys().Ready(), Group: redisstore.GroupDeliver,
 			Consumer: "crasher", MinIdle: 0, Messages: []string{ds[0].StreamID}})
 	}
@@ -385,5 +389,45 @@ func TestPoisonDeliveriesAreDeadLettered(t *testing.T) {
 	rcv.quiet(t, 300*time.Millisecond)
 	if r := deadReasons(t, rt); len(r) != 1 || !strings.HasPrefix(r[0], "poison") {
 		t.Fatalf("dead letters %v", r)
+	}
+}
+
+// TestHookAtItsCapIsFedWithoutTheSchedule: a burst to a busy but healthy
+// hook, as large as the room to park (2 × workers here), waits in the
+// process for the hook's slots instead of bouncing through the retry
+// schedule, and the cap still holds. (Beyond that room, the rest waits in
+// the schedule, so one hook cannot fill the process with its backlog.)
+func TestHookAtItsCapIsFedWithoutTheSchedule(t *testing.T) {
+	var inflight, peak atomic.Int32
+	var got atomic.Int32
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		time.Sleep(5 * time.Millisecond)
+		got.Add(1)
+	}))
+	defer rcv.Close()
+	cfg := testConfig()
+	cfg.Workers, cfg.HookConcurrency = 8, 2
+	before := testutil.ToFloat64(metrics.Deferred.WithLabelValues("saturated"))
+	rt := startWith(t, cfg, hookTo(t, 1, "acme/busy", rcv.URL))
+	n := int32(2 * cfg.Workers)
+	for range n {
+		enqueue(t, rt, pushEvent(t, "acme/busy"))
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for got.Load() < n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got.Load() != n {
+		t.Fatalf("%d of %d deliveries arrived", got.Load(), n)
+	}
+	if p := peak.Load(); p > 2 {
+		t.Errorf("the hook had %d deliveries in flight, cap is 2", p)
+	}
+	if d := testutil.ToFloat64(metrics.Deferred.WithLabelValues("saturated")) - before; d != 0 {
+		t.Errorf("%v deliveries went through the schedule", d)
 	}
 }

@@ -124,30 +124,21 @@ func (r *Runtime) checkStoredHooks() error {
 	return nil
 }
 
-// hooksLoop reloads the API-managed hooks whenever their version in Redis
-// changes or the encryption key was replaced by a reload.
-func (r *Runtime) hooksLoop(ctx context.Context) {
-	defer r.loops.Done()
-	t := time.NewTicker(HookPollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+// pollHooks reloads the API-managed hooks when their version in Redis
+// changed or the encryption key was replaced by a reload; the runtime calls
+// it every HookPollInterval. A failure is logged once per kind.
+func (r *Runtime) pollHooks(ctx context.Context) {
+	if err := r.reloadHooks(ctx); err != nil && ctx.Err() == nil {
+		r.dyn.mu.Lock()
+		if msg := err.Error(); msg != r.dyn.lastErr {
+			r.dyn.lastErr = msg
+			r.log.Warn("reloading API-managed hooks failed; keeping the hooks loaded before", zap.Error(err))
 		}
-		if err := r.pollHooks(ctx); err != nil && ctx.Err() == nil {
-			r.dyn.mu.Lock()
-			if msg := err.Error(); msg != r.dyn.lastErr {
-				r.dyn.lastErr = msg
-				r.log.Warn("reloading API-managed hooks failed; keeping the hooks loaded before", zap.Error(err))
-			}
-			r.dyn.mu.Unlock()
-		}
+		r.dyn.mu.Unlock()
 	}
 }
 
-func (r *Runtime) pollHooks(ctx context.Context) error {
+func (r *Runtime) reloadHooks(ctx context.Context) error {
 	cfg := r.cfg.Load()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

@@ -11,6 +11,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
+	"github.com/grt-continuation/caddy-webhooks/engine/fanout"
+	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
+	"github.com/grt-continuation/caddy-webhooks/engine/recovery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
@@ -69,11 +73,11 @@ func pushHook(t *testing.T, id int64, project, group string) *webhook.Hook {
 
 func testConfig() Config {
 	return Config{
-		Send:    SendConfig{Instance: "https://forge.example.com", UserAgent: "GitLab/18.6.0", Timeout: 2 * time.Second, MaxResponseBody: 8 << 10, Network: NetworkPolicy{AllowLocal: true}},
+		Send:    delivery.SendConfig{Instance: "https://forge.example.com", UserAgent: "GitLab/18.6.0", Timeout: 2 * time.Second, MaxResponseBody: 8 << 10, Network: delivery.NetworkPolicy{AllowLocal: true}},
 		Workers: 4, Lease: 3 * time.Second, ClaimInterval: 200 * time.Millisecond,
-		Retry:           RetryPolicy{MaxAttempts: 1, Backoff: 100 * time.Millisecond, MaxBackoff: time.Second, MaxAge: time.Hour},
-		Health:          DefaultHealthPolicy,
-		HookConcurrency: 8, RecursionWindow: time.Minute, MaxChainHooks: MaxChainHooks, MaxHandouts: MaxHandouts,
+		Retry:           delivery.RetryPolicy{MaxAttempts: 1, Backoff: 100 * time.Millisecond, MaxBackoff: time.Second, MaxAge: time.Hour},
+		Health:          delivery.DefaultHealthPolicy,
+		HookConcurrency: 8, RecursionWindow: time.Minute, MaxChainHooks: fanout.MaxChainHooks, MaxHandouts: recovery.MaxHandouts,
 	}
 }
 
@@ -197,7 +201,7 @@ func TestRuntimeClaimsWorkOfADeadConsumer(t *testing.T) {
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("read events: %v %d", err, len(msgs))
 	}
-	if err := dead.fanOut(ctx, msgs); err != nil {
+	if err := dead.fan.FanOut(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
 	if d, err := dead.Store().ReadDeliveries(ctx, "dead", ">", 10, time.Second); err != nil || len(d) != 1 {
@@ -288,7 +292,7 @@ func TestRuntimeDropsDeliveriesOfRemovedHooks(t *testing.T) {
 	}
 	enqueue(t, rt, pushEvent(t, "acme/api"))
 	msgs, _ := rt.Store().ReadEvents(ctx, "c1", ">", 10, time.Second)
-	if err := rt.fanOut(ctx, msgs); err != nil {
+	if err := rt.fan.FanOut(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
 	empty, _ := webhook.NewHookSet(nil)
@@ -307,13 +311,13 @@ func TestRuntimeStartIsIdempotentAndCloseStops(t *testing.T) {
 	h := pushHook(t, 1, "acme/api", "")
 	h.URL = srv.URL
 	rt := newRuntime(t, redis.URL, "c1", h)
-	running := testutil.ToFloat64(runtimesRunning)
+	running := testutil.ToFloat64(metrics.RuntimesRunning)
 	for range 3 {
 		if err := rt.Start(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if d := testutil.ToFloat64(runtimesRunning) - running; d != 1 {
+	if d := testutil.ToFloat64(metrics.RuntimesRunning) - running; d != 1 {
 		t.Fatalf("three Starts started %v runtimes", d)
 	}
 	const n = 20
@@ -333,7 +337,7 @@ func TestRuntimeStartIsIdempotentAndCloseStops(t *testing.T) {
 	if err := rt.Close(time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if d := testutil.ToFloat64(runtimesRunning) - running; d != 0 {
+	if d := testutil.ToFloat64(metrics.RuntimesRunning) - running; d != 0 {
 		t.Fatalf("after Close %v runtimes still counted", d)
 	}
 	if err := rt.Start(); err == nil {

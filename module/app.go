@@ -17,6 +17,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
+	"github.com/grt-continuation/caddy-webhooks/engine/fanout"
+	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
+	"github.com/grt-continuation/caddy-webhooks/engine/recovery"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/spool"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
@@ -241,16 +245,16 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.hooks = hooks
-	network := engine.NetworkPolicy{AllowLocal: a.AllowLocalRequests}
+	network := delivery.NetworkPolicy{AllowLocal: a.AllowLocalRequests}
 	for _, s := range a.AllowNetworks {
-		n, err := engine.ParseNetwork(s)
+		n, err := delivery.ParseNetwork(s)
 		if err != nil {
 			return fmt.Errorf("webhooks: allow_networks: %w", err)
 		}
 		network.Allow = append(network.Allow, n)
 	}
 	a.cfg = engine.Config{
-		Send: engine.SendConfig{
+		Send: delivery.SendConfig{
 			Instance:        strings.TrimRight(a.Instance, "/"),
 			UserAgent:       "GitLab/" + a.GitLabVersion,
 			Timeout:         time.Duration(a.Timeout),
@@ -259,7 +263,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 			Network:         network,
 		},
 		Workers: a.Workers,
-		Retry: engine.RetryPolicy{
+		Retry: delivery.RetryPolicy{
 			MaxAttempts: a.MaxAttempts, Backoff: time.Duration(a.RetryBackoff),
 			MaxBackoff: time.Duration(a.MaxRetryBackoff), MaxAge: time.Duration(a.MaxDeliveryAge),
 		},
@@ -268,13 +272,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 		},
 		HookConcurrency: a.HookConcurrency,
 		CallsPerMinute:  a.CallsPerMinute,
-		RecursionWindow: engine.RecursionWindow,
-		MaxChainHooks:   engine.MaxChainHooks,
+		RecursionWindow: fanout.RecursionWindow,
+		MaxChainHooks:   fanout.MaxChainHooks,
 		Silent:          a.SilentMode,
-		MaxHandouts:     engine.MaxHandouts,
+		MaxHandouts:     recovery.MaxHandouts,
 		Lease:           time.Duration(a.Lease),
 		ClaimInterval:   time.Duration(a.ClaimInterval),
-		Log: engine.LogPolicy{
+		Log: hooklog.Policy{
 			Retention: time.Duration(a.LogRetention), MaxEntries: a.LogMaxEntries,
 			MaxRequestBody: int(min(a.LogMaxRequestBody, 1<<30)),
 		},
@@ -357,9 +361,9 @@ func (a *App) setDefaults(repl *caddy.Replacer) {
 	setDefault(&a.MaxRetryBackoff, caddy.Duration(time.Hour))
 	setDefault(&a.MaxDeliveryAge, caddy.Duration(72*time.Hour))
 	setDefault(&a.HookConcurrency, 8)
-	setDefault(&a.DisableAfterFailures, engine.DefaultHealthPolicy.Threshold)
-	setDefault(&a.DisableFor, caddy.Duration(engine.DefaultHealthPolicy.Base))
-	setDefault(&a.MaxDisableFor, caddy.Duration(engine.DefaultHealthPolicy.Max))
+	setDefault(&a.DisableAfterFailures, delivery.DefaultHealthPolicy.Threshold)
+	setDefault(&a.DisableFor, caddy.Duration(delivery.DefaultHealthPolicy.Base))
+	setDefault(&a.MaxDisableFor, caddy.Duration(delivery.DefaultHealthPolicy.Max))
 	if a.MaxResponseBody == 0 {
 		a.MaxResponseBody = DefaultMaxResponseBody
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/dustin/go-humanize"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 )
 
 // UnmarshalCaddyfile sets up the app from the webhooks global option:
@@ -115,7 +115,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Err("usage: allow_networks <cidr|ip...>")
 			}
 			for _, n := range args {
-				if _, err := engine.ParseNetwork(n); err != nil {
+				if _, err := delivery.ParseNetwork(n); err != nil {
 					return d.Errf("allow_networks: %v", err)
 				}
 			}

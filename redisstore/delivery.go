@@ -272,19 +272,24 @@ func (s *Store) MoveDue(ctx context.Context, now time.Time, limit int) (int, tim
 	return int(moved), next, nil
 }
 
-// Admission verdicts.
+// Admission is Admit's verdict on a delivery.
+type Admission int
+
+// Admission verdicts (the admission script's return values).
 const (
-	Admitted      = 0
-	HookDisabled  = 1 // until a person re-enables it
-	HookCooling   = 2 // temporarily disabled
-	RateLimited   = 3
-	rateWindowTTL = 2 * time.Minute
+	Admitted     Admission = 0
+	HookDisabled Admission = 1 // until a person re-enables it
+	HookCooling  Admission = 2 // temporarily disabled
+	RateLimited  Admission = 3
 )
+
+// rateWindowTTL keeps a minute's call count a little past its minute.
+const rateWindowTTL = 2 * time.Minute
 
 // Admit checks whether a delivery of hookID may go now. limit is the calls
 // per minute of the hook's top-level namespace (0: none); admitted calls
 // are counted.
-func (s *Store) Admit(ctx context.Context, hookID int64, topLevel string, limit int, now time.Time) (verdict int, until time.Time, err error) {
+func (s *Store) Admit(ctx context.Context, hookID int64, topLevel string, limit int, now time.Time) (verdict Admission, until time.Time, err error) {
 	minute := now.Unix() / 60
 	keys := []string{s.keys.Health(hookID), s.keys.RateWindow(topLevel, minute)}
 	var cmd *redis.Cmd
@@ -298,13 +303,13 @@ func (s *Store) Admit(ctx context.Context, hookID int64, topLevel string, limit 
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("admitting delivery of hook %d: %w", hookID, err)
 	}
-	switch res[0] {
+	switch Admission(res[0]) {
 	case HookCooling:
 		until = time.UnixMilli(res[1])
 	case RateLimited:
 		until = time.Unix((minute+1)*60, 0)
 	}
-	return int(res[0]), until, nil
+	return Admission(res[0]), until, nil
 }
 
 // ChainCheck asks which hooks an event may trigger in its recursion chain.
@@ -313,16 +318,19 @@ type ChainCheck struct {
 	HookIDs        []int64
 }
 
-// Chain verdicts.
+// ChainVerdict says whether an event may trigger a hook in its chain.
+type ChainVerdict int
+
+// Chain verdicts (the chain script's return values).
 const (
-	ChainRecursive = 0
-	ChainAllowed   = 1
-	ChainTooLong   = 2
+	ChainRecursive ChainVerdict = 0 // the chain already triggered the hook
+	ChainAllowed   ChainVerdict = 1
+	ChainTooLong   ChainVerdict = 2 // the chain triggered too many hooks
 )
 
 // CheckChains registers each event's hooks in its chain, in one round trip,
 // and returns a verdict per hook.
-func (s *Store) CheckChains(ctx context.Context, checks []ChainCheck, ttl time.Duration, maxHooks int) ([][]int64, error) {
+func (s *Store) CheckChains(ctx context.Context, checks []ChainCheck, ttl time.Duration, maxHooks int) ([][]ChainVerdict, error) {
 	if len(checks) == 0 {
 		return nil, nil
 	}
@@ -342,10 +350,15 @@ func (s *Store) CheckChains(ctx context.Context, checks []ChainCheck, ttl time.D
 	if err != nil {
 		return nil, fmt.Errorf("checking recursion chains: %w", err)
 	}
-	out := make([][]int64, len(cmds))
+	out := make([][]ChainVerdict, len(cmds))
 	for i, c := range cmds {
-		if out[i], err = c.(*redis.Cmd).Int64Slice(); err != nil {
+		vs, err := c.(*redis.Cmd).Int64Slice()
+		if err != nil {
 			return nil, fmt.Errorf("checking recursion chain: %w", err)
+		}
+		out[i] = make([]ChainVerdict, len(vs))
+		for j, v := range vs {
+			out[i][j] = ChainVerdict(v)
 		}
 	}
 	return out, nil

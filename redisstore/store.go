@@ -252,6 +252,20 @@ func (s *Store) AddEvent(ctx context.Context, e *webhook.Event) (string, error) 
 	return add.Val(), nil
 }
 
+// Advance moves a read cursor of ReadEvents or ReadDeliveries: paging
+// through the consumer's own pending entries ("0", then the last ID read)
+// until there are none, then ">" for new ones. n is how many entries the
+// last read returned; last gives the ID of the last one.
+func Advance(cursor string, n int, last func() string) string {
+	if cursor == ">" {
+		return cursor
+	}
+	if n == 0 {
+		return ">"
+	}
+	return last()
+}
+
 // ReadEvents reads events for consumer. cursor ">" reads new entries; "0"
 // (or an entry ID) re-reads the consumer's own pending entries after it.
 func (s *Store) ReadEvents(ctx context.Context, consumer, cursor string, count int64, block time.Duration) ([]EventMsg, error) {

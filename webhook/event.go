@@ -151,19 +151,6 @@ func cleanPath(p string) (string, error) {
 	return p, nil
 }
 
-// ancestors returns the path and every parent group path, longest first:
-// "acme/platform/api" → "acme/platform/api", "acme/platform", "acme".
-func ancestors(path string, fn func(string)) {
-	for path != "" {
-		fn(path)
-		i := strings.LastIndexByte(path, '/')
-		if i < 0 {
-			return
-		}
-		path = path[:i]
-	}
-}
-
 // idempotencyNS is the UUIDv5 namespace of Idempotency-Key values.
 var idempotencyNS = uuid.MustParse("3f0f7c5e-8a4f-4e57-9a43-6f1f8f0b2c11")
 

@@ -1,4 +1,4 @@
-package engine
+package delivery
 
 import (
 	"context"
@@ -57,7 +57,7 @@ func TestSendFailuresHaveClearInternalErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h := &webhook.Hook{ID: 1, URL: c.url, URLVariables: map[string]string{"secret": "s3cr3t-path"}, EnableSSLVerification: c.verify}
-			res := s.Send(context.Background(), cfg, h, "ev", "chain", gitlab.Push, []byte(`{}`))
+			res := s.Send(context.Background(), cfg, &Request{Hook: h, EventID: "ev", Chain: "chain", Trigger: gitlab.Push, Body: []byte(`{}`)})
 			if res.Err == nil || res.Outcome() != "internal_error" || res.statusText() != "internal error" {
 				t.Fatalf("result %+v, want an internal error", res)
 			}
@@ -69,7 +69,7 @@ func TestSendFailuresHaveClearInternalErrors(t *testing.T) {
 
 	// enable_ssl_verification false reaches the same server.
 	h := &webhook.Hook{ID: 1, URL: tlsSrv.URL, EnableSSLVerification: false}
-	if res := s.Send(context.Background(), cfg, h, "ev", "chain", gitlab.Push, []byte(`{}`)); !res.Success() {
+	if res := s.Send(context.Background(), cfg, &Request{Hook: h, EventID: "ev", Chain: "chain", Trigger: gitlab.Push, Body: []byte(`{}`)}); !res.Success() {
 		t.Fatalf("with verification off: %+v", res)
 	}
 }

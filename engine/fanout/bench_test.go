@@ -1,13 +1,10 @@
-package engine
+package fanout
 
 import (
 	"fmt"
-	"net/http"
 	"testing"
-	"time"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -61,42 +58,9 @@ func BenchmarkMatch10kHooks(b *testing.B) {
 			var dst []*webhook.Hook
 			b.ReportAllocs()
 			for b.Loop() {
-				dst = s.Match(ev, dst[:0])
+				dst = Match(s, ev, dst[:0])
 			}
 			b.ReportMetric(float64(len(dst)), "hooks/op")
 		})
 	}
 }
-
-// BenchmarkIdempotencyKey is computed for every delivery attempt.
-func BenchmarkIdempotencyKey(b *testing.B) {
-	b.ReportAllocs()
-	for b.Loop() {
-		_ = webhook.IdempotencyKey("0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6", 12345)
-	}
-}
-
-// BenchmarkNewLogEntry builds the log entry of a successful attempt, as
-// every delivery does, and encodes it as AppendLog does.
-func BenchmarkNewLogEntry(b *testing.B) {
-	h := &webhook.Hook{ID: 1, URL: "http://127.0.0.1/h/{path}", Token: "secret-token",
-		URLVariables: map[string]string{"path": "abc"}, CustomHeaders: map[string]string{"X-Team": "platform"}}
-	body := []byte(`{"object_kind":"push","ref":"refs/heads/main","pad":"` + string(make([]byte, 0)) + `"}`)
-	for len(body) < 1024 {
-		body = append(body[:len(body)-2], `x"}`...)
-	}
-	req := http.Header{}
-	(&gitlab.DeliveryHeaders{Trigger: gitlab.Push, UserAgent: "GitLab/18.6.0", Token: h.Token,
-		WebhookUUID: "u", EventUUID: "e", IdempotencyKey: "k", Custom: h.CustomHeaders}).Apply(req)
-	res := &Result{Status: 200, Header: http.Header{"Content-Length": {"0"}, "Date": {"x"}}, Duration: time.Millisecond, RequestHeader: req}
-	b.ReportAllocs()
-	for b.Loop() {
-		e := NewLogEntry(LogDelivery, h, "ev", "chain", "push", body, res, DefaultLogMaxRequestBody)
-		if _, err := jsonMarshal(e); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// jsonMarshal stands for redisstore.AppendLog's encoding of the entry.
-func jsonMarshal(e *redisstore.LogEntry) ([]byte, error) { return benchJSON(e) }

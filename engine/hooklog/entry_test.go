@@ -1,4 +1,4 @@
-package engine
+package hooklog
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -28,8 +29,8 @@ func TestNewLogEntryRedactsAndCaps(t *testing.T) {
 	// The body echoes the secrets, is over 8 KiB, and ends with the start
 	// of a secret cut by the cap.
 	body := []byte(token + " " + hdr + strings.Repeat("a", 8<<10-len(token)-len(hdr)-1-6) + token[:6])
-	res := &Result{Status: 500, Header: resp, Body: body, Duration: 1500 * time.Millisecond, RequestHeader: sent}
-	e := NewLogEntry(LogDelivery, h, "ev1", "ch1", "push", []byte(`{"a":1}`), res, 1<<10)
+	res := &delivery.Result{Status: 500, Header: resp, Body: body, Duration: 1500 * time.Millisecond, RequestHeader: sent}
+	e := NewEntry(KindDelivery, &delivery.Request{Hook: h, EventID: "ev1", Chain: "ch1", Trigger: "push", Body: []byte(`{"a":1}`)}, res, 1<<10)
 
 	if e.URL != "https://xxxxx@recv.example/{key}/x" {
 		t.Errorf("url = %q", e.URL)
@@ -37,16 +38,16 @@ func TestNewLogEntryRedactsAndCaps(t *testing.T) {
 	if e.RequestHeaders["X-Gitlab-Token"] != Redacted || e.RequestHeaders["X-Api-Key"] != Redacted || e.RequestHeaders["Idempotency-Key"] != "k1" {
 		t.Errorf("request headers = %v", e.RequestHeaders)
 	}
-	if len(e.ResponseHeaders) != LogMaxResponseHeaders {
-		t.Errorf("%d response headers kept, want %d", len(e.ResponseHeaders), LogMaxResponseHeaders)
+	if len(e.ResponseHeaders) != MaxResponseHeaders {
+		t.Errorf("%d response headers kept, want %d", len(e.ResponseHeaders), MaxResponseHeaders)
 	}
 	if got := e.ResponseHeaders["X-Echo"]; got != "got {key} and [REDACTED] and [REDACTED]" {
 		t.Errorf("X-Echo = %q", got)
 	}
-	if l := e.ResponseHeaders["A-Long"]; len(l) > LogMaxHeaderValue || !strings.HasPrefix(l, "é") {
+	if l := e.ResponseHeaders["A-Long"]; len(l) > MaxHeaderValue || !strings.HasPrefix(l, "é") {
 		t.Errorf("A-Long kept %d bytes", len(l))
 	}
-	if len(e.ResponseBody) > LogMaxResponseBody || !strings.HasPrefix(e.ResponseBody, "[REDACTED] [REDACTED]") {
+	if len(e.ResponseBody) > MaxResponseBody || !strings.HasPrefix(e.ResponseBody, "[REDACTED] [REDACTED]") {
 		t.Errorf("response body = %d bytes, starts %q", len(e.ResponseBody), e.ResponseBody[:30])
 	}
 	dump := fmt.Sprint(e)
@@ -61,8 +62,8 @@ func TestNewLogEntryRedactsAndCaps(t *testing.T) {
 
 	// No response: "internal error" with the error text; a payload over
 	// the cap is kept as {"oversize":true}.
-	res = &Result{Err: errors.New("request timed out"), Duration: time.Second}
-	e = NewLogEntry(LogTest, h, "ev2", "ev2", "push", []byte(`{"big":"`+strings.Repeat("x", 2000)+`"}`), res, 1<<10)
+	res = &delivery.Result{Err: errors.New("request timed out"), Duration: time.Second}
+	e = NewEntry(KindTest, &delivery.Request{Hook: h, EventID: "ev2", Chain: "ev2", Trigger: "push", Body: []byte(`{"big":"` + strings.Repeat("x", 2000) + `"}`)}, res, 1<<10)
 	if e.ResponseStatus != InternalErrorStatus || e.InternalError != "request timed out" || !e.Oversize ||
 		string(e.RequestData) != `{"oversize":true}` || e.ResponseHeaders == nil {
 		t.Errorf("failed entry = %+v", e)

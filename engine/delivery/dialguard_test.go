@@ -1,4 +1,4 @@
-package engine
+package delivery
 
 import (
 	"context"
@@ -96,7 +96,7 @@ func ok(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }
 
 func sendOnce(s *Sender, cfg *SendConfig, url string) Result {
 	h := &webhook.Hook{ID: 1, URL: url, EnableSSLVerification: true}
-	return s.Send(context.Background(), cfg, h, "ev", "chain", gitlab.Push, []byte(`{"object_kind":"push"}`))
+	return s.Send(context.Background(), cfg, &Request{Hook: h, EventID: "ev", Chain: "chain", Trigger: gitlab.Push, Body: []byte(`{"object_kind":"push"}`)})
 }
 
 // A receiver on the local network is refused at dial time unless allowed,

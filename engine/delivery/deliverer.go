@@ -1,0 +1,405 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
+)
+
+// Config is the part of the runtime's settings deliveries follow.
+type Config struct {
+	Send    SendConfig
+	Workers int
+	// Lease is how long a delivery may stay with a consumer before another
+	// may claim it.
+	Lease  time.Duration
+	Retry  RetryPolicy
+	Health redisstore.HealthPolicy
+	// HookConcurrency caps one hook's deliveries in flight in this process.
+	HookConcurrency int
+	// CallsPerMinute caps deliveries per top-level namespace (0: no limit).
+	CallsPerMinute int
+	// Silent stops all outgoing deliveries; they stay queued.
+	Silent bool
+}
+
+// Recorder builds the log entry of an attempt and bounds each hook's log
+// (the hook log).
+type Recorder interface {
+	Entry(kind string, req *Request, res *Result) *redisstore.LogEntry
+	Limits() redisstore.LogLimits
+}
+
+// KindDelivery is the log entry kind of a queued delivery's attempt.
+const KindDelivery = "delivery"
+
+// Deliverer sends the queued deliveries of one runtime: it reads them ahead
+// of the workers, gives each a worker slot and a slot of its hook (parking
+// it in the process while its hook is at its cap), sends it, and settles
+// the outcome (success, retry, dead letter, the hook's health).
+type Deliverer struct {
+	store    *redisstore.Store
+	consumer string
+	log      *zap.Logger
+	hooks    func() *webhook.HookSet
+	record   Recorder
+	sender   *Sender
+
+	cfg      atomic.Pointer[Config]
+	slots    *slots
+	busy     hookSlots
+	disabled disabledView  // hooks that may be disabled (admit.go)
+	settling chan struct{} // settles under way without a worker slot
+	paused   atomic.Bool   // operator pause, shared through Redis
+	inflight sync.WaitGroup
+
+	loopCtx context.Context // ended when the loops stop
+	workCtx context.Context // ended to abort deliveries in flight
+	// records bounds the Redis writes that record outcomes (settle, defer):
+	// on Close they get a short grace, not the whole one, so a dead Redis
+	// cannot hold up a shutdown or a config reload.
+	records     context.Context
+	stopRecords context.CancelFunc
+
+	cursor     string
+	batches    chan []redisstore.DeliveryMsg
+	dispatched chan struct{}
+}
+
+// New builds a deliverer; hooks returns the hooks in effect, record builds
+// log entries. Nothing runs until Start.
+func New(store *redisstore.Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, record Recorder) *Deliverer {
+	records, stopRecords := context.WithCancel(context.Background())
+	return &Deliverer{store: store, consumer: consumer, log: log, hooks: hooks, record: record, sender: NewSender(),
+		slots: newSlots(0), settling: make(chan struct{}, maxSettling), records: records, stopRecords: stopRecords}
+}
+
+// Configure swaps in new settings; it returns the worker limit before.
+func (d *Deliverer) Configure(c Config) (before int) {
+	before = d.slots.limitNow()
+	d.cfg.Store(&c)
+	d.slots.setLimit(c.Workers)
+	return before
+}
+
+// Workers is the number of deliveries allowed in flight.
+func (d *Deliverer) Workers() int { return d.slots.limitNow() }
+
+// maxSettling bounds the deliveries that settle after giving back their
+// worker slot.
+const maxSettling = 1024
+
+// readBlock bounds blocking reads so loops notice shutdown promptly even if
+// a read is not interrupted.
+const readBlock = 2 * time.Second
+
+// Start begins dispatching what ReadStep reads: ctx ends reading, work
+// aborts deliveries in flight.
+func (d *Deliverer) Start(ctx, work context.Context) {
+	d.loopCtx, d.workCtx = ctx, work
+	d.cursor = "0" // our own unfinished deliveries first (after a crash)
+	d.batches = make(chan []redisstore.DeliveryMsg, 1)
+	d.dispatched = make(chan struct{})
+	go func() {
+		defer close(d.dispatched)
+		for msgs := range d.batches {
+			d.Dispatch(ctx, work, msgs)
+		}
+	}()
+}
+
+// ReadStep reads deliveries ahead of the workers: while one batch waits for
+// free slots, the next is read, so a round trip to Redis never stands
+// between a finished delivery and the next. At most two batches of Workers
+// deliveries are held here; they stay pending in Redis until settled. It
+// returns how long to wait before the next read.
+func (d *Deliverer) ReadStep(ctx context.Context) (time.Duration, error) {
+	if d.Holding() { // everything stays queued
+		return time.Second, nil
+	}
+	msgs, err := d.store.ReadDeliveries(ctx, d.consumer, d.cursor, int64(d.slots.limitNow()), readBlock)
+	if err != nil {
+		return 0, err
+	}
+	if len(msgs) > 0 {
+		select {
+		case d.batches <- msgs:
+		case <-ctx.Done():
+			return 0, nil
+		}
+	}
+	d.cursor = redisstore.Advance(d.cursor, len(msgs), func() string { return msgs[len(msgs)-1].StreamID })
+	return 0, nil
+}
+
+// StopReading waits for the batches read so far to be dispatched (or
+// dropped: they stay pending in Redis); call it once ReadStep's loop ended.
+func (d *Deliverer) StopReading() {
+	close(d.batches)
+	<-d.dispatched
+}
+
+// Wait waits for the deliveries in flight, up to grace; then it aborts
+// them (they stay pending in Redis and are delivered later) with abort.
+func (d *Deliverer) Wait(grace time.Duration, abort func()) {
+	done := make(chan struct{})
+	go func() { d.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		abort()
+		<-done
+	}
+}
+
+// settleGrace is how long, once Close is called, outcomes may still be
+// recorded in Redis: plenty for a healthy Redis, and a bound for a dead one.
+const settleGrace = time.Second
+
+// Close ends the recording of outcomes, settleGrace from now; stop (call
+// it once the deliveries are done) ends it at once.
+func (d *Deliverer) Close() (stop func()) {
+	t := time.AfterFunc(settleGrace, d.stopRecords)
+	return func() { t.Stop(); d.stopRecords(); d.sender.CloseIdle() }
+}
+
+// recordCtx bounds one write that records an outcome.
+func (d *Deliverer) recordCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(d.records, 5*time.Second)
+}
+
+// Holding tells whether deliveries must stay queued: an operator pause
+// (shared through Redis) or silent mode.
+func (d *Deliverer) Holding() bool { return d.cfg.Load().Silent || d.paused.Load() }
+
+// SetPaused records the operator pause; it reports whether it changed.
+func (d *Deliverer) SetPaused(p bool) (changed bool) { return d.paused.Swap(p) != p }
+
+// Paused tells whether an operator paused deliveries.
+func (d *Deliverer) Paused() bool { return d.paused.Load() }
+
+// Dispatch starts a delivery for each message, waiting for free slots, and
+// while deliveries are paused. Messages it cannot start (shutdown) stay
+// pending in Redis.
+func (d *Deliverer) Dispatch(ctx, work context.Context, msgs []redisstore.DeliveryMsg) {
+	for i := range msgs {
+		for d.Holding() && ctx.Err() == nil {
+			sleep(ctx, 100*time.Millisecond) // read before the pause: held here
+		}
+		if err := d.slots.acquire(ctx); err != nil {
+			return
+		}
+		d.inflight.Add(1)
+		go func(m redisstore.DeliveryMsg) {
+			defer d.inflight.Done()
+			release := sync.OnceFunc(d.slots.release)
+			defer release()
+			d.deliver(work, &m, release)
+		}(msgs[i])
+	}
+}
+
+// parkedPerSlot is how many deliveries may wait in this process for each
+// slot of a hook at its cap (at least two reads' worth of work may wait).
+const parkedPerSlot = 4
+
+// redispatch starts a parked delivery, whose hook has a free slot now.
+// Called from a delivery in flight, so inflight cannot be waited on yet.
+func (d *Deliverer) redispatch(m redisstore.DeliveryMsg) {
+	d.inflight.Add(1)
+	go func() {
+		defer d.inflight.Done()
+		d.Dispatch(d.loopCtx, d.workCtx, []redisstore.DeliveryMsg{m})
+	}()
+}
+
+// ExpireParked moves deliveries that waited too long for their hook to the
+// schedule, before their lease runs out.
+func (d *Deliverer) ExpireParked(now time.Time) {
+	for _, m := range d.busy.expired(now) {
+		d.postpone(&m, now.Add(jitter(time.Second)), "saturated")
+	}
+}
+
+// deliver makes one attempt (or finds it must wait) and settles the entry.
+// Once the request is done, it calls release to give its worker slot to the
+// next delivery while it settles, unless too many settles are under way
+// (Redis is slow): then the slot waits, and so does reading more work.
+func (d *Deliverer) deliver(ctx context.Context, m *redisstore.DeliveryMsg, release func()) {
+	dv := &m.Delivery
+	hook, ok := d.hooks().Get(dv.HookID)
+	if m.Err != nil || !ok {
+		metrics.Deliveries.WithLabelValues("dropped").Inc()
+		if m.Err != nil {
+			d.log.Error("dropping undecodable delivery entry", zap.Error(m.Err))
+		} else {
+			d.log.Warn("dropping delivery: its hook no longer exists",
+				zap.Int64("hook_id", dv.HookID), zap.String("event", dv.EventID))
+		}
+		d.settlePlain(m)
+		return
+	}
+	cfg := d.cfg.Load()
+	now := time.Now()
+	if now.Sub(dv.At) > cfg.Retry.MaxAge {
+		d.GiveUp(m, hook, "expired: waited longer than the max delivery age")
+		return
+	}
+	// A hook at its concurrency cap does not take a worker from the others.
+	// It waits here for a slot of its hook, or in the schedule when too
+	// many already wait.
+	maxParked := max(parkedPerSlot*cfg.HookConcurrency, 2*cfg.Workers) // what one read-ahead may bring
+	acquired, parked := d.busy.acquireOrPark(hook.ID, cfg.HookConcurrency, m, maxParked, now.Add(cfg.Lease/4))
+	if !acquired {
+		if !parked {
+			d.postpone(m, now.Add(jitter(time.Second)), "saturated")
+		}
+		return
+	}
+	releaseHook := sync.OnceFunc(func() {
+		if next, ok := d.busy.release(hook.ID); ok {
+			d.redispatch(next)
+		}
+	})
+	defer releaseHook()
+	if !d.admitted(ctx, cfg, m, hook, now) {
+		return
+	}
+
+	if dv.Attempt == 1 {
+		metrics.FirstAttemptLatency.Observe(time.Since(dv.At).Seconds())
+	}
+	req := RequestOf(hook, dv)
+	res := d.sender.Send(ctx, &cfg.Send, &req)
+	if ctx.Err() != nil {
+		return // aborted by shutdown: leave it pending, it will be sent again
+	}
+	releaseHook()
+	select {
+	case d.settling <- struct{}{}:
+		release()
+		defer func() { <-d.settling }()
+	default:
+	}
+	metrics.Deliveries.WithLabelValues(res.Outcome()).Inc()
+	metrics.DeliveryDuration.Observe(res.Duration.Seconds())
+	d.LogResult(&req, &res)
+	out := cfg.Retry.outcome(&res, dv, time.Now())
+	d.settle(m, hook, out, d.record.Entry(KindDelivery, &req, &res))
+}
+
+// settle records an attempt's outcome, and the attempt in its hook's log
+// when entry is set, in one round trip. A failure to record leaves the
+// entry pending, so it is handed out again after the lease.
+func (d *Deliverer) settle(m *redisstore.DeliveryMsg, hook *webhook.Hook, out redisstore.Outcome, entry *redisstore.LogEntry) {
+	cfg := d.cfg.Load()
+	ctx, cancel := d.recordCtx()
+	defer cancel()
+	st, err := d.store.Settle(ctx, m.StreamID, &m.Delivery, out, cfg.Health, time.Now(), entry, d.record.Limits())
+	if err != nil {
+		d.log.Error("recording delivery outcome failed; it will be handed out again after the lease",
+			zap.String("event", m.Delivery.EventID), zap.Int64("hook_id", hook.ID), zap.Error(err))
+		return
+	}
+	d.disabled.note(hook.ID, st, out.Success)
+	if st.LogErr != nil {
+		d.log.Warn("recording a delivery attempt in the hook's log failed", zap.Int64("hook_id", hook.ID),
+			zap.String("event", m.Delivery.EventID), zap.String("kind", KindDelivery), zap.Error(st.LogErr))
+	}
+	switch {
+	case out.Retry:
+		metrics.Deliveries.WithLabelValues("retry_scheduled").Inc()
+	case !out.Success:
+		metrics.DeadLetters.WithLabelValues(deadReason(out)).Inc()
+		d.log.Warn("delivery dead-lettered", zap.Int64("hook_id", hook.ID), zap.String("hook", hook.Name),
+			zap.String("event", m.Delivery.EventID), zap.String("reason", out.Reason))
+	}
+	if st.Disabled && out.Attempted && !out.Success {
+		d.log.Warn("hook disabled until re-enabled", zap.Int64("hook_id", hook.ID), zap.String("hook", hook.Name),
+			zap.String("url", hook.MaskedURL()), zap.String("last_status", out.Status), zap.Int("failures", st.Fails))
+	} else if !st.DisabledUntil.IsZero() {
+		d.log.Warn("hook temporarily disabled", zap.Int64("hook_id", hook.ID), zap.String("hook", hook.Name),
+			zap.Time("until", st.DisabledUntil), zap.Int("failures", st.Fails))
+	}
+}
+
+// GiveUp dead-letters a delivery without an attempt.
+func (d *Deliverer) GiveUp(m *redisstore.DeliveryMsg, hook *webhook.Hook, reason string) {
+	d.settle(m, hook, redisstore.Outcome{Reason: reason}, nil)
+}
+
+// GiveUpPoison dead-letters a delivery handed out n times without being
+// settled.
+func (d *Deliverer) GiveUpPoison(m *redisstore.DeliveryMsg, hook *webhook.Hook, n int64) {
+	d.GiveUp(m, hook, fmt.Sprintf("poison: handed out %d times without being settled", n))
+}
+
+// postpone moves a delivery to the schedule without counting an attempt.
+func (d *Deliverer) postpone(m *redisstore.DeliveryMsg, due time.Time, why string) {
+	sctx, cancel := d.recordCtx()
+	defer cancel()
+	if _, err := d.store.Defer(sctx, m.StreamID, &m.Delivery, due); err != nil {
+		d.log.Warn("deferring delivery failed; it will be handed out again after the lease",
+			zap.Int64("hook_id", m.Delivery.HookID), zap.Error(err))
+		return
+	}
+	metrics.Deferred.WithLabelValues(why).Inc()
+}
+
+// settlePlain acknowledges an entry that cannot be delivered at all.
+func (d *Deliverer) settlePlain(m *redisstore.DeliveryMsg) {
+	ctx, cancel := d.recordCtx()
+	defer cancel()
+	if err := d.store.SettleDeliveries(ctx, m.StreamID); err != nil {
+		d.log.Error("settling delivery failed", zap.String("entry", m.StreamID), zap.Error(err))
+	}
+}
+
+// Send makes one attempt outside the queue (a test or a resend) under the
+// current delivery settings.
+func (d *Deliverer) Send(ctx context.Context, req *Request) Result {
+	send := SendConfig{Timeout: 10 * time.Second, MaxResponseBody: 8 << 10, UserAgent: "GitLab"}
+	if cfg := d.cfg.Load(); cfg != nil {
+		send = cfg.Send
+	}
+	return d.sender.Send(ctx, &send, req)
+}
+
+// LogResult logs an attempt: a failure as a warning, a success at debug
+// level.
+func (d *Deliverer) LogResult(req *Request, res *Result) {
+	h := req.Hook
+	fields := []zap.Field{
+		zap.Int64("hook_id", h.ID), zap.String("hook", h.Name), zap.String("url", h.MaskedURL()),
+		zap.String("trigger", string(req.Trigger)), zap.String("event", req.EventID),
+		zap.Int("status", res.Status), zap.Duration("duration", res.Duration),
+		zap.Duration("latency", time.Since(req.At)),
+	}
+	if res.Success() {
+		if c := d.log.Check(zap.DebugLevel, "webhook delivered"); c != nil {
+			c.Write(fields...)
+		}
+		return
+	}
+	if res.Err != nil {
+		fields = append(fields, zap.String("error", res.Err.Error()))
+	}
+	d.log.Warn("webhook delivery failed", fields...)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
