@@ -89,8 +89,11 @@ func (*API) CaddyModule() caddy.ModuleInfo {
 // Provision finds the webhooks app and builds the handler.
 func (m *API) Provision(ctx caddy.Context) error {
 	appIface, err := ctx.AppIfConfigured("webhooks")
+	if errors.Is(err, caddy.ErrNotConfigured) {
+		return errors.New("webhooks_api needs the webhooks app: add a `webhooks { redis … }` global option")
+	}
 	if err != nil {
-		return fmt.Errorf("webhooks_api needs the webhooks app: add a `webhooks { redis … }` global option: %w", err)
+		return err
 	}
 	app := appIface.(*App)
 	if app.cfg.Secrets == nil {

@@ -1,7 +1,10 @@
-// Package module holds the Caddy modules of caddy-webhooks: the webhooks app
-// that owns the Redis connection and the delivery workers, and the
-// webhooks_capture handler that turns an app's responses into events. The
-// work itself is done by the engine package; this is the glue.
+// Package module holds the Caddy modules of caddy-webhooks: the webhooks
+// app that owns the Redis connection and the delivery workers (with its
+// admin endpoints and `caddy webhooks` command), the webhooks_capture
+// handler that turns an app's responses into events, the webhooks_api
+// handler that serves GitLab's hooks API, and the webhooks_ui handler that
+// serves the Settings > Webhooks page. The work itself is done by the
+// engine package; this is the glue.
 package module
 
 import (
@@ -233,7 +236,9 @@ type pooledRuntime struct{ *engine.Runtime }
 func (p pooledRuntime) Destruct() error { return p.Close(shutdownGrace) }
 
 // Provision resolves settings and takes a reference on the pooled runtime.
-// It neither dials Redis nor starts goroutines: `caddy validate` runs it too.
+// It does not dial Redis (`caddy validate` runs it too); the first config
+// that uses a Redis creates its client, whose pipeline batchers are
+// goroutines, but the runtime's workers start only in Start.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	repl := caddy.NewReplacer()
@@ -249,7 +254,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	for _, s := range a.AllowNetworks {
 		n, err := delivery.ParseNetwork(s)
 		if err != nil {
-			return fmt.Errorf("webhooks: allow_networks: %w", err)
+			return fmt.Errorf("allow_networks: %w", err)
 		}
 		network.Allow = append(network.Allow, n)
 	}
@@ -378,13 +383,13 @@ func (a *App) setDefaults(repl *caddy.Replacer) {
 // Validate checks the settings.
 func (a *App) Validate() error {
 	if err := a.cfg.Validate(); err != nil {
-		return fmt.Errorf("webhooks: %w", err)
+		return err
 	}
 	if a.Instance != "" && !strings.HasPrefix(a.Instance, "http://") && !strings.HasPrefix(a.Instance, "https://") {
-		return fmt.Errorf("webhooks: instance %q must be an http(s) base URL", a.Instance)
+		return fmt.Errorf("instance %q must be an http(s) base URL", a.Instance)
 	}
 	if strings.ContainsAny(a.GitLabVersion, " \r\n") {
-		return fmt.Errorf("webhooks: gitlab_version %q must be one word", a.GitLabVersion)
+		return fmt.Errorf("gitlab_version %q must be one word", a.GitLabVersion)
 	}
 	return nil
 }

@@ -78,17 +78,17 @@ func buildHooks(cfgs []*HookConfig, repl *caddy.Replacer) (*webhook.HookSet, err
 			if name == "" {
 				name = fmt.Sprintf("#%d", i+1)
 			}
-			return nil, fmt.Errorf("webhooks: hook %s: %w", name, err)
+			return nil, fmt.Errorf("hook %s: %w", name, err)
 		}
 		if names[h.Name] {
-			return nil, fmt.Errorf("webhooks: two hooks are named %q", h.Name)
+			return nil, fmt.Errorf("two hooks are named %q", h.Name)
 		}
 		names[h.Name] = true
 		hooks = append(hooks, h)
 	}
 	set, err := webhook.NewHookSet(hooks)
 	if err != nil {
-		return nil, fmt.Errorf("webhooks: %w", err)
+		return nil, err
 	}
 	return set, nil
 }

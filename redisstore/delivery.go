@@ -400,8 +400,6 @@ func (s *Store) ResetHealth(ctx context.Context, hookID int64) error {
 	return nil
 }
 
-// DisabledHooks counts the hooks disabled now (temporarily or until
-// re-enabled), across all processes.
 // DisabledUntil returns the hooks disabled at now, with when they come
 // back (the zero time: until re-enabled).
 func (s *Store) DisabledUntil(ctx context.Context, now time.Time) (map[int64]time.Time, error) {
@@ -426,6 +424,8 @@ func (s *Store) DisabledUntil(ctx context.Context, now time.Time) (map[int64]tim
 	return out, nil
 }
 
+// DisabledHooks counts the hooks disabled now (temporarily or until
+// re-enabled), across all processes.
 func (s *Store) DisabledHooks(ctx context.Context, now time.Time) (int64, error) {
 	n, err := s.rdb.ZCount(ctx, s.keys.Disabled(), strconv.FormatInt(now.UnixMilli()+1, 10), "+inf").Result()
 	if err != nil {

@@ -190,8 +190,9 @@ func modeName(m string) string {
 // Keys returns the store's key names.
 func (s *Store) Keys() Keys { return s.keys }
 
-// Client is the store's client for ordinary commands (tests and tools use
-// it to look inside).
+// Client is the store's client for ordinary commands. Only tests and the
+// benchmark tool use it, to look inside or to set up a backlog; the engine
+// goes through the store's methods.
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
 // Close closes both clients; blocked reads and pipelines in flight return
