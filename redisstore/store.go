@@ -108,46 +108,52 @@ func newClients(o Options) (rdb, blk redis.UniversalClient, err error) {
 	switch o.Mode {
 	case ModeSingle:
 		opt, err := redis.ParseURL(o.URL)
-		if err != nil {
-			return nil, nil, err
-		}
-		if opt.TLSConfig, err = tlsConfig(o, opt.TLSConfig); err != nil {
-			return nil, nil, err
-		}
-		opt.ContextTimeoutEnabled, opt.MinIdleConns = true, 0
-		b := *opt
-		b.PoolSize = readers
-		return redis.NewClient(opt), redis.NewClient(&b), nil
+		return clientPair(o, opt, err, readers, redis.NewClient, func(c *redis.Options) settings {
+			return settings{&c.TLSConfig, &c.ContextTimeoutEnabled, &c.MinIdleConns, &c.PoolSize}
+		})
 	case ModeCluster:
 		opt, err := redis.ParseClusterURL(o.URL)
-		if err != nil {
-			return nil, nil, err
-		}
-		if opt.TLSConfig, err = tlsConfig(o, opt.TLSConfig); err != nil {
-			return nil, nil, err
-		}
-		opt.ContextTimeoutEnabled, opt.MinIdleConns = true, 0
-		b := *opt
-		b.PoolSize = readers
-		return redis.NewClusterClient(opt), redis.NewClusterClient(&b), nil
+		return clientPair(o, opt, err, readers, redis.NewClusterClient, func(c *redis.ClusterOptions) settings {
+			return settings{&c.TLSConfig, &c.ContextTimeoutEnabled, &c.MinIdleConns, &c.PoolSize}
+		})
 	case ModeSentinel:
 		opt, err := redis.ParseFailoverURL(o.URL)
-		if err != nil {
-			return nil, nil, err
+		if err == nil && opt.MasterName == "" {
+			err = errors.New("sentinel mode needs ?master_name=<name> in the URL")
 		}
-		if opt.MasterName == "" {
-			return nil, nil, errors.New("sentinel mode needs ?master_name=<name> in the URL")
-		}
-		if opt.TLSConfig, err = tlsConfig(o, opt.TLSConfig); err != nil {
-			return nil, nil, err
-		}
-		opt.ContextTimeoutEnabled, opt.MinIdleConns = true, 0
-		b := *opt
-		b.PoolSize = readers
-		return redis.NewFailoverClient(opt), redis.NewFailoverClient(&b), nil
+		return clientPair(o, opt, err, readers, redis.NewFailoverClient, func(c *redis.FailoverOptions) settings {
+			return settings{&c.TLSConfig, &c.ContextTimeoutEnabled, &c.MinIdleConns, &c.PoolSize}
+		})
 	default:
 		return nil, nil, fmt.Errorf("unknown mode %q (want cluster or sentinel)", o.Mode)
 	}
+}
+
+// settings points at the client options every mode shares.
+type settings struct {
+	tls           **tls.Config
+	ctxTimeout    *bool
+	minIdle, pool *int
+}
+
+// clientPair makes the two clients of a mode from its parsed options (or
+// returns parseErr): one for ordinary commands, and one with a pool of
+// readers for blocking reads, so a blocked read never waits for a
+// connection behind ordinary commands.
+func clientPair[O any, C redis.UniversalClient](o Options, opt *O, parseErr error, readers int,
+	newClient func(*O) C, fields func(*O) settings) (redis.UniversalClient, redis.UniversalClient, error) {
+	if parseErr != nil {
+		return nil, nil, parseErr
+	}
+	f := fields(opt)
+	var err error
+	if *f.tls, err = tlsConfig(o, *f.tls); err != nil {
+		return nil, nil, err
+	}
+	*f.ctxTimeout, *f.minIdle = true, 0
+	blk := *opt
+	*fields(&blk).pool = readers
+	return newClient(opt), newClient(&blk), nil
 }
 
 // tlsConfig adds the CA and client certificate to the TLS settings the URL
@@ -312,15 +318,7 @@ func (s *Store) FanOut(ctx context.Context, eventIDs []string, deliveries []webh
 			return fmt.Errorf("queueing %d deliveries of %d events: %w", len(deliveries), len(eventIDs), err)
 		}
 	}
-	if len(eventIDs) == 0 {
-		return nil
-	}
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.XAck(ctx, s.keys.Events(), GroupFanout, eventIDs...)
-		p.XDel(ctx, s.keys.Events(), eventIDs...)
-		return nil
-	})
-	if err != nil {
+	if err := s.ackDel(ctx, s.keys.Events(), GroupFanout, eventIDs); err != nil {
 		return fmt.Errorf("settling %d fanned-out events: %w", len(eventIDs), err)
 	}
 	return nil
@@ -328,18 +326,23 @@ func (s *Store) FanOut(ctx context.Context, eventIDs []string, deliveries []webh
 
 // SettleDeliveries acknowledges and deletes finished deliveries.
 func (s *Store) SettleDeliveries(ctx context.Context, ids ...string) error {
+	if err := s.ackDel(ctx, s.keys.Ready(), GroupDeliver, ids); err != nil {
+		return fmt.Errorf("settling deliveries %v: %w", ids, err)
+	}
+	return nil
+}
+
+// ackDel acknowledges and deletes entries of a stream, in one round trip.
+func (s *Store) ackDel(ctx context.Context, stream, group string, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.XAck(ctx, s.keys.Ready(), GroupDeliver, ids...)
-		p.XDel(ctx, s.keys.Ready(), ids...)
+		p.XAck(ctx, stream, group, ids...)
+		p.XDel(ctx, stream, ids...)
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("settling deliveries %v: %w", ids, err)
-	}
-	return nil
+	return err
 }
 
 func (s *Store) read(ctx context.Context, stream, group, consumer, cursor string, count int64, block time.Duration) ([]redis.XMessage, error) {

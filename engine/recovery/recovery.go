@@ -88,7 +88,7 @@ func (r *Recovery) ClaimStep(ctx, work context.Context) (time.Duration, error) {
 	if err := r.claimAll(ctx, work, cfg.Lease); err != nil && ctx.Err() == nil {
 		r.log.Warn("claiming abandoned work failed", zap.Error(err))
 	}
-	return r.cfg.Load().ClaimInterval, nil
+	return cfg.ClaimInterval, nil
 }
 
 // ClaimInterval is the wait before the first claim.
@@ -98,29 +98,36 @@ func (r *Recovery) ClaimInterval() time.Duration { return r.cfg.Load().ClaimInte
 const claimBatch = 100
 
 func (r *Recovery) claimAll(ctx, work context.Context, lease time.Duration) error {
+	err := claimPages(ctx, r.consumer, lease, r.store.ClaimEvents, func(msgs []redisstore.EventMsg) error {
+		r.log.Info("claimed abandoned events", zap.Int("count", len(msgs)))
+		return r.fan.FanOut(ctx, msgs)
+	})
+	if err != nil {
+		return err
+	}
+	return claimPages(ctx, r.consumer, lease, r.store.ClaimDeliveries, func(msgs []redisstore.DeliveryMsg) error {
+		r.log.Info("claimed abandoned deliveries", zap.Int("count", len(msgs)))
+		r.deliver.Dispatch(ctx, work, r.withoutPoison(ctx, msgs))
+		return nil
+	})
+}
+
+// claimFunc claims up to count entries idle for minIdle, from start; it
+// returns where the next page starts ("0-0": no more).
+type claimFunc[M any] func(ctx context.Context, consumer string, minIdle time.Duration, start string, count int64) ([]M, string, error)
+
+// claimPages claims a stream's abandoned entries page by page and hands
+// each non-empty page to use.
+func claimPages[M any](ctx context.Context, consumer string, lease time.Duration, claim claimFunc[M], use func([]M) error) error {
 	for start := "0-0"; ; {
-		msgs, next, err := r.store.ClaimEvents(ctx, r.consumer, lease, start, claimBatch)
+		msgs, next, err := claim(ctx, consumer, lease, start, claimBatch)
 		if err != nil {
 			return err
 		}
 		if len(msgs) > 0 {
-			r.log.Info("claimed abandoned events", zap.Int("count", len(msgs)))
-			if err := r.fan.FanOut(ctx, msgs); err != nil {
+			if err := use(msgs); err != nil {
 				return err
 			}
-		}
-		if start = next; start == "0-0" {
-			break
-		}
-	}
-	for start := "0-0"; ; {
-		msgs, next, err := r.store.ClaimDeliveries(ctx, r.consumer, lease, start, claimBatch)
-		if err != nil {
-			return err
-		}
-		if len(msgs) > 0 {
-			r.log.Info("claimed abandoned deliveries", zap.Int("count", len(msgs)))
-			r.deliver.Dispatch(ctx, work, r.withoutPoison(ctx, msgs))
 		}
 		if start = next; start == "0-0" {
 			return nil
