@@ -11,7 +11,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
@@ -139,7 +138,7 @@ func (q *request) event() (*webhook.Hook, *redisstore.LogEntry, bool) {
 	}
 	hook := cfg
 	if hook == nil {
-		if hook, err = engine.HookFromRecord(rec); err != nil {
+		if hook, err = rec.Hook(); err != nil {
 			q.h.internalError(q.w, "building a hook", err)
 			return nil, nil, false
 		}

@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
@@ -55,7 +54,7 @@ func (q *request) test() {
 	}
 	hook := cfg
 	if hook == nil {
-		if hook, err = engine.HookFromRecord(rec); err != nil {
+		if hook, err = rec.Hook(); err != nil {
 			q.h.internalError(q.w, "building a test hook", err)
 			return
 		}

@@ -19,6 +19,7 @@ import (
 // An ACL user with a password reaches Redis through the URL, and the
 // password shows up in no log line.
 func TestRedisACLUserAndPasswordStayOutOfLogs(t *testing.T) {
+	t.Parallel()
 	const password = "acl-pw-9f2c1e"
 	redis := redistest.Start(t, "--user", "default", "off",
 		"--user", "webhooks", "on", ">"+password, "~*", "&*", "+@all")
@@ -54,6 +55,7 @@ func TestRedisACLUserAndPasswordStayOutOfLogs(t *testing.T) {
 // Deliveries work over TLS to Redis with a private CA; without the CA the
 // server's certificate is refused.
 func TestRedisOverTLSWithAPrivateCA(t *testing.T) {
+	t.Parallel()
 	redis := redistest.StartTLS(t)
 	rcv := newScripted(t, http.StatusOK)
 	url := "rediss://" + redis.TLSAddr + "/0"

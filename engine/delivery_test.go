@@ -117,6 +117,7 @@ func deadReasons(t *testing.T, rt *Runtime) []string {
 }
 
 func TestTransientFailuresAreRetriedWithTheSameKey(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 503, 500, 200)
 	cfg := testConfig()
 	cfg.Retry.MaxAttempts = 5
@@ -146,6 +147,7 @@ func TestTransientFailuresAreRetriedWithTheSameKey(t *testing.T) {
 }
 
 func TestRetryAfterIsHonoured(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 429, 200)
 	rcv.header.Set("Retry-After", "2")
 	cfg := testConfig()
@@ -159,6 +161,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 }
 
 func TestClientErrorsAreDeadLetteredAndRedrivable(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 400, 200)
 	cfg := testConfig()
 	cfg.Retry.MaxAttempts = 5
@@ -180,12 +183,13 @@ func TestClientErrorsAreDeadLetteredAndRedrivable(t *testing.T) {
 		t.Error("a redriven delivery must keep its Idempotency-Key")
 	}
 	streamsDrained(t, rt)
-	if n, _ := rt.Store().DeadLetterCount(context.Background()); n != 0 {
-		t.Errorf("%d dead letters left after redrive", n)
+	if st, _ := rt.Stats(context.Background()); st.DeadLetters != 0 {
+		t.Errorf("%d dead letters left after redrive", st.DeadLetters)
 	}
 }
 
 func TestFourthFailureDisablesTemporarilyAndDeliveriesWait(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 500, 500, 500, 500, 200)
 	cfg := testConfig()
 	cfg.Health.Base, cfg.Health.Max = 2*time.Second, 10*time.Second
@@ -227,6 +231,7 @@ func TestFourthFailureDisablesTemporarilyAndDeliveriesWait(t *testing.T) {
 }
 
 func TestClientErrorsAtTheThresholdDisableUntilReenabled(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 404, 404, 404, 404, 200)
 	rt := startWith(t, testConfig(), hookTo(t, 1, "acme/api", rcv.URL))
 	ctx := context.Background()
@@ -263,6 +268,7 @@ func TestClientErrorsAtTheThresholdDisableUntilReenabled(t *testing.T) {
 }
 
 func TestGoneDisablesAtOnce(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 410)
 	rt := startWith(t, testConfig(), hookTo(t, 1, "acme/api", rcv.URL))
 	enqueue(t, rt, pushEvent(t, "acme/api"))
@@ -274,6 +280,7 @@ func TestGoneDisablesAtOnce(t *testing.T) {
 }
 
 func TestHangingReceiverSlowsOnlyItself(t *testing.T) {
+	t.Parallel()
 	var inflight, peak atomic.Int32
 	release := make(chan struct{})
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -310,6 +317,7 @@ func TestHangingReceiverSlowsOnlyItself(t *testing.T) {
 }
 
 func TestCallsPerMinuteDelaysInsteadOfDropping(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 200)
 	cfg := testConfig()
 	cfg.CallsPerMinute = 3
@@ -323,12 +331,13 @@ func TestCallsPerMinuteDelaysInsteadOfDropping(t *testing.T) {
 	}
 	rcv.wait(t, 3)
 	rcv.quiet(t, 700*time.Millisecond)
-	if n, _ := rt.Store().ScheduledCount(context.Background()); n != 2 {
-		t.Fatalf("%d deliveries waiting for the next minute, want 2", n)
+	if st, _ := rt.Stats(context.Background()); st.Scheduled != 2 {
+		t.Fatalf("%d deliveries waiting for the next minute, want 2", st.Scheduled)
 	}
 }
 
 func TestRecursiveWebhooksAreBlocked(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 200)
 	rt := startWith(t, testConfig(), hookTo(t, 1, "acme/api", rcv.URL))
 	first := pushEvent(t, "acme/api")
@@ -347,6 +356,7 @@ func TestRecursiveWebhooksAreBlocked(t *testing.T) {
 }
 
 func TestSilentModeKeepsDeliveriesQueued(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 200)
 	cfg := testConfig()
 	cfg.Silent = true
@@ -360,6 +370,7 @@ func TestSilentModeKeepsDeliveriesQueued(t *testing.T) {
 }
 
 func TestPoisonDeliveriesAreDeadLettered(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 200)
 	h := hookTo(t, 1, "acme/api", rcv.URL)
 	redisSrv := redistest.Start(t)
@@ -397,6 +408,7 @@ func TestPoisonDeliveriesAreDeadLettered(t *testing.T) {
 // process for the hook's slots instead of bouncing through the retry
 // schedule, and the cap still holds. (Beyond that room, the rest waits in
 // the schedule, so one hook cannot fill the process with its backlog.)
+// Not parallel: it counts a process-wide metric.
 func TestHookAtItsCapIsFedWithoutTheSchedule(t *testing.T) {
 	var inflight, peak atomic.Int32
 	var got atomic.Int32

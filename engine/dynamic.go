@@ -9,8 +9,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/secret"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
@@ -26,35 +24,6 @@ type dynamicState struct {
 	version int64
 	box     *secret.Box // the key the loaded hooks were opened with
 	lastErr string      // last load error logged, to log each kind once
-}
-
-// HookFromRecord builds the engine's hook from an API-managed record.
-func HookFromRecord(r *redisstore.HookRecord) (*webhook.Hook, error) {
-	h := &webhook.Hook{
-		ID: r.ID, Name: r.Name, URL: r.URL, URLVariables: r.URLVariables, Token: r.Token,
-		EnableSSLVerification: r.EnableSSLVerification, CustomHeaders: r.CustomHeaders,
-	}
-	switch r.Kind {
-	case redisstore.KindProject:
-		h.Project = r.Path
-	case redisstore.KindGroup:
-		h.Group = r.Path
-	default:
-		return nil, fmt.Errorf("hook %d has unknown owner kind %q", r.ID, r.Kind)
-	}
-	for _, t := range r.Triggers {
-		tr, ok := gitlab.ParseTrigger(t)
-		if !ok {
-			return nil, fmt.Errorf("hook %d has unknown trigger %q", r.ID, t)
-		}
-		h.Triggers.Add(tr)
-	}
-	bf, err := gitlab.NewBranchFilter(r.BranchFilterStrategy, r.PushEventsBranchFilter)
-	if err != nil {
-		return nil, fmt.Errorf("hook %d: %w", r.ID, err)
-	}
-	h.BranchFilter = bf
-	return h, nil
 }
 
 // RefreshHooks loads the API-managed hooks from Redis and puts them in
@@ -83,7 +52,7 @@ func (r *Runtime) RefreshHooks(ctx context.Context) error {
 				zap.Int64("hook_id", rec.ID))
 			continue
 		}
-		h, err := HookFromRecord(rec)
+		h, err := rec.Hook()
 		if err != nil {
 			r.log.Error("API-managed hook ignored: invalid in Redis", zap.Int64("hook_id", rec.ID), zap.Error(err))
 			continue

@@ -136,6 +136,7 @@ func streamsDrained(t *testing.T, rt *Runtime) {
 }
 
 func TestRuntimeDeliversWithGitLabHeaders(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusOK)
 	h := pushHook(t, 7, "", "acme")
@@ -172,18 +173,20 @@ func TestRuntimeDeliversWithGitLabHeaders(t *testing.T) {
 }
 
 func TestRuntimeFailedDeliveryIsSettledNotRepeated(t *testing.T) {
+	t.Parallel()
 	srv, got := receiver(t, http.StatusInternalServerError)
 	rt := startWith(t, testConfig(), hookTo(t, 1, "acme/api", srv.URL))
 	enqueue(t, rt, pushEvent(t, "acme/api"))
 	next(t, got)
 	streamsDrained(t, rt)
 	none(t, got, 500*time.Millisecond) // max_attempts 1: GitLab's one attempt
-	if n, _ := rt.Store().DeadLetterCount(context.Background()); n != 1 {
-		t.Fatalf("%d dead letters, want the failed delivery", n)
+	if st, _ := rt.Stats(context.Background()); st.DeadLetters != 1 {
+		t.Fatalf("%d dead letters, want the failed delivery", st.DeadLetters)
 	}
 }
 
 func TestRuntimeClaimsWorkOfADeadConsumer(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusOK)
 	h := pushHook(t, 1, "acme/api", "")
@@ -229,6 +232,7 @@ func TestRuntimeClaimsWorkOfADeadConsumer(t *testing.T) {
 }
 
 func TestRuntimeRereadsItsOwnPendingWorkAtOnce(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusOK)
 	h := pushHook(t, 1, "acme/api", "")
@@ -256,6 +260,7 @@ func TestRuntimeRereadsItsOwnPendingWorkAtOnce(t *testing.T) {
 }
 
 func TestRuntimeSurvivesLostConsumerGroup(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusOK)
 	rt := startOn(t, redis.URL, testConfig(), hookTo(t, 1, "acme/api", srv.URL))
@@ -281,6 +286,7 @@ func TestRuntimeSurvivesLostConsumerGroup(t *testing.T) {
 }
 
 func TestRuntimeDropsDeliveriesOfRemovedHooks(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusOK)
 	h := pushHook(t, 1, "acme/api", "")
@@ -305,6 +311,7 @@ func TestRuntimeDropsDeliveriesOfRemovedHooks(t *testing.T) {
 	none(t, got, 300*time.Millisecond)
 }
 
+// Not parallel: it counts a process-wide metric.
 func TestRuntimeStartIsIdempotentAndCloseStops(t *testing.T) {
 	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusOK)

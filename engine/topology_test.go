@@ -100,6 +100,7 @@ func topologyRuntime(t *testing.T, url, mode string, replicaAcks int, rcvURL str
 }
 
 func TestRedisClusterNodeRestartMidBurst(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a 3-node Redis Cluster")
 	}
@@ -117,6 +118,7 @@ func TestRedisClusterNodeRestartMidBurst(t *testing.T) {
 }
 
 func TestRedisSentinelFailoverMidBurst(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts Redis with a replica and a sentinel")
 	}

@@ -463,11 +463,6 @@ func (s *Store) DeadLetters(ctx context.Context, start string, count int64) ([]D
 	return out, nil
 }
 
-// DeadLetterCount is the length of the dead-letter stream.
-func (s *Store) DeadLetterCount(ctx context.Context) (int64, error) {
-	return s.rdb.XLen(ctx, s.keys.Dead()).Result()
-}
-
 // Redrive puts dead letters back on the ready stream as first attempts.
 // It returns how many it moved; unknown IDs are skipped.
 func (s *Store) Redrive(ctx context.Context, ids ...string) (int, error) {
@@ -508,9 +503,4 @@ func (s *Store) DeliveryCounts(ctx context.Context, first, last string) (map[str
 		out[p.ID] = p.RetryCount
 	}
 	return out, nil
-}
-
-// ScheduledCount is how many deliveries wait in the schedule.
-func (s *Store) ScheduledCount(ctx context.Context) (int64, error) {
-	return s.rdb.ZCard(ctx, s.keys.Schedule()).Result()
 }

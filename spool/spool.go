@@ -65,9 +65,6 @@ func New(dir, name string, maxSize int64, log *zap.Logger) *Spool {
 	return &Spool{dir: dir, name: name, maxSize: maxSize, log: log, wake: make(chan struct{}, 1)}
 }
 
-// Dir is the spool's directory.
-func (s *Spool) Dir() string { return s.dir }
-
 // SetMaxSize changes the limit for later appends.
 func (s *Spool) SetMaxSize(n int64) {
 	s.mu.Lock()
