@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
@@ -16,7 +15,6 @@ import (
 const (
 	maxNameLen        = 255
 	maxDescriptionLen = 2048
-	maxURLLen         = 8192
 )
 
 // hookInput is what a create or edit request sets; nil: not given.
@@ -152,28 +150,39 @@ type validationError struct{ msg string }
 
 func (e *validationError) Error() string { return e.msg }
 
-// validate checks a hook as GitLab's model does, in the order GitLab
-// reports: URL, branch filter, custom headers, then the rest.
-func validate(r *redisstore.HookRecord, create bool) error {
+// validate checks a hook as GitLab's model does (webhook.Hook.Validate),
+// with GitLab's messages in the order GitLab reports them: URL, branch
+// filter, custom headers, then the rest. ns is the hook's owner, for a
+// hook not stored yet.
+func validate(r *redisstore.HookRecord, ns redisstore.Namespace, create bool) error {
 	bad := func(msg string) error { return &validationError{msg} }
-	if !validURL(r) {
-		return bad("Invalid url given")
-	}
-	if _, err := gitlab.NewBranchFilter(r.BranchFilterStrategy, r.PushEventsBranchFilter); err != nil {
-		return bad("Invalid branch filter given")
-	}
-	if len(r.CustomHeaders) > gitlab.MaxCustomHeaders || customHeadersInvalid(r.CustomHeaders) {
-		if create {
-			return bad("Custom headers must be a valid json schema")
-		}
-		return bad("Custom headers validation failed")
+	rec := *r
+	rec.Kind, rec.Path = ns.Kind, ns.Path
+	_, err := rec.Hook()
+	var inv *webhook.InvalidError
+	if err != nil && !errors.As(err, &inv) {
+		return err
 	}
 	var msgs []string
-	if gitlab.ValidateURLVariables(r.URLVariables) != nil {
-		msgs = append(msgs, "Url variables must be a valid json schema")
-	}
-	if strings.ContainsAny(r.Token, "\r\n") {
-		msgs = append(msgs, "Token must not contain line breaks")
+	if inv != nil {
+		switch {
+		case inv.Has(webhook.BadScope):
+			return bad(inv.Error())
+		case inv.Has(webhook.BadURL):
+			return bad("Invalid url given")
+		case inv.Has(webhook.BadBranchFilter):
+			return bad("Invalid branch filter given")
+		case inv.Has(webhook.BadCustomHeaders) && create:
+			return bad("Custom headers must be a valid json schema")
+		case inv.Has(webhook.BadCustomHeaders):
+			return bad("Custom headers validation failed")
+		}
+		if inv.Has(webhook.BadURLVariables) {
+			msgs = append(msgs, "Url variables must be a valid json schema")
+		}
+		if inv.Has(webhook.BadToken) {
+			msgs = append(msgs, "Token must not contain line breaks")
+		}
 	}
 	if len(r.Name) > maxNameLen {
 		msgs = append(msgs, fmt.Sprintf("Name is too long (maximum is %d characters)", maxNameLen))
@@ -196,28 +205,6 @@ func toSentence(s []string) string {
 		return s[0] + " and " + s[1]
 	}
 	return strings.Join(s[:len(s)-1], ", ") + ", and " + s[len(s)-1]
-}
-
-func customHeadersInvalid(m map[string]string) bool {
-	for k, v := range m {
-		if gitlab.ValidateCustomHeader(k, v) != nil {
-			return true
-		}
-	}
-	return false
-}
-
-// validURL: http or https with a host, once the variables are filled in.
-func validURL(r *redisstore.HookRecord) bool {
-	if r.URL == "" || len(r.URL) > maxURLLen || strings.ContainsAny(r.URL, " \t\r\n") {
-		return false
-	}
-	raw, err := gitlab.InterpolateURL(r.URL, r.URLVariables)
-	if err != nil {
-		return false
-	}
-	u, err := url.Parse(raw)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Hostname() != ""
 }
 
 func (q *request) limit() int {
@@ -270,7 +257,7 @@ func (q *request) create() {
 		CreatedAt:             nowUTC(),
 	}
 	in.apply(r)
-	if err := validate(r, true); err != nil {
+	if err := validate(r, q.ns, true); err != nil {
 		writeError(q.w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
@@ -341,7 +328,7 @@ func (q *request) update() {
 	}
 	rec, err := q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *redisstore.HookRecord) error {
 		in.apply(r)
-		return validate(r, false)
+		return validate(r, q.ns, false)
 	})
 	var ve *validationError
 	if errors.As(err, &ve) {

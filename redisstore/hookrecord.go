@@ -7,7 +7,9 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
-// Hook is the record as the hook deliveries go to.
+// Hook is the record as the hook deliveries go to, validated by GitLab's
+// rules (webhook.Hook.Validate): a hook that breaks them comes with a
+// *webhook.InvalidError, a bad branch filter included.
 func (r *HookRecord) Hook() (*webhook.Hook, error) {
 	h := &webhook.Hook{
 		ID: r.ID, Name: r.Name, URL: r.URL, URLVariables: r.URLVariables, Token: r.Token,
@@ -28,10 +30,15 @@ func (r *HookRecord) Hook() (*webhook.Hook, error) {
 		}
 		h.Triggers.Add(tr)
 	}
+	var v webhook.Invalid
 	bf, err := gitlab.NewBranchFilter(r.BranchFilterStrategy, r.PushEventsBranchFilter)
 	if err != nil {
-		return nil, fmt.Errorf("hook %d: %w", r.ID, err)
+		v.Add(webhook.BadBranchFilter, err)
 	}
 	h.BranchFilter = bf
+	h.Check(&v)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
 	return h, nil
 }

@@ -1,9 +1,7 @@
 package webhook
 
 import (
-	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
@@ -34,38 +32,6 @@ type Hook struct {
 
 // MaskedURL is the hook's URL as it may be logged or shown.
 func (h *Hook) MaskedURL() string { return gitlab.MaskURL(h.URL) }
-
-// Validate checks the hook as GitLab would on save.
-func (h *Hook) Validate() error {
-	if (h.Project == "") == (h.Group == "") {
-		return errors.New("a hook belongs to exactly one project or group")
-	}
-	for _, p := range []string{h.Project, h.Group} {
-		if _, err := cleanPath(p); err != nil {
-			return err
-		}
-	}
-	if err := gitlab.ValidateURLVariables(h.URLVariables); err != nil {
-		return err
-	}
-	raw, err := gitlab.InterpolateURL(h.URL, h.URLVariables)
-	if err != nil {
-		return err
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("invalid url given: %q must be an http or https URL", h.MaskedURL())
-	}
-	if strings.ContainsAny(h.Token, "\r\n") {
-		return errors.New("token must not contain line breaks")
-	}
-	for k, v := range h.CustomHeaders {
-		if err := gitlab.ValidateCustomHeader(k, v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // HookSet is an immutable index of hooks by ID and by scope, swapped whole
 // when hooks change so readers never lock.
