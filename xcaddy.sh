@@ -13,8 +13,9 @@ mod=$(go list -m)
 export CADDY_VERSION
 # xcaddy runs `go get` on every --with module; without a version that asks the
 # module proxy for the latest release, which a checkout need not have (and
-# which is not this checkout). v0.0.0 never reaches the proxy: the replacement
-# below resolves it. The replacement has no version so that it holds for any
-# version the build selects, e.g. when another plugin requires a published one.
+# which is not this checkout). For an exact version, go falls back to the
+# replacement below when the proxy has no such version. The replacement has
+# no version so that it holds for any version the build selects, e.g. when
+# another plugin requires a published one.
 exec go run "$xcaddy" build "$CADDY_VERSION" --output ./caddy \
 	--with "$mod@v0.0.0" --replace "$mod=." "$@"
