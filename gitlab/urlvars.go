@@ -86,7 +86,7 @@ func MaskURL(template string) string {
 		// An unparsable template still must not leak user info or query.
 		s := template
 		if q := strings.IndexByte(s, '?'); q >= 0 {
-			s = s[:q] + "?" + mask
+			s = s[:q] + "?" + maskQuery(s[q+1:])
 		}
 		if at := strings.LastIndex(s, "@"); at >= 0 {
 			if scheme := strings.Index(s, "://"); scheme >= 0 && scheme < at {

@@ -30,7 +30,8 @@ func TestMaskURLHidesSecrets(t *testing.T) {
 		"https://example.com/hooks/{token}?a=1":               "https://example.com/hooks/{token}?a=*****",
 		"https://example.com/x?apikey=s3cr3t&k={key}&flag&e=": "https://example.com/x?apikey=*****&k={key}&*****&e=",
 		"http://{sub}.example.com/x":                          "http://{sub}.example.com/x",
-		"http://alice:secret@exa mple.com/x?apikey=s3cr3t":    "http://*****:*****@exa mple.com/x?*****",
+		"http://alice:secret@exa mple.com/x?apikey=s3cr3t":    "http://*****:*****@exa mple.com/x?apikey=*****",
+		"http://alice:secret@{host}/x?apikey=s3cr3t&k={key}":  "http://*****:*****@{host}/x?apikey=*****&k={key}",
 	}
 	for in, want := range cases {
 		if got := MaskURL(in); got != want {
