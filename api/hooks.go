@@ -80,7 +80,9 @@ func readInput(p *params, kind redisstore.Kind) *hookInput {
 // request does not give again are cleared (resetSecrets).
 func (in *hookInput) apply(r *redisstore.HookRecord) {
 	oldURL, oldVars := r.URL, maps.Clone(r.URLVariables)
-	if in.url != nil {
+	// The masked URL the API returned, sent back as is (a client that PUTs
+	// what it read), leaves the URL unchanged.
+	if in.url != nil && *in.url != gitlab.MaskURL(r.URL) {
 		r.URL = *in.url
 	}
 	if in.name != nil {

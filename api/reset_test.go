@@ -74,3 +74,20 @@ func TestResetSecretsWhenDeliveriesMove(t *testing.T) {
 		})
 	}
 }
+
+// The API shows user info and query values masked; a client that sends the
+// URL back as it read it does not change the URL, nor lose the token.
+func TestApplyMaskedURLRoundTrip(t *testing.T) {
+	const full = "https://alice:pw@recv.example/x?apikey=k"
+	r := &redisstore.HookRecord{URL: full, Token: "tok"}
+	masked, name := "https://*****:*****@recv.example/x?apikey=*****", "renamed"
+	(&hookInput{url: &masked, name: &name}).apply(r)
+	if r.URL != full || r.Token != "tok" || r.Name != name {
+		t.Fatalf("after a round trip: %+v", r)
+	}
+	other := "https://*****:*****@other.example/x?apikey=*****"
+	(&hookInput{url: &other}).apply(r)
+	if r.URL != other || r.Token != "" {
+		t.Fatalf("after a new URL: %+v", r)
+	}
+}
