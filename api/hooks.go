@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -74,17 +75,15 @@ func readInput(p *params, kind redisstore.Kind) *hookInput {
 	return in
 }
 
-// apply sets the given fields on r, with GitLab's rules for an edit: a new
-// URL clears the token, the URL variables and the custom headers unless the
-// same request gives them again (so a secret can never follow the hook to
-// another receiver); otherwise variables and headers are merged.
+// apply sets the given fields on r; URL variables and custom headers are
+// merged. When the change moves the hook's deliveries, the secrets the
+// request does not give again are cleared (resetSecrets).
 func (in *hookInput) apply(r *redisstore.HookRecord) {
-	urlChanged := in.url != nil && *in.url != r.URL
-	if in.url != nil {
+	oldURL, oldVars := r.URL, maps.Clone(r.URLVariables)
+	// The masked URL the API returned, sent back as is (a client that PUTs
+	// what it read), leaves the URL unchanged.
+	if in.url != nil && *in.url != gitlab.MaskURL(r.URL) {
 		r.URL = *in.url
-	}
-	if urlChanged {
-		r.Token, r.URLVariables, r.CustomHeaders = "", nil, nil
 	}
 	if in.name != nil {
 		r.Name = *in.name
@@ -132,6 +131,8 @@ func (in *hookInput) apply(r *redisstore.HookRecord) {
 	}
 	r.URLVariables = merge(r.URLVariables, in.urlVariables)
 	r.CustomHeaders = merge(r.CustomHeaders, in.customHeaders)
+	resetSecrets(r, oldURL, oldVars,
+		given{token: in.token != nil, urlVariables: in.urlVariables, customHeaders: in.customHeaders})
 }
 
 func merge(dst, src map[string]string) map[string]string {
@@ -172,8 +173,8 @@ func validate(r *redisstore.HookRecord, create bool) error {
 	if gitlab.ValidateURLVariables(r.URLVariables) != nil {
 		msgs = append(msgs, "Url variables must be a valid json schema")
 	}
-	if strings.ContainsAny(r.Token, "\r\n") {
-		msgs = append(msgs, "Token must not contain line breaks")
+	if gitlab.ValidateToken(r.Token) != nil {
+		msgs = append(msgs, "Token must not contain control characters")
 	}
 	if len(r.Name) > maxNameLen {
 		msgs = append(msgs, fmt.Sprintf("Name is too long (maximum is %d characters)", maxNameLen))

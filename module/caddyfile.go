@@ -9,6 +9,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/gitlab"
 )
 
 // UnmarshalCaddyfile sets up the app from the webhooks global option:
@@ -219,9 +220,10 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.EnableSSLVerification = &on
 			}
 		case "custom_header":
-			err = pairArg(d, &h.CustomHeaders)
+			// The value may hold placeholders: it is checked once resolved.
+			err = pairArg(d, &h.CustomHeaders, gitlab.ValidateCustomHeaderName)
 		case "url_variable":
-			err = pairArg(d, &h.URLVariables)
+			err = pairArg(d, &h.URLVariables, nil)
 		default:
 			return d.Errf("unrecognized hook option %q", d.Val())
 		}
@@ -314,10 +316,17 @@ func sizeArg(d *caddyfile.Dispenser, dst *int64) error {
 	return nil
 }
 
-func pairArg(d *caddyfile.Dispenser, dst *map[string]string) error {
+// pairArg reads "<name> <value>" into dst; checkName, if set, vets the name.
+func pairArg(d *caddyfile.Dispenser, dst *map[string]string, checkName func(string) error) error {
+	directive := d.Val()
 	args := d.RemainingArgs()
 	if len(args) != 2 {
-		return d.Errf("usage: %s <name> <value>", d.Val())
+		return d.Errf("usage: %s <name> <value>", directive)
+	}
+	if checkName != nil {
+		if err := checkName(args[0]); err != nil {
+			return d.Errf("%s: %v", directive, err)
+		}
 	}
 	if *dst == nil {
 		*dst = map[string]string{}
