@@ -52,7 +52,10 @@ func (q *request) setSecretEntry() {
 				return errEntryMissing
 			}
 			delete(*m, key)
-			return nil
+			if headers {
+				return nil
+			}
+			return blockedURL(r, &q.h.opt.Network)
 		}
 		*m = merge(*m, map[string]string{key: value})
 		if headers {
@@ -64,7 +67,7 @@ func (q *request) setSecretEntry() {
 		if gitlab.ValidateURLVariables(r.URLVariables) != nil {
 			return &validationError{"Illegal key or value"}
 		}
-		return nil
+		return blockedURL(r, &q.h.opt.Network)
 	})
 	var ve *validationError
 	switch {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -218,9 +219,11 @@ func (p *NetworkPolicy) CheckHost(host string) error {
 	return nil
 }
 
-// CheckURL checks a hook URL when it is saved: the URL template with its
-// variables filled in, as GitLab validates the interpolated URL. A URL
-// that cannot be interpolated or parsed is left to the URL validation.
+// CheckURL checks a hook URL when it is saved and before it is sent: the
+// URL template with its variables filled in, as GitLab validates the
+// interpolated URL. A URL that cannot be interpolated or parsed is left to
+// the URL validation. A host that comes from the variables is not named in
+// the error, as their values are secret.
 func (p *NetworkPolicy) CheckURL(template string, vars map[string]string) error {
 	raw, err := gitlab.InterpolateURL(template, vars)
 	if err != nil {
@@ -230,7 +233,12 @@ func (p *NetworkPolicy) CheckURL(template string, vars map[string]string) error 
 	if err != nil {
 		return nil
 	}
-	return p.CheckHost(u.Hostname())
+	err = p.CheckHost(u.Hostname())
+	var be *BlockedError
+	if errors.As(err, &be) && !strings.Contains(template, be.Host) {
+		be.Host = "the host from URL variables"
+	}
+	return err
 }
 
 // control is a net.Dialer Control function: it sees the resolved address

@@ -293,3 +293,17 @@ func FuzzNetworkPolicyCheck(f *testing.F) {
 		}
 	})
 }
+
+// A refused host that comes from URL variables is not named: their values
+// are secret.
+func TestCheckURLDoesNotNameAHostFromVariables(t *testing.T) {
+	var deny NetworkPolicy
+	err := deny.CheckURL("http://{host}:9/x", map[string]string{"host": "10.9.8.7"})
+	if err == nil || strings.Contains(err.Error(), "10.9.8.7") {
+		t.Fatalf("error %v, want a refusal that does not name the variable's value", err)
+	}
+	err = deny.CheckURL("http://10.9.8.7:9/{path}", map[string]string{"path": "p"})
+	if err == nil || !strings.Contains(err.Error(), "blocked: 10.9.8.7 is a private address") {
+		t.Fatalf("error %v, want the literal address named", err)
+	}
+}

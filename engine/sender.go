@@ -170,7 +170,7 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, h *Hook, eventID, ch
 	// A literal address is refused before any connection, and a zoned
 	// host is refused whatever the policy (the dial-time check decides on
 	// names, after DNS).
-	if err := cfg.Network.CheckHost(req.URL.Hostname()); err != nil {
+	if err := cfg.Network.CheckURL(h.URL, h.URLVariables); err != nil {
 		res.Err = fmt.Errorf("POST %s: %w", h.MaskedURL(), err)
 		return res
 	}

@@ -235,19 +235,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.setDefaults(repl)
 	registerMetrics(ctx)
 
-	hooks, err := buildHooks(a.Hooks, repl)
+	network, err := a.networkPolicy()
+	if err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	hooks, err := buildHooks(a.Hooks, repl, &network)
 	if err != nil {
 		return err
 	}
 	a.hooks = hooks
-	network := engine.NetworkPolicy{AllowLocal: a.AllowLocalRequests}
-	for _, s := range a.AllowNetworks {
-		n, err := engine.ParseNetwork(s)
-		if err != nil {
-			return fmt.Errorf("webhooks: allow_networks: %w", err)
-		}
-		network.Allow = append(network.Allow, n)
-	}
 	a.cfg = engine.Config{
 		Send: engine.SendConfig{
 			Instance:        strings.TrimRight(a.Instance, "/"),
@@ -316,6 +312,19 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.spool = sp.(pooledSpool).Spool
 	}
 	return nil
+}
+
+// networkPolicy is allow_local_requests and allow_networks.
+func (a *App) networkPolicy() (engine.NetworkPolicy, error) {
+	network := engine.NetworkPolicy{AllowLocal: a.AllowLocalRequests}
+	for _, s := range a.AllowNetworks {
+		n, err := engine.ParseNetwork(s)
+		if err != nil {
+			return network, fmt.Errorf("allow_networks: %w", err)
+		}
+		network.Allow = append(network.Allow, n)
+	}
+	return network, nil
 }
 
 // spools holds one spool per directory across config generations; a
