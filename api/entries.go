@@ -72,7 +72,10 @@ func (q *request) setSecretEntry() {
 			g.urlVariables = map[string]string{key: value}
 		}
 		resetSecrets(r, oldURL, oldVars, g)
-		if gitlab.ValidateURLVariables(r.URLVariables) != nil || validate(r, false) != nil {
+		if err := blockedURL(r, &q.h.opt.Network); err != nil {
+			return err
+		}
+		if gitlab.ValidateURLVariables(r.URLVariables) != nil || validate(r, false, &q.h.opt.Network) != nil {
 			if q.method == http.MethodDelete {
 				return &validationError{"Could not unset variable"}
 			}

@@ -95,6 +95,10 @@ type Options struct {
 	// stripped), for Link headers. Default: the request's URL.
 	RequestURL func(*http.Request) *url.URL
 	Logger     *zap.Logger
+	// Network refuses hook URLs that lead to local addresses when a hook
+	// is saved, as GitLab's public_url validator; the zero value allows
+	// public addresses only.
+	Network engine.NetworkPolicy
 }
 
 // Handler serves the hooks API.

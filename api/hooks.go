@@ -154,11 +154,15 @@ type validationError struct{ msg string }
 func (e *validationError) Error() string { return e.msg }
 
 // validate checks a hook as GitLab's model does, in the order GitLab
-// reports: URL, branch filter, custom headers, then the rest.
-func validate(r *redisstore.HookRecord, create bool) error {
+// reports: URL (its address against the network policy included), branch
+// filter, custom headers, then the rest.
+func validate(r *redisstore.HookRecord, create bool, network *engine.NetworkPolicy) error {
 	bad := func(msg string) error { return &validationError{msg} }
 	if !validURL(r) {
 		return bad("Invalid url given")
+	}
+	if err := blockedURL(r, network); err != nil {
+		return err
 	}
 	if _, err := gitlab.NewBranchFilter(r.BranchFilterStrategy, r.PushEventsBranchFilter); err != nil {
 		return bad("Invalid branch filter given")
@@ -221,6 +225,18 @@ func validURL(r *redisstore.HookRecord) bool {
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Hostname() != ""
 }
 
+// blockedURL refuses a URL (variables filled in) that leads to a local
+// address, with the message GitLab's public_url validator gives (GitLab's
+// API itself only says "Invalid url given"; the reason is what its UI
+// shows).
+func blockedURL(r *redisstore.HookRecord, network *engine.NetworkPolicy) error {
+	var be *engine.BlockedError
+	if errors.As(network.CheckURL(r.URL, r.URLVariables), &be) {
+		return &validationError{"Url is blocked: " + be.Reason}
+	}
+	return nil
+}
+
 func (q *request) limit() int {
 	if q.ns.Kind == redisstore.KindGroup {
 		return q.h.opt.MaxGroupHooks
@@ -271,7 +287,7 @@ func (q *request) create() {
 		CreatedAt:             nowUTC(),
 	}
 	in.apply(r)
-	if err := validate(r, true); err != nil {
+	if err := validate(r, true, &q.h.opt.Network); err != nil {
 		writeError(q.w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
@@ -342,7 +358,7 @@ func (q *request) update() {
 	}
 	rec, err := q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *redisstore.HookRecord) error {
 		in.apply(r)
-		return validate(r, false)
+		return validate(r, false, &q.h.opt.Network)
 	})
 	var ve *validationError
 	if errors.As(err, &ve) {

@@ -99,7 +99,7 @@ func FuzzHookInput(f *testing.F) {
 			in := readInput(p, kind)
 			rec := &redisstore.HookRecord{Kind: kind, Triggers: []string{"push"}, EnableSSLVerification: true}
 			in.apply(rec)
-			if validate(rec, true) != nil {
+			if validate(rec, true, &engine.NetworkPolicy{}) != nil {
 				continue
 			}
 			raw, err := gitlab.InterpolateURL(rec.URL, rec.URLVariables)

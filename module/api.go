@@ -115,6 +115,7 @@ func (m *API) Provision(ctx caddy.Context) error {
 		ResendRateLimit:   m.ResendRateLimit,
 		RequestURL:        originalURL,
 		Logger:            ctx.Logger(),
+		Network:           app.cfg.Send.Network,
 	}
 	for _, t := range m.Tokens {
 		opt.Tokens = append(opt.Tokens, api.Token{Name: t.Name, Value: repl.ReplaceKnown(t.Value, ""), Scopes: t.Scopes})

@@ -156,11 +156,13 @@ type App struct {
 	MaxPayload int64 `json:"max_payload,omitempty"`
 
 	// AllowLocalRequests lets deliveries reach loopback, private,
-	// link-local (cloud metadata included), shared (CGNAT) and unspecified
-	// addresses, as GitLab's "Allow requests to the local network from
-	// webhooks". Off by default: such connections are refused when they
-	// are dialled, after DNS, so a public name that resolves to a local
-	// address is refused too.
+	// link-local (cloud metadata included), shared (CGNAT), unspecified,
+	// multicast and reserved addresses, as GitLab's "Allow requests to the
+	// local network from webhooks". Off by default: hook URLs with such
+	// literal addresses (or localhost names) are refused when saved, and
+	// connections to such addresses are refused when they are dialled,
+	// after DNS, so a public name that resolves to a local address is
+	// refused too. A hook URL with an IPv6 zone is refused either way.
 	AllowLocalRequests bool `json:"allow_local_requests,omitempty"`
 
 	// SpoolDir is where events are kept on local disk, fsynced, while
@@ -176,7 +178,8 @@ type App struct {
 
 	// AllowNetworks are networks (CIDR, or single addresses) deliveries
 	// may reach even with AllowLocalRequests off, e.g. 10.1.2.0/24 for one
-	// internal receiver.
+	// internal receiver. An IPv6 address that leads into one (IPv4-mapped,
+	// NAT64, 6to4, Teredo) is allowed too. Default: none.
 	AllowNetworks []string `json:"allow_networks,omitempty"`
 
 	// LogRetention is how long each hook's delivery log ("Recent events",
@@ -235,19 +238,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.setDefaults(repl)
 	registerMetrics(ctx)
 
-	hooks, err := buildHooks(a.Hooks, repl)
+	network, err := a.networkPolicy()
+	if err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	hooks, err := buildHooks(a.Hooks, repl, &network)
 	if err != nil {
 		return err
 	}
 	a.hooks = hooks
-	network := engine.NetworkPolicy{AllowLocal: a.AllowLocalRequests}
-	for _, s := range a.AllowNetworks {
-		n, err := engine.ParseNetwork(s)
-		if err != nil {
-			return fmt.Errorf("webhooks: allow_networks: %w", err)
-		}
-		network.Allow = append(network.Allow, n)
-	}
 	a.cfg = engine.Config{
 		Send: engine.SendConfig{
 			Instance:        strings.TrimRight(a.Instance, "/"),
@@ -316,6 +315,19 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.spool = sp.(pooledSpool).Spool
 	}
 	return nil
+}
+
+// networkPolicy is allow_local_requests and allow_networks.
+func (a *App) networkPolicy() (engine.NetworkPolicy, error) {
+	network := engine.NetworkPolicy{AllowLocal: a.AllowLocalRequests}
+	for _, s := range a.AllowNetworks {
+		n, err := engine.ParseNetwork(s)
+		if err != nil {
+			return network, fmt.Errorf("allow_networks: %w", err)
+		}
+		network.Allow = append(network.Allow, n)
+	}
+	return network, nil
 }
 
 // spools holds one spool per directory across config generations; a

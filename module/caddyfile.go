@@ -64,6 +64,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	var urls []hookURL
 	for d.NextBlock(0) {
 		var err error
 		switch d.Val() {
@@ -156,8 +157,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &a.EncryptionKey)
 		case "hook":
 			h := new(HookConfig)
-			if err = h.unmarshalCaddyfile(d); err == nil {
+			var at caddyfile.Token
+			if at, err = h.unmarshalCaddyfile(d); err == nil {
 				a.Hooks = append(a.Hooks, h)
+				urls = append(urls, hookURL{h, at})
 			}
 		default:
 			return d.Errf("unrecognized webhooks option %q", d.Val())
@@ -166,16 +169,44 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
+	return a.checkHookURLs(urls)
+}
+
+// hookURL is a hook of the Caddyfile with the token of its url line.
+type hookURL struct {
+	hook *HookConfig
+	at   caddyfile.Token
+}
+
+// checkHookURLs refuses a hook URL that leads to a local address the
+// network policy refuses, naming its line, as GitLab refuses such a URL
+// when a hook is saved. It runs once the block is read, as
+// allow_local_requests may come after the hooks. A URL whose host is a
+// placeholder is checked when the config is loaded.
+func (a *App) checkHookURLs(urls []hookURL) error {
+	network, err := a.networkPolicy()
+	if err != nil {
+		return err // allow_networks entries were checked as they were read
+	}
+	for _, u := range urls {
+		if err := network.CheckURL(u.hook.URL, u.hook.URLVariables); err != nil {
+			d := caddyfile.NewDispenser([]caddyfile.Token{u.at})
+			d.Next()
+			masked := engine.MaskSecrets(&engine.Hook{URL: u.hook.URL, URLVariables: u.hook.URLVariables}, err.Error())
+			return d.Errf("hook %s: url %s: %s", u.hook.Name, gitlab.MaskURL(u.hook.URL), masked)
+		}
+	}
 	return nil
 }
 
-func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+// unmarshalCaddyfile reads a hook block; it returns the url line's token.
+func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) (urlAt caddyfile.Token, err error) {
 	if !d.NextArg() {
-		return d.Err("hook needs a name: hook <name> { … }")
+		return urlAt, d.Err("hook needs a name: hook <name> { … }")
 	}
 	h.Name = d.Val()
 	if d.NextArg() {
-		return d.ArgErr()
+		return urlAt, d.ArgErr()
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
@@ -184,11 +215,12 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			var id int
 			if err = intArg(d, &id); err == nil {
 				if id <= 0 {
-					return d.Errf("hook id must be positive, got %d", id)
+					return urlAt, d.Errf("hook id must be positive, got %d", id)
 				}
 				h.ID = int64(id)
 			}
 		case "url":
+			urlAt = d.Token()
 			err = oneArg(d, &h.URL)
 		case "token":
 			err = oneArg(d, &h.Token)
@@ -199,12 +231,12 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "events":
 			h.Events = append(h.Events, d.RemainingArgs()...)
 			if len(h.Events) == 0 {
-				return d.ArgErr()
+				return urlAt, d.ArgErr()
 			}
 		case "branch_filter":
 			args := d.RemainingArgs()
 			if len(args) < 1 || len(args) > 2 {
-				return d.Err("usage: branch_filter <wildcard|regex|all_branches> [<filter>]")
+				return urlAt, d.Err("usage: branch_filter <wildcard|regex|all_branches> [<filter>]")
 			}
 			h.BranchFilterStrategy = args[0]
 			if len(args) == 2 {
@@ -215,7 +247,7 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err = oneArg(d, &v); err == nil {
 				on, ok := parseOnOff(v)
 				if !ok {
-					return d.Errf("ssl_verification takes on or off, got %q", v)
+					return urlAt, d.Errf("ssl_verification takes on or off, got %q", v)
 				}
 				h.EnableSSLVerification = &on
 			}
@@ -225,16 +257,16 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "url_variable":
 			err = pairArg(d, &h.URLVariables, nil)
 		default:
-			return d.Errf("unrecognized hook option %q", d.Val())
+			return urlAt, d.Errf("unrecognized hook option %q", d.Val())
 		}
 		if err != nil {
-			return err
+			return urlAt, err
 		}
 	}
 	if h.URL == "" {
-		return d.Errf("hook %s: url is required", h.Name)
+		return urlAt, d.Errf("hook %s: url is required", h.Name)
 	}
-	return nil
+	return urlAt, nil
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
