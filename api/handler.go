@@ -109,6 +109,7 @@ type Handler struct {
 	rt   Runtime
 	opt  Options
 	auth *authenticator
+	cop  *http.CrossOriginProtection
 	log  *zap.Logger
 }
 
@@ -131,7 +132,7 @@ func New(repo Repository, rt Runtime, opt Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{repo: repo, rt: rt, opt: opt, auth: a, log: opt.Logger}, nil
+	return &Handler{repo: repo, rt: rt, opt: opt, auth: a, cop: http.NewCrossOriginProtection(), log: opt.Logger}, nil
 }
 
 // route is a matched request.
@@ -223,6 +224,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !contains(allowed, method) {
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
 		writeError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
+		return
+	}
+	if crossSiteRefused(h.cop, r) {
+		writeMessage(w, http.StatusForbidden, "403 Forbidden - cross-site request refused")
 		return
 	}
 	p, ok := h.auth.authenticate(r)
