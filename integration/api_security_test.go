@@ -78,6 +78,7 @@ func startForwardAuthFixture(t *testing.T) *forwardAuthFixture {
 			output file %s
 			level DEBUG
 			format filter {
+				wrap console
 				request>headers>Private-Token delete
 			}
 		}
