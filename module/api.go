@@ -185,13 +185,7 @@ func (m *API) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			m.Tokens = append(m.Tokens, t)
 		case "prefix":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			m.Prefix = d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
-			}
+			err = oneArg(d, &m.Prefix)
 		case "trust_upstream_auth":
 			if d.NextArg() {
 				return d.ArgErr()
