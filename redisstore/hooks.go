@@ -276,6 +276,24 @@ func (h *HookStore) NamespaceByPath(ctx context.Context, kind Kind, path string)
 	return ns, nil
 }
 
+// LookupNamespace returns the project or group with that full path if it
+// has an id, without giving it one; ok is false if it never had.
+func (h *HookStore) LookupNamespace(ctx context.Context, kind Kind, path string) (ns Namespace, ok bool, err error) {
+	k := h.s.keys
+	id, err := h.s.rdb.HGet(ctx, k.NamespaceByPath(), string(kind)+":"+strings.ToLower(path)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return Namespace{}, false, nil
+	}
+	if err != nil {
+		return Namespace{}, false, fmt.Errorf("looking up %s %q: %w", kind, path, err)
+	}
+	ns, ok, err = h.NamespaceByID(ctx, kind, id)
+	if err != nil || !ok {
+		return Namespace{}, false, err
+	}
+	return ns, true, nil
+}
+
 // NamespaceByID returns the project or group with that numeric id; ok is
 // false if no path was ever given that id.
 func (h *HookStore) NamespaceByID(ctx context.Context, kind Kind, id int64) (ns Namespace, ok bool, err error) {

@@ -60,6 +60,25 @@ func TestNamespaceIDsAssignedOnFirstUse(t *testing.T) {
 	}
 }
 
+func TestLookupNamespaceAllocatesNothing(t *testing.T) {
+	hs, s, _ := newHookStore(t)
+	ctx := context.Background()
+	if ns, ok, err := hs.LookupNamespace(ctx, KindProject, "acme/new"); err != nil || ok {
+		t.Fatalf("lookup of a new path = %+v, %v, %v; want not found", ns, ok, err)
+	}
+	if n, _ := s.rdb.Exists(ctx, s.keys.NamespaceSeq(), s.keys.NamespaceByPath(), s.keys.NamespaceByID()).Result(); n != 0 {
+		t.Fatalf("a lookup created %d namespace keys", n)
+	}
+	a, _ := hs.NamespaceByPath(ctx, KindProject, "Acme/New")
+	got, ok, err := hs.LookupNamespace(ctx, KindProject, "acme/NEW")
+	if err != nil || !ok || got != a {
+		t.Fatalf("lookup after a write = %+v, %v, %v; want %+v", got, ok, err, a)
+	}
+	if _, ok, _ := hs.LookupNamespace(ctx, KindGroup, "acme/new"); ok {
+		t.Fatal("a project path resolved as a group")
+	}
+}
+
 func TestHookCRUDAndSecretsAtRest(t *testing.T) {
 	hs, s, _ := newHookStore(t)
 	ctx := context.Background()
