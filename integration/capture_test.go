@@ -129,6 +129,34 @@ func TestResponsesThatAreNotEventsPassUntouched(t *testing.T) {
 	}
 }
 
+func TestSignalHeadersAndTrailersNeverReachTheClient(t *testing.T) {
+	rcv := newReceiver(t, 0)
+	app := newApp(t)
+	start(t, func(redisURL string) string {
+		return caddyfile(redisURL, "https://forge.example.com", app, hookBlock("ci", rcv.URL, "group acme", "push"))
+	})
+	resp, body := do(t, mustRequest(t, http.MethodGet, "/empty-signals"))
+	if resp.StatusCode != 200 || body != "no event here" {
+		t.Fatalf("empty signals: %d %q", resp.StatusCode, body)
+	}
+	assertNoSignalHeaders(t, resp.Header)
+
+	for _, path := range []string{"/trailers/declared", "/trailers/prefixed"} {
+		// do reads the whole body, so resp.Trailer holds what arrived
+		// (and, for declared trailers, every name the Trailer header listed).
+		resp, body := do(t, mustRequest(t, http.MethodGet, path))
+		if resp.StatusCode != 200 || body != "body" {
+			t.Fatalf("%s: %d %q", path, resp.StatusCode, body)
+		}
+		assertNoSignalHeaders(t, resp.Header)
+		assertNoSignalHeaders(t, resp.Trailer)
+		if got := resp.Trailer.Get("X-App-Checksum"); got != "abc" {
+			t.Errorf("%s: the app's own trailer X-App-Checksum = %q, want abc (trailers: %v)", path, got, resp.Trailer)
+		}
+	}
+	rcv.quiet(t, 500*time.Millisecond)
+}
+
 func TestStreamingResponsesAreNotHeldBack(t *testing.T) {
 	rcv := newReceiver(t, 0)
 	app := newApp(t)

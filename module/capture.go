@@ -44,8 +44,9 @@ const (
 //	                     payload's "ref" is used)
 //
 // and the response body is the JSON payload. Only 2xx responses (not 204,
-// 206 or answers to HEAD) become events. These headers are removed from
-// every response before it reaches the client. The decision is made from
+// 206 or answers to HEAD) become events. Every X-Webhook-* header and
+// trailer (empty or not) is removed from every response before it reaches
+// the client. The decision is made from
 // the status and headers alone: other responses are neither buffered nor
 // copied, and event responses stream to the client unchanged while a
 // capped copy of the body is kept. The event is in Redis before the
@@ -127,6 +128,9 @@ func (c *Capture) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// app committed must not be lost with it.
 	defer func() {
 		rec := recover()
+		// Trailers (and the headers of a response never written) go out
+		// after the handler returns.
+		stripSignals(tw.Header())
 		c.finish(tw, r, chain)
 		if rec != nil {
 			tw.release()
