@@ -6,6 +6,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
 	"github.com/grt-continuation/caddy-webhooks/engine"
@@ -240,6 +241,7 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //	webhooks_capture [<matcher>] {
 //		max_body        <size>
 //		enqueue_timeout <duration>
+//		trusted_event_uuid_from <cidr|ip|private_ranges...>
 //	}
 func (c *Capture) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -253,6 +255,21 @@ func (c *Capture) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = sizeArg(d, &c.MaxBody)
 		case "enqueue_timeout":
 			err = durationArg(d, &c.EnqueueTimeout)
+		case "trusted_event_uuid_from":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Err("usage: trusted_event_uuid_from <cidr|ip|private_ranges...>")
+			}
+			for _, n := range args {
+				if n == "private_ranges" { // as Caddy's trusted_proxies
+					c.TrustedEventUUIDFrom = append(c.TrustedEventUUIDFrom, caddyhttp.PrivateRangesCIDR()...)
+					continue
+				}
+				if _, err := caddyhttp.CIDRExpressionToPrefix(n); err != nil {
+					return d.Errf("trusted_event_uuid_from: %v", err)
+				}
+				c.TrustedEventUUIDFrom = append(c.TrustedEventUUIDFrom, n)
+			}
 		default:
 			return d.Errf("unrecognized webhooks_capture option %q", d.Val())
 		}
