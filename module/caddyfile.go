@@ -39,6 +39,8 @@ import (
 //		retry_backoff     <duration>
 //		max_retry_backoff <duration>
 //		max_delivery_age  <duration>
+//		max_dead_letters  <n>
+//		max_dead_letter_bytes <size>
 //		hook_concurrency  <n>
 //		calls_per_minute  <n>
 //		disable_after_failures <n>
@@ -137,6 +139,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &a.MaxRetryBackoff)
 		case "max_delivery_age":
 			err = durationArg(d, &a.MaxDeliveryAge)
+		case "max_dead_letters":
+			err = intArg(d, &a.MaxDeadLetters)
+		case "max_dead_letter_bytes":
+			err = sizeArg(d, &a.MaxDeadLetterBytes)
 		case "hook_concurrency":
 			err = intArg(d, &a.HookConcurrency)
 		case "calls_per_minute":
