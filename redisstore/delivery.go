@@ -22,7 +22,9 @@ import (
 // A dead letter records its size (document and reason) in its "n" field
 // and in the dead-bytes counter; the oldest are trimmed while the stream
 // holds more entries or bytes than its bounds. Entries without "n" (from
-// before the counter) are trimmed the same, uncounted.
+// before the counter) are trimmed the same, uncounted. Entries are read one
+// at a time when only the byte bound is exceeded, so no payload is copied
+// into the script that is not dropped.
 var settleScript = redis.NewScript(`
 -- KEYS: ready, schedule, health, dead, disabled hooks (zset: hook id -> until ms, inf = permanent), dead bytes
 -- ARGV: group, entry id, now ms, result (ok|fail|dead), class (''|client|gone),
@@ -43,7 +45,7 @@ local function dead(reason)
   local maxlen, maxbytes = tonumber(ARGV[16]), tonumber(ARGV[17])
   local by_count, by_bytes = 0, 0
   while len > 0 and (len > maxlen or bytes > maxbytes) do
-    local batch = redis.call('XRANGE', KEYS[4], '-', '+', 'COUNT', math.min(math.max(len - maxlen, 16), 1000))
+    local batch = redis.call('XRANGE', KEYS[4], '-', '+', 'COUNT', math.min(math.max(len - maxlen, 1), 1000))
     for _, e in ipairs(batch) do
       if len <= maxlen and bytes <= maxbytes then break end
       local f = e[2]
