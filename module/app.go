@@ -187,6 +187,17 @@ type App struct {
 	// window of GitLab's docs.
 	LogRetention caddy.Duration `json:"log_retention,omitempty"`
 
+	// MaxDeadLetters caps the dead letters kept (deliveries given up on,
+	// each with its payload); past it the oldest are dropped and counted in
+	// dead_letters_trimmed_total{bound="count"}. Default: 100,000.
+	MaxDeadLetters int `json:"max_dead_letters,omitempty"`
+
+	// MaxDeadLetterBytes caps the dead letters' size (payloads, delivery
+	// fields and reasons) in Redis; past it the oldest are dropped and
+	// counted in dead_letters_trimmed_total{bound="bytes"}. A dead letter
+	// larger than the bound on its own is not kept. Default: 256 MiB.
+	MaxDeadLetterBytes int64 `json:"max_dead_letter_bytes,omitempty"`
+
 	// LogMaxEntries caps the attempts kept per hook. Default: 500.
 	LogMaxEntries int `json:"log_max_entries,omitempty"`
 
@@ -272,6 +283,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		MaxHandouts:     engine.MaxHandouts,
 		Lease:           time.Duration(a.Lease),
 		ClaimInterval:   time.Duration(a.ClaimInterval),
+		DeadLetters:     redisstore.DeadLetterLimits{MaxEntries: a.MaxDeadLetters, MaxBytes: a.MaxDeadLetterBytes},
 		Log: engine.LogPolicy{
 			Retention: time.Duration(a.LogRetention), MaxEntries: a.LogMaxEntries,
 			MaxRequestBody: int(min(a.LogMaxRequestBody, 1<<30)),
@@ -376,6 +388,8 @@ func (a *App) setDefaults(repl *caddy.Replacer) {
 	}
 	setDefault(&a.MaxPayload, DefaultMaxPayload)
 	setDefault(&a.SpoolMaxSize, DefaultSpoolMaxSize)
+	setDefault(&a.MaxDeadLetters, redisstore.DefaultMaxDeadLetters)
+	setDefault(&a.MaxDeadLetterBytes, redisstore.DefaultMaxDeadLetterBytes)
 	a.SpoolDir = repl.ReplaceKnown(a.SpoolDir, "")
 	if a.SpoolDir == "" {
 		a.SpoolDir = filepath.Join(caddy.AppDataDir(), "webhooks-spool", url.PathEscape(a.Namespace))

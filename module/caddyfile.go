@@ -6,6 +6,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
 	"github.com/grt-continuation/caddy-webhooks/engine"
@@ -39,6 +40,8 @@ import (
 //		retry_backoff     <duration>
 //		max_retry_backoff <duration>
 //		max_delivery_age  <duration>
+//		max_dead_letters  <n>
+//		max_dead_letter_bytes <size>
 //		hook_concurrency  <n>
 //		calls_per_minute  <n>
 //		disable_after_failures <n>
@@ -138,6 +141,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &a.MaxRetryBackoff)
 		case "max_delivery_age":
 			err = durationArg(d, &a.MaxDeliveryAge)
+		case "max_dead_letters":
+			err = intArg(d, &a.MaxDeadLetters)
+		case "max_dead_letter_bytes":
+			err = sizeArg(d, &a.MaxDeadLetterBytes)
 		case "hook_concurrency":
 			err = intArg(d, &a.HookConcurrency)
 		case "calls_per_minute":
@@ -274,6 +281,7 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) (urlAt caddyfile
 //	webhooks_capture [<matcher>] {
 //		max_body        <size>
 //		enqueue_timeout <duration>
+//		trusted_event_uuid_from <cidr|ip|private_ranges...>
 //	}
 func (c *Capture) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -287,6 +295,21 @@ func (c *Capture) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = sizeArg(d, &c.MaxBody)
 		case "enqueue_timeout":
 			err = durationArg(d, &c.EnqueueTimeout)
+		case "trusted_event_uuid_from":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Err("usage: trusted_event_uuid_from <cidr|ip|private_ranges...>")
+			}
+			for _, n := range args {
+				if n == "private_ranges" { // as Caddy's trusted_proxies
+					c.TrustedEventUUIDFrom = append(c.TrustedEventUUIDFrom, caddyhttp.PrivateRangesCIDR()...)
+					continue
+				}
+				if _, err := caddyhttp.CIDRExpressionToPrefix(n); err != nil {
+					return d.Errf("trusted_event_uuid_from: %v", err)
+				}
+				c.TrustedEventUUIDFrom = append(c.TrustedEventUUIDFrom, n)
+			}
 		default:
 			return d.Errf("unrecognized webhooks_capture option %q", d.Val())
 		}
