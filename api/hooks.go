@@ -3,9 +3,11 @@ package api
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
@@ -72,17 +74,15 @@ func readInput(p *params, kind redisstore.Kind) *hookInput {
 	return in
 }
 
-// apply sets the given fields on r, with GitLab's rules for an edit: a new
-// URL clears the token, the URL variables and the custom headers unless the
-// same request gives them again (so a secret can never follow the hook to
-// another receiver); otherwise variables and headers are merged.
+// apply sets the given fields on r; URL variables and custom headers are
+// merged. When the change moves the hook's deliveries, the secrets the
+// request does not give again are cleared (resetSecrets).
 func (in *hookInput) apply(r *redisstore.HookRecord) {
-	urlChanged := in.url != nil && *in.url != r.URL
-	if in.url != nil {
+	oldURL, oldVars := r.URL, maps.Clone(r.URLVariables)
+	// The masked URL the API returned, sent back as is (a client that PUTs
+	// what it read), leaves the URL unchanged.
+	if in.url != nil && *in.url != gitlab.MaskURL(r.URL) {
 		r.URL = *in.url
-	}
-	if urlChanged {
-		r.Token, r.URLVariables, r.CustomHeaders = "", nil, nil
 	}
 	if in.name != nil {
 		r.Name = *in.name
@@ -130,6 +130,8 @@ func (in *hookInput) apply(r *redisstore.HookRecord) {
 	}
 	r.URLVariables = merge(r.URLVariables, in.urlVariables)
 	r.CustomHeaders = merge(r.CustomHeaders, in.customHeaders)
+	resetSecrets(r, oldURL, oldVars,
+		given{token: in.token != nil, urlVariables: in.urlVariables, customHeaders: in.customHeaders})
 }
 
 func merge(dst, src map[string]string) map[string]string {
@@ -151,10 +153,11 @@ type validationError struct{ msg string }
 func (e *validationError) Error() string { return e.msg }
 
 // validate checks a hook as GitLab's model does (webhook.Hook.Validate),
-// with GitLab's messages in the order GitLab reports them: URL, branch
-// filter, custom headers, then the rest. ns is the hook's owner, for a
-// hook not stored yet.
-func validate(r *redisstore.HookRecord, ns redisstore.Namespace, create bool) error {
+// with GitLab's messages in the order GitLab reports them: URL (its
+// address against the network policy included), branch filter, custom
+// headers, then the rest. ns is the hook's owner, for a hook not stored
+// yet.
+func validate(r *redisstore.HookRecord, ns redisstore.Namespace, create bool, network *delivery.NetworkPolicy) error {
 	bad := func(msg string) error { return &validationError{msg} }
 	rec := *r
 	rec.Kind, rec.Path = ns.Kind, ns.Path
@@ -170,6 +173,13 @@ func validate(r *redisstore.HookRecord, ns redisstore.Namespace, create bool) er
 			return bad(inv.Error())
 		case inv.Has(webhook.BadURL):
 			return bad("Invalid url given")
+		}
+	}
+	if err := blockedURL(r, network); err != nil {
+		return err
+	}
+	if inv != nil {
+		switch {
 		case inv.Has(webhook.BadBranchFilter):
 			return bad("Invalid branch filter given")
 		case inv.Has(webhook.BadCustomHeaders) && create:
@@ -181,7 +191,7 @@ func validate(r *redisstore.HookRecord, ns redisstore.Namespace, create bool) er
 			msgs = append(msgs, "Url variables must be a valid json schema")
 		}
 		if inv.Has(webhook.BadToken) {
-			msgs = append(msgs, "Token must not contain line breaks")
+			msgs = append(msgs, "Token must not contain control characters")
 		}
 	}
 	if len(r.Name) > maxNameLen {
@@ -205,6 +215,18 @@ func toSentence(s []string) string {
 		return s[0] + " and " + s[1]
 	}
 	return strings.Join(s[:len(s)-1], ", ") + ", and " + s[len(s)-1]
+}
+
+// blockedURL refuses a URL (variables filled in) that leads to a local
+// address, with the message GitLab's public_url validator gives (GitLab's
+// API itself only says "Invalid url given"; the reason is what its UI
+// shows).
+func blockedURL(r *redisstore.HookRecord, network *delivery.NetworkPolicy) error {
+	var be *delivery.BlockedError
+	if errors.As(network.CheckURL(r.URL, r.URLVariables), &be) {
+		return &validationError{"Url is blocked: " + be.Reason}
+	}
+	return nil
 }
 
 func (q *request) limit() int {
@@ -257,7 +279,7 @@ func (q *request) create() {
 		CreatedAt:             nowUTC(),
 	}
 	in.apply(r)
-	if err := validate(r, q.ns, true); err != nil {
+	if err := validate(r, q.ns, true, &q.h.opt.Network); err != nil {
 		writeError(q.w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
@@ -328,7 +350,7 @@ func (q *request) update() {
 	}
 	rec, err := q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *redisstore.HookRecord) error {
 		in.apply(r)
-		return validate(r, q.ns, false)
+		return validate(r, q.ns, false, &q.h.opt.Network)
 	})
 	var ve *validationError
 	if errors.As(err, &ve) {

@@ -56,12 +56,15 @@ type Config struct {
 	MaxHandouts int
 	// Log bounds the delivery log of each hook (zero fields: defaults).
 	Log hooklog.Policy
+	// DeadLetters bound the dead-letter stream in entries and bytes (zero
+	// fields: defaults); the oldest go first.
+	DeadLetters redisstore.DeadLetterLimits
 }
 
 // delivery is the part of the settings deliveries follow.
 func (c *Config) delivery() delivery.Config {
 	return delivery.Config{Send: c.Send, Workers: c.Workers, Lease: c.Lease, Retry: c.Retry, Health: c.Health,
-		HookConcurrency: c.HookConcurrency, CallsPerMinute: c.CallsPerMinute, Silent: c.Silent}
+		HookConcurrency: c.HookConcurrency, CallsPerMinute: c.CallsPerMinute, Silent: c.Silent, DeadLetters: c.DeadLetters}
 }
 
 // Validate checks the relations between settings.
@@ -87,6 +90,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max handouts must be at least 2, got %d", c.MaxHandouts)
 	case c.Health.Threshold < 1 || c.Health.Base <= 0 || c.Health.Max < c.Health.Base:
 		return errors.New("health policy needs a positive threshold and backoffs")
+	case c.DeadLetters.MaxEntries < 0 || c.DeadLetters.MaxBytes < 0:
+		return errors.New("max dead letters and max dead-letter bytes must not be negative")
 	}
 	return c.Retry.Validate()
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
+	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
@@ -68,11 +70,11 @@ type HookConfig struct {
 // while staying below 2^53, the largest integer JSON clients read exactly.
 const configHookIDBase = int64(1) << 52
 
-func buildHooks(cfgs []*HookConfig, repl *caddy.Replacer) (*webhook.HookSet, error) {
+func buildHooks(cfgs []*HookConfig, repl *caddy.Replacer, network *delivery.NetworkPolicy) (*webhook.HookSet, error) {
 	hooks := make([]*webhook.Hook, 0, len(cfgs))
 	names := map[string]bool{}
 	for i, c := range cfgs {
-		h, err := c.build(repl)
+		h, err := c.build(repl, network)
 		if err != nil {
 			name := c.Name
 			if name == "" {
@@ -93,7 +95,7 @@ func buildHooks(cfgs []*HookConfig, repl *caddy.Replacer) (*webhook.HookSet, err
 	return set, nil
 }
 
-func (c *HookConfig) build(repl *caddy.Replacer) (*webhook.Hook, error) {
+func (c *HookConfig) build(repl *caddy.Replacer, network *delivery.NetworkPolicy) (*webhook.Hook, error) {
 	if strings.TrimSpace(c.Name) == "" {
 		return nil, fmt.Errorf("name is required")
 	}
@@ -130,6 +132,12 @@ func (c *HookConfig) build(repl *caddy.Replacer) (*webhook.Hook, error) {
 	h.CustomHeaders = resolveAll(c.CustomHeaders, repl)
 	if err := h.Validate(); err != nil {
 		return nil, err
+	}
+	// Checked on the URL as it will be sent (placeholders and variables
+	// filled in), as GitLab checks a hook URL when it is saved; the text is
+	// masked, as a variable may hold the host.
+	if err := network.CheckURL(h.URL, h.URLVariables); err != nil {
+		return nil, fmt.Errorf("url %s: %s", h.MaskedURL(), hooklog.MaskSecrets(h, err.Error()))
 	}
 	return h, nil
 }

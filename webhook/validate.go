@@ -96,8 +96,8 @@ func (h *Hook) Check(v *Invalid) {
 	if err := gitlab.ValidateURLVariables(h.URLVariables); err != nil {
 		v.Add(BadURLVariables, err)
 	}
-	if strings.ContainsAny(h.Token, "\r\n") {
-		v.Add(BadToken, errors.New("token must not contain line breaks"))
+	if err := gitlab.ValidateToken(h.Token); err != nil {
+		v.Add(BadToken, err)
 	}
 }
 

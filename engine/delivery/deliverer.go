@@ -29,6 +29,9 @@ type Config struct {
 	CallsPerMinute int
 	// Silent stops all outgoing deliveries; they stay queued.
 	Silent bool
+	// DeadLetters bound the dead-letter stream in entries and bytes (zero
+	// fields: defaults); the oldest go first.
+	DeadLetters redisstore.DeadLetterLimits
 }
 
 // Recorder builds the log entry of an attempt and bounds each hook's log
@@ -303,13 +306,15 @@ func (d *Deliverer) settle(m *redisstore.DeliveryMsg, hook *webhook.Hook, out re
 	cfg := d.cfg.Load()
 	ctx, cancel := d.recordCtx()
 	defer cancel()
-	st, err := d.store.Settle(ctx, m.StreamID, &m.Delivery, out, cfg.Health, time.Now(), entry, d.record.Limits())
+	st, err := d.store.Settle(ctx, m.StreamID, &m.Delivery, out, cfg.Health, cfg.DeadLetters, time.Now(), entry, d.record.Limits())
 	if err != nil {
 		d.log.Error("recording delivery outcome failed; it will be handed out again after the lease",
 			zap.String("event", m.Delivery.EventID), zap.Int64("hook_id", hook.ID), zap.Error(err))
 		return
 	}
 	d.disabled.note(hook.ID, st, out.Success)
+	metrics.DeadLettersTrimmed.WithLabelValues("count").Add(float64(st.TrimmedForCount))
+	metrics.DeadLettersTrimmed.WithLabelValues("bytes").Add(float64(st.TrimmedForBytes))
 	if st.LogErr != nil {
 		d.log.Warn("recording a delivery attempt in the hook's log failed", zap.Int64("hook_id", hook.ID),
 			zap.String("event", m.Delivery.EventID), zap.String("kind", KindDelivery), zap.Error(st.LogErr))

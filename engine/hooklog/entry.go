@@ -73,8 +73,8 @@ func (p Policy) withDefaults() Policy {
 
 // NewEntry builds the log entry of an attempt: the hook's masked URL,
 // the request headers with X-Gitlab-Token and custom header values
-// replaced by [REDACTED], the payload (or {"oversize":true} beyond
-// maxBody), and the response capped as GitLab does (8 KiB of body, 50
+// replaced by [REDACTED], the payload with its e-mail addresses replaced by
+// [REDACTED] as GitLab does (or {"oversize":true} beyond maxBody), and the response capped as GitLab does (8 KiB of body, 50
 // headers of at most 1 KiB each) with the hook's URL variable values
 // masked back to {name} and any other secret of the hook redacted.
 func NewEntry(kind string, req *delivery.Request, res *delivery.Result, maxBody int) *redisstore.LogEntry {
@@ -89,7 +89,8 @@ func NewEntry(kind string, req *delivery.Request, res *delivery.Result, maxBody 
 	if len(body) > maxBody || !json.Valid(body) {
 		e.RequestData, e.Oversize = json.RawMessage(`{"oversize":true}`), true
 	} else {
-		e.RequestData = json.RawMessage(body)
+		// Redacted now, so neither Redis nor a resend ever holds the addresses.
+		e.RequestData = json.RawMessage(gitlab.RedactEmails(body))
 	}
 	mask := newMasker(h)
 	if res.Err != nil && res.Status == 0 {

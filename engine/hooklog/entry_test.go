@@ -12,6 +12,21 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
+// GitLab stores request_data with every e-mail address value replaced by
+// [REDACTED]; a resend sends that stored payload.
+func TestNewLogEntryRedactsEmails(t *testing.T) {
+	h := &webhook.Hook{ID: 7, URL: "https://recv.example/x"}
+	body := []byte(`{"user_email":"john@example.com","commits":[{"author":{"email":"jane@example.com"}}],"ref":"main"}`)
+	e := NewEntry(KindDelivery, &delivery.Request{Hook: h, EventID: "ev1", Chain: "ch1", Trigger: "push", Body: body}, &delivery.Result{Status: 200}, 1<<10)
+	want := `{"user_email":"[REDACTED]","commits":[{"author":{"email":"[REDACTED]"}}],"ref":"main"}`
+	if string(e.RequestData) != want {
+		t.Errorf("request_data = %s, want %s", e.RequestData, want)
+	}
+	if !strings.Contains(string(body), "john@example.com") {
+		t.Error("the delivered payload was changed")
+	}
+}
+
 func TestNewLogEntryRedactsAndCaps(t *testing.T) {
 	const token, hdr, urlVar = "tok-SECRET-1234", "hdr-SECRET-5678", "var-SECRET-9abc"
 	h := &webhook.Hook{ID: 7, URL: "https://user:pw@recv.example/{key}/x", URLVariables: map[string]string{"key": urlVar},
@@ -32,7 +47,7 @@ func TestNewLogEntryRedactsAndCaps(t *testing.T) {
 	res := &delivery.Result{Status: 500, Header: resp, Body: body, Duration: 1500 * time.Millisecond, RequestHeader: sent}
 	e := NewEntry(KindDelivery, &delivery.Request{Hook: h, EventID: "ev1", Chain: "ch1", Trigger: "push", Body: []byte(`{"a":1}`)}, res, 1<<10)
 
-	if e.URL != "https://xxxxx@recv.example/{key}/x" {
+	if e.URL != "https://*****:*****@recv.example/{key}/x" {
 		t.Errorf("url = %q", e.URL)
 	}
 	if e.RequestHeaders["X-Gitlab-Token"] != Redacted || e.RequestHeaders["X-Api-Key"] != Redacted || e.RequestHeaders["Idempotency-Key"] != "k1" {

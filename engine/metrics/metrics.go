@@ -31,6 +31,10 @@ var (
 		Namespace: "caddy", Subsystem: "webhooks", Name: "dead_letters_total",
 		Help: "Deliveries given up on, by reason: client_error, gone, exhausted, expired, hook_disabled, poison.",
 	}, []string{"reason"})
+	DeadLettersTrimmed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "webhooks", Name: "dead_letters_trimmed_total",
+		Help: "Oldest dead letters dropped to keep the dead-letter stream within its bounds, by bound: count (max_dead_letters), bytes (max_dead_letter_bytes).",
+	}, []string{"bound"})
 	RuntimesRunning = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: "caddy", Subsystem: "webhooks", Name: "runtimes_running",
 		Help: "Delivery runtimes (Redis connection + workers) running in this process; 1 per Redis and namespace.",
@@ -61,5 +65,5 @@ var (
 // All returns the engine's collectors for registration.
 func All() []prometheus.Collector {
 	return []prometheus.Collector{EventsCaptured, EventsRejected, Deliveries, DeliveryDuration, Deferred, DeadLetters,
-		RuntimesRunning, WorkerSlots, QueueDepth, Paused, HooksDisabled, FirstAttemptLatency}
+		DeadLettersTrimmed, RuntimesRunning, WorkerSlots, QueueDepth, Paused, HooksDisabled, FirstAttemptLatency}
 }
