@@ -289,12 +289,18 @@ func (q *request) create() {
 			fmt.Sprintf("Maximum number of %s hooks (%d) exceeded", q.ns.Kind, q.limit()))
 		return
 	}
+	q.saved("creating a hook", err, http.StatusCreated, r)
+}
+
+// saved answers a create or an edit that passed validation: the store's
+// error, or the hook as saved.
+func (q *request) saved(what string, err error, status int, r *redisstore.HookRecord) {
 	if err != nil {
-		q.storeError("creating a hook", err)
+		q.storeError(what, err)
 		return
 	}
 	q.changed()
-	writeJSON(q.w, http.StatusCreated, entity(r, true, q.health(r.ID)))
+	writeJSON(q.w, status, entity(r, true, q.health(r.ID)))
 }
 
 // find returns the hook of the route: stored, or configured (read-only).
@@ -357,12 +363,7 @@ func (q *request) update() {
 		writeError(q.w, http.StatusUnprocessableEntity, ve.msg)
 		return
 	}
-	if err != nil {
-		q.storeError("updating a hook", err)
-		return
-	}
-	q.changed()
-	writeJSON(q.w, http.StatusOK, entity(rec, true, q.health(rec.ID)))
+	q.saved("updating a hook", err, http.StatusOK, rec)
 }
 
 func (q *request) delete() {
