@@ -97,8 +97,9 @@ func (f BranchFilter) Strategy() string {
 func (f BranchFilter) Filter() string { return f.filter }
 
 // Match reports whether a push to ref (a full "refs/heads/x" or a bare branch
-// name) passes the filter.
-func (f BranchFilter) Match(ref string) bool {
+// name) passes the filter. A pointer receiver: the fan-out calls it for
+// every candidate hook, and the filter is not small.
+func (f *BranchFilter) Match(ref string) bool {
 	if f.filter == "" || f.strategy == StrategyAllBranches {
 		return true
 	}
