@@ -56,7 +56,6 @@ func decodeEvent(m redis.XMessage) EventMsg {
 // last, written by hand because encoding/json would re-validate and
 // compact the body (already valid JSON) on every encode.
 func EncodeDelivery(d *webhook.Delivery) string {
-	d.AtMs = d.At.UnixMilli()
 	body := []byte(d.Body)
 	if len(body) == 0 {
 		body = []byte("null")
@@ -73,7 +72,7 @@ func EncodeDelivery(d *webhook.Delivery) string {
 	b = append(b, `,"att":`...)
 	b = strconv.AppendInt(b, int64(d.Attempt), 10)
 	b = append(b, `,"at":`...)
-	b = strconv.AppendInt(b, d.AtMs, 10)
+	b = strconv.AppendInt(b, d.At.UnixMilli(), 10)
 	b = append(b, bodyKey...)
 	b = append(b, body...)
 	b = append(b, '}')
@@ -102,21 +101,33 @@ func appendJSONString(b []byte, s string) []byte {
 // validated at capture; anything else (such as the earlier layout, with the
 // body before "att") goes through encoding/json.
 func DecodeDelivery(s string) (webhook.Delivery, error) {
-	var d webhook.Delivery
+	var d storedDelivery
 	if i := strings.Index(s, bodyKey); i > 0 && strings.HasPrefix(s, `{"ev":`) && strings.Contains(s[:i], `,"att":`) &&
 		strings.HasSuffix(s, "}") {
 		if err := json.Unmarshal([]byte(s[:i]+"}"), &d); err != nil {
-			return d, fmt.Errorf("decoding delivery: %w", err)
+			return webhook.Delivery{}, fmt.Errorf("decoding delivery: %w", err)
 		}
 		d.Body = json.RawMessage(s[i+len(bodyKey) : len(s)-1])
 	} else if err := json.Unmarshal([]byte(s), &d); err != nil {
-		return d, fmt.Errorf("decoding delivery: %w", err)
+		return webhook.Delivery{}, fmt.Errorf("decoding delivery: %w", err)
 	}
+	out := webhook.Delivery{EventID: d.EventID, HookID: d.HookID, Trigger: d.Trigger, Chain: d.Chain,
+		At: time.UnixMilli(d.AtMs), Body: d.Body, Attempt: d.Attempt}
 	if d.EventID == "" || d.HookID == 0 {
-		return d, fmt.Errorf("decoding delivery: missing event or hook")
+		return out, fmt.Errorf("decoding delivery: missing event or hook")
 	}
-	d.At = time.UnixMilli(d.AtMs)
-	return d, nil
+	return out, nil
+}
+
+// storedDelivery is a delivery's stored form as encoding/json reads it.
+type storedDelivery struct {
+	EventID string          `json:"ev"`
+	HookID  int64           `json:"hook"`
+	Trigger string          `json:"trigger"`
+	Chain   string          `json:"chain"`
+	Body    json.RawMessage `json:"body"`
+	Attempt int             `json:"att"`
+	AtMs    int64           `json:"at"`
 }
 
 func decodeDelivery(m redis.XMessage) DeliveryMsg {
