@@ -104,7 +104,7 @@ func (c *Capture) Provision(ctx caddy.Context) error {
 	for _, n := range c.TrustedEventUUIDFrom {
 		p, err := caddyhttp.CIDRExpressionToPrefix(n)
 		if err != nil {
-			return fmt.Errorf("webhooks_capture: trusted_event_uuid_from: %w", err)
+			return fmt.Errorf("trusted_event_uuid_from: %w", err)
 		}
 		c.trusted = append(c.trusted, p.Masked())
 	}
@@ -120,7 +120,7 @@ func (c *Capture) Provision(ctx caddy.Context) error {
 	case c.MaxBody == 0:
 		c.MaxBody = min(DefaultMaxBody, wh.MaxPayload)
 	case c.MaxBody > wh.MaxPayload:
-		return fmt.Errorf("webhooks_capture: max_body (%d bytes) exceeds the webhooks max_payload (%d bytes)", c.MaxBody, wh.MaxPayload)
+		return fmt.Errorf("max_body (%d bytes) exceeds the webhooks max_payload (%d bytes)", c.MaxBody, wh.MaxPayload)
 	}
 	c.rt, c.spool = wh.Runtime(), wh.spool
 	registerMetrics(ctx)
