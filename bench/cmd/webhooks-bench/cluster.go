@@ -90,6 +90,8 @@ func (b *bench) clusterSpread() error {
 	shares := make([][]float64, len(nodes))
 	cpuShares := make([][]float64, len(nodes))
 	var maxShare []float64
+	last := make([]redisStats, len(nodes))
+	var lastEvents int64
 	for r := 0; r < b.o.rounds; r++ {
 		s0 := make([]redisStats, len(nodes))
 		for i, p := range nodes {
@@ -114,6 +116,7 @@ func (b *bench) clusterSpread() error {
 				return err
 			}
 			d := s1.delta(s0[i])
+			last[i] = d
 			cmds[i], cpus[i] = float64(d.total()), d.cpu
 			total += cmds[i]
 			totalCPU += cpus[i]
@@ -125,6 +128,7 @@ func (b *bench) clusterSpread() error {
 			top = math.Max(top, shares[i][r])
 		}
 		maxShare = append(maxShare, top)
+		lastEvents = max(res.n, 1)
 		logf("scenario 10 round %d: %d events, commands per master %v, load %s", r+1, res.n, cmds, loadAvg())
 	}
 	tags := b.slotOwners(ctx, nodes, "{e0}", "{d0}", "{h0}")
@@ -132,6 +136,9 @@ func (b *bench) clusterSpread() error {
 		b.addZeroOK("10", fmt.Sprintf("cluster, %d events/s × %s: master %d (holds %s): %% of commands", rate, dur, i+1, orNone(tags[i])),
 			math.NaN(), median(shares[i]), "", nil)
 		b.addZeroOK("10", fmt.Sprintf("cluster: master %d: %% of Redis CPU", i+1), math.NaN(), median(cpuShares[i]), "", nil)
+	}
+	for i := range nodes {
+		b.note("scenario 10, master %d, commands per event (last round): %s", i+1, breakdown(last[i], lastEvents))
 	}
 	b.add("10", "cluster: largest share of commands on one master, %", math.NaN(), median(maxShare), "≤ 50 % (v2 layout)",
 		func(r row) bool { return r.cand <= 50 })

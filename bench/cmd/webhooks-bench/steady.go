@@ -16,7 +16,8 @@ type steadyRun struct {
 	caddyCPU, redisCPU float64 // seconds, /proc/<pid>/stat, over the run and its drain
 	trips              int64   // round trips counted by the proxy (0 without one)
 	stats              redisStats
-	mem0, mem1         int64 // INFO used_memory before the run and after its drain
+	mem0, mem1         int64   // INFO used_memory before the run and after its drain
+	idleCPU            float64 // Caddy + Redis CPU seconds per second with no events
 }
 
 // steady runs rate events/s for dur. With proxy, Caddy talks to Redis
@@ -46,6 +47,18 @@ func (b *bench) steady(name string, rate int, dur time.Duration, proxy *rtProxy)
 	}
 	b.rcv.reset()
 	var run steadyRun
+	// What the engine's polling costs with nothing to do: a fixed cost
+	// that a per-delivery figure at a low rate includes.
+	i0, _ := cpuSeconds(b.caddy.pid())
+	j0, _ := cpuSeconds(b.rds.cmd.Process.Pid)
+	idle := 3 * time.Second
+	if b.o.smoke {
+		idle = time.Second
+	}
+	time.Sleep(idle)
+	i1, _ := cpuSeconds(b.caddy.pid())
+	j1, _ := cpuSeconds(b.rds.cmd.Process.Pid)
+	run.idleCPU = (i1 - i0 + j1 - j0) / idle.Seconds()
 	var err error
 	if run.mem0, err = b.rds.infoInt(ctx, "memory", "used_memory"); err != nil {
 		return run, err
@@ -105,7 +118,8 @@ func (b *bench) steadyCPU() error {
 		if i > 0 {
 			id = "8b"
 		}
-		var caddy, redis, sum, trips, cmds, reads []float64
+		var caddy, redis, sum, trips, cmds, reads, idle []float64
+		var last steadyRun
 		for r := 0; r < b.o.rounds; r++ {
 			run, err := b.steady("steady-"+id, rate, dur, proxy)
 			if err != nil {
@@ -119,6 +133,8 @@ func (b *bench) steadyCPU() error {
 			trips = append(trips, float64(run.trips)/ev)
 			cmds = append(cmds, float64(run.stats.total())/ev)
 			reads = append(reads, float64(run.stats.reads)/ev)
+			idle = append(idle, run.idleCPU*1e3)
+			last = run
 			logf("scenario %s round %d: %d events, %d delivered, CPU µs per delivery: Caddy %.1f Redis %.1f sum %.1f; %.2f round trips, %.2f commands per event; load %s",
 				id, r+1, run.events, run.delivered, caddy[r], redis[r], sum[r], trips[r], cmds[r], loadAvg())
 		}
@@ -129,6 +145,8 @@ func (b *bench) steadyCPU() error {
 		b.add(id, name+"Redis round trips per event (counted by a proxy)", math.NaN(), median(trips), "reported", nil)
 		b.add(id, name+"Redis commands per event (in-script commands included)", math.NaN(), median(cmds), "", nil)
 		b.add(id, name+"Redis socket reads per event (total_reads_processed)", math.NaN(), median(reads), "", nil)
+		b.addZeroOK(id, "idle Caddy + Redis CPU, ms per second (no events, same config)", math.NaN(), median(idle), "", nil)
+		b.note("scenario %s, %d events/s, commands per event (last round): %s", id, rate, breakdown(last.stats, max(last.events, 1)))
 	}
 	return nil
 }
