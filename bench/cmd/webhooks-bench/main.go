@@ -1,9 +1,12 @@
 // Command webhooks-bench measures caddy-webhooks against baselines taken in
 // the same run on the same machine: proxy overhead, capture cost, delivery
 // throughput, latency, isolation from a hanging receiver, a large backlog
-// and Redis round trips per delivery. Everything runs on loopback: a
-// private redis-server, the upstream app and the receivers (in this
-// process), and Caddy built from ./cmd/caddy. Run it through
+// and Redis round trips per delivery; and what the data layout costs: CPU
+// and round trips per event at a steady rate, Redis memory per queued
+// delivery and per event, and the spread of the load over a Redis
+// Cluster. Everything runs on loopback: a private redis-server (or
+// cluster), the upstream app and the receivers (in this process), and
+// Caddy built from ./cmd/caddy. Run it through
 // scripts/bench.sh; see BENCHMARKS.md.
 package main
 

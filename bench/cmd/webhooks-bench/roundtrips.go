@@ -21,7 +21,7 @@ type rtProxy struct {
 	trips   atomic.Int64
 	wg      sync.WaitGroup
 	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
+	conns   map[net.Conn]struct{} // closed by close; as many as Caddy's pool opens
 	closing atomic.Bool
 }
 
