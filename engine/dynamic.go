@@ -32,6 +32,7 @@ func HookFromRecord(r *redisstore.HookRecord) (*Hook, error) {
 	h := &Hook{
 		ID: r.ID, Name: r.Name, URL: r.URL, URLVariables: r.URLVariables, Token: r.Token,
 		EnableSSLVerification: r.EnableSSLVerification, CustomHeaders: r.CustomHeaders,
+		Signing: r.Signing, CustomWebhookTemplate: r.CustomWebhookTemplate,
 	}
 	switch r.Kind {
 	case redisstore.KindProject:

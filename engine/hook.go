@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 )
@@ -22,7 +23,13 @@ type Hook struct {
 	URL          string
 	URLVariables map[string]string
 	// Token is sent as X-Gitlab-Token when set.
-	Token                 string
+	Token string
+	// Signing signs each delivery with the Standard Webhooks headers
+	// (GitLab's signing_token) when set.
+	Signing gitlab.SigningTokens
+	// CustomWebhookTemplate, when set, is rendered against the event's
+	// payload and sent instead of it (GitLab's custom_webhook_template).
+	CustomWebhookTemplate string
 	Triggers              gitlab.TriggerSet
 	BranchFilter          gitlab.BranchFilter
 	EnableSSLVerification bool
@@ -58,6 +65,14 @@ func (h *Hook) Validate() error {
 	}
 	if err := gitlab.ValidateToken(h.Token); err != nil {
 		return err
+	}
+	if h.Signing.Current != "" {
+		if _, err := gitlab.ParseSigningToken(h.Signing.Current); err != nil {
+			return err
+		}
+	}
+	if n := utf8.RuneCountInString(h.CustomWebhookTemplate); n > gitlab.MaxCustomWebhookTemplate {
+		return fmt.Errorf("custom webhook template is too long (%d characters; maximum is %d)", n, gitlab.MaxCustomWebhookTemplate)
 	}
 	for k, v := range h.CustomHeaders {
 		if err := gitlab.ValidateCustomHeader(k, v); err != nil {

@@ -70,7 +70,16 @@ func (r *Runtime) Resend(ctx context.Context, h *Hook, e *redisstore.LogEntry) (
 	}
 	send := r.sendConfig()
 	trig := gitlab.Trigger(e.Trigger)
+	if e.Rendered {
+		// Already the template's rendering: sent again as it is.
+		plain := *h
+		plain.CustomWebhookTemplate = ""
+		h = &plain
+	}
 	res := r.sender.Send(ctx, &send, h, e.EventID, e.Chain, trig, e.RequestData)
+	if e.Rendered && res.SentBody == nil {
+		res.SentBody = e.RequestData
+	}
 	r.afterManual(ctx, LogResend, h, e.EventID, e.Chain, e.Trigger, e.RequestData, &res)
 	return res, nil
 }

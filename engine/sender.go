@@ -33,6 +33,9 @@ type Result struct {
 	Duration time.Duration
 	// RequestHeader is what was sent.
 	RequestHeader http.Header
+	// SentBody is the body sent when it was not the event's payload but
+	// the rendering of the hook's custom webhook template; nil otherwise.
+	SentBody []byte
 }
 
 // Success reports a 2xx answer. Redirects are not followed, so a 3xx means
@@ -155,6 +158,13 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, h *Hook, eventID, ch
 		res.Err = err
 		return res
 	}
+	if h.CustomWebhookTemplate != "" {
+		if body, err = gitlab.RenderCustomWebhookTemplate(h.CustomWebhookTemplate, body); err != nil {
+			res.Err = err
+			return res
+		}
+		res.SentBody = body
+	}
 	if cfg.MaxPayload > 0 && int64(len(body)) > cfg.MaxPayload {
 		res.Err = fmt.Errorf("payload of %d bytes is larger than max_payload (%d bytes)", len(body), cfg.MaxPayload)
 		return res
@@ -180,6 +190,12 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, h *Hook, eventID, ch
 		IdempotencyKey: IdempotencyKey(eventID, h.ID), Custom: h.CustomHeaders,
 	}
 	dh.Apply(req.Header)
+	// Signed afresh on every attempt (retries, tests, resends): a new
+	// timestamp, the current tokens.
+	if err := h.Signing.Sign(req.Header, dh.IdempotencyKey, time.Now(), body); err != nil {
+		res.Err = err
+		return res
+	}
 	res.RequestHeader = req.Header
 	cs := s.clientsFor(&cfg.Network)
 	client := cs.verified
