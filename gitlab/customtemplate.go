@@ -9,16 +9,16 @@ import (
 // in characters.
 const MaxCustomWebhookTemplate = 4096
 
-// errCustomTemplateArray is GitLab's InterpolationError text.
-var errCustomTemplateArray = errors.New("You may be trying to access an array value, which is not supported.") //nolint:staticcheck // GitLab's text, shown as is
+// customTemplateArray is GitLab's text for a path through an array.
+const customTemplateArray = "You may be trying to access an array value, which is not supported."
 
 // RenderCustomWebhookTemplate renders a hook's custom_webhook_template
 // against the event's payload, as GitLab's WebHookService does before each
 // request: {{a.b}} references are filled in JSON-escaped, and the result
 // must be JSON. GitLab saves a template without rendering it, so a broken
-// one shows here, on every attempt, with GitLab's messages: "Error while
-// parsing rendered custom webhook template: …" or "You may be trying to
-// access an array value, which is not supported."
+// one shows here, on every attempt, with GitLab's message: "Error while
+// parsing rendered custom webhook template: " and the parser's words, or
+// "You may be trying to access an array value, which is not supported.".
 func RenderCustomWebhookTemplate(text string, payload []byte) ([]byte, error) {
 	t, err := ParseTemplate(text)
 	if err == nil {
@@ -27,12 +27,12 @@ func RenderCustomWebhookTemplate(text string, payload []byte) ([]byte, error) {
 			return out, nil
 		}
 	}
-	if errors.Is(err, ErrTemplateArray) {
-		return nil, errCustomTemplateArray
+	var why any = err
+	switch inner := errors.Unwrap(err); {
+	case errors.Is(err, ErrTemplateArray):
+		why = customTemplateArray
+	case inner != nil: // the JSON parser's own words
+		why = inner
 	}
-	// The JSON parser's own words, under GitLab's prefix.
-	if inner := errors.Unwrap(err); inner != nil {
-		err = inner
-	}
-	return nil, fmt.Errorf("Error while parsing rendered custom webhook template: %w", err) //nolint:staticcheck // GitLab's text
+	return nil, fmt.Errorf("Error while parsing rendered custom webhook template: %v", why) //nolint:staticcheck // GitLab's text
 }

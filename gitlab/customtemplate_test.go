@@ -26,7 +26,7 @@ func TestCustomWebhookTemplateErrorsAreGitLabs(t *testing.T) {
 	for tmpl, want := range map[string]string{
 		`{"kind": {{object_kind}}}`:  "Error while parsing rendered custom webhook template: ",
 		`{"kind": "{{object_kind}}"`: "Error while parsing rendered custom webhook template: ",
-		`{"id": "{{commits.id}}"}`:   "You may be trying to access an array value, which is not supported.",
+		`{"id": "{{commits.id}}"}`:   "Error while parsing rendered custom webhook template: You may be trying to access an array value, which is not supported.",
 	} {
 		_, err := RenderCustomWebhookTemplate(tmpl, payload)
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
