@@ -72,6 +72,13 @@ func TestApplyRotatesSigningToken(t *testing.T) {
 	if left := time.Until(r.Signing.PreviousUntil); left < 59*time.Minute || left > time.Hour {
 		t.Fatalf("old token signs for %v more, want the overlap of 1h", left)
 	}
+	// Any later save drops the old token once its overlap is over.
+	r.Signing.PreviousUntil = time.Now().Add(-time.Second)
+	name := "renamed"
+	(&hookInput{name: &name}).apply(r, time.Hour)
+	if r.Signing.Current != newTok || r.Signing.Previous != "" {
+		t.Fatalf("after the overlap: %+v", r.Signing)
+	}
 	empty := ""
 	(&hookInput{signingToken: &empty}).apply(r, time.Hour)
 	if !r.Signing.IsZero() || r.Signing.Previous != "" {

@@ -96,6 +96,7 @@ func (in *hookInput) apply(r *redisstore.HookRecord, overlap time.Duration) {
 	if in.token != nil {
 		r.Token = *in.token
 	}
+	r.Signing = r.Signing.Expire(nowUTC())
 	if in.signingToken != nil {
 		r.Signing = r.Signing.Rotate(*in.signingToken, nowUTC(), overlap)
 	}

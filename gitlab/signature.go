@@ -73,6 +73,7 @@ func (s SigningTokens) IsZero() bool { return s.Current == "" }
 // signs beside next until now+overlap. An empty next removes signing at
 // once, and setting the current token again changes nothing.
 func (s SigningTokens) Rotate(next string, now time.Time, overlap time.Duration) SigningTokens {
+	s = s.Expire(now)
 	switch {
 	case next == s.Current:
 		return s
@@ -80,6 +81,15 @@ func (s SigningTokens) Rotate(next string, now time.Time, overlap time.Duration)
 		return SigningTokens{Current: next}
 	}
 	return SigningTokens{Current: next, Previous: s.Current, PreviousUntil: now.Add(overlap).UTC()}
+}
+
+// Expire drops the previous token once its overlap has passed at now, so
+// a secret that signs nothing is not kept.
+func (s SigningTokens) Expire(now time.Time) SigningTokens {
+	if s.Previous != "" && !now.Before(s.PreviousUntil) {
+		s.Previous, s.PreviousUntil = "", time.Time{}
+	}
+	return s
 }
 
 // Active returns the tokens that sign at now, current first.

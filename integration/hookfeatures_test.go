@@ -100,7 +100,7 @@ func hookJSON(t *testing.T, out string) map[string]any {
 
 // A receiver checks every delivery with a Standard Webhooks verifier: on a
 // retry, after a rotation (both tokens verify during the overlap), on a
-// resend; the token never shows and never follows the hook elsewhere.
+// resend and a test; the token never shows and never follows the hook elsewhere.
 func TestSigningTokenEndToEnd(t *testing.T) {
 	f := startHookFeatureFixture(t, "max_attempts 3\n\t\t\tretry_backoff 1s\n\t\t\tsigning_token_overlap 1h")
 	recv := newRecordingReceiver(t, http.StatusInternalServerError, func(w http.ResponseWriter, _ *http.Request, status int) {
@@ -179,6 +179,14 @@ func TestSigningTokenEndToEnd(t *testing.T) {
 	}
 	if resent.Header.Get("webhook-id") != first.Header.Get("Idempotency-Key") {
 		t.Fatalf("resend webhook-id %q, want %q", resent.Header.Get("webhook-id"), first.Header.Get("Idempotency-Key"))
+	}
+
+	// A test request is signed too.
+	if st, out, _ := f.raw(t, "POST", hook+"/test/push_events", apiAdminToken, "", nil); st != http.StatusCreated {
+		t.Fatalf("test = %d %s", st, out)
+	}
+	if err := verifies(t, tokB, recv.next(t)); err != nil {
+		t.Fatalf("the test request does not verify: %v", err)
 	}
 
 	// Moved to another receiver without giving a signing token again: the
