@@ -245,6 +245,16 @@ func TestCustomWebhookTemplateEndToEnd(t *testing.T) {
 	if got, _, err := f.client.Projects.GetProjectHook("acme/api", hook.ID); err != nil || got.CustomWebhookTemplate != tmpl {
 		t.Fatalf("read back %q, %v", got.CustomWebhookTemplate, err)
 	}
+	// Group hooks take one too (this one gets no events: push only).
+	gh, _, err := f.client.Groups.AddGroupHook("other", &gitlab.AddGroupHookOptions{
+		URL: gitlab.Ptr(recv.URL), CustomWebhookTemplate: gitlab.Ptr(tmpl),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := f.client.Groups.GetGroupHook("other", gh.ID); err != nil || got.CustomWebhookTemplate != tmpl {
+		t.Fatalf("group hook read back %q, %v", got.CustomWebhookTemplate, err)
+	}
 	st, out, _ := f.raw(t, "POST", "/api/v4/projects/acme%2Fapi/hooks", apiAdminToken, "application/json",
 		[]byte(fmt.Sprintf(`{"url":%q,"custom_webhook_template":%q}`, recv.URL, strings.Repeat("x", 4097))))
 	if st != http.StatusUnprocessableEntity || out != `{"error":"Custom webhook template is too long (maximum is 4096 characters)"}` {
