@@ -3,10 +3,9 @@ package api
 import (
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // DefaultSigningTokenOverlap is how long a replaced signing token keeps
@@ -25,18 +24,17 @@ func (o *Options) signingOverlap() time.Duration {
 	return o.SigningTokenOverlap
 }
 
-// validateHookFeatures checks the signing token (GitLab's whsec_ form of
-// a 32-byte key) and the custom webhook template's length (GitLab's 4096
-// characters). As GitLab, a template is saved without being rendered: a
-// broken one shows as an internal error on each attempt.
-func validateHookFeatures(r *redisstore.HookRecord) string {
-	if r.Signing.Current != "" {
-		if _, err := gitlab.ParseSigningToken(r.Signing.Current); err != nil {
-			return "Signing token must be whsec_ followed by the base64 encoding of a 32-byte key"
-		}
+// featureMessages are GitLab's 422 words for a bad signing token (its
+// whsec_ form of a 32-byte key) and an over-long custom webhook template
+// (4096 characters). As GitLab, a template is saved without being
+// rendered: a broken one shows as an internal error on each attempt.
+func featureMessages(inv *webhook.InvalidError) []string {
+	var msgs []string
+	if inv.Has(webhook.BadSigningToken) {
+		msgs = append(msgs, "Signing token must be whsec_ followed by the base64 encoding of a 32-byte key")
 	}
-	if utf8.RuneCountInString(r.CustomWebhookTemplate) > gitlab.MaxCustomWebhookTemplate {
-		return fmt.Sprintf("Custom webhook template is too long (maximum is %d characters)", gitlab.MaxCustomWebhookTemplate)
+	if inv.Has(webhook.BadTemplate) {
+		msgs = append(msgs, fmt.Sprintf("Custom webhook template is too long (maximum is %d characters)", gitlab.MaxCustomWebhookTemplate))
 	}
-	return ""
+	return msgs
 }

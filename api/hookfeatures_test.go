@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 )
@@ -87,21 +88,28 @@ func TestApplyRotatesSigningToken(t *testing.T) {
 }
 
 func TestValidateSigningTokenAndTemplate(t *testing.T) {
+	ns := redisstore.Namespace{Kind: redisstore.KindProject, Path: "acme/api"}
 	for _, c := range []struct {
-		rec  redisstore.HookRecord
-		want string
+		change func(r *redisstore.HookRecord)
+		want   string
 	}{
-		{redisstore.HookRecord{Signing: gitlab.SigningTokens{Current: signingToken('a')}}, ""},
-		{redisstore.HookRecord{Signing: gitlab.SigningTokens{Current: "whsec_short"}}, "Signing token must be whsec_"},
-		{redisstore.HookRecord{Signing: gitlab.SigningTokens{Current: "plain secret"}}, "Signing token must be whsec_"},
-		{redisstore.HookRecord{CustomWebhookTemplate: strings.Repeat("é", 4096)}, ""},
-		{redisstore.HookRecord{CustomWebhookTemplate: strings.Repeat("x", 4097)}, "Custom webhook template is too long (maximum is 4096 characters)"},
+		{func(r *redisstore.HookRecord) { r.Signing.Current = signingToken('a') }, ""},
+		{func(r *redisstore.HookRecord) { r.Signing.Current = "whsec_short" }, "Signing token must be whsec_"},
+		{func(r *redisstore.HookRecord) { r.Signing.Current = "plain secret" }, "Signing token must be whsec_"},
+		{func(r *redisstore.HookRecord) { r.CustomWebhookTemplate = strings.Repeat("é", 4096) }, ""},
+		{func(r *redisstore.HookRecord) { r.CustomWebhookTemplate = strings.Repeat("x", 4097) }, "Custom webhook template is too long (maximum is 4096 characters)"},
 		// Saved without rendering, as GitLab.
-		{redisstore.HookRecord{CustomWebhookTemplate: `{"broken": {{x}}`}, ""},
+		{func(r *redisstore.HookRecord) { r.CustomWebhookTemplate = `{"broken": {{x}}` }, ""},
 	} {
-		got := validateHookFeatures(&c.rec)
+		r := &redisstore.HookRecord{URL: "https://recv.example/", Triggers: []string{"push"}, BranchFilterStrategy: gitlab.StrategyWildcard}
+		c.change(r)
+		err := validate(r, ns, true, &delivery.NetworkPolicy{})
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
 		if c.want == "" && got != "" || !strings.HasPrefix(got, c.want) {
-			t.Errorf("validateHookFeatures = %q, want %q", got, c.want)
+			t.Errorf("validate = %q, want %q", got, c.want)
 		}
 	}
 }

@@ -1,0 +1,227 @@
+// Package hooklog is each hook's delivery log ("Recent events" in GitLab's
+// webhooks page): the entries of attempts with their secrets masked, and
+// the manual requests that add to it, test and resend.
+package hooklog
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
+	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
+)
+
+// Policy bounds the delivery log ("Recent events") of each hook.
+type Policy struct {
+	// Retention is how long attempts are kept. Default: 2 days, the
+	// "Recent events" window of GitLab's docs.
+	Retention time.Duration
+	// MaxEntries caps the entries kept per hook. Default: 500.
+	MaxEntries int
+	// MaxRequestBody caps the payload kept per entry; a larger payload is
+	// logged as {"oversize":true} (as GitLab does) and cannot be resent.
+	// Default: 256 KiB.
+	MaxRequestBody int
+}
+
+// Defaults and GitLab's fixed caps of the log.
+const (
+	DefaultRetention      = 48 * time.Hour
+	DefaultMaxEntries     = 500
+	DefaultMaxRequestBody = 256 << 10
+	// MaxResponseBody, MaxResponseHeaders and MaxHeaderValue are GitLab's
+	// caps on what it stores of a response.
+	MaxResponseBody    = 8 << 10
+	MaxResponseHeaders = 50
+	MaxHeaderValue     = 1 << 10
+)
+
+// Log entry kinds.
+const (
+	KindDelivery = delivery.KindDelivery
+	KindTest     = "test"
+	KindResend   = "resend"
+)
+
+// Redacted replaces secrets in the log, as GitLab.
+const Redacted = "[REDACTED]"
+
+// InternalErrorStatus is the response_status of an attempt without a
+// response.
+const InternalErrorStatus = "internal error"
+
+// withDefaults fills unset fields.
+func (p Policy) withDefaults() Policy {
+	if p.Retention <= 0 {
+		p.Retention = DefaultRetention
+	}
+	if p.MaxEntries <= 0 {
+		p.MaxEntries = DefaultMaxEntries
+	}
+	if p.MaxRequestBody <= 0 {
+		p.MaxRequestBody = DefaultMaxRequestBody
+	}
+	return p
+}
+
+// NewEntry builds the log entry of an attempt: the hook's masked URL,
+// the request headers with X-Gitlab-Token and custom header values
+// replaced by [REDACTED], the payload with its e-mail addresses replaced by
+// [REDACTED] as GitLab does (or {"oversize":true} beyond maxBody), and the response capped as GitLab does (8 KiB of body, 50
+// headers of at most 1 KiB each) with the hook's URL variable values
+// masked back to {name} and any other secret of the hook redacted.
+func NewEntry(kind string, req *delivery.Request, res *delivery.Result, maxBody int) *redisstore.LogEntry {
+	h, body := req.Hook, req.Body
+	e := &redisstore.LogEntry{
+		HookID: h.ID, EventID: req.EventID, Chain: req.Chain, Trigger: string(req.Trigger), Kind: kind,
+		URL:            h.MaskedURL(),
+		RequestHeaders: requestHeaders(h, res.RequestHeader),
+		Duration:       res.Duration.Seconds(),
+		CreatedAt:      time.Now().UTC(),
+	}
+	if res.SentBody != nil { // what a custom webhook template made of the payload
+		body, e.Rendered = res.SentBody, true
+	}
+	if len(body) > maxBody || !json.Valid(body) {
+		e.RequestData, e.Oversize = json.RawMessage(`{"oversize":true}`), true
+	} else {
+		// Redacted now, so neither Redis nor a resend ever holds the addresses.
+		e.RequestData = json.RawMessage(gitlab.RedactEmails(body))
+	}
+	mask := newMasker(h)
+	if res.Err != nil && res.Status == 0 {
+		e.ResponseStatus = InternalErrorStatus
+		e.InternalError = mask.apply(res.Err.Error())
+	} else {
+		e.ResponseStatus = strconv.Itoa(res.Status)
+		if res.Err != nil {
+			e.InternalError = mask.apply(res.Err.Error())
+		}
+	}
+	e.ResponseHeaders = responseHeaders(res.Header, mask)
+	e.ResponseBody = mask.body(res.Body, MaxResponseBody)
+	return e
+}
+
+// requestHeaders flattens what was sent, redacting the token and the
+// values of the hook's custom headers.
+func requestHeaders(h *webhook.Hook, sent http.Header) map[string]string {
+	out := make(map[string]string, len(sent))
+	for k, v := range sent {
+		out[k] = strings.Join(v, ", ")
+		if strings.EqualFold(k, gitlab.HeaderToken) {
+			out[k] = Redacted
+		}
+	}
+	for name := range h.CustomHeaders {
+		for k := range out {
+			if strings.EqualFold(k, name) {
+				out[k] = Redacted
+			}
+		}
+	}
+	return out
+}
+
+// responseHeaders keeps the first 50 headers (by name), values capped at 1
+// KiB, names capitalized as GitLab shows them.
+func responseHeaders(hdr http.Header, mask masker) map[string]string {
+	names := make([]string, 0, len(hdr))
+	for k := range hdr {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	out := make(map[string]string, min(len(names), MaxResponseHeaders))
+	for _, k := range names {
+		if len(out) == MaxResponseHeaders {
+			break
+		}
+		v := mask.apply(strings.Join(hdr[k], ", "))
+		out[http.CanonicalHeaderKey(k)] = truncateUTF8(v, MaxHeaderValue)
+	}
+	return out
+}
+
+// masker replaces a hook's secrets in text a receiver sent back: URL
+// variable values become {name} (as GitLab), the token and custom header
+// values [REDACTED]. It is built once per entry, since a Replacer is costly
+// to build.
+type masker struct {
+	secrets []string // longest first
+	r       *strings.Replacer
+}
+
+func newMasker(h *webhook.Hook) masker {
+	type sub struct{ secret, with string }
+	var subs []sub
+	for k, v := range h.URLVariables {
+		subs = append(subs, sub{v, "{" + k + "}"})
+	}
+	for _, s := range []string{h.Token, h.Signing.Current, h.Signing.Previous} {
+		if s != "" {
+			subs = append(subs, sub{s, Redacted})
+		}
+	}
+	for _, v := range h.CustomHeaders {
+		subs = append(subs, sub{v, Redacted})
+	}
+	// Longest first, so a secret containing another is replaced whole.
+	sort.Slice(subs, func(i, j int) bool { return len(subs[i].secret) > len(subs[j].secret) })
+	var m masker
+	var pairs []string
+	for _, s := range subs {
+		if s.secret != "" {
+			pairs = append(pairs, s.secret, s.with)
+			m.secrets = append(m.secrets, s.secret)
+		}
+	}
+	if len(pairs) > 0 {
+		m.r = strings.NewReplacer(pairs...)
+	}
+	return m
+}
+
+// MaskSecrets replaces the hook's secrets in text a receiver sent back, as
+// the log does (URL variable values → {name}, token and custom header
+// values → [REDACTED]); the API uses it before showing such text.
+func MaskSecrets(h *webhook.Hook, s string) string { return newMasker(h).apply(s) }
+
+func (m masker) apply(s string) string {
+	if m.r == nil {
+		return s
+	}
+	return m.r.Replace(s)
+}
+
+// body masks then caps a response body, forced to valid UTF-8. A secret
+// cut by the cap (its start at the very end) is dropped too.
+func (m masker) body(b []byte, limit int) string {
+	s := truncateUTF8(m.apply(strings.ToValidUTF8(string(b), "\uFFFD")), limit)
+	for _, secret := range m.secrets {
+		for n := min(len(secret)-1, len(s)); n >= 4; n-- {
+			if strings.HasSuffix(s, secret[:n]) {
+				s = s[:len(s)-n]
+				break
+			}
+		}
+	}
+	return s
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a rune.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

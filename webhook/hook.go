@@ -1,0 +1,125 @@
+package webhook
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/grt-continuation/caddy-webhooks/gitlab"
+)
+
+// Hook is one subscriber: a URL that receives the events of a project or a
+// group (and its subgroups and projects) for the triggers it enabled.
+type Hook struct {
+	ID   int64
+	Name string
+	// Project is the full path of the project the hook belongs to; Group the
+	// full path of its group. Exactly one is set.
+	Project string
+	Group   string
+	// URL may hold {name} references to URLVariables.
+	URL          string
+	URLVariables map[string]string
+	// Token is sent as X-Gitlab-Token when set.
+	Token string
+	// Signing signs each delivery with the Standard Webhooks headers
+	// (GitLab's signing_token) when set.
+	Signing gitlab.SigningTokens
+	// CustomWebhookTemplate, when set, is rendered against the event's
+	// payload and sent instead of it (GitLab's custom_webhook_template).
+	CustomWebhookTemplate string
+	Triggers              gitlab.TriggerSet
+	BranchFilter          gitlab.BranchFilter
+	EnableSSLVerification bool
+	// CustomHeaders are sent with every delivery; GitLab's own headers win.
+	CustomHeaders map[string]string
+	// ReadOnly hooks come from configuration, not from the API.
+	ReadOnly bool
+}
+
+// MaskedURL is the hook's URL as it may be logged or shown.
+func (h *Hook) MaskedURL() string { return gitlab.MaskURL(h.URL) }
+
+// HookSet is an immutable index of hooks by ID and by scope, swapped whole
+// when hooks change so readers never lock.
+type HookSet struct {
+	byID    map[int64]*Hook
+	byScope map[string][]*Hook
+}
+
+// NewHookSet indexes hooks; IDs must be unique.
+func NewHookSet(hooks []*Hook) (*HookSet, error) {
+	s := &HookSet{byID: make(map[int64]*Hook, len(hooks)), byScope: map[string][]*Hook{}}
+	for _, h := range hooks {
+		if _, dup := s.byID[h.ID]; dup {
+			return nil, fmt.Errorf("two hooks have id %d", h.ID)
+		}
+		s.byID[h.ID] = h
+		key := scopeKey(h.Project, h.Group)
+		s.byScope[key] = append(s.byScope[key], h)
+	}
+	return s, nil
+}
+
+// Paths are case-insensitive in GitLab.
+func scopeKey(project, group string) string {
+	if project != "" {
+		return "p:" + strings.ToLower(project)
+	}
+	return "g:" + strings.ToLower(group)
+}
+
+// Len is the number of hooks.
+func (s *HookSet) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.byID)
+}
+
+// Get returns a hook by ID.
+func (s *HookSet) Get(id int64) (*Hook, bool) {
+	if s == nil {
+		return nil, false
+	}
+	h, ok := s.byID[id]
+	return h, ok
+}
+
+// InProject returns the hooks of a project (paths are case-insensitive).
+func (s *HookSet) InProject(path string) []*Hook {
+	if s == nil {
+		return nil
+	}
+	return s.byScope[scopeKey(path, "")]
+}
+
+// InGroup returns the hooks of a group, not those of its subgroups.
+func (s *HookSet) InGroup(path string) []*Hook {
+	if s == nil {
+		return nil
+	}
+	return s.byScope[scopeKey("", path)]
+}
+
+// All returns every hook, in no particular order.
+func (s *HookSet) All() []*Hook {
+	if s == nil {
+		return nil
+	}
+	out := make([]*Hook, 0, len(s.byID))
+	for _, h := range s.byID {
+		out = append(out, h)
+	}
+	return out
+}
+
+// MergeHookSets returns the union of two sets; an ID in both is an error.
+func MergeHookSets(a, b *HookSet) (*HookSet, error) {
+	switch {
+	case b.Len() == 0 && a != nil:
+		return a, nil
+	case a.Len() == 0 && b != nil:
+		return b, nil
+	}
+	return NewHookSet(append(a.All(), b.All()...))
+}
