@@ -106,6 +106,9 @@ type Options struct {
 	// is saved, as GitLab's public_url validator; the zero value allows
 	// public addresses only.
 	Network delivery.NetworkPolicy
+	// SigningTokenOverlap is how long a replaced signing token keeps
+	// signing beside the new one. Default: 24h; negative: none.
+	SigningTokenOverlap time.Duration
 }
 
 // Handler serves the hooks API.

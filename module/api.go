@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -117,16 +118,17 @@ func (m *API) Provision(ctx caddy.Context) error {
 	}
 	repl := caddy.NewReplacer()
 	opt := api.Options{
-		Prefix:            m.Prefix,
-		TrustUpstreamAuth: m.TrustUpstreamAuth,
-		MaxProjectHooks:   limit(m.MaxProjectHooks, api.DefaultMaxProjectHooks),
-		MaxGroupHooks:     limit(m.MaxGroupHooks, api.DefaultMaxGroupHooks),
-		MaxBody:           m.MaxBody,
-		TestRateLimit:     m.TestRateLimit,
-		ResendRateLimit:   m.ResendRateLimit,
-		RequestURL:        originalURL,
-		Logger:            ctx.Logger(),
-		Network:           app.cfg.Send.Network,
+		Prefix:              m.Prefix,
+		TrustUpstreamAuth:   m.TrustUpstreamAuth,
+		MaxProjectHooks:     limit(m.MaxProjectHooks, api.DefaultMaxProjectHooks),
+		MaxGroupHooks:       limit(m.MaxGroupHooks, api.DefaultMaxGroupHooks),
+		MaxBody:             m.MaxBody,
+		TestRateLimit:       m.TestRateLimit,
+		ResendRateLimit:     m.ResendRateLimit,
+		RequestURL:          originalURL,
+		Logger:              ctx.Logger(),
+		Network:             app.cfg.Send.Network,
+		SigningTokenOverlap: time.Duration(app.SigningTokenOverlap),
 	}
 	for _, t := range m.Tokens {
 		opt.Tokens = append(opt.Tokens, api.Token{Name: t.Name, Value: repl.ReplaceKnown(t.Value, ""), Scopes: t.Scopes})

@@ -14,6 +14,7 @@ func (r *HookRecord) Hook() (*webhook.Hook, error) {
 	h := &webhook.Hook{
 		ID: r.ID, Name: r.Name, URL: r.URL, URLVariables: r.URLVariables, Token: r.Token,
 		EnableSSLVerification: r.EnableSSLVerification, CustomHeaders: r.CustomHeaders,
+		Signing: r.Signing, CustomWebhookTemplate: r.CustomWebhookTemplate,
 	}
 	switch r.Kind {
 	case KindProject:

@@ -20,7 +20,13 @@ type Hook struct {
 	URL          string
 	URLVariables map[string]string
 	// Token is sent as X-Gitlab-Token when set.
-	Token                 string
+	Token string
+	// Signing signs each delivery with the Standard Webhooks headers
+	// (GitLab's signing_token) when set.
+	Signing gitlab.SigningTokens
+	// CustomWebhookTemplate, when set, is rendered against the event's
+	// payload and sent instead of it (GitLab's custom_webhook_template).
+	CustomWebhookTemplate string
 	Triggers              gitlab.TriggerSet
 	BranchFilter          gitlab.BranchFilter
 	EnableSSLVerification bool

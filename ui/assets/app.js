@@ -524,9 +524,24 @@
     clear($('#form-banners'));
     clear($('#form-test-slot'));
     $('#form-error').hidden = true;
+    F.signing_token.type = 'password';
+    F.signing_token.placeholder = 'whsec_…';
+    $('#signing-generated').hidden = true;
+    $('#signing-remove-label').hidden = true;
     $$('[data-group-only]', form).forEach((d) => { d.hidden = r.kind !== 'groups'; });
     $$('input, textarea, button', form).forEach((i) => { i.disabled = false; });
   }
+
+  // A signing token is made here, in the browser, as GitLab's form does:
+  // whsec_ and the base64 of 32 random bytes. It is shown once, to copy.
+  $('#signing-generate').addEventListener('click', () => {
+    const key = crypto.getRandomValues(new Uint8Array(32));
+    F.signing_token.value = 'whsec_' + btoa(String.fromCharCode(...key));
+    F.signing_token.type = 'text';
+    $('#signing-generated').hidden = false;
+    $('#signing-remove').checked = false;
+    F.signing_token.select();
+  });
 
   async function renderForm(r, id, seq) {
     let hook = null;
@@ -558,6 +573,11 @@
       F.description.value = hook.description || '';
       F.token.placeholder = hook.token_present ? '•••••••• (set: leave blank to keep it)' : '';
       if (hook.token_present) tokenHelp.textContent += ' A token is set; leave the field blank to keep it.';
+      if (hook.signing_token_present) {
+        F.signing_token.placeholder = '•••••••• (set: leave blank to keep it)';
+        $('#signing-remove-label').hidden = false;
+      }
+      F.custom_webhook_template.value = hook.custom_webhook_template || '';
       for (const f of Object.keys(labels)) if (F.namedItem(f)) F.namedItem(f).checked = hook[f] === true;
       F.branch_filter_strategy.value = hook.branch_filter_strategy || 'wildcard';
       F.push_events_branch_filter.value = hook.push_events_branch_filter || '';
@@ -619,6 +639,11 @@
       if (box && !box.closest('[data-group-only]')?.hidden) body[f] = box.checked;
     }
     if (F.token.value) body.token = F.token.value;
+    if (F.signing_token.value.trim()) body.signing_token = F.signing_token.value.trim();
+    else if ($('#signing-remove').checked) body.signing_token = '';
+    if (!editing ? F.custom_webhook_template.value.trim() : F.custom_webhook_template.value !== (editing.custom_webhook_template || '')) {
+      body.custom_webhook_template = F.custom_webhook_template.value;
+    }
     if (m.vars.length) body.url_variables = m.vars;
     const headers = [];
     for (const row of $$('.header-row')) {
