@@ -159,13 +159,13 @@ func TestBranchesToBeNotified(t *testing.T) {
 		sample    string
 		want      bool
 	}{
-		{BranchesDefault, nil, "push", true},                        // master is project.default_branch
-		{BranchesDefault, nil, "push_new_branch", false},            // feature/chat
-		{BranchesProtected, nil, "push", true},                      // ref_protected: true
-		{BranchesProtected, nil, "push_new_branch", false},          // ref_protected: false
+		{BranchesDefault, nil, "push", true},                         // master is project.default_branch
+		{BranchesDefault, nil, "push_new_branch", false},             // feature/chat
+		{BranchesProtected, nil, "push", true},                       // ref_protected: true
+		{BranchesProtected, nil, "push_new_branch", false},           // ref_protected: false
 		{BranchesDefaultAndProtected, nil, "push_new_branch", false}, //
 		{BranchesAll, nil, "push_new_branch", true},
-		{BranchesProtected, nil, "pipeline_failed", true},                   // no flag: the default branch is protected
+		{BranchesProtected, nil, "pipeline_failed", true},                    // no flag: the default branch is protected
 		{BranchesProtected, []string{"release/*"}, "pipeline_failed", false}, // patterns given, master not among them
 		{BranchesProtected, []string{"mas*"}, "pipeline_failed", true},
 	} {
