@@ -23,6 +23,16 @@ const (
 	JSONContentType = "application/json"
 )
 
+// ContentType is the content type of the service's posts: GitLab's Slack
+// and Mattermost notifier sends a form with the message as JSON in its
+// "payload" field; Discord and Teams take JSON.
+func (s Service) ContentType() string {
+	if s.slackStyle() {
+		return FormContentType
+	}
+	return JSONContentType
+}
+
 // discordColour is GitLab's orange (#fc6d26), the colour of its Discord
 // embeds.
 const discordColour = 16543014

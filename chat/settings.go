@@ -7,6 +7,7 @@ package chat
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
@@ -263,4 +264,15 @@ func (s *Settings) notifyLabel(labels []string) bool {
 		return matched == len(want)
 	}
 	return matched > 0
+}
+
+// MaskWebhook is a chat webhook URL as it may be logged or shown: the
+// whole path is the secret (Slack's …/services/T…/B…/<token>, Discord's
+// …/webhooks/<id>/<token>), so only the scheme and host remain.
+func MaskWebhook(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "*****"
+	}
+	return u.Scheme + "://" + u.Host + "/*****"
 }

@@ -89,6 +89,24 @@ func (r *Runtime) RefreshHooks(ctx context.Context) error {
 		}
 		hooks = append(hooks, h)
 	}
+	// Integrations after hooks: they are at least as new as the version.
+	irecs, err := r.store.Integrations(cfg.Secrets).LoadIntegrations(ctx)
+	if err != nil {
+		return err
+	}
+	for _, rec := range irecs {
+		if _, clash := static.Get(rec.ID); clash {
+			r.log.Error("chat integration ignored: a configured hook has the same id; give the configured hook another id",
+				zap.Int64("hook_id", rec.ID))
+			continue
+		}
+		h, err := ChatHookFromRecord(rec)
+		if err != nil {
+			r.log.Error("chat integration ignored: invalid in Redis", zap.Int64("hook_id", rec.ID), zap.Error(err))
+			continue
+		}
+		hooks = append(hooks, h)
+	}
 	set, err := NewHookSet(hooks)
 	if err != nil {
 		return err

@@ -324,7 +324,7 @@ func (r *Runtime) fanOut(ctx context.Context, msgs []redisstore.EventMsg) error 
 	hooks := r.hooks.Load()
 	cfg := r.cfg.Load()
 	ids := make([]string, 0, len(msgs))
-	var ds []redisstore.Delivery
+	var ds, chats []redisstore.Delivery
 	var checks []redisstore.ChainCheck
 	for i := range msgs {
 		m := &msgs[i]
@@ -334,6 +334,8 @@ func (r *Runtime) fanOut(ctx context.Context, msgs []redisstore.EventMsg) error 
 			r.log.Error("dropping undecodable event entry", zap.Error(m.Err))
 			continue
 		}
+		// Chat messages cannot call back into the app: no chain check.
+		chats = r.chatDeliveries(hooks, &m.Event, chats)
 		matched := hooks.Match(&m.Event, nil)
 		if len(matched) == 0 {
 			continue
@@ -376,6 +378,7 @@ func (r *Runtime) fanOut(ctx context.Context, msgs []redisstore.EventMsg) error 
 				zap.String("event_uuid", d.Chain), zap.String("trigger", d.Trigger))
 		}
 	}
+	allowed = append(allowed, chats...)
 	if err := r.store.FanOut(ctx, ids, allowed); err != nil {
 		return err
 	}

@@ -174,12 +174,19 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, h *Hook, eventID, ch
 		res.Err = fmt.Errorf("POST %s: %w", h.MaskedURL(), err)
 		return res
 	}
-	dh := gitlab.DeliveryHeaders{
-		Trigger: trig, UserAgent: cfg.UserAgent, Instance: cfg.Instance, Token: h.Token,
-		WebhookUUID: uuid.NewString(), EventUUID: chain,
-		IdempotencyKey: IdempotencyKey(eventID, h.ID), Custom: h.CustomHeaders,
+	if h.Chat != nil {
+		// A chat's webhook takes its message alone, as GitLab's notifiers send it.
+		req.Header.Set("Content-Type", h.Chat.Service.ContentType())
+		req.Header.Set("User-Agent", cfg.UserAgent)
+		req.Header.Set("Idempotency-Key", IdempotencyKey(eventID, h.ID))
+	} else {
+		dh := gitlab.DeliveryHeaders{
+			Trigger: trig, UserAgent: cfg.UserAgent, Instance: cfg.Instance, Token: h.Token,
+			WebhookUUID: uuid.NewString(), EventUUID: chain,
+			IdempotencyKey: IdempotencyKey(eventID, h.ID), Custom: h.CustomHeaders,
+		}
+		dh.Apply(req.Header)
 	}
-	dh.Apply(req.Header)
 	res.RequestHeader = req.Header
 	cs := s.clientsFor(&cfg.Network)
 	client := cs.verified
