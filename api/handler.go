@@ -59,6 +59,8 @@ type Runtime interface {
 	// HookLogEntries reads some of them.
 	HookLog(ctx context.Context, hookID int64) ([]redisstore.LogRef, error)
 	HookLogEntries(ctx context.Context, hookID int64, ids ...int64) ([]redisstore.LogEntry, error)
+	// ResetHealth re-enables a hook or integration.
+	ResetHealth(ctx context.Context, hookID int64) error
 	// Resend sends a logged payload again to the hook's current URL.
 	Resend(ctx context.Context, h *engine.Hook, e *redisstore.LogEntry) (engine.Result, error)
 	// Throttle counts a rate-limited call, shared by every process.
@@ -105,6 +107,9 @@ type Options struct {
 	// is saved, as GitLab's public_url validator; the zero value allows
 	// public addresses only.
 	Network engine.NetworkPolicy
+	// Integrations stores the chat integrations served under
+	// …/integrations/:slug and …/services/:slug; nil: those routes are 404.
+	Integrations IntegrationRepository
 }
 
 // Handler serves the hooks API.
@@ -217,6 +222,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rt, ok := match(path)
 	if !ok {
+		if ir, ok := matchIntegration(path); ok {
+			h.serveIntegration(w, r, ir)
+			return
+		}
 		writeError(w, http.StatusNotFound, "404 Not Found")
 		return
 	}
