@@ -266,8 +266,10 @@ func (q *integrationRequest) validate(r *redisstore.IntegrationRecord) error {
 		return &validationError{"Webhook is blocked: " + blocked.Reason}
 	}
 	if _, err := engine.ChatHookFromRecord(r); err != nil {
-		_, msg, _ := strings.Cut(err.Error(), ": ")
-		return &validationError{msg}
+		if inner := errors.Unwrap(err); inner != nil {
+			err = inner // the settings' own words, without the id
+		}
+		return &validationError{err.Error()}
 	}
 	return nil
 }

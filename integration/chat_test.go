@@ -142,6 +142,25 @@ func TestSlackNotificationsThroughGitLabsClient(t *testing.T) {
 	chatSrv, posts := fakeChat(t)
 	webhook := chatSrv.URL + "/services/T0001/B0001/slack-SECRET-token"
 
+	for _, tc := range []struct {
+		body, want string
+		status     int
+	}{
+		{`{"channel":"#dev"}`, `{"error":"webhook is missing"}`, http.StatusBadRequest},
+		{`{"webhook":"` + webhook + `","branches_to_be_notified":"some"}`, `{"message":"branches_to_be_notified does not have a valid value"}`, http.StatusBadRequest},
+		{`{"webhook":"` + webhook + `","push_events":"maybe"}`, `{"error":"push_events is invalid"}`, http.StatusBadRequest},
+		{`{"webhook":"not a url"}`, `{"message":"Webhook must be a valid URL"}`, http.StatusBadRequest},
+	} {
+		status, body, _ := rawRequest(t, tester, http.MethodPut, "/api/v4/projects/mike%2Fdiaspora/integrations/slack", []byte(tc.body))
+		if status != tc.status || body != tc.want {
+			t.Errorf("PUT %s = %d %s, want %d %s", tc.body, status, body, tc.status, tc.want)
+		}
+	}
+	f := &apiFixture{tester: tester}
+	if status, _, _ := f.raw(t, http.MethodGet, "/api/v4/projects/mike%2Fdiaspora/integrations/slack", "", "", nil); status != http.StatusUnauthorized {
+		t.Errorf("GET without a token = %d", status)
+	}
+
 	_, resp, err := c.Services.SetSlackService("mike/diaspora", &gitlab.SetSlackServiceOptions{
 		WebHook: gitlab.Ptr(webhook), Username: gitlab.Ptr("GitLab"), Channel: gitlab.Ptr("#dev"),
 		PipelineChannel: gitlab.Ptr("#ci"), NotifyOnlyBrokenPipelines: gitlab.Ptr(false),
