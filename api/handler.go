@@ -229,23 +229,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "404 Not Found")
 		return
 	}
-	method := r.Method
-	if method == http.MethodHead {
-		method = http.MethodGet
-	}
-	allowed := rt.allowed()
-	if !contains(allowed, method) {
-		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		writeError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
-		return
-	}
-	if crossSiteRefused(h.cop, r) {
-		writeMessage(w, http.StatusForbidden, "403 Forbidden - cross-site request refused")
-		return
-	}
-	p, ok := h.auth.authenticate(r)
+	method, p, ok := h.admit(w, r, rt.allowed())
 	if !ok {
-		writeMessage(w, http.StatusUnauthorized, "401 Unauthorized")
 		return
 	}
 	ns, ok := h.namespace(w, r, rt, p, method != http.MethodGet)
@@ -262,6 +247,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.hookID = id
 	}
 	req.serve()
+}
+
+// admit applies the rules every route shares, in order: the method (HEAD
+// as GET), the cross-site refusal, the token. It answers the client itself
+// when it refuses.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, allowed []string) (string, *principal, bool) {
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	if !contains(allowed, method) {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
+		return "", nil, false
+	}
+	if crossSiteRefused(h.cop, r) {
+		writeMessage(w, http.StatusForbidden, "403 Forbidden - cross-site request refused")
+		return "", nil, false
+	}
+	p, ok := h.auth.authenticate(r)
+	if !ok {
+		writeMessage(w, http.StatusUnauthorized, "401 Unauthorized")
+		return "", nil, false
+	}
+	return method, p, true
 }
 
 func contains(list []string, s string) bool {

@@ -68,26 +68,12 @@ func (h *Handler) serveIntegration(w http.ResponseWriter, r *http.Request, ir in
 		writeError(w, http.StatusNotFound, "404 Not Found")
 		return
 	}
-	method := r.Method
-	if method == http.MethodHead {
-		method = http.MethodGet
-	}
 	allowed := []string{http.MethodGet}
 	if ir.service != "" {
 		allowed = []string{http.MethodGet, http.MethodPut, http.MethodDelete}
 	}
-	if !contains(allowed, method) {
-		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		writeError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
-		return
-	}
-	if crossSiteRefused(h.cop, r) {
-		writeMessage(w, http.StatusForbidden, "403 Forbidden - cross-site request refused")
-		return
-	}
-	p, ok := h.auth.authenticate(r)
+	method, p, ok := h.admit(w, r, allowed)
 	if !ok {
-		writeMessage(w, http.StatusUnauthorized, "401 Unauthorized")
 		return
 	}
 	ns, ok := h.namespace(w, r, route{kind: ir.kind, rawID: ir.rawID}, p, method != http.MethodGet)
@@ -187,18 +173,8 @@ func (q *integrationRequest) delete() {
 }
 
 func (q *integrationRequest) put() {
-	p, err := readParams(q.r, q.h.opt.MaxBody)
-	var be *bodyError
-	switch {
-	case errors.As(err, &be):
-		if be.key == "message" {
-			writeMessage(q.w, be.status, be.msg)
-		} else {
-			writeError(q.w, be.status, be.msg)
-		}
-		return
-	case err != nil:
-		q.h.internalError(q.w, "reading parameters", err)
+	p, ok := q.hookRequest().params()
+	if !ok {
 		return
 	}
 	in := readIntegrationInput(p, q.service)
@@ -290,6 +266,9 @@ func (q *integrationRequest) changed(id int64) {
 	}
 }
 
+// hookRequest lends the hooks API's parameter and error handling.
+func (q *integrationRequest) hookRequest() *request { return &request{h: q.h, w: q.w, r: q.r} }
+
 func (q *integrationRequest) storeError(what string, err error) {
-	(&request{h: q.h, w: q.w, r: q.r}).storeError(what, err)
+	q.hookRequest().storeError(what, err)
 }
