@@ -39,7 +39,9 @@ func ChatHookFromRecord(r *redisstore.IntegrationRecord) (*Hook, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("integration %d: %w", r.ID, err)
 	}
-	h := &Hook{ID: r.ID, Name: svc.Title(), URL: r.Webhook, EnableSSLVerification: true, Chat: s}
+	// Triggers are shown (admin API); matching is MatchChats' alone, as
+	// NewHookSet indexes chat integrations apart.
+	h := &Hook{ID: r.ID, Name: svc.Title(), URL: r.Webhook, EnableSSLVerification: true, Chat: s, Triggers: s.Triggers}
 	switch r.Kind {
 	case redisstore.KindProject:
 		h.Project = r.Path

@@ -22,7 +22,7 @@ import (
 func chatHook(id int64, project, group string, svc chat.Service) *Hook {
 	s := &chat.Settings{Service: svc, BranchesToBeNotified: chat.BranchesAll}
 	s.Triggers.Add(gitlab.Push)
-	return &Hook{ID: id, Project: project, Group: group, URL: "https://chat.example/hook", Chat: s}
+	return &Hook{ID: id, Project: project, Group: group, URL: "https://chat.example/hook", Chat: s, Triggers: s.Triggers}
 }
 
 func TestChatIntegrationsInheritFromTheNearestGroup(t *testing.T) {
