@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -61,32 +62,42 @@ func (s *HookSet) addChat(key string, h *Hook) {
 	s.chats[key] = append(s.chats[key], h)
 }
 
-// MatchChats appends to dst the chat integrations a project event goes to:
-// of each service, the project's own integration, or else the one of its
-// nearest group, as GitLab's integration inheritance (a project uses its
-// group's settings unless it has its own). Group-only events have no chat
-// messages.
-func (s *HookSet) MatchChats(e *Event, dst []*Hook) []*Hook {
-	if s == nil || len(s.chats) == 0 || e.Project == "" || gitlab.Trigger(e.Trigger).GroupOnly() {
+// ChatsInProject returns the chat integrations of a project.
+func (s *HookSet) ChatsInProject(path string) []*Hook {
+	if s == nil {
+		return nil
+	}
+	return s.chats[scopeKey(path, "")]
+}
+
+// ChatsInGroup returns the chat integrations of a group, not those of its
+// subgroups.
+func (s *HookSet) ChatsInGroup(path string) []*Hook {
+	if s == nil {
+		return nil
+	}
+	return s.chats[scopeKey("", path)]
+}
+
+// MatchChats appends to dst the chat integrations of s a project event
+// goes to: of each service, the project's own integration, or else the one
+// of its nearest group, as GitLab's integration inheritance (a project uses
+// its group's settings unless it has its own). Group-only events have no
+// chat messages.
+func MatchChats(s *HookSet, e *Event, dst []*Hook) []*Hook {
+	if e.Project == "" || gitlab.Trigger(e.Trigger).GroupOnly() {
 		return dst
 	}
-	var seen [4]chat.Service // one integration per service
-	n := 0
+	start := len(dst)
 	take := func(hooks []*Hook) {
 		for _, h := range hooks {
-			dup := false
-			for _, sv := range seen[:n] {
-				dup = dup || sv == h.Chat.Service
-			}
-			if !dup && n < len(seen) {
-				seen[n] = h.Chat.Service
-				n++
+			if !slices.ContainsFunc(dst[start:], func(o *Hook) bool { return o.Chat.Service == h.Chat.Service }) {
 				dst = append(dst, h)
 			}
 		}
 	}
-	take(s.chats[scopeKey(e.Project, "")])
-	ancestors(e.Namespace, func(g string) { take(s.chats[scopeKey("", g)]) })
+	take(s.ChatsInProject(e.Project))
+	ancestors(e.Namespace, func(g string) { take(s.ChatsInGroup(g)) })
 	return dst
 }
 
@@ -94,7 +105,7 @@ func (s *HookSet) MatchChats(e *Event, dst []*Hook) []*Hook {
 // integration that notifies of it.
 func (r *Runtime) chatDeliveries(hooks *HookSet, ev *Event, dst []redisstore.Delivery) []redisstore.Delivery {
 	var buf [4]*Hook
-	for _, h := range hooks.MatchChats(ev, buf[:0]) {
+	for _, h := range MatchChats(hooks, ev, buf[:0]) {
 		post, ok, err := chat.Render(h.Chat, gitlab.Trigger(ev.Trigger), ev.Body, time.Now())
 		if err != nil {
 			r.log.Warn("chat message not written", zap.Int64("hook_id", h.ID), zap.String("event", ev.ID),

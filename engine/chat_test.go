@@ -49,7 +49,7 @@ func TestChatIntegrationsInheritFromTheNearestGroup(t *testing.T) {
 		{"other/x", nil},
 	} {
 		ev := pushEvent(t, tc.project)
-		if got := ids(set.MatchChats(ev, nil)); !equalIDs(got, tc.want) {
+		if got := ids(MatchChats(set, ev, nil)); !equalIDs(got, tc.want) {
 			t.Errorf("%s: chats %v, want %v", tc.project, got, tc.want)
 		}
 	}
