@@ -177,8 +177,13 @@ func (q *integrationRequest) put() {
 	if !ok {
 		return
 	}
+	inherit, _ := p.boolean("use_inherited_settings")
 	in := readIntegrationInput(p, q.service)
 	if p.failed(q.w) {
+		return
+	}
+	if inherit {
+		q.inherit()
 		return
 	}
 	rec, _, err := q.h.opt.Integrations.PutIntegration(q.r.Context(), q.ns, string(q.service),
@@ -208,6 +213,18 @@ func (q *integrationRequest) put() {
 	}
 	q.changed(rec.ID)
 	writeJSON(q.w, http.StatusOK, integrationEntityOf(rec, false, true))
+}
+
+// inherit drops the integration's own settings so that its group's apply
+// (GitLab's use_inherited_settings) and answers what is now in effect.
+func (q *integrationRequest) inherit() {
+	err := q.h.opt.Integrations.DeleteIntegration(q.r.Context(), q.ns, string(q.service))
+	if err != nil && !errors.Is(err, redisstore.ErrIntegrationNotFound) {
+		q.storeError("dropping an integration's own settings", err)
+		return
+	}
+	q.changed(0)
+	q.get()
 }
 
 // paramError is a missing or malformed parameter (Grape's 400 "error").

@@ -264,6 +264,17 @@ func TestChatIntegrationsInheritAndOtherChats(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(body, `"inherited":true`) {
 		t.Fatalf("inherited GET = %d %s", status, body)
 	}
+	// A project's own settings replace the group's until it inherits again.
+	status, body, _ = rawRequest(t, tester, http.MethodPut, "/api/v4/projects/mike%2Fdiaspora/integrations/mattermost",
+		[]byte(`{"webhook":"`+chatSrv.URL+`/mattermost/hooks/own","channel":"own"}`))
+	if status != http.StatusOK || !strings.Contains(body, `"inherited":false`) || !strings.Contains(body, `"channel":"own"`) {
+		t.Fatalf("own PUT = %d %s", status, body)
+	}
+	status, body, _ = rawRequest(t, tester, http.MethodPut, "/api/v4/projects/mike%2Fdiaspora/integrations/mattermost",
+		[]byte(`{"use_inherited_settings":true}`))
+	if status != http.StatusOK || !strings.Contains(body, `"inherited":true`) || !strings.Contains(body, `"channel":"town-square"`) {
+		t.Fatalf("use_inherited_settings = %d %s", status, body)
+	}
 	sendEvent(t, tester, "push") // master, the default branch
 	p := nextPost(t, posts)
 	if p.Path != "/mattermost/hooks/xyz" || p.Slack.Channel != "town-square" || !strings.Contains(p.Slack.Text, "pushed to branch <") {
