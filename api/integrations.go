@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/grt-continuation/caddy-webhooks/chat"
-	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 )
@@ -254,11 +254,11 @@ func (q *integrationRequest) validate(r *redisstore.IntegrationRecord) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return &validationError{"Webhook must be a valid URL"}
 	}
-	var blocked *engine.BlockedError
+	var blocked *delivery.BlockedError
 	if errors.As(q.h.opt.Network.CheckURL(r.Webhook, nil), &blocked) {
 		return &validationError{"Webhook is blocked: " + blocked.Reason}
 	}
-	if _, err := engine.ChatHookFromRecord(r); err != nil {
+	if _, err := r.Hook(); err != nil {
 		if inner := errors.Unwrap(err); inner != nil {
 			err = inner // the settings' own words, without the id
 		}

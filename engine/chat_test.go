@@ -13,63 +13,11 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/grt-continuation/caddy-webhooks/chat"
-	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/secret"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
-
-func chatHook(id int64, project, group string, svc chat.Service) *Hook {
-	s := &chat.Settings{Service: svc, BranchesToBeNotified: chat.BranchesAll}
-	s.Triggers.Add(gitlab.Push)
-	return &Hook{ID: id, Project: project, Group: group, URL: "https://chat.example/hook", Chat: s, Triggers: s.Triggers}
-}
-
-func TestChatIntegrationsInheritFromTheNearestGroup(t *testing.T) {
-	set, err := NewHookSet([]*Hook{
-		chatHook(1, "", "acme", chat.Slack),
-		chatHook(2, "", "acme/platform", chat.Slack),
-		chatHook(3, "acme/platform/api", "", chat.Mattermost),
-		chatHook(4, "acme/platform/web", "", chat.Slack),
-		chatHook(5, "", "acme", chat.Discord),
-		hook(t, 6, "acme/platform/api", "", "", "", gitlab.Push),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		project string
-		want    []int64
-	}{
-		// Its own Mattermost, the nearest group's Slack, the top group's Discord.
-		{"acme/platform/api", []int64{2, 3, 5}},
-		// Its own Slack wins over the groups'.
-		{"acme/platform/web", []int64{4, 5}},
-		{"acme/other", []int64{1, 5}},
-		{"other/x", nil},
-	} {
-		ev := pushEvent(t, tc.project)
-		if got := ids(MatchChats(set, ev, nil)); !equalIDs(got, tc.want) {
-			t.Errorf("%s: chats %v, want %v", tc.project, got, tc.want)
-		}
-	}
-	// Chat integrations are not webhooks: Match never returns them.
-	if got := ids(set.Match(pushEvent(t, "acme/platform/api"), nil)); !equalIDs(got, []int64{6}) {
-		t.Errorf("Match = %v, want only the webhook", got)
-	}
-}
-
-func equalIDs(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // storeSlack saves a Slack integration the way the API does.
 func storeSlack(t *testing.T, redisURL string, box *secret.Box, project, webhook string) int64 {
@@ -106,13 +54,13 @@ func testBox(t *testing.T) *secret.Box {
 	return box
 }
 
-func samplePush(t *testing.T, project string) *Event {
+func samplePush(t *testing.T, project string) *webhook.Event {
 	t.Helper()
 	body, err := os.ReadFile("../chat/testdata/push.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := NewEvent(Signals{Event: "push", Project: project}, body, "", time.Now())
+	ev, err := webhook.NewEvent(webhook.Signals{Event: "push", Project: project}, body, "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/spool"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 func init() {
@@ -103,7 +104,7 @@ func (c *Capture) Provision(ctx caddy.Context) error {
 	for _, n := range c.TrustedEventUUIDFrom {
 		p, err := caddyhttp.CIDRExpressionToPrefix(n)
 		if err != nil {
-			return fmt.Errorf("webhooks_capture: trusted_event_uuid_from: %w", err)
+			return fmt.Errorf("trusted_event_uuid_from: %w", err)
 		}
 		c.trusted = append(c.trusted, p.Masked())
 	}
@@ -119,7 +120,7 @@ func (c *Capture) Provision(ctx caddy.Context) error {
 	case c.MaxBody == 0:
 		c.MaxBody = min(DefaultMaxBody, wh.MaxPayload)
 	case c.MaxBody > wh.MaxPayload:
-		return fmt.Errorf("webhooks_capture: max_body (%d bytes) exceeds the webhooks max_payload (%d bytes)", c.MaxBody, wh.MaxPayload)
+		return fmt.Errorf("max_body (%d bytes) exceeds the webhooks max_payload (%d bytes)", c.MaxBody, wh.MaxPayload)
 	}
 	c.rt, c.spool = wh.Runtime(), wh.spool
 	registerMetrics(ctx)
@@ -216,8 +217,8 @@ func (c *Capture) finish(tw *teeWriter, r *http.Request, chain string) {
 	}
 	ev, err := c.buildEvent(tw, chain)
 	if err != nil {
-		var rej *engine.RejectError
-		reason := engine.RejectPayload
+		var rej *webhook.RejectError
+		reason := webhook.RejectPayload
 		if errors.As(err, &rej) {
 			reason = rej.Reason
 		}
@@ -239,7 +240,7 @@ func (c *Capture) finish(tw *teeWriter, r *http.Request, chain string) {
 
 // spoolEvent keeps an event Redis did not take in the local spool, to be
 // queued when Redis answers again; it reports whether the event is safe.
-func (c *Capture) spoolEvent(ev *engine.Event, redisErr error) bool {
+func (c *Capture) spoolEvent(ev *webhook.Event, redisErr error) bool {
 	fields := []zap.Field{zap.String("event_id", ev.ID), zap.String("trigger", ev.Trigger),
 		zap.String("project", ev.Project), zap.String("namespace", ev.Namespace), zap.NamedError("redis_error", redisErr)}
 	if c.spool == nil {
@@ -256,17 +257,17 @@ func (c *Capture) spoolEvent(ev *engine.Event, redisErr error) bool {
 	return true
 }
 
-func (c *Capture) buildEvent(tw *teeWriter, chain string) (*engine.Event, error) {
+func (c *Capture) buildEvent(tw *teeWriter, chain string) (*webhook.Event, error) {
 	if tw.overflow {
-		return nil, &engine.RejectError{Reason: engine.RejectTooLarge,
+		return nil, &webhook.RejectError{Reason: webhook.RejectTooLarge,
 			Err: fmt.Errorf("payload is larger than max_body (%d bytes)", c.MaxBody)}
 	}
 	body, err := decode(tw.Header().Get("Content-Encoding"), tw.buf.Bytes(), c.MaxBody)
 	if err != nil {
 		return nil, err
 	}
-	sig := engine.Signals{Event: tw.signals[0], Project: tw.signals[1], Namespace: tw.signals[2], Ref: tw.signals[3]}
-	return engine.NewEvent(sig, body, chain, time.Now())
+	sig := webhook.Signals{Event: tw.signals[0], Project: tw.signals[1], Namespace: tw.signals[2], Ref: tw.signals[3]}
+	return webhook.NewEvent(sig, body, chain, time.Now())
 }
 
 // decode undoes a gzip Content-Encoding (the app may compress what it
@@ -278,19 +279,19 @@ func decode(encoding string, body []byte, limit int64) ([]byte, error) {
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(bytes.NewReader(body))
 		if err != nil {
-			return nil, &engine.RejectError{Reason: engine.RejectPayload, Err: fmt.Errorf("gzip payload: %w", err)}
+			return nil, &webhook.RejectError{Reason: webhook.RejectPayload, Err: fmt.Errorf("gzip payload: %w", err)}
 		}
 		out, err := io.ReadAll(io.LimitReader(zr, limit+1))
 		if err != nil {
-			return nil, &engine.RejectError{Reason: engine.RejectPayload, Err: fmt.Errorf("gzip payload: %w", err)}
+			return nil, &webhook.RejectError{Reason: webhook.RejectPayload, Err: fmt.Errorf("gzip payload: %w", err)}
 		}
 		if int64(len(out)) > limit {
-			return nil, &engine.RejectError{Reason: engine.RejectTooLarge,
+			return nil, &webhook.RejectError{Reason: webhook.RejectTooLarge,
 				Err: fmt.Errorf("decompressed payload is larger than max_body (%d bytes)", limit)}
 		}
 		return out, nil
 	default:
-		return nil, &engine.RejectError{Reason: engine.RejectEncoding,
+		return nil, &webhook.RejectError{Reason: webhook.RejectEncoding,
 			Err: fmt.Errorf("content encoding %q is not supported for event payloads (use `header_up -Accept-Encoding` on event routes)", encoding)}
 	}
 }

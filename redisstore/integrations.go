@@ -13,7 +13,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/grt-continuation/caddy-webhooks/chat"
+	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/secret"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // Chat integrations (Slack, Mattermost, Discord, Microsoft Teams) live
@@ -242,4 +245,41 @@ func (is *IntegrationStore) LoadIntegrations(ctx context.Context) ([]*Integratio
 	}
 	slices.SortFunc(out, func(a, b *IntegrationRecord) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
+}
+
+// Hook is the integration as deliveries go to it: a hook whose Chat
+// settings make the fan-out write the chat's message for it.
+func (r *IntegrationRecord) Hook() (*webhook.Hook, error) {
+	svc, ok := chat.ParseService(r.Service)
+	if !ok {
+		return nil, fmt.Errorf("integration %d has unknown service %q", r.ID, r.Service)
+	}
+	s := &chat.Settings{
+		Service: svc, Username: r.Username, Channel: r.Channel, Channels: r.Channels,
+		NotifyOnlyBrokenPipelines: r.NotifyOnlyBrokenPipelines, BranchesToBeNotified: r.BranchesToBeNotified,
+		ProtectedBranches: r.ProtectedBranches, LabelsToBeNotified: r.LabelsToBeNotified,
+		LabelsToBeNotifiedBehavior: r.LabelsToBeNotifiedBehavior,
+	}
+	for _, t := range r.Triggers {
+		tr, ok := gitlab.ParseTrigger(t)
+		if !ok {
+			return nil, fmt.Errorf("integration %d has unknown trigger %q", r.ID, t)
+		}
+		s.Triggers.Add(tr)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("integration %d: %w", r.ID, err)
+	}
+	// Triggers are shown (admin API); matching is MatchChats' alone, as
+	// NewHookSet indexes chat integrations apart.
+	h := &webhook.Hook{ID: r.ID, Name: svc.Title(), URL: r.Webhook, EnableSSLVerification: true, Chat: s, Triggers: s.Triggers}
+	switch r.Kind {
+	case KindProject:
+		h.Project = r.Path
+	case KindGroup:
+		h.Group = r.Path
+	default:
+		return nil, fmt.Errorf("integration %d has unknown owner kind %q", r.ID, r.Kind)
+	}
+	return h, nil
 }
