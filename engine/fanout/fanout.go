@@ -1,6 +1,7 @@
 // Package fanout turns captured events into deliveries: it reads the events
 // stream, chooses each event's hooks (scope, trigger, branch filter), stops
-// webhook loops (the recursion guard), queues one delivery per hook, and
+// webhook loops (the recursion guard), queues one delivery per hook, writes
+// the messages of the chat integrations an event goes to (chats.go), and
 // keeps each project's latest event per trigger as the sample of test
 // requests.
 package fanout
