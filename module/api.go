@@ -134,6 +134,7 @@ func (m *API) Provision(ctx caddy.Context) error {
 		opt.Tokens = append(opt.Tokens, api.Token{Name: t.Name, Value: repl.ReplaceKnown(t.Value, ""), Scopes: t.Scopes})
 	}
 	rt := app.Runtime()
+	opt.Integrations = rt.Store().Integrations(app.cfg.Secrets)
 	h, err := api.New(rt.Store().Hooks(app.cfg.Secrets), rt, opt)
 	if err != nil {
 		return err

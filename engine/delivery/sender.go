@@ -210,17 +210,24 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 		res.Err = fmt.Errorf("POST %s: %w", h.MaskedURL(), err)
 		return res
 	}
-	dh := gitlab.DeliveryHeaders{
-		Trigger: req.Trigger, UserAgent: cfg.UserAgent, Instance: cfg.Instance, Token: h.Token,
-		WebhookUUID: uuid.NewString(), EventUUID: req.Chain,
-		IdempotencyKey: webhook.IdempotencyKey(req.EventID, h.ID), Custom: h.CustomHeaders,
-	}
-	dh.Apply(hreq.Header)
-	// Signed afresh on every attempt (retries, tests, resends): a new
-	// timestamp, the current tokens.
-	if err := h.Signing.Sign(hreq.Header, dh.IdempotencyKey, time.Now(), body); err != nil {
-		res.Err = err
-		return res
+	if h.Chat != nil {
+		// A chat's webhook takes its message alone, as GitLab's notifiers send it.
+		hreq.Header.Set("Content-Type", h.Chat.Service.ContentType())
+		hreq.Header.Set("User-Agent", cfg.UserAgent)
+		hreq.Header.Set("Idempotency-Key", webhook.IdempotencyKey(req.EventID, h.ID))
+	} else {
+		dh := gitlab.DeliveryHeaders{
+			Trigger: req.Trigger, UserAgent: cfg.UserAgent, Instance: cfg.Instance, Token: h.Token,
+			WebhookUUID: uuid.NewString(), EventUUID: req.Chain,
+			IdempotencyKey: webhook.IdempotencyKey(req.EventID, h.ID), Custom: h.CustomHeaders,
+		}
+		dh.Apply(hreq.Header)
+		// Signed afresh on every attempt (retries, tests, resends): a new
+		// timestamp, the current tokens.
+		if err := h.Signing.Sign(hreq.Header, dh.IdempotencyKey, time.Now(), body); err != nil {
+			res.Err = err
+			return res
+		}
 	}
 	res.RequestHeader = hreq.Header
 	cs := s.clientsFor(&cfg.Network)

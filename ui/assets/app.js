@@ -165,9 +165,14 @@
 
   let renderSeq = 0;
 
+  // Views of other scripts (integrations.js): {route(hash) → r|null,
+  // render(r, seq)}, r with at least kind and id.
+  const views = [];
+
   async function render() {
     const seq = ++renderSeq;
-    const r = parseRoute();
+    const other = views.find((v) => v.route(location.hash));
+    const r = other ? other.route(location.hash) : parseRoute();
     flash('');
     if (pendingFlash) { flash(...pendingFlash); pendingFlash = null; }
     if (!r || !sessionStorage.getItem(SIGNED_KEY)) {
@@ -180,7 +185,8 @@
     const main = $('#main');
     main.setAttribute('aria-busy', 'true');
     try {
-      if (r.event) await renderEvent(r, seq);
+      if (other) await other.render(r, seq);
+      else if (r.event) await renderEvent(r, seq);
       else if (r.hook === 'new') await renderForm(r, null, seq);
       else if (r.hook) await renderForm(r, r.hook, seq);
       else await renderHooks(r, seq);
@@ -772,10 +778,19 @@
   // The skip link moves focus without touching the hash (the router's).
   $('.skip').addEventListener('click', (ev) => { ev.preventDefault(); $('#main').focus(); });
 
+  // What other scripts build their views with.
+  window.WebhooksPage = {
+    api, el, clear, show, flash, flashNext, fail, focusHeading, hooksHref, displayID,
+    current, register: (v) => views.push(v),
+  };
+
   window.addEventListener('hashchange', render);
-  if (!location.hash && sessionStorage.getItem(SIGNED_KEY) && sessionStorage.getItem(LAST_KEY)) {
-    location.replace(sessionStorage.getItem(LAST_KEY));
-  } else {
-    render();
-  }
+  // After every deferred script has registered its views.
+  document.addEventListener('DOMContentLoaded', () => {
+    if (!location.hash && sessionStorage.getItem(SIGNED_KEY) && sessionStorage.getItem(LAST_KEY)) {
+      location.replace(sessionStorage.getItem(LAST_KEY));
+    } else {
+      render();
+    }
+  });
 }());
