@@ -1,14 +1,10 @@
 package module
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -203,32 +199,6 @@ func (c *Capture) buildEvent(tw *teeWriter, chain string) (*engine.Event, error)
 	}
 	sig := engine.Signals{Event: tw.signals[0], Project: tw.signals[1], Namespace: tw.signals[2], Ref: tw.signals[3]}
 	return engine.NewEvent(sig, body, chain, time.Now())
-}
-
-// decode undoes a gzip Content-Encoding (the app may compress what it
-// sends), bounded by limit against decompression bombs.
-func decode(encoding string, body []byte, limit int64) ([]byte, error) {
-	switch strings.ToLower(strings.TrimSpace(encoding)) {
-	case "", "identity":
-		return body, nil
-	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			return nil, &engine.RejectError{Reason: engine.RejectPayload, Err: fmt.Errorf("gzip payload: %w", err)}
-		}
-		out, err := io.ReadAll(io.LimitReader(zr, limit+1))
-		if err != nil {
-			return nil, &engine.RejectError{Reason: engine.RejectPayload, Err: fmt.Errorf("gzip payload: %w", err)}
-		}
-		if int64(len(out)) > limit {
-			return nil, &engine.RejectError{Reason: engine.RejectTooLarge,
-				Err: fmt.Errorf("decompressed payload is larger than max_body (%d bytes)", limit)}
-		}
-		return out, nil
-	default:
-		return nil, &engine.RejectError{Reason: engine.RejectEncoding,
-			Err: fmt.Errorf("content encoding %q is not supported for event payloads (use `header_up -Accept-Encoding` on event routes)", encoding)}
-	}
 }
 
 // Interface guards
