@@ -105,7 +105,6 @@ func (m *API) Provision(ctx caddy.Context) error {
 		}
 		return v
 	}
-	repl := caddy.NewReplacer()
 	opt := api.Options{
 		TrustUpstreamAuth: m.TrustUpstreamAuth,
 		MaxProjectHooks:   limit(m.MaxProjectHooks, api.DefaultMaxProjectHooks),
@@ -116,9 +115,7 @@ func (m *API) Provision(ctx caddy.Context) error {
 		RequestURL:        originalURL,
 		Logger:            ctx.Logger(),
 	}
-	for _, t := range m.Tokens {
-		opt.Tokens = append(opt.Tokens, api.Token{Name: t.Name, Value: repl.ReplaceKnown(t.Value, ""), Scopes: t.Scopes})
-	}
+	opt.Tokens = apiTokens(m.Tokens)
 	rt := app.Runtime()
 	h, err := api.New(rt.Store().Hooks(app.cfg.Secrets), rt, opt)
 	if err != nil {
@@ -166,15 +163,10 @@ func (m *API) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch d.Val() {
 		case "token":
-			args := d.RemainingArgs()
-			if len(args) < 2 || (len(args) > 2 && (args[2] != "scope" || len(args) == 3)) {
-				return d.Err("usage: token <name> <value> [scope <path...>]")
+			var t *APIToken
+			if t, err = tokenArgs(d); err == nil {
+				m.Tokens = append(m.Tokens, t)
 			}
-			t := &APIToken{Name: args[0], Value: args[1]}
-			if len(args) > 2 {
-				t.Scopes = args[3:]
-			}
-			m.Tokens = append(m.Tokens, t)
 		case "trust_upstream_auth":
 			if d.NextArg() {
 				return d.ArgErr()

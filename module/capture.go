@@ -169,23 +169,10 @@ func (c *Capture) finish(tw *teeWriter, r *http.Request, chain string) {
 	}
 }
 
-// spoolEvent keeps an event Redis did not take in the local spool, to be
-// queued when Redis answers again; it reports whether the event is safe.
+// spoolEvent keeps an event Redis did not take in the local spool; it
+// reports whether the event is safe.
 func (c *Capture) spoolEvent(ev *engine.Event, redisErr error) bool {
-	fields := []zap.Field{zap.String("event_id", ev.ID), zap.String("trigger", ev.Trigger),
-		zap.String("project", ev.Project), zap.String("namespace", ev.Namespace), zap.NamedError("redis_error", redisErr)}
-	if c.spool == nil {
-		engine.CountRejected("enqueue_failed")
-		c.logger.Error("event lost: could not queue it in redis (spool_dir is off)", fields...)
-		return false
-	}
-	if err := c.spool.Append(ev); err != nil {
-		engine.CountRejected("enqueue_failed")
-		c.logger.Error("event lost: could not queue it in redis nor spool it", append(fields, zap.Error(err))...)
-		return false
-	}
-	c.logger.Warn("event spooled: redis did not take it; it is queued once redis answers", fields...)
-	return true
+	return spoolEvent(c.spool, c.logger, ev, redisErr)
 }
 
 func (c *Capture) buildEvent(tw *teeWriter, chain string) (*engine.Event, error) {
