@@ -240,6 +240,7 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //	webhooks_capture [<matcher>] {
 //		max_body        <size>
 //		enqueue_timeout <duration>
+//		rule [<name>] { … }   (see CaptureRule.unmarshalCaddyfile)
 //	}
 func (c *Capture) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -253,6 +254,11 @@ func (c *Capture) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = sizeArg(d, &c.MaxBody)
 		case "enqueue_timeout":
 			err = durationArg(d, &c.EnqueueTimeout)
+		case "rule":
+			rule := new(CaptureRule)
+			if err = rule.unmarshalCaddyfile(d); err == nil {
+				c.Rules = append(c.Rules, rule)
+			}
 		default:
 			return d.Errf("unrecognized webhooks_capture option %q", d.Val())
 		}

@@ -63,6 +63,10 @@ type Capture struct {
 	// Default: 2s.
 	EnqueueTimeout caddy.Duration `json:"enqueue_timeout,omitempty"`
 
+	// Rules declare which responses are events for an app that sets no
+	// X-Webhook-* headers (see CaptureRule); signal headers still win.
+	Rules []*CaptureRule `json:"rules,omitempty"`
+
 	rt     *engine.Runtime
 	spool  *spool.Spool // nil: off
 	logger *zap.Logger
@@ -95,7 +99,7 @@ func (c *Capture) Provision(ctx caddy.Context) error {
 	}
 	c.rt, c.spool = wh.Runtime(), wh.spool
 	registerMetrics(ctx)
-	return nil
+	return c.provisionRules(ctx)
 }
 
 // Validate checks the settings.
@@ -115,7 +119,8 @@ func (c *Capture) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		maxBody:               c.MaxBody,
 		// HEAD has no body; CONNECT and upgrades carry a byte stream, not a
 		// response (HTTP/2 WebSockets even answer 200).
-		head: r.Method == http.MethodHead || r.Method == http.MethodConnect || r.Header.Get("Upgrade") != "",
+		head:  r.Method == http.MethodHead || r.Method == http.MethodConnect || r.Header.Get("Upgrade") != "",
+		rules: c.requestRules(r),
 	}
 	chain := r.Header.Get(gitlab.HeaderEventUUID)
 	// Enqueue from a defer: reverse_proxy aborts a response whose client
@@ -137,7 +142,7 @@ func (c *Capture) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // finish queues the event a response announced, if any. It never changes
 // the response: a bad event is logged and counted.
 func (c *Capture) finish(tw *teeWriter, r *http.Request, chain string) {
-	if !tw.signaled {
+	if !tw.signaled && tw.rule == nil {
 		return
 	}
 	if !tw.isEvent() {
@@ -146,7 +151,7 @@ func (c *Capture) finish(tw *teeWriter, r *http.Request, chain string) {
 		}
 		return
 	}
-	ev, err := c.buildEvent(tw, chain)
+	ev, err := c.buildEvent(tw, r, chain)
 	if err != nil {
 		var rej *engine.RejectError
 		reason := engine.RejectPayload
@@ -175,7 +180,7 @@ func (c *Capture) spoolEvent(ev *engine.Event, redisErr error) bool {
 	return spoolEvent(c.spool, c.logger, ev, redisErr)
 }
 
-func (c *Capture) buildEvent(tw *teeWriter, chain string) (*engine.Event, error) {
+func (c *Capture) buildEvent(tw *teeWriter, r *http.Request, chain string) (*engine.Event, error) {
 	if tw.overflow {
 		return nil, &engine.RejectError{Reason: engine.RejectTooLarge,
 			Err: fmt.Errorf("payload is larger than max_body (%d bytes)", c.MaxBody)}
@@ -183,6 +188,9 @@ func (c *Capture) buildEvent(tw *teeWriter, chain string) (*engine.Event, error)
 	body, err := decode(tw.Header().Get("Content-Encoding"), tw.buf.Bytes(), c.MaxBody)
 	if err != nil {
 		return nil, err
+	}
+	if tw.rule != nil {
+		return tw.rule.event(r, tw, body, chain)
 	}
 	sig := engine.Signals{Event: tw.signals[0], Project: tw.signals[1], Namespace: tw.signals[2], Ref: tw.signals[3]}
 	return engine.NewEvent(sig, body, chain, time.Now())
