@@ -47,6 +47,10 @@ const (
 // capped copy of the body is kept. The event is in Redis before the
 // response completes.
 //
+// An app that cannot set these headers is described by capture rules
+// instead (Rules): request matchers, response matchers, and the event's
+// fields from placeholders and the JSON body.
+//
 // A request carrying X-Gitlab-Event-UUID (because a webhook caused it)
 // passes that UUID on to the deliveries of the events it causes.
 //

@@ -261,13 +261,5 @@ func (in *Ingest) queue(reqCtx context.Context, caller api.Caller, q pendingEven
 }
 
 func writeIngest(w http.ResponseWriter, status int, body map[string]any) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"message":"500 Internal Server Error"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	api.WriteJSON(w, status, body)
 }
