@@ -1,6 +1,7 @@
 package module
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -188,6 +189,11 @@ func (rule *CaptureRule) event(r *http.Request, tw *teeWriter, body []byte, chai
 	}
 	payload := body
 	if rule.tmpl != nil {
+		// A template over a body that is not JSON would render nulls into a
+		// well-formed but meaningless payload.
+		if !json.Valid(body) {
+			return nil, &engine.RejectError{Reason: engine.RejectPayload, Err: fmt.Errorf("capture %s: the response body is not JSON", rule.Name)}
+		}
 		project := sig.Project
 		if sig.Namespace != "" && project != "" && !strings.Contains(project, "/") {
 			project = sig.Namespace + "/" + project
