@@ -1,9 +1,12 @@
 package module
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,5 +68,48 @@ func TestIngestUnavailableOnlyWithoutRedisAndSpool(t *testing.T) {
 	// Only the first event waits on Redis; the rest go straight to the spool.
 	if d := time.Since(start); d > 2*time.Duration(in.EnqueueTimeout)+time.Second {
 		t.Fatalf("a 3-event batch took %v with redis down", d)
+	}
+}
+
+// Concurrent retries with one Idempotency-Key queue one event, and all get
+// its ID.
+func TestIngestIdempotencyKeyUnderConcurrentRetries(t *testing.T) {
+	redis := redistest.Start(t)
+	in := newIngest(t, redis.URL)
+	ids := make(chan string, 5)
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := httptest.NewRequest(http.MethodPost, "/events", strings.NewReader(ingestLine))
+			req.Header.Set("PRIVATE-TOKEN", ingestToken)
+			req.Header.Set("Idempotency-Key", "job-42")
+			rec := httptest.NewRecorder()
+			in.ServeHTTP(rec, req, nil)
+			var ans struct {
+				EventIDs []string `json:"event_ids"`
+			}
+			if rec.Code != http.StatusAccepted || json.Unmarshal(rec.Body.Bytes(), &ans) != nil || len(ans.EventIDs) != 1 {
+				t.Errorf("%d %s", rec.Code, rec.Body)
+				return
+			}
+			ids <- ans.EventIDs[0]
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	first := ""
+	for id := range ids {
+		if first == "" {
+			first = id
+		}
+		if id != first {
+			t.Errorf("retries answered %s and %s", first, id)
+		}
+	}
+	st := in.rt.Store()
+	if n, err := st.Client().XLen(context.Background(), st.Keys().Events()).Result(); err != nil || n != 1 {
+		t.Fatalf("%d events queued (%v), want 1", n, err)
 	}
 }
