@@ -2,8 +2,10 @@ package api
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
+	"unicode/utf8"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
@@ -33,7 +35,7 @@ func (q *request) setSecretEntry() {
 			p.errs = append(p.errs, "value is missing")
 		}
 	}
-	if headers && len(key) > maxCustomHeaderNameLen {
+	if headers && utf8.RuneCountInString(key) > maxCustomHeaderNameLen {
 		p.errs = append(p.errs, "key is too long")
 	}
 	if p.failed(q.w) {
@@ -43,6 +45,7 @@ func (q *request) setSecretEntry() {
 		return
 	}
 	_, err = q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *redisstore.HookRecord) error {
+		oldURL, oldVars := r.URL, maps.Clone(r.URLVariables)
 		m := &r.URLVariables
 		if headers {
 			m = &r.CustomHeaders
@@ -52,16 +55,30 @@ func (q *request) setSecretEntry() {
 				return errEntryMissing
 			}
 			delete(*m, key)
-			return nil
+		} else {
+			*m = merge(*m, map[string]string{key: value})
 		}
-		*m = merge(*m, map[string]string{key: value})
 		if headers {
-			if len(r.CustomHeaders) > gitlab.MaxCustomHeaders || gitlab.ValidateCustomHeader(key, value) != nil {
+			if q.method == http.MethodPut &&
+				(len(r.CustomHeaders) > gitlab.MaxCustomHeaders || gitlab.ValidateCustomHeader(key, value) != nil) {
 				return &validationError{"Illegal key or value"}
 			}
 			return nil
 		}
-		if gitlab.ValidateURLVariables(r.URLVariables) != nil {
+		// A variable can move the deliveries: reset as an edit does, and
+		// check the URL it now makes as a save does.
+		var g given
+		if q.method == http.MethodPut {
+			g.urlVariables = map[string]string{key: value}
+		}
+		resetSecrets(r, oldURL, oldVars, g)
+		if err := blockedURL(r, &q.h.opt.Network); err != nil {
+			return err
+		}
+		if gitlab.ValidateURLVariables(r.URLVariables) != nil || validate(r, false, &q.h.opt.Network) != nil {
+			if q.method == http.MethodDelete {
+				return &validationError{"Could not unset variable"}
+			}
 			return &validationError{"Illegal key or value"}
 		}
 		return nil

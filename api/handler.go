@@ -6,12 +6,14 @@
 // and the curl recipes of GitLab's docs manage hooks here unchanged. It is a
 // plain http.Handler over a Repository; the Caddy module mounts it.
 //
-// The routes are found at the end of the path, so the handler works under
-// any prefix (/api/v4 as GitLab clients call it), stripped or not.
+// A route is the whole path after Options.Prefix: mounted with Caddy's
+// handle_path /api/v4/* the prefix is already stripped, mounted with
+// handle /api/v4/* the prefix is /api/v4.
 package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -29,6 +31,7 @@ import (
 // *redisstore.HookStore implements it.
 type Repository interface {
 	NamespaceByPath(ctx context.Context, kind redisstore.Kind, path string) (redisstore.Namespace, error)
+	LookupNamespace(ctx context.Context, kind redisstore.Kind, path string) (redisstore.Namespace, bool, error)
 	NamespaceByID(ctx context.Context, kind redisstore.Kind, id int64) (redisstore.Namespace, bool, error)
 	CreateHook(ctx context.Context, ns redisstore.Namespace, r *redisstore.HookRecord, limit int) error
 	GetHook(ctx context.Context, ns redisstore.Namespace, id int64) (*redisstore.HookRecord, error)
@@ -76,6 +79,9 @@ const (
 
 // Options configure the handler.
 type Options struct {
+	// Prefix is removed from the escaped path before routing; a path
+	// without it is 404. Default: none (the prefix was stripped before).
+	Prefix string
 	// Tokens may call the API, each within its scope.
 	Tokens []Token
 	// TrustUpstreamAuth lets requests through without a token: something in
@@ -95,6 +101,10 @@ type Options struct {
 	// stripped), for Link headers. Default: the request's URL.
 	RequestURL func(*http.Request) *url.URL
 	Logger     *zap.Logger
+	// Network refuses hook URLs that lead to local addresses when a hook
+	// is saved, as GitLab's public_url validator; the zero value allows
+	// public addresses only.
+	Network engine.NetworkPolicy
 }
 
 // Handler serves the hooks API.
@@ -103,6 +113,7 @@ type Handler struct {
 	rt   Runtime
 	opt  Options
 	auth *authenticator
+	cop  *http.CrossOriginProtection
 	log  *zap.Logger
 }
 
@@ -114,6 +125,10 @@ func New(repo Repository, rt Runtime, opt Options) (*Handler, error) {
 	if opt.Logger == nil {
 		opt.Logger = zap.NewNop()
 	}
+	opt.Prefix = strings.TrimRight(opt.Prefix, "/")
+	if opt.Prefix != "" && !strings.HasPrefix(opt.Prefix, "/") {
+		return nil, fmt.Errorf("prefix %q must start with /", opt.Prefix)
+	}
 	if opt.RequestURL == nil {
 		opt.RequestURL = func(r *http.Request) *url.URL { return r.URL }
 	}
@@ -121,7 +136,7 @@ func New(repo Repository, rt Runtime, opt Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{repo: repo, rt: rt, opt: opt, auth: a, log: opt.Logger}, nil
+	return &Handler{repo: repo, rt: rt, opt: opt, auth: a, cop: http.NewCrossOriginProtection(), log: opt.Logger}, nil
 }
 
 // route is a matched request.
@@ -133,42 +148,46 @@ type route struct {
 	rawKey  string // escaped :trigger, :key or :event_id ("" for the events list)
 }
 
-// match finds the API route in the escaped path: the first
-// "projects|groups/<id>/hooks…" whose tail is a route.
+// match finds the API route of an escaped path, the whole path after the
+// handler's prefix: "/projects|groups/<id>/hooks…" and nothing else, so the
+// project or group acted on is always the one named at the start, the one
+// an authorizer in front (forward_auth) sees in the same path.
 func match(escapedPath string) (route, bool) {
-	segs := strings.Split(strings.TrimPrefix(escapedPath, "/"), "/")
-	for i := 0; i+2 < len(segs); i++ {
-		var kind redisstore.Kind
-		switch segs[i] {
-		case "projects":
-			kind = redisstore.KindProject
-		case "groups":
-			kind = redisstore.KindGroup
-		default:
-			continue
-		}
-		if segs[i+2] != "hooks" {
-			continue
-		}
-		rt := route{kind: kind, rawID: segs[i+1]}
-		tail := segs[i+3:]
-		switch {
-		case len(tail) == 0:
-			return rt, true
-		case len(tail) == 1 && tail[0] != "":
-			rt.rawHook = tail[0]
-			return rt, true
-		case len(tail) == 3 && tail[0] != "" && tail[2] != "" &&
-			(tail[1] == "test" || tail[1] == "url_variables" || tail[1] == "custom_headers" || tail[1] == "events"):
-			rt.rawHook, rt.sub, rt.rawKey = tail[0], tail[1], tail[2]
-			return rt, true
-		case len(tail) == 2 && tail[0] != "" && tail[1] == "events":
-			rt.rawHook, rt.sub = tail[0], tail[1]
-			return rt, true
-		case len(tail) == 4 && tail[0] != "" && tail[1] == "events" && tail[2] != "" && tail[3] == "resend":
-			rt.rawHook, rt.sub, rt.rawKey = tail[0], "resend", tail[2]
-			return rt, true
-		}
+	rest, ok := strings.CutPrefix(escapedPath, "/")
+	if !ok {
+		return route{}, false
+	}
+	segs := strings.Split(rest, "/")
+	if len(segs) < 3 || segs[1] == "" || segs[2] != "hooks" {
+		return route{}, false
+	}
+	var rt route
+	switch segs[0] {
+	case "projects":
+		rt.kind = redisstore.KindProject
+	case "groups":
+		rt.kind = redisstore.KindGroup
+	default:
+		return route{}, false
+	}
+	rt.rawID = segs[1]
+	tail := segs[3:]
+	switch {
+	case len(tail) == 0:
+		return rt, true
+	case len(tail) == 1 && tail[0] != "":
+		rt.rawHook = tail[0]
+		return rt, true
+	case len(tail) == 3 && tail[0] != "" && tail[2] != "" &&
+		(tail[1] == "test" || tail[1] == "url_variables" || tail[1] == "custom_headers" || tail[1] == "events"):
+		rt.rawHook, rt.sub, rt.rawKey = tail[0], tail[1], tail[2]
+		return rt, true
+	case len(tail) == 2 && tail[0] != "" && tail[1] == "events":
+		rt.rawHook, rt.sub = tail[0], tail[1]
+		return rt, true
+	case len(tail) == 4 && tail[0] != "" && tail[1] == "events" && tail[2] != "" && tail[3] == "resend":
+		rt.rawHook, rt.sub, rt.rawKey = tail[0], "resend", tail[2]
+		return rt, true
 	}
 	return route{}, false
 }
@@ -191,7 +210,12 @@ func (rt route) allowed() []string {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rt, ok := match(r.URL.EscapedPath())
+	path, ok := strings.CutPrefix(r.URL.EscapedPath(), h.opt.Prefix)
+	if !ok {
+		writeError(w, http.StatusNotFound, "404 Not Found")
+		return
+	}
+	rt, ok := match(path)
 	if !ok {
 		writeError(w, http.StatusNotFound, "404 Not Found")
 		return
@@ -206,12 +230,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
 		return
 	}
+	if crossSiteRefused(h.cop, r) {
+		writeMessage(w, http.StatusForbidden, "403 Forbidden - cross-site request refused")
+		return
+	}
 	p, ok := h.auth.authenticate(r)
 	if !ok {
 		writeMessage(w, http.StatusUnauthorized, "401 Unauthorized")
 		return
 	}
-	ns, ok := h.namespace(w, r, rt, p)
+	ns, ok := h.namespace(w, r, rt, p, method != http.MethodGet)
 	if !ok {
 		return
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -74,17 +75,15 @@ func readInput(p *params, kind redisstore.Kind) *hookInput {
 	return in
 }
 
-// apply sets the given fields on r, with GitLab's rules for an edit: a new
-// URL clears the token, the URL variables and the custom headers unless the
-// same request gives them again (so a secret can never follow the hook to
-// another receiver); otherwise variables and headers are merged.
+// apply sets the given fields on r; URL variables and custom headers are
+// merged. When the change moves the hook's deliveries, the secrets the
+// request does not give again are cleared (resetSecrets).
 func (in *hookInput) apply(r *redisstore.HookRecord) {
-	urlChanged := in.url != nil && *in.url != r.URL
-	if in.url != nil {
+	oldURL, oldVars := r.URL, maps.Clone(r.URLVariables)
+	// The masked URL the API returned, sent back as is (a client that PUTs
+	// what it read), leaves the URL unchanged.
+	if in.url != nil && *in.url != gitlab.MaskURL(r.URL) {
 		r.URL = *in.url
-	}
-	if urlChanged {
-		r.Token, r.URLVariables, r.CustomHeaders = "", nil, nil
 	}
 	if in.name != nil {
 		r.Name = *in.name
@@ -132,6 +131,8 @@ func (in *hookInput) apply(r *redisstore.HookRecord) {
 	}
 	r.URLVariables = merge(r.URLVariables, in.urlVariables)
 	r.CustomHeaders = merge(r.CustomHeaders, in.customHeaders)
+	resetSecrets(r, oldURL, oldVars,
+		given{token: in.token != nil, urlVariables: in.urlVariables, customHeaders: in.customHeaders})
 }
 
 func merge(dst, src map[string]string) map[string]string {
@@ -153,11 +154,15 @@ type validationError struct{ msg string }
 func (e *validationError) Error() string { return e.msg }
 
 // validate checks a hook as GitLab's model does, in the order GitLab
-// reports: URL, branch filter, custom headers, then the rest.
-func validate(r *redisstore.HookRecord, create bool) error {
+// reports: URL (its address against the network policy included), branch
+// filter, custom headers, then the rest.
+func validate(r *redisstore.HookRecord, create bool, network *engine.NetworkPolicy) error {
 	bad := func(msg string) error { return &validationError{msg} }
 	if !validURL(r) {
 		return bad("Invalid url given")
+	}
+	if err := blockedURL(r, network); err != nil {
+		return err
 	}
 	if _, err := gitlab.NewBranchFilter(r.BranchFilterStrategy, r.PushEventsBranchFilter); err != nil {
 		return bad("Invalid branch filter given")
@@ -172,8 +177,8 @@ func validate(r *redisstore.HookRecord, create bool) error {
 	if gitlab.ValidateURLVariables(r.URLVariables) != nil {
 		msgs = append(msgs, "Url variables must be a valid json schema")
 	}
-	if strings.ContainsAny(r.Token, "\r\n") {
-		msgs = append(msgs, "Token must not contain line breaks")
+	if gitlab.ValidateToken(r.Token) != nil {
+		msgs = append(msgs, "Token must not contain control characters")
 	}
 	if len(r.Name) > maxNameLen {
 		msgs = append(msgs, fmt.Sprintf("Name is too long (maximum is %d characters)", maxNameLen))
@@ -218,6 +223,18 @@ func validURL(r *redisstore.HookRecord) bool {
 	}
 	u, err := url.Parse(raw)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Hostname() != ""
+}
+
+// blockedURL refuses a URL (variables filled in) that leads to a local
+// address, with the message GitLab's public_url validator gives (GitLab's
+// API itself only says "Invalid url given"; the reason is what its UI
+// shows).
+func blockedURL(r *redisstore.HookRecord, network *engine.NetworkPolicy) error {
+	var be *engine.BlockedError
+	if errors.As(network.CheckURL(r.URL, r.URLVariables), &be) {
+		return &validationError{"Url is blocked: " + be.Reason}
+	}
+	return nil
 }
 
 func (q *request) limit() int {
@@ -270,7 +287,7 @@ func (q *request) create() {
 		CreatedAt:             nowUTC(),
 	}
 	in.apply(r)
-	if err := validate(r, true); err != nil {
+	if err := validate(r, true, &q.h.opt.Network); err != nil {
 		writeError(q.w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
@@ -341,7 +358,7 @@ func (q *request) update() {
 	}
 	rec, err := q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *redisstore.HookRecord) error {
 		in.apply(r)
-		return validate(r, false)
+		return validate(r, false, &q.h.opt.Network)
 	})
 	var ve *validationError
 	if errors.As(err, &ve) {

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -99,3 +100,21 @@ func BenchmarkNewLogEntry(b *testing.B) {
 
 // jsonMarshal stands for redisstore.AppendLog's encoding of the entry.
 func jsonMarshal(e *redisstore.LogEntry) ([]byte, error) { return benchJSON(e) }
+
+// BenchmarkNewLogEntryPush is BenchmarkNewLogEntry with GitLab's sample
+// push payload, which holds e-mail addresses the log redacts.
+func BenchmarkNewLogEntryPush(b *testing.B) {
+	body, err := os.ReadFile("../api/samples/push.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := &Hook{ID: 1, URL: "http://127.0.0.1/h", Token: "secret-token"}
+	res := &Result{Status: 200, Header: http.Header{"Content-Length": {"0"}}, Duration: time.Millisecond, RequestHeader: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		e := NewLogEntry(LogDelivery, h, "ev", "chain", "push", body, res, DefaultLogMaxRequestBody)
+		if _, err := jsonMarshal(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -56,8 +56,8 @@ func (h *Hook) Validate() error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("invalid url given: %q must be an http or https URL", h.MaskedURL())
 	}
-	if strings.ContainsAny(h.Token, "\r\n") {
-		return errors.New("token must not contain line breaks")
+	if err := gitlab.ValidateToken(h.Token); err != nil {
+		return err
 	}
 	for k, v := range h.CustomHeaders {
 		if err := gitlab.ValidateCustomHeader(k, v); err != nil {

@@ -106,8 +106,8 @@ func (r *Runtime) logLimits() redisstore.LogLimits {
 
 // NewLogEntry builds the log entry of an attempt: the hook's masked URL,
 // the request headers with X-Gitlab-Token and custom header values
-// replaced by [REDACTED], the payload (or {"oversize":true} beyond
-// maxBody), and the response capped as GitLab does (8 KiB of body, 50
+// replaced by [REDACTED], the payload with its e-mail addresses replaced by
+// [REDACTED] as GitLab does (or {"oversize":true} beyond maxBody), and the response capped as GitLab does (8 KiB of body, 50
 // headers of at most 1 KiB each) with the hook's URL variable values
 // masked back to {name} and any other secret of the hook redacted.
 func NewLogEntry(kind string, h *Hook, eventID, chain, trig string, body []byte, res *Result, maxBody int) *redisstore.LogEntry {
@@ -121,7 +121,8 @@ func NewLogEntry(kind string, h *Hook, eventID, chain, trig string, body []byte,
 	if len(body) > maxBody || !json.Valid(body) {
 		e.RequestData, e.Oversize = json.RawMessage(`{"oversize":true}`), true
 	} else {
-		e.RequestData = json.RawMessage(body)
+		// Redacted now, so neither Redis nor a resend ever holds the addresses.
+		e.RequestData = json.RawMessage(gitlab.RedactEmails(body))
 	}
 	mask := newMasker(h)
 	if res.Err != nil && res.Status == 0 {

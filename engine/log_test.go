@@ -9,6 +9,21 @@ import (
 	"time"
 )
 
+// GitLab stores request_data with every e-mail address value replaced by
+// [REDACTED]; a resend sends that stored payload.
+func TestNewLogEntryRedactsEmails(t *testing.T) {
+	h := &Hook{ID: 7, URL: "https://recv.example/x"}
+	body := []byte(`{"user_email":"john@example.com","commits":[{"author":{"email":"jane@example.com"}}],"ref":"main"}`)
+	e := NewLogEntry(LogDelivery, h, "ev1", "ch1", "push", body, &Result{Status: 200}, 1<<10)
+	want := `{"user_email":"[REDACTED]","commits":[{"author":{"email":"[REDACTED]"}}],"ref":"main"}`
+	if string(e.RequestData) != want {
+		t.Errorf("request_data = %s, want %s", e.RequestData, want)
+	}
+	if !strings.Contains(string(body), "john@example.com") {
+		t.Error("the delivered payload was changed")
+	}
+}
+
 func TestNewLogEntryRedactsAndCaps(t *testing.T) {
 	const token, hdr, urlVar = "tok-SECRET-1234", "hdr-SECRET-5678", "var-SECRET-9abc"
 	h := &Hook{ID: 7, URL: "https://user:pw@recv.example/{key}/x", URLVariables: map[string]string{"key": urlVar},
@@ -29,7 +44,7 @@ func TestNewLogEntryRedactsAndCaps(t *testing.T) {
 	res := &Result{Status: 500, Header: resp, Body: body, Duration: 1500 * time.Millisecond, RequestHeader: sent}
 	e := NewLogEntry(LogDelivery, h, "ev1", "ch1", "push", []byte(`{"a":1}`), res, 1<<10)
 
-	if e.URL != "https://xxxxx@recv.example/{key}/x" {
+	if e.URL != "https://*****:*****@recv.example/{key}/x" {
 		t.Errorf("url = %q", e.URL)
 	}
 	if e.RequestHeaders["X-Gitlab-Token"] != Redacted || e.RequestHeaders["X-Api-Key"] != Redacted || e.RequestHeaders["Idempotency-Key"] != "k1" {

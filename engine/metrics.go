@@ -30,6 +30,10 @@ var (
 		Namespace: "caddy", Subsystem: "webhooks", Name: "dead_letters_total",
 		Help: "Deliveries given up on, by reason: client_error, gone, exhausted, expired, hook_disabled, poison.",
 	}, []string{"reason"})
+	deadLettersTrimmed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "webhooks", Name: "dead_letters_trimmed_total",
+		Help: "Oldest dead letters dropped to keep the dead-letter stream within its bounds, by bound: count (max_dead_letters), bytes (max_dead_letter_bytes).",
+	}, []string{"bound"})
 	runtimesRunning = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: "caddy", Subsystem: "webhooks", Name: "runtimes_running",
 		Help: "Delivery runtimes (Redis connection + workers) running in this process; 1 per Redis and namespace.",
@@ -43,7 +47,7 @@ var (
 // Collectors returns the engine's metrics for registration.
 func Collectors() []prometheus.Collector {
 	return []prometheus.Collector{eventsCaptured, eventsRejected, deliveries, deliveryDuration, deferred, deadLetters,
-		runtimesRunning, workerSlots, queueDepth, pausedGauge, hooksDisabled, firstAttemptLatency}
+		deadLettersTrimmed, runtimesRunning, workerSlots, queueDepth, pausedGauge, hooksDisabled, firstAttemptLatency}
 }
 
 // CountRejected records an event refused before it reached the engine.

@@ -50,6 +50,9 @@ type Config struct {
 	MaxHandouts int
 	// Log bounds the delivery log of each hook (zero fields: defaults).
 	Log LogPolicy
+	// DeadLetters bound the dead-letter stream in entries and bytes (zero
+	// fields: defaults); the oldest go first.
+	DeadLetters redisstore.DeadLetterLimits
 }
 
 // Validate checks the relations between settings.
@@ -75,6 +78,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max handouts must be at least 2, got %d", c.MaxHandouts)
 	case c.Health.Threshold < 1 || c.Health.Base <= 0 || c.Health.Max < c.Health.Base:
 		return errors.New("health policy needs a positive threshold and backoffs")
+	case c.DeadLetters.MaxEntries < 0 || c.DeadLetters.MaxBytes < 0:
+		return errors.New("max dead letters and max dead-letter bytes must not be negative")
 	}
 	return c.Retry.Validate()
 }
@@ -555,13 +560,15 @@ func (r *Runtime) settle(m *redisstore.DeliveryMsg, hook *Hook, out redisstore.O
 	cfg := r.cfg.Load()
 	ctx, cancel := r.recordCtx()
 	defer cancel()
-	st, err := r.store.Settle(ctx, m.StreamID, &m.Delivery, out, cfg.Health, time.Now(), entry, r.logLimits())
+	st, err := r.store.Settle(ctx, m.StreamID, &m.Delivery, out, cfg.Health, cfg.DeadLetters, time.Now(), entry, r.logLimits())
 	if err != nil {
 		r.log.Error("recording delivery outcome failed; it will be handed out again after the lease",
 			zap.String("event", m.Delivery.EventID), zap.Int64("hook_id", hook.ID), zap.Error(err))
 		return
 	}
 	r.disabled.note(hook.ID, st, out.Success)
+	deadLettersTrimmed.WithLabelValues("count").Add(float64(st.TrimmedForCount))
+	deadLettersTrimmed.WithLabelValues("bytes").Add(float64(st.TrimmedForBytes))
 	if st.LogErr != nil {
 		r.log.Warn("recording a delivery attempt in the hook's log failed", zap.Int64("hook_id", hook.ID),
 			zap.String("event", m.Delivery.EventID), zap.String("kind", LogDelivery), zap.Error(st.LogErr))

@@ -167,6 +167,13 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, h *Hook, eventID, ch
 		res.Err = fmt.Errorf("invalid URL %s", h.MaskedURL())
 		return res
 	}
+	// A literal address is refused before any connection, and a zoned
+	// host is refused whatever the policy (the dial-time check decides on
+	// names, after DNS).
+	if err := cfg.Network.CheckURL(h.URL, h.URLVariables); err != nil {
+		res.Err = fmt.Errorf("POST %s: %w", h.MaskedURL(), err)
+		return res
+	}
 	dh := gitlab.DeliveryHeaders{
 		Trigger: trig, UserAgent: cfg.UserAgent, Instance: cfg.Instance, Token: h.Token,
 		WebhookUUID: uuid.NewString(), EventUUID: chain,

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Limits on URL variables, from GitLab's JSON schema.
@@ -30,8 +31,11 @@ func ValidateURLVariables(vars map[string]string) error {
 		if !urlVariableKey.MatchString(k) {
 			return fmt.Errorf("illegal URL variable name %q", k)
 		}
-		if v == "" || len(v) > MaxURLVariableValueLen {
+		if v == "" || utf8.RuneCountInString(v) > MaxURLVariableValueLen {
 			return fmt.Errorf("URL variable %q must have a value of 1 to %d characters", k, MaxURLVariableValueLen)
+		}
+		if hasControl(v) {
+			return fmt.Errorf("URL variable %q must not contain control characters", k)
 		}
 	}
 	return nil
@@ -73,44 +77,61 @@ func InterpolateURL(template string, vars map[string]string) (string, error) {
 }
 
 // MaskURL returns a URL safe to log or display: the template keeps its {name}
-// references instead of their values, and user info is replaced.
+// references instead of their values, user info becomes "*****:*****" as in
+// GitLab's log (Gitlab::UrlSanitizer.sanitize_masked_url), and each query
+// value that is not a {name} reference becomes "*****".
 func MaskURL(template string) string {
 	u, err := url.Parse(template)
 	if err != nil {
-		// An unparsable template still must not leak user info.
-		if at := strings.LastIndex(template, "@"); at >= 0 {
-			if scheme := strings.Index(template, "://"); scheme >= 0 && scheme < at {
-				return template[:scheme+3] + "xxxxx@" + template[at+1:]
+		// An unparsable template still must not leak user info or query.
+		s := template
+		if q := strings.IndexByte(s, '?'); q >= 0 {
+			s = s[:q] + "?" + maskQuery(s[q+1:])
+		}
+		if at := strings.LastIndex(s, "@"); at >= 0 {
+			if scheme := strings.Index(s, "://"); scheme >= 0 && scheme < at {
+				s = s[:scheme+3] + mask + ":" + mask + "@" + s[at+1:]
 			}
 		}
-		return template
+		return s
 	}
 	if u.User != nil {
-		u.User = url.User("xxxxx")
+		u.User = url.UserPassword(mask, mask)
 	}
-	// Keep the braces readable: url.URL would escape them in the path.
-	s := u.String()
-	return braces.Replace(s)
+	u.RawQuery = maskQuery(u.RawQuery)
+	u.ForceQuery = false
+	// Keep the braces and the mask readable: url.URL would escape them.
+	return unescapeMask.Replace(u.String())
 }
 
-// braces undoes url.URL's escaping of the braces of URL variables.
-var braces = strings.NewReplacer("%7B", "{", "%7D", "}")
+// mask stands for a hidden part of a URL, as in GitLab's UrlSanitizer.
+const mask = "*****"
 
-// Limits on custom headers, from GitLab's JSON schema.
-const (
-	MaxCustomHeaders        = 20
-	MaxCustomHeaderValueLen = 2048
-)
+// unescapeMask undoes url.URL's escaping of the braces of URL variables
+// and of the mask in user info.
+var unescapeMask = strings.NewReplacer("%7B", "{", "%7D", "}", "%2A", "*")
 
-var customHeaderName = regexp.MustCompile(`^[A-Za-z]+[0-9]*(?:[._-][A-Za-z0-9]+)*$`)
-
-// ValidateCustomHeader checks one custom header against GitLab's schema.
-func ValidateCustomHeader(name, value string) error {
-	if !customHeaderName.MatchString(name) {
-		return fmt.Errorf("illegal custom header name %q", name)
+// maskQuery hides every query value, keeping names and {name} references.
+func maskQuery(raw string) string {
+	if raw == "" {
+		return ""
 	}
-	if value == "" || len(value) > MaxCustomHeaderValueLen || strings.ContainsAny(value, "\r\n") {
-		return fmt.Errorf("custom header %q must have a value of 1 to %d characters on one line", name, MaxCustomHeaderValueLen)
+	parts := strings.Split(raw, "&")
+	for i, p := range parts {
+		name, value, hasValue := strings.Cut(p, "=")
+		switch {
+		case !hasValue && p != "":
+			parts[i] = mask
+		case hasValue && value != "" && !isReference(value):
+			parts[i] = name + "=" + mask
+		}
 	}
-	return nil
+	return strings.Join(parts, "&")
+}
+
+// isReference reports whether s is exactly one {name} reference.
+func isReference(s string) bool {
+	s = unescapeMask.Replace(s)
+	loc := urlVariableRef.FindStringIndex(s)
+	return loc != nil && loc[0] == 0 && loc[1] == len(s)
 }

@@ -25,9 +25,13 @@ func TestInterpolateURL(t *testing.T) {
 
 func TestMaskURLHidesSecrets(t *testing.T) {
 	cases := map[string]string{
-		"https://user:pass@example.com/{path}":  "https://xxxxx@example.com/{path}",
-		"https://example.com/hooks/{token}?a=1": "https://example.com/hooks/{token}?a=1",
-		"http://{sub}.example.com/x":            "http://{sub}.example.com/x",
+		"https://user:pass@example.com/{path}":                "https://*****:*****@example.com/{path}",
+		"https://alice@example.com/x":                         "https://*****:*****@example.com/x",
+		"https://example.com/hooks/{token}?a=1":               "https://example.com/hooks/{token}?a=*****",
+		"https://example.com/x?apikey=s3cr3t&k={key}&flag&e=": "https://example.com/x?apikey=*****&k={key}&*****&e=",
+		"http://{sub}.example.com/x":                          "http://{sub}.example.com/x",
+		"http://alice:secret@exa mple.com/x?apikey=s3cr3t":    "http://*****:*****@exa mple.com/x?apikey=*****",
+		"http://alice:secret@{host}/x?apikey=s3cr3t&k={key}":  "http://*****:*****@{host}/x?apikey=*****&k={key}",
 	}
 	for in, want := range cases {
 		if got := MaskURL(in); got != want {
@@ -45,10 +49,32 @@ func TestValidateURLVariablesAndHeaders(t *testing.T) {
 			t.Errorf("ValidateURLVariables(%v) accepted", bad)
 		}
 	}
-	if err := ValidateCustomHeader("X-Team", "platform"); err != nil {
-		t.Fatal(err)
+	for _, ok := range [][2]string{{"X-Team", "platform"}, {"Authorization", "Bearer x"}, {"X-Gitlab-Tokens", "v"},
+		{"X-Team", strings.Repeat("é", 2048)}, {"X-Team", "naïve ☃"}} {
+		if err := ValidateCustomHeader(ok[0], ok[1]); err != nil {
+			t.Errorf("ValidateCustomHeader(%q, %.20q): %v", ok[0], ok[1], err)
+		}
 	}
-	for _, bad := range [][2]string{{"X--Double", "v"}, {"X-Team-", "v"}, {"X-Team", ""}, {"X-Team", "a\r\nInjected: 1"}} {
+	if ValidateURLVariables(map[string]string{"k": "a\nb"}) == nil || ValidateURLVariables(map[string]string{"k": "\x1b[31m"}) == nil {
+		t.Error("ValidateURLVariables accepted a control character")
+	}
+	if err := ValidateURLVariables(map[string]string{"k": strings.Repeat("é", 100)}); err != nil {
+		t.Errorf("100 characters refused: %v", err)
+	}
+	if ValidateToken("a\rb") == nil || ValidateToken("a\x00") == nil || ValidateToken("ok token é") != nil {
+		t.Error("ValidateToken: wrong verdict")
+	}
+	for _, bad := range [][2]string{
+		{"X--Double", "v"}, {"X-Team-", "v"}, {"X-Team", ""}, {"X-Team", "a\r\nInjected: 1"},
+		// Control characters, and length in characters: 2049 'é' are 2049 characters.
+		{"X-Team", "a\x00b"}, {"X-Team", "tab\there"}, {"X-Team", "del\x7f"}, {"X-Team", strings.Repeat("é", 2049)},
+		// Delivery headers, also spelled with '_' or another case.
+		{"X-Gitlab-Token", "v"}, {"X_Gitlab_Token", "v"}, {"x_gitlab_event", "v"}, {"Idempotency_Key", "v"},
+		{"Content-Type", "v"}, {"User_Agent", "v"},
+		// Hop-by-hop and framing headers.
+		{"Connection", "v"}, {"Keep-Alive", "v"}, {"TE", "v"}, {"Trailer", "v"}, {"Transfer_Encoding", "v"},
+		{"Upgrade", "v"}, {"Proxy-Authorization", "v"}, {"proxy_anything", "v"}, {"Host", "v"}, {"Content-Length", "1"},
+	} {
 		if ValidateCustomHeader(bad[0], bad[1]) == nil {
 			t.Errorf("ValidateCustomHeader(%q, %q) accepted", bad[0], bad[1])
 		}

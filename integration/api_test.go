@@ -113,7 +113,19 @@ type apiFixture struct {
 
 func startAPIFixture(t *testing.T) *apiFixture {
 	t.Helper()
+	return startAPIFixtureWith(t, "allow_local_requests")
+}
+
+// startAPIFixtureWith starts the fixture with network as the app's policy
+// line; without allow_local_requests its configured hook points off
+// loopback (and is never delivered to).
+func startAPIFixtureWith(t *testing.T, network string) *apiFixture {
+	t.Helper()
 	f := &apiFixture{redis: redistest.Start(t), recv: newAPIReceiver(t)}
+	configHookURL := f.recv.URL
+	if network != "allow_local_requests" {
+		configHookURL = "https://audit.example.invalid"
+	}
 	t.Setenv("WEBHOOKS_TEST_ADMIN_TOKEN", apiAdminToken)
 	t.Setenv("WEBHOOKS_TEST_ENCRYPTION_KEY", newEncryptionKey(t))
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -131,7 +143,7 @@ func startAPIFixture(t *testing.T) *apiFixture {
 		webhooks {
 			redis %s
 			namespace apitest
-			allow_local_requests
+			%s
 			encryption_key {env.WEBHOOKS_TEST_ENCRYPTION_KEY}
 			hook ops-audit {
 				url %s/config
@@ -154,7 +166,7 @@ func startAPIFixture(t *testing.T) *apiFixture {
 			reverse_proxy %s
 		}
 	}
-	`, f.redis.URL, f.recv.URL, apiScopedToken, upstream.Listener.Addr()), "caddyfile")
+	`, f.redis.URL, network, configHookURL, apiScopedToken, upstream.Listener.Addr()), "caddyfile")
 	c, err := gitlab.NewClient(apiAdminToken, gitlab.WithBaseURL(apiBase), gitlab.WithCustomRetryMax(0))
 	if err != nil {
 		t.Fatal(err)

@@ -88,6 +88,68 @@ func TestRecursionChainIsPropagated(t *testing.T) {
 	}
 }
 
+// A client that names an event UUID a hook already received would have its
+// own event blocked as recursion (GitLab's behaviour, kept by default);
+// trusted_event_uuid_from limits whose UUID is believed.
+func TestEventUUIDIsHonouredOnlyFromTrustedNetworks(t *testing.T) {
+	rcv := newReceiver(t, 0)
+	app := newApp(t)
+	config := func(redisURL, capture string) string {
+		return testCaddyfile(`{
+	webhooks {
+		redis %s
+		timeout 2s
+		lease 4s
+		allow_local_requests
+%s
+	}
+}
+
+localhost:9080 {
+	webhooks_capture {
+		%s
+	}
+	reverse_proxy %s
+}
+`, redisURL, hookBlock("ci", rcv.URL, "project acme/api", "push"), capture, app.addr())
+	}
+	tester, redis := start(t, func(redisURL string) string { return config(redisURL, "") })
+	chain := uuid.NewString()
+	send := func() {
+		t.Helper()
+		if resp, _ := post(t, "/push?project=acme/api&branch=main", http.Header{"X-Gitlab-Event-Uuid": {chain}}); resp.StatusCode != 200 {
+			t.Fatalf("push: %d", resp.StatusCode)
+		}
+	}
+
+	// Default: the UUID is believed, so a second event in the chain is
+	// recursion and the hook does not get it.
+	send()
+	if got := rcv.next(t).Header.Get("X-Gitlab-Event-UUID"); got != chain {
+		t.Fatalf("X-Gitlab-Event-UUID = %q, want the request's %q", got, chain)
+	}
+	send()
+	rcv.quiet(t, time.Second)
+
+	// Trusting only a network the client is not in (compared, never
+	// dialled): the same UUID is ignored and the event delivered in a
+	// chain of its own.
+	tester.InitServer(config(redis.URL, "trusted_event_uuid_from 192.0.2.0/24"), "caddyfile")
+	send()
+	got := rcv.next(t).Header.Get("X-Gitlab-Event-UUID")
+	if got == chain {
+		t.Fatalf("an untrusted client's X-Gitlab-Event-UUID was honoured")
+	}
+	if _, err := uuid.Parse(got); err != nil {
+		t.Fatalf("X-Gitlab-Event-UUID = %q: not a UUID", got)
+	}
+
+	// Trusting the client's network: believed again, so blocked again.
+	tester.InitServer(config(redis.URL, "trusted_event_uuid_from 192.0.2.0/24 127.0.0.0/8 ::1"), "caddyfile")
+	send()
+	rcv.quiet(t, time.Second)
+}
+
 func TestResponsesThatAreNotEventsPassUntouched(t *testing.T) {
 	rcv := newReceiver(t, 0)
 	app := newApp(t)
@@ -127,6 +189,34 @@ func TestResponsesThatAreNotEventsPassUntouched(t *testing.T) {
 	if n, _ := c.XLen(context.Background(), "webhooks:{e0}:events").Result(); n != 0 {
 		t.Errorf("%d events queued for non-events", n)
 	}
+}
+
+func TestSignalHeadersAndTrailersNeverReachTheClient(t *testing.T) {
+	rcv := newReceiver(t, 0)
+	app := newApp(t)
+	start(t, func(redisURL string) string {
+		return caddyfile(redisURL, "https://forge.example.com", app, hookBlock("ci", rcv.URL, "group acme", "push"))
+	})
+	resp, body := do(t, mustRequest(t, http.MethodGet, "/empty-signals"))
+	if resp.StatusCode != 200 || body != "no event here" {
+		t.Fatalf("empty signals: %d %q", resp.StatusCode, body)
+	}
+	assertNoSignalHeaders(t, resp.Header)
+
+	for _, path := range []string{"/trailers/declared", "/trailers/prefixed"} {
+		// do reads the whole body, so resp.Trailer holds what arrived
+		// (and, for declared trailers, every name the Trailer header listed).
+		resp, body := do(t, mustRequest(t, http.MethodGet, path))
+		if resp.StatusCode != 200 || body != "body" {
+			t.Fatalf("%s: %d %q", path, resp.StatusCode, body)
+		}
+		assertNoSignalHeaders(t, resp.Header)
+		assertNoSignalHeaders(t, resp.Trailer)
+		if got := resp.Trailer.Get("X-App-Checksum"); got != "abc" {
+			t.Errorf("%s: the app's own trailer X-App-Checksum = %q, want abc (trailers: %v)", path, got, resp.Trailer)
+		}
+	}
+	rcv.quiet(t, 500*time.Millisecond)
 }
 
 func TestStreamingResponsesAreNotHeldBack(t *testing.T) {

@@ -124,6 +124,29 @@ func newApp(t *testing.T) *app {
 			io.WriteString(w, pushPayload("acme/api", "refs/heads/main"))
 		}
 	})
+	mux.HandleFunc("/empty-signals", func(w http.ResponseWriter, r *http.Request) {
+		for _, k := range []string{"X-Webhook-Event", "X-Webhook-Project", "X-Webhook-Namespace", "X-Webhook-Ref", "X-Webhook-Other"} {
+			w.Header()[k] = []string{""}
+		}
+		io.WriteString(w, "no event here")
+	})
+	// Trailers an app sets after the body: declared up front in Trailer,
+	// or undeclared with http.TrailerPrefix.
+	mux.HandleFunc("/trailers/declared", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Webhook-Event, X-App-Checksum")
+		w.Header().Add("Trailer", "X-Webhook-Project")
+		io.WriteString(w, "body")
+		w.Header().Set("X-Webhook-Event", "push")
+		w.Header().Set("X-Webhook-Project", "acme/api")
+		w.Header().Set("X-App-Checksum", "abc")
+	})
+	mux.HandleFunc("/trailers/prefixed", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "body")
+		w.(http.Flusher).Flush() // chunked: an undeclared trailer needs it
+		w.Header().Set(http.TrailerPrefix+"X-Webhook-Event", "push")
+		w.Header().Set(http.TrailerPrefix+"X-Webhook-Ref", "")
+		w.Header().Set(http.TrailerPrefix+"X-App-Checksum", "abc")
+	})
 	mux.HandleFunc("/sse", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("X-Webhook-Event", "push") // even a signalled stream must not be held back

@@ -203,7 +203,7 @@ func uiAPI(t *testing.T, method, path string, body any) (int, []byte) {
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, apiBase+path, rd)
-	req.Header.Set("PRIVATE-TOKEN", apiAdminToken)
+	req.Header.Set("Authorization", "Bearer "+apiAdminToken)
 	req.Header.Set("Content-Type", "application/json")
 	resp, b := do(t, req)
 	return resp.StatusCode, []byte(b)
@@ -270,6 +270,8 @@ func TestWebhooksPageInBrowser(t *testing.T) {
 		io.WriteString(w, `{"object_kind":"push","ref":"refs/heads/main","user_name":"Ada","project":{"path_with_namespace":"acme/api"},"commits":[]}`)
 	}))
 	t.Cleanup(upstream.Close)
+	// An access log without any filter: the page's token must not reach it.
+	accessLog := filepath.Join(t.TempDir(), "access.log")
 	tester := caddytest.NewTester(t)
 	tester.InitServer(testCaddyfile(`
 	{
@@ -284,6 +286,9 @@ func TestWebhooksPageInBrowser(t *testing.T) {
 		}
 	}
 	localhost:9080 {
+		log {
+			output file %s
+		}
 		handle_path /api/v4/* {
 			webhooks_api {
 				token admin {env.WEBHOOKS_TEST_ADMIN_TOKEN}
@@ -300,7 +305,7 @@ func TestWebhooksPageInBrowser(t *testing.T) {
 			reverse_proxy %s
 		}
 	}
-	`, redis.URL, uiScopedToken, upstream.Listener.Addr()), "caddyfile")
+	`, redis.URL, accessLog, uiScopedToken, upstream.Listener.Addr()), "caddyfile")
 	appEvent := func() {
 		t.Helper()
 		resp, _ := post(t, "/app/push", nil)
@@ -503,5 +508,17 @@ func TestWebhooksPageInBrowser(t *testing.T) {
 			continue
 		}
 		t.Errorf("browser console: %s", m)
+	}
+
+	// The page sends its token as Authorization: Bearer, which Caddy's
+	// access log redacts.
+	logged, err := os.ReadFile(accessLog)
+	if err != nil || !strings.Contains(string(logged), "/api/v4/projects/") {
+		t.Fatalf("access log: %v, %d bytes without the page's API calls", err, len(logged))
+	}
+	for _, tok := range []string{apiAdminToken, uiScopedToken} {
+		if strings.Contains(string(logged), tok) {
+			t.Errorf("the access log holds the token %q the page sent", tok)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -21,8 +22,9 @@ func init() {
 // API serves GitLab's project and group webhooks REST API
 // (/projects/:id/hooks, /groups/:id/hooks and their sub-resources), so
 // GitLab's API clients manage hooks through Caddy. Mount it under the
-// prefix GitLab clients call, e.g. `handle_path /api/v4/* { webhooks_api … }`
-// (the prefix may also be left on the path). Hooks created through it are
+// prefix GitLab clients call, e.g. `handle_path /api/v4/* { webhooks_api … }`,
+// or keep the prefix (`handle /api/v4/*`) and set prefix /api/v4. The route
+// is the whole path after the prefix. Hooks created through it are
 // stored in the webhooks app's Redis, their secrets encrypted with the app's
 // encryption_key, and take effect in every Caddy sharing that Redis within
 // about a second. Hooks declared in the app's configuration are listed too,
@@ -33,6 +35,11 @@ func init() {
 // groups. Alternatively put forward_auth in front and set
 // trust_upstream_auth, so the app decides who may manage which hooks.
 type API struct {
+	// Prefix is the part of the path before the API's routes when it is not
+	// stripped (`handle /api/v4/*` needs prefix /api/v4); a request outside
+	// it gets 404. Default: none, as under `handle_path /api/v4/*`.
+	Prefix string `json:"prefix,omitempty"`
+
 	// Tokens may call the API. Without tokens, trust_upstream_auth must be
 	// set.
 	Tokens []*APIToken `json:"tokens,omitempty"`
@@ -106,6 +113,7 @@ func (m *API) Provision(ctx caddy.Context) error {
 		return v
 	}
 	opt := api.Options{
+		Prefix:            m.Prefix,
 		TrustUpstreamAuth: m.TrustUpstreamAuth,
 		MaxProjectHooks:   limit(m.MaxProjectHooks, api.DefaultMaxProjectHooks),
 		MaxGroupHooks:     limit(m.MaxGroupHooks, api.DefaultMaxGroupHooks),
@@ -114,6 +122,7 @@ func (m *API) Provision(ctx caddy.Context) error {
 		ResendRateLimit:   m.ResendRateLimit,
 		RequestURL:        originalURL,
 		Logger:            ctx.Logger(),
+		Network:           app.cfg.Send.Network,
 	}
 	opt.Tokens = apiTokens(m.Tokens)
 	rt := app.Runtime()
@@ -143,6 +152,7 @@ func (m *API) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Hand
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
 //
 //	webhooks_api [<matcher>] {
+//		prefix <path>
 //		token <name> <value> [scope <path...>]
 //		trust_upstream_auth
 //		max_project_hooks <n>
@@ -167,6 +177,8 @@ func (m *API) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if t, err = tokenArgs(d); err == nil {
 				m.Tokens = append(m.Tokens, t)
 			}
+		case "prefix":
+			err = oneArg(d, &m.Prefix)
 		case "trust_upstream_auth":
 			if d.NextArg() {
 				return d.ArgErr()
@@ -194,6 +206,9 @@ func (m *API) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Validate checks the settings.
 func (m *API) Validate() error {
+	if m.Prefix != "" && !strings.HasPrefix(m.Prefix, "/") {
+		return fmt.Errorf("webhooks_api: prefix %q must start with /", m.Prefix)
+	}
 	if m.MaxBody < 0 {
 		return errors.New("webhooks_api: max_body must not be negative")
 	}

@@ -156,11 +156,13 @@ type App struct {
 	MaxPayload int64 `json:"max_payload,omitempty"`
 
 	// AllowLocalRequests lets deliveries reach loopback, private,
-	// link-local (cloud metadata included), shared (CGNAT) and unspecified
-	// addresses, as GitLab's "Allow requests to the local network from
-	// webhooks". Off by default: such connections are refused when they
-	// are dialled, after DNS, so a public name that resolves to a local
-	// address is refused too.
+	// link-local (cloud metadata included), shared (CGNAT), unspecified,
+	// multicast and reserved addresses, as GitLab's "Allow requests to the
+	// local network from webhooks". Off by default: hook URLs with such
+	// literal addresses (or localhost names) are refused when saved, and
+	// connections to such addresses are refused when they are dialled,
+	// after DNS, so a public name that resolves to a local address is
+	// refused too. A hook URL with an IPv6 zone is refused either way.
 	AllowLocalRequests bool `json:"allow_local_requests,omitempty"`
 
 	// SpoolDir is where events are kept on local disk, fsynced, while
@@ -176,13 +178,25 @@ type App struct {
 
 	// AllowNetworks are networks (CIDR, or single addresses) deliveries
 	// may reach even with AllowLocalRequests off, e.g. 10.1.2.0/24 for one
-	// internal receiver.
+	// internal receiver. An IPv6 address that leads into one (IPv4-mapped,
+	// NAT64, 6to4, Teredo) is allowed too. Default: none.
 	AllowNetworks []string `json:"allow_networks,omitempty"`
 
 	// LogRetention is how long each hook's delivery log ("Recent events",
 	// GET …/hooks/:hook_id/events) keeps attempts. Default: 48h, as the
 	// window of GitLab's docs.
 	LogRetention caddy.Duration `json:"log_retention,omitempty"`
+
+	// MaxDeadLetters caps the dead letters kept (deliveries given up on,
+	// each with its payload); past it the oldest are dropped and counted in
+	// dead_letters_trimmed_total{bound="count"}. Default: 100,000.
+	MaxDeadLetters int `json:"max_dead_letters,omitempty"`
+
+	// MaxDeadLetterBytes caps the dead letters' size (payloads, delivery
+	// fields and reasons) in Redis; past it the oldest are dropped and
+	// counted in dead_letters_trimmed_total{bound="bytes"}. A dead letter
+	// larger than the bound on its own is not kept. Default: 256 MiB.
+	MaxDeadLetterBytes int64 `json:"max_dead_letter_bytes,omitempty"`
 
 	// LogMaxEntries caps the attempts kept per hook. Default: 500.
 	LogMaxEntries int `json:"log_max_entries,omitempty"`
@@ -235,19 +249,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.setDefaults(repl)
 	registerMetrics(ctx)
 
-	hooks, err := buildHooks(a.Hooks, repl)
+	network, err := a.networkPolicy()
+	if err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	hooks, err := buildHooks(a.Hooks, repl, &network)
 	if err != nil {
 		return err
 	}
 	a.hooks = hooks
-	network := engine.NetworkPolicy{AllowLocal: a.AllowLocalRequests}
-	for _, s := range a.AllowNetworks {
-		n, err := engine.ParseNetwork(s)
-		if err != nil {
-			return fmt.Errorf("webhooks: allow_networks: %w", err)
-		}
-		network.Allow = append(network.Allow, n)
-	}
 	a.cfg = engine.Config{
 		Send: engine.SendConfig{
 			Instance:        strings.TrimRight(a.Instance, "/"),
@@ -273,6 +283,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		MaxHandouts:     engine.MaxHandouts,
 		Lease:           time.Duration(a.Lease),
 		ClaimInterval:   time.Duration(a.ClaimInterval),
+		DeadLetters:     redisstore.DeadLetterLimits{MaxEntries: a.MaxDeadLetters, MaxBytes: a.MaxDeadLetterBytes},
 		Log: engine.LogPolicy{
 			Retention: time.Duration(a.LogRetention), MaxEntries: a.LogMaxEntries,
 			MaxRequestBody: int(min(a.LogMaxRequestBody, 1<<30)),
@@ -316,6 +327,19 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.spool = sp.(pooledSpool).Spool
 	}
 	return nil
+}
+
+// networkPolicy is allow_local_requests and allow_networks.
+func (a *App) networkPolicy() (engine.NetworkPolicy, error) {
+	network := engine.NetworkPolicy{AllowLocal: a.AllowLocalRequests}
+	for _, s := range a.AllowNetworks {
+		n, err := engine.ParseNetwork(s)
+		if err != nil {
+			return network, fmt.Errorf("allow_networks: %w", err)
+		}
+		network.Allow = append(network.Allow, n)
+	}
+	return network, nil
 }
 
 // spools holds one spool per directory across config generations; a
@@ -364,6 +388,8 @@ func (a *App) setDefaults(repl *caddy.Replacer) {
 	}
 	setDefault(&a.MaxPayload, DefaultMaxPayload)
 	setDefault(&a.SpoolMaxSize, DefaultSpoolMaxSize)
+	setDefault(&a.MaxDeadLetters, redisstore.DefaultMaxDeadLetters)
+	setDefault(&a.MaxDeadLetterBytes, redisstore.DefaultMaxDeadLetterBytes)
 	a.SpoolDir = repl.ReplaceKnown(a.SpoolDir, "")
 	if a.SpoolDir == "" {
 		a.SpoolDir = filepath.Join(caddy.AppDataDir(), "webhooks-spool", url.PathEscape(a.Namespace))

@@ -6,9 +6,11 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
 	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/gitlab"
 )
 
 // UnmarshalCaddyfile sets up the app from the webhooks global option:
@@ -38,6 +40,8 @@ import (
 //		retry_backoff     <duration>
 //		max_retry_backoff <duration>
 //		max_delivery_age  <duration>
+//		max_dead_letters  <n>
+//		max_dead_letter_bytes <size>
 //		hook_concurrency  <n>
 //		calls_per_minute  <n>
 //		disable_after_failures <n>
@@ -63,6 +67,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	var urls []hookURL
 	for d.NextBlock(0) {
 		var err error
 		switch d.Val() {
@@ -136,6 +141,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &a.MaxRetryBackoff)
 		case "max_delivery_age":
 			err = durationArg(d, &a.MaxDeliveryAge)
+		case "max_dead_letters":
+			err = intArg(d, &a.MaxDeadLetters)
+		case "max_dead_letter_bytes":
+			err = sizeArg(d, &a.MaxDeadLetterBytes)
 		case "hook_concurrency":
 			err = intArg(d, &a.HookConcurrency)
 		case "calls_per_minute":
@@ -155,8 +164,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &a.EncryptionKey)
 		case "hook":
 			h := new(HookConfig)
-			if err = h.unmarshalCaddyfile(d); err == nil {
+			var at caddyfile.Token
+			if at, err = h.unmarshalCaddyfile(d); err == nil {
 				a.Hooks = append(a.Hooks, h)
+				urls = append(urls, hookURL{h, at})
 			}
 		default:
 			return d.Errf("unrecognized webhooks option %q", d.Val())
@@ -165,16 +176,44 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
+	return a.checkHookURLs(urls)
+}
+
+// hookURL is a hook of the Caddyfile with the token of its url line.
+type hookURL struct {
+	hook *HookConfig
+	at   caddyfile.Token
+}
+
+// checkHookURLs refuses a hook URL that leads to a local address the
+// network policy refuses, naming its line, as GitLab refuses such a URL
+// when a hook is saved. It runs once the block is read, as
+// allow_local_requests may come after the hooks. A URL whose host is a
+// placeholder is checked when the config is loaded.
+func (a *App) checkHookURLs(urls []hookURL) error {
+	network, err := a.networkPolicy()
+	if err != nil {
+		return err // allow_networks entries were checked as they were read
+	}
+	for _, u := range urls {
+		if err := network.CheckURL(u.hook.URL, u.hook.URLVariables); err != nil {
+			d := caddyfile.NewDispenser([]caddyfile.Token{u.at})
+			d.Next()
+			masked := engine.MaskSecrets(&engine.Hook{URL: u.hook.URL, URLVariables: u.hook.URLVariables}, err.Error())
+			return d.Errf("hook %s: url %s: %s", u.hook.Name, gitlab.MaskURL(u.hook.URL), masked)
+		}
+	}
 	return nil
 }
 
-func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+// unmarshalCaddyfile reads a hook block; it returns the url line's token.
+func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) (urlAt caddyfile.Token, err error) {
 	if !d.NextArg() {
-		return d.Err("hook needs a name: hook <name> { … }")
+		return urlAt, d.Err("hook needs a name: hook <name> { … }")
 	}
 	h.Name = d.Val()
 	if d.NextArg() {
-		return d.ArgErr()
+		return urlAt, d.ArgErr()
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
@@ -183,11 +222,12 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			var id int
 			if err = intArg(d, &id); err == nil {
 				if id <= 0 {
-					return d.Errf("hook id must be positive, got %d", id)
+					return urlAt, d.Errf("hook id must be positive, got %d", id)
 				}
 				h.ID = int64(id)
 			}
 		case "url":
+			urlAt = d.Token()
 			err = oneArg(d, &h.URL)
 		case "token":
 			err = oneArg(d, &h.Token)
@@ -198,12 +238,12 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "events":
 			h.Events = append(h.Events, d.RemainingArgs()...)
 			if len(h.Events) == 0 {
-				return d.ArgErr()
+				return urlAt, d.ArgErr()
 			}
 		case "branch_filter":
 			args := d.RemainingArgs()
 			if len(args) < 1 || len(args) > 2 {
-				return d.Err("usage: branch_filter <wildcard|regex|all_branches> [<filter>]")
+				return urlAt, d.Err("usage: branch_filter <wildcard|regex|all_branches> [<filter>]")
 			}
 			h.BranchFilterStrategy = args[0]
 			if len(args) == 2 {
@@ -214,25 +254,26 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err = oneArg(d, &v); err == nil {
 				on, ok := parseOnOff(v)
 				if !ok {
-					return d.Errf("ssl_verification takes on or off, got %q", v)
+					return urlAt, d.Errf("ssl_verification takes on or off, got %q", v)
 				}
 				h.EnableSSLVerification = &on
 			}
 		case "custom_header":
-			err = pairArg(d, &h.CustomHeaders)
+			// The value may hold placeholders: it is checked once resolved.
+			err = pairArg(d, &h.CustomHeaders, gitlab.ValidateCustomHeaderName)
 		case "url_variable":
-			err = pairArg(d, &h.URLVariables)
+			err = pairArg(d, &h.URLVariables, nil)
 		default:
-			return d.Errf("unrecognized hook option %q", d.Val())
+			return urlAt, d.Errf("unrecognized hook option %q", d.Val())
 		}
 		if err != nil {
-			return err
+			return urlAt, err
 		}
 	}
 	if h.URL == "" {
-		return d.Errf("hook %s: url is required", h.Name)
+		return urlAt, d.Errf("hook %s: url is required", h.Name)
 	}
-	return nil
+	return urlAt, nil
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
@@ -240,6 +281,7 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //	webhooks_capture [<matcher>] {
 //		max_body        <size>
 //		enqueue_timeout <duration>
+//		trusted_event_uuid_from <cidr|ip|private_ranges...>
 //		rule [<name>] { … }   (see CaptureRule.unmarshalCaddyfile)
 //	}
 func (c *Capture) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -258,6 +300,21 @@ func (c *Capture) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			rule := new(CaptureRule)
 			if err = rule.unmarshalCaddyfile(d); err == nil {
 				c.Rules = append(c.Rules, rule)
+			}
+		case "trusted_event_uuid_from":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Err("usage: trusted_event_uuid_from <cidr|ip|private_ranges...>")
+			}
+			for _, n := range args {
+				if n == "private_ranges" { // as Caddy's trusted_proxies
+					c.TrustedEventUUIDFrom = append(c.TrustedEventUUIDFrom, caddyhttp.PrivateRangesCIDR()...)
+					continue
+				}
+				if _, err := caddyhttp.CIDRExpressionToPrefix(n); err != nil {
+					return d.Errf("trusted_event_uuid_from: %v", err)
+				}
+				c.TrustedEventUUIDFrom = append(c.TrustedEventUUIDFrom, n)
 			}
 		default:
 			return d.Errf("unrecognized webhooks_capture option %q", d.Val())
@@ -320,10 +377,17 @@ func sizeArg(d *caddyfile.Dispenser, dst *int64) error {
 	return nil
 }
 
-func pairArg(d *caddyfile.Dispenser, dst *map[string]string) error {
+// pairArg reads "<name> <value>" into dst; checkName, if set, vets the name.
+func pairArg(d *caddyfile.Dispenser, dst *map[string]string, checkName func(string) error) error {
+	directive := d.Val()
 	args := d.RemainingArgs()
 	if len(args) != 2 {
-		return d.Errf("usage: %s <name> <value>", d.Val())
+		return d.Errf("usage: %s <name> <value>", directive)
+	}
+	if checkName != nil {
+		if err := checkName(args[0]); err != nil {
+			return d.Errf("%s: %v", directive, err)
+		}
 	}
 	if *dst == nil {
 		*dst = map[string]string{}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -40,8 +42,9 @@ const (
 //	                     payload's "ref" is used)
 //
 // and the response body is the JSON payload. Only 2xx responses (not 204,
-// 206 or answers to HEAD) become events. These headers are removed from
-// every response before it reaches the client. The decision is made from
+// 206 or answers to HEAD) become events. Every X-Webhook-* header and
+// trailer (empty or not) is removed from every response before it reaches
+// the client. The decision is made from
 // the status and headers alone: other responses are neither buffered nor
 // copied, and event responses stream to the client unchanged while a
 // capped copy of the body is kept. The event is in Redis before the
@@ -52,7 +55,10 @@ const (
 // fields from placeholders and the JSON body.
 //
 // A request carrying X-Gitlab-Event-UUID (because a webhook caused it)
-// passes that UUID on to the deliveries of the events it causes.
+// passes that UUID on to the deliveries of the events it causes, and
+// GitLab's recursion detection then keeps a hook from being triggered
+// twice in one chain. With trusted_event_uuid_from, only requests from
+// those networks are believed; others start a chain of their own.
 //
 // The placeholder {http.webhooks.event_id} holds the ID of the captured
 // event, for access logs.
@@ -71,9 +77,20 @@ type Capture struct {
 	// X-Webhook-* headers (see CaptureRule); signal headers still win.
 	Rules []*CaptureRule `json:"rules,omitempty"`
 
-	rt     *engine.Runtime
-	spool  *spool.Spool // nil: off
-	logger *zap.Logger
+	// TrustedEventUUIDFrom are the networks (CIDR, or single addresses)
+	// whose requests' X-Gitlab-Event-UUID is honoured, e.g. the receivers
+	// that call back into the app. A request from elsewhere has it ignored
+	// and gets a fresh event UUID, so a client cannot name another event's
+	// chain and block the deliveries of the events it causes. The address
+	// compared is Caddy's client IP: the direct peer, or the one the
+	// server's trusted_proxies resolve. Default: empty, honoured from
+	// anyone, as GitLab does.
+	TrustedEventUUIDFrom []string `json:"trusted_event_uuid_from,omitempty"`
+
+	trusted []netip.Prefix
+	rt      *engine.Runtime
+	spool   *spool.Spool // nil: off
+	logger  *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -86,6 +103,13 @@ func (c *Capture) Provision(ctx caddy.Context) error {
 	c.logger = ctx.Logger()
 	if c.EnqueueTimeout == 0 {
 		c.EnqueueTimeout = caddy.Duration(DefaultEnqueueTimeout)
+	}
+	for _, n := range c.TrustedEventUUIDFrom {
+		p, err := caddyhttp.CIDRExpressionToPrefix(n)
+		if err != nil {
+			return fmt.Errorf("webhooks_capture: trusted_event_uuid_from: %w", err)
+		}
+		c.trusted = append(c.trusted, p.Masked())
 	}
 	app, err := ctx.AppIfConfigured("webhooks")
 	if errors.Is(err, caddy.ErrNotConfigured) {
@@ -126,12 +150,15 @@ func (c *Capture) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		head:  r.Method == http.MethodHead || r.Method == http.MethodConnect || r.Header.Get("Upgrade") != "",
 		rules: c.requestRules(r),
 	}
-	chain := r.Header.Get(gitlab.HeaderEventUUID)
+	chain := c.eventChain(r)
 	// Enqueue from a defer: reverse_proxy aborts a response whose client
 	// went away by panicking with http.ErrAbortHandler, and an event the
 	// app committed must not be lost with it.
 	defer func() {
 		rec := recover()
+		// Trailers (and the headers of a response never written) go out
+		// after the handler returns.
+		stripSignals(tw.Header())
 		c.finish(tw, r, chain)
 		if rec != nil {
 			tw.release()
@@ -141,6 +168,43 @@ func (c *Capture) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		tw.release()
 	}()
 	return next.ServeHTTP(tw, r)
+}
+
+// eventChain is the request's X-Gitlab-Event-UUID, or "" (a fresh chain)
+// when trusted_event_uuid_from does not include the client.
+func (c *Capture) eventChain(r *http.Request) string {
+	chain := r.Header.Get(gitlab.HeaderEventUUID)
+	if chain == "" || len(c.trusted) == 0 {
+		return chain
+	}
+	if ip, ok := clientIP(r); ok {
+		for _, p := range c.trusted {
+			if p.Contains(ip) {
+				return chain
+			}
+		}
+	}
+	if ce := c.logger.Check(zap.DebugLevel, "X-Gitlab-Event-UUID ignored: client is not in trusted_event_uuid_from"); ce != nil {
+		ce.Write(zap.String("remote_addr", r.RemoteAddr))
+	}
+	return ""
+}
+
+// clientIP is Caddy's client IP of r (trusted_proxies applied), or the
+// peer's address outside a Caddy server.
+func clientIP(r *http.Request) (netip.Addr, bool) {
+	s, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	if s == "" {
+		s = r.RemoteAddr
+		if host, _, err := net.SplitHostPort(s); err == nil {
+			s = host
+		}
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ip.WithZone("").Unmap(), true
 }
 
 // finish queues the event a response announced, if any. It never changes

@@ -68,11 +68,11 @@ type HookConfig struct {
 // while staying below 2^53, the largest integer JSON clients read exactly.
 const configHookIDBase = int64(1) << 52
 
-func buildHooks(cfgs []*HookConfig, repl *caddy.Replacer) (*engine.HookSet, error) {
+func buildHooks(cfgs []*HookConfig, repl *caddy.Replacer, network *engine.NetworkPolicy) (*engine.HookSet, error) {
 	hooks := make([]*engine.Hook, 0, len(cfgs))
 	names := map[string]bool{}
 	for i, c := range cfgs {
-		h, err := c.build(repl)
+		h, err := c.build(repl, network)
 		if err != nil {
 			name := c.Name
 			if name == "" {
@@ -93,7 +93,7 @@ func buildHooks(cfgs []*HookConfig, repl *caddy.Replacer) (*engine.HookSet, erro
 	return set, nil
 }
 
-func (c *HookConfig) build(repl *caddy.Replacer) (*engine.Hook, error) {
+func (c *HookConfig) build(repl *caddy.Replacer, network *engine.NetworkPolicy) (*engine.Hook, error) {
 	if strings.TrimSpace(c.Name) == "" {
 		return nil, fmt.Errorf("name is required")
 	}
@@ -130,6 +130,12 @@ func (c *HookConfig) build(repl *caddy.Replacer) (*engine.Hook, error) {
 	h.CustomHeaders = resolveAll(c.CustomHeaders, repl)
 	if err := h.Validate(); err != nil {
 		return nil, err
+	}
+	// Checked on the URL as it will be sent (placeholders and variables
+	// filled in), as GitLab checks a hook URL when it is saved; the text is
+	// masked, as a variable may hold the host.
+	if err := network.CheckURL(h.URL, h.URLVariables); err != nil {
+		return nil, fmt.Errorf("url %s: %s", h.MaskedURL(), engine.MaskSecrets(h, err.Error()))
 	}
 	return h, nil
 }

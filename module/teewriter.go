@@ -5,13 +5,16 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
-// The response headers an app sets to announce an event. They are removed
-// from every response before it reaches the client.
+// The response headers an app sets to announce an event. Every header and
+// trailer named X-Webhook-* is removed from every response before it
+// reaches the client, empty or not: the prefix belongs to the app's talk
+// with Caddy.
 const (
 	HeaderEvent     = "X-Webhook-Event"
 	HeaderProject   = "X-Webhook-Project"
@@ -20,6 +23,40 @@ const (
 )
 
 var signalHeaders = [...]string{HeaderEvent, HeaderProject, HeaderNamespace, HeaderRef}
+
+const signalPrefix = "x-webhook-"
+
+func isSignal(name string) bool {
+	return len(name) >= len(signalPrefix) && strings.EqualFold(name[:len(signalPrefix)], signalPrefix)
+}
+
+// stripSignals removes X-Webhook-* headers, trailers set through
+// http.TrailerPrefix, and their declarations in Trailer (whose values an
+// app sets after the body).
+func stripSignals(h http.Header) {
+	for k := range h {
+		if isSignal(k) || isSignal(strings.TrimPrefix(k, http.TrailerPrefix)) {
+			delete(h, k)
+		}
+	}
+	declared, ok := h["Trailer"]
+	if !ok {
+		return
+	}
+	var keep []string
+	for _, v := range declared {
+		for name := range strings.SplitSeq(v, ",") {
+			if name = strings.TrimSpace(name); name != "" && !isSignal(name) {
+				keep = append(keep, name)
+			}
+		}
+	}
+	if len(keep) == 0 {
+		delete(h, "Trailer")
+	} else {
+		h["Trailer"] = []string{strings.Join(keep, ", ")}
+	}
+}
 
 // teeWriter decides at WriteHeader time, from status and headers alone,
 // whether a response announces an event. A response that does not passes
@@ -62,9 +99,9 @@ func (t *teeWriter) WriteHeader(status int) {
 	for i, name := range signalHeaders {
 		if v := h.Get(name); v != "" {
 			t.signals[i] = v
-			h.Del(name)
 		}
 	}
+	stripSignals(h)
 	if status >= 100 && status <= 199 {
 		if status == http.StatusSwitchingProtocols {
 			t.decided = true // the connection is handed over: never an event

@@ -97,7 +97,7 @@ func TestScriptsSurviveAFlushedCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := s.Settle(ctx, msgs[0].StreamID, &msgs[0].Delivery, Outcome{Success: true, Attempted: true, Status: "200"},
-		HealthPolicy{Threshold: 4, Base: time.Minute, Max: time.Hour}, now,
+		HealthPolicy{Threshold: 4, Base: time.Minute, Max: time.Hour}, DeadLetterLimits{}, now,
 		&LogEntry{HookID: 1, EventID: "e", Trigger: "push", Kind: "delivery", ResponseStatus: "200", CreatedAt: now},
 		LogLimits{Retention: time.Hour, MaxEntries: 10})
 	if err != nil || st.Already || st.LogErr != nil || st.LogID == 0 {

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -17,22 +18,60 @@ import (
 // disables until a person re-enables) and then schedules the retry or
 // dead-letters the delivery. Like GitLab, failures reported while the hook is
 // already disabled do not count again.
+//
+// A dead letter records its size (document and reason) in its "n" field
+// and in the dead-bytes counter; the oldest are trimmed while the stream
+// holds more entries or bytes than its bounds. Entries without "n" (from
+// before the counter) are trimmed the same, uncounted. Entries are read one
+// at a time when only the byte bound is exceeded, so no payload is copied
+// into the script that is not dropped.
 var settleScript = redis.NewScript(`
--- KEYS: ready, schedule, health, dead, disabled hooks (zset: hook id -> until ms, inf = permanent)
+-- KEYS: ready, schedule, health, dead, disabled hooks (zset: hook id -> until ms, inf = permanent), dead bytes
 -- ARGV: group, entry id, now ms, result (ok|fail|dead), class (''|client|gone),
 --       next (retry|dead), retry due ms, retry member, dead reason,
---       threshold, base backoff ms, max backoff ms, status text, delivery, hook id
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {-1, 0, 0} end
+--       threshold, base backoff ms, max backoff ms, status text, delivery, hook id,
+--       max dead letters, max dead-letter bytes
+-- returns: fails, disabled until ms, permanently disabled, dead letters trimmed for count, for bytes
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {-1, 0, 0, 0, 0} end
 redis.call('XDEL', KEYS[1], ARGV[2])
 local now = tonumber(ARGV[3])
+local function dead(reason)
+  local n = #ARGV[14] + #reason
+  local len = redis.call('XLEN', KEYS[4])
+  if len == 0 then redis.call('DEL', KEYS[6]) end
+  redis.call('XADD', KEYS[4], '*', 'd', ARGV[14], 'reason', reason, 'at', now, 'n', n)
+  len = len + 1
+  local bytes = redis.call('INCRBY', KEYS[6], n)
+  local maxlen, maxbytes = tonumber(ARGV[16]), tonumber(ARGV[17])
+  local by_count, by_bytes = 0, 0
+  while len > 0 and (len > maxlen or bytes > maxbytes) do
+    local batch = redis.call('XRANGE', KEYS[4], '-', '+', 'COUNT', math.min(math.max(len - maxlen, 1), 1000))
+    for _, e in ipairs(batch) do
+      if len <= maxlen and bytes <= maxbytes then break end
+      local f = e[2]
+      for i = 1, #f, 2 do
+        if f[i] == 'n' then bytes = bytes - (tonumber(f[i + 1]) or 0) end
+      end
+      if len > maxlen then by_count = by_count + 1 else by_bytes = by_bytes + 1 end
+      len = len - 1
+    end
+    redis.call('XTRIM', KEYS[4], 'MAXLEN', len)
+  end
+  if len == 0 or bytes <= 0 then
+    redis.call('DEL', KEYS[6])
+  elseif by_count + by_bytes > 0 then
+    redis.call('SET', KEYS[6], bytes)
+  end
+  return by_count, by_bytes
+end
 if ARGV[4] == 'ok' then
   redis.call('HSET', KEYS[3], 'fails', 0, 'disabled_until', 0, 'last_ok', now, 'last_status', ARGV[13])
   redis.call('ZREM', KEYS[5], ARGV[15])
-  return {0, 0, 0}
+  return {0, 0, 0, 0, 0}
 end
 if ARGV[4] == 'dead' then
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', 100000, '*', 'd', ARGV[14], 'reason', ARGV[9], 'at', now)
-  return {0, 0, 0}
+  local c, b = dead(ARGV[9])
+  return {0, 0, 0, c, b}
 end
 local h = redis.call('HMGET', KEYS[3], 'disabled', 'disabled_until', 'fails')
 local permanent = (h[1] == '1') and 1 or 0
@@ -53,14 +92,15 @@ if permanent == 0 and until_ms <= now then
     redis.call('ZADD', KEYS[5], until_ms, ARGV[15])
   end
 end
+local c, b = 0, 0
 if ARGV[6] == 'retry' and permanent == 0 then
   redis.call('ZADD', KEYS[2], math.max(tonumber(ARGV[7]), until_ms), ARGV[8])
 else
   local reason = ARGV[9]
   if permanent == 1 and ARGV[6] == 'retry' then reason = 'hook disabled' end
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', 100000, '*', 'd', ARGV[14], 'reason', reason, 'at', now)
+  c, b = dead(reason)
 end
-return {fails, until_ms, permanent}
+return {fails, until_ms, permanent, c, b}
 `)
 
 // deferScript moves a delivery off the ready stream into the schedule, for
@@ -125,13 +165,19 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return out
 `)
 
-// redriveScript moves a dead letter back to the ready stream as a first attempt.
+// redriveScript moves a dead letter back to the ready stream as a first
+// attempt, and takes its size off the dead-bytes counter.
 var redriveScript = redis.NewScript(`
--- KEYS: dead, ready; ARGV: dead entry id, delivery
+-- KEYS: dead, ready, dead bytes; ARGV: dead entry id, delivery
 local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
 if #e == 0 then return 0 end
 redis.call('XADD', KEYS[2], '*', 'd', ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[1])
+local f = e[1][2]
+for i = 1, #f, 2 do
+  if f[i] == 'n' then redis.call('DECRBY', KEYS[3], tonumber(f[i + 1]) or 0) end
+end
+if redis.call('XLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[3]) end
 return 1
 `)
 
@@ -142,6 +188,32 @@ type HealthPolicy struct {
 	// Base is the first temporary disable (1 min), doubled per further
 	// failure up to Max (24 h).
 	Base, Max time.Duration
+}
+
+// DeadLetterLimits bound the dead-letter stream: past either, its oldest
+// entries are trimmed. Zero fields take the defaults.
+type DeadLetterLimits struct {
+	// MaxEntries caps the dead letters kept. Default: 100,000.
+	MaxEntries int
+	// MaxBytes caps the bytes of their documents (payload and delivery
+	// fields) and reasons. Default: 256 MiB.
+	MaxBytes int64
+}
+
+// Defaults of DeadLetterLimits.
+const (
+	DefaultMaxDeadLetters     = 100_000
+	DefaultMaxDeadLetterBytes = 256 << 20
+)
+
+func (l DeadLetterLimits) withDefaults() DeadLetterLimits {
+	if l.MaxEntries <= 0 {
+		l.MaxEntries = DefaultMaxDeadLetters
+	}
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultMaxDeadLetterBytes
+	}
+	return l
 }
 
 // Outcome is what to record for one delivery attempt.
@@ -175,14 +247,18 @@ type Settled struct {
 	// LogErr why it could not be added.
 	LogID  int64
 	LogErr error
+	// TrimmedForCount and TrimmedForBytes are the oldest dead letters
+	// dropped to keep the stream within its DeadLetterLimits.
+	TrimmedForCount, TrimmedForBytes int
 }
 
 // Settle records an attempt's outcome for the ready entry streamID and,
 // when e is set, appends the attempt to its hook's log (AppendLog) in the
 // same round trip. A failed append does not fail the settle: it is
-// reported in Settled.LogErr.
-func (s *Store) Settle(ctx context.Context, streamID string, d *Delivery, o Outcome, p HealthPolicy, now time.Time,
-	e *LogEntry, lim LogLimits) (Settled, error) {
+// reported in Settled.LogErr. A dead letter is kept within dl.
+func (s *Store) Settle(ctx context.Context, streamID string, d *Delivery, o Outcome, p HealthPolicy, dl DeadLetterLimits,
+	now time.Time, e *LogEntry, lim LogLimits) (Settled, error) {
+	dl = dl.withDefaults()
 	result := "fail"
 	switch {
 	case o.Success:
@@ -207,7 +283,7 @@ func (s *Store) Settle(ctx context.Context, streamID string, d *Delivery, o Outc
 			return Settled{}, err
 		}
 	}
-	keys := []string{s.keys.Ready(), s.keys.Schedule(), s.keys.Health(d.HookID), s.keys.Dead(), s.keys.Disabled()}
+	keys := []string{s.keys.Ready(), s.keys.Schedule(), s.keys.Health(d.HookID), s.keys.Dead(), s.keys.Disabled(), s.keys.DeadBytes()}
 	var logCmd, settle *redis.Cmd
 	_, err := s.work.do(ctx, func(pl redis.Pipeliner, eval bool) {
 		if logArgs != nil {
@@ -215,7 +291,7 @@ func (s *Store) Settle(ctx context.Context, streamID string, d *Delivery, o Outc
 		}
 		settle = runScript(ctx, pl, settleScript, eval, keys,
 			GroupDeliver, streamID, now.UnixMilli(), result, o.Class, next, o.RetryAt.UnixMilli(), member, o.Reason,
-			p.Threshold, p.Base.Milliseconds(), p.Max.Milliseconds(), o.Status, doc, d.HookID)
+			p.Threshold, p.Base.Milliseconds(), p.Max.Milliseconds(), o.Status, doc, d.HookID, dl.MaxEntries, dl.MaxBytes)
 	})
 	var res []int64
 	if err == nil {
@@ -224,7 +300,8 @@ func (s *Store) Settle(ctx context.Context, streamID string, d *Delivery, o Outc
 	if err != nil {
 		return Settled{}, fmt.Errorf("settling delivery %s of hook %d: %w", streamID, d.HookID, err)
 	}
-	st := Settled{Already: res[0] == -1, Fails: int(res[0]), Disabled: res[2] == 1}
+	st := Settled{Already: res[0] == -1, Fails: int(res[0]), Disabled: res[2] == 1,
+		TrimmedForCount: int(res[3]), TrimmedForBytes: int(res[4])}
 	if res[1] > 0 {
 		st.DisabledUntil = time.UnixMilli(res[1])
 	}
@@ -453,6 +530,16 @@ func (s *Store) DeadLetterCount(ctx context.Context) (int64, error) {
 	return s.rdb.XLen(ctx, s.keys.Dead()).Result()
 }
 
+// DeadLetterBytes is the size of the dead letters as counted against
+// DeadLetterLimits.MaxBytes.
+func (s *Store) DeadLetterBytes(ctx context.Context) (int64, error) {
+	n, err := s.rdb.Get(ctx, s.keys.DeadBytes()).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	return n, err
+}
+
 // Redrive puts dead letters back on the ready stream as first attempts.
 // It returns how many it moved; unknown IDs are skipped.
 func (s *Store) Redrive(ctx context.Context, ids ...string) (int, error) {
@@ -470,7 +557,7 @@ func (s *Store) Redrive(ctx context.Context, ids ...string) (int, error) {
 			return moved, fmt.Errorf("redriving dead letter %s: %w", id, err)
 		}
 		d.Attempt = 1
-		n, err := redriveScript.Run(ctx, s.rdb, []string{s.keys.Dead(), s.keys.Ready()}, id, d.Encode()).Int64()
+		n, err := redriveScript.Run(ctx, s.rdb, []string{s.keys.Dead(), s.keys.Ready(), s.keys.DeadBytes()}, id, d.Encode()).Int64()
 		if err != nil {
 			return moved, fmt.Errorf("redriving dead letter %s: %w", id, err)
 		}

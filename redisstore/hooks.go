@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/secret"
 )
 
@@ -94,13 +95,19 @@ type HookRecord struct {
 	CreatedAt              time.Time
 }
 
-// HasSecrets reports whether the record holds a value that is stored sealed.
+// HasSecrets reports whether the record holds a value that needs the key
+// to be stored: a token, URL variables, custom headers, or a URL whose user
+// info or query the masked form hides.
 func (r *HookRecord) HasSecrets() bool {
-	return r.Token != "" || len(r.URLVariables) > 0 || len(r.CustomHeaders) > 0
+	return r.Token != "" || len(r.URLVariables) > 0 || len(r.CustomHeaders) > 0 || gitlab.MaskURL(r.URL) != r.URL
 }
 
-// storedHook is the JSON a hook is kept as. Token and the values of
-// URLVariables and CustomHeaders are sealed with the store's key.
+// storedHook is the JSON a hook is kept as. As GitLab encrypts the whole
+// URL, the URL is sealed (URLSealed) and URL keeps only its masked form;
+// without a key, a URL with nothing to mask is kept in URL alone. Hooks
+// stored before URLs were sealed have the URL in clear in URL, and still
+// load. Token and the values of URLVariables and CustomHeaders are sealed
+// too.
 type storedHook struct {
 	Kind                   Kind              `json:"kind"`
 	Path                   string            `json:"path"`
@@ -108,6 +115,7 @@ type storedHook struct {
 	Name                   string            `json:"name,omitempty"`
 	Description            string            `json:"description,omitempty"`
 	URL                    string            `json:"url"`
+	URLSealed              string            `json:"url_sealed,omitempty"`
 	Token                  string            `json:"token,omitempty"`
 	Triggers               []string          `json:"triggers,omitempty"`
 	BranchFilterStrategy   string            `json:"branch_filter_strategy,omitempty"`
@@ -148,11 +156,19 @@ func sealContext(id int64, field, key string) string {
 func (h *HookStore) encode(r *HookRecord) (string, error) {
 	st := storedHook{
 		Kind: r.Kind, Path: r.Path, NamespaceID: r.NamespaceID, Name: r.Name, Description: r.Description,
-		URL: r.URL, Triggers: r.Triggers, BranchFilterStrategy: r.BranchFilterStrategy,
+		URL: gitlab.MaskURL(r.URL), Triggers: r.Triggers, BranchFilterStrategy: r.BranchFilterStrategy,
 		PushEventsBranchFilter: r.PushEventsBranchFilter, EnableSSLVerification: r.EnableSSLVerification,
 		CreatedAt: r.CreatedAt.UTC(),
 	}
 	var err error
+	switch {
+	case h.box != nil:
+		if st.URLSealed, err = h.box.Seal(r.URL, sealContext(r.ID, "url", "")); err != nil {
+			return "", fmt.Errorf("sealing the URL of hook %d: %w", r.ID, err)
+		}
+	case st.URL != r.URL:
+		return "", fmt.Errorf("storing the URL of hook %d: %w", r.ID, secret.ErrNoKey)
+	}
 	if r.Token != "" {
 		if st.Token, err = h.box.Seal(r.Token, sealContext(r.ID, "token", "")); err != nil {
 			return "", fmt.Errorf("sealing the token of hook %d: %w", r.ID, err)
@@ -213,6 +229,11 @@ func (h *HookStore) decode(id int64, raw string) (*HookRecord, error) {
 		EnableSSLVerification: st.EnableSSLVerification, CreatedAt: st.CreatedAt,
 	}
 	var err error
+	if st.URLSealed != "" {
+		if r.URL, err = h.box.Open(st.URLSealed, sealContext(id, "url", "")); err != nil {
+			return nil, fmt.Errorf("opening the URL of hook %d: %w", id, err)
+		}
+	}
 	if st.Token != "" {
 		if r.Token, err = h.box.Open(st.Token, sealContext(id, "token", "")); err != nil {
 			return nil, fmt.Errorf("opening the token of hook %d: %w", id, err)
@@ -253,6 +274,24 @@ func (h *HookStore) NamespaceByPath(ctx context.Context, kind Kind, path string)
 		ns.Path = stored
 	}
 	return ns, nil
+}
+
+// LookupNamespace returns the project or group with that full path if it
+// has an id, without giving it one; ok is false if it never had.
+func (h *HookStore) LookupNamespace(ctx context.Context, kind Kind, path string) (ns Namespace, ok bool, err error) {
+	k := h.s.keys
+	id, err := h.s.rdb.HGet(ctx, k.NamespaceByPath(), string(kind)+":"+strings.ToLower(path)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return Namespace{}, false, nil
+	}
+	if err != nil {
+		return Namespace{}, false, fmt.Errorf("looking up %s %q: %w", kind, path, err)
+	}
+	ns, ok, err = h.NamespaceByID(ctx, kind, id)
+	if err != nil || !ok {
+		return Namespace{}, false, err
+	}
+	return ns, true, nil
 }
 
 // NamespaceByID returns the project or group with that numeric id; ok is

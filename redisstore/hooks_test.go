@@ -60,6 +60,25 @@ func TestNamespaceIDsAssignedOnFirstUse(t *testing.T) {
 	}
 }
 
+func TestLookupNamespaceAllocatesNothing(t *testing.T) {
+	hs, s, _ := newHookStore(t)
+	ctx := context.Background()
+	if ns, ok, err := hs.LookupNamespace(ctx, KindProject, "acme/new"); err != nil || ok {
+		t.Fatalf("lookup of a new path = %+v, %v, %v; want not found", ns, ok, err)
+	}
+	if n, _ := s.rdb.Exists(ctx, s.keys.NamespaceSeq(), s.keys.NamespaceByPath(), s.keys.NamespaceByID()).Result(); n != 0 {
+		t.Fatalf("a lookup created %d namespace keys", n)
+	}
+	a, _ := hs.NamespaceByPath(ctx, KindProject, "Acme/New")
+	got, ok, err := hs.LookupNamespace(ctx, KindProject, "acme/NEW")
+	if err != nil || !ok || got != a {
+		t.Fatalf("lookup after a write = %+v, %v, %v; want %+v", got, ok, err, a)
+	}
+	if _, ok, _ := hs.LookupNamespace(ctx, KindGroup, "acme/new"); ok {
+		t.Fatal("a project path resolved as a group")
+	}
+}
+
 func TestHookCRUDAndSecretsAtRest(t *testing.T) {
 	hs, s, _ := newHookStore(t)
 	ctx := context.Background()
@@ -198,5 +217,59 @@ func TestConcurrentUpdatesAreNotLost(t *testing.T) {
 	got, _ := hs.GetHook(ctx, ns, r.ID)
 	if len(got.CustomHeaders) != 8 {
 		t.Fatalf("%d headers after 8 concurrent merges: %v", len(got.CustomHeaders), got.CustomHeaders)
+	}
+}
+
+// GitLab encrypts the whole hook URL; the store keeps only the masked form
+// readable. Hooks stored before, with the URL in clear, still load.
+func TestHookURLSealedAtRest(t *testing.T) {
+	hs, s, _ := newHookStore(t)
+	ctx := context.Background()
+	ns, _ := hs.NamespaceByPath(ctx, KindProject, "acme/api")
+	const full = "https://alice:USERINFO-PLAINTEXT@example.com/x?apikey=QUERY-PLAINTEXT&team=ops"
+	r := &HookRecord{URL: full, Triggers: []string{"push"}, CreatedAt: time.Now()}
+	if err := hs.CreateHook(ctx, ns, r, 0); err != nil {
+		t.Fatal(err)
+	}
+	raw := s.Client().HGet(ctx, s.keys.Hooks(), "1").Val()
+	if strings.Contains(raw, "PLAINTEXT") || strings.Contains(raw, "alice") || strings.Contains(raw, "=ops") {
+		t.Fatalf("stored hook holds a secret part of its URL: %s", raw)
+	}
+	if !strings.Contains(raw, `"url":"https://*****:*****@example.com/x?apikey=*****\u0026team=*****"`) {
+		t.Fatalf("stored hook lacks the masked URL: %s", raw)
+	}
+	if got, err := hs.GetHook(ctx, ns, r.ID); err != nil || got.URL != full {
+		t.Fatalf("GetHook URL = %q, %v", got.URL, err)
+	}
+	// Without a key, a URL with a part to hide cannot be stored; one
+	// without can.
+	if err := s.Hooks(nil).CreateHook(ctx, ns, &HookRecord{URL: full}, 0); !errors.Is(err, secret.ErrNoKey) {
+		t.Fatalf("CreateHook of a URL with user info and no key: %v", err)
+	}
+	plain := &HookRecord{URL: "https://example.com/plain"}
+	if err := s.Hooks(nil).CreateHook(ctx, ns, plain, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Hooks(nil).GetHook(ctx, ns, plain.ID); err != nil || got.URL != plain.URL {
+		t.Fatalf("keyless GetHook = %+v, %v", got, err)
+	}
+	// A hook stored by an earlier version: URL in clear, no url_sealed.
+	old := `{"kind":"project","path":"acme/api","namespace_id":1,"url":"https://bob:pw@example.com/old?k=v",` +
+		`"enable_ssl_verification":true,"created_at":"2026-01-01T00:00:00Z"}`
+	s.Client().HSet(ctx, s.keys.Hooks(), "9", old)
+	s.Client().SAdd(ctx, s.keys.HookScope(KindProject, "acme/api"), "9")
+	got, err := hs.GetHook(ctx, ns, 9)
+	if err != nil || got.URL != "https://bob:pw@example.com/old?k=v" {
+		t.Fatalf("old hook = %+v, %v", got, err)
+	}
+	// Its next save seals it.
+	if _, err := hs.UpdateHook(ctx, ns, 9, func(h *HookRecord) error { h.Name = "n"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if raw := s.Client().HGet(ctx, s.keys.Hooks(), "9").Val(); strings.Contains(raw, "pw@") || !strings.Contains(raw, "url_sealed") {
+		t.Fatalf("old hook not sealed on save: %s", raw)
+	}
+	if all, _, err := hs.LoadHooks(ctx); err != nil || len(all) != 3 {
+		t.Fatalf("LoadHooks = %d hooks, %v", len(all), err)
 	}
 }

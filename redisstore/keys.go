@@ -30,6 +30,10 @@ func (k Keys) Schedule() string { return k.Namespace + ":{d0}:sched" }
 // Dead is the dead-letter stream: deliveries given up on, with the reason.
 func (k Keys) Dead() string { return k.Namespace + ":{d0}:dead" }
 
+// DeadBytes counts the bytes of the dead letters' entries (their "n"
+// fields), kept by the scripts that add and remove them.
+func (k Keys) DeadBytes() string { return k.Namespace + ":{d0}:dead:bytes" }
+
 // Health is a hook's failure state (GitLab's recent_failures and
 // disabled_until), shared by every process.
 func (k Keys) Health(hookID int64) string {

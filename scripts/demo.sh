@@ -242,8 +242,8 @@ else
 fi
 
 say "Listing the hooks of the group acme through GitLab's API"
-echo "\$ curl -sS -H 'PRIVATE-TOKEN: $DEMO_API_TOKEN' '$CADDY/api/v4/groups/acme/hooks'"
-hooks=$(curl -sS --max-time 10 -H "PRIVATE-TOKEN: $DEMO_API_TOKEN" "$CADDY/api/v4/groups/acme/hooks") || die "the hooks API did not answer"
+echo "\$ curl -sS -H 'Authorization: Bearer $DEMO_API_TOKEN' '$CADDY/api/v4/groups/acme/hooks'"
+hooks=$(curl -sS --max-time 10 -H "Authorization: Bearer $DEMO_API_TOKEN" "$CADDY/api/v4/groups/acme/hooks") || die "the hooks API did not answer"
 echo "  ${hooks:0:300}"
 if ! grep -q "127.0.0.1:$DEMO_RECEIVER_PORT/hook" <<<"$hooks"; then
 	[[ $SMOKE -eq 0 ]] || die "smoke: the hooks API did not list the demo hook: ${hooks:0:300}"

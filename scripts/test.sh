@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of caddy-webhooks: go vet, the unit and Redis-backed tests,
-# the in-process Caddy integration tests (all with the race detector), and a
-# smoke run of the demo. Tests start their own redis-server on free loopback
-# ports; this script installs redis-server (and curl, and chromium for the
-# browser test) with apt-get when they are missing and it runs as root.
+# the in-process Caddy integration tests (all with the race detector), a
+# smoke run of the demo and of the benchmarks, and a Caddy built through
+# ./xcaddy.sh (scripts/xcaddy-check.sh, beside the tests). Tests start their
+# own redis-server on free loopback ports; this script installs redis-server
+# (and curl, and chromium for the browser test) with apt-get when they are
+# missing and it runs as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +31,15 @@ if ! command -v chromium >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-ge
 fi
 command -v go >/dev/null || { echo "test: go is not installed" >&2; exit 1; }
 
+# The xcaddy build (README's third way to get the plugin) takes minutes of
+# compiling, so it runs beside the tests, niced so that the timing-sensitive
+# tests keep their CPU, in its own session so that an early exit can stop it.
+xcaddy_log=$(mktemp -t xcaddy-check.XXXXXX)
+echo "==> xcaddy build and check, in the background (log: $xcaddy_log)"
+setsid --wait nice -n 10 ./scripts/xcaddy-check.sh >"$xcaddy_log" 2>&1 &
+xcaddy_pid=$!
+trap 'kill -- -"$xcaddy_pid" 2>/dev/null || true' EXIT
+
 echo "==> gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [[ -n $unformatted ]]; then
@@ -44,3 +55,11 @@ echo "==> demo smoke run"
 ./scripts/demo.sh --smoke
 echo "==> benchmark smoke run"
 ./scripts/bench.sh --smoke # every scenario at a tiny size, so the suite never rots
+echo "==> xcaddy build and check"
+if ! wait "$xcaddy_pid"; then
+	cat "$xcaddy_log" >&2
+	echo "test: the xcaddy build or its check failed (log above)" >&2
+	exit 1
+fi
+trap - EXIT
+tail -n 2 "$xcaddy_log"

@@ -6,7 +6,8 @@
 // The page is one html/template document with embedded CSS and JavaScript:
 // no build step. It holds no data of its own: the script calls the same
 // REST API (/api/v4/projects/:id/hooks…) with the token the user signs in
-// with, kept in the tab's sessionStorage and sent as PRIVATE-TOKEN, so what
+// with, kept in the tab's sessionStorage and sent as Authorization: Bearer
+// (which Caddy's logs redact, unlike PRIVATE-TOKEN), so what
 // a user may see and change is exactly what the API allows, and secrets
 // (hook tokens, URL variable values, custom header values), which the API
 // never returns, never reach the browser. It is a plain http.Handler; the

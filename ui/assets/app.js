@@ -1,6 +1,7 @@
 // Settings > Webhooks: a small page over the webhooks REST API. Every
 // piece of data comes from the API, called with the token the user signed
-// in with (sessionStorage, sent as PRIVATE-TOKEN), so the page can do
+// in with (sessionStorage, sent as Authorization: Bearer, which Caddy's
+// logs redact), so the page can do
 // exactly what the API allows the token to do. Secrets are write-only:
 // the API never returns them, and nothing here ever displays one.
 // The DOM is built from elements and text nodes, never from HTML strings, under a CSP that
@@ -81,7 +82,7 @@
   async function api(method, path, body) {
     const headers = { Accept: 'application/json' };
     const t = token();
-    if (t) headers['PRIVATE-TOKEN'] = t;
+    if (t) headers.Authorization = 'Bearer ' + t;
     const init = { method, headers, cache: 'no-store', redirect: 'error' };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
@@ -249,7 +250,7 @@
   // handling of api().
   async function probe(r) {
     const headers = { Accept: 'application/json' };
-    if (token()) headers['PRIVATE-TOKEN'] = token();
+    if (token()) headers.Authorization = 'Bearer ' + token();
     const resp = await fetch(API + apiBase(r) + '?per_page=1', { headers, cache: 'no-store', redirect: 'error' });
     if (!resp.ok) {
       let data = null;
