@@ -5,7 +5,10 @@ import "net/http"
 // Authenticator checks a request's token the way the hooks API does, for
 // other handlers that take the same tokens (webhooks_ingest): PRIVATE-TOKEN
 // or Authorization: Bearer, compared in constant time, scoped to paths.
-type Authenticator struct{ a *authenticator }
+type Authenticator struct {
+	a   *authenticator
+	cop *http.CrossOriginProtection
+}
 
 // NewAuthenticator checks the tokens as the hooks API does (length,
 // duplicates, scope paths).
@@ -14,7 +17,7 @@ func NewAuthenticator(tokens []Token, trustUpstream bool) (*Authenticator, error
 	if err != nil {
 		return nil, err
 	}
-	return &Authenticator{a: a}, nil
+	return &Authenticator{a: a, cop: http.NewCrossOriginProtection()}, nil
 }
 
 // Caller is an authenticated caller.
@@ -32,3 +35,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (Caller, bool) {
 	p, ok := a.a.authenticate(r)
 	return Caller{p: p}, ok
 }
+
+// CrossSiteRefused reports whether a write must be refused as a cross-site
+// request forgery, as the API's writes are (see crossSiteRefused).
+func (a *Authenticator) CrossSiteRefused(r *http.Request) bool { return crossSiteRefused(a.cop, r) }

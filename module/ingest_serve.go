@@ -64,6 +64,12 @@ func (in *Ingest) serve(w http.ResponseWriter, r *http.Request) {
 		writeIngest(w, http.StatusMethodNotAllowed, map[string]any{"error": "405 Method Not Allowed"})
 		return
 	}
+	// With trust_upstream_auth, a cookie checked by forward_auth would let
+	// another site's page post events in the user's name.
+	if in.auth.CrossSiteRefused(r) {
+		writeIngest(w, http.StatusForbidden, map[string]any{"message": "403 Forbidden - cross-site request refused"})
+		return
+	}
 	caller, ok := in.auth.Authenticate(r)
 	if !ok {
 		writeIngest(w, http.StatusUnauthorized, map[string]any{"message": "401 Unauthorized"})

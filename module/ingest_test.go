@@ -113,3 +113,34 @@ func TestIngestIdempotencyKeyUnderConcurrentRetries(t *testing.T) {
 		t.Fatalf("%d events queued (%v), want 1", n, err)
 	}
 }
+
+// Behind forward_auth (trust_upstream_auth), a browser's cross-site post is
+// refused as the hooks API refuses it; a token or a non-browser client
+// passes.
+func TestIngestRefusesCrossSitePostsWithoutAToken(t *testing.T) {
+	redis := redistest.Start(t)
+	in := newIngest(t, redis.URL)
+	auth, err := api.NewAuthenticator(nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.auth = auth
+	post := func(h map[string]string) int {
+		req := httptest.NewRequest(http.MethodPost, "http://forge.example.com/events", strings.NewReader(ingestLine))
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		rec := httptest.NewRecorder()
+		in.ServeHTTP(rec, req, nil)
+		return rec.Code
+	}
+	if code := post(map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}); code != http.StatusForbidden {
+		t.Errorf("cross-site browser post: %d, want 403", code)
+	}
+	if code := post(nil); code != http.StatusAccepted {
+		t.Errorf("curl-like post behind forward_auth: %d, want 202", code)
+	}
+	if code := post(map[string]string{"Sec-Fetch-Site": "same-origin"}); code != http.StatusAccepted {
+		t.Errorf("same-origin post: %d, want 202", code)
+	}
+}
