@@ -10,6 +10,8 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -83,20 +85,11 @@ func (in *Ingest) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ids := make([]string, 0, len(evs))
-	var dups []string
-	redisDown := false
-	for _, q := range evs {
-		id, dup, err := in.queue(r.Context(), caller, q, &redisDown)
-		if err != nil {
-			w.Header().Set("Retry-After", retryAfterUnavailable)
-			writeIngest(w, http.StatusServiceUnavailable, map[string]any{"message": "503 Service Unavailable", "event_ids": ids})
-			return
-		}
-		ids = append(ids, id)
-		if dup {
-			dups = append(dups, id)
-		}
+	ids, dups, err := in.queueAll(r.Context(), caller, evs)
+	if err != nil {
+		w.Header().Set("Retry-After", retryAfterUnavailable)
+		writeIngest(w, http.StatusServiceUnavailable, map[string]any{"message": "503 Service Unavailable", "event_ids": ids})
+		return
 	}
 	body := map[string]any{"event_ids": ids}
 	if len(dups) > 0 {
@@ -229,21 +222,68 @@ func (in *Ingest) event(line []byte, caller api.Caller, chain string, now time.T
 	return pendingEvent{ev: ev, key: e.IdempotencyKey}, nil
 }
 
+// ingestParallel bounds the events of one request queued at once: their
+// XADDs then share the store's pipelines instead of taking a round trip
+// each. Deliveries are not ordered anyway (workers run in parallel), so
+// neither is the queueing of a batch.
+const ingestParallel = 32
+
+var errRedisFailedEarlier = errors.New("redis failed for an earlier event of this request")
+
+// queueAll queues every event; ids are those queued (in request order),
+// err is set if any could be neither queued nor spooled.
+func (in *Ingest) queueAll(ctx context.Context, caller api.Caller, evs []pendingEvent) (ids, dups []string, err error) {
+	got := make([]string, len(evs))
+	dup := make([]bool, len(evs))
+	var failed atomic.Bool
+	var redisDown atomic.Bool
+	sem := make(chan struct{}, ingestParallel)
+	var wg sync.WaitGroup
+	for i, q := range evs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			id, d, err := in.queue(ctx, caller, q, &redisDown)
+			if err != nil {
+				failed.Store(true)
+				return
+			}
+			got[i], dup[i] = id, d
+		}()
+	}
+	wg.Wait()
+	for i, id := range got {
+		if id == "" {
+			continue
+		}
+		ids = append(ids, id)
+		if dup[i] {
+			dups = append(dups, id)
+		}
+	}
+	if failed.Load() {
+		return ids, dups, errors.New("neither redis nor the spool took every event")
+	}
+	return ids, dups, nil
+}
+
 // queue makes one event durable: in Redis, else in the spool. A repeated
 // idempotency key answers with the first event's ID instead. Once Redis
 // fails, the rest of the request goes to the spool without waiting on it
-// again.
-func (in *Ingest) queue(reqCtx context.Context, caller api.Caller, q pendingEvent, redisDown *bool) (id string, dup bool, err error) {
+// again (redisDown is shared by the request's events).
+func (in *Ingest) queue(reqCtx context.Context, caller api.Caller, q pendingEvent, redisDown *atomic.Bool) (id string, dup bool, err error) {
 	// The client going away must not stop an event half-way.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), time.Duration(in.EnqueueTimeout))
 	defer cancel()
 	var redisErr error
 	claimed := false
-	if q.key != "" && !*redisDown {
+	if q.key != "" && !redisDown.Load() {
 		first, err := in.claimKey(ctx, caller, q.key, q.ev.ID)
 		switch {
 		case err != nil:
-			redisErr, *redisDown = err, true
+			redisErr = err
+			redisDown.Store(true)
 			in.logger.Warn("idempotency key not checked: redis did not answer", zap.String("event_id", q.ev.ID), zap.Error(err))
 		case first != q.ev.ID:
 			return first, true, nil
@@ -251,11 +291,14 @@ func (in *Ingest) queue(reqCtx context.Context, caller api.Caller, q pendingEven
 			claimed = true
 		}
 	}
-	if !*redisDown {
+	if !redisDown.Load() {
 		if redisErr = in.rt.Enqueue(ctx, q.ev); redisErr == nil {
 			return q.ev.ID, false, nil
 		}
-		*redisDown = true
+		redisDown.Store(true)
+	}
+	if redisErr == nil {
+		redisErr = errRedisFailedEarlier
 	}
 	if spoolEvent(in.spool, in.logger, q.ev, redisErr) {
 		return q.ev.ID, false, nil
