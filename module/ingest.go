@@ -48,7 +48,7 @@ const (
 //
 // Answers: 202 {"event_ids": […]}; 400, 401, 403, 413, 415 and 422 in
 // GitLab's error shapes; 503 with Retry-After only when neither Redis nor
-// the spool could take an event (the event_ids queued before it are listed).
+// the spool could take an event (the event_ids that were kept are listed).
 type Ingest struct {
 	// Tokens may post events, as webhooks_api's tokens: a token's scopes
 	// (full paths of projects and groups, each with everything below it)
