@@ -172,18 +172,8 @@ func (m *API) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		var err error
 		switch d.Val() {
-		case "token":
-			var t *APIToken
-			if t, err = tokenArgs(d); err == nil {
-				m.Tokens = append(m.Tokens, t)
-			}
 		case "prefix":
 			err = oneArg(d, &m.Prefix)
-		case "trust_upstream_auth":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			m.TrustUpstreamAuth = true
 		case "max_project_hooks":
 			err = intArg(d, &m.MaxProjectHooks)
 		case "max_group_hooks":
@@ -195,7 +185,10 @@ func (m *API) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "resend_rate_limit":
 			err = intArg(d, &m.ResendRateLimit)
 		default:
-			return d.Errf("unrecognized webhooks_api option %q", d.Val())
+			var ok bool
+			if ok, err = authOption(d, &m.Tokens, &m.TrustUpstreamAuth); !ok {
+				return d.Errf("unrecognized webhooks_api option %q", d.Val())
+			}
 		}
 		if err != nil {
 			return err

@@ -186,16 +186,6 @@ func (in *Ingest) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		var err error
 		switch d.Val() {
-		case "token":
-			var t *APIToken
-			if t, err = tokenArgs(d); err == nil {
-				in.Tokens = append(in.Tokens, t)
-			}
-		case "trust_upstream_auth":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			in.TrustUpstreamAuth = true
 		case "max_body":
 			err = sizeArg(d, &in.MaxBody)
 		case "max_request":
@@ -207,7 +197,10 @@ func (in *Ingest) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "idempotency_window":
 			err = durationArg(d, &in.IdempotencyWindow)
 		default:
-			return d.Errf("unrecognized webhooks_ingest option %q", d.Val())
+			var ok bool
+			if ok, err = authOption(d, &in.Tokens, &in.TrustUpstreamAuth); !ok {
+				return d.Errf("unrecognized webhooks_ingest option %q", d.Val())
+			}
 		}
 		if err != nil {
 			return err
@@ -216,18 +209,30 @@ func (in *Ingest) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// tokenArgs reads `token <name> <value> [scope <path...>]`, as webhooks_api
-// and webhooks_ingest take it.
-func tokenArgs(d *caddyfile.Dispenser) (*APIToken, error) {
-	args := d.RemainingArgs()
-	if len(args) < 2 || (len(args) > 2 && (args[2] != "scope" || len(args) == 3)) {
-		return nil, d.Err("usage: token <name> <value> [scope <path...>]")
+// authOption reads the options webhooks_api and webhooks_ingest share:
+// `token <name> <value> [scope <path...>]` and `trust_upstream_auth`. ok is
+// false for any other option.
+func authOption(d *caddyfile.Dispenser, tokens *[]*APIToken, trustUpstream *bool) (ok bool, err error) {
+	switch d.Val() {
+	case "token":
+		args := d.RemainingArgs()
+		if len(args) < 2 || (len(args) > 2 && (args[2] != "scope" || len(args) == 3)) {
+			return true, d.Err("usage: token <name> <value> [scope <path...>]")
+		}
+		t := &APIToken{Name: args[0], Value: args[1]}
+		if len(args) > 2 {
+			t.Scopes = args[3:]
+		}
+		*tokens = append(*tokens, t)
+		return true, nil
+	case "trust_upstream_auth":
+		if d.NextArg() {
+			return true, d.ArgErr()
+		}
+		*trustUpstream = true
+		return true, nil
 	}
-	t := &APIToken{Name: args[0], Value: args[1]}
-	if len(args) > 2 {
-		t.Scopes = args[3:]
-	}
-	return t, nil
+	return false, nil
 }
 
 // Interface guards
