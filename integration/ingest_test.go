@@ -147,6 +147,7 @@ func TestIngestEndpoint(t *testing.T) {
 		want   string
 	}{
 		{pushEvent("acme/api", "x") + "\n{not json\n", 400, "error", "line 2: "},
+		{pushEvent("acme/api", "x") + "\n\n" + `{"trigger":"push","project":"acme/api","payload":{},"extra":1}`, 400, "error", "line 3: not an event object: json: unknown field"},
 		{pushEvent("acme/api", "x") + "\n" + `{"trigger":"nonsense","project":"acme/api","payload":{}}`, 422, "message", `line 2: unknown event "nonsense"`},
 		{pushEvent("acme/api", "x") + "\n" + `{"trigger":"push","project":"acme/api","payload":{}}`, 422, "message", "line 2: push events need a ref"},
 		{pushEvent("acme/api", "x") + "\n" + `{"trigger":"push","project":"acme/api","ref":"r","payload":[1]}`, 422, "message", "line 2: the payload is not a JSON object"},

@@ -135,18 +135,23 @@ func (in *Ingest) read(w http.ResponseWriter, r *http.Request, caller api.Caller
 	if len(key) > maxIdempotencyKey {
 		return nil, badRequest("Idempotency-Key is longer than %d characters", maxIdempotencyKey)
 	}
-	var lines [][]byte
+	type line struct {
+		n    int // 1-based, blank lines counted, as an editor shows them
+		text []byte
+	}
+	var lines []line
 	if batch {
+		n := 0
 		for l := range bytes.SplitSeq(body, []byte("\n")) {
-			if len(bytes.TrimSpace(l)) > 0 {
-				lines = append(lines, l)
+			if n++; len(bytes.TrimSpace(l)) > 0 {
+				lines = append(lines, line{n, l})
 			}
 		}
 		if len(lines) == 0 {
 			return nil, badRequest("the batch holds no event")
 		}
 	} else {
-		lines = [][]byte{body}
+		lines = []line{{1, body}}
 	}
 	if len(lines) > in.MaxBatch {
 		return nil, refusal(http.StatusRequestEntityTooLarge,
@@ -156,12 +161,12 @@ func (in *Ingest) read(w http.ResponseWriter, r *http.Request, caller api.Caller
 	chain := r.Header.Get(gitlab.HeaderEventUUID)
 	now := time.Now()
 	out := make([]pendingEvent, 0, len(lines))
-	for i, line := range lines {
+	for _, l := range lines {
 		where := ""
 		if batch {
-			where = "line " + strconv.Itoa(i+1) + ": "
+			where = "line " + strconv.Itoa(l.n) + ": "
 		}
-		q, ierr := in.event(line, caller, chain, now)
+		q, ierr := in.event(l.text, caller, chain, now)
 		if ierr != nil {
 			for k, v := range ierr.body {
 				ierr.body[k] = where + v.(string)
@@ -170,7 +175,7 @@ func (in *Ingest) read(w http.ResponseWriter, r *http.Request, caller api.Caller
 		}
 		switch {
 		case q.key == "" && key != "" && batch:
-			q.key = key + "#" + strconv.Itoa(i+1) // each line of a retried batch is its own event
+			q.key = key + "#" + strconv.Itoa(l.n) // each line of a retried batch is its own event
 		case q.key == "":
 			q.key = key
 		}
