@@ -5,7 +5,7 @@
 # in the same run (A/B rounds, medians). Results are printed as a Markdown
 # table; see BENCHMARKS.md.
 #
-#   ./scripts/bench.sh                 the full suite (~10 min on 2 cores)
+#   ./scripts/bench.sh                 the full suite (~25 min on 2 cores; -mem-dur 2m saves 8)
 #   ./scripts/bench.sh --smoke         every scenario at a tiny size (CI)
 #   ./scripts/bench.sh -only 1,2 -rounds 5 -pprof /tmp/prof   (any flag of bench/cmd/webhooks-bench)
 set -euo pipefail

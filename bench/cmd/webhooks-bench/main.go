@@ -1,9 +1,12 @@
 // Command webhooks-bench measures caddy-webhooks against baselines taken in
 // the same run on the same machine: proxy overhead, capture cost, delivery
 // throughput, latency, isolation from a hanging receiver, a large backlog
-// and Redis round trips per delivery. Everything runs on loopback: a
-// private redis-server, the upstream app and the receivers (in this
-// process), and Caddy built from ./cmd/caddy. Run it through
+// and Redis round trips per delivery; and what the data layout costs: CPU
+// and round trips per event at a steady rate, Redis memory per queued
+// delivery and per event, and the spread of the load over a Redis
+// Cluster. Everything runs on loopback: a private redis-server (or
+// cluster), the upstream app and the receivers (in this process), and
+// Caddy built from ./cmd/caddy. Run it through
 // scripts/bench.sh; see BENCHMARKS.md.
 package main
 
@@ -29,6 +32,9 @@ type options struct {
 	workers     int
 	backlog     int
 	backlogTime time.Duration
+	steadyDur   time.Duration
+	memDur      time.Duration
+	bigEvents   int
 	pprofDir    string
 	aof         bool
 	keep        bool
@@ -38,13 +44,16 @@ func main() {
 	var o options
 	flag.BoolVar(&o.smoke, "smoke", false, "every scenario at a tiny size; checks that each produced numbers, not targets")
 	flag.StringVar(&o.caddyBin, "caddy", "", "Caddy binary with the plugin (default: go build ./cmd/caddy)")
-	flag.StringVar(&o.only, "only", "1,2,3,4,5,6,7", "scenarios to run (7 needs 3)")
+	flag.StringVar(&o.only, "only", "1,2,3,4,5,6,7,8,9,10,11", "scenarios to run (7 needs 3)")
 	flag.IntVar(&o.rounds, "rounds", 3, "A/B rounds per comparison; medians are reported")
 	flag.DurationVar(&o.dur, "dur", 5*time.Second, "length of one throughput round")
 	flag.IntVar(&o.conns, "conns", 32, "load generator connections (closed loop)")
 	flag.IntVar(&o.workers, "workers", 32, "Caddy webhooks workers, and the delivery baseline's concurrency")
 	flag.IntVar(&o.backlog, "backlog", 1_000_000, "deliveries queued for scenario 6")
 	flag.DurationVar(&o.backlogTime, "backlog-time", 120*time.Second, "how long scenario 6 may drain")
+	flag.DurationVar(&o.steadyDur, "steady-dur", 30*time.Second, "length of one steady run of scenario 8")
+	flag.DurationVar(&o.memDur, "mem-dur", 10*time.Minute, "length of scenario 11's steady run")
+	flag.IntVar(&o.bigEvents, "big-events", 500, "20 KB events queued per round of scenario 9 (× 20 hooks)")
 	flag.StringVar(&o.pprofDir, "pprof", "", "write Caddy CPU profiles of scenarios 2 and 3 here")
 	flag.BoolVar(&o.aof, "aof", false, "run Redis with appendonly yes, appendfsync everysec")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, Caddyfiles)")
@@ -52,6 +61,7 @@ func main() {
 	if o.smoke {
 		o.rounds, o.dur, o.conns = 1, 500*time.Millisecond, 8
 		o.backlog, o.backlogTime = 3000, 20*time.Second
+		o.bigEvents = 20
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "webhooks-bench:", err)
@@ -98,6 +108,10 @@ func run(o options) error {
 		{"4", b.latency},
 		{"5", b.isolation},
 		{"6", b.backlogDrain},
+		{"8", b.steadyCPU},
+		{"9", b.bigPayload},
+		{"10", b.clusterSpread},
+		{"11", b.steadyMemory},
 	}
 	for _, s := range steps {
 		if !slices.ContainsFunc(strings.Split(s.ids, ","), func(id string) bool { return want[id] }) {
@@ -182,8 +196,15 @@ func (b *bench) candURL(path string) string {
 
 // startCaddy (re)starts Caddy with hooks and extra webhooks settings.
 func (b *bench) startCaddy(name string, hooks []hookConf, extra ...string) error {
+	return b.startCaddyOn(name, b.conf.redisURL, hooks, extra...)
+}
+
+// startCaddyOn is startCaddy with another value of the redis setting (a
+// proxy in front of the bench Redis, a cluster).
+func (b *bench) startCaddyOn(name, redis string, hooks []hookConf, extra ...string) error {
 	b.stopCaddy()
 	c := b.conf
+	c.redisURL = redis
 	c.hooks = hooks
 	c.extra = append([]string{fmt.Sprintf("workers %d", b.o.workers)}, extra...)
 	p, err := startCaddy(b.o.caddyBin, b.dir, name, c.render(), fmt.Sprintf("127.0.0.1:%d", c.admin), b.baseURL("/plain"))

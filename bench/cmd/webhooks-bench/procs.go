@@ -38,11 +38,17 @@ type redisProc struct {
 }
 
 func startRedis(dir string, aof bool) (*redisProc, error) {
+	return startRedisNamed(dir, "redis", aof)
+}
+
+// startRedisNamed starts a redis-server with its data and log under
+// dir/name, with extra arguments (cluster mode).
+func startRedisNamed(dir, name string, aof bool, extra ...string) (*redisProc, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	data := filepath.Join(dir, "redis")
+	data := filepath.Join(dir, name)
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return nil, err
 	}
@@ -50,12 +56,13 @@ func startRedis(dir string, aof bool) (*redisProc, error) {
 	if aof {
 		appendonly = "yes"
 	}
-	logf, err := os.Create(filepath.Join(dir, "redis.log"))
+	logf, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", data,
-		"--save", "", "--appendonly", appendonly, "--appendfsync", "everysec", "--daemonize", "no")
+	args := append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", data,
+		"--save", "", "--appendonly", appendonly, "--appendfsync", "everysec", "--daemonize", "no"}, extra...)
+	cmd := exec.Command("redis-server", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting redis-server (apt-get install redis-server): %w", err)
@@ -72,6 +79,22 @@ func startRedis(dir string, aof bool) (*redisProc, error) {
 }
 
 func (p *redisProc) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", p.port) }
+
+func (p *redisProc) addr() string { return fmt.Sprintf("127.0.0.1:%d", p.port) }
+
+// infoInt reads one integer field of INFO section.
+func (p *redisProc) infoInt(ctx context.Context, section, field string) (int64, error) {
+	info, err := p.rdb.Info(ctx, section).Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range splitLines(info) {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("INFO %s has no %s", section, field)
+}
 
 func (p *redisProc) stop() {
 	_ = p.rdb.Close()
@@ -91,6 +114,7 @@ type redisStats struct {
 	calls  map[string]int64 // INFO commandstats, commands run inside scripts included
 	usec   map[string]int64 // their total time, µs (a script's includes its commands')
 	writes int64            // total_writes_processed: reply writes ≈ round trips
+	reads  int64            // total_reads_processed: socket reads of requests
 	cpu    float64          // used_cpu_user + used_cpu_sys, seconds: Redis's own CPU time
 }
 
@@ -116,6 +140,9 @@ func (p *redisProc) stats(ctx context.Context) (redisStats, error) {
 		if v, ok := strings.CutPrefix(line, "total_writes_processed:"); ok {
 			st.writes, _ = strconv.ParseInt(v, 10, 64)
 		}
+		if v, ok := strings.CutPrefix(line, "total_reads_processed:"); ok {
+			st.reads, _ = strconv.ParseInt(v, 10, 64)
+		}
 		for _, k := range []string{"used_cpu_user:", "used_cpu_sys:"} {
 			if v, ok := strings.CutPrefix(line, k); ok {
 				f, _ := strconv.ParseFloat(v, 64)
@@ -128,10 +155,12 @@ func (p *redisProc) stats(ctx context.Context) (redisStats, error) {
 
 // delta is b - a, without the harness's own INFO/CONFIG/XLEN calls.
 func (b redisStats) delta(a redisStats) redisStats {
-	d := redisStats{calls: map[string]int64{}, usec: map[string]int64{}, writes: b.writes - a.writes, cpu: b.cpu - a.cpu}
+	d := redisStats{calls: map[string]int64{}, usec: map[string]int64{}, writes: b.writes - a.writes,
+		reads: b.reads - a.reads, cpu: b.cpu - a.cpu}
 	for k, v := range b.calls {
 		switch {
-		case k == "info", k == "xlen", k == "xinfo|groups", strings.HasPrefix(k, "config|"), k == "ping":
+		case k == "info", k == "xlen", k == "xinfo|groups", strings.HasPrefix(k, "config|"), k == "ping",
+			k == "scan", k == "memory|usage", k == "pttl":
 			continue
 		}
 		if n := v - a.calls[k]; n > 0 {

@@ -13,22 +13,26 @@ import (
 	"time"
 )
 
-// payloadSize is the size of every event body (the issue's 1 KB payload).
+// payloadSize is the size of every event body (the issue's 1 KB payload)
+// unless a scenario asks for another.
 const payloadSize = 1024
 
 // eventBody builds a 1 KB push payload whose first field is the time the
 // app produced it (ns since the epoch), so a receiver can measure latency
 // from the app's response to the first delivery attempt.
-func eventBody(ts int64, ref string) []byte {
+func eventBody(ts int64, ref string) []byte { return sizedBody(ts, ref, payloadSize) }
+
+// sizedBody is eventBody padded to size bytes.
+func sizedBody(ts int64, ref string, size int) []byte {
 	var b bytes.Buffer
-	b.Grow(payloadSize)
+	b.Grow(size)
 	b.WriteString(`{"ts":`)
 	b.WriteString(strconv.FormatInt(ts, 10))
 	b.WriteString(`,"object_kind":"push","event_name":"push","ref":"`)
 	b.WriteString(ref)
 	b.WriteString(`","checkout_sha":"da1560886d4f094c3e6c9ef40349f7d38b5d27d7","user_name":"bench",` +
 		`"project":{"path_with_namespace":"acme/app","default_branch":"main"},"pad":"`)
-	for b.Len() < payloadSize-2 {
+	for b.Len() < size-2 {
 		b.WriteByte('x')
 	}
 	b.WriteString(`"}`)
@@ -66,7 +70,8 @@ func serve(h http.Handler) (addr string, stop func(), err error) {
 
 // upstream is the app behind Caddy. /plain is a 1 KB JSON answer that is no
 // event; /event the same size announcing a push (signal headers set);
-// /event?ref=x changes the pushed ref.
+// /event?ref=x changes the pushed ref, /event?size=n the payload's size
+// (at most 1 MiB).
 func upstream() http.Handler {
 	plain := eventBody(0, "refs/heads/main")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -82,7 +87,11 @@ func upstream() http.Handler {
 		if q := r.URL.Query().Get("ref"); q != "" {
 			ref = q
 		}
-		body := eventBody(time.Now().UnixNano(), ref)
+		size := payloadSize
+		if n, err := strconv.Atoi(r.URL.Query().Get("size")); err == nil && n > 0 && n <= 1<<20 {
+			size = n
+		}
+		body := sizedBody(time.Now().UnixNano(), ref, size)
 		h.Set("X-Webhook-Event", "push")
 		h.Set("X-Webhook-Project", "acme/app")
 		h.Set("X-Webhook-Ref", ref)

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"time"
+)
+
+// steadyRun is one open-loop run of events through the capture path at a
+// fixed rate, one hook, measured from after a warm-up until every delivery
+// of the run has settled.
+type steadyRun struct {
+	events, delivered  int64
+	caddyCPU, redisCPU float64 // seconds, /proc/<pid>/stat, over the run and its drain
+	trips              int64   // round trips counted by the proxy (0 without one)
+	stats              redisStats
+	mem0, mem1         int64   // INFO used_memory before the run and after its drain
+	idleCPU            float64 // Caddy + Redis CPU seconds per second with no events
+}
+
+// steady runs rate events/s for dur. With proxy, Caddy talks to Redis
+// through it, so its round trips are counted.
+func (b *bench) steady(name string, rate int, dur time.Duration, proxy *rtProxy) (steadyRun, error) {
+	ctx := context.Background()
+	b.stopCaddy()
+	if err := b.rds.reset(ctx); err != nil {
+		return steadyRun{}, err
+	}
+	redis := b.conf.redisURL
+	if proxy != nil {
+		redis = "redis://" + proxy.addr() + "/0"
+	}
+	if err := b.startCaddyOn(name, redis, fastHooks(1)); err != nil {
+		return steadyRun{}, err
+	}
+	defer b.stopCaddy()
+	client := newClient(64)
+	url := b.candURL("/event")
+	// The warm-up also fills the hook's log to its 500 entries, so the
+	// memory measured after the run is not the log growing.
+	warm := openLoop(client, http.MethodPost, url, nil, rate, min(2*time.Second, dur))
+	b.errs += warm.errs
+	if !b.drained(time.Minute) {
+		return steadyRun{}, fmt.Errorf("%s: the warm-up did not drain within a minute", name)
+	}
+	b.rcv.reset()
+	var run steadyRun
+	// What the engine's polling costs with nothing to do: a fixed cost
+	// that a per-delivery figure at a low rate includes.
+	i0, _ := cpuSeconds(b.caddy.pid())
+	j0, _ := cpuSeconds(b.rds.cmd.Process.Pid)
+	idle := 3 * time.Second
+	if b.o.smoke {
+		idle = time.Second
+	}
+	time.Sleep(idle)
+	i1, _ := cpuSeconds(b.caddy.pid())
+	j1, _ := cpuSeconds(b.rds.cmd.Process.Pid)
+	run.idleCPU = (i1 - i0 + j1 - j0) / idle.Seconds()
+	var err error
+	if run.mem0, err = b.rds.infoInt(ctx, "memory", "used_memory"); err != nil {
+		return run, err
+	}
+	s0, err := b.rds.stats(ctx)
+	if err != nil {
+		return run, err
+	}
+	c0, _ := cpuSeconds(b.caddy.pid())
+	r0, _ := cpuSeconds(b.rds.cmd.Process.Pid)
+	var t0 int64
+	if proxy != nil {
+		t0 = proxy.trips.Load()
+	}
+
+	res := openLoop(client, http.MethodPost, url, nil, rate, dur)
+	b.errs += res.errs
+	run.events = res.n
+	if !waitFor(time.Minute, func() bool { return b.rcv.count.Load() >= res.n }) {
+		b.note("%s: %d of %d deliveries arrived within a minute of the end", name, b.rcv.count.Load(), res.n)
+		b.errs += res.n - b.rcv.count.Load()
+	}
+	b.drained(time.Minute)
+
+	c1, _ := cpuSeconds(b.caddy.pid())
+	r1, _ := cpuSeconds(b.rds.cmd.Process.Pid)
+	if proxy != nil {
+		run.trips = proxy.trips.Load() - t0
+	}
+	s1, err := b.rds.stats(ctx)
+	if err != nil {
+		return run, err
+	}
+	if run.mem1, err = b.rds.infoInt(ctx, "memory", "used_memory"); err != nil {
+		return run, err
+	}
+	run.delivered = b.rcv.count.Load()
+	run.caddyCPU, run.redisCPU, run.stats = c1-c0, r1-r0, s1.delta(s0)
+	return run, nil
+}
+
+// steadyCPU is scenario 8: CPU per delivery of Caddy and Redis (capture
+// included) and Redis round trips per event at a steady 500 events/s, and
+// 1,000/s in the full suite.
+func (b *bench) steadyCPU() error {
+	rates, dur := []int{500, 1000}, b.o.steadyDur
+	if b.o.smoke {
+		rates, dur = []int{100}, time.Second
+	}
+	proxy, err := startRTProxy(b.rds.addr())
+	if err != nil {
+		return err
+	}
+	defer proxy.close()
+	for i, rate := range rates {
+		id := "8"
+		if i > 0 {
+			id = "8b"
+		}
+		var caddy, redis, sum, trips, cmds, reads, idle []float64
+		var last steadyRun
+		for r := 0; r < b.o.rounds; r++ {
+			run, err := b.steady("steady-"+id, rate, dur, proxy)
+			if err != nil {
+				return err
+			}
+			n := float64(max(run.delivered, 1))
+			caddy = append(caddy, run.caddyCPU*1e6/n)
+			redis = append(redis, run.redisCPU*1e6/n)
+			sum = append(sum, (run.caddyCPU+run.redisCPU)*1e6/n)
+			ev := float64(max(run.events, 1))
+			trips = append(trips, float64(run.trips)/ev)
+			cmds = append(cmds, float64(run.stats.total())/ev)
+			reads = append(reads, float64(run.stats.reads)/ev)
+			idle = append(idle, run.idleCPU*1e3)
+			last = run
+			logf("scenario %s round %d: %d events, %d delivered, CPU µs per delivery: Caddy %.1f Redis %.1f sum %.1f; %.2f round trips, %.2f commands per event; load %s",
+				id, r+1, run.events, run.delivered, caddy[r], redis[r], sum[r], trips[r], cmds[r], loadAvg())
+		}
+		name := fmt.Sprintf("steady %d events/s, 1 hook, 1 KB, %s runs: ", rate, dur)
+		b.add(id, name+"Caddy CPU µs per delivery (capture included)", math.NaN(), median(caddy), "", nil)
+		b.add(id, name+"Redis CPU µs per delivery", math.NaN(), median(redis), "", nil)
+		b.add(id, name+"Caddy + Redis CPU µs per delivery", math.NaN(), median(sum), "≤ 500 µs (v2 layout)", func(r row) bool { return r.cand <= 500 })
+		b.add(id, name+"Redis round trips per event (counted by a proxy)", math.NaN(), median(trips), "reported", nil)
+		b.add(id, name+"Redis commands per event (in-script commands included)", math.NaN(), median(cmds), "", nil)
+		b.add(id, name+"Redis socket reads per event (total_reads_processed)", math.NaN(), median(reads), "", nil)
+		b.addZeroOK(id, "idle Caddy + Redis CPU, ms per second (no events, same config)", math.NaN(), median(idle), "", nil)
+		b.note("scenario %s, %d events/s, commands per event (last round): %s", id, rate, breakdown(last.stats, max(last.events, 1)))
+	}
+	return nil
+}
+
+// steadyMemory is scenario 11: what a steady run leaves in Redis once
+// every delivery is done — mostly the recursion-chain keys, kept 30
+// minutes. The run is one round of -mem-dur.
+func (b *bench) steadyMemory() error {
+	rate, dur := 500, b.o.memDur
+	if b.o.smoke {
+		rate, dur = 100, 2*time.Second
+	}
+	run, err := b.steady("steady-memory", rate, dur, nil)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	keys, sampled, bytes, ttl, err := b.chainKeys(ctx, 1000)
+	if err != nil {
+		return err
+	}
+	ev := float64(max(run.events, 1))
+	name := fmt.Sprintf("steady %d events/s for %s, deliveries done: ", rate, dur)
+	b.add("11", name+"Redis used_memory growth per event, bytes", math.NaN(), float64(run.mem1-run.mem0)/ev, "reported", nil)
+	b.add("11", name+"chain keys left (warm-up included)", math.NaN(), float64(keys), "", nil)
+	b.add("11", name+"bytes per chain key (MEMORY USAGE, sampled)", math.NaN(), bytes, "", nil)
+	b.note("scenario 11: %d events in %s at %d/s, used_memory %d → %d bytes; %d chain keys, %d sampled, TTL left on one %s",
+		run.events, dur, rate, run.mem0, run.mem1, keys, sampled, ttl)
+	return nil
+}
+
+// chainKeys counts the recursion-chain keys and averages MEMORY USAGE
+// over the first sample of them.
+func (b *bench) chainKeys(ctx context.Context, sample int) (n, sampled int, avg float64, ttl time.Duration, err error) {
+	match := "bench:{d0}:chain:*"
+	var total int64
+	it := b.rds.rdb.Scan(ctx, 0, match, 1000).Iterator()
+	for it.Next(ctx) {
+		n++
+		if sampled < sample {
+			u, err := b.rds.rdb.MemoryUsage(ctx, it.Val()).Result()
+			if err != nil {
+				return n, sampled, 0, 0, err
+			}
+			total += u
+			sampled++
+			if ttl == 0 {
+				ttl, _ = b.rds.rdb.PTTL(ctx, it.Val()).Result()
+			}
+		}
+	}
+	if err := it.Err(); err != nil {
+		return n, sampled, 0, 0, err
+	}
+	if sampled > 0 {
+		avg = float64(total) / float64(sampled)
+	}
+	return n, sampled, avg, ttl, nil
+}
