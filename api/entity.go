@@ -7,9 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // object is a JSON object that keeps its keys in order, so responses read
@@ -83,7 +84,7 @@ const timeFormat = "2006-01-02T15:04:05.000Z"
 // project hook lists). hh is the hook's health: alert_status is
 // executable, temporarily_disabled or disabled, and disabled_until is set
 // while temporarily disabled.
-func entity(r *redisstore.HookRecord, full bool, hh engine.HookHealth) object {
+func entity(r *redisstore.HookRecord, full bool, hh delivery.HookHealth) object {
 	o := object{
 		{"id", r.ID},
 		{"url", gitlab.MaskURL(r.URL)},
@@ -128,7 +129,7 @@ func entity(r *redisstore.HookRecord, full bool, hh engine.HookHealth) object {
 }
 
 // recordOf describes a configured hook the way stored ones are, for display.
-func recordOf(h *engine.Hook, ns redisstore.Namespace) *redisstore.HookRecord {
+func recordOf(h *webhook.Hook, ns redisstore.Namespace) *redisstore.HookRecord {
 	r := &redisstore.HookRecord{
 		ID: h.ID, Kind: ns.Kind, Path: ns.Path, NamespaceID: ns.ID, Name: h.Name, URL: h.URL,
 		Token: h.Token, BranchFilterStrategy: h.BranchFilter.Strategy(),
@@ -142,8 +143,8 @@ func recordOf(h *engine.Hook, ns redisstore.Namespace) *redisstore.HookRecord {
 }
 
 // configHooks returns the configured (read-only) hooks of ns.
-func (h *Handler) configHooks(ns redisstore.Namespace) []*engine.Hook {
-	var out []*engine.Hook
+func (h *Handler) configHooks(ns redisstore.Namespace) []*webhook.Hook {
+	var out []*webhook.Hook
 	for _, hk := range h.rt.Hooks().All() {
 		if !hk.ReadOnly {
 			continue
@@ -156,7 +157,7 @@ func (h *Handler) configHooks(ns redisstore.Namespace) []*engine.Hook {
 			out = append(out, hk)
 		}
 	}
-	slices.SortFunc(out, func(a, b *engine.Hook) int {
+	slices.SortFunc(out, func(a, b *webhook.Hook) int {
 		switch {
 		case a.ID < b.ID:
 			return -1
@@ -171,7 +172,7 @@ func (h *Handler) configHooks(ns redisstore.Namespace) []*engine.Hook {
 // nowUTC is the clock, replaceable in tests.
 var nowUTC = func() time.Time { return time.Now().UTC() }
 
-func disabledUntil(hh engine.HookHealth) any {
+func disabledUntil(hh delivery.HookHealth) any {
 	if hh.DisabledUntil == nil {
 		return nil
 	}
@@ -180,10 +181,10 @@ func disabledUntil(hh engine.HookHealth) any {
 
 // health reads a hook's state; on a Redis error the hook is shown
 // executable rather than failing the request.
-func (q *request) health(id int64) engine.HookHealth {
+func (q *request) health(id int64) delivery.HookHealth {
 	hh, err := q.h.rt.HookHealth(q.r.Context(), id)
 	if err != nil || hh.AlertStatus == "" {
-		return engine.HookHealth{AlertStatus: engine.AlertExecutable}
+		return delivery.HookHealth{AlertStatus: delivery.AlertExecutable}
 	}
 	return hh
 }

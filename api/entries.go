@@ -75,7 +75,7 @@ func (q *request) setSecretEntry() {
 		if err := blockedURL(r, &q.h.opt.Network); err != nil {
 			return err
 		}
-		if gitlab.ValidateURLVariables(r.URLVariables) != nil || validate(r, false, &q.h.opt.Network) != nil {
+		if validate(r, q.ns, false, &q.h.opt.Network) != nil {
 			if q.method == http.MethodDelete {
 				return &validationError{"Could not unset variable"}
 			}

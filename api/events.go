@@ -11,9 +11,11 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
+	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // maxEventsPerPage is GitLab's bound on per_page for hook events.
@@ -64,7 +66,7 @@ func (f statusFilter) match(status string) bool {
 				return true
 			}
 		case "server_failure":
-			if (strings.HasPrefix(status, "5") && len(status) == 3) || status == engine.InternalErrorStatus {
+			if (strings.HasPrefix(status, "5") && len(status) == 3) || status == hooklog.InternalErrorStatus {
 				return true
 			}
 		default:
@@ -124,7 +126,7 @@ func (q *request) listEvents() {
 }
 
 // event finds the log entry of the route; ok is false after answering.
-func (q *request) event() (*engine.Hook, *redisstore.LogEntry, bool) {
+func (q *request) event() (*webhook.Hook, *redisstore.LogEntry, bool) {
 	id, err := strconv.ParseInt(q.rt.rawKey, 10, 64)
 	if err != nil || id <= 0 {
 		writeError(q.w, http.StatusBadRequest, "hook_log_id is invalid")
@@ -136,7 +138,7 @@ func (q *request) event() (*engine.Hook, *redisstore.LogEntry, bool) {
 	}
 	hook := cfg
 	if hook == nil {
-		if hook, err = engine.HookFromRecord(rec); err != nil {
+		if hook, err = rec.Hook(); err != nil {
 			q.h.internalError(q.w, "building a hook", err)
 			return nil, nil, false
 		}
@@ -172,20 +174,20 @@ func (q *request) resend() {
 	if !ok {
 		return
 	}
-	if hh, err := q.h.rt.HookHealth(q.r.Context(), hook.ID); err == nil && hh.AlertStatus != engine.AlertExecutable {
+	if hh, err := q.h.rt.HookHealth(q.r.Context(), hook.ID); err == nil && hh.AlertStatus != delivery.AlertExecutable {
 		writeMessage(q.w, http.StatusUnprocessableEntity, "Hook disabled")
 		return
 	}
 	res, err := q.h.rt.Resend(q.r.Context(), hook, e)
 	switch {
-	case errors.Is(err, engine.ErrOversize):
+	case errors.Is(err, hooklog.ErrOversize):
 		writeMessage(q.w, http.StatusUnprocessableEntity, err.Error())
 	case err != nil:
 		q.h.internalError(q.w, "resending a hook event", err)
 	case res.Status == 0:
 		msg := "internal error"
 		if res.Err != nil {
-			msg = engine.MaskSecrets(hook, res.Err.Error())
+			msg = hooklog.MaskSecrets(hook, res.Err.Error())
 		}
 		writeMessage(q.w, http.StatusUnprocessableEntity, msg)
 	default:

@@ -22,9 +22,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // Repository stores the hooks managed through the API.
@@ -44,14 +45,14 @@ type Repository interface {
 type Runtime interface {
 	// Hooks returns every hook in effect; the read-only (configured) ones
 	// are listed by the API beside the stored ones.
-	Hooks() *engine.HookSet
+	Hooks() *webhook.HookSet
 	// RefreshHooks puts stored changes into effect in this process.
 	RefreshHooks(ctx context.Context) error
 	// HookHealth reads a hook's failure state (alert_status, disabled_until).
-	HookHealth(ctx context.Context, hookID int64) (engine.HookHealth, error)
+	HookHealth(ctx context.Context, hookID int64) (delivery.HookHealth, error)
 	// TestHook makes one synchronous test delivery, logs it and re-enables
 	// the hook when it succeeds.
-	TestHook(ctx context.Context, h *engine.Hook, trig gitlab.Trigger, body []byte) engine.Result
+	TestHook(ctx context.Context, h *webhook.Hook, trig gitlab.Trigger, body []byte) delivery.Result
 	// LatestEvent is the latest payload of a trigger seen for a project
 	// (nil: none), the sample a test sends.
 	LatestEvent(ctx context.Context, project string, trig gitlab.Trigger) ([]byte, error)
@@ -60,7 +61,7 @@ type Runtime interface {
 	HookLog(ctx context.Context, hookID int64) ([]redisstore.LogRef, error)
 	HookLogEntries(ctx context.Context, hookID int64, ids ...int64) ([]redisstore.LogEntry, error)
 	// Resend sends a logged payload again to the hook's current URL.
-	Resend(ctx context.Context, h *engine.Hook, e *redisstore.LogEntry) (engine.Result, error)
+	Resend(ctx context.Context, h *webhook.Hook, e *redisstore.LogEntry) (delivery.Result, error)
 	// Throttle counts a rate-limited call, shared by every process.
 	Throttle(ctx context.Context, action, scope string, limit int, window time.Duration) (bool, time.Duration, error)
 }
@@ -104,7 +105,7 @@ type Options struct {
 	// Network refuses hook URLs that lead to local addresses when a hook
 	// is saved, as GitLab's public_url validator; the zero value allows
 	// public addresses only.
-	Network engine.NetworkPolicy
+	Network delivery.NetworkPolicy
 }
 
 // Handler serves the hooks API.

@@ -5,19 +5,18 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/url"
 	"strings"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // Limits GitLab's model applies to hook attributes.
 const (
 	maxNameLen        = 255
 	maxDescriptionLen = 2048
-	maxURLLen         = 8192
 )
 
 // hookInput is what a create or edit request sets; nil: not given.
@@ -153,32 +152,47 @@ type validationError struct{ msg string }
 
 func (e *validationError) Error() string { return e.msg }
 
-// validate checks a hook as GitLab's model does, in the order GitLab
-// reports: URL (its address against the network policy included), branch
-// filter, custom headers, then the rest.
-func validate(r *redisstore.HookRecord, create bool, network *engine.NetworkPolicy) error {
+// validate checks a hook as GitLab's model does (webhook.Hook.Validate),
+// with GitLab's messages in the order GitLab reports them: URL (its
+// address against the network policy included), branch filter, custom
+// headers, then the rest. ns is the hook's owner, for a hook not stored
+// yet.
+func validate(r *redisstore.HookRecord, ns redisstore.Namespace, create bool, network *delivery.NetworkPolicy) error {
 	bad := func(msg string) error { return &validationError{msg} }
-	if !validURL(r) {
-		return bad("Invalid url given")
+	rec := *r
+	rec.Kind, rec.Path = ns.Kind, ns.Path
+	_, err := rec.Hook()
+	var inv *webhook.InvalidError
+	if err != nil && !errors.As(err, &inv) {
+		return err
+	}
+	var msgs []string
+	if inv != nil {
+		switch {
+		case inv.Has(webhook.BadScope):
+			return bad(inv.Error())
+		case inv.Has(webhook.BadURL):
+			return bad("Invalid url given")
+		}
 	}
 	if err := blockedURL(r, network); err != nil {
 		return err
 	}
-	if _, err := gitlab.NewBranchFilter(r.BranchFilterStrategy, r.PushEventsBranchFilter); err != nil {
-		return bad("Invalid branch filter given")
-	}
-	if len(r.CustomHeaders) > gitlab.MaxCustomHeaders || customHeadersInvalid(r.CustomHeaders) {
-		if create {
+	if inv != nil {
+		switch {
+		case inv.Has(webhook.BadBranchFilter):
+			return bad("Invalid branch filter given")
+		case inv.Has(webhook.BadCustomHeaders) && create:
 			return bad("Custom headers must be a valid json schema")
+		case inv.Has(webhook.BadCustomHeaders):
+			return bad("Custom headers validation failed")
 		}
-		return bad("Custom headers validation failed")
-	}
-	var msgs []string
-	if gitlab.ValidateURLVariables(r.URLVariables) != nil {
-		msgs = append(msgs, "Url variables must be a valid json schema")
-	}
-	if gitlab.ValidateToken(r.Token) != nil {
-		msgs = append(msgs, "Token must not contain control characters")
+		if inv.Has(webhook.BadURLVariables) {
+			msgs = append(msgs, "Url variables must be a valid json schema")
+		}
+		if inv.Has(webhook.BadToken) {
+			msgs = append(msgs, "Token must not contain control characters")
+		}
 	}
 	if len(r.Name) > maxNameLen {
 		msgs = append(msgs, fmt.Sprintf("Name is too long (maximum is %d characters)", maxNameLen))
@@ -203,34 +217,12 @@ func toSentence(s []string) string {
 	return strings.Join(s[:len(s)-1], ", ") + ", and " + s[len(s)-1]
 }
 
-func customHeadersInvalid(m map[string]string) bool {
-	for k, v := range m {
-		if gitlab.ValidateCustomHeader(k, v) != nil {
-			return true
-		}
-	}
-	return false
-}
-
-// validURL: http or https with a host, once the variables are filled in.
-func validURL(r *redisstore.HookRecord) bool {
-	if r.URL == "" || len(r.URL) > maxURLLen || strings.ContainsAny(r.URL, " \t\r\n") {
-		return false
-	}
-	raw, err := gitlab.InterpolateURL(r.URL, r.URLVariables)
-	if err != nil {
-		return false
-	}
-	u, err := url.Parse(raw)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Hostname() != ""
-}
-
 // blockedURL refuses a URL (variables filled in) that leads to a local
 // address, with the message GitLab's public_url validator gives (GitLab's
 // API itself only says "Invalid url given"; the reason is what its UI
 // shows).
-func blockedURL(r *redisstore.HookRecord, network *engine.NetworkPolicy) error {
-	var be *engine.BlockedError
+func blockedURL(r *redisstore.HookRecord, network *delivery.NetworkPolicy) error {
+	var be *delivery.BlockedError
 	if errors.As(network.CheckURL(r.URL, r.URLVariables), &be) {
 		return &validationError{"Url is blocked: " + be.Reason}
 	}
@@ -287,7 +279,7 @@ func (q *request) create() {
 		CreatedAt:             nowUTC(),
 	}
 	in.apply(r)
-	if err := validate(r, true, &q.h.opt.Network); err != nil {
+	if err := validate(r, q.ns, true, &q.h.opt.Network); err != nil {
 		writeError(q.w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
@@ -297,16 +289,22 @@ func (q *request) create() {
 			fmt.Sprintf("Maximum number of %s hooks (%d) exceeded", q.ns.Kind, q.limit()))
 		return
 	}
+	q.saved("creating a hook", err, http.StatusCreated, r)
+}
+
+// saved answers a create or an edit that passed validation: the store's
+// error, or the hook as saved.
+func (q *request) saved(what string, err error, status int, r *redisstore.HookRecord) {
 	if err != nil {
-		q.storeError("creating a hook", err)
+		q.storeError(what, err)
 		return
 	}
 	q.changed()
-	writeJSON(q.w, http.StatusCreated, entity(r, true, q.health(r.ID)))
+	writeJSON(q.w, status, entity(r, true, q.health(r.ID)))
 }
 
 // find returns the hook of the route: stored, or configured (read-only).
-func (q *request) find() (rec *redisstore.HookRecord, cfg *engine.Hook, ok bool) {
+func (q *request) find() (rec *redisstore.HookRecord, cfg *webhook.Hook, ok bool) {
 	if q.hookID <= redisstore.MaxHookID {
 		rec, err := q.h.repo.GetHook(q.r.Context(), q.ns, q.hookID)
 		if err == nil {
@@ -358,19 +356,14 @@ func (q *request) update() {
 	}
 	rec, err := q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *redisstore.HookRecord) error {
 		in.apply(r)
-		return validate(r, false, &q.h.opt.Network)
+		return validate(r, q.ns, false, &q.h.opt.Network)
 	})
 	var ve *validationError
 	if errors.As(err, &ve) {
 		writeError(q.w, http.StatusUnprocessableEntity, ve.msg)
 		return
 	}
-	if err != nil {
-		q.storeError("updating a hook", err)
-		return
-	}
-	q.changed()
-	writeJSON(q.w, http.StatusOK, entity(rec, true, q.health(rec.ID)))
+	q.saved("updating a hook", err, http.StatusOK, rec)
 }
 
 func (q *request) delete() {

@@ -2,13 +2,13 @@ package api
 
 import (
 	"bytes"
-	"github.com/grt-continuation/caddy-webhooks/engine"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 )
@@ -75,7 +75,7 @@ func FuzzHookInput(f *testing.F) {
 			in := readInput(p, kind)
 			rec := &redisstore.HookRecord{Kind: kind, Triggers: []string{"push"}, EnableSSLVerification: true}
 			in.apply(rec)
-			if validate(rec, true, &engine.NetworkPolicy{}) != nil {
+			if validate(rec, redisstore.Namespace{Kind: kind, Path: "a/b"}, true, &delivery.NetworkPolicy{}) != nil {
 				continue
 			}
 			raw, err := gitlab.InterpolateURL(rec.URL, rec.URLVariables)
@@ -88,7 +88,7 @@ func FuzzHookInput(f *testing.F) {
 			if _, err := gitlab.NewBranchFilter(rec.BranchFilterStrategy, rec.PushEventsBranchFilter); err != nil {
 				t.Fatalf("validated hook has a bad branch filter: %v", err)
 			}
-			o := entity(rec, true, engine.HookHealth{AlertStatus: engine.AlertExecutable})
+			o := entity(rec, true, delivery.HookHealth{AlertStatus: delivery.AlertExecutable})
 			b, err := o.MarshalJSON()
 			if err != nil {
 				t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 )
@@ -54,12 +54,12 @@ func (q *request) test() {
 	}
 	hook := cfg
 	if hook == nil {
-		if hook, err = engine.HookFromRecord(rec); err != nil {
+		if hook, err = rec.Hook(); err != nil {
 			q.h.internalError(q.w, "building a test hook", err)
 			return
 		}
 	}
-	if !engine.Testable(trig) {
+	if !trig.Testable() {
 		writeMessage(q.w, http.StatusUnprocessableEntity, "Testing not available for this hook")
 		return
 	}
@@ -75,10 +75,10 @@ func (q *request) test() {
 	case res.Success():
 		writeMessage(q.w, http.StatusCreated, "201 Created")
 	case res.Err != nil && res.Status == 0:
-		writeMessage(q.w, http.StatusUnprocessableEntity, engine.MaskSecrets(hook, res.Err.Error()))
+		writeMessage(q.w, http.StatusUnprocessableEntity, hooklog.MaskSecrets(hook, res.Err.Error()))
 	default:
 		// GitLab answers with the receiver's body; its secrets are masked.
-		writeMessage(q.w, http.StatusUnprocessableEntity, engine.MaskSecrets(hook, string(res.Body)))
+		writeMessage(q.w, http.StatusUnprocessableEntity, hooklog.MaskSecrets(hook, string(res.Body)))
 	}
 }
 

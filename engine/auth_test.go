@@ -13,11 +13,13 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // An ACL user with a password reaches Redis through the URL, and the
 // password shows up in no log line.
 func TestRedisACLUserAndPasswordStayOutOfLogs(t *testing.T) {
+	t.Parallel()
 	const password = "acl-pw-9f2c1e"
 	redis := redistest.Start(t, "--user", "default", "off",
 		"--user", "webhooks", "on", ">"+password, "~*", "&*", "+@all")
@@ -28,7 +30,7 @@ func TestRedisACLUserAndPasswordStayOutOfLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, _ := NewHookSet([]*Hook{hookTo(t, 1, "acme/api", rcv.URL)})
+	set, _ := webhook.NewHookSet([]*webhook.Hook{hookTo(t, 1, "acme/api", rcv.URL)})
 	rt := NewRuntime(store, "c1", zap.New(core))
 	rt.Configure(testConfig(), set)
 	if err := rt.Start(); err != nil {
@@ -53,6 +55,7 @@ func TestRedisACLUserAndPasswordStayOutOfLogs(t *testing.T) {
 // Deliveries work over TLS to Redis with a private CA; without the CA the
 // server's certificate is refused.
 func TestRedisOverTLSWithAPrivateCA(t *testing.T) {
+	t.Parallel()
 	redis := redistest.StartTLS(t)
 	rcv := newScripted(t, http.StatusOK)
 	url := "rediss://" + redis.TLSAddr + "/0"
@@ -60,7 +63,7 @@ func TestRedisOverTLSWithAPrivateCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, _ := NewHookSet([]*Hook{hookTo(t, 1, "acme/api", rcv.URL)})
+	set, _ := webhook.NewHookSet([]*webhook.Hook{hookTo(t, 1, "acme/api", rcv.URL)})
 	rt := NewRuntime(store, "c1", nil)
 	rt.Configure(testConfig(), set)
 	if err := rt.Start(); err != nil {

@@ -11,11 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
+	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
+	"github.com/grt-continuation/caddy-webhooks/engine/recovery"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // scripted is a receiver that answers each request with the next scripted
@@ -76,13 +80,13 @@ func (s *scripted) quiet(t *testing.T, d time.Duration) {
 }
 
 // startWith starts a runtime with cfg and hooks on a Redis of its own.
-func startWith(t *testing.T, cfg Config, hooks ...*Hook) *Runtime {
+func startWith(t *testing.T, cfg Config, hooks ...*webhook.Hook) *Runtime {
 	t.Helper()
 	return startOn(t, redistest.Start(t).URL, cfg, hooks...)
 }
 
 // startOn starts a runtime on the given Redis.
-func startOn(t *testing.T, redisURL string, cfg Config, hooks ...*Hook) *Runtime {
+func startOn(t *testing.T, redisURL string, cfg Config, hooks ...*webhook.Hook) *Runtime {
 	t.Helper()
 	rt := newRuntime(t, redisURL, "c1", hooks...)
 	rt.Configure(cfg, rt.Hooks())
@@ -93,8 +97,8 @@ func startOn(t *testing.T, redisURL string, cfg Config, hooks ...*Hook) *Runtime
 	return rt
 }
 
-func hookTo(t *testing.T, id int64, project, url string) *Hook {
-	h := hook(t, id, project, "", "", "", gitlab.Push)
+func hookTo(t *testing.T, id int64, project, url string) *webhook.Hook {
+	h := pushHook(t, id, project, "")
 	h.URL = url
 	return h
 }
@@ -113,6 +117,7 @@ func deadReasons(t *testing.T, rt *Runtime) []string {
 }
 
 func TestTransientFailuresAreRetriedWithTheSameKey(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 503, 500, 200)
 	cfg := testConfig()
 	cfg.Retry.MaxAttempts = 5
@@ -126,7 +131,7 @@ func TestTransientFailuresAreRetriedWithTheSameKey(t *testing.T) {
 		keys[g.header.Get("Idempotency-Key")] = true
 		attempts[g.header.Get("X-Gitlab-Webhook-Uuid")] = true
 	}
-	if len(keys) != 1 || !keys[IdempotencyKey(ev.ID, 1)] {
+	if len(keys) != 1 || !keys[webhook.IdempotencyKey(ev.ID, 1)] {
 		t.Errorf("Idempotency-Keys %v: want the same one on every attempt", keys)
 	}
 	if len(attempts) != 3 {
@@ -136,12 +141,13 @@ func TestTransientFailuresAreRetriedWithTheSameKey(t *testing.T) {
 	if r := deadReasons(t, rt); len(r) != 0 {
 		t.Errorf("dead letters %v", r)
 	}
-	if h, _ := rt.HookHealth(context.Background(), 1); h.AlertStatus != AlertExecutable || h.Failures != 0 {
+	if h, _ := rt.HookHealth(context.Background(), 1); h.AlertStatus != delivery.AlertExecutable || h.Failures != 0 {
 		t.Errorf("health after success = %+v, want reset", h)
 	}
 }
 
 func TestRetryAfterIsHonoured(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 429, 200)
 	rcv.header.Set("Retry-After", "2")
 	cfg := testConfig()
@@ -155,6 +161,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 }
 
 func TestClientErrorsAreDeadLetteredAndRedrivable(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 400, 200)
 	cfg := testConfig()
 	cfg.Retry.MaxAttempts = 5
@@ -176,12 +183,13 @@ func TestClientErrorsAreDeadLetteredAndRedrivable(t *testing.T) {
 		t.Error("a redriven delivery must keep its Idempotency-Key")
 	}
 	streamsDrained(t, rt)
-	if n, _ := rt.Store().DeadLetterCount(context.Background()); n != 0 {
-		t.Errorf("%d dead letters left after redrive", n)
+	if st, _ := rt.Stats(context.Background()); st.DeadLetters != 0 {
+		t.Errorf("%d dead letters left after redrive", st.DeadLetters)
 	}
 }
 
 func TestFourthFailureDisablesTemporarilyAndDeliveriesWait(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 500, 500, 500, 500, 200)
 	cfg := testConfig()
 	cfg.Health.Base, cfg.Health.Max = 2*time.Second, 10*time.Second
@@ -195,12 +203,12 @@ func TestFourthFailureDisablesTemporarilyAndDeliveriesWait(t *testing.T) {
 		if want := i + 1; h.Failures != want {
 			t.Fatalf("after failure %d: %+v", want, h)
 		}
-		if i < 3 && h.AlertStatus != AlertExecutable {
+		if i < 3 && h.AlertStatus != delivery.AlertExecutable {
 			t.Fatalf("disabled after only %d failures", i+1)
 		}
 	}
 	h, _ := rt.HookHealth(ctx, 1)
-	if h.AlertStatus != AlertTemporarilyDisabled || h.DisabledUntil == nil {
+	if h.AlertStatus != delivery.AlertTemporarilyDisabled || h.DisabledUntil == nil {
 		t.Fatalf("after the 4th failure: %+v, want temporarily_disabled", h)
 	}
 	until := *h.DisabledUntil
@@ -214,7 +222,7 @@ func TestFourthFailureDisablesTemporarilyAndDeliveriesWait(t *testing.T) {
 		t.Fatalf("delivered at %s while the hook was disabled until %s", at, until)
 	}
 	streamsDrained(t, rt)
-	if h, _ := rt.HookHealth(ctx, 1); h.AlertStatus != AlertExecutable || h.Failures != 0 {
+	if h, _ := rt.HookHealth(ctx, 1); h.AlertStatus != delivery.AlertExecutable || h.Failures != 0 {
 		t.Fatalf("after a success: %+v, want reset", h)
 	}
 	if n, _ := rt.Store().DisabledHooks(ctx, time.Now()); n != 0 {
@@ -223,6 +231,7 @@ func TestFourthFailureDisablesTemporarilyAndDeliveriesWait(t *testing.T) {
 }
 
 func TestClientErrorsAtTheThresholdDisableUntilReenabled(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 404, 404, 404, 404, 200)
 	rt := startWith(t, testConfig(), hookTo(t, 1, "acme/api", rcv.URL))
 	ctx := context.Background()
@@ -231,7 +240,7 @@ func TestClientErrorsAtTheThresholdDisableUntilReenabled(t *testing.T) {
 		rcv.wait(t, 1)
 		streamsDrained(t, rt)
 	}
-	if h, _ := rt.HookHealth(ctx, 1); h.AlertStatus != AlertDisabled {
+	if h, _ := rt.HookHealth(ctx, 1); h.AlertStatus != delivery.AlertDisabled {
 		t.Fatalf("after 4 client errors: %+v, want disabled", h)
 	}
 	if n, _ := rt.Store().DisabledHooks(ctx, time.Now().Add(48*time.Hour)); n != 1 {
@@ -259,17 +268,19 @@ func TestClientErrorsAtTheThresholdDisableUntilReenabled(t *testing.T) {
 }
 
 func TestGoneDisablesAtOnce(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 410)
 	rt := startWith(t, testConfig(), hookTo(t, 1, "acme/api", rcv.URL))
 	enqueue(t, rt, pushEvent(t, "acme/api"))
 	rcv.wait(t, 1)
 	streamsDrained(t, rt)
-	if h, _ := rt.HookHealth(context.Background(), 1); h.AlertStatus != AlertDisabled {
+	if h, _ := rt.HookHealth(context.Background(), 1); h.AlertStatus != delivery.AlertDisabled {
 		t.Fatalf("after 410: %+v, want disabled", h)
 	}
 }
 
 func TestHangingReceiverSlowsOnlyItself(t *testing.T) {
+	t.Parallel()
 	var inflight, peak atomic.Int32
 	release := make(chan struct{})
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -306,6 +317,7 @@ func TestHangingReceiverSlowsOnlyItself(t *testing.T) {
 }
 
 func TestCallsPerMinuteDelaysInsteadOfDropping(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 200)
 	cfg := testConfig()
 	cfg.CallsPerMinute = 3
@@ -319,12 +331,13 @@ func TestCallsPerMinuteDelaysInsteadOfDropping(t *testing.T) {
 	}
 	rcv.wait(t, 3)
 	rcv.quiet(t, 700*time.Millisecond)
-	if n, _ := rt.Store().ScheduledCount(context.Background()); n != 2 {
-		t.Fatalf("%d deliveries waiting for the next minute, want 2", n)
+	if st, _ := rt.Stats(context.Background()); st.Scheduled != 2 {
+		t.Fatalf("%d deliveries waiting for the next minute, want 2", st.Scheduled)
 	}
 }
 
 func TestRecursiveWebhooksAreBlocked(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 200)
 	rt := startWith(t, testConfig(), hookTo(t, 1, "acme/api", rcv.URL))
 	first := pushEvent(t, "acme/api")
@@ -332,7 +345,7 @@ func TestRecursiveWebhooksAreBlocked(t *testing.T) {
 	rcv.wait(t, 1)
 	// The receiver reacted by calling the app, which announced a new event
 	// carrying the same X-Gitlab-Event-UUID: the same hook must not fire.
-	again, err := NewEvent(Signals{Event: "push", Project: "acme/api", Ref: "refs/heads/main"},
+	again, err := webhook.NewEvent(webhook.Signals{Event: "push", Project: "acme/api", Ref: "refs/heads/main"},
 		[]byte(`{"ref":"refs/heads/main"}`), first.Chain, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -343,6 +356,7 @@ func TestRecursiveWebhooksAreBlocked(t *testing.T) {
 }
 
 func TestSilentModeKeepsDeliveriesQueued(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 200)
 	cfg := testConfig()
 	cfg.Silent = true
@@ -356,6 +370,7 @@ func TestSilentModeKeepsDeliveriesQueued(t *testing.T) {
 }
 
 func TestPoisonDeliveriesAreDeadLettered(t *testing.T) {
+	t.Parallel()
 	rcv := newScripted(t, 200)
 	h := hookTo(t, 1, "acme/api", rcv.URL)
 	redisSrv := redistest.Start(t)
@@ -366,13 +381,13 @@ func TestPoisonDeliveriesAreDeadLettered(t *testing.T) {
 	}
 	enqueue(t, rt, pushEvent(t, "acme/api"))
 	msgs, _ := rt.Store().ReadEvents(ctx, "c1", ">", 10, time.Second)
-	if err := rt.fanOut(ctx, msgs); err != nil {
+	if err := rt.fan.FanOut(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
 	// A delivery that crashed every consumer that took it.
 	ds, _ := rt.Store().ReadDeliveries(ctx, "crasher", ">", 10, time.Second)
 	c := rt.Store().Client()
-	for range MaxHandouts {
+	for range recovery.MaxHandouts {
 		c.XClaim(ctx, &redis.XClaimArgs{Stream: rt.Store().Keys().Ready(), Group: redisstore.GroupDeliver,
 			Consumer: "crasher", MinIdle: 0, Messages: []string{ds[0].StreamID}})
 	}
@@ -385,5 +400,46 @@ func TestPoisonDeliveriesAreDeadLettered(t *testing.T) {
 	rcv.quiet(t, 300*time.Millisecond)
 	if r := deadReasons(t, rt); len(r) != 1 || !strings.HasPrefix(r[0], "poison") {
 		t.Fatalf("dead letters %v", r)
+	}
+}
+
+// TestHookAtItsCapIsFedWithoutTheSchedule: a burst to a busy but healthy
+// hook, as large as the room to park (2 × workers here), waits in the
+// process for the hook's slots instead of bouncing through the retry
+// schedule, and the cap still holds. (Beyond that room, the rest waits in
+// the schedule, so one hook cannot fill the process with its backlog.)
+// Not parallel: it counts a process-wide metric.
+func TestHookAtItsCapIsFedWithoutTheSchedule(t *testing.T) {
+	var inflight, peak atomic.Int32
+	var got atomic.Int32
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		time.Sleep(5 * time.Millisecond)
+		got.Add(1)
+	}))
+	defer rcv.Close()
+	cfg := testConfig()
+	cfg.Workers, cfg.HookConcurrency = 8, 2
+	before := testutil.ToFloat64(metrics.Deferred.WithLabelValues("saturated"))
+	rt := startWith(t, cfg, hookTo(t, 1, "acme/busy", rcv.URL))
+	n := int32(2 * cfg.Workers)
+	for range n {
+		enqueue(t, rt, pushEvent(t, "acme/busy"))
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for got.Load() < n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got.Load() != n {
+		t.Fatalf("%d of %d deliveries arrived", got.Load(), n)
+	}
+	if p := peak.Load(); p > 2 {
+		t.Errorf("the hook had %d deliveries in flight, cap is 2", p)
+	}
+	if d := testutil.ToFloat64(metrics.Deferred.WithLabelValues("saturated")) - before; d != 0 {
+		t.Errorf("%v deliveries went through the schedule", d)
 	}
 }

@@ -1,5 +1,15 @@
-// Package engine turns captured events into GitLab-compatible deliveries:
-// it validates events, matches them to hooks, queues one delivery per hook
-// in Redis and sends each with GitLab's headers. It knows nothing of Caddy;
-// the module package is the thin glue that feeds it.
+// Package engine is the runtime that turns captured events into
+// GitLab-compatible deliveries. Its Runtime holds the configuration and the
+// hooks in effect (configured and API-managed), starts and stops the loops,
+// and wires the rooms that do the work, one package each:
+//
+//   - fanout: events into deliveries (hook matching, recursion guard);
+//   - delivery: sending, per-hook slots and parking, settling, hook health;
+//   - recovery: the schedule mover, the janitor, poison, redrive;
+//   - hooklog: each hook's log, tests and resends;
+//   - metrics: the Prometheus collectors they share.
+//
+// The records they pass around are in package webhook; Redis is reached
+// through redisstore. The engine knows nothing of Caddy: the module package
+// is the thin glue that feeds it.
 package engine

@@ -9,9 +9,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/secret"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // HookPollInterval is how often each process checks whether the hooks
@@ -25,35 +24,6 @@ type dynamicState struct {
 	version int64
 	box     *secret.Box // the key the loaded hooks were opened with
 	lastErr string      // last load error logged, to log each kind once
-}
-
-// HookFromRecord builds the engine's hook from an API-managed record.
-func HookFromRecord(r *redisstore.HookRecord) (*Hook, error) {
-	h := &Hook{
-		ID: r.ID, Name: r.Name, URL: r.URL, URLVariables: r.URLVariables, Token: r.Token,
-		EnableSSLVerification: r.EnableSSLVerification, CustomHeaders: r.CustomHeaders,
-	}
-	switch r.Kind {
-	case redisstore.KindProject:
-		h.Project = r.Path
-	case redisstore.KindGroup:
-		h.Group = r.Path
-	default:
-		return nil, fmt.Errorf("hook %d has unknown owner kind %q", r.ID, r.Kind)
-	}
-	for _, t := range r.Triggers {
-		tr, ok := gitlab.ParseTrigger(t)
-		if !ok {
-			return nil, fmt.Errorf("hook %d has unknown trigger %q", r.ID, t)
-		}
-		h.Triggers.Add(tr)
-	}
-	bf, err := gitlab.NewBranchFilter(r.BranchFilterStrategy, r.PushEventsBranchFilter)
-	if err != nil {
-		return nil, fmt.Errorf("hook %d: %w", r.ID, err)
-	}
-	h.BranchFilter = bf
-	return h, nil
 }
 
 // RefreshHooks loads the API-managed hooks from Redis and puts them in
@@ -75,21 +45,21 @@ func (r *Runtime) RefreshHooks(ctx context.Context) error {
 	r.hooksMu.Lock()
 	static := r.static
 	r.hooksMu.Unlock()
-	hooks := make([]*Hook, 0, len(recs))
+	hooks := make([]*webhook.Hook, 0, len(recs))
 	for _, rec := range recs {
 		if _, clash := static.Get(rec.ID); clash {
 			r.log.Error("API-managed hook ignored: a configured hook has the same id; give the configured hook another id",
 				zap.Int64("hook_id", rec.ID))
 			continue
 		}
-		h, err := HookFromRecord(rec)
+		h, err := rec.Hook()
 		if err != nil {
 			r.log.Error("API-managed hook ignored: invalid in Redis", zap.Int64("hook_id", rec.ID), zap.Error(err))
 			continue
 		}
 		hooks = append(hooks, h)
 	}
-	set, err := NewHookSet(hooks)
+	set, err := webhook.NewHookSet(hooks)
 	if err != nil {
 		return err
 	}
@@ -123,30 +93,21 @@ func (r *Runtime) checkStoredHooks() error {
 	return nil
 }
 
-// hooksLoop reloads the API-managed hooks whenever their version in Redis
-// changes or the encryption key was replaced by a reload.
-func (r *Runtime) hooksLoop(ctx context.Context) {
-	defer r.loops.Done()
-	t := time.NewTicker(HookPollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+// pollHooks reloads the API-managed hooks when their version in Redis
+// changed or the encryption key was replaced by a reload; the runtime calls
+// it every HookPollInterval. A failure is logged once per kind.
+func (r *Runtime) pollHooks(ctx context.Context) {
+	if err := r.reloadHooks(ctx); err != nil && ctx.Err() == nil {
+		r.dyn.mu.Lock()
+		if msg := err.Error(); msg != r.dyn.lastErr {
+			r.dyn.lastErr = msg
+			r.log.Warn("reloading API-managed hooks failed; keeping the hooks loaded before", zap.Error(err))
 		}
-		if err := r.pollHooks(ctx); err != nil && ctx.Err() == nil {
-			r.dyn.mu.Lock()
-			if msg := err.Error(); msg != r.dyn.lastErr {
-				r.dyn.lastErr = msg
-				r.log.Warn("reloading API-managed hooks failed; keeping the hooks loaded before", zap.Error(err))
-			}
-			r.dyn.mu.Unlock()
-		}
+		r.dyn.mu.Unlock()
 	}
 }
 
-func (r *Runtime) pollHooks(ctx context.Context) error {
+func (r *Runtime) reloadHooks(ctx context.Context) error {
 	cfg := r.cfg.Load()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -170,14 +131,14 @@ func (r *Runtime) pollHooks(ctx context.Context) error {
 }
 
 // withoutIDsOf returns d without the hooks whose id is in s.
-func withoutIDsOf(d, s *HookSet) *HookSet {
-	var keep []*Hook
+func withoutIDsOf(d, s *webhook.HookSet) *webhook.HookSet {
+	var keep []*webhook.Hook
 	for _, h := range d.All() {
 		if _, clash := s.Get(h.ID); !clash {
 			keep = append(keep, h)
 		}
 	}
-	out, err := NewHookSet(keep)
+	out, err := webhook.NewHookSet(keep)
 	if err != nil { // cannot happen: d's ids were unique
 		return nil
 	}

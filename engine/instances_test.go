@@ -12,6 +12,7 @@ import (
 // Two processes on one Redis share the deliveries; when one dies with work
 // in hand, the other takes it over and nothing is lost.
 func TestInstancesShareWorkAndSurviveOneDying(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	rcv := &keyReceiver{keys: map[string]int{}}
 	slowish := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -46,6 +47,7 @@ func TestInstancesShareWorkAndSurviveOneDying(t *testing.T) {
 }
 
 func TestPauseStopsEveryInstance(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	rcv := newScripted(t, 200)
 	h := hookTo(t, 1, "acme/api", rcv.URL)

@@ -11,9 +11,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
+	"github.com/grt-continuation/caddy-webhooks/engine/fanout"
+	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
+	"github.com/grt-continuation/caddy-webhooks/engine/recovery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // received is one request a test receiver got.
@@ -55,23 +60,34 @@ func none(t *testing.T, ch chan received, wait time.Duration) {
 	}
 }
 
+// pushHook is a hook of a project or group that takes push events.
+func pushHook(t *testing.T, id int64, project, group string) *webhook.Hook {
+	t.Helper()
+	h := &webhook.Hook{ID: id, Name: "h", Project: project, Group: group, URL: "http://127.0.0.1:1/x", EnableSSLVerification: true}
+	h.Triggers.Add(gitlab.Push)
+	if err := h.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 func testConfig() Config {
 	return Config{
-		Send:    SendConfig{Instance: "https://forge.example.com", UserAgent: "GitLab/18.6.0", Timeout: 2 * time.Second, MaxResponseBody: 8 << 10, Network: NetworkPolicy{AllowLocal: true}},
+		Send:    delivery.SendConfig{Instance: "https://forge.example.com", UserAgent: "GitLab/18.6.0", Timeout: 2 * time.Second, MaxResponseBody: 8 << 10, Network: delivery.NetworkPolicy{AllowLocal: true}},
 		Workers: 4, Lease: 3 * time.Second, ClaimInterval: 200 * time.Millisecond,
-		Retry:           RetryPolicy{MaxAttempts: 1, Backoff: 100 * time.Millisecond, MaxBackoff: time.Second, MaxAge: time.Hour},
-		Health:          DefaultHealthPolicy,
-		HookConcurrency: 8, RecursionWindow: time.Minute, MaxChainHooks: MaxChainHooks, MaxHandouts: MaxHandouts,
+		Retry:           delivery.RetryPolicy{MaxAttempts: 1, Backoff: 100 * time.Millisecond, MaxBackoff: time.Second, MaxAge: time.Hour},
+		Health:          delivery.DefaultHealthPolicy,
+		HookConcurrency: 8, RecursionWindow: time.Minute, MaxChainHooks: fanout.MaxChainHooks, MaxHandouts: recovery.MaxHandouts,
 	}
 }
 
-func newRuntime(t *testing.T, redisURL, consumer string, hooks ...*Hook) *Runtime {
+func newRuntime(t *testing.T, redisURL, consumer string, hooks ...*webhook.Hook) *Runtime {
 	t.Helper()
 	store, err := redisstore.New(redisstore.Options{URL: redisURL, Namespace: "test", Readers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := NewHookSet(hooks)
+	set, err := webhook.NewHookSet(hooks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,9 +96,9 @@ func newRuntime(t *testing.T, redisURL, consumer string, hooks ...*Hook) *Runtim
 	return rt
 }
 
-func pushEvent(t *testing.T, project string) *Event {
+func pushEvent(t *testing.T, project string) *webhook.Event {
 	t.Helper()
-	ev, err := NewEvent(Signals{Event: "push", Project: project, Ref: "refs/heads/main"},
+	ev, err := webhook.NewEvent(webhook.Signals{Event: "push", Project: project, Ref: "refs/heads/main"},
 		[]byte(`{"object_kind":"push","ref":"refs/heads/main"}`), "", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +106,7 @@ func pushEvent(t *testing.T, project string) *Event {
 	return ev
 }
 
-func enqueue(t *testing.T, rt *Runtime, ev *Event) {
+func enqueue(t *testing.T, rt *Runtime, ev *webhook.Event) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -120,9 +136,10 @@ func streamsDrained(t *testing.T, rt *Runtime) {
 }
 
 func TestRuntimeDeliversWithGitLabHeaders(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusOK)
-	h := hook(t, 7, "", "acme", "", "", gitlab.Push)
+	h := pushHook(t, 7, "", "acme")
 	h.URL, h.Token = srv.URL+"/hook/{secret}", "s3cret-token"
 	h.URLVariables = map[string]string{"secret": "abc"}
 	h.CustomHeaders = map[string]string{"X-Team": "platform"}
@@ -138,7 +155,7 @@ func TestRuntimeDeliversWithGitLabHeaders(t *testing.T) {
 	want := map[string]string{
 		"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "s3cret-token", "X-Gitlab-Instance": "https://forge.example.com",
 		"User-Agent": "GitLab/18.6.0", "Content-Type": "application/json", "X-Gitlab-Event-Uuid": ev.Chain,
-		"Idempotency-Key": IdempotencyKey(ev.ID, 7), "X-Team": "platform",
+		"Idempotency-Key": webhook.IdempotencyKey(ev.ID, 7), "X-Team": "platform",
 	}
 	for k, v := range want {
 		if r.header.Get(k) != v {
@@ -156,21 +173,23 @@ func TestRuntimeDeliversWithGitLabHeaders(t *testing.T) {
 }
 
 func TestRuntimeFailedDeliveryIsSettledNotRepeated(t *testing.T) {
+	t.Parallel()
 	srv, got := receiver(t, http.StatusInternalServerError)
 	rt := startWith(t, testConfig(), hookTo(t, 1, "acme/api", srv.URL))
 	enqueue(t, rt, pushEvent(t, "acme/api"))
 	next(t, got)
 	streamsDrained(t, rt)
 	none(t, got, 500*time.Millisecond) // max_attempts 1: GitLab's one attempt
-	if n, _ := rt.Store().DeadLetterCount(context.Background()); n != 1 {
-		t.Fatalf("%d dead letters, want the failed delivery", n)
+	if st, _ := rt.Stats(context.Background()); st.DeadLetters != 1 {
+		t.Fatalf("%d dead letters, want the failed delivery", st.DeadLetters)
 	}
 }
 
 func TestRuntimeClaimsWorkOfADeadConsumer(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusOK)
-	h := hook(t, 1, "acme/api", "", "", "", gitlab.Push)
+	h := pushHook(t, 1, "acme/api", "")
 	h.URL = srv.URL
 	// The dead process: queued an event, fanned it out, took the delivery
 	// and died before sending it.
@@ -185,7 +204,7 @@ func TestRuntimeClaimsWorkOfADeadConsumer(t *testing.T) {
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("read events: %v %d", err, len(msgs))
 	}
-	if err := dead.fanOut(ctx, msgs); err != nil {
+	if err := dead.fan.FanOut(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
 	if d, err := dead.Store().ReadDeliveries(ctx, "dead", ">", 10, time.Second); err != nil || len(d) != 1 {
@@ -205,7 +224,7 @@ func TestRuntimeClaimsWorkOfADeadConsumer(t *testing.T) {
 	if waited := time.Since(start); waited < 2*time.Second {
 		t.Errorf("claimed after %s: before the lease ran out", waited)
 	}
-	if r.header.Get("Idempotency-Key") != IdempotencyKey(ev.ID, 1) {
+	if r.header.Get("Idempotency-Key") != webhook.IdempotencyKey(ev.ID, 1) {
 		t.Errorf("recovered delivery has another Idempotency-Key")
 	}
 	streamsDrained(t, alive)
@@ -213,9 +232,10 @@ func TestRuntimeClaimsWorkOfADeadConsumer(t *testing.T) {
 }
 
 func TestRuntimeRereadsItsOwnPendingWorkAtOnce(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusOK)
-	h := hook(t, 1, "acme/api", "", "", "", gitlab.Push)
+	h := pushHook(t, 1, "acme/api", "")
 	h.URL = srv.URL
 	// A previous run of this same process read the event and crashed.
 	before := newRuntime(t, redis.URL, "me", h)
@@ -240,6 +260,7 @@ func TestRuntimeRereadsItsOwnPendingWorkAtOnce(t *testing.T) {
 }
 
 func TestRuntimeSurvivesLostConsumerGroup(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusOK)
 	rt := startOn(t, redis.URL, testConfig(), hookTo(t, 1, "acme/api", srv.URL))
@@ -265,9 +286,10 @@ func TestRuntimeSurvivesLostConsumerGroup(t *testing.T) {
 }
 
 func TestRuntimeDropsDeliveriesOfRemovedHooks(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusOK)
-	h := hook(t, 1, "acme/api", "", "", "", gitlab.Push)
+	h := pushHook(t, 1, "acme/api", "")
 	h.URL = srv.URL
 	rt := newRuntime(t, redis.URL, "c1", h)
 	ctx := context.Background()
@@ -276,10 +298,10 @@ func TestRuntimeDropsDeliveriesOfRemovedHooks(t *testing.T) {
 	}
 	enqueue(t, rt, pushEvent(t, "acme/api"))
 	msgs, _ := rt.Store().ReadEvents(ctx, "c1", ">", 10, time.Second)
-	if err := rt.fanOut(ctx, msgs); err != nil {
+	if err := rt.fan.FanOut(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
-	empty, _ := NewHookSet(nil)
+	empty, _ := webhook.NewHookSet(nil)
 	rt.Configure(testConfig(), empty) // the hook is deleted before its delivery goes out
 	if err := rt.Start(); err != nil {
 		t.Fatal(err)
@@ -289,19 +311,20 @@ func TestRuntimeDropsDeliveriesOfRemovedHooks(t *testing.T) {
 	none(t, got, 300*time.Millisecond)
 }
 
+// Not parallel: it counts a process-wide metric.
 func TestRuntimeStartIsIdempotentAndCloseStops(t *testing.T) {
 	redis := redistest.Start(t)
 	srv, got := receiver(t, http.StatusOK)
-	h := hook(t, 1, "acme/api", "", "", "", gitlab.Push)
+	h := pushHook(t, 1, "acme/api", "")
 	h.URL = srv.URL
 	rt := newRuntime(t, redis.URL, "c1", h)
-	running := testutil.ToFloat64(runtimesRunning)
+	running := testutil.ToFloat64(metrics.RuntimesRunning)
 	for range 3 {
 		if err := rt.Start(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if d := testutil.ToFloat64(runtimesRunning) - running; d != 1 {
+	if d := testutil.ToFloat64(metrics.RuntimesRunning) - running; d != 1 {
 		t.Fatalf("three Starts started %v runtimes", d)
 	}
 	const n = 20
@@ -321,7 +344,7 @@ func TestRuntimeStartIsIdempotentAndCloseStops(t *testing.T) {
 	if err := rt.Close(time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if d := testutil.ToFloat64(runtimesRunning) - running; d != 0 {
+	if d := testutil.ToFloat64(metrics.RuntimesRunning) - running; d != 0 {
 		t.Fatalf("after Close %v runtimes still counted", d)
 	}
 	if err := rt.Start(); err == nil {

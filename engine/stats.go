@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 )
 
 // Stats are the queue depths of a namespace, shared by all processes.
@@ -23,40 +22,16 @@ type Stats struct {
 
 // Stats reads the queue depths.
 func (r *Runtime) Stats(ctx context.Context) (Stats, error) {
-	c, k := r.store.Client(), r.store.Keys()
-	ev, err1 := c.XLen(ctx, k.Events()).Result()
-	rd, err2 := c.XLen(ctx, k.Ready()).Result()
-	sc, err3 := c.ZCard(ctx, k.Schedule()).Result()
-	dl, err4 := c.XLen(ctx, k.Dead()).Result()
-	for _, err := range []error{err1, err2, err3, err4} {
-		if err != nil {
-			return Stats{}, fmt.Errorf("reading queue depths: %w", err)
-		}
+	d, err := r.store.QueueDepths(ctx)
+	if err != nil {
+		return Stats{}, err
 	}
-	return Stats{Events: ev, Ready: rd, Scheduled: sc, DeadLetters: dl, Silent: r.cfg.Load().Silent, Paused: r.paused.Load()}, nil
+	return Stats{Events: d.Events, Ready: d.Ready, Scheduled: d.Scheduled, DeadLetters: d.Dead,
+		Silent: r.cfg.Load().Silent, Paused: r.deliver.Paused()}, nil
 }
 
 // Redrive puts dead letters back in the queue as first attempts: the given
 // IDs, or all of them.
 func (r *Runtime) Redrive(ctx context.Context, ids []string, all bool) (int, error) {
-	if !all {
-		return r.store.Redrive(ctx, ids...)
-	}
-	total := 0
-	for after := "-"; ; {
-		dls, err := r.store.DeadLetters(ctx, after, 500)
-		if err != nil || len(dls) == 0 {
-			return total, err
-		}
-		batch := make([]string, 0, len(dls))
-		for _, d := range dls {
-			batch = append(batch, d.ID)
-		}
-		n, err := r.store.Redrive(ctx, batch...)
-		total += n
-		if err != nil {
-			return total, err
-		}
-		after = dls[len(dls)-1].ID
-	}
+	return r.recovery.Redrive(ctx, ids, all)
 }

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // keyReceiver counts deliveries per Idempotency-Key.
@@ -26,9 +26,9 @@ func (k *keyReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // burst enqueues n events (retrying each until Redis accepts it, bounded),
 // calling disrupt halfway, and returns the events accepted.
-func burst(t *testing.T, rt *Runtime, n int, disrupt func()) []*Event {
+func burst(t *testing.T, rt *Runtime, n int, disrupt func()) []*webhook.Event {
 	t.Helper()
-	var accepted []*Event
+	var accepted []*webhook.Event
 	for i := range n {
 		if i == n/2 {
 			disrupt()
@@ -53,14 +53,14 @@ func burst(t *testing.T, rt *Runtime, n int, disrupt func()) []*Event {
 }
 
 // allArrive waits until every accepted event reached the receiver.
-func allArrive(t *testing.T, rcv *keyReceiver, accepted []*Event) {
+func allArrive(t *testing.T, rcv *keyReceiver, accepted []*webhook.Event) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		missing, dups := 0, 0
 		rcv.mu.Lock()
 		for _, ev := range accepted {
-			switch n := rcv.keys[IdempotencyKey(ev.ID, 1)]; {
+			switch n := rcv.keys[webhook.IdempotencyKey(ev.ID, 1)]; {
 			case n == 0:
 				missing++
 			case n > 1:
@@ -85,9 +85,9 @@ func topologyRuntime(t *testing.T, url, mode string, replicaAcks int, rcvURL str
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := hook(t, 1, "acme/api", "", "", "", gitlab.Push)
+	h := pushHook(t, 1, "acme/api", "")
 	h.URL = rcvURL
-	set, _ := NewHookSet([]*Hook{h})
+	set, _ := webhook.NewHookSet([]*webhook.Hook{h})
 	rt := NewRuntime(store, "c1", nil)
 	cfg := testConfig()
 	cfg.Retry.MaxAttempts = 5
@@ -100,6 +100,7 @@ func topologyRuntime(t *testing.T, url, mode string, replicaAcks int, rcvURL str
 }
 
 func TestRedisClusterNodeRestartMidBurst(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a 3-node Redis Cluster")
 	}
@@ -117,6 +118,7 @@ func TestRedisClusterNodeRestartMidBurst(t *testing.T) {
 }
 
 func TestRedisSentinelFailoverMidBurst(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts Redis with a replica and a sentinel")
 	}

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/gobwas/glob"
 )
 
 // Branch filter strategies, as the API's branch_filter_strategy names them.
@@ -24,7 +26,8 @@ const MaxWildcardFilterLength = 4000
 type BranchFilter struct {
 	strategy string
 	filter   string
-	re       *regexp.Regexp // wildcard with '*' or regex; nil for exact or empty
+	re       *regexp.Regexp // regex; nil otherwise
+	glob     glob.Glob      // wildcard with '*'; nil otherwise
 }
 
 // NewBranchFilter validates and compiles a filter the way GitLab does:
@@ -54,15 +57,17 @@ func NewBranchFilter(strategy, filter string) (BranchFilter, error) {
 		}
 		bf := BranchFilter{strategy: strategy, filter: filter}
 		if strings.Contains(filter, "*") {
+			// Only '*' is special in GitLab's wildcard filters: every other
+			// character is quoted. Without separators, '*' spans '/'.
 			parts := strings.Split(filter, "*")
 			for i, p := range parts {
-				parts[i] = regexp.QuoteMeta(p)
+				parts[i] = glob.QuoteMeta(p)
 			}
-			re, err := regexp.Compile(`\A` + strings.Join(parts, ".*?") + `\z`)
+			g, err := glob.Compile(strings.Join(parts, "*"))
 			if err != nil {
 				return BranchFilter{}, fmt.Errorf("branch filter %q is not a valid branch name: %w", filter, err)
 			}
-			bf.re = re
+			bf.glob = g
 		}
 		return bf, nil
 	case StrategyRegex:
@@ -92,13 +97,17 @@ func (f BranchFilter) Strategy() string {
 func (f BranchFilter) Filter() string { return f.filter }
 
 // Match reports whether a push to ref (a full "refs/heads/x" or a bare branch
-// name) passes the filter.
-func (f BranchFilter) Match(ref string) bool {
+// name) passes the filter. A pointer receiver: the fan-out calls it for
+// every candidate hook, and the filter is not small.
+func (f *BranchFilter) Match(ref string) bool {
 	if f.filter == "" || f.strategy == StrategyAllBranches {
 		return true
 	}
 	branch := BranchName(ref)
-	if f.re != nil {
+	switch {
+	case f.glob != nil:
+		return f.glob.Match(branch)
+	case f.re != nil:
 		return f.re.MatchString(branch)
 	}
 	return branch == f.filter

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestBranchFilterSeedExamples(t *testing.T) {
+func TestBranchFilterGitLabDocExamples(t *testing.T) {
 	cases := []struct {
 		strategy, filter, ref string
 		want                  bool
@@ -82,4 +82,27 @@ func FuzzBranchFilter(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Wildcard filters treat every character but '*' literally, as GitLab does,
+// including those that glob syntax gives a meaning to.
+func TestBranchFilterWildcardIsLiteralButStar(t *testing.T) {
+	for _, c := range []struct {
+		filter, ref string
+		want        bool
+	}{
+		{"rel-{a,b}*", "refs/heads/rel-{a,b}-1", true},
+		{"rel-{a,b}*", "refs/heads/rel-a-1", false},
+		{"x!*", "refs/heads/x!y", true},
+		{"a*b*c", "refs/heads/a/x/b/y/c", true},
+		{"a*b*c", "refs/heads/a/x/c", false},
+	} {
+		f, err := NewBranchFilter(StrategyWildcard, c.filter)
+		if err != nil {
+			t.Fatalf("%q: %v", c.filter, err)
+		}
+		if got := f.Match(c.ref); got != c.want {
+			t.Errorf("%q on %q = %v, want %v", c.filter, c.ref, got, c.want)
+		}
+	}
 }

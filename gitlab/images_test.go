@@ -8,7 +8,7 @@ import (
 func TestAbsoluteImageURLs(t *testing.T) {
 	const inst, proj = "https://gitlab.example.com", "example-group/example-project"
 	cases := []struct{ name, in, want string }{
-		// The seed's example.
+		// The example of GitLab's webhooks documentation.
 		{"uploads", "![image](/uploads/$sha/image.png)",
 			"![image](https://gitlab.example.com/example-group/example-project/uploads/$sha/image.png)"},
 		{"uploads without slash", "![image](uploads/a/b.png)",

@@ -169,3 +169,14 @@ func (s TriggerSet) List() []Trigger {
 	}
 	return out
 }
+
+// Testable reports whether GitLab's webhooks page offers a test request of
+// t (GitLab's "Test" dropdown).
+func (t Trigger) Testable() bool {
+	switch t {
+	case Push, TagPush, Issues, ConfidentialIssues, Note, MergeRequests, Job, Pipeline, WikiPage, Releases,
+		Emoji, ResourceAccessToken, Project:
+		return true
+	}
+	return false
+}

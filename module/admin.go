@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 func init() {
@@ -101,7 +102,7 @@ func adminHooks(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	hooks := rt.Hooks().All()
-	slices.SortFunc(hooks, func(a, b *engine.Hook) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(hooks, func(a, b *webhook.Hook) int { return cmp.Compare(a.ID, b.ID) })
 	out := make([]hookInfo, 0, len(hooks))
 	for _, h := range hooks {
 		hh, err := rt.HookHealth(r.Context(), h.ID)

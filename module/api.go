@@ -96,8 +96,11 @@ func (*API) CaddyModule() caddy.ModuleInfo {
 // Provision finds the webhooks app and builds the handler.
 func (m *API) Provision(ctx caddy.Context) error {
 	appIface, err := ctx.AppIfConfigured("webhooks")
+	if errors.Is(err, caddy.ErrNotConfigured) {
+		return errors.New("webhooks_api needs the webhooks app: add a `webhooks { redis … }` global option")
+	}
 	if err != nil {
-		return fmt.Errorf("webhooks_api needs the webhooks app: add a `webhooks { redis … }` global option: %w", err)
+		return err
 	}
 	app := appIface.(*App)
 	if app.cfg.Secrets == nil {
@@ -128,7 +131,7 @@ func (m *API) Provision(ctx caddy.Context) error {
 	rt := app.Runtime()
 	h, err := api.New(rt.Store().Hooks(app.cfg.Secrets), rt, opt)
 	if err != nil {
-		return fmt.Errorf("webhooks_api: %w", err)
+		return err
 	}
 	m.handler = h
 	return nil
@@ -200,14 +203,14 @@ func (m *API) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // Validate checks the settings.
 func (m *API) Validate() error {
 	if m.Prefix != "" && !strings.HasPrefix(m.Prefix, "/") {
-		return fmt.Errorf("webhooks_api: prefix %q must start with /", m.Prefix)
+		return fmt.Errorf("prefix %q must start with /", m.Prefix)
 	}
 	if m.MaxBody < 0 {
-		return errors.New("webhooks_api: max_body must not be negative")
+		return errors.New("max_body must not be negative")
 	}
 	for i, t := range m.Tokens {
 		if t.Name == "" {
-			return errors.New("webhooks_api: token #" + strconv.Itoa(i+1) + " has no name")
+			return errors.New("token #" + strconv.Itoa(i+1) + " has no name")
 		}
 	}
 	return nil

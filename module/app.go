@@ -1,7 +1,10 @@
-// Package module holds the Caddy modules of caddy-webhooks: the webhooks app
-// that owns the Redis connection and the delivery workers, and the
-// webhooks_capture handler that turns an app's responses into events. The
-// work itself is done by the engine package; this is the glue.
+// Package module holds the Caddy modules of caddy-webhooks: the webhooks
+// app that owns the Redis connection and the delivery workers (with its
+// admin endpoints and `caddy webhooks` command), the webhooks_capture
+// handler that turns an app's responses into events, the webhooks_api
+// handler that serves GitLab's hooks API, and the webhooks_ui handler that
+// serves the Settings > Webhooks page. The work itself is done by the
+// engine package; this is the glue.
 package module
 
 import (
@@ -17,8 +20,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
+	"github.com/grt-continuation/caddy-webhooks/engine/fanout"
+	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
+	"github.com/grt-continuation/caddy-webhooks/engine/recovery"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/spool"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 func init() {
@@ -221,7 +229,7 @@ type App struct {
 	rt      *engine.Runtime
 	poolKey string
 	cfg     engine.Config
-	hooks   *engine.HookSet
+	hooks   *webhook.HookSet
 	logger  *zap.Logger
 
 	spool    *spool.Spool // nil: spool_dir off
@@ -242,7 +250,9 @@ type pooledRuntime struct{ *engine.Runtime }
 func (p pooledRuntime) Destruct() error { return p.Close(shutdownGrace) }
 
 // Provision resolves settings and takes a reference on the pooled runtime.
-// It neither dials Redis nor starts goroutines: `caddy validate` runs it too.
+// It does not dial Redis (`caddy validate` runs it too); the first config
+// that uses a Redis creates its client, whose pipeline batchers are
+// goroutines, but the runtime's workers start only in Start.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	repl := caddy.NewReplacer()
@@ -251,7 +261,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 
 	network, err := a.networkPolicy()
 	if err != nil {
-		return fmt.Errorf("webhooks: %w", err)
+		return err
 	}
 	hooks, err := buildHooks(a.Hooks, repl, &network)
 	if err != nil {
@@ -259,7 +269,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.hooks = hooks
 	a.cfg = engine.Config{
-		Send: engine.SendConfig{
+		Send: delivery.SendConfig{
 			Instance:        strings.TrimRight(a.Instance, "/"),
 			UserAgent:       "GitLab/" + a.GitLabVersion,
 			Timeout:         time.Duration(a.Timeout),
@@ -268,7 +278,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 			Network:         network,
 		},
 		Workers: a.Workers,
-		Retry: engine.RetryPolicy{
+		Retry: delivery.RetryPolicy{
 			MaxAttempts: a.MaxAttempts, Backoff: time.Duration(a.RetryBackoff),
 			MaxBackoff: time.Duration(a.MaxRetryBackoff), MaxAge: time.Duration(a.MaxDeliveryAge),
 		},
@@ -277,14 +287,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 		},
 		HookConcurrency: a.HookConcurrency,
 		CallsPerMinute:  a.CallsPerMinute,
-		RecursionWindow: engine.RecursionWindow,
-		MaxChainHooks:   engine.MaxChainHooks,
+		RecursionWindow: fanout.RecursionWindow,
+		MaxChainHooks:   fanout.MaxChainHooks,
 		Silent:          a.SilentMode,
-		MaxHandouts:     engine.MaxHandouts,
+		MaxHandouts:     recovery.MaxHandouts,
 		Lease:           time.Duration(a.Lease),
 		ClaimInterval:   time.Duration(a.ClaimInterval),
 		DeadLetters:     redisstore.DeadLetterLimits{MaxEntries: a.MaxDeadLetters, MaxBytes: a.MaxDeadLetterBytes},
-		Log: engine.LogPolicy{
+		Log: hooklog.Policy{
 			Retention: time.Duration(a.LogRetention), MaxEntries: a.LogMaxEntries,
 			MaxRequestBody: int(min(a.LogMaxRequestBody, 1<<30)),
 		},
@@ -330,10 +340,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 }
 
 // networkPolicy is allow_local_requests and allow_networks.
-func (a *App) networkPolicy() (engine.NetworkPolicy, error) {
-	network := engine.NetworkPolicy{AllowLocal: a.AllowLocalRequests}
+func (a *App) networkPolicy() (delivery.NetworkPolicy, error) {
+	network := delivery.NetworkPolicy{AllowLocal: a.AllowLocalRequests}
 	for _, s := range a.AllowNetworks {
-		n, err := engine.ParseNetwork(s)
+		n, err := delivery.ParseNetwork(s)
 		if err != nil {
 			return network, fmt.Errorf("allow_networks: %w", err)
 		}
@@ -380,9 +390,9 @@ func (a *App) setDefaults(repl *caddy.Replacer) {
 	setDefault(&a.MaxRetryBackoff, caddy.Duration(time.Hour))
 	setDefault(&a.MaxDeliveryAge, caddy.Duration(72*time.Hour))
 	setDefault(&a.HookConcurrency, 8)
-	setDefault(&a.DisableAfterFailures, engine.DefaultHealthPolicy.Threshold)
-	setDefault(&a.DisableFor, caddy.Duration(engine.DefaultHealthPolicy.Base))
-	setDefault(&a.MaxDisableFor, caddy.Duration(engine.DefaultHealthPolicy.Max))
+	setDefault(&a.DisableAfterFailures, delivery.DefaultHealthPolicy.Threshold)
+	setDefault(&a.DisableFor, caddy.Duration(delivery.DefaultHealthPolicy.Base))
+	setDefault(&a.MaxDisableFor, caddy.Duration(delivery.DefaultHealthPolicy.Max))
 	if a.MaxResponseBody == 0 {
 		a.MaxResponseBody = DefaultMaxResponseBody
 	}
@@ -399,13 +409,13 @@ func (a *App) setDefaults(repl *caddy.Replacer) {
 // Validate checks the settings.
 func (a *App) Validate() error {
 	if err := a.cfg.Validate(); err != nil {
-		return fmt.Errorf("webhooks: %w", err)
+		return err
 	}
 	if a.Instance != "" && !strings.HasPrefix(a.Instance, "http://") && !strings.HasPrefix(a.Instance, "https://") {
-		return fmt.Errorf("webhooks: instance %q must be an http(s) base URL", a.Instance)
+		return fmt.Errorf("instance %q must be an http(s) base URL", a.Instance)
 	}
 	if strings.ContainsAny(a.GitLabVersion, " \r\n") {
-		return fmt.Errorf("webhooks: gitlab_version %q must be one word", a.GitLabVersion)
+		return fmt.Errorf("gitlab_version %q must be one word", a.GitLabVersion)
 	}
 	return nil
 }

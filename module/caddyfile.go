@@ -9,8 +9,10 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
+	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // UnmarshalCaddyfile sets up the app from the webhooks global option:
@@ -120,7 +122,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Err("usage: allow_networks <cidr|ip...>")
 			}
 			for _, n := range args {
-				if _, err := engine.ParseNetwork(n); err != nil {
+				if _, err := delivery.ParseNetwork(n); err != nil {
 					return d.Errf("allow_networks: %v", err)
 				}
 			}
@@ -199,7 +201,7 @@ func (a *App) checkHookURLs(urls []hookURL) error {
 		if err := network.CheckURL(u.hook.URL, u.hook.URLVariables); err != nil {
 			d := caddyfile.NewDispenser([]caddyfile.Token{u.at})
 			d.Next()
-			masked := engine.MaskSecrets(&engine.Hook{URL: u.hook.URL, URLVariables: u.hook.URLVariables}, err.Error())
+			masked := hooklog.MaskSecrets(&webhook.Hook{URL: u.hook.URL, URLVariables: u.hook.URLVariables}, err.Error())
 			return d.Errf("hook %s: url %s: %s", u.hook.Name, gitlab.MaskURL(u.hook.URL), masked)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/spool"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 func init() {
@@ -107,7 +108,7 @@ func (c *Capture) Provision(ctx caddy.Context) error {
 	for _, n := range c.TrustedEventUUIDFrom {
 		p, err := caddyhttp.CIDRExpressionToPrefix(n)
 		if err != nil {
-			return fmt.Errorf("webhooks_capture: trusted_event_uuid_from: %w", err)
+			return fmt.Errorf("trusted_event_uuid_from: %w", err)
 		}
 		c.trusted = append(c.trusted, p.Masked())
 	}
@@ -123,7 +124,7 @@ func (c *Capture) Provision(ctx caddy.Context) error {
 	case c.MaxBody == 0:
 		c.MaxBody = min(DefaultMaxBody, wh.MaxPayload)
 	case c.MaxBody > wh.MaxPayload:
-		return fmt.Errorf("webhooks_capture: max_body (%d bytes) exceeds the webhooks max_payload (%d bytes)", c.MaxBody, wh.MaxPayload)
+		return fmt.Errorf("max_body (%d bytes) exceeds the webhooks max_payload (%d bytes)", c.MaxBody, wh.MaxPayload)
 	}
 	c.rt, c.spool = wh.Runtime(), wh.spool
 	registerMetrics(ctx)
@@ -221,8 +222,8 @@ func (c *Capture) finish(tw *teeWriter, r *http.Request, chain string) {
 	}
 	ev, err := c.buildEvent(tw, r, chain)
 	if err != nil {
-		var rej *engine.RejectError
-		reason := engine.RejectPayload
+		var rej *webhook.RejectError
+		reason := webhook.RejectPayload
 		if errors.As(err, &rej) {
 			reason = rej.Reason
 		}
@@ -244,13 +245,13 @@ func (c *Capture) finish(tw *teeWriter, r *http.Request, chain string) {
 
 // spoolEvent keeps an event Redis did not take in the local spool; it
 // reports whether the event is safe.
-func (c *Capture) spoolEvent(ev *engine.Event, redisErr error) bool {
+func (c *Capture) spoolEvent(ev *webhook.Event, redisErr error) bool {
 	return spoolEvent(c.spool, c.logger, ev, redisErr)
 }
 
-func (c *Capture) buildEvent(tw *teeWriter, r *http.Request, chain string) (*engine.Event, error) {
+func (c *Capture) buildEvent(tw *teeWriter, r *http.Request, chain string) (*webhook.Event, error) {
 	if tw.overflow {
-		return nil, &engine.RejectError{Reason: engine.RejectTooLarge,
+		return nil, &webhook.RejectError{Reason: webhook.RejectTooLarge,
 			Err: fmt.Errorf("payload is larger than max_body (%d bytes)", c.MaxBody)}
 	}
 	body, err := decode(tw.Header().Get("Content-Encoding"), tw.buf.Bytes(), c.MaxBody)
@@ -260,8 +261,8 @@ func (c *Capture) buildEvent(tw *teeWriter, r *http.Request, chain string) (*eng
 	if tw.rule != nil {
 		return tw.rule.event(r, tw, body, chain)
 	}
-	sig := engine.Signals{Event: tw.signals[0], Project: tw.signals[1], Namespace: tw.signals[2], Ref: tw.signals[3]}
-	return engine.NewEvent(sig, body, chain, time.Now())
+	sig := webhook.Signals{Event: tw.signals[0], Project: tw.signals[1], Namespace: tw.signals[2], Ref: tw.signals[3]}
+	return webhook.NewEvent(sig, body, chain, time.Now())
 }
 
 // Interface guards

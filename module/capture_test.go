@@ -20,6 +20,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 const pushBody = `{"object_kind":"push","ref":"refs/heads/main","commits":[]}`
@@ -38,16 +39,16 @@ func newCapture(t *testing.T, redisURL string) *Capture {
 }
 
 // queued returns the events in the stream.
-func queued(t *testing.T, c *Capture) []redisstore.Event {
+func queued(t *testing.T, c *Capture) []webhook.Event {
 	t.Helper()
 	st := c.rt.Store()
 	msgs, err := st.Client().XRange(context.Background(), st.Keys().Events(), "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []redisstore.Event
+	var out []webhook.Event
 	for _, m := range msgs {
-		out = append(out, redisstore.Event{
+		out = append(out, webhook.Event{
 			ID: m.Values["id"].(string), Trigger: m.Values["trigger"].(string), Project: m.Values["project"].(string),
 			Namespace: m.Values["ns"].(string), Ref: m.Values["ref"].(string), Chain: m.Values["chain"].(string),
 			Body: []byte(m.Values["body"].(string)),
@@ -177,7 +178,7 @@ func TestCaptureRejectsOversizeEventButServesIt(t *testing.T) {
 	redis := redistest.Start(t)
 	c := newCapture(t, redis.URL)
 	c.MaxBody = 32
-	before := rejected(t, engine.RejectTooLarge)
+	before := rejected(t, webhook.RejectTooLarge)
 	big := `{"object_kind":"push","ref":"refs/heads/main","pad":"` + strings.Repeat("x", 100) + `"}`
 	rec := serve(t, c, nil, func(w http.ResponseWriter, r *http.Request) {
 		signal(w.Header(), "push", "acme/api")
@@ -189,7 +190,7 @@ func TestCaptureRejectsOversizeEventButServesIt(t *testing.T) {
 	if n := len(queued(t, c)); n != 0 {
 		t.Fatalf("queued %d events", n)
 	}
-	if d := rejected(t, engine.RejectTooLarge) - before; d != 1 {
+	if d := rejected(t, webhook.RejectTooLarge) - before; d != 1 {
 		t.Fatalf("too_large rejections grew by %v", d)
 	}
 }
@@ -214,7 +215,7 @@ func TestCaptureContentEncodings(t *testing.T) {
 		t.Fatalf("gzip event = %+v", evs)
 	}
 
-	before := rejected(t, engine.RejectEncoding)
+	before := rejected(t, webhook.RejectEncoding)
 	serve(t, c, nil, func(w http.ResponseWriter, r *http.Request) {
 		signal(w.Header(), "push", "acme/api")
 		w.Header().Set("Content-Encoding", "compress")
@@ -223,7 +224,7 @@ func TestCaptureContentEncodings(t *testing.T) {
 	if len(queued(t, c)) != 1 {
 		t.Fatal("an LZW (compress) event was queued")
 	}
-	if d := rejected(t, engine.RejectEncoding) - before; d != 1 {
+	if d := rejected(t, webhook.RejectEncoding) - before; d != 1 {
 		t.Fatalf("unsupported_encoding rejections grew by %v", d)
 	}
 }

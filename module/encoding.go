@@ -13,7 +13,7 @@ import (
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // maxCodings bounds the Content-Encoding layers of one payload: HTTP allows
@@ -37,7 +37,7 @@ func decode(encoding string, body []byte, limit int64) ([]byte, error) {
 		}
 	}
 	if len(codings) > maxCodings {
-		return nil, &engine.RejectError{Reason: engine.RejectEncoding,
+		return nil, &webhook.RejectError{Reason: webhook.RejectEncoding,
 			Err: fmt.Errorf("content encoding %q stacks more than %d codings", encoding, maxCodings)}
 	}
 	for i := len(codings) - 1; i >= 0; i-- { // the last coding was applied last
@@ -80,12 +80,12 @@ func decodeOne(coding string, body []byte, limit int64) ([]byte, error) {
 		defer zr.Close()
 		r = zr
 	default:
-		return nil, &engine.RejectError{Reason: engine.RejectEncoding,
+		return nil, &webhook.RejectError{Reason: webhook.RejectEncoding,
 			Err: fmt.Errorf("content encoding %q is not supported for event payloads (gzip, deflate, br and zstd are)", coding)}
 	}
 	out, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if int64(len(out)) > limit || errors.Is(err, zstd.ErrWindowSizeExceeded) {
-		return nil, &engine.RejectError{Reason: engine.RejectTooLarge,
+		return nil, &webhook.RejectError{Reason: webhook.RejectTooLarge,
 			Err: fmt.Errorf("decompressed %s payload is larger than max_body (%d bytes)", coding, limit)}
 	}
 	if err != nil {
@@ -95,5 +95,5 @@ func decodeOne(coding string, body []byte, limit int64) ([]byte, error) {
 }
 
 func badEncoding(coding string, err error) error {
-	return &engine.RejectError{Reason: engine.RejectPayload, Err: fmt.Errorf("%s payload: %w", coding, err)}
+	return &webhook.RejectError{Reason: webhook.RejectPayload, Err: fmt.Errorf("%s payload: %w", coding, err)}
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // compress encodes b with one HTTP content coding, as an app would.
@@ -51,7 +51,7 @@ func compress(t *testing.T, coding string, b []byte) []byte {
 }
 
 func rejectReason(err error) string {
-	var rej *engine.RejectError
+	var rej *webhook.RejectError
 	if errors.As(err, &rej) {
 		return rej.Reason
 	}
@@ -77,14 +77,14 @@ func TestDecodeEveryEncoding(t *testing.T) {
 	if got, err := decode("gzip, br", stacked, 1<<20); err != nil || string(got) != pushBody {
 		t.Errorf("gzip, br: %q, %v", got, err)
 	}
-	if _, err := decode("gzip, gzip, gzip", stacked, 1<<20); rejectReason(err) != engine.RejectEncoding {
-		t.Errorf("three codings: %v, want %s", err, engine.RejectEncoding)
+	if _, err := decode("gzip, gzip, gzip", stacked, 1<<20); rejectReason(err) != webhook.RejectEncoding {
+		t.Errorf("three codings: %v, want %s", err, webhook.RejectEncoding)
 	}
-	if _, err := decode("compress", []byte{1}, 1<<20); rejectReason(err) != engine.RejectEncoding {
-		t.Errorf("compress: %v, want %s", err, engine.RejectEncoding)
+	if _, err := decode("compress", []byte{1}, 1<<20); rejectReason(err) != webhook.RejectEncoding {
+		t.Errorf("compress: %v, want %s", err, webhook.RejectEncoding)
 	}
-	if _, err := decode("br", []byte("not brotli at all"), 1<<20); rejectReason(err) != engine.RejectPayload {
-		t.Errorf("corrupt br: %v, want %s", err, engine.RejectPayload)
+	if _, err := decode("br", []byte("not brotli at all"), 1<<20); rejectReason(err) != webhook.RejectPayload {
+		t.Errorf("corrupt br: %v, want %s", err, webhook.RejectPayload)
 	}
 }
 
@@ -99,8 +99,8 @@ func TestDecodeRefusesBombs(t *testing.T) {
 		if len(enc) > limit {
 			t.Fatalf("%s bomb is %d bytes: not a bomb", coding, len(enc))
 		}
-		if _, err := decode(coding, enc, limit); rejectReason(err) != engine.RejectTooLarge {
-			t.Errorf("%s bomb: %v, want %s", coding, err, engine.RejectTooLarge)
+		if _, err := decode(coding, enc, limit); rejectReason(err) != webhook.RejectTooLarge {
+			t.Errorf("%s bomb: %v, want %s", coding, err, webhook.RejectTooLarge)
 		}
 	}
 }
@@ -124,14 +124,14 @@ func TestCaptureDecodesBrotliAndZstdAndKeepsTheClientBytes(t *testing.T) {
 		}
 	}
 
-	before := rejected(t, engine.RejectTooLarge)
+	before := rejected(t, webhook.RejectTooLarge)
 	big := compress(t, "zstd", []byte(`{"x":"`+strings.Repeat("A", 2<<20)+`"}`))
 	serve(t, c, nil, func(w http.ResponseWriter, r *http.Request) {
 		signal(w.Header(), "push", "acme/api")
 		w.Header().Set("Content-Encoding", "zstd")
 		w.Write(big)
 	})
-	if d := rejected(t, engine.RejectTooLarge) - before; d != 1 {
+	if d := rejected(t, webhook.RejectTooLarge) - before; d != 1 {
 		t.Fatalf("too_large rejections grew by %v after a zstd bomb", d)
 	}
 	if len(queued(t, c)) != 3 {

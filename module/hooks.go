@@ -7,8 +7,10 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
+	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // HookConfig declares a hook in the configuration. Field names follow
@@ -68,8 +70,8 @@ type HookConfig struct {
 // while staying below 2^53, the largest integer JSON clients read exactly.
 const configHookIDBase = int64(1) << 52
 
-func buildHooks(cfgs []*HookConfig, repl *caddy.Replacer, network *engine.NetworkPolicy) (*engine.HookSet, error) {
-	hooks := make([]*engine.Hook, 0, len(cfgs))
+func buildHooks(cfgs []*HookConfig, repl *caddy.Replacer, network *delivery.NetworkPolicy) (*webhook.HookSet, error) {
+	hooks := make([]*webhook.Hook, 0, len(cfgs))
 	names := map[string]bool{}
 	for i, c := range cfgs {
 		h, err := c.build(repl, network)
@@ -78,26 +80,26 @@ func buildHooks(cfgs []*HookConfig, repl *caddy.Replacer, network *engine.Networ
 			if name == "" {
 				name = fmt.Sprintf("#%d", i+1)
 			}
-			return nil, fmt.Errorf("webhooks: hook %s: %w", name, err)
+			return nil, fmt.Errorf("hook %s: %w", name, err)
 		}
 		if names[h.Name] {
-			return nil, fmt.Errorf("webhooks: two hooks are named %q", h.Name)
+			return nil, fmt.Errorf("two hooks are named %q", h.Name)
 		}
 		names[h.Name] = true
 		hooks = append(hooks, h)
 	}
-	set, err := engine.NewHookSet(hooks)
+	set, err := webhook.NewHookSet(hooks)
 	if err != nil {
-		return nil, fmt.Errorf("webhooks: %w", err)
+		return nil, err
 	}
 	return set, nil
 }
 
-func (c *HookConfig) build(repl *caddy.Replacer, network *engine.NetworkPolicy) (*engine.Hook, error) {
+func (c *HookConfig) build(repl *caddy.Replacer, network *delivery.NetworkPolicy) (*webhook.Hook, error) {
 	if strings.TrimSpace(c.Name) == "" {
 		return nil, fmt.Errorf("name is required")
 	}
-	h := &engine.Hook{
+	h := &webhook.Hook{
 		ID: c.ID, Name: c.Name, Project: c.Project, Group: c.Group,
 		URL: repl.ReplaceKnown(c.URL, ""), Token: repl.ReplaceKnown(c.Token, ""),
 		EnableSSLVerification: c.EnableSSLVerification == nil || *c.EnableSSLVerification,
@@ -135,7 +137,7 @@ func (c *HookConfig) build(repl *caddy.Replacer, network *engine.NetworkPolicy) 
 	// filled in), as GitLab checks a hook URL when it is saved; the text is
 	// masked, as a variable may hold the host.
 	if err := network.CheckURL(h.URL, h.URLVariables); err != nil {
-		return nil, fmt.Errorf("url %s: %s", h.MaskedURL(), engine.MaskSecrets(h, err.Error()))
+		return nil, fmt.Errorf("url %s: %s", h.MaskedURL(), hooklog.MaskSecrets(h, err.Error()))
 	}
 	return h, nil
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 )
 
 // A configured hook whose URL, placeholders and variables filled in, leads
@@ -17,16 +17,16 @@ func TestConfiguredHookURLsAreCheckedAtLoad(t *testing.T) {
 	t.Setenv("CI_HOOK_HOST", "10.0.0.5")
 	hooks := []*HookConfig{{Name: "ci", URL: "http://{host}/x", Project: "acme/api",
 		URLVariables: map[string]string{"host": "{env.CI_HOOK_HOST}"}}}
-	_, err := buildHooks(hooks, caddy.NewReplacer(), &engine.NetworkPolicy{})
-	want := "webhooks: hook ci: url http://{host}/x: blocked: the host from URL variables is a private address"
+	_, err := buildHooks(hooks, caddy.NewReplacer(), &delivery.NetworkPolicy{})
+	want := "hook ci: url http://{host}/x: blocked: the host from URL variables is a private address"
 	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "10.0.0.5") {
 		t.Fatalf("error %v, want it to start with %q", err, want)
 	}
-	if _, err := buildHooks(hooks, caddy.NewReplacer(), &engine.NetworkPolicy{AllowLocal: true}); err != nil {
+	if _, err := buildHooks(hooks, caddy.NewReplacer(), &delivery.NetworkPolicy{AllowLocal: true}); err != nil {
 		t.Fatalf("with allow_local_requests: %v", err)
 	}
-	n, _ := engine.ParseNetwork("10.0.0.0/24")
-	if _, err := buildHooks(hooks, caddy.NewReplacer(), &engine.NetworkPolicy{Allow: []netip.Prefix{n}}); err != nil {
+	n, _ := delivery.ParseNetwork("10.0.0.0/24")
+	if _, err := buildHooks(hooks, caddy.NewReplacer(), &delivery.NetworkPolicy{Allow: []netip.Prefix{n}}); err != nil {
 		t.Fatalf("with allow_networks 10.0.0.0/24: %v", err)
 	}
 }
@@ -38,7 +38,7 @@ func TestBuildHooksRefusesUnsafeHeadersAndControlCharacters(t *testing.T) {
 		return &HookConfig{Name: "ci", URL: "https://ci.example.com/{path}", Project: "acme/api",
 			URLVariables: map[string]string{"path": "p"}, CustomHeaders: map[string]string{"X-Team": "platform"}}
 	}
-	if _, err := buildHooks([]*HookConfig{base()}, caddy.NewReplacer(), &engine.NetworkPolicy{}); err != nil {
+	if _, err := buildHooks([]*HookConfig{base()}, caddy.NewReplacer(), &delivery.NetworkPolicy{}); err != nil {
 		t.Fatalf("valid hook refused: %v", err)
 	}
 	cases := map[string]func(c *HookConfig){
@@ -52,7 +52,7 @@ func TestBuildHooksRefusesUnsafeHeadersAndControlCharacters(t *testing.T) {
 	for name, change := range cases {
 		c := base()
 		change(c)
-		_, err := buildHooks([]*HookConfig{c}, caddy.NewReplacer(), &engine.NetworkPolicy{})
+		_, err := buildHooks([]*HookConfig{c}, caddy.NewReplacer(), &delivery.NetworkPolicy{})
 		if err == nil || !strings.Contains(err.Error(), "hook ci") {
 			t.Errorf("%s: buildHooks = %v, want an error naming the hook", name, err)
 		}

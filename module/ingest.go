@@ -107,7 +107,7 @@ func (in *Ingest) Provision(ctx caddy.Context) error {
 	case in.MaxBody == 0:
 		in.MaxBody = min(DefaultMaxBody, wh.MaxPayload)
 	case in.MaxBody > wh.MaxPayload:
-		return fmt.Errorf("webhooks_ingest: max_body (%d bytes) exceeds the webhooks max_payload (%d bytes)", in.MaxBody, wh.MaxPayload)
+		return fmt.Errorf("max_body (%d bytes) exceeds the webhooks max_payload (%d bytes)", in.MaxBody, wh.MaxPayload)
 	}
 	if in.MaxRequest == 0 {
 		in.MaxRequest = max(DefaultIngestMaxRequest, in.MaxBody)
@@ -122,7 +122,7 @@ func (in *Ingest) Provision(ctx caddy.Context) error {
 		in.IdempotencyWindow = caddy.Duration(DefaultIdempotencyWindow)
 	}
 	if in.auth, err = api.NewAuthenticator(apiTokens(in.Tokens), in.TrustUpstreamAuth); err != nil {
-		return fmt.Errorf("webhooks_ingest: %w", err)
+		return err
 	}
 	in.rt, in.spool = wh.Runtime(), wh.spool
 	registerMetrics(ctx)
@@ -143,15 +143,15 @@ func apiTokens(ts []*APIToken) []api.Token {
 func (in *Ingest) Validate() error {
 	switch {
 	case in.MaxBody < 0, in.MaxRequest < 0, in.MaxBatch < 0:
-		return errors.New("webhooks_ingest: max_body, max_request and max_batch must not be negative")
+		return errors.New("max_body, max_request and max_batch must not be negative")
 	case in.MaxRequest > 0 && in.MaxRequest < in.MaxBody:
-		return fmt.Errorf("webhooks_ingest: max_request (%d bytes) is smaller than max_body (%d bytes)", in.MaxRequest, in.MaxBody)
+		return fmt.Errorf("max_request (%d bytes) is smaller than max_body (%d bytes)", in.MaxRequest, in.MaxBody)
 	case in.EnqueueTimeout < 0, in.IdempotencyWindow < 0:
-		return errors.New("webhooks_ingest: enqueue_timeout and idempotency_window must not be negative")
+		return errors.New("enqueue_timeout and idempotency_window must not be negative")
 	}
 	for i, t := range in.Tokens {
 		if t.Name == "" {
-			return fmt.Errorf("webhooks_ingest: token #%d has no name", i+1)
+			return fmt.Errorf("token #%d has no name", i+1)
 		}
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/api"
 	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // ingestEvent is one event as a client posts it.
@@ -56,7 +57,7 @@ func refusal(status int, msg string) *ingestError {
 
 // pendingEvent is one validated event, not yet queued.
 type pendingEvent struct {
-	ev  *engine.Event
+	ev  *webhook.Event
 	key string // idempotency key, "" for none
 }
 
@@ -124,8 +125,8 @@ func (in *Ingest) read(w http.ResponseWriter, r *http.Request, caller api.Caller
 	}
 	body, err := decode(r.Header.Get("Content-Encoding"), raw, in.MaxRequest)
 	if err != nil {
-		var rej *engine.RejectError
-		if errors.As(err, &rej) && rej.Reason == engine.RejectTooLarge {
+		var rej *webhook.RejectError
+		if errors.As(err, &rej) && rej.Reason == webhook.RejectTooLarge {
 			return nil, refusal(http.StatusRequestEntityTooLarge, "413 Request Entity Too Large")
 		}
 		return nil, badRequest("%v", err)
@@ -203,14 +204,14 @@ func (in *Ingest) event(line []byte, caller api.Caller, chain string, now time.T
 	case len(e.IdempotencyKey) > maxIdempotencyKey:
 		return pendingEvent{}, badRequest("idempotency_key is longer than %d characters", maxIdempotencyKey)
 	case int64(len(e.Payload)) > in.MaxBody:
-		engine.CountRejected(engine.RejectTooLarge)
+		engine.CountRejected(webhook.RejectTooLarge)
 		return pendingEvent{}, refusal(http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("413 Request Entity Too Large: the payload is larger than max_body (%d bytes)", in.MaxBody))
 	}
-	ev, err := engine.NewEvent(engine.Signals{Event: e.Trigger, Project: e.Project, Namespace: e.Group, Ref: e.Ref},
+	ev, err := webhook.NewEvent(webhook.Signals{Event: e.Trigger, Project: e.Project, Namespace: e.Group, Ref: e.Ref},
 		e.Payload, chain, now)
 	if err != nil {
-		var rej *engine.RejectError
+		var rej *webhook.RejectError
 		if errors.As(err, &rej) {
 			engine.CountRejected(rej.Reason)
 			return pendingEvent{}, refusal(http.StatusUnprocessableEntity, rej.Err.Error())

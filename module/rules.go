@@ -16,8 +16,8 @@ import (
 	"github.com/tidwall/gjson"
 	"go.uber.org/zap"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // CaptureRule declares which responses of an app are events, for apps that
@@ -82,17 +82,17 @@ func (c *Capture) provisionRules(ctx caddy.Context) error {
 			rule.Name = "rule #" + strconv.Itoa(i+1)
 		}
 		if err := rule.check(); err != nil {
-			return fmt.Errorf("webhooks_capture: %s: %w", rule.Name, err)
+			return fmt.Errorf("capture %s: %w", rule.Name, err)
 		}
 		if len(rule.MatcherSetsRaw) == 0 {
 			continue
 		}
 		sets, err := ctx.LoadModule(rule, "MatcherSetsRaw")
 		if err != nil {
-			return fmt.Errorf("webhooks_capture: %s: loading matchers: %w", rule.Name, err)
+			return fmt.Errorf("capture %s: loading matchers: %w", rule.Name, err)
 		}
 		if err := rule.matchers.FromInterface(sets); err != nil {
-			return fmt.Errorf("webhooks_capture: %s: %w", rule.Name, err)
+			return fmt.Errorf("capture %s: %w", rule.Name, err)
 		}
 	}
 	return nil
@@ -179,9 +179,9 @@ func pickRule(rules []*CaptureRule, status int, h http.Header) *CaptureRule {
 }
 
 // event builds the event a rule declares from the response.
-func (rule *CaptureRule) event(r *http.Request, tw *teeWriter, body []byte, chain string) (*engine.Event, error) {
+func (rule *CaptureRule) event(r *http.Request, tw *teeWriter, body []byte, chain string) (*webhook.Event, error) {
 	repl := ruleReplacer(r, tw, body)
-	sig := engine.Signals{
+	sig := webhook.Signals{
 		Event:     repl.ReplaceKnown(rule.Event, ""),
 		Project:   repl.ReplaceKnown(rule.Project, ""),
 		Namespace: repl.ReplaceKnown(rule.Group, ""),
@@ -192,7 +192,7 @@ func (rule *CaptureRule) event(r *http.Request, tw *teeWriter, body []byte, chai
 		// A template over a body that is not JSON would render nulls into a
 		// well-formed but meaningless payload.
 		if !json.Valid(body) {
-			return nil, &engine.RejectError{Reason: engine.RejectPayload, Err: fmt.Errorf("capture %s: the response body is not JSON", rule.Name)}
+			return nil, &webhook.RejectError{Reason: webhook.RejectPayload, Err: fmt.Errorf("capture %s: the response body is not JSON", rule.Name)}
 		}
 		project := sig.Project
 		if sig.Namespace != "" && project != "" && !strings.Contains(project, "/") {
@@ -202,13 +202,13 @@ func (rule *CaptureRule) event(r *http.Request, tw *teeWriter, body []byte, chai
 		payload, err = rule.tmpl.Render(body, map[string]string{
 			"trigger": sig.Event, "project": project, "group": sig.Namespace, "ref": sig.Ref})
 		if err != nil {
-			return nil, &engine.RejectError{Reason: engine.RejectPayload, Err: fmt.Errorf("capture %s: template: %w", rule.Name, err)}
+			return nil, &webhook.RejectError{Reason: webhook.RejectPayload, Err: fmt.Errorf("capture %s: template: %w", rule.Name, err)}
 		}
 	}
-	ev, err := engine.NewEvent(sig, payload, chain, time.Now())
-	var rej *engine.RejectError
+	ev, err := webhook.NewEvent(sig, payload, chain, time.Now())
+	var rej *webhook.RejectError
 	if errors.As(err, &rej) {
-		return nil, &engine.RejectError{Reason: rej.Reason, Err: fmt.Errorf("capture %s: %w", rule.Name, rej.Err)}
+		return nil, &webhook.RejectError{Reason: rej.Reason, Err: fmt.Errorf("capture %s: %w", rule.Name, rej.Err)}
 	}
 	return ev, err
 }

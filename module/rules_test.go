@@ -8,8 +8,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 func mustRule(t *testing.T, r *CaptureRule) *CaptureRule {
@@ -58,12 +58,12 @@ func TestCaptureRulesPickTheFirstMatch(t *testing.T) {
 	}
 
 	// A template over a body that is not JSON refuses the event.
-	before := rejected(t, engine.RejectPayload)
+	before := rejected(t, webhook.RejectPayload)
 	rec := serve(t, c, httptest.NewRequest(http.MethodPost, "/x", nil), respond(200, "<html>ok</html>"))
 	if rec.Body.String() != "<html>ok</html>" || len(queued(t, c)) != 2 {
 		t.Fatal("a non-JSON body was queued or the response changed")
 	}
-	if d := rejected(t, engine.RejectPayload) - before; d != 1 {
+	if d := rejected(t, webhook.RejectPayload) - before; d != 1 {
 		t.Fatalf("invalid_payload rejections grew by %v", d)
 	}
 }

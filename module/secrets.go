@@ -13,11 +13,11 @@ func secretBox(key string) (*secret.Box, error) {
 	}
 	raw, err := secret.ParseKey(key)
 	if err != nil {
-		return nil, fmt.Errorf("webhooks: encryption_key: %w", err)
+		return nil, fmt.Errorf("encryption_key: %w", err)
 	}
 	box, err := secret.New(raw)
 	if err != nil {
-		return nil, fmt.Errorf("webhooks: encryption_key: %w", err)
+		return nil, fmt.Errorf("encryption_key: %w", err)
 	}
 	return box, nil
 }

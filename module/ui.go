@@ -1,7 +1,6 @@
 package module
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
@@ -41,7 +40,7 @@ func (*UI) CaddyModule() caddy.ModuleInfo {
 func (m *UI) Provision(caddy.Context) error {
 	h, err := ui.New(ui.Options{APIBase: m.API, RequestURL: originalURL})
 	if err != nil {
-		return fmt.Errorf("webhooks_ui: %w", err)
+		return err
 	}
 	m.handler = h
 	return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // writes reads Redis's count of replies written: one per round trip of a
@@ -46,7 +47,7 @@ func TestConcurrentAddsShareRoundTrips(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := s.AddEvent(ctx, &Event{ID: fmt.Sprintf("ev-%d", i), Trigger: "push", Project: "a/b", At: time.Now(), Body: []byte(`{}`)})
+			_, err := s.AddEvent(ctx, &webhook.Event{ID: fmt.Sprintf("ev-%d", i), Trigger: "push", Project: "a/b", At: time.Now(), Body: []byte(`{}`)})
 			errs <- err
 		}()
 	}
@@ -82,11 +83,11 @@ func TestScriptsSurviveAFlushedCache(t *testing.T) {
 	if v, _, err := s.Admit(ctx, 1, "acme", 0, now); err != nil || v != Admitted {
 		t.Fatalf("Admit after SCRIPT FLUSH = %d, %v", v, err)
 	}
-	d := &Delivery{EventID: "e", HookID: 1, Trigger: "push", At: now, Body: []byte(`{}`), Attempt: 1}
+	d := &webhook.Delivery{EventID: "e", HookID: 1, Trigger: "push", At: now, Body: []byte(`{}`), Attempt: 1}
 	if err := s.EnsureGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.FanOut(ctx, nil, []Delivery{*d}); err != nil {
+	if err := s.FanOut(ctx, nil, []webhook.Delivery{*d}); err != nil {
 		t.Fatal(err)
 	}
 	msgs, err := s.ReadDeliveries(ctx, "c", ">", 1, time.Second)
@@ -114,7 +115,7 @@ func TestGivenUpCallsAreNotSent(t *testing.T) {
 	s := newLogStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := s.AddEvent(ctx, &Event{ID: "gone", Trigger: "push", At: time.Now(), Body: []byte(`{}`)})
+	_, err := s.AddEvent(ctx, &webhook.Event{ID: "gone", Trigger: "push", At: time.Now(), Body: []byte(`{}`)})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("AddEvent with a cancelled context = %v", err)
 	}
@@ -127,7 +128,7 @@ func TestGivenUpCallsAreNotSent(t *testing.T) {
 func TestCallsAfterCloseFail(t *testing.T) {
 	s := newLogStore(t)
 	s.events.close()
-	_, err := s.AddEvent(context.Background(), &Event{ID: "late", Trigger: "push", At: time.Now(), Body: []byte(`{}`)})
+	_, err := s.AddEvent(context.Background(), &webhook.Event{ID: "late", Trigger: "push", At: time.Now(), Body: []byte(`{}`)})
 	if !errors.Is(err, errBatcherClosed) {
 		t.Fatalf("AddEvent after close = %v, want %v", err, errBatcherClosed)
 	}
@@ -143,7 +144,7 @@ func TestCloseDoesNotWaitForAHungRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddEvent(context.Background(), &Event{ID: "a", Trigger: "push", At: time.Now(), Body: []byte(`{}`)}); err != nil {
+	if _, err := s.AddEvent(context.Background(), &webhook.Event{ID: "a", Trigger: "push", At: time.Now(), Body: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Freeze()

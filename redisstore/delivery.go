@@ -2,13 +2,14 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // settleScript records the outcome of one delivery attempt atomically: it
@@ -256,7 +257,7 @@ type Settled struct {
 // when e is set, appends the attempt to its hook's log (AppendLog) in the
 // same round trip. A failed append does not fail the settle: it is
 // reported in Settled.LogErr. A dead letter is kept within dl.
-func (s *Store) Settle(ctx context.Context, streamID string, d *Delivery, o Outcome, p HealthPolicy, dl DeadLetterLimits,
+func (s *Store) Settle(ctx context.Context, streamID string, d *webhook.Delivery, o Outcome, p HealthPolicy, dl DeadLetterLimits,
 	now time.Time, e *LogEntry, lim LogLimits) (Settled, error) {
 	dl = dl.withDefaults()
 	result := "fail"
@@ -270,11 +271,11 @@ func (s *Store) Settle(ctx context.Context, streamID string, d *Delivery, o Outc
 	if o.Retry {
 		nd := *d
 		nd.Attempt++
-		next, member = "retry", nd.Encode()
+		next, member = "retry", EncodeDelivery(&nd)
 	}
 	doc := "" // the dead letter's document; a success needs none
 	if !o.Success {
-		doc = d.Encode()
+		doc = EncodeDelivery(d)
 	}
 	var logArgs []any
 	if e != nil {
@@ -313,8 +314,8 @@ func (s *Store) Settle(ctx context.Context, streamID string, d *Delivery, o Outc
 
 // Defer takes a ready entry off the stream and schedules it for due. It
 // returns false when another consumer settled the entry first.
-func (s *Store) Defer(ctx context.Context, streamID string, d *Delivery, due time.Time) (bool, error) {
-	member := d.Encode()
+func (s *Store) Defer(ctx context.Context, streamID string, d *webhook.Delivery, due time.Time) (bool, error) {
+	member := EncodeDelivery(d)
 	var cmd *redis.Cmd
 	_, err := s.work.do(ctx, func(p redis.Pipeliner, eval bool) {
 		cmd = runScript(ctx, p, deferScript, eval, []string{s.keys.Ready(), s.keys.Schedule()},
@@ -347,19 +348,24 @@ func (s *Store) MoveDue(ctx context.Context, now time.Time, limit int) (int, tim
 	return int(moved), next, nil
 }
 
-// Admission verdicts.
+// Admission is Admit's verdict on a delivery.
+type Admission int
+
+// Admission verdicts (the admission script's return values).
 const (
-	Admitted      = 0
-	HookDisabled  = 1 // until a person re-enables it
-	HookCooling   = 2 // temporarily disabled
-	RateLimited   = 3
-	rateWindowTTL = 2 * time.Minute
+	Admitted     Admission = 0
+	HookDisabled Admission = 1 // until a person re-enables it
+	HookCooling  Admission = 2 // temporarily disabled
+	RateLimited  Admission = 3
 )
+
+// rateWindowTTL keeps a minute's call count a little past its minute.
+const rateWindowTTL = 2 * time.Minute
 
 // Admit checks whether a delivery of hookID may go now. limit is the calls
 // per minute of the hook's top-level namespace (0: none); admitted calls
 // are counted.
-func (s *Store) Admit(ctx context.Context, hookID int64, topLevel string, limit int, now time.Time) (verdict int, until time.Time, err error) {
+func (s *Store) Admit(ctx context.Context, hookID int64, topLevel string, limit int, now time.Time) (verdict Admission, until time.Time, err error) {
 	minute := now.Unix() / 60
 	keys := []string{s.keys.Health(hookID), s.keys.RateWindow(topLevel, minute)}
 	var cmd *redis.Cmd
@@ -373,13 +379,13 @@ func (s *Store) Admit(ctx context.Context, hookID int64, topLevel string, limit 
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("admitting delivery of hook %d: %w", hookID, err)
 	}
-	switch res[0] {
+	switch Admission(res[0]) {
 	case HookCooling:
 		until = time.UnixMilli(res[1])
 	case RateLimited:
 		until = time.Unix((minute+1)*60, 0)
 	}
-	return int(res[0]), until, nil
+	return Admission(res[0]), until, nil
 }
 
 // ChainCheck asks which hooks an event may trigger in its recursion chain.
@@ -388,16 +394,19 @@ type ChainCheck struct {
 	HookIDs        []int64
 }
 
-// Chain verdicts.
+// ChainVerdict says whether an event may trigger a hook in its chain.
+type ChainVerdict int
+
+// Chain verdicts (the chain script's return values).
 const (
-	ChainRecursive = 0
-	ChainAllowed   = 1
-	ChainTooLong   = 2
+	ChainRecursive ChainVerdict = 0 // the chain already triggered the hook
+	ChainAllowed   ChainVerdict = 1
+	ChainTooLong   ChainVerdict = 2 // the chain triggered too many hooks
 )
 
 // CheckChains registers each event's hooks in its chain, in one round trip,
 // and returns a verdict per hook.
-func (s *Store) CheckChains(ctx context.Context, checks []ChainCheck, ttl time.Duration, maxHooks int) ([][]int64, error) {
+func (s *Store) CheckChains(ctx context.Context, checks []ChainCheck, ttl time.Duration, maxHooks int) ([][]ChainVerdict, error) {
 	if len(checks) == 0 {
 		return nil, nil
 	}
@@ -417,10 +426,15 @@ func (s *Store) CheckChains(ctx context.Context, checks []ChainCheck, ttl time.D
 	if err != nil {
 		return nil, fmt.Errorf("checking recursion chains: %w", err)
 	}
-	out := make([][]int64, len(cmds))
+	out := make([][]ChainVerdict, len(cmds))
 	for i, c := range cmds {
-		if out[i], err = c.(*redis.Cmd).Int64Slice(); err != nil {
+		vs, err := c.(*redis.Cmd).Int64Slice()
+		if err != nil {
 			return nil, fmt.Errorf("checking recursion chain: %w", err)
+		}
+		out[i] = make([]ChainVerdict, len(vs))
+		for j, v := range vs {
+			out[i][j] = ChainVerdict(v)
 		}
 	}
 	return out, nil
@@ -462,8 +476,6 @@ func (s *Store) ResetHealth(ctx context.Context, hookID int64) error {
 	return nil
 }
 
-// DisabledHooks counts the hooks disabled now (temporarily or until
-// re-enabled), across all processes.
 // DisabledUntil returns the hooks disabled at now, with when they come
 // back (the zero time: until re-enabled).
 func (s *Store) DisabledUntil(ctx context.Context, now time.Time) (map[int64]time.Time, error) {
@@ -488,6 +500,8 @@ func (s *Store) DisabledUntil(ctx context.Context, now time.Time) (map[int64]tim
 	return out, nil
 }
 
+// DisabledHooks counts the hooks disabled now (temporarily or until
+// re-enabled), across all processes.
 func (s *Store) DisabledHooks(ctx context.Context, now time.Time) (int64, error) {
 	n, err := s.rdb.ZCount(ctx, s.keys.Disabled(), strconv.FormatInt(now.UnixMilli()+1, 10), "+inf").Result()
 	if err != nil {
@@ -499,7 +513,7 @@ func (s *Store) DisabledHooks(ctx context.Context, now time.Time) (int64, error)
 // DeadLetter is a delivery given up on.
 type DeadLetter struct {
 	ID       string
-	Delivery Delivery
+	Delivery webhook.Delivery
 	Reason   string
 	At       time.Time
 	Err      error
@@ -525,21 +539,6 @@ func (s *Store) DeadLetters(ctx context.Context, start string, count int64) ([]D
 	return out, nil
 }
 
-// DeadLetterCount is the length of the dead-letter stream.
-func (s *Store) DeadLetterCount(ctx context.Context) (int64, error) {
-	return s.rdb.XLen(ctx, s.keys.Dead()).Result()
-}
-
-// DeadLetterBytes is the size of the dead letters as counted against
-// DeadLetterLimits.MaxBytes.
-func (s *Store) DeadLetterBytes(ctx context.Context) (int64, error) {
-	n, err := s.rdb.Get(ctx, s.keys.DeadBytes()).Int64()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
-	}
-	return n, err
-}
-
 // Redrive puts dead letters back on the ready stream as first attempts.
 // It returns how many it moved; unknown IDs are skipped.
 func (s *Store) Redrive(ctx context.Context, ids ...string) (int, error) {
@@ -557,7 +556,7 @@ func (s *Store) Redrive(ctx context.Context, ids ...string) (int, error) {
 			return moved, fmt.Errorf("redriving dead letter %s: %w", id, err)
 		}
 		d.Attempt = 1
-		n, err := redriveScript.Run(ctx, s.rdb, []string{s.keys.Dead(), s.keys.Ready(), s.keys.DeadBytes()}, id, d.Encode()).Int64()
+		n, err := redriveScript.Run(ctx, s.rdb, []string{s.keys.Dead(), s.keys.Ready(), s.keys.DeadBytes()}, id, EncodeDelivery(&d)).Int64()
 		if err != nil {
 			return moved, fmt.Errorf("redriving dead letter %s: %w", id, err)
 		}
@@ -580,9 +579,4 @@ func (s *Store) DeliveryCounts(ctx context.Context, first, last string) (map[str
 		out[p.ID] = p.RetryCount
 	}
 	return out, nil
-}
-
-// ScheduledCount is how many deliveries wait in the schedule.
-func (s *Store) ScheduledCount(ctx context.Context) (int64, error) {
-	return s.rdb.ZCard(ctx, s.keys.Schedule()).Result()
 }

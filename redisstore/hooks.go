@@ -188,29 +188,24 @@ func (h *HookStore) encode(r *HookRecord) (string, error) {
 }
 
 func (h *HookStore) sealMap(id int64, field string, m map[string]string) (map[string]string, error) {
-	if len(m) == 0 {
-		return nil, nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		s, err := h.box.Seal(v, sealContext(id, field, k))
-		if err != nil {
-			return nil, fmt.Errorf("sealing %s %q of hook %d: %w", field, k, id, err)
-		}
-		out[k] = s
-	}
-	return out, nil
+	return eachValue(id, field, "sealing", m, h.box.Seal)
 }
 
 func (h *HookStore) openMap(id int64, field string, m map[string]string) (map[string]string, error) {
+	return eachValue(id, field, "opening", m, h.box.Open)
+}
+
+// eachValue seals or opens (with fn, named by verb) each value of the map
+// field of hook id, each under its own context.
+func eachValue(id int64, field, verb string, m map[string]string, fn func(v, context string) (string, error)) (map[string]string, error) {
 	if len(m) == 0 {
 		return nil, nil
 	}
 	out := make(map[string]string, len(m))
 	for k, v := range m {
-		s, err := h.box.Open(v, sealContext(id, field, k))
+		s, err := fn(v, sealContext(id, field, k))
 		if err != nil {
-			return nil, fmt.Errorf("opening %s %q of hook %d: %w", field, k, id, err)
+			return nil, fmt.Errorf("%s %s %q of hook %d: %w", verb, field, k, id, err)
 		}
 		out[k] = s
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // LogEntry is one delivery attempt in a hook's log, as GitLab's WebHookLog:
@@ -227,12 +229,12 @@ func (s *Store) LogEntries(ctx context.Context, hookID int64, ids ...int64) ([]L
 
 // SetLatestEvents remembers several events at once (one round trip), each
 // as the latest of its project and trigger.
-func (s *Store) SetLatestEvents(ctx context.Context, evs []*Event, ttl time.Duration) error {
+func (s *Store) SetLatestEvents(ctx context.Context, evs []*webhook.Event, ttl time.Duration) error {
 	if len(evs) == 0 {
 		return nil
 	}
 	// Only the last of a batch's events per key survives: set only that one.
-	last := make(map[string]*Event, len(evs))
+	last := make(map[string]*webhook.Event, len(evs))
 	var order []string
 	for _, e := range evs {
 		k := s.keys.LatestEvent(e.Project, e.Trigger)

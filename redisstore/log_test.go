@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 func newLogStore(t *testing.T) *Store {
@@ -100,7 +101,7 @@ func TestLatestEventAndThrottle(t *testing.T) {
 	if b, err := s.LatestEvent(ctx, "acme/api", "push"); err != nil || b != nil {
 		t.Fatalf("no latest = %s, %v", b, err)
 	}
-	if err := s.SetLatestEvents(ctx, []*Event{{Project: "Acme/API", Trigger: "push", Body: []byte(`{"x":1}`)}}, time.Minute); err != nil {
+	if err := s.SetLatestEvents(ctx, []*webhook.Event{{Project: "Acme/API", Trigger: "push", Body: []byte(`{"x":1}`)}}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := s.LatestEvent(ctx, "acme/api", "push"); err != nil || string(b) != `{"x":1}` {

@@ -8,66 +8,27 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-// Event is one captured event as the events stream holds it.
-type Event struct {
-	// ID is the event's UUID, fixed at capture.
-	ID string
-	// Trigger is the gitlab.Trigger, e.g. "push".
-	Trigger string
-	// Project is the full path of the project the event belongs to; empty
-	// for group-only events.
-	Project string
-	// Namespace is the full path of the group of a group-only event.
-	Namespace string
-	// Ref is the git ref of a push or tag push.
-	Ref string
-	// Chain is the X-Gitlab-Event-UUID: inherited from the request that
-	// caused the event when it carried one, else the event's own ID.
-	Chain string
-	// At is when the event was captured.
-	At time.Time
-	// Body is the JSON payload.
-	Body []byte
-}
+	"github.com/grt-continuation/caddy-webhooks/webhook"
+)
 
 // EventMsg is an Event read from the stream, with its stream entry ID. Err is
 // set when the entry could not be decoded; such an entry is poison.
 type EventMsg struct {
 	StreamID string
-	Event    Event
+	Event    webhook.Event
 	Err      error
-}
-
-// Delivery is one (event, hook) pair waiting to be sent. It is stored as one
-// JSON document (field "d" of a stream entry, or a member of the retry
-// schedule), so the same bytes move between the ready stream, the schedule
-// and the dead-letter stream.
-type Delivery struct {
-	EventID string `json:"ev"`
-	HookID  int64  `json:"hook"`
-	Trigger string `json:"trigger"`
-	Chain   string `json:"chain"`
-	// At is when the event was captured; latency and age are measured from it.
-	At time.Time `json:"-"`
-	// Body is the JSON payload, stored as is (it was validated at capture).
-	Body json.RawMessage `json:"body"`
-	// Attempt counts attempts so far, from 1.
-	Attempt int `json:"att"`
-
-	AtMs int64 `json:"at"`
 }
 
 // DeliveryMsg is a Delivery read from the stream. Err is set for an entry that
 // could not be decoded.
 type DeliveryMsg struct {
 	StreamID string
-	Delivery Delivery
+	Delivery webhook.Delivery
 	Err      error
 }
 
-func (e *Event) values() []any {
+func eventValues(e *webhook.Event) []any {
 	return []any{
 		"id", e.ID, "trigger", e.Trigger, "project", e.Project, "ns", e.Namespace,
 		"ref", e.Ref, "chain", e.Chain, "at", e.At.UnixMilli(), "body", e.Body,
@@ -77,7 +38,7 @@ func (e *Event) values() []any {
 func decodeEvent(m redis.XMessage) EventMsg {
 	v := fields(m.Values)
 	at, err := v.int("at")
-	msg := EventMsg{StreamID: m.ID, Event: Event{
+	msg := EventMsg{StreamID: m.ID, Event: webhook.Event{
 		ID: v.str("id"), Trigger: v.str("trigger"), Project: v.str("project"),
 		Namespace: v.str("ns"), Ref: v.str("ref"), Chain: v.str("chain"),
 		At: time.UnixMilli(at), Body: []byte(v.str("body")),
@@ -94,8 +55,7 @@ func decodeEvent(m redis.XMessage) EventMsg {
 // Encode returns the delivery's stored form: a JSON object with the body
 // last, written by hand because encoding/json would re-validate and
 // compact the body (already valid JSON) on every encode.
-func (d *Delivery) Encode() string {
-	d.AtMs = d.At.UnixMilli()
+func EncodeDelivery(d *webhook.Delivery) string {
 	body := []byte(d.Body)
 	if len(body) == 0 {
 		body = []byte("null")
@@ -112,7 +72,7 @@ func (d *Delivery) Encode() string {
 	b = append(b, `,"att":`...)
 	b = strconv.AppendInt(b, int64(d.Attempt), 10)
 	b = append(b, `,"at":`...)
-	b = strconv.AppendInt(b, d.AtMs, 10)
+	b = strconv.AppendInt(b, d.At.UnixMilli(), 10)
 	b = append(b, bodyKey...)
 	b = append(b, body...)
 	b = append(b, '}')
@@ -140,22 +100,34 @@ func appendJSONString(b []byte, s string) []byte {
 // last, after "att") is split without scanning the body, which was
 // validated at capture; anything else (such as the earlier layout, with the
 // body before "att") goes through encoding/json.
-func DecodeDelivery(s string) (Delivery, error) {
-	var d Delivery
+func DecodeDelivery(s string) (webhook.Delivery, error) {
+	var d storedDelivery
 	if i := strings.Index(s, bodyKey); i > 0 && strings.HasPrefix(s, `{"ev":`) && strings.Contains(s[:i], `,"att":`) &&
 		strings.HasSuffix(s, "}") {
 		if err := json.Unmarshal([]byte(s[:i]+"}"), &d); err != nil {
-			return d, fmt.Errorf("decoding delivery: %w", err)
+			return webhook.Delivery{}, fmt.Errorf("decoding delivery: %w", err)
 		}
 		d.Body = json.RawMessage(s[i+len(bodyKey) : len(s)-1])
 	} else if err := json.Unmarshal([]byte(s), &d); err != nil {
-		return d, fmt.Errorf("decoding delivery: %w", err)
+		return webhook.Delivery{}, fmt.Errorf("decoding delivery: %w", err)
 	}
+	out := webhook.Delivery{EventID: d.EventID, HookID: d.HookID, Trigger: d.Trigger, Chain: d.Chain,
+		At: time.UnixMilli(d.AtMs), Body: d.Body, Attempt: d.Attempt}
 	if d.EventID == "" || d.HookID == 0 {
-		return d, fmt.Errorf("decoding delivery: missing event or hook")
+		return out, fmt.Errorf("decoding delivery: missing event or hook")
 	}
-	d.At = time.UnixMilli(d.AtMs)
-	return d, nil
+	return out, nil
+}
+
+// storedDelivery is a delivery's stored form as encoding/json reads it.
+type storedDelivery struct {
+	EventID string          `json:"ev"`
+	HookID  int64           `json:"hook"`
+	Trigger string          `json:"trigger"`
+	Chain   string          `json:"chain"`
+	Body    json.RawMessage `json:"body"`
+	Attempt int             `json:"att"`
+	AtMs    int64           `json:"at"`
 }
 
 func decodeDelivery(m redis.XMessage) DeliveryMsg {

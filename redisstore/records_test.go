@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 func TestDeliveryRoundTrip(t *testing.T) {
 	at := time.UnixMilli(1795597974408)
-	for _, d := range []Delivery{
+	for _, d := range []webhook.Delivery{
 		{EventID: "0194f0c2-7d1e-7a51-9a4c-5b1c2d3e4f50", HookID: 7, Trigger: "push", Chain: "0194f0c2-7d1e-7a51-9a4c-5b1c2d3e4f50",
 			At: at, Body: json.RawMessage(`{"object_kind":"push","ref":"refs/heads/main"}`), Attempt: 1},
 		// A chain from a request header may hold anything, even our own key.
@@ -17,7 +19,7 @@ func TestDeliveryRoundTrip(t *testing.T) {
 			At: at, Body: json.RawMessage(`[1,"a,\"body\":2"]`), Attempt: 8},
 		{EventID: "e", HookID: 1, Trigger: "push", At: at}, // no body: stored as null
 	} {
-		enc := d.Encode()
+		enc := EncodeDelivery(&d)
 		if !json.Valid([]byte(enc)) {
 			t.Fatalf("Encode = %s: not JSON", enc)
 		}
@@ -70,8 +72,8 @@ func FuzzDeliveryRoundTrip(f *testing.F) {
 		if json.Compact(&compact, []byte(body)) != nil {
 			return
 		}
-		d := Delivery{EventID: ev, HookID: hook, Trigger: trig, Chain: chain, Body: compact.Bytes(), Attempt: att, At: time.UnixMilli(12345)}
-		enc := d.Encode()
+		d := webhook.Delivery{EventID: ev, HookID: hook, Trigger: trig, Chain: chain, Body: compact.Bytes(), Attempt: att, At: time.UnixMilli(12345)}
+		enc := EncodeDelivery(&d)
 		if !json.Valid([]byte(enc)) {
 			t.Fatalf("Encode = %q: not JSON", enc)
 		}

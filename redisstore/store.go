@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // Redis deployment modes.
@@ -106,46 +108,52 @@ func newClients(o Options) (rdb, blk redis.UniversalClient, err error) {
 	switch o.Mode {
 	case ModeSingle:
 		opt, err := redis.ParseURL(o.URL)
-		if err != nil {
-			return nil, nil, err
-		}
-		if opt.TLSConfig, err = tlsConfig(o, opt.TLSConfig); err != nil {
-			return nil, nil, err
-		}
-		opt.ContextTimeoutEnabled, opt.MinIdleConns = true, 0
-		b := *opt
-		b.PoolSize = readers
-		return redis.NewClient(opt), redis.NewClient(&b), nil
+		return clientPair(o, opt, err, readers, redis.NewClient, func(c *redis.Options) settings {
+			return settings{&c.TLSConfig, &c.ContextTimeoutEnabled, &c.MinIdleConns, &c.PoolSize}
+		})
 	case ModeCluster:
 		opt, err := redis.ParseClusterURL(o.URL)
-		if err != nil {
-			return nil, nil, err
-		}
-		if opt.TLSConfig, err = tlsConfig(o, opt.TLSConfig); err != nil {
-			return nil, nil, err
-		}
-		opt.ContextTimeoutEnabled, opt.MinIdleConns = true, 0
-		b := *opt
-		b.PoolSize = readers
-		return redis.NewClusterClient(opt), redis.NewClusterClient(&b), nil
+		return clientPair(o, opt, err, readers, redis.NewClusterClient, func(c *redis.ClusterOptions) settings {
+			return settings{&c.TLSConfig, &c.ContextTimeoutEnabled, &c.MinIdleConns, &c.PoolSize}
+		})
 	case ModeSentinel:
 		opt, err := redis.ParseFailoverURL(o.URL)
-		if err != nil {
-			return nil, nil, err
+		if err == nil && opt.MasterName == "" {
+			err = errors.New("sentinel mode needs ?master_name=<name> in the URL")
 		}
-		if opt.MasterName == "" {
-			return nil, nil, errors.New("sentinel mode needs ?master_name=<name> in the URL")
-		}
-		if opt.TLSConfig, err = tlsConfig(o, opt.TLSConfig); err != nil {
-			return nil, nil, err
-		}
-		opt.ContextTimeoutEnabled, opt.MinIdleConns = true, 0
-		b := *opt
-		b.PoolSize = readers
-		return redis.NewFailoverClient(opt), redis.NewFailoverClient(&b), nil
+		return clientPair(o, opt, err, readers, redis.NewFailoverClient, func(c *redis.FailoverOptions) settings {
+			return settings{&c.TLSConfig, &c.ContextTimeoutEnabled, &c.MinIdleConns, &c.PoolSize}
+		})
 	default:
 		return nil, nil, fmt.Errorf("unknown mode %q (want cluster or sentinel)", o.Mode)
 	}
+}
+
+// settings points at the client options every mode shares.
+type settings struct {
+	tls           **tls.Config
+	ctxTimeout    *bool
+	minIdle, pool *int
+}
+
+// clientPair makes the two clients of a mode from its parsed options (or
+// returns parseErr): one for ordinary commands, and one with a pool of
+// readers for blocking reads, so a blocked read never waits for a
+// connection behind ordinary commands.
+func clientPair[O any, C redis.UniversalClient](o Options, opt *O, parseErr error, readers int,
+	newClient func(*O) C, fields func(*O) settings) (redis.UniversalClient, redis.UniversalClient, error) {
+	if parseErr != nil {
+		return nil, nil, parseErr
+	}
+	f := fields(opt)
+	var err error
+	if *f.tls, err = tlsConfig(o, *f.tls); err != nil {
+		return nil, nil, err
+	}
+	*f.ctxTimeout, *f.minIdle = true, 0
+	blk := *opt
+	*fields(&blk).pool = readers
+	return newClient(opt), newClient(&blk), nil
 }
 
 // tlsConfig adds the CA and client certificate to the TLS settings the URL
@@ -188,8 +196,9 @@ func modeName(m string) string {
 // Keys returns the store's key names.
 func (s *Store) Keys() Keys { return s.keys }
 
-// Client is the store's client for ordinary commands (tests and tools use
-// it to look inside).
+// Client is the store's client for ordinary commands. Only tests and the
+// benchmark tool use it, to look inside or to set up a backlog; the engine
+// goes through the store's methods.
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
 // Close closes both clients; blocked reads and pipelines in flight return
@@ -231,8 +240,8 @@ func (s *Store) createGroup(ctx context.Context, stream, group string) error {
 // the write, and fails otherwise: an acknowledged event then survives a
 // failover. The caller may retry a failed add; a retried event keeps its ID,
 // so its deliveries keep their Idempotency-Keys.
-func (s *Store) AddEvent(ctx context.Context, e *Event) (string, error) {
-	args := &redis.XAddArgs{Stream: s.keys.Events(), Values: e.values()}
+func (s *Store) AddEvent(ctx context.Context, e *webhook.Event) (string, error) {
+	args := &redis.XAddArgs{Stream: s.keys.Events(), Values: eventValues(e)}
 	var add *redis.StringCmd
 	op, err := s.events.do(ctx, func(p redis.Pipeliner, _ bool) { add = p.XAdd(ctx, args) })
 	if err == nil {
@@ -248,6 +257,20 @@ func (s *Store) AddEvent(ctx context.Context, e *Event) (string, error) {
 		}
 	}
 	return add.Val(), nil
+}
+
+// Advance moves a read cursor of ReadEvents or ReadDeliveries: paging
+// through the consumer's own pending entries ("0", then the last ID read)
+// until there are none, then ">" for new ones. n is how many entries the
+// last read returned; last gives the ID of the last one.
+func Advance(cursor string, n int, last func() string) string {
+	if cursor == ">" {
+		return cursor
+	}
+	if n == 0 {
+		return ">"
+	}
+	return last()
 }
 
 // ReadEvents reads events for consumer. cursor ">" reads new entries; "0"
@@ -283,11 +306,11 @@ func (s *Store) ClaimDeliveries(ctx context.Context, consumer string, minIdle ti
 // lose them. A crash between the two leaves the events pending, and their
 // replay queues the same deliveries again with the same idempotency keys
 // (at-least-once).
-func (s *Store) FanOut(ctx context.Context, eventIDs []string, deliveries []Delivery) error {
+func (s *Store) FanOut(ctx context.Context, eventIDs []string, deliveries []webhook.Delivery) error {
 	if len(deliveries) > 0 {
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i := range deliveries {
-				p.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Ready(), Values: []any{"d", deliveries[i].Encode()}})
+				p.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Ready(), Values: []any{"d", EncodeDelivery(&deliveries[i])}})
 			}
 			return nil
 		})
@@ -295,15 +318,7 @@ func (s *Store) FanOut(ctx context.Context, eventIDs []string, deliveries []Deli
 			return fmt.Errorf("queueing %d deliveries of %d events: %w", len(deliveries), len(eventIDs), err)
 		}
 	}
-	if len(eventIDs) == 0 {
-		return nil
-	}
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.XAck(ctx, s.keys.Events(), GroupFanout, eventIDs...)
-		p.XDel(ctx, s.keys.Events(), eventIDs...)
-		return nil
-	})
-	if err != nil {
+	if err := s.ackDel(ctx, s.keys.Events(), GroupFanout, eventIDs); err != nil {
 		return fmt.Errorf("settling %d fanned-out events: %w", len(eventIDs), err)
 	}
 	return nil
@@ -311,18 +326,23 @@ func (s *Store) FanOut(ctx context.Context, eventIDs []string, deliveries []Deli
 
 // SettleDeliveries acknowledges and deletes finished deliveries.
 func (s *Store) SettleDeliveries(ctx context.Context, ids ...string) error {
+	if err := s.ackDel(ctx, s.keys.Ready(), GroupDeliver, ids); err != nil {
+		return fmt.Errorf("settling deliveries %v: %w", ids, err)
+	}
+	return nil
+}
+
+// ackDel acknowledges and deletes entries of a stream, in one round trip.
+func (s *Store) ackDel(ctx context.Context, stream, group string, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.XAck(ctx, s.keys.Ready(), GroupDeliver, ids...)
-		p.XDel(ctx, s.keys.Ready(), ids...)
+		p.XAck(ctx, stream, group, ids...)
+		p.XDel(ctx, stream, ids...)
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("settling deliveries %v: %w", ids, err)
-	}
-	return nil
+	return err
 }
 
 func (s *Store) read(ctx context.Context, stream, group, consumer, cursor string, count int64, block time.Duration) ([]redis.XMessage, error) {

@@ -9,7 +9,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // A spool file is a sequence of records, each
@@ -32,7 +32,7 @@ const maxRecord = 64 << 20
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // record is the stored form of an event: a stable format of its own, so a
-// change of redisstore.Event cannot misread files written before it.
+// change of webhook.Event cannot misread files written before it.
 type record struct {
 	ID        string          `json:"id"`
 	Trigger   string          `json:"trigger"`
@@ -45,7 +45,7 @@ type record struct {
 }
 
 // encode returns the record of ev, header included.
-func encode(ev *redisstore.Event) ([]byte, error) {
+func encode(ev *webhook.Event) ([]byte, error) {
 	payload, err := json.Marshal(record{ID: ev.ID, Trigger: ev.Trigger, Project: ev.Project, Namespace: ev.Namespace,
 		Ref: ev.Ref, Chain: ev.Chain, At: ev.At, Body: ev.Body})
 	if err != nil {
@@ -66,7 +66,7 @@ var errTorn = errors.New("torn or corrupt record")
 
 // readRecord reads the record at off from r; it returns the event and the
 // record's total length, io.EOF at the end of the data, or errTorn.
-func readRecord(r io.ReaderAt, off, end int64) (*redisstore.Event, int64, error) {
+func readRecord(r io.ReaderAt, off, end int64) (*webhook.Event, int64, error) {
 	if off == end {
 		return nil, 0, io.EOF
 	}
@@ -92,7 +92,7 @@ func readRecord(r io.ReaderAt, off, end int64) (*redisstore.Event, int64, error)
 	if err := json.Unmarshal(payload, &rec); err != nil {
 		return nil, 0, errTorn
 	}
-	ev := &redisstore.Event{ID: rec.ID, Trigger: rec.Trigger, Project: rec.Project, Namespace: rec.Namespace,
+	ev := &webhook.Event{ID: rec.ID, Trigger: rec.Trigger, Project: rec.Project, Namespace: rec.Namespace,
 		Ref: rec.Ref, Chain: rec.Chain, At: rec.At, Body: []byte(rec.Body)}
 	return ev, headerSize + n, nil
 }

@@ -19,7 +19,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // File names inside the spool directory.
@@ -33,7 +33,7 @@ const (
 var ErrFull = errors.New("spool is full")
 
 // Enqueue queues an event in Redis (engine.Runtime.Enqueue).
-type Enqueue func(context.Context, *redisstore.Event) error
+type Enqueue func(context.Context, *webhook.Event) error
 
 // Spool is one directory's append-only file of events. It is safe for
 // concurrent use.
@@ -64,9 +64,6 @@ func New(dir, name string, maxSize int64, log *zap.Logger) *Spool {
 	}
 	return &Spool{dir: dir, name: name, maxSize: maxSize, log: log, wake: make(chan struct{}, 1)}
 }
-
-// Dir is the spool's directory.
-func (s *Spool) Dir() string { return s.dir }
 
 // SetMaxSize changes the limit for later appends.
 func (s *Spool) SetMaxSize(n int64) {
@@ -137,7 +134,7 @@ func (s *Spool) openLocked() error {
 
 // Append writes ev to the spool and fsyncs it. It returns ErrFull when the
 // spool has no room for it.
-func (s *Spool) Append(ev *redisstore.Event) error {
+func (s *Spool) Append(ev *webhook.Event) error {
 	rec, err := encode(ev)
 	if err != nil {
 		spoolRejected.WithLabelValues(s.name, "error").Inc()

@@ -12,22 +12,22 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
-func event(i int) *redisstore.Event {
-	return &redisstore.Event{ID: fmt.Sprintf("ev-%04d", i), Trigger: "push", Project: "acme/api", Ref: "refs/heads/main",
+func event(i int) *webhook.Event {
+	return &webhook.Event{ID: fmt.Sprintf("ev-%04d", i), Trigger: "push", Project: "acme/api", Ref: "refs/heads/main",
 		Chain: fmt.Sprintf("chain-%d", i), At: time.Unix(1700000000, int64(i)).UTC(), Body: fmt.Appendf(nil, `{"seq":%d}`, i)}
 }
 
 // sink records what the replayer queues; fail makes it refuse.
 type sink struct {
 	mu   sync.Mutex
-	got  []*redisstore.Event
+	got  []*webhook.Event
 	fail func(n int) bool // n: events taken so far
 }
 
-func (k *sink) enqueue(_ context.Context, ev *redisstore.Event) error {
+func (k *sink) enqueue(_ context.Context, ev *webhook.Event) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.fail != nil && k.fail(len(k.got)) {
@@ -244,7 +244,7 @@ func TestAppendsDuringReplayKeepTheirOrder(t *testing.T) {
 	defer s.Close()
 	slow := &sink{}
 	gate := make(chan struct{})
-	enqueue := func(ctx context.Context, ev *redisstore.Event) error {
+	enqueue := func(ctx context.Context, ev *webhook.Event) error {
 		<-gate
 		return slow.enqueue(ctx, ev)
 	}

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 )
 
@@ -55,7 +54,7 @@ func triggerViews() []triggerView {
 		}
 		out = append(out, triggerView{
 			Field: t.Field, Label: text[0], Help: text[1], GroupOnly: t.GroupOnly,
-			Testable: engine.Testable(t.Trigger), Push: t.Trigger == gitlab.Push,
+			Testable: t.Trigger.Testable(), Push: t.Trigger == gitlab.Push,
 		})
 	}
 	return out

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // backlogDrain is scenario 6: n deliveries (1 KB payloads, spread over 100
@@ -69,7 +70,7 @@ func (b *bench) backlogDrain() error {
 }
 
 // fillDeliveries XADDs n deliveries to the ready stream (pipelined), each
-// encoded by redisstore.Delivery.Encode as the fan-out does.
+// encoded by webhook.Delivery.Encode as the fan-out does.
 func (b *bench) fillDeliveries(n, hooks int) error {
 	st, err := b.store()
 	if err != nil {
@@ -87,9 +88,9 @@ func (b *bench) fillDeliveries(n, hooks int) error {
 			_, err := b.rds.rdb.Pipelined(context.Background(), func(p redis.Pipeliner) error {
 				for i := lo; i < min(lo+batch, n); i++ {
 					id := uuid.Must(uuid.NewV7()).String()
-					d := redisstore.Delivery{EventID: id, HookID: int64(i%hooks + 1), Trigger: "push", Chain: id,
+					d := webhook.Delivery{EventID: id, HookID: int64(i%hooks + 1), Trigger: "push", Chain: id,
 						At: time.Now(), Body: body, Attempt: 1}
-					p.XAdd(context.Background(), &redis.XAddArgs{Stream: ready, Values: []any{"d", d.Encode()}})
+					p.XAdd(context.Background(), &redis.XAddArgs{Stream: ready, Values: []any{"d", redisstore.EncodeDelivery(&d)}})
 				}
 				return nil
 			})

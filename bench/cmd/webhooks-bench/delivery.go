@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // store is a redisstore.Store on the bench Redis, so queued events and
@@ -32,7 +33,7 @@ func (b *bench) fillEvents(n int, ref func(i int) string) error {
 		for i := w; i < n; i += par {
 			id := uuid.Must(uuid.NewV7()).String()
 			r := ref(i)
-			ev := &redisstore.Event{ID: id, Trigger: "push", Project: "acme/app", Namespace: "acme", Ref: r,
+			ev := &webhook.Event{ID: id, Trigger: "push", Project: "acme/app", Namespace: "acme", Ref: r,
 				Chain: id, At: time.Now(), Body: eventBody(time.Now().UnixNano(), r)}
 			if _, err := st.AddEvent(context.Background(), ev); err != nil {
 				return err

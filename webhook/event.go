@@ -1,4 +1,4 @@
-package engine
+package webhook
 
 import (
 	"bytes"
@@ -11,11 +11,29 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
 )
 
-// Event is a captured event; its stream form is the store's record.
-type Event = redisstore.Event
+// Event is one captured event: what the events stream and the spool hold.
+type Event struct {
+	// ID is the event's UUID, fixed at capture.
+	ID string
+	// Trigger is the gitlab.Trigger, e.g. "push".
+	Trigger string
+	// Project is the full path of the project the event belongs to; empty
+	// for group-only events.
+	Project string
+	// Namespace is the full path of the group of a group-only event.
+	Namespace string
+	// Ref is the git ref of a push or tag push.
+	Ref string
+	// Chain is the X-Gitlab-Event-UUID: inherited from the request that
+	// caused the event when it carried one, else the event's own ID.
+	Chain string
+	// At is when the event was captured.
+	At time.Time
+	// Body is the JSON payload.
+	Body []byte
+}
 
 // Signals are what the app announced about an event, from its response
 // headers (X-Webhook-Event, X-Webhook-Project, X-Webhook-Namespace,
@@ -131,19 +149,6 @@ func cleanPath(p string) (string, error) {
 		}
 	}
 	return p, nil
-}
-
-// ancestors returns the path and every parent group path, longest first:
-// "acme/platform/api" → "acme/platform/api", "acme/platform", "acme".
-func ancestors(path string, fn func(string)) {
-	for path != "" {
-		fn(path)
-		i := strings.LastIndexByte(path, '/')
-		if i < 0 {
-			return
-		}
-		path = path[:i]
-	}
 }
 
 // idempotencyNS is the UUIDv5 namespace of Idempotency-Key values.

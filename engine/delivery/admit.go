@@ -1,4 +1,4 @@
-package engine
+package delivery
 
 import (
 	"context"
@@ -6,13 +6,16 @@ import (
 	"time"
 
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
+
+	"go.uber.org/zap"
 )
 
-// disabledInterval is how often each process re-reads which hooks are
+// DisabledInterval is how often each process re-reads which hooks are
 // disabled. Between reads, a hook disabled by another process may still get
 // attempts here: Redis does not count failures while a hook is disabled,
 // and its retries wait for the hook anyway, so the cost is a few requests.
-const disabledInterval = time.Second
+const DisabledInterval = time.Second
 
 // disabledView is this process's copy of the disabled hooks (the Redis
 // sorted set that settling maintains). A delivery of a hook not in it goes
@@ -68,22 +71,38 @@ func (v *disabledView) set(id int64, until time.Time) {
 	v.until[id] = until
 }
 
-// secondLoop keeps the disabled view current and gives deliveries parked
-// too long to the schedule.
-func (r *Runtime) secondLoop(ctx context.Context) {
-	defer r.loops.Done()
-	for ctx.Err() == nil {
-		if until, err := r.store.DisabledUntil(ctx, time.Now()); err == nil {
-			r.disabled.replace(until)
-		}
-		r.expireParked(time.Now())
-		sleep(ctx, disabledInterval)
+// Refresh re-reads which hooks are disabled, and gives deliveries parked
+// too long to the schedule; the runtime calls it every disabledInterval.
+// A failed read keeps the view as it was.
+func (d *Deliverer) Refresh(ctx context.Context) {
+	if until, err := d.store.DisabledUntil(ctx, time.Now()); err == nil {
+		d.disabled.replace(until)
 	}
+	d.ExpireParked(time.Now())
 }
 
-// mustAdmit tells whether a delivery of h must be admitted by Redis before
-// it goes: when calls are rate limited (a shared count), or when the hook
-// may be disabled.
-func (r *Runtime) mustAdmit(cfg *Config, h *Hook, now time.Time) bool {
-	return cfg.CallsPerMinute > 0 || r.disabled.maybe(h.ID, now)
+// admitted tells whether a delivery of hook may go now; when it may not, it
+// was postponed or given up. Only a hook that may be disabled, or calls
+// that are rate limited (a shared count), are asked of Redis.
+func (d *Deliverer) admitted(ctx context.Context, cfg *Config, m *redisstore.DeliveryMsg, hook *webhook.Hook, now time.Time) bool {
+	if cfg.CallsPerMinute == 0 && !d.disabled.maybe(hook.ID, now) {
+		return true
+	}
+	verdict, until, err := d.store.Admit(ctx, hook.ID, topLevel(hook), cfg.CallsPerMinute, now)
+	switch {
+	case err != nil:
+		// Fail open: Redis trouble must not stop deliveries that may go.
+		d.log.Warn("checking hook health failed; delivering anyway", zap.Int64("hook_id", hook.ID), zap.Error(err))
+	case verdict == redisstore.HookDisabled:
+		d.GiveUp(m, hook, "hook disabled: re-enable it (a successful test does) and redrive")
+		return false
+	case verdict == redisstore.HookCooling:
+		// Beyond GitLab (which drops them): wait until the hook comes back.
+		d.postpone(m, until.Add(jitter(2*time.Second)), "hook_disabled")
+		return false
+	case verdict == redisstore.RateLimited:
+		d.postpone(m, until.Add(jitter(5*time.Second)), "rate_limited")
+		return false
+	}
+	return true
 }

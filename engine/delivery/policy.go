@@ -1,4 +1,4 @@
-package engine
+package delivery
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // RetryPolicy says when a failed delivery is tried again. GitLab makes one
@@ -56,7 +57,7 @@ func jitter(d time.Duration) time.Duration {
 }
 
 // outcome classifies an attempt's result into what to record.
-func (p *RetryPolicy) outcome(res *Result, d *redisstore.Delivery, now time.Time) redisstore.Outcome {
+func (p *RetryPolicy) outcome(res *Result, d *webhook.Delivery, now time.Time) redisstore.Outcome {
 	o := redisstore.Outcome{Attempted: true, Status: res.statusText()}
 	if res.Success() {
 		o.Success = true

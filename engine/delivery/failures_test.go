@@ -1,4 +1,4 @@
-package engine
+package delivery
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // Failures without a usable response are GitLab's "internal error", with
@@ -55,8 +56,8 @@ func TestSendFailuresHaveClearInternalErrors(t *testing.T) {
 	cfg := &SendConfig{UserAgent: "GitLab/18.6.0", Timeout: 500 * time.Millisecond, MaxResponseBody: 1024, Network: NetworkPolicy{AllowLocal: true}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h := &Hook{ID: 1, URL: c.url, URLVariables: map[string]string{"secret": "s3cr3t-path"}, EnableSSLVerification: c.verify}
-			res := s.Send(context.Background(), cfg, h, "ev", "chain", gitlab.Push, []byte(`{}`))
+			h := &webhook.Hook{ID: 1, URL: c.url, URLVariables: map[string]string{"secret": "s3cr3t-path"}, EnableSSLVerification: c.verify}
+			res := s.Send(context.Background(), cfg, &Request{Hook: h, EventID: "ev", Chain: "chain", Trigger: gitlab.Push, Body: []byte(`{}`)})
 			if res.Err == nil || res.Outcome() != "internal_error" || res.statusText() != "internal error" {
 				t.Fatalf("result %+v, want an internal error", res)
 			}
@@ -67,8 +68,8 @@ func TestSendFailuresHaveClearInternalErrors(t *testing.T) {
 	}
 
 	// enable_ssl_verification false reaches the same server.
-	h := &Hook{ID: 1, URL: tlsSrv.URL, EnableSSLVerification: false}
-	if res := s.Send(context.Background(), cfg, h, "ev", "chain", gitlab.Push, []byte(`{}`)); !res.Success() {
+	h := &webhook.Hook{ID: 1, URL: tlsSrv.URL, EnableSSLVerification: false}
+	if res := s.Send(context.Background(), cfg, &Request{Hook: h, EventID: "ev", Chain: "chain", Trigger: gitlab.Push, Body: []byte(`{}`)}); !res.Success() {
 		t.Fatalf("with verification off: %+v", res)
 	}
 }

@@ -1,4 +1,4 @@
-package engine
+package hooklog
 
 import (
 	"errors"
@@ -7,14 +7,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // GitLab stores request_data with every e-mail address value replaced by
 // [REDACTED]; a resend sends that stored payload.
 func TestNewLogEntryRedactsEmails(t *testing.T) {
-	h := &Hook{ID: 7, URL: "https://recv.example/x"}
+	h := &webhook.Hook{ID: 7, URL: "https://recv.example/x"}
 	body := []byte(`{"user_email":"john@example.com","commits":[{"author":{"email":"jane@example.com"}}],"ref":"main"}`)
-	e := NewLogEntry(LogDelivery, h, "ev1", "ch1", "push", body, &Result{Status: 200}, 1<<10)
+	e := NewEntry(KindDelivery, &delivery.Request{Hook: h, EventID: "ev1", Chain: "ch1", Trigger: "push", Body: body}, &delivery.Result{Status: 200}, 1<<10)
 	want := `{"user_email":"[REDACTED]","commits":[{"author":{"email":"[REDACTED]"}}],"ref":"main"}`
 	if string(e.RequestData) != want {
 		t.Errorf("request_data = %s, want %s", e.RequestData, want)
@@ -26,7 +29,7 @@ func TestNewLogEntryRedactsEmails(t *testing.T) {
 
 func TestNewLogEntryRedactsAndCaps(t *testing.T) {
 	const token, hdr, urlVar = "tok-SECRET-1234", "hdr-SECRET-5678", "var-SECRET-9abc"
-	h := &Hook{ID: 7, URL: "https://user:pw@recv.example/{key}/x", URLVariables: map[string]string{"key": urlVar},
+	h := &webhook.Hook{ID: 7, URL: "https://user:pw@recv.example/{key}/x", URLVariables: map[string]string{"key": urlVar},
 		Token: token, CustomHeaders: map[string]string{"X-Api-Key": hdr}}
 	sent := http.Header{}
 	sent.Set("X-Api-Key", hdr)
@@ -41,8 +44,8 @@ func TestNewLogEntryRedactsAndCaps(t *testing.T) {
 	// The body echoes the secrets, is over 8 KiB, and ends with the start
 	// of a secret cut by the cap.
 	body := []byte(token + " " + hdr + strings.Repeat("a", 8<<10-len(token)-len(hdr)-1-6) + token[:6])
-	res := &Result{Status: 500, Header: resp, Body: body, Duration: 1500 * time.Millisecond, RequestHeader: sent}
-	e := NewLogEntry(LogDelivery, h, "ev1", "ch1", "push", []byte(`{"a":1}`), res, 1<<10)
+	res := &delivery.Result{Status: 500, Header: resp, Body: body, Duration: 1500 * time.Millisecond, RequestHeader: sent}
+	e := NewEntry(KindDelivery, &delivery.Request{Hook: h, EventID: "ev1", Chain: "ch1", Trigger: "push", Body: []byte(`{"a":1}`)}, res, 1<<10)
 
 	if e.URL != "https://*****:*****@recv.example/{key}/x" {
 		t.Errorf("url = %q", e.URL)
@@ -50,16 +53,16 @@ func TestNewLogEntryRedactsAndCaps(t *testing.T) {
 	if e.RequestHeaders["X-Gitlab-Token"] != Redacted || e.RequestHeaders["X-Api-Key"] != Redacted || e.RequestHeaders["Idempotency-Key"] != "k1" {
 		t.Errorf("request headers = %v", e.RequestHeaders)
 	}
-	if len(e.ResponseHeaders) != LogMaxResponseHeaders {
-		t.Errorf("%d response headers kept, want %d", len(e.ResponseHeaders), LogMaxResponseHeaders)
+	if len(e.ResponseHeaders) != MaxResponseHeaders {
+		t.Errorf("%d response headers kept, want %d", len(e.ResponseHeaders), MaxResponseHeaders)
 	}
 	if got := e.ResponseHeaders["X-Echo"]; got != "got {key} and [REDACTED] and [REDACTED]" {
 		t.Errorf("X-Echo = %q", got)
 	}
-	if l := e.ResponseHeaders["A-Long"]; len(l) > LogMaxHeaderValue || !strings.HasPrefix(l, "é") {
+	if l := e.ResponseHeaders["A-Long"]; len(l) > MaxHeaderValue || !strings.HasPrefix(l, "é") {
 		t.Errorf("A-Long kept %d bytes", len(l))
 	}
-	if len(e.ResponseBody) > LogMaxResponseBody || !strings.HasPrefix(e.ResponseBody, "[REDACTED] [REDACTED]") {
+	if len(e.ResponseBody) > MaxResponseBody || !strings.HasPrefix(e.ResponseBody, "[REDACTED] [REDACTED]") {
 		t.Errorf("response body = %d bytes, starts %q", len(e.ResponseBody), e.ResponseBody[:30])
 	}
 	dump := fmt.Sprint(e)
@@ -74,8 +77,8 @@ func TestNewLogEntryRedactsAndCaps(t *testing.T) {
 
 	// No response: "internal error" with the error text; a payload over
 	// the cap is kept as {"oversize":true}.
-	res = &Result{Err: errors.New("request timed out"), Duration: time.Second}
-	e = NewLogEntry(LogTest, h, "ev2", "ev2", "push", []byte(`{"big":"`+strings.Repeat("x", 2000)+`"}`), res, 1<<10)
+	res = &delivery.Result{Err: errors.New("request timed out"), Duration: time.Second}
+	e = NewEntry(KindTest, &delivery.Request{Hook: h, EventID: "ev2", Chain: "ev2", Trigger: "push", Body: []byte(`{"big":"` + strings.Repeat("x", 2000) + `"}`)}, res, 1<<10)
 	if e.ResponseStatus != InternalErrorStatus || e.InternalError != "request timed out" || !e.Oversize ||
 		string(e.RequestData) != `{"oversize":true}` || e.ResponseHeaders == nil {
 		t.Errorf("failed entry = %+v", e)

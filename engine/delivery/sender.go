@@ -1,4 +1,4 @@
-package engine
+package delivery
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // Result is the outcome of one delivery attempt.
@@ -141,15 +142,34 @@ func (s *Sender) CloseIdle() {
 	}
 }
 
-// Send makes one attempt to deliver d to h.
-func (s *Sender) Send(ctx context.Context, cfg *SendConfig, h *Hook, eventID, chain string, trig gitlab.Trigger, body []byte) Result {
+// Request is one attempt to send an event's payload to a hook: a
+// delivery, a test or a resend.
+type Request struct {
+	Hook    *webhook.Hook
+	EventID string
+	// Chain is the X-Gitlab-Event-UUID.
+	Chain   string
+	Trigger gitlab.Trigger
+	Body    []byte
+	// At is when the event was captured; the latency is measured from it.
+	At time.Time
+}
+
+// RequestOf is the request that sends d to h.
+func RequestOf(h *webhook.Hook, d *webhook.Delivery) Request {
+	return Request{Hook: h, EventID: d.EventID, Chain: d.Chain, Trigger: gitlab.Trigger(d.Trigger), Body: d.Body, At: d.At}
+}
+
+// Send makes one attempt.
+func (s *Sender) Send(ctx context.Context, cfg *SendConfig, req *Request) Result {
 	start := time.Now()
-	res := s.send(ctx, cfg, h, eventID, chain, trig, body)
+	res := s.send(ctx, cfg, req)
 	res.Duration = time.Since(start)
 	return res
 }
 
-func (s *Sender) send(ctx context.Context, cfg *SendConfig, h *Hook, eventID, chain string, trig gitlab.Trigger, body []byte) (res Result) {
+func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res Result) {
+	h, body := req.Hook, req.Body
 	target, err := gitlab.InterpolateURL(h.URL, h.URLVariables)
 	if err != nil {
 		res.Err = err
@@ -161,7 +181,7 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, h *Hook, eventID, ch
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		// The error text would carry the URL with its variables' values.
 		res.Err = fmt.Errorf("invalid URL %s", h.MaskedURL())
@@ -175,18 +195,18 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, h *Hook, eventID, ch
 		return res
 	}
 	dh := gitlab.DeliveryHeaders{
-		Trigger: trig, UserAgent: cfg.UserAgent, Instance: cfg.Instance, Token: h.Token,
-		WebhookUUID: uuid.NewString(), EventUUID: chain,
-		IdempotencyKey: IdempotencyKey(eventID, h.ID), Custom: h.CustomHeaders,
+		Trigger: req.Trigger, UserAgent: cfg.UserAgent, Instance: cfg.Instance, Token: h.Token,
+		WebhookUUID: uuid.NewString(), EventUUID: req.Chain,
+		IdempotencyKey: webhook.IdempotencyKey(req.EventID, h.ID), Custom: h.CustomHeaders,
 	}
-	dh.Apply(req.Header)
-	res.RequestHeader = req.Header
+	dh.Apply(hreq.Header)
+	res.RequestHeader = hreq.Header
 	cs := s.clientsFor(&cfg.Network)
 	client := cs.verified
 	if !h.EnableSSLVerification {
 		client = cs.unverified
 	}
-	resp, err := client.Do(req)
+	resp, err := client.Do(hreq)
 	if err != nil {
 		res.Err = describe(err, h)
 		return res
@@ -204,7 +224,7 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, h *Hook, eventID, ch
 
 // describe turns a client error into internal error text without the URL
 // (which may carry secrets from URL variables or user info).
-func describe(err error, h *Hook) error {
+func describe(err error, h *webhook.Hook) error {
 	var ue interface{ Unwrap() error }
 	if errors.As(err, &ue) {
 		if inner := ue.Unwrap(); inner != nil {

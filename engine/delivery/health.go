@@ -1,4 +1,4 @@
-package engine
+package delivery
 
 import (
 	"context"
@@ -6,24 +6,14 @@ import (
 	"time"
 
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
-// DefaultHealthPolicy is the seed's rule: the 4th consecutive failure
-// disables a hook for 1 minute, doubling per further failure up to 24 hours;
-// a 4xx at that point (or any 410 Gone) disables it until a person
-// re-enables it.
+// DefaultHealthPolicy is the rule of GitLab's webhooks documentation
+// ("Auto-disabled webhooks"): the 4th consecutive failure disables a hook
+// for 1 minute, doubling per further failure up to 24 hours; a 4xx at that
+// point (or any 410 Gone) disables it until a person re-enables it.
 var DefaultHealthPolicy = redisstore.HealthPolicy{Threshold: 4, Base: time.Minute, Max: 24 * time.Hour}
-
-// Fixed limits, as GitLab's.
-const (
-	// RecursionWindow is how long a chain remembers its hooks (GitLab: 30 min).
-	RecursionWindow = 30 * time.Minute
-	// MaxChainHooks caps the hooks one chain may trigger (GitLab: 100).
-	MaxChainHooks = 100
-	// MaxHandouts is how often a delivery may be handed out unsettled
-	// before it is poison.
-	MaxHandouts = 5
-)
 
 // AlertStatus values, as GitLab's API returns them.
 const (
@@ -41,8 +31,8 @@ type HookHealth struct {
 
 // HookHealth reads a hook's state; the state is shared by every process
 // through Redis.
-func (r *Runtime) HookHealth(ctx context.Context, hookID int64) (HookHealth, error) {
-	h, err := r.store.HookHealth(ctx, hookID)
+func (d *Deliverer) HookHealth(ctx context.Context, hookID int64) (HookHealth, error) {
+	h, err := d.store.HookHealth(ctx, hookID)
 	if err != nil {
 		return HookHealth{}, err
 	}
@@ -60,16 +50,16 @@ func (r *Runtime) HookHealth(ctx context.Context, hookID int64) (HookHealth, err
 
 // ResetHealth re-enables a hook: after a successful test request, or when a
 // person re-enables it. Deliveries waiting for it go out when due.
-func (r *Runtime) ResetHealth(ctx context.Context, hookID int64) error {
-	if err := r.store.ResetHealth(ctx, hookID); err != nil {
+func (d *Deliverer) ResetHealth(ctx context.Context, hookID int64) error {
+	if err := d.store.ResetHealth(ctx, hookID); err != nil {
 		return err
 	}
-	r.disabled.forget(hookID)
+	d.disabled.forget(hookID)
 	return nil
 }
 
 // topLevel is the top-level namespace a hook's calls are counted against.
-func topLevel(h *Hook) string {
+func topLevel(h *webhook.Hook) string {
 	p := h.Project
 	if p == "" {
 		p = h.Group

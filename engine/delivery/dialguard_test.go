@@ -1,4 +1,4 @@
-package engine
+package delivery
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 func TestNetworkPolicyRefusesLocalAddresses(t *testing.T) {
@@ -94,8 +95,8 @@ func countingServer(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic
 func ok(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }
 
 func sendOnce(s *Sender, cfg *SendConfig, url string) Result {
-	h := &Hook{ID: 1, URL: url, EnableSSLVerification: true}
-	return s.Send(context.Background(), cfg, h, "ev", "chain", gitlab.Push, []byte(`{"object_kind":"push"}`))
+	h := &webhook.Hook{ID: 1, URL: url, EnableSSLVerification: true}
+	return s.Send(context.Background(), cfg, &Request{Hook: h, EventID: "ev", Chain: "chain", Trigger: gitlab.Push, Body: []byte(`{"object_kind":"push"}`)})
 }
 
 // A receiver on the local network is refused at dial time unless allowed,

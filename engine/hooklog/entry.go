@@ -1,7 +1,9 @@
-package engine
+// Package hooklog is each hook's delivery log ("Recent events" in GitLab's
+// webhooks page): the entries of attempts with their secrets masked, and
+// the manual requests that add to it, test and resend.
+package hooklog
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"sort"
@@ -10,14 +12,14 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"go.uber.org/zap"
-
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
-// LogPolicy bounds the delivery log ("Recent events") of each hook.
-type LogPolicy struct {
+// Policy bounds the delivery log ("Recent events") of each hook.
+type Policy struct {
 	// Retention is how long attempts are kept. Default: 2 days, the
 	// "Recent events" window of GitLab's docs.
 	Retention time.Duration
@@ -31,24 +33,21 @@ type LogPolicy struct {
 
 // Defaults and GitLab's fixed caps of the log.
 const (
-	DefaultLogRetention      = 48 * time.Hour
-	DefaultLogMaxEntries     = 500
-	DefaultLogMaxRequestBody = 256 << 10
-	// LogMaxResponseBody, LogMaxResponseHeaders and LogMaxHeaderValue are
-	// GitLab's caps on what it stores of a response.
-	LogMaxResponseBody    = 8 << 10
-	LogMaxResponseHeaders = 50
-	LogMaxHeaderValue     = 1 << 10
-	// LatestEventTTL is how long the latest event of each trigger is kept
-	// per project as the sample of test requests.
-	LatestEventTTL = 30 * 24 * time.Hour
+	DefaultRetention      = 48 * time.Hour
+	DefaultMaxEntries     = 500
+	DefaultMaxRequestBody = 256 << 10
+	// MaxResponseBody, MaxResponseHeaders and MaxHeaderValue are GitLab's
+	// caps on what it stores of a response.
+	MaxResponseBody    = 8 << 10
+	MaxResponseHeaders = 50
+	MaxHeaderValue     = 1 << 10
 )
 
 // Log entry kinds.
 const (
-	LogDelivery = "delivery"
-	LogTest     = "test"
-	LogResend   = "resend"
+	KindDelivery = delivery.KindDelivery
+	KindTest     = "test"
+	KindResend   = "resend"
 )
 
 // Redacted replaces secrets in the log, as GitLab.
@@ -59,60 +58,29 @@ const Redacted = "[REDACTED]"
 const InternalErrorStatus = "internal error"
 
 // withDefaults fills unset fields.
-func (p LogPolicy) withDefaults() LogPolicy {
+func (p Policy) withDefaults() Policy {
 	if p.Retention <= 0 {
-		p.Retention = DefaultLogRetention
+		p.Retention = DefaultRetention
 	}
 	if p.MaxEntries <= 0 {
-		p.MaxEntries = DefaultLogMaxEntries
+		p.MaxEntries = DefaultMaxEntries
 	}
 	if p.MaxRequestBody <= 0 {
-		p.MaxRequestBody = DefaultLogMaxRequestBody
+		p.MaxRequestBody = DefaultMaxRequestBody
 	}
 	return p
 }
 
-func (r *Runtime) logPolicy() LogPolicy {
-	if cfg := r.cfg.Load(); cfg != nil {
-		return cfg.Log.withDefaults()
-	}
-	return LogPolicy{}.withDefaults()
-}
-
-// appendLog builds and stores one entry (tests and resends; deliveries
-// store theirs with the settle). It returns the entry's ID, 0 when it could
-// not be stored: a failure is logged, never fatal.
-func (r *Runtime) appendLog(ctx context.Context, kind string, h *Hook, eventID, chain, trig string, body []byte, res *Result) int64 {
-	e := r.logEntry(kind, h, eventID, chain, trig, body, res)
-	id, err := r.store.AppendLog(ctx, e, r.logLimits())
-	if err != nil {
-		r.log.Warn("recording a delivery attempt in the hook's log failed", zap.Int64("hook_id", h.ID),
-			zap.String("event", eventID), zap.String("kind", kind), zap.Error(err))
-		return 0
-	}
-	return id
-}
-
-// logEntry builds an attempt's log entry under the current log policy.
-func (r *Runtime) logEntry(kind string, h *Hook, eventID, chain, trig string, body []byte, res *Result) *redisstore.LogEntry {
-	return NewLogEntry(kind, h, eventID, chain, trig, body, res, r.logPolicy().MaxRequestBody)
-}
-
-// logLimits bound each hook's log under the current log policy.
-func (r *Runtime) logLimits() redisstore.LogLimits {
-	pol := r.logPolicy()
-	return redisstore.LogLimits{Retention: pol.Retention, MaxEntries: pol.MaxEntries}
-}
-
-// NewLogEntry builds the log entry of an attempt: the hook's masked URL,
+// NewEntry builds the log entry of an attempt: the hook's masked URL,
 // the request headers with X-Gitlab-Token and custom header values
 // replaced by [REDACTED], the payload with its e-mail addresses replaced by
 // [REDACTED] as GitLab does (or {"oversize":true} beyond maxBody), and the response capped as GitLab does (8 KiB of body, 50
 // headers of at most 1 KiB each) with the hook's URL variable values
 // masked back to {name} and any other secret of the hook redacted.
-func NewLogEntry(kind string, h *Hook, eventID, chain, trig string, body []byte, res *Result, maxBody int) *redisstore.LogEntry {
+func NewEntry(kind string, req *delivery.Request, res *delivery.Result, maxBody int) *redisstore.LogEntry {
+	h, body := req.Hook, req.Body
 	e := &redisstore.LogEntry{
-		HookID: h.ID, EventID: eventID, Chain: chain, Trigger: trig, Kind: kind,
+		HookID: h.ID, EventID: req.EventID, Chain: req.Chain, Trigger: string(req.Trigger), Kind: kind,
 		URL:            h.MaskedURL(),
 		RequestHeaders: requestHeaders(h, res.RequestHeader),
 		Duration:       res.Duration.Seconds(),
@@ -135,13 +103,13 @@ func NewLogEntry(kind string, h *Hook, eventID, chain, trig string, body []byte,
 		}
 	}
 	e.ResponseHeaders = responseHeaders(res.Header, mask)
-	e.ResponseBody = mask.body(res.Body, LogMaxResponseBody)
+	e.ResponseBody = mask.body(res.Body, MaxResponseBody)
 	return e
 }
 
 // requestHeaders flattens what was sent, redacting the token and the
 // values of the hook's custom headers.
-func requestHeaders(h *Hook, sent http.Header) map[string]string {
+func requestHeaders(h *webhook.Hook, sent http.Header) map[string]string {
 	out := make(map[string]string, len(sent))
 	for k, v := range sent {
 		out[k] = strings.Join(v, ", ")
@@ -167,28 +135,27 @@ func responseHeaders(hdr http.Header, mask masker) map[string]string {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	out := make(map[string]string, min(len(names), LogMaxResponseHeaders))
+	out := make(map[string]string, min(len(names), MaxResponseHeaders))
 	for _, k := range names {
-		if len(out) == LogMaxResponseHeaders {
+		if len(out) == MaxResponseHeaders {
 			break
 		}
 		v := mask.apply(strings.Join(hdr[k], ", "))
-		out[http.CanonicalHeaderKey(k)] = truncateUTF8(v, LogMaxHeaderValue)
+		out[http.CanonicalHeaderKey(k)] = truncateUTF8(v, MaxHeaderValue)
 	}
 	return out
 }
 
 // masker replaces a hook's secrets in text a receiver sent back: URL
 // variable values become {name} (as GitLab), the token and custom header
-// values [REDACTED].
-// masker replaces a hook's secrets in what the log keeps; built once per
-// entry, since a Replacer is costly to build.
+// values [REDACTED]. It is built once per entry, since a Replacer is costly
+// to build.
 type masker struct {
 	secrets []string // longest first
 	r       *strings.Replacer
 }
 
-func newMasker(h *Hook) masker {
+func newMasker(h *webhook.Hook) masker {
 	type sub struct{ secret, with string }
 	var subs []sub
 	for k, v := range h.URLVariables {
@@ -219,7 +186,7 @@ func newMasker(h *Hook) masker {
 // MaskSecrets replaces the hook's secrets in text a receiver sent back, as
 // the log does (URL variable values → {name}, token and custom header
 // values → [REDACTED]); the API uses it before showing such text.
-func MaskSecrets(h *Hook, s string) string { return newMasker(h).apply(s) }
+func MaskSecrets(h *webhook.Hook, s string) string { return newMasker(h).apply(s) }
 
 func (m masker) apply(s string) string {
 	if m.r == nil {
@@ -252,47 +219,4 @@ func truncateUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-// prepareEvent runs before an event is queued: relative image URLs in its
-// Markdown fields become absolute, as GitLab's payloads have them. It does
-// no I/O: it is on the client's response path.
-func (r *Runtime) prepareEvent(ev *Event) {
-	if cfg := r.cfg.Load(); cfg != nil && ev.Project != "" {
-		ev.Body = gitlab.RewriteImageURLs(ev.Body, cfg.Send.Instance, ev.Project)
-	}
-}
-
-// rememberLatest keeps the payloads of testable events as their projects'
-// latest of that trigger: the sample a test request sends ("the latest
-// push" of GitLab's push test). It runs in the fan-out, off the response
-// path; a failure only costs the sample.
-func (r *Runtime) rememberLatest(ctx context.Context, msgs []redisstore.EventMsg) {
-	var evs []*Event
-	for i := range msgs {
-		ev := &msgs[i].Event
-		if msgs[i].Err == nil && ev.Project != "" && Testable(gitlab.Trigger(ev.Trigger)) {
-			evs = append(evs, ev)
-		}
-	}
-	if err := r.store.SetLatestEvents(ctx, evs, LatestEventTTL); err != nil {
-		r.log.Debug("remembering the latest events for test requests failed", zap.Error(err))
-	}
-}
-
-// Testable reports whether GitLab can send a test request of t.
-func Testable(t gitlab.Trigger) bool {
-	switch t {
-	case gitlab.Push, gitlab.TagPush, gitlab.Issues, gitlab.ConfidentialIssues, gitlab.Note,
-		gitlab.MergeRequests, gitlab.Job, gitlab.Pipeline, gitlab.WikiPage, gitlab.Releases,
-		gitlab.Emoji, gitlab.ResourceAccessToken, gitlab.Project:
-		return true
-	}
-	return false
-}
-
-// LatestEvent returns the latest payload of trigger seen for project, or
-// nil.
-func (r *Runtime) LatestEvent(ctx context.Context, project string, trig gitlab.Trigger) ([]byte, error) {
-	return r.store.LatestEvent(ctx, project, string(trig))
 }

@@ -1,9 +1,7 @@
-package engine
+package webhook
 
 import (
-	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
@@ -34,46 +32,6 @@ type Hook struct {
 
 // MaskedURL is the hook's URL as it may be logged or shown.
 func (h *Hook) MaskedURL() string { return gitlab.MaskURL(h.URL) }
-
-// Validate checks the hook as GitLab would on save.
-func (h *Hook) Validate() error {
-	if (h.Project == "") == (h.Group == "") {
-		return errors.New("a hook belongs to exactly one project or group")
-	}
-	for _, p := range []string{h.Project, h.Group} {
-		if _, err := cleanPath(p); err != nil {
-			return err
-		}
-	}
-	if err := gitlab.ValidateURLVariables(h.URLVariables); err != nil {
-		return err
-	}
-	raw, err := gitlab.InterpolateURL(h.URL, h.URLVariables)
-	if err != nil {
-		return err
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("invalid url given: %q must be an http or https URL", h.MaskedURL())
-	}
-	if err := gitlab.ValidateToken(h.Token); err != nil {
-		return err
-	}
-	for k, v := range h.CustomHeaders {
-		if err := gitlab.ValidateCustomHeader(k, v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// wants reports whether the hook takes an event of its scope.
-func (h *Hook) wants(e *Event, t gitlab.Trigger) bool {
-	if !h.Triggers.Has(t) {
-		return false
-	}
-	return t != gitlab.Push || h.BranchFilter.Match(e.Ref)
-}
 
 // HookSet is an immutable index of hooks by ID and by scope, swapped whole
 // when hooks change so readers never lock.
@@ -121,32 +79,20 @@ func (s *HookSet) Get(id int64) (*Hook, bool) {
 	return h, ok
 }
 
-// Match appends to dst the hooks an event goes to, as GitLab decides: a
-// project event reaches the project's hooks and the hooks of its group and
-// every ancestor group; a group-only event (member, subgroup, project)
-// reaches the hooks of its group and its ancestors. Each hook must enable
-// the trigger, and push events must pass its branch filter. A hook on two
-// levels fires twice, as in GitLab.
-func (s *HookSet) Match(e *Event, dst []*Hook) []*Hook {
+// InProject returns the hooks of a project (paths are case-insensitive).
+func (s *HookSet) InProject(path string) []*Hook {
 	if s == nil {
-		return dst
+		return nil
 	}
-	t := gitlab.Trigger(e.Trigger)
-	if !t.GroupOnly() && e.Project != "" {
-		for _, h := range s.byScope[scopeKey(e.Project, "")] {
-			if h.wants(e, t) {
-				dst = append(dst, h)
-			}
-		}
+	return s.byScope[scopeKey(path, "")]
+}
+
+// InGroup returns the hooks of a group, not those of its subgroups.
+func (s *HookSet) InGroup(path string) []*Hook {
+	if s == nil {
+		return nil
 	}
-	ancestors(e.Namespace, func(g string) {
-		for _, h := range s.byScope[scopeKey("", g)] {
-			if h.wants(e, t) {
-				dst = append(dst, h)
-			}
-		}
-	})
-	return dst
+	return s.byScope[scopeKey("", path)]
 }
 
 // All returns every hook, in no particular order.

@@ -1,5 +1,0 @@
-package engine
-
-import "encoding/json"
-
-func benchJSON(v any) ([]byte, error) { return json.Marshal(v) }

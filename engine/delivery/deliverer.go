@@ -1,0 +1,318 @@
+package delivery
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
+)
+
+// Config is the part of the runtime's settings deliveries follow.
+type Config struct {
+	Send    SendConfig
+	Workers int
+	// Lease is how long a delivery may stay with a consumer before another
+	// may claim it.
+	Lease  time.Duration
+	Retry  RetryPolicy
+	Health redisstore.HealthPolicy
+	// HookConcurrency caps one hook's deliveries in flight in this process.
+	HookConcurrency int
+	// CallsPerMinute caps deliveries per top-level namespace (0: no limit).
+	CallsPerMinute int
+	// Silent stops all outgoing deliveries; they stay queued.
+	Silent bool
+	// DeadLetters bound the dead-letter stream in entries and bytes (zero
+	// fields: defaults); the oldest go first.
+	DeadLetters redisstore.DeadLetterLimits
+}
+
+// Recorder builds the log entry of an attempt and bounds each hook's log
+// (the hook log).
+type Recorder interface {
+	Entry(kind string, req *Request, res *Result) *redisstore.LogEntry
+	Limits() redisstore.LogLimits
+}
+
+// KindDelivery is the log entry kind of a queued delivery's attempt.
+const KindDelivery = "delivery"
+
+// Deliverer sends the queued deliveries of one runtime: it reads them ahead
+// of the workers, gives each a worker slot and a slot of its hook (parking
+// it in the process while its hook is at its cap), sends it, and settles
+// the outcome (success, retry, dead letter, the hook's health).
+type Deliverer struct {
+	store    *redisstore.Store
+	consumer string
+	log      *zap.Logger
+	hooks    func() *webhook.HookSet
+	record   Recorder
+	sender   *Sender
+
+	cfg      atomic.Pointer[Config]
+	slots    *slots
+	busy     hookSlots
+	disabled disabledView  // hooks that may be disabled (admit.go)
+	settling chan struct{} // settles under way without a worker slot
+	paused   atomic.Bool   // operator pause, shared through Redis
+	inflight sync.WaitGroup
+
+	loopCtx context.Context // ended when the loops stop
+	workCtx context.Context // ended to abort deliveries in flight
+	// records bounds the Redis writes that record outcomes (settle, defer):
+	// on Close they get a short grace, not the whole one, so a dead Redis
+	// cannot hold up a shutdown or a config reload.
+	records     context.Context
+	stopRecords context.CancelFunc
+
+	cursor     string
+	batches    chan []redisstore.DeliveryMsg
+	dispatched chan struct{}
+}
+
+// New builds a deliverer; hooks returns the hooks in effect, record builds
+// log entries. Nothing runs until Start.
+func New(store *redisstore.Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, record Recorder) *Deliverer {
+	records, stopRecords := context.WithCancel(context.Background())
+	return &Deliverer{store: store, consumer: consumer, log: log, hooks: hooks, record: record, sender: NewSender(),
+		slots: newSlots(0), settling: make(chan struct{}, maxSettling), records: records, stopRecords: stopRecords}
+}
+
+// Configure swaps in new settings; it returns the worker limit before.
+func (d *Deliverer) Configure(c Config) (before int) {
+	before = d.slots.limitNow()
+	d.cfg.Store(&c)
+	d.slots.setLimit(c.Workers)
+	return before
+}
+
+// Workers is the number of deliveries allowed in flight.
+func (d *Deliverer) Workers() int { return d.slots.limitNow() }
+
+// maxSettling bounds the deliveries that settle after giving back their
+// worker slot.
+const maxSettling = 1024
+
+// readBlock bounds blocking reads so loops notice shutdown promptly even if
+// a read is not interrupted.
+const readBlock = 2 * time.Second
+
+// Start begins dispatching what ReadStep reads: ctx ends reading, work
+// aborts deliveries in flight.
+func (d *Deliverer) Start(ctx, work context.Context) {
+	d.loopCtx, d.workCtx = ctx, work
+	d.cursor = "0" // our own unfinished deliveries first (after a crash)
+	d.batches = make(chan []redisstore.DeliveryMsg, 1)
+	d.dispatched = make(chan struct{})
+	go func() {
+		defer close(d.dispatched)
+		for msgs := range d.batches {
+			d.Dispatch(ctx, work, msgs)
+		}
+	}()
+}
+
+// ReadStep reads deliveries ahead of the workers: while one batch waits for
+// free slots, the next is read, so a round trip to Redis never stands
+// between a finished delivery and the next. At most two batches of Workers
+// deliveries are held here; they stay pending in Redis until settled. It
+// returns how long to wait before the next read.
+func (d *Deliverer) ReadStep(ctx context.Context) (time.Duration, error) {
+	if d.Holding() { // everything stays queued
+		return time.Second, nil
+	}
+	msgs, err := d.store.ReadDeliveries(ctx, d.consumer, d.cursor, int64(d.slots.limitNow()), readBlock)
+	if err != nil {
+		return 0, err
+	}
+	if len(msgs) > 0 {
+		select {
+		case d.batches <- msgs:
+		case <-ctx.Done():
+			return 0, nil
+		}
+	}
+	d.cursor = redisstore.Advance(d.cursor, len(msgs), func() string { return msgs[len(msgs)-1].StreamID })
+	return 0, nil
+}
+
+// StopReading waits for the batches read so far to be dispatched (or
+// dropped: they stay pending in Redis); call it once ReadStep's loop ended.
+func (d *Deliverer) StopReading() {
+	close(d.batches)
+	<-d.dispatched
+}
+
+// Wait waits for the deliveries in flight, up to grace; then it aborts
+// them (they stay pending in Redis and are delivered later) with abort.
+func (d *Deliverer) Wait(grace time.Duration, abort func()) {
+	done := make(chan struct{})
+	go func() { d.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		abort()
+		<-done
+	}
+}
+
+// settleGrace is how long, once Close is called, outcomes may still be
+// recorded in Redis: plenty for a healthy Redis, and a bound for a dead one.
+const settleGrace = time.Second
+
+// Close ends the recording of outcomes, settleGrace from now; stop (call
+// it once the deliveries are done) ends it at once.
+func (d *Deliverer) Close() (stop func()) {
+	t := time.AfterFunc(settleGrace, d.stopRecords)
+	return func() { t.Stop(); d.stopRecords(); d.sender.CloseIdle() }
+}
+
+// recordCtx bounds one write that records an outcome.
+func (d *Deliverer) recordCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(d.records, 5*time.Second)
+}
+
+// Holding tells whether deliveries must stay queued: an operator pause
+// (shared through Redis) or silent mode.
+func (d *Deliverer) Holding() bool { return d.cfg.Load().Silent || d.paused.Load() }
+
+// SetPaused records the operator pause; it reports whether it changed.
+func (d *Deliverer) SetPaused(p bool) (changed bool) { return d.paused.Swap(p) != p }
+
+// Paused tells whether an operator paused deliveries.
+func (d *Deliverer) Paused() bool { return d.paused.Load() }
+
+// Dispatch starts a delivery for each message, waiting for free slots, and
+// while deliveries are paused. Messages it cannot start (shutdown) stay
+// pending in Redis.
+func (d *Deliverer) Dispatch(ctx, work context.Context, msgs []redisstore.DeliveryMsg) {
+	for i := range msgs {
+		for d.Holding() && ctx.Err() == nil {
+			sleep(ctx, 100*time.Millisecond) // read before the pause: held here
+		}
+		if err := d.slots.acquire(ctx); err != nil {
+			return
+		}
+		d.inflight.Add(1)
+		go func(m redisstore.DeliveryMsg) {
+			defer d.inflight.Done()
+			release := sync.OnceFunc(d.slots.release)
+			defer release()
+			d.deliver(work, &m, release)
+		}(msgs[i])
+	}
+}
+
+// parkedPerSlot is how many deliveries may wait in this process for each
+// slot of a hook at its cap (at least two reads' worth of work may wait).
+const parkedPerSlot = 4
+
+// redispatch starts a parked delivery, whose hook has a free slot now.
+// Called from a delivery in flight, so inflight cannot be waited on yet.
+func (d *Deliverer) redispatch(m redisstore.DeliveryMsg) {
+	d.inflight.Add(1)
+	go func() {
+		defer d.inflight.Done()
+		d.Dispatch(d.loopCtx, d.workCtx, []redisstore.DeliveryMsg{m})
+	}()
+}
+
+// ExpireParked moves deliveries that waited too long for their hook to the
+// schedule, before their lease runs out.
+func (d *Deliverer) ExpireParked(now time.Time) {
+	for _, m := range d.busy.expired(now) {
+		d.postpone(&m, now.Add(jitter(time.Second)), "saturated")
+	}
+}
+
+// deliver makes one attempt (or finds it must wait) and settles the entry.
+// Once the request is done, it calls release to give its worker slot to the
+// next delivery while it settles, unless too many settles are under way
+// (Redis is slow): then the slot waits, and so does reading more work.
+func (d *Deliverer) deliver(ctx context.Context, m *redisstore.DeliveryMsg, release func()) {
+	dv := &m.Delivery
+	hook, ok := d.hooks().Get(dv.HookID)
+	if m.Err != nil || !ok {
+		metrics.Deliveries.WithLabelValues("dropped").Inc()
+		if m.Err != nil {
+			d.log.Error("dropping undecodable delivery entry", zap.Error(m.Err))
+		} else {
+			d.log.Warn("dropping delivery: its hook no longer exists",
+				zap.Int64("hook_id", dv.HookID), zap.String("event", dv.EventID))
+		}
+		d.settlePlain(m)
+		return
+	}
+	cfg := d.cfg.Load()
+	now := time.Now()
+	if now.Sub(dv.At) > cfg.Retry.MaxAge {
+		d.GiveUp(m, hook, "expired: waited longer than the max delivery age")
+		return
+	}
+	// A hook at its concurrency cap does not take a worker from the others.
+	// It waits here for a slot of its hook, or in the schedule when too
+	// many already wait.
+	maxParked := max(parkedPerSlot*cfg.HookConcurrency, 2*cfg.Workers) // what one read-ahead may bring
+	acquired, parked := d.busy.acquireOrPark(hook.ID, cfg.HookConcurrency, m, maxParked, now.Add(cfg.Lease/4))
+	if !acquired {
+		if !parked {
+			d.postpone(m, now.Add(jitter(time.Second)), "saturated")
+		}
+		return
+	}
+	releaseHook := sync.OnceFunc(func() {
+		if next, ok := d.busy.release(hook.ID); ok {
+			d.redispatch(next)
+		}
+	})
+	defer releaseHook()
+	if !d.admitted(ctx, cfg, m, hook, now) {
+		return
+	}
+
+	if dv.Attempt == 1 {
+		metrics.FirstAttemptLatency.Observe(time.Since(dv.At).Seconds())
+	}
+	req := RequestOf(hook, dv)
+	res := d.sender.Send(ctx, &cfg.Send, &req)
+	if ctx.Err() != nil {
+		return // aborted by shutdown: leave it pending, it will be sent again
+	}
+	releaseHook()
+	select {
+	case d.settling <- struct{}{}:
+		release()
+		defer func() { <-d.settling }()
+	default:
+	}
+	metrics.Deliveries.WithLabelValues(res.Outcome()).Inc()
+	metrics.DeliveryDuration.Observe(res.Duration.Seconds())
+	d.LogResult(&req, &res)
+	out := cfg.Retry.outcome(&res, dv, time.Now())
+	d.settle(m, hook, out, d.record.Entry(KindDelivery, &req, &res))
+}
+
+// Send makes one attempt outside the queue (a test or a resend) under the
+// current delivery settings.
+func (d *Deliverer) Send(ctx context.Context, req *Request) Result {
+	send := SendConfig{Timeout: 10 * time.Second, MaxResponseBody: 8 << 10, UserAgent: "GitLab"}
+	if cfg := d.cfg.Load(); cfg != nil {
+		send = cfg.Send
+	}
+	return d.sender.Send(ctx, &send, req)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

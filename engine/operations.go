@@ -1,0 +1,68 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
+	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
+	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
+)
+
+// What the API and the admin endpoints ask of the runtime; each call goes to
+// the room that does it.
+
+// HookHealth reads a hook's state; the state is shared by every process
+// through Redis.
+func (r *Runtime) HookHealth(ctx context.Context, hookID int64) (delivery.HookHealth, error) {
+	return r.deliver.HookHealth(ctx, hookID)
+}
+
+// ResetHealth re-enables a hook: after a successful test request, or when a
+// person re-enables it. Deliveries waiting for it go out when due.
+func (r *Runtime) ResetHealth(ctx context.Context, hookID int64) error {
+	return r.deliver.ResetHealth(ctx, hookID)
+}
+
+// TestHook is GitLab's "Test": one synchronous delivery of body to h,
+// recorded in the hook's log (hooklog.Log.Test).
+func (r *Runtime) TestHook(ctx context.Context, h *webhook.Hook, trig gitlab.Trigger, body []byte) delivery.Result {
+	return r.hookLog.Test(ctx, h, trig, body)
+}
+
+// Resend sends a logged attempt's payload again (hooklog.Log.Resend).
+func (r *Runtime) Resend(ctx context.Context, h *webhook.Hook, e *redisstore.LogEntry) (delivery.Result, error) {
+	return r.hookLog.Resend(ctx, h, e)
+}
+
+// HookLog lists the IDs and statuses of a hook's log entries within the
+// retention, newest first.
+func (r *Runtime) HookLog(ctx context.Context, hookID int64) ([]redisstore.LogRef, error) {
+	return r.hookLog.Refs(ctx, hookID)
+}
+
+// HookLogEntries reads log entries of a hook by ID within the retention.
+func (r *Runtime) HookLogEntries(ctx context.Context, hookID int64, ids ...int64) ([]redisstore.LogEntry, error) {
+	return r.hookLog.Entries(ctx, hookID, ids...)
+}
+
+// Throttle counts one call of a rate-limited API action (test, resend).
+func (r *Runtime) Throttle(ctx context.Context, action, scope string, limit int, window time.Duration) (bool, time.Duration, error) {
+	return r.hookLog.Throttle(ctx, action, scope, limit, window)
+}
+
+// LatestEvent returns the latest payload of trigger seen for project, or
+// nil: the sample a test request sends.
+func (r *Runtime) LatestEvent(ctx context.Context, project string, trig gitlab.Trigger) ([]byte, error) {
+	return r.fan.LatestEvent(ctx, project, trig)
+}
+
+// Collectors returns the engine's metrics for registration.
+func Collectors() []prometheus.Collector { return metrics.All() }
+
+// CountRejected records an event refused before it reached the engine.
+func CountRejected(reason string) { metrics.EventsRejected.WithLabelValues(reason).Inc() }

@@ -1,0 +1,183 @@
+// Package recovery brings back work that would otherwise wait or be lost:
+// the mover puts scheduled deliveries (retries, disabled hooks, rate
+// limits) back on the ready stream when due; the janitor claims the events
+// and deliveries a dead consumer left pending past their lease; deliveries
+// handed out too often are dead-lettered as poison; dead letters are
+// redriven on request. (A consumer group lost with a Redis restart is
+// re-created by the store's reads: NOGROUP.)
+package recovery
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
+	"github.com/grt-continuation/caddy-webhooks/engine/fanout"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
+)
+
+// MaxHandouts is how often a delivery may be handed out unsettled before
+// it is poison.
+const MaxHandouts = 5
+
+// Config is what recovery follows of the runtime's settings.
+type Config struct {
+	// Lease is how long work may stay with a consumer before it is claimed.
+	Lease time.Duration
+	// ClaimInterval is how often pending work of dead consumers is claimed.
+	ClaimInterval time.Duration
+	// MaxHandouts is how often a delivery may be handed to a consumer
+	// (crashes included) before it is dead-lettered as poison.
+	MaxHandouts int
+}
+
+// Recovery runs the mover and the janitor of one runtime.
+type Recovery struct {
+	store    *redisstore.Store
+	consumer string
+	log      *zap.Logger
+	hooks    func() *webhook.HookSet
+	fan      *fanout.Fanout
+	deliver  *delivery.Deliverer
+	cfg      atomic.Pointer[Config]
+}
+
+// New builds the recovery of a runtime: claimed events go to fan, claimed
+// deliveries to deliver.
+func New(store *redisstore.Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet,
+	fan *fanout.Fanout, deliver *delivery.Deliverer) *Recovery {
+	return &Recovery{store: store, consumer: consumer, log: log, hooks: hooks, fan: fan, deliver: deliver}
+}
+
+// Configure swaps in new settings.
+func (r *Recovery) Configure(c Config) { r.cfg.Store(&c) }
+
+// moveBatch is how many scheduled deliveries one step moves at most.
+const moveBatch = 500
+
+// MoveStep puts due deliveries back on the ready stream and returns how
+// long to wait for the next one: at once while a full batch was moved,
+// else until the next is due (at most a second).
+func (r *Recovery) MoveStep(ctx context.Context) (time.Duration, error) {
+	moved, next, err := r.store.MoveDue(ctx, time.Now(), moveBatch)
+	switch {
+	case err != nil:
+		return 0, err
+	case moved == moveBatch:
+		return 0, nil
+	case next.IsZero():
+		return time.Second, nil
+	}
+	return min(max(time.Until(next), 5*time.Millisecond), time.Second), nil
+}
+
+// ClaimStep claims work that another consumer (a crashed or stopped
+// process) left pending for longer than the lease; work aborts the
+// deliveries it starts. It returns the claim interval. Nothing is claimed
+// while deliveries are held: claimed work would only wait, and its lease
+// run out meanwhile. A failure is logged; the next step tries again.
+func (r *Recovery) ClaimStep(ctx, work context.Context) (time.Duration, error) {
+	cfg := r.cfg.Load()
+	if r.deliver.Holding() {
+		return cfg.ClaimInterval, nil
+	}
+	if err := r.claimAll(ctx, work, cfg.Lease); err != nil && ctx.Err() == nil {
+		r.log.Warn("claiming abandoned work failed", zap.Error(err))
+	}
+	return cfg.ClaimInterval, nil
+}
+
+// ClaimInterval is the wait before the first claim.
+func (r *Recovery) ClaimInterval() time.Duration { return r.cfg.Load().ClaimInterval }
+
+// claimBatch is how many entries one claim takes at most.
+const claimBatch = 100
+
+func (r *Recovery) claimAll(ctx, work context.Context, lease time.Duration) error {
+	err := claimPages(ctx, r.consumer, lease, r.store.ClaimEvents, func(msgs []redisstore.EventMsg) error {
+		r.log.Info("claimed abandoned events", zap.Int("count", len(msgs)))
+		return r.fan.FanOut(ctx, msgs)
+	})
+	if err != nil {
+		return err
+	}
+	return claimPages(ctx, r.consumer, lease, r.store.ClaimDeliveries, func(msgs []redisstore.DeliveryMsg) error {
+		r.log.Info("claimed abandoned deliveries", zap.Int("count", len(msgs)))
+		r.deliver.Dispatch(ctx, work, r.withoutPoison(ctx, msgs))
+		return nil
+	})
+}
+
+// claimFunc claims up to count entries idle for minIdle, from start; it
+// returns where the next page starts ("0-0": no more).
+type claimFunc[M any] func(ctx context.Context, consumer string, minIdle time.Duration, start string, count int64) ([]M, string, error)
+
+// claimPages claims a stream's abandoned entries page by page and hands
+// each non-empty page to use.
+func claimPages[M any](ctx context.Context, consumer string, lease time.Duration, claim claimFunc[M], use func([]M) error) error {
+	for start := "0-0"; ; {
+		msgs, next, err := claim(ctx, consumer, lease, start, claimBatch)
+		if err != nil {
+			return err
+		}
+		if len(msgs) > 0 {
+			if err := use(msgs); err != nil {
+				return err
+			}
+		}
+		if start = next; start == "0-0" {
+			return nil
+		}
+	}
+}
+
+// withoutPoison dead-letters claimed deliveries that were handed out too
+// often (each time a consumer died or stalled with them): they would keep
+// taking workers down.
+func (r *Recovery) withoutPoison(ctx context.Context, msgs []redisstore.DeliveryMsg) []redisstore.DeliveryMsg {
+	counts, err := r.store.DeliveryCounts(ctx, msgs[0].StreamID, msgs[len(msgs)-1].StreamID)
+	if err != nil {
+		r.log.Warn("reading delivery counts failed", zap.Error(err))
+		return msgs
+	}
+	limit := int64(r.cfg.Load().MaxHandouts)
+	keep := msgs[:0]
+	for _, m := range msgs {
+		hook, ok := r.hooks().Get(m.Delivery.HookID)
+		if counts[m.StreamID] <= limit || !ok || m.Err != nil {
+			keep = append(keep, m)
+			continue
+		}
+		r.deliver.GiveUpPoison(&m, hook, counts[m.StreamID])
+	}
+	return keep
+}
+
+// Redrive puts dead letters back in the queue as first attempts: the given
+// IDs, or all of them.
+func (r *Recovery) Redrive(ctx context.Context, ids []string, all bool) (int, error) {
+	if !all {
+		return r.store.Redrive(ctx, ids...)
+	}
+	total := 0
+	for after := "-"; ; {
+		dls, err := r.store.DeadLetters(ctx, after, 500)
+		if err != nil || len(dls) == 0 {
+			return total, err
+		}
+		batch := make([]string, 0, len(dls))
+		for _, d := range dls {
+			batch = append(batch, d.ID)
+		}
+		n, err := r.store.Redrive(ctx, batch...)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		after = dls[len(dls)-1].ID
+	}
+}

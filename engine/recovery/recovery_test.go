@@ -1,0 +1,52 @@
+package recovery
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
+)
+
+// The mover waits until the next scheduled delivery is due (not a fixed
+// second), then puts it back on the ready stream.
+func TestMoveStepWaitsForTheNextDueDelivery(t *testing.T) {
+	ctx := context.Background()
+	store, err := redisstore.New(redisstore.Options{URL: redistest.Start(t).URL, Namespace: "test", Readers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	if err := store.EnsureGroups(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d := webhook.Delivery{EventID: "ev", HookID: 1, Trigger: "push", At: time.Now(), Body: []byte(`{}`), Attempt: 1}
+	if err := store.FanOut(ctx, nil, []webhook.Delivery{d}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := store.ReadDeliveries(ctx, "c1", ">", 10, time.Second)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("read %d deliveries: %v", len(msgs), err)
+	}
+	due := time.Now().Add(300 * time.Millisecond)
+	if _, err := store.Defer(ctx, msgs[0].StreamID, &msgs[0].Delivery, due); err != nil {
+		t.Fatal(err)
+	}
+	r := New(store, "c1", zaptest.NewLogger(t), nil, nil, nil)
+	wait, err := r.MoveStep(ctx)
+	if err != nil || wait <= 0 || wait > 300*time.Millisecond {
+		t.Fatalf("before the delivery is due: wait %v (%v), want at most 300ms", wait, err)
+	}
+	time.Sleep(time.Until(due) + 10*time.Millisecond)
+	if wait, err = r.MoveStep(ctx); err != nil || wait != time.Second {
+		t.Fatalf("once moved: wait %v (%v), want a second (nothing scheduled)", wait, err)
+	}
+	again, err := store.ReadDeliveries(ctx, "c1", ">", 10, time.Second)
+	if err != nil || len(again) != 1 || again[0].Delivery.EventID != "ev" {
+		t.Fatalf("after the move, read %v (%v), want the delivery again", again, err)
+	}
+}

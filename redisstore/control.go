@@ -1,0 +1,51 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Depths are the entries in each queue of the namespace.
+type Depths struct {
+	Events, Ready, Scheduled, Dead int64
+}
+
+// QueueDepths counts the entries of every queue.
+func (s *Store) QueueDepths(ctx context.Context) (Depths, error) {
+	var ev, rd, sc, dl *redis.IntCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ev, rd = p.XLen(ctx, s.keys.Events()), p.XLen(ctx, s.keys.Ready())
+		sc, dl = p.ZCard(ctx, s.keys.Schedule()), p.XLen(ctx, s.keys.Dead())
+		return nil
+	})
+	if err != nil {
+		return Depths{}, fmt.Errorf("reading queue depths: %w", err)
+	}
+	return Depths{Events: ev.Val(), Ready: rd.Val(), Scheduled: sc.Val(), Dead: dl.Val()}, nil
+}
+
+// Paused reads the operator pause shared by every process.
+func (s *Store) Paused(ctx context.Context) (bool, error) {
+	v, err := s.rdb.Get(ctx, s.keys.Paused()).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return false, fmt.Errorf("reading the pause flag: %w", err)
+	}
+	return v == "1", nil
+}
+
+// SetPaused pauses (or resumes) deliveries in every process.
+func (s *Store) SetPaused(ctx context.Context, paused bool) error {
+	var err error
+	if paused {
+		err = s.rdb.Set(ctx, s.keys.Paused(), "1", 0).Err()
+	} else {
+		err = s.rdb.Del(ctx, s.keys.Paused()).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("setting the pause flag: %w", err)
+	}
+	return nil
+}

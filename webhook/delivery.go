@@ -1,0 +1,21 @@
+package webhook
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Delivery is one (event, hook) pair waiting to be sent.
+type Delivery struct {
+	EventID string
+	HookID  int64
+	Trigger string
+	// Chain is the event's X-Gitlab-Event-UUID.
+	Chain string
+	// At is when the event was captured; latency and age are measured from it.
+	At time.Time
+	// Body is the JSON payload (validated at capture).
+	Body json.RawMessage
+	// Attempt counts attempts so far, from 1.
+	Attempt int
+}
