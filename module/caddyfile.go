@@ -296,6 +296,7 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) (urlAt caddyfile
 //		max_body        <size>
 //		enqueue_timeout <duration>
 //		trusted_event_uuid_from <cidr|ip|private_ranges...>
+//		rule [<name>] { … }   (see CaptureRule.unmarshalCaddyfile)
 //	}
 func (c *Capture) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -309,6 +310,11 @@ func (c *Capture) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = sizeArg(d, &c.MaxBody)
 		case "enqueue_timeout":
 			err = durationArg(d, &c.EnqueueTimeout)
+		case "rule":
+			rule := new(CaptureRule)
+			if err = rule.unmarshalCaddyfile(d); err == nil {
+				c.Rules = append(c.Rules, rule)
+			}
 		case "trusted_event_uuid_from":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
