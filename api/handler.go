@@ -170,16 +170,11 @@ func match(escapedPath string) (route, bool) {
 	if len(segs) < 3 || segs[1] == "" || segs[2] != "hooks" {
 		return route{}, false
 	}
-	var rt route
-	switch segs[0] {
-	case "projects":
-		rt.kind = redisstore.KindProject
-	case "groups":
-		rt.kind = redisstore.KindGroup
-	default:
+	kind, ok := redisstore.KindOfSegment(segs[0])
+	if !ok {
 		return route{}, false
 	}
-	rt.rawID = segs[1]
+	rt := route{kind: kind, rawID: segs[1]}
 	tail := segs[3:]
 	switch {
 	case len(tail) == 0:

@@ -44,15 +44,11 @@ func matchIntegration(escapedPath string) (integrationRoute, bool) {
 	if len(segs) < 3 || len(segs) > 4 || segs[1] == "" || (segs[2] != "integrations" && segs[2] != "services") {
 		return integrationRoute{}, false
 	}
-	ir := integrationRoute{rawID: segs[1]}
-	switch segs[0] {
-	case "projects":
-		ir.kind = redisstore.KindProject
-	case "groups":
-		ir.kind = redisstore.KindGroup
-	default:
+	kind, ok := redisstore.KindOfSegment(segs[0])
+	if !ok {
 		return integrationRoute{}, false
 	}
+	ir := integrationRoute{kind: kind, rawID: segs[1]}
 	if len(segs) == 4 {
 		if ir.service, ok = chat.ParseService(segs[3]); !ok {
 			return integrationRoute{}, false

@@ -15,6 +15,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/secret"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // Hooks managed through the API live under one hash tag, {h0}, so the
@@ -60,6 +61,31 @@ const (
 	KindProject Kind = "project"
 	KindGroup   Kind = "group"
 )
+
+// KindOfSegment reads the first segment of GitLab's API paths ("projects"
+// or "groups").
+func KindOfSegment(seg string) (Kind, bool) {
+	switch seg {
+	case "projects":
+		return KindProject, true
+	case "groups":
+		return KindGroup, true
+	}
+	return "", false
+}
+
+// own gives h the project or group that owns it.
+func (k Kind) own(h *webhook.Hook, path string) bool {
+	switch k {
+	case KindProject:
+		h.Project = path
+	case KindGroup:
+		h.Group = path
+	default:
+		return false
+	}
+	return true
+}
 
 // MaxHookID bounds API-assigned hook ids: configured hooks use ids from
 // 2^52 up, and JSON clients read integers exactly only below 2^53.

@@ -273,12 +273,7 @@ func (r *IntegrationRecord) Hook() (*webhook.Hook, error) {
 	// Triggers are shown (admin API); matching is MatchChats' alone, as
 	// NewHookSet indexes chat integrations apart.
 	h := &webhook.Hook{ID: r.ID, Name: svc.Title(), URL: r.Webhook, EnableSSLVerification: true, Chat: s, Triggers: s.Triggers}
-	switch r.Kind {
-	case KindProject:
-		h.Project = r.Path
-	case KindGroup:
-		h.Group = r.Path
-	default:
+	if !r.Kind.own(h, r.Path) {
 		return nil, fmt.Errorf("integration %d has unknown owner kind %q", r.ID, r.Kind)
 	}
 	return h, nil
