@@ -119,8 +119,9 @@ func entity(r *redisstore.HookRecord, full bool, hh delivery.HookHealth) object 
 		field{"enable_ssl_verification", r.EnableSSLVerification},
 		field{"alert_status", hh.AlertStatus},
 		field{"disabled_until", disabledUntil(hh)},
-		field{"custom_webhook_template", nil},
+		field{"custom_webhook_template", nullIfEmpty(r.CustomWebhookTemplate)},
 		field{"token_present", r.Token != ""},
+		field{"signing_token_present", r.Signing.Current != ""},
 	)
 	if full || r.Kind == redisstore.KindGroup {
 		o = append(o, field{"url_variables", keysOf(r.URLVariables)}, field{"custom_headers", keysOf(r.CustomHeaders)})
@@ -135,6 +136,7 @@ func recordOf(h *webhook.Hook, ns redisstore.Namespace) *redisstore.HookRecord {
 		Token: h.Token, BranchFilterStrategy: h.BranchFilter.Strategy(),
 		PushEventsBranchFilter: h.BranchFilter.Filter(), EnableSSLVerification: h.EnableSSLVerification,
 		URLVariables: h.URLVariables, CustomHeaders: h.CustomHeaders,
+		Signing: h.Signing, CustomWebhookTemplate: h.CustomWebhookTemplate,
 	}
 	for _, t := range h.Triggers.List() {
 		r.Triggers = append(r.Triggers, string(t))

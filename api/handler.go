@@ -60,6 +60,8 @@ type Runtime interface {
 	// HookLogEntries reads some of them.
 	HookLog(ctx context.Context, hookID int64) ([]redisstore.LogRef, error)
 	HookLogEntries(ctx context.Context, hookID int64, ids ...int64) ([]redisstore.LogEntry, error)
+	// ResetHealth re-enables a hook or integration.
+	ResetHealth(ctx context.Context, hookID int64) error
 	// Resend sends a logged payload again to the hook's current URL.
 	Resend(ctx context.Context, h *webhook.Hook, e *redisstore.LogEntry) (delivery.Result, error)
 	// Throttle counts a rate-limited call, shared by every process.
@@ -106,6 +108,12 @@ type Options struct {
 	// is saved, as GitLab's public_url validator; the zero value allows
 	// public addresses only.
 	Network delivery.NetworkPolicy
+	// SigningTokenOverlap is how long a replaced signing token keeps
+	// signing beside the new one. Default: 24h; negative: none.
+	SigningTokenOverlap time.Duration
+	// Integrations stores the chat integrations served under
+	// …/integrations/:slug and …/services/:slug; nil: those routes are 404.
+	Integrations IntegrationRepository
 }
 
 // Handler serves the hooks API.
@@ -162,16 +170,11 @@ func match(escapedPath string) (route, bool) {
 	if len(segs) < 3 || segs[1] == "" || segs[2] != "hooks" {
 		return route{}, false
 	}
-	var rt route
-	switch segs[0] {
-	case "projects":
-		rt.kind = redisstore.KindProject
-	case "groups":
-		rt.kind = redisstore.KindGroup
-	default:
+	kind, ok := redisstore.KindOfSegment(segs[0])
+	if !ok {
 		return route{}, false
 	}
-	rt.rawID = segs[1]
+	rt := route{kind: kind, rawID: segs[1]}
 	tail := segs[3:]
 	switch {
 	case len(tail) == 0:
@@ -218,26 +221,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rt, ok := match(path)
 	if !ok {
+		if ir, ok := matchIntegration(path); ok {
+			h.serveIntegration(w, r, ir)
+			return
+		}
 		writeError(w, http.StatusNotFound, "404 Not Found")
 		return
 	}
-	method := r.Method
-	if method == http.MethodHead {
-		method = http.MethodGet
-	}
-	allowed := rt.allowed()
-	if !contains(allowed, method) {
-		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		writeError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
-		return
-	}
-	if crossSiteRefused(h.cop, r) {
-		writeMessage(w, http.StatusForbidden, "403 Forbidden - cross-site request refused")
-		return
-	}
-	p, ok := h.auth.authenticate(r)
+	method, p, ok := h.admit(w, r, rt.allowed())
 	if !ok {
-		writeMessage(w, http.StatusUnauthorized, "401 Unauthorized")
 		return
 	}
 	ns, ok := h.namespace(w, r, rt, p, method != http.MethodGet)
@@ -254,6 +246,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.hookID = id
 	}
 	req.serve()
+}
+
+// admit applies the rules every route shares, in order: the method (HEAD
+// as GET), the cross-site refusal, the token. It answers the client itself
+// when it refuses.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, allowed []string) (string, *principal, bool) {
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	if !contains(allowed, method) {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
+		return "", nil, false
+	}
+	if crossSiteRefused(h.cop, r) {
+		writeMessage(w, http.StatusForbidden, "403 Forbidden - cross-site request refused")
+		return "", nil, false
+	}
+	p, ok := h.auth.authenticate(r)
+	if !ok {
+		writeMessage(w, http.StatusUnauthorized, "401 Unauthorized")
+		return "", nil, false
+	}
+	return method, p, true
 }
 
 func contains(list []string, s string) bool {

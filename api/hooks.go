@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
@@ -22,6 +23,7 @@ const (
 // hookInput is what a create or edit request sets; nil: not given.
 type hookInput struct {
 	url, name, description, token, strategy, filter *string
+	signingToken, customWebhookTemplate             *string
 	ssl                                             *bool
 	triggers                                        map[gitlab.Trigger]bool
 	urlVariables, customHeaders                     map[string]string
@@ -68,16 +70,16 @@ func readInput(p *params, kind redisstore.Kind) *hookInput {
 			p.errs = append(p.errs, "branch_filter_strategy does not have a valid value")
 		}
 	}
-	if s, ok := p.str("custom_webhook_template"); ok && s != "" {
-		p.errs = append(p.errs, "custom_webhook_template is not supported")
-	}
+	in.signingToken = strPtr(p, "signing_token", in)
+	in.customWebhookTemplate = strPtr(p, "custom_webhook_template", in)
 	return in
 }
 
 // apply sets the given fields on r; URL variables and custom headers are
-// merged. When the change moves the hook's deliveries, the secrets the
+// merged. A new signing token keeps the one it replaces signing beside it
+// for overlap. When the change moves the hook's deliveries, the secrets the
 // request does not give again are cleared (resetSecrets).
-func (in *hookInput) apply(r *redisstore.HookRecord) {
+func (in *hookInput) apply(r *redisstore.HookRecord, overlap time.Duration) {
 	oldURL, oldVars := r.URL, maps.Clone(r.URLVariables)
 	// The masked URL the API returned, sent back as is (a client that PUTs
 	// what it read), leaves the URL unchanged.
@@ -92,6 +94,13 @@ func (in *hookInput) apply(r *redisstore.HookRecord) {
 	}
 	if in.token != nil {
 		r.Token = *in.token
+	}
+	r.Signing = r.Signing.Expire(nowUTC())
+	if in.signingToken != nil {
+		r.Signing = r.Signing.Rotate(*in.signingToken, nowUTC(), overlap)
+	}
+	if in.customWebhookTemplate != nil {
+		r.CustomWebhookTemplate = *in.customWebhookTemplate
 	}
 	if in.strategy != nil {
 		r.BranchFilterStrategy = *in.strategy
@@ -131,7 +140,7 @@ func (in *hookInput) apply(r *redisstore.HookRecord) {
 	r.URLVariables = merge(r.URLVariables, in.urlVariables)
 	r.CustomHeaders = merge(r.CustomHeaders, in.customHeaders)
 	resetSecrets(r, oldURL, oldVars,
-		given{token: in.token != nil, urlVariables: in.urlVariables, customHeaders: in.customHeaders})
+		given{token: in.token != nil, signingToken: in.signingToken != nil, urlVariables: in.urlVariables, customHeaders: in.customHeaders})
 }
 
 func merge(dst, src map[string]string) map[string]string {
@@ -193,6 +202,7 @@ func validate(r *redisstore.HookRecord, ns redisstore.Namespace, create bool, ne
 		if inv.Has(webhook.BadToken) {
 			msgs = append(msgs, "Token must not contain control characters")
 		}
+		msgs = append(msgs, featureMessages(inv)...)
 	}
 	if len(r.Name) > maxNameLen {
 		msgs = append(msgs, fmt.Sprintf("Name is too long (maximum is %d characters)", maxNameLen))
@@ -278,7 +288,7 @@ func (q *request) create() {
 		BranchFilterStrategy:  gitlab.StrategyWildcard,
 		CreatedAt:             nowUTC(),
 	}
-	in.apply(r)
+	in.apply(r, q.h.opt.signingOverlap())
 	if err := validate(r, q.ns, true, &q.h.opt.Network); err != nil {
 		writeError(q.w, http.StatusUnprocessableEntity, err.Error())
 		return
@@ -355,7 +365,7 @@ func (q *request) update() {
 		return
 	}
 	rec, err := q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *redisstore.HookRecord) error {
-		in.apply(r)
+		in.apply(r, q.h.opt.signingOverlap())
 		return validate(r, q.ns, false, &q.h.opt.Network)
 	})
 	var ve *validationError

@@ -74,7 +74,7 @@ func FuzzHookInput(f *testing.F) {
 		for _, kind := range []redisstore.Kind{redisstore.KindProject, redisstore.KindGroup} {
 			in := readInput(p, kind)
 			rec := &redisstore.HookRecord{Kind: kind, Triggers: []string{"push"}, EnableSSLVerification: true}
-			in.apply(rec)
+			in.apply(rec, DefaultSigningTokenOverlap)
 			if validate(rec, redisstore.Namespace{Kind: kind, Path: "a/b"}, true, &delivery.NetworkPolicy{}) != nil {
 				continue
 			}

@@ -12,6 +12,7 @@ import (
 // given names the secrets a request sets; they survive a reset.
 type given struct {
 	token         bool
+	signingToken  bool
 	urlVariables  map[string]string
 	customHeaders map[string]string
 }
@@ -28,6 +29,9 @@ type given struct {
 //   - A new scheme, host or port of the interpolated URL, however it came
 //     about (a URL variable set or deleted too), clears the token and the
 //     URL variables. GitLab keeps the token when only a variable changes.
+//   - Either of the two above clears the signing tokens; a signing token
+//     given with the change is kept, without the one it replaced (which
+//     must not sign for the new destination).
 func resetSecrets(r *redisstore.HookRecord, oldURL string, oldVars map[string]string, g given) {
 	oldDest, _ := gitlab.InterpolateURL(oldURL, oldVars)
 	newDest, errNew := gitlab.InterpolateURL(r.URL, r.URLVariables)
@@ -36,6 +40,11 @@ func resetSecrets(r *redisstore.HookRecord, oldURL string, oldVars map[string]st
 	if moved {
 		if !g.token {
 			r.Token = ""
+		}
+		if g.signingToken {
+			r.Signing = gitlab.SigningTokens{Current: r.Signing.Current}
+		} else {
+			r.Signing = gitlab.SigningTokens{}
 		}
 		r.URLVariables = keepGiven(r.URLVariables, g.urlVariables)
 	}

@@ -81,12 +81,12 @@ func TestApplyMaskedURLRoundTrip(t *testing.T) {
 	const full = "https://alice:pw@recv.example/x?apikey=k"
 	r := &redisstore.HookRecord{URL: full, Token: "tok"}
 	masked, name := "https://*****:*****@recv.example/x?apikey=*****", "renamed"
-	(&hookInput{url: &masked, name: &name}).apply(r)
+	(&hookInput{url: &masked, name: &name}).apply(r, DefaultSigningTokenOverlap)
 	if r.URL != full || r.Token != "tok" || r.Name != name {
 		t.Fatalf("after a round trip: %+v", r)
 	}
 	other := "https://*****:*****@other.example/x?apikey=*****"
-	(&hookInput{url: &other}).apply(r)
+	(&hookInput{url: &other}).apply(r, DefaultSigningTokenOverlap)
 	if r.URL != other || r.Token != "" {
 		t.Fatalf("after a new URL: %+v", r)
 	}

@@ -1,5 +1,5 @@
 // Package caddyfile registers the webhooks global option and the
-// webhooks_capture, webhooks_api and webhooks_ui directives with Caddy's Caddyfile
+// webhooks_capture, webhooks_api, webhooks_ingest and webhooks_ui directives with Caddy's Caddyfile
 // adapter. The parsing itself lives on the module types, so
 // `caddyfile.UnmarshalModule` works too.
 package caddyfile
@@ -23,12 +23,20 @@ func init() {
 	// A terminal handler, like respond and reverse_proxy: after auth
 	// directives (forward_auth, basic_auth), before the proxy.
 	httpcaddyfile.RegisterDirectiveOrder("webhooks_api", httpcaddyfile.Before, "reverse_proxy")
+	httpcaddyfile.RegisterHandlerDirective("webhooks_ingest", parseIngest) // events from jobs and scripts; terminal too
+	httpcaddyfile.RegisterDirectiveOrder("webhooks_ingest", httpcaddyfile.Before, "reverse_proxy")
 	httpcaddyfile.RegisterHandlerDirective("webhooks_ui", parseUI) // the Settings > Webhooks page; terminal too
 	httpcaddyfile.RegisterDirectiveOrder("webhooks_ui", httpcaddyfile.Before, "reverse_proxy")
 }
 
 func parseUI(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	m := new(module.UI)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
+}
+
+func parseIngest(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(module.Ingest)
 	err := m.UnmarshalCaddyfile(h.Dispenser)
 	return m, err
 }

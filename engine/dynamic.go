@@ -59,6 +59,24 @@ func (r *Runtime) RefreshHooks(ctx context.Context) error {
 		}
 		hooks = append(hooks, h)
 	}
+	// Integrations after hooks: they are at least as new as the version.
+	irecs, err := r.store.Integrations(cfg.Secrets).LoadIntegrations(ctx)
+	if err != nil {
+		return err
+	}
+	for _, rec := range irecs {
+		if _, clash := static.Get(rec.ID); clash {
+			r.log.Error("chat integration ignored: a configured hook has the same id; give the configured hook another id",
+				zap.Int64("hook_id", rec.ID))
+			continue
+		}
+		h, err := rec.Hook()
+		if err != nil {
+			r.log.Error("chat integration ignored: invalid in Redis", zap.Int64("hook_id", rec.ID), zap.Error(err))
+			continue
+		}
+		hooks = append(hooks, h)
+	}
 	set, err := webhook.NewHookSet(hooks)
 	if err != nil {
 		return err

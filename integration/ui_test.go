@@ -19,7 +19,9 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	glwire "github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 )
 
@@ -425,6 +427,30 @@ func TestWebhooksPageInBrowser(t *testing.T) {
 		t.Errorf("after the edit: %d %s", code, body)
 	}
 	b.noSecrets("edit form after saving")
+
+	// A signing token generated in the page and a custom webhook template:
+	// the receiver verifies the signature with a Standard Webhooks library.
+	b.do("generating a signing token", chromedp.Click(chromedp.CSS("#signing-generate")))
+	signing := evalJS[string](b, `document.querySelector('#hook-signing-token').value`)
+	if _, err := glwire.ParseSigningToken(signing); err != nil {
+		t.Fatalf("generated signing token %q: %v", signing, err)
+	}
+	b.do("setting a template",
+		chromedp.SendKeys(chromedp.CSS("#hook-template"), `{"kind":"{{object_kind}}","who":"{{user_name}}"}`),
+		chromedp.Click(chromedp.CSS("#form-submit")))
+	b.wait("the saved token and template", `document.querySelector('#flash').textContent.includes('Webhook was updated') && document.querySelector('#hook-signing-token').value === '' && document.querySelector('#hook-template').value.includes('object_kind') && !document.querySelector('#signing-remove-label').hidden`)
+	code, body = uiAPI(t, http.MethodGet, fmt.Sprintf("/projects/acme%%2Fapi/hooks/%d", ci), nil)
+	if !strings.Contains(string(body), `"signing_token_present":true`) || !strings.Contains(string(body), `"custom_webhook_template":"{\"kind\":\"{{object_kind}}\"`) {
+		t.Errorf("after setting a signing token and a template: %d %s", code, body)
+	}
+	appEvent()
+	signed := recv.next(t)
+	if wh, err := standardwebhooks.NewWebhook(signing); err != nil || wh.Verify(signed.Body, signed.Header) != nil || string(signed.Body) != `{"kind":"push","who":"Ada"}` {
+		t.Errorf("signed, templated delivery %s %v (%v)", signed.Body, signed.Header, err)
+	}
+	if strings.Contains(evalJS[string](b, `document.documentElement.outerHTML`), signing) {
+		t.Error("the page still shows the signing token after saving")
+	}
 
 	// Failing receivers: 4 failures disable the CI hook for a while; a
 	// 410 disables the other one until it is re-enabled.

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -115,23 +116,22 @@ func (m *API) Provision(ctx caddy.Context) error {
 		}
 		return v
 	}
-	repl := caddy.NewReplacer()
 	opt := api.Options{
-		Prefix:            m.Prefix,
-		TrustUpstreamAuth: m.TrustUpstreamAuth,
-		MaxProjectHooks:   limit(m.MaxProjectHooks, api.DefaultMaxProjectHooks),
-		MaxGroupHooks:     limit(m.MaxGroupHooks, api.DefaultMaxGroupHooks),
-		MaxBody:           m.MaxBody,
-		TestRateLimit:     m.TestRateLimit,
-		ResendRateLimit:   m.ResendRateLimit,
-		RequestURL:        originalURL,
-		Logger:            ctx.Logger(),
-		Network:           app.cfg.Send.Network,
+		Prefix:              m.Prefix,
+		TrustUpstreamAuth:   m.TrustUpstreamAuth,
+		MaxProjectHooks:     limit(m.MaxProjectHooks, api.DefaultMaxProjectHooks),
+		MaxGroupHooks:       limit(m.MaxGroupHooks, api.DefaultMaxGroupHooks),
+		MaxBody:             m.MaxBody,
+		TestRateLimit:       m.TestRateLimit,
+		ResendRateLimit:     m.ResendRateLimit,
+		RequestURL:          originalURL,
+		Logger:              ctx.Logger(),
+		Network:             app.cfg.Send.Network,
+		SigningTokenOverlap: time.Duration(app.SigningTokenOverlap),
 	}
-	for _, t := range m.Tokens {
-		opt.Tokens = append(opt.Tokens, api.Token{Name: t.Name, Value: repl.ReplaceKnown(t.Value, ""), Scopes: t.Scopes})
-	}
+	opt.Tokens = apiTokens(m.Tokens)
 	rt := app.Runtime()
+	opt.Integrations = rt.Store().Integrations(app.cfg.Secrets)
 	h, err := api.New(rt.Store().Hooks(app.cfg.Secrets), rt, opt)
 	if err != nil {
 		return err
@@ -178,23 +178,8 @@ func (m *API) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		var err error
 		switch d.Val() {
-		case "token":
-			args := d.RemainingArgs()
-			if len(args) < 2 || (len(args) > 2 && (args[2] != "scope" || len(args) == 3)) {
-				return d.Err("usage: token <name> <value> [scope <path...>]")
-			}
-			t := &APIToken{Name: args[0], Value: args[1]}
-			if len(args) > 2 {
-				t.Scopes = args[3:]
-			}
-			m.Tokens = append(m.Tokens, t)
 		case "prefix":
 			err = oneArg(d, &m.Prefix)
-		case "trust_upstream_auth":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			m.TrustUpstreamAuth = true
 		case "max_project_hooks":
 			err = intArg(d, &m.MaxProjectHooks)
 		case "max_group_hooks":
@@ -206,7 +191,10 @@ func (m *API) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "resend_rate_limit":
 			err = intArg(d, &m.ResendRateLimit)
 		default:
-			return d.Errf("unrecognized webhooks_api option %q", d.Val())
+			var ok bool
+			if ok, err = authOption(d, &m.Tokens, &m.TrustUpstreamAuth); !ok {
+				return d.Errf("unrecognized webhooks_api option %q", d.Val())
+			}
 		}
 		if err != nil {
 			return err

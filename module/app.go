@@ -150,6 +150,13 @@ type App struct {
 	DisableFor    caddy.Duration `json:"disable_for,omitempty"`
 	MaxDisableFor caddy.Duration `json:"max_disable_for,omitempty"`
 
+	// SigningTokenOverlap is how long a signing token replaced through the
+	// API keeps signing deliveries beside the new one (two signatures in
+	// webhook-signature, as the Standard Webhooks specification allows),
+	// so receivers can switch without refusing a delivery. Beyond GitLab,
+	// which replaces the token at once. Default: 24h; negative: none.
+	SigningTokenOverlap caddy.Duration `json:"signing_token_overlap,omitempty"`
+
 	// SilentMode stops all outgoing deliveries while keeping them queued,
 	// as GitLab's silent mode (which drops them).
 	SilentMode bool `json:"silent_mode,omitempty"`

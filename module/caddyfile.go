@@ -50,6 +50,7 @@ import (
 //		disable_for       <duration>
 //		max_disable_for   <duration>
 //		silent_mode
+//		signing_token_overlap <duration>|off
 //		encryption_key <base64 32 bytes>
 //		hook <name> {
 //			id               <n>
@@ -62,6 +63,8 @@ import (
 //			ssl_verification on|off
 //			custom_header    <name> <value>
 //			url_variable     <name> <value>
+//			signing_token    <whsec_…>
+//			custom_webhook_template <json>
 //		}
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -164,6 +167,11 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.SilentMode = true
 		case "encryption_key":
 			err = oneArg(d, &a.EncryptionKey)
+		case "signing_token_overlap":
+			var v string
+			if err = oneArg(d, &v); err == nil {
+				a.SigningTokenOverlap, err = durationOrOff(d, v)
+			}
 		case "hook":
 			h := new(HookConfig)
 			var at caddyfile.Token
@@ -265,6 +273,10 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) (urlAt caddyfile
 			err = pairArg(d, &h.CustomHeaders, gitlab.ValidateCustomHeaderName)
 		case "url_variable":
 			err = pairArg(d, &h.URLVariables, nil)
+		case "signing_token":
+			err = oneArg(d, &h.SigningToken)
+		case "custom_webhook_template":
+			err = oneArg(d, &h.CustomWebhookTemplate)
 		default:
 			return urlAt, d.Errf("unrecognized hook option %q", d.Val())
 		}
@@ -284,6 +296,7 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) (urlAt caddyfile
 //		max_body        <size>
 //		enqueue_timeout <duration>
 //		trusted_event_uuid_from <cidr|ip|private_ranges...>
+//		rule [<name>] { … }   (see CaptureRule.unmarshalCaddyfile)
 //	}
 func (c *Capture) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -297,6 +310,11 @@ func (c *Capture) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = sizeArg(d, &c.MaxBody)
 		case "enqueue_timeout":
 			err = durationArg(d, &c.EnqueueTimeout)
+		case "rule":
+			rule := new(CaptureRule)
+			if err = rule.unmarshalCaddyfile(d); err == nil {
+				c.Rules = append(c.Rules, rule)
+			}
 		case "trusted_event_uuid_from":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -345,6 +363,18 @@ func intArg(d *caddyfile.Dispenser, dst *int) error {
 	}
 	*dst = n
 	return nil
+}
+
+// durationOrOff parses a duration, or off as -1 (none).
+func durationOrOff(d *caddyfile.Dispenser, s string) (caddy.Duration, error) {
+	if s == "off" {
+		return -1, nil
+	}
+	v, err := caddy.ParseDuration(s)
+	if err != nil {
+		return 0, d.Errf("%q is not a duration (or off): %v", s, err)
+	}
+	return caddy.Duration(v), nil
 }
 
 func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {

@@ -1,16 +1,12 @@
 package module
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -55,6 +51,10 @@ const (
 // capped copy of the body is kept. The event is in Redis before the
 // response completes.
 //
+// An app that cannot set these headers is described by capture rules
+// instead (Rules): request matchers, response matchers, and the event's
+// fields from placeholders and the JSON body.
+//
 // A request carrying X-Gitlab-Event-UUID (because a webhook caused it)
 // passes that UUID on to the deliveries of the events it causes, and
 // GitLab's recursion detection then keeps a hook from being triggered
@@ -73,6 +73,10 @@ type Capture struct {
 	// EnqueueTimeout bounds the wait for Redis to accept an event.
 	// Default: 2s.
 	EnqueueTimeout caddy.Duration `json:"enqueue_timeout,omitempty"`
+
+	// Rules declare which responses are events for an app that sets no
+	// X-Webhook-* headers (see CaptureRule); signal headers still win.
+	Rules []*CaptureRule `json:"rules,omitempty"`
 
 	// TrustedEventUUIDFrom are the networks (CIDR, or single addresses)
 	// whose requests' X-Gitlab-Event-UUID is honoured, e.g. the receivers
@@ -124,7 +128,7 @@ func (c *Capture) Provision(ctx caddy.Context) error {
 	}
 	c.rt, c.spool = wh.Runtime(), wh.spool
 	registerMetrics(ctx)
-	return nil
+	return c.provisionRules(ctx)
 }
 
 // Validate checks the settings.
@@ -144,7 +148,8 @@ func (c *Capture) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		maxBody:               c.MaxBody,
 		// HEAD has no body; CONNECT and upgrades carry a byte stream, not a
 		// response (HTTP/2 WebSockets even answer 200).
-		head: r.Method == http.MethodHead || r.Method == http.MethodConnect || r.Header.Get("Upgrade") != "",
+		head:  r.Method == http.MethodHead || r.Method == http.MethodConnect || r.Header.Get("Upgrade") != "",
+		rules: c.requestRules(r),
 	}
 	chain := c.eventChain(r)
 	// Enqueue from a defer: reverse_proxy aborts a response whose client
@@ -206,7 +211,7 @@ func clientIP(r *http.Request) (netip.Addr, bool) {
 // finish queues the event a response announced, if any. It never changes
 // the response: a bad event is logged and counted.
 func (c *Capture) finish(tw *teeWriter, r *http.Request, chain string) {
-	if !tw.signaled {
+	if !tw.signaled && tw.rule == nil {
 		return
 	}
 	if !tw.isEvent() {
@@ -215,7 +220,7 @@ func (c *Capture) finish(tw *teeWriter, r *http.Request, chain string) {
 		}
 		return
 	}
-	ev, err := c.buildEvent(tw, chain)
+	ev, err := c.buildEvent(tw, r, chain)
 	if err != nil {
 		var rej *webhook.RejectError
 		reason := webhook.RejectPayload
@@ -238,26 +243,13 @@ func (c *Capture) finish(tw *teeWriter, r *http.Request, chain string) {
 	}
 }
 
-// spoolEvent keeps an event Redis did not take in the local spool, to be
-// queued when Redis answers again; it reports whether the event is safe.
+// spoolEvent keeps an event Redis did not take in the local spool; it
+// reports whether the event is safe.
 func (c *Capture) spoolEvent(ev *webhook.Event, redisErr error) bool {
-	fields := []zap.Field{zap.String("event_id", ev.ID), zap.String("trigger", ev.Trigger),
-		zap.String("project", ev.Project), zap.String("namespace", ev.Namespace), zap.NamedError("redis_error", redisErr)}
-	if c.spool == nil {
-		engine.CountRejected("enqueue_failed")
-		c.logger.Error("event lost: could not queue it in redis (spool_dir is off)", fields...)
-		return false
-	}
-	if err := c.spool.Append(ev); err != nil {
-		engine.CountRejected("enqueue_failed")
-		c.logger.Error("event lost: could not queue it in redis nor spool it", append(fields, zap.Error(err))...)
-		return false
-	}
-	c.logger.Warn("event spooled: redis did not take it; it is queued once redis answers", fields...)
-	return true
+	return spoolEvent(c.spool, c.logger, ev, redisErr)
 }
 
-func (c *Capture) buildEvent(tw *teeWriter, chain string) (*webhook.Event, error) {
+func (c *Capture) buildEvent(tw *teeWriter, r *http.Request, chain string) (*webhook.Event, error) {
 	if tw.overflow {
 		return nil, &webhook.RejectError{Reason: webhook.RejectTooLarge,
 			Err: fmt.Errorf("payload is larger than max_body (%d bytes)", c.MaxBody)}
@@ -266,34 +258,11 @@ func (c *Capture) buildEvent(tw *teeWriter, chain string) (*webhook.Event, error
 	if err != nil {
 		return nil, err
 	}
+	if tw.rule != nil {
+		return tw.rule.event(r, tw, body, chain)
+	}
 	sig := webhook.Signals{Event: tw.signals[0], Project: tw.signals[1], Namespace: tw.signals[2], Ref: tw.signals[3]}
 	return webhook.NewEvent(sig, body, chain, time.Now())
-}
-
-// decode undoes a gzip Content-Encoding (the app may compress what it
-// sends), bounded by limit against decompression bombs.
-func decode(encoding string, body []byte, limit int64) ([]byte, error) {
-	switch strings.ToLower(strings.TrimSpace(encoding)) {
-	case "", "identity":
-		return body, nil
-	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			return nil, &webhook.RejectError{Reason: webhook.RejectPayload, Err: fmt.Errorf("gzip payload: %w", err)}
-		}
-		out, err := io.ReadAll(io.LimitReader(zr, limit+1))
-		if err != nil {
-			return nil, &webhook.RejectError{Reason: webhook.RejectPayload, Err: fmt.Errorf("gzip payload: %w", err)}
-		}
-		if int64(len(out)) > limit {
-			return nil, &webhook.RejectError{Reason: webhook.RejectTooLarge,
-				Err: fmt.Errorf("decompressed payload is larger than max_body (%d bytes)", limit)}
-		}
-		return out, nil
-	default:
-		return nil, &webhook.RejectError{Reason: webhook.RejectEncoding,
-			Err: fmt.Errorf("content encoding %q is not supported for event payloads (use `header_up -Accept-Encoding` on event routes)", encoding)}
-	}
 }
 
 // Interface guards

@@ -64,6 +64,20 @@ type HookConfig struct {
 	// CustomHeaders are added to every delivery; GitLab's own headers win.
 	// Values may use placeholders.
 	CustomHeaders map[string]string `json:"custom_headers,omitempty"`
+
+	// SigningToken signs every delivery with the Standard Webhooks headers
+	// (webhook-id, webhook-timestamp, webhook-signature), as GitLab 19's
+	// signing_token: whsec_ and the base64 of a 32-byte key. Placeholders
+	// such as {env.HOOK_SIGNING_TOKEN} are resolved. Default: none.
+	SigningToken string `json:"signing_token,omitempty"`
+
+	// CustomWebhookTemplate is sent instead of the event's payload, its
+	// {{path.to.field}} references filled in from the payload, JSON-escaped
+	// (GitLab's custom_webhook_template). At most 4096 characters. Not
+	// rendered when the configuration loads, as GitLab does not render it
+	// on save: a broken template makes each attempt an internal error.
+	// Default: none, the payload is sent.
+	CustomWebhookTemplate string `json:"custom_webhook_template,omitempty"`
 }
 
 // configHookIDBase keeps configured hook IDs apart from API-assigned ones
@@ -102,6 +116,8 @@ func (c *HookConfig) build(repl *caddy.Replacer, network *delivery.NetworkPolicy
 	h := &webhook.Hook{
 		ID: c.ID, Name: c.Name, Project: c.Project, Group: c.Group,
 		URL: repl.ReplaceKnown(c.URL, ""), Token: repl.ReplaceKnown(c.Token, ""),
+		Signing:               gitlab.SigningTokens{Current: repl.ReplaceKnown(c.SigningToken, "")},
+		CustomWebhookTemplate: c.CustomWebhookTemplate,
 		EnableSSLVerification: c.EnableSSLVerification == nil || *c.EnableSSLVerification,
 		ReadOnly:              true,
 	}

@@ -48,6 +48,8 @@ func TestBuildHooksRefusesUnsafeHeadersAndControlCharacters(t *testing.T) {
 		"header value":      func(c *HookConfig) { c.CustomHeaders["X-Team"] = "a\x00b" },
 		"token":             func(c *HookConfig) { c.Token = "tok\x1b[0m" },
 		"URL variable":      func(c *HookConfig) { c.URLVariables["path"] = "p\nq" },
+		"signing token":     func(c *HookConfig) { c.SigningToken = "not-whsec" },
+		"long template":     func(c *HookConfig) { c.CustomWebhookTemplate = strings.Repeat("x", 4097) },
 	}
 	for name, change := range cases {
 		c := base()

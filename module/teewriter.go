@@ -68,7 +68,9 @@ type teeWriter struct {
 	maxBody  int64 // cap on the copy
 	decided  bool  // a final (non-1xx) status was written
 	signals  [len(signalHeaders)]string
-	signaled bool // the app set X-Webhook-Event (on any status)
+	signaled bool           // the app set X-Webhook-Event (on any status)
+	rules    []*CaptureRule // capture rules whose request matchers matched
+	rule     *CaptureRule   // the rule that made an unsignalled response an event
 	status   int
 	buf      *bytes.Buffer // non-nil while copying an event's body
 	overflow bool
@@ -109,7 +111,10 @@ func (t *teeWriter) WriteHeader(status int) {
 	}
 	t.decided, t.status = true, status
 	t.signaled = t.signals[0] != ""
-	if t.signaled && status >= 200 && status <= 299 && !t.head && status != http.StatusNoContent && status != http.StatusPartialContent {
+	if !t.signaled && len(t.rules) > 0 {
+		t.rule = pickRule(t.rules, status, h)
+	}
+	if (t.signaled || t.rule != nil) && status >= 200 && status <= 299 && !t.head && status != http.StatusNoContent && status != http.StatusPartialContent {
 		t.buf = bufPool.Get().(*bytes.Buffer)
 		t.buf.Reset()
 		t.declared = -1

@@ -14,13 +14,9 @@ func (r *HookRecord) Hook() (*webhook.Hook, error) {
 	h := &webhook.Hook{
 		ID: r.ID, Name: r.Name, URL: r.URL, URLVariables: r.URLVariables, Token: r.Token,
 		EnableSSLVerification: r.EnableSSLVerification, CustomHeaders: r.CustomHeaders,
+		Signing: r.Signing, CustomWebhookTemplate: r.CustomWebhookTemplate,
 	}
-	switch r.Kind {
-	case KindProject:
-		h.Project = r.Path
-	case KindGroup:
-		h.Group = r.Path
-	default:
+	if !r.Kind.own(h, r.Path) {
 		return nil, fmt.Errorf("hook %d has unknown owner kind %q", r.ID, r.Kind)
 	}
 	for _, t := range r.Triggers {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/secret"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // Hooks managed through the API live under one hash tag, {h0}, so the
@@ -61,6 +62,31 @@ const (
 	KindGroup   Kind = "group"
 )
 
+// KindOfSegment reads the first segment of GitLab's API paths ("projects"
+// or "groups").
+func KindOfSegment(seg string) (Kind, bool) {
+	switch seg {
+	case "projects":
+		return KindProject, true
+	case "groups":
+		return KindGroup, true
+	}
+	return "", false
+}
+
+// own gives h the project or group that owns it.
+func (k Kind) own(h *webhook.Hook, path string) bool {
+	switch k {
+	case KindProject:
+		h.Project = path
+	case KindGroup:
+		h.Group = path
+	default:
+		return false
+	}
+	return true
+}
+
 // MaxHookID bounds API-assigned hook ids: configured hooks use ids from
 // 2^52 up, and JSON clients read integers exactly only below 2^53.
 const MaxHookID = int64(1)<<52 - 1
@@ -92,14 +118,20 @@ type HookRecord struct {
 	EnableSSLVerification  bool
 	URLVariables           map[string]string
 	CustomHeaders          map[string]string
-	CreatedAt              time.Time
+	// Signing are the Standard Webhooks signing tokens (GitLab's
+	// signing_token), the one being rotated out included.
+	Signing gitlab.SigningTokens
+	// CustomWebhookTemplate, when set, is sent instead of the event's
+	// payload (GitLab's custom_webhook_template); kept in clear, as GitLab.
+	CustomWebhookTemplate string
+	CreatedAt             time.Time
 }
 
 // HasSecrets reports whether the record holds a value that needs the key
 // to be stored: a token, URL variables, custom headers, or a URL whose user
 // info or query the masked form hides.
 func (r *HookRecord) HasSecrets() bool {
-	return r.Token != "" || len(r.URLVariables) > 0 || len(r.CustomHeaders) > 0 || gitlab.MaskURL(r.URL) != r.URL
+	return r.Token != "" || r.Signing.Current != "" || len(r.URLVariables) > 0 || len(r.CustomHeaders) > 0 || gitlab.MaskURL(r.URL) != r.URL
 }
 
 // storedHook is the JSON a hook is kept as. As GitLab encrypts the whole
@@ -123,6 +155,10 @@ type storedHook struct {
 	EnableSSLVerification  bool              `json:"enable_ssl_verification"`
 	URLVariables           map[string]string `json:"url_variables,omitempty"`
 	CustomHeaders          map[string]string `json:"custom_headers,omitempty"`
+	SigningToken           string            `json:"signing_token,omitempty"`
+	PreviousSigningToken   string            `json:"previous_signing_token,omitempty"`
+	PreviousSigningUntil   *time.Time        `json:"previous_signing_until,omitempty"`
+	CustomWebhookTemplate  string            `json:"custom_webhook_template,omitempty"`
 	CreatedAt              time.Time         `json:"created_at"`
 }
 
@@ -158,7 +194,7 @@ func (h *HookStore) encode(r *HookRecord) (string, error) {
 		Kind: r.Kind, Path: r.Path, NamespaceID: r.NamespaceID, Name: r.Name, Description: r.Description,
 		URL: gitlab.MaskURL(r.URL), Triggers: r.Triggers, BranchFilterStrategy: r.BranchFilterStrategy,
 		PushEventsBranchFilter: r.PushEventsBranchFilter, EnableSSLVerification: r.EnableSSLVerification,
-		CreatedAt: r.CreatedAt.UTC(),
+		CustomWebhookTemplate: r.CustomWebhookTemplate, CreatedAt: r.CreatedAt.UTC(),
 	}
 	var err error
 	switch {
@@ -173,6 +209,9 @@ func (h *HookStore) encode(r *HookRecord) (string, error) {
 		if st.Token, err = h.box.Seal(r.Token, sealContext(r.ID, "token", "")); err != nil {
 			return "", fmt.Errorf("sealing the token of hook %d: %w", r.ID, err)
 		}
+	}
+	if err := h.sealSigning(r, &st); err != nil {
+		return "", err
 	}
 	if st.URLVariables, err = h.sealMap(r.ID, "url_variable", r.URLVariables); err != nil {
 		return "", err
@@ -221,7 +260,8 @@ func (h *HookStore) decode(id int64, raw string) (*HookRecord, error) {
 		ID: id, Kind: st.Kind, Path: st.Path, NamespaceID: st.NamespaceID, Name: st.Name,
 		Description: st.Description, URL: st.URL, Triggers: st.Triggers,
 		BranchFilterStrategy: st.BranchFilterStrategy, PushEventsBranchFilter: st.PushEventsBranchFilter,
-		EnableSSLVerification: st.EnableSSLVerification, CreatedAt: st.CreatedAt,
+		EnableSSLVerification: st.EnableSSLVerification, CustomWebhookTemplate: st.CustomWebhookTemplate,
+		CreatedAt: st.CreatedAt,
 	}
 	var err error
 	if st.URLSealed != "" {
@@ -233,6 +273,9 @@ func (h *HookStore) decode(id int64, raw string) (*HookRecord, error) {
 		if r.Token, err = h.box.Open(st.Token, sealContext(id, "token", "")); err != nil {
 			return nil, fmt.Errorf("opening the token of hook %d: %w", id, err)
 		}
+	}
+	if r.Signing, err = h.openSigning(id, &st); err != nil {
+		return nil, err
 	}
 	if r.URLVariables, err = h.openMap(id, "url_variable", st.URLVariables); err != nil {
 		return nil, err

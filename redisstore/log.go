@@ -39,6 +39,9 @@ type LogEntry struct {
 	// it was larger than the log keeps.
 	RequestData json.RawMessage `json:"req_data"`
 	Oversize    bool            `json:"oversize,omitempty"`
+	// Rendered says RequestData is the hook's custom webhook template
+	// rendered, not the event's payload: a resend sends it as it is.
+	Rendered bool `json:"rendered,omitempty"`
 	// ResponseHeaders and ResponseBody are the receiver's, capped.
 	ResponseHeaders map[string]string `json:"resp_headers"`
 	ResponseBody    string            `json:"resp_body"`

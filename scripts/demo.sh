@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Runs the caddy-webhooks demo on loopback: Redis, a fake forge (examples/app)
-# behind Caddy with the plugin, and a GitLab-style receiver (examples/receiver).
-# It makes one push through Caddy and waits for the receiver to get the hook.
+# and an issue tracker that knows nothing of webhooks (examples/tracker) behind
+# Caddy with the plugin, and a GitLab-style receiver (examples/receiver).
+# It makes one push and opens one issue through Caddy and waits for the
+# receiver to get both hooks (the issue's from a capture rule).
 #
 #   ./scripts/demo.sh          keep running until Ctrl-C
 #   ./scripts/demo.sh --smoke  check the first delivery and exit (CI)
 #
 # Env: WEBHOOKS_REDIS_URL (use this Redis instead of starting one),
-# DEMO_HOOK_TOKEN, DEMO_API_TOKEN, DEMO_CADDY_PORT, DEMO_APP_PORT, DEMO_RECEIVER_PORT,
-# DEMO_ADMIN_PORT.
+# DEMO_HOOK_TOKEN, DEMO_API_TOKEN, DEMO_CADDY_PORT, DEMO_APP_PORT, DEMO_TRACKER_PORT,
+# DEMO_RECEIVER_PORT, DEMO_ADMIN_PORT.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -20,7 +22,7 @@ for arg in "$@"; do
 	case $arg in
 	--smoke) SMOKE=1 ;;
 	-h | --help)
-		sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -103,9 +105,10 @@ export DEMO_API_TOKEN=${DEMO_API_TOKEN:-demo-api-token-0123456789}
 export WEBHOOKS_ENCRYPTION_KEY=${WEBHOOKS_ENCRYPTION_KEY:-ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q=}
 export DEMO_CADDY_PORT=${DEMO_CADDY_PORT:-18080}
 export DEMO_APP_PORT=${DEMO_APP_PORT:-13000}
+export DEMO_TRACKER_PORT=${DEMO_TRACKER_PORT:-13001}
 export DEMO_RECEIVER_PORT=${DEMO_RECEIVER_PORT:-19000}
 export DEMO_ADMIN_PORT=${DEMO_ADMIN_PORT:-2119}
-for var in DEMO_CADDY_PORT DEMO_APP_PORT DEMO_RECEIVER_PORT DEMO_ADMIN_PORT; do
+for var in DEMO_CADDY_PORT DEMO_APP_PORT DEMO_TRACKER_PORT DEMO_RECEIVER_PORT DEMO_ADMIN_PORT; do
 	if port_in_use "${!var}"; then
 		die "port ${!var} ($var) is already in use on 127.0.0.1; set $var to another port"
 	fi
@@ -116,6 +119,7 @@ mkdir -p bin
 go build -o bin/caddy ./cmd/caddy || die "could not build ./cmd/caddy (the plugin)"
 go build -o bin/demo-app ./examples/app || die "could not build ./examples/app"
 go build -o bin/demo-receiver ./examples/receiver || die "could not build ./examples/receiver"
+go build -o bin/demo-tracker ./examples/tracker/cmd/tracker || die "could not build ./examples/tracker"
 
 # A fresh .demo each run, so old queued deliveries cannot satisfy the checks.
 rm -rf "$DEMO"
@@ -166,10 +170,16 @@ say "Starting the demo app on 127.0.0.1:$DEMO_APP_PORT"
 bin/demo-app -listen "127.0.0.1:$DEMO_APP_PORT" >"$DEMO/app.log" 2>&1 &
 started app $!
 
+say "Starting the tracker (no webhook code at all) on 127.0.0.1:$DEMO_TRACKER_PORT"
+bin/demo-tracker -listen "127.0.0.1:$DEMO_TRACKER_PORT" >"$DEMO/tracker.log" 2>&1 &
+started tracker $!
+
 receiver_up() { alive receiver || die "receiver exited"; port_in_use "$DEMO_RECEIVER_PORT"; }
 app_up() { alive app || die "demo app exited"; port_in_use "$DEMO_APP_PORT"; }
 wait_for 20 receiver_up || die "receiver did not listen on port $DEMO_RECEIVER_PORT within 10 s"
 wait_for 20 app_up || die "demo app did not listen on port $DEMO_APP_PORT within 10 s"
+tracker_up() { alive tracker || die "tracker exited"; port_in_use "$DEMO_TRACKER_PORT"; }
+wait_for 20 tracker_up || die "tracker did not listen on port $DEMO_TRACKER_PORT within 10 s"
 
 say "Starting Caddy on 127.0.0.1:$DEMO_CADDY_PORT (log: .demo/caddy.log)"
 bin/caddy run --config examples/demo.Caddyfile --adapter caddyfile >"$DEMO/caddy.log" 2>&1 &
@@ -216,6 +226,21 @@ else
 	printf '\n%s✔ Delivered:%s the receiver got a Push Hook with a valid token (see .demo/deliveries.jsonl)\n' "$G" "$N"
 fi
 
+ISSUES_URL="$CADDY/api/projects/acme/web/issues"
+say "Opening an issue in the tracker through Caddy (a capture rule makes it an Issue Hook)"
+echo "\$ curl -sS -X POST '$ISSUES_URL' -d '{\"title\":\"Login fails\",\"author\":\"alice\"}'"
+issue=$(curl -sS --max-time 10 -X POST -H 'Content-Type: application/json' \
+	-d '{"title":"Login fails","author":"alice"}' "$ISSUES_URL") || die "the tracker did not answer"
+echo "  the tracker's own answer: ${issue:0:200}"
+issue_delivered() { alive receiver || die "receiver exited"; grep -q '"event":"Issue Hook"' "$DEMO/deliveries.jsonl"; }
+if wait_for 40 issue_delivered; then
+	sleep 0.3
+	printf '\n%s✔ Delivered:%s the receiver got an Issue Hook made by a capture rule from the tracker'"'"'s JSON\n' "$G" "$N"
+else
+	[[ $SMOKE -eq 0 ]] || die "smoke: no Issue Hook from the capture rule within 20 s (see .demo/caddy.log)"
+	echo "demo: WARNING: no Issue Hook from the capture rule within 20 s" >&2
+fi
+
 say "Listing the hooks of the group acme through GitLab's API"
 echo "\$ curl -sS -H 'Authorization: Bearer $DEMO_API_TOKEN' '$CADDY/api/v4/groups/acme/hooks'"
 hooks=$(curl -sS --max-time 10 -H "Authorization: Bearer $DEMO_API_TOKEN" "$CADDY/api/v4/groups/acme/hooks") || die "the hooks API did not answer"
@@ -236,12 +261,15 @@ cat <<EOF
   curl -sS -X POST '$CADDY/push?project=acme/platform/api&branch=feature/login'
   curl -sS -X POST '$MEMBER_URL'
   curl -sS $CADDY/            # not an event: nothing is delivered
+  curl -sS -X POST '$ISSUES_URL' -H 'Content-Type: application/json' -d '{"title":"Another","author":"bob"}'
+  curl -sS -X POST '$CADDY/api/projects/acme/web/merge_requests' -H 'Content-Type: application/json' \
+    -d '{"title":"Fix login","source_branch":"fix-login","author":"bob"}'
 
 Settings > Webhooks: open $CADDY/-/webhooks/ in a browser, sign in with the
 token "$DEMO_API_TOKEN" and the project acme/platform/api (or the group acme).
 
 Deliveries are printed here and appended to .demo/deliveries.jsonl.
-Logs: .demo/caddy.log, .demo/app.log, .demo/redis.log. Press Ctrl-C to stop.
+Logs: .demo/caddy.log, .demo/app.log, .demo/tracker.log, .demo/redis.log. Press Ctrl-C to stop.
 EOF
 
 # Stay up until Ctrl-C, or leave if one of the processes dies.

@@ -32,7 +32,7 @@ import (
 //go:embed page.html
 var pageHTML string
 
-//go:embed assets/app.js assets/app.css
+//go:embed assets/app.js assets/app.css assets/integrations.js
 var assets embed.FS
 
 // DefaultAPIBase is where GitLab clients find the API.
@@ -80,7 +80,8 @@ func New(opt Options) (*Handler, error) {
 		opt.RequestURL = func(r *http.Request) *url.URL { return r.URL }
 	}
 	h := &Handler{opt: opt, assets: map[string]asset{}}
-	for name, ct := range map[string]string{"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"} {
+	for name, ct := range map[string]string{"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8",
+		"integrations.js": "text/javascript; charset=utf-8"} {
 		b, err := assets.ReadFile("assets/" + name)
 		if err != nil {
 			return nil, fmt.Errorf("reading embedded asset %s: %w", name, err)
@@ -98,6 +99,7 @@ func New(opt Options) (*Handler, error) {
 		"Triggers": triggerViews(),
 		"JSTag":    strings.Trim(h.assets["app.js"].etag, `"`),
 		"CSSTag":   strings.Trim(h.assets["app.css"].etag, `"`),
+		"IntJSTag": strings.Trim(h.assets["integrations.js"].etag, `"`),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rendering the page: %w", err)

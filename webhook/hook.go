@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/grt-continuation/caddy-webhooks/chat"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 )
 
@@ -20,7 +21,13 @@ type Hook struct {
 	URL          string
 	URLVariables map[string]string
 	// Token is sent as X-Gitlab-Token when set.
-	Token                 string
+	Token string
+	// Signing signs each delivery with the Standard Webhooks headers
+	// (GitLab's signing_token) when set.
+	Signing gitlab.SigningTokens
+	// CustomWebhookTemplate, when set, is rendered against the event's
+	// payload and sent instead of it (GitLab's custom_webhook_template).
+	CustomWebhookTemplate string
 	Triggers              gitlab.TriggerSet
 	BranchFilter          gitlab.BranchFilter
 	EnableSSLVerification bool
@@ -28,16 +35,26 @@ type Hook struct {
 	CustomHeaders map[string]string
 	// ReadOnly hooks come from configuration, not from the API.
 	ReadOnly bool
+	// Chat is set for a chat integration (Slack, Mattermost, Discord,
+	// Microsoft Teams): its deliveries carry the chat's message, not the
+	// event's payload, and it is matched by MatchChats, not Match.
+	Chat *chat.Settings
 }
 
 // MaskedURL is the hook's URL as it may be logged or shown.
-func (h *Hook) MaskedURL() string { return gitlab.MaskURL(h.URL) }
+func (h *Hook) MaskedURL() string {
+	if h.Chat != nil {
+		return chat.MaskWebhook(h.URL)
+	}
+	return gitlab.MaskURL(h.URL)
+}
 
 // HookSet is an immutable index of hooks by ID and by scope, swapped whole
 // when hooks change so readers never lock.
 type HookSet struct {
 	byID    map[int64]*Hook
 	byScope map[string][]*Hook
+	chats   map[string][]*Hook // chat integrations by scope (chat.go)
 }
 
 // NewHookSet indexes hooks; IDs must be unique.
@@ -49,6 +66,10 @@ func NewHookSet(hooks []*Hook) (*HookSet, error) {
 		}
 		s.byID[h.ID] = h
 		key := scopeKey(h.Project, h.Group)
+		if h.Chat != nil {
+			s.addChat(key, h)
+			continue
+		}
 		s.byScope[key] = append(s.byScope[key], h)
 	}
 	return s, nil

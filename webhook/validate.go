@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 )
@@ -26,6 +27,8 @@ const (
 	BadCustomHeaders
 	BadURLVariables
 	BadToken
+	BadSigningToken // not whsec_ and the base64 of 32 bytes (GitLab 19)
+	BadTemplate     // a custom webhook template over GitLab's 4096 characters
 )
 
 // InvalidError is a hook that breaks rules of GitLab's hook model: every
@@ -98,6 +101,16 @@ func (h *Hook) Check(v *Invalid) {
 	}
 	if err := gitlab.ValidateToken(h.Token); err != nil {
 		v.Add(BadToken, err)
+	}
+	if h.Signing.Current != "" {
+		if _, err := gitlab.ParseSigningToken(h.Signing.Current); err != nil {
+			v.Add(BadSigningToken, err)
+		}
+	}
+	// As GitLab, a template is not rendered on save: a broken one makes
+	// each attempt an internal error.
+	if n := utf8.RuneCountInString(h.CustomWebhookTemplate); n > gitlab.MaxCustomWebhookTemplate {
+		v.Add(BadTemplate, fmt.Errorf("custom webhook template is too long (%d characters; maximum is %d)", n, gitlab.MaxCustomWebhookTemplate))
 	}
 }
 

@@ -34,6 +34,9 @@ type Result struct {
 	Duration time.Duration
 	// RequestHeader is what was sent.
 	RequestHeader http.Header
+	// SentBody is the body sent when it was not the event's payload but
+	// the rendering of the hook's custom webhook template; nil otherwise.
+	SentBody []byte
 }
 
 // Success reports a 2xx answer. Redirects are not followed, so a 3xx means
@@ -151,6 +154,9 @@ type Request struct {
 	Chain   string
 	Trigger gitlab.Trigger
 	Body    []byte
+	// Rendered says Body is already the hook's custom webhook template
+	// rendered (a resend of what was sent): it goes out as it is.
+	Rendered bool
 	// At is when the event was captured; the latency is measured from it.
 	At time.Time
 }
@@ -175,6 +181,16 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 		res.Err = err
 		return res
 	}
+	switch {
+	case req.Rendered:
+		res.SentBody = body
+	case h.CustomWebhookTemplate != "":
+		if body, err = gitlab.RenderCustomWebhookTemplate(h.CustomWebhookTemplate, body); err != nil {
+			res.Err = err
+			return res
+		}
+		res.SentBody = body
+	}
 	if cfg.MaxPayload > 0 && int64(len(body)) > cfg.MaxPayload {
 		res.Err = fmt.Errorf("payload of %d bytes is larger than max_payload (%d bytes)", len(body), cfg.MaxPayload)
 		return res
@@ -194,12 +210,25 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 		res.Err = fmt.Errorf("POST %s: %w", h.MaskedURL(), err)
 		return res
 	}
-	dh := gitlab.DeliveryHeaders{
-		Trigger: req.Trigger, UserAgent: cfg.UserAgent, Instance: cfg.Instance, Token: h.Token,
-		WebhookUUID: uuid.NewString(), EventUUID: req.Chain,
-		IdempotencyKey: webhook.IdempotencyKey(req.EventID, h.ID), Custom: h.CustomHeaders,
+	if h.Chat != nil {
+		// A chat's webhook takes its message alone, as GitLab's notifiers send it.
+		hreq.Header.Set("Content-Type", h.Chat.Service.ContentType())
+		hreq.Header.Set("User-Agent", cfg.UserAgent)
+		hreq.Header.Set("Idempotency-Key", webhook.IdempotencyKey(req.EventID, h.ID))
+	} else {
+		dh := gitlab.DeliveryHeaders{
+			Trigger: req.Trigger, UserAgent: cfg.UserAgent, Instance: cfg.Instance, Token: h.Token,
+			WebhookUUID: uuid.NewString(), EventUUID: req.Chain,
+			IdempotencyKey: webhook.IdempotencyKey(req.EventID, h.ID), Custom: h.CustomHeaders,
+		}
+		dh.Apply(hreq.Header)
+		// Signed afresh on every attempt (retries, tests, resends): a new
+		// timestamp, the current tokens.
+		if err := h.Signing.Sign(hreq.Header, dh.IdempotencyKey, time.Now(), body); err != nil {
+			res.Err = err
+			return res
+		}
 	}
-	dh.Apply(hreq.Header)
 	res.RequestHeader = hreq.Header
 	cs := s.clientsFor(&cfg.Network)
 	client := cs.verified

@@ -1,6 +1,7 @@
 // Package fanout turns captured events into deliveries: it reads the events
 // stream, chooses each event's hooks (scope, trigger, branch filter), stops
-// webhook loops (the recursion guard), queues one delivery per hook, and
+// webhook loops (the recursion guard), queues one delivery per hook, writes
+// the messages of the chat integrations an event goes to (chats.go), and
 // keeps each project's latest event per trigger as the sample of test
 // requests.
 package fanout
@@ -83,7 +84,7 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 	hooks := f.hooks()
 	cfg := f.cfg.Load()
 	ids := make([]string, 0, len(msgs))
-	var ds []webhook.Delivery
+	var ds, chats []webhook.Delivery
 	var checks []redisstore.ChainCheck
 	for i := range msgs {
 		m := &msgs[i]
@@ -93,6 +94,7 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 			f.log.Error("dropping undecodable event entry", zap.Error(m.Err))
 			continue
 		}
+		chats = f.chatDeliveries(hooks, &m.Event, chats) // chats.go
 		matched := Match(hooks, &m.Event, nil)
 		if len(matched) == 0 {
 			continue
@@ -135,6 +137,7 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 				zap.String("event_uuid", d.Chain), zap.String("trigger", d.Trigger))
 		}
 	}
+	allowed = append(allowed, chats...)
 	if err := f.store.FanOut(ctx, ids, allowed); err != nil {
 		return err
 	}

@@ -86,6 +86,9 @@ func NewEntry(kind string, req *delivery.Request, res *delivery.Result, maxBody 
 		Duration:       res.Duration.Seconds(),
 		CreatedAt:      time.Now().UTC(),
 	}
+	if res.SentBody != nil { // what a custom webhook template made of the payload
+		body, e.Rendered = res.SentBody, true
+	}
 	if len(body) > maxBody || !json.Valid(body) {
 		e.RequestData, e.Oversize = json.RawMessage(`{"oversize":true}`), true
 	} else {
@@ -161,8 +164,10 @@ func newMasker(h *webhook.Hook) masker {
 	for k, v := range h.URLVariables {
 		subs = append(subs, sub{v, "{" + k + "}"})
 	}
-	if h.Token != "" {
-		subs = append(subs, sub{h.Token, Redacted})
+	for _, s := range []string{h.Token, h.Signing.Current, h.Signing.Previous} {
+		if s != "" {
+			subs = append(subs, sub{s, Redacted})
+		}
 	}
 	for _, v := range h.CustomHeaders {
 		subs = append(subs, sub{v, Redacted})

@@ -59,8 +59,10 @@ func (l *Log) Resend(ctx context.Context, h *webhook.Hook, e *redisstore.LogEntr
 	if e.Oversize {
 		return delivery.Result{}, ErrOversize
 	}
+	// An entry of a custom webhook template holds what was sent: it is
+	// sent again as it is, not rendered again.
 	return l.sendManual(ctx, KindResend, &delivery.Request{Hook: h, EventID: e.EventID, Chain: e.Chain,
-		Trigger: gitlab.Trigger(e.Trigger), Body: e.RequestData}), nil
+		Trigger: gitlab.Trigger(e.Trigger), Body: e.RequestData, Rendered: e.Rendered}), nil
 }
 
 // sendManual sends a test or resend, logs it, and re-enables the hook on

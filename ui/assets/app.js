@@ -165,9 +165,14 @@
 
   let renderSeq = 0;
 
+  // Views of other scripts (integrations.js): {route(hash) → r|null,
+  // render(r, seq)}, r with at least kind and id.
+  const views = [];
+
   async function render() {
     const seq = ++renderSeq;
-    const r = parseRoute();
+    const other = views.find((v) => v.route(location.hash));
+    const r = other ? other.route(location.hash) : parseRoute();
     flash('');
     if (pendingFlash) { flash(...pendingFlash); pendingFlash = null; }
     if (!r || !sessionStorage.getItem(SIGNED_KEY)) {
@@ -180,7 +185,8 @@
     const main = $('#main');
     main.setAttribute('aria-busy', 'true');
     try {
-      if (r.event) await renderEvent(r, seq);
+      if (other) await other.render(r, seq);
+      else if (r.event) await renderEvent(r, seq);
       else if (r.hook === 'new') await renderForm(r, null, seq);
       else if (r.hook) await renderForm(r, r.hook, seq);
       else await renderHooks(r, seq);
@@ -524,9 +530,24 @@
     clear($('#form-banners'));
     clear($('#form-test-slot'));
     $('#form-error').hidden = true;
+    F.signing_token.type = 'password';
+    F.signing_token.placeholder = 'whsec_…';
+    $('#signing-generated').hidden = true;
+    $('#signing-remove-label').hidden = true;
     $$('[data-group-only]', form).forEach((d) => { d.hidden = r.kind !== 'groups'; });
     $$('input, textarea, button', form).forEach((i) => { i.disabled = false; });
   }
+
+  // A signing token is made here, in the browser, as GitLab's form does:
+  // whsec_ and the base64 of 32 random bytes. It is shown once, to copy.
+  $('#signing-generate').addEventListener('click', () => {
+    const key = crypto.getRandomValues(new Uint8Array(32));
+    F.signing_token.value = 'whsec_' + btoa(String.fromCharCode(...key));
+    F.signing_token.type = 'text';
+    $('#signing-generated').hidden = false;
+    $('#signing-remove').checked = false;
+    F.signing_token.select();
+  });
 
   async function renderForm(r, id, seq) {
     let hook = null;
@@ -558,6 +579,11 @@
       F.description.value = hook.description || '';
       F.token.placeholder = hook.token_present ? '•••••••• (set: leave blank to keep it)' : '';
       if (hook.token_present) tokenHelp.textContent += ' A token is set; leave the field blank to keep it.';
+      if (hook.signing_token_present) {
+        F.signing_token.placeholder = '•••••••• (set: leave blank to keep it)';
+        $('#signing-remove-label').hidden = false;
+      }
+      F.custom_webhook_template.value = hook.custom_webhook_template || '';
       for (const f of Object.keys(labels)) if (F.namedItem(f)) F.namedItem(f).checked = hook[f] === true;
       F.branch_filter_strategy.value = hook.branch_filter_strategy || 'wildcard';
       F.push_events_branch_filter.value = hook.push_events_branch_filter || '';
@@ -619,6 +645,11 @@
       if (box && !box.closest('[data-group-only]')?.hidden) body[f] = box.checked;
     }
     if (F.token.value) body.token = F.token.value;
+    if (F.signing_token.value.trim()) body.signing_token = F.signing_token.value.trim();
+    else if ($('#signing-remove').checked) body.signing_token = '';
+    if (!editing ? F.custom_webhook_template.value.trim() : F.custom_webhook_template.value !== (editing.custom_webhook_template || '')) {
+      body.custom_webhook_template = F.custom_webhook_template.value;
+    }
     if (m.vars.length) body.url_variables = m.vars;
     const headers = [];
     for (const row of $$('.header-row')) {
@@ -747,10 +778,19 @@
   // The skip link moves focus without touching the hash (the router's).
   $('.skip').addEventListener('click', (ev) => { ev.preventDefault(); $('#main').focus(); });
 
+  // What other scripts build their views with.
+  window.WebhooksPage = {
+    api, el, clear, show, flash, flashNext, fail, focusHeading, hooksHref, displayID,
+    current, register: (v) => views.push(v),
+  };
+
   window.addEventListener('hashchange', render);
-  if (!location.hash && sessionStorage.getItem(SIGNED_KEY) && sessionStorage.getItem(LAST_KEY)) {
-    location.replace(sessionStorage.getItem(LAST_KEY));
-  } else {
-    render();
-  }
+  // After every deferred script has registered its views.
+  document.addEventListener('DOMContentLoaded', () => {
+    if (!location.hash && sessionStorage.getItem(SIGNED_KEY) && sessionStorage.getItem(LAST_KEY)) {
+      location.replace(sessionStorage.getItem(LAST_KEY));
+    } else {
+      render();
+    }
+  });
 }());

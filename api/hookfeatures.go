@@ -1,0 +1,40 @@
+package api
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
+)
+
+// DefaultSigningTokenOverlap is how long a replaced signing token keeps
+// signing beside the new one, so receivers can switch without refusing a
+// delivery.
+const DefaultSigningTokenOverlap = 24 * time.Hour
+
+// signingOverlap is SigningTokenOverlap with its default.
+func (o *Options) signingOverlap() time.Duration {
+	switch {
+	case o.SigningTokenOverlap == 0:
+		return DefaultSigningTokenOverlap
+	case o.SigningTokenOverlap < 0:
+		return 0
+	}
+	return o.SigningTokenOverlap
+}
+
+// featureMessages are GitLab's 422 words for a bad signing token (its
+// whsec_ form of a 32-byte key) and an over-long custom webhook template
+// (4096 characters). As GitLab, a template is saved without being
+// rendered: a broken one shows as an internal error on each attempt.
+func featureMessages(inv *webhook.InvalidError) []string {
+	var msgs []string
+	if inv.Has(webhook.BadSigningToken) {
+		msgs = append(msgs, "Signing token must be whsec_ followed by the base64 encoding of a 32-byte key")
+	}
+	if inv.Has(webhook.BadTemplate) {
+		msgs = append(msgs, fmt.Sprintf("Custom webhook template is too long (maximum is %d characters)", gitlab.MaxCustomWebhookTemplate))
+	}
+	return msgs
+}

@@ -1,0 +1,70 @@
+package api
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/grt-continuation/caddy-webhooks/chat"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
+)
+
+func TestMatchIntegrationRoutes(t *testing.T) {
+	cases := []struct {
+		path string
+		ok   bool
+		want integrationRoute
+	}{
+		{"/projects/acme%2Fapi/integrations/slack", true, integrationRoute{redisstore.KindProject, "acme%2Fapi", chat.Slack}},
+		{"/projects/5/services/slack", true, integrationRoute{redisstore.KindProject, "5", chat.Slack}},
+		{"/groups/acme/integrations/mattermost", true, integrationRoute{redisstore.KindGroup, "acme", chat.Mattermost}},
+		{"/projects/5/services/microsoft-teams", true, integrationRoute{redisstore.KindProject, "5", chat.MicrosoftTeams}},
+		{"/projects/5/integrations/microsoft_teams", true, integrationRoute{redisstore.KindProject, "5", chat.MicrosoftTeams}},
+		{"/projects/5/integrations", true, integrationRoute{redisstore.KindProject, "5", ""}},
+		{"/projects/5/integrations/jira", false, integrationRoute{}},
+		{"/projects/5/integrations/slack/x", false, integrationRoute{}},
+		{"/projects/a/integrations/slack/projects/b/integrations/slack", false, integrationRoute{}},
+		{"/projects//integrations/slack", false, integrationRoute{}},
+		{"/users/5/integrations/slack", false, integrationRoute{}},
+		{"projects/5/integrations/slack", false, integrationRoute{}},
+	}
+	for _, c := range cases {
+		got, ok := matchIntegration(c.path)
+		if ok != c.ok || got != c.want {
+			t.Errorf("matchIntegration(%q) = %+v, %v; want %+v, %v", c.path, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// The address guard decides on the webhook at save time, as GitLab's
+// public_url validator; nothing is dialled.
+func TestIntegrationWebhookValidation(t *testing.T) {
+	q := &integrationRequest{h: &Handler{}} // zero Network: public addresses only
+	valid := func(webhook string) *redisstore.IntegrationRecord {
+		return &redisstore.IntegrationRecord{Kind: redisstore.KindProject, Path: "acme/api", Service: "slack", Webhook: webhook, BranchesToBeNotified: chat.BranchesDefault}
+	}
+	for webhook, want := range map[string]string{
+		"https://hooks.slack.com/services/T/B/x":     "",
+		"http://127.0.0.1:8080/hook":                 "Webhook is blocked",
+		"http://[::ffff:169.254.169.254]/latest":     "Webhook is blocked",
+		"http://localhost/hook":                      "Webhook is blocked",
+		"ftp://hooks.example.com/x":                  "Webhook must be a valid URL",
+		"hooks.slack.com/services/T/B/x":             "Webhook must be a valid URL",
+		"https://hooks.slack.com/services/T/B/x?a=1": "",
+	} {
+		err := q.validate(valid(webhook))
+		var ve *validationError
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s refused: %v", webhook, err)
+		case want != "" && (!errors.As(err, &ve) || !strings.HasPrefix(ve.msg, want)):
+			t.Errorf("%s: %v, want %q", webhook, err, want)
+		}
+	}
+	bad := valid("https://hooks.slack.com/services/T/B/x")
+	bad.BranchesToBeNotified = "some"
+	var ve *validationError
+	if err := q.validate(bad); !errors.As(err, &ve) || ve.msg != "branches_to_be_notified does not have a valid value" {
+		t.Errorf("bad branches: %v", err)
+	}
+}

@@ -1,0 +1,38 @@
+package gitlab
+
+import (
+	"errors"
+	"fmt"
+)
+
+// MaxCustomWebhookTemplate is GitLab's limit on custom_webhook_template,
+// in characters.
+const MaxCustomWebhookTemplate = 4096
+
+// customTemplateArray is GitLab's text for a path through an array.
+const customTemplateArray = "You may be trying to access an array value, which is not supported."
+
+// RenderCustomWebhookTemplate renders a hook's custom_webhook_template
+// against the event's payload, as GitLab's WebHookService does before each
+// request: {{a.b}} references are filled in JSON-escaped, and the result
+// must be JSON. GitLab saves a template without rendering it, so a broken
+// one shows here, on every attempt, with GitLab's message: "Error while
+// parsing rendered custom webhook template: " and the parser's words, or
+// "You may be trying to access an array value, which is not supported.".
+func RenderCustomWebhookTemplate(text string, payload []byte) ([]byte, error) {
+	t, err := ParseTemplate(text)
+	if err == nil {
+		var out []byte
+		if out, err = t.Render(payload, nil); err == nil {
+			return out, nil
+		}
+	}
+	var why any = err
+	switch inner := errors.Unwrap(err); {
+	case errors.Is(err, ErrTemplateArray):
+		why = customTemplateArray
+	case inner != nil: // the JSON parser's own words
+		why = inner
+	}
+	return nil, fmt.Errorf("Error while parsing rendered custom webhook template: %v", why) //nolint:staticcheck // GitLab's text
+}
