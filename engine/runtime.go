@@ -272,7 +272,7 @@ func (r *Runtime) Close(grace time.Duration) error {
 // unreachable and the caller has a spool (SpoolWhileDown), it returns
 // ErrRedisDown at once, without trying.
 func (r *Runtime) Enqueue(ctx context.Context, ev *webhook.Event) error {
-	if r.redis.down.Load() && r.redis.onUp.Load() != nil {
+	if r.RedisDown() {
 		return ErrRedisDown
 	}
 	if cfg := r.cfg.Load(); cfg != nil && ev.Project != "" {
@@ -285,6 +285,16 @@ func (r *Runtime) Enqueue(ctx context.Context, ev *webhook.Event) error {
 	metrics.EventsCaptured.WithLabelValues(ev.Trigger).Inc()
 	return nil
 }
+
+// RedisDown tells whether Enqueue fails at once now: Redis was found
+// unreachable and the callers have a spool (SpoolWhileDown). Callers that
+// use Redis themselves before Enqueue need not wait for it either.
+func (r *Runtime) RedisDown() bool { return r.redis.down.Load() && r.redis.onUp.Load() != nil }
+
+// RedisFailed reports the error of a caller's own Redis call on the
+// enqueue path: one that says Redis is unreachable marks it down, as a
+// failed Enqueue does.
+func (r *Runtime) RedisFailed(err error) { r.redis.failed(err) }
 
 // SpoolWhileDown says whether Enqueue's callers have a spool for what it
 // refuses. With one (wake non-nil), Enqueue fails at once while Redis is
