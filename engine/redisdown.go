@@ -29,7 +29,7 @@ const (
 // that fails on the connection (refused, reset, timed out) sets it; while
 // it is set, a probe checks Redis every redisProbeInterval and, when the
 // callers have a spool (onUp set), enqueues fail at once. The first check
-// that succeeds clears it and calls onUp (which wakes the spool's
+// Redis answers clears it and calls onUp (which wakes the spool's
 // replayer).
 type redisDown struct {
 	store *redisstore.Store
