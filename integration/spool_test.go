@@ -1,0 +1,72 @@
+package integration
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestCapturesSpoolAtOnceWhileRedisIsDown: with Redis killed, a run of
+// captures does not wait enqueue_timeout each: once one found Redis
+// unreachable the rest go to the spool at once. All are delivered once
+// Redis is back, and the redis_down metric tells the operator meanwhile.
+func TestCapturesSpoolAtOnceWhileRedisIsDown(t *testing.T) {
+	rcv := newReceiver(t, 0)
+	app := newApp(t)
+	spoolDir := t.TempDir()
+	_, redis := start(t, func(redisURL string) string {
+		return caddyfile(redisURL, "https://forge.example.com", app,
+			"\t\tspool_dir "+spoolDir+"\n"+hookBlock("ci", rcv.URL+"/hook", "group acme", "push"))
+	})
+	num := func(name string) float64 {
+		v, _ := strconv.ParseFloat(metric(t, name), 64)
+		return v
+	}
+	const spooledMetric = `caddy_webhooks_events_spooled_total{namespace="webhooks"}`
+	const downMetric = `caddy_webhooks_redis_down{namespace="webhooks"}`
+
+	post(t, "/push?project=acme/api&branch=warmup", nil)
+	rcv.next(t)
+
+	redis.Stop()
+	spooledBefore := num(spooledMetric)
+	const n, enqueueTimeout = 10, 2 * time.Second // the capture's default
+	start := time.Now()
+	for i := range n {
+		resp, body := post(t, fmt.Sprintf("/push?project=acme/api&branch=b%d", i), nil)
+		if resp.StatusCode != 200 || body != pushPayload("acme/api", fmt.Sprintf("refs/heads/b%d", i)) {
+			t.Fatalf("capture %d: client got %d %q", i, resp.StatusCode, body)
+		}
+	}
+	took := time.Since(start)
+	t.Logf("%d captures with redis down took %s", n, took)
+	if spooled := num(spooledMetric) - spooledBefore; spooled != n {
+		t.Fatalf("%v events spooled, want %d", spooled, n)
+	}
+	// Only the first capture may wait for Redis (up to enqueue_timeout);
+	// the others spool at once. (Without that each waited for go-redis's
+	// dial retries too: 2s, then about 0.2s each.)
+	if took > enqueueTimeout+time.Second {
+		t.Errorf("%d captures with redis down took %s; only the first should wait for it", n, took)
+	}
+	if v := metric(t, downMetric); v != "1" {
+		t.Errorf("%s = %q while redis is down, want 1", downMetric, v)
+	}
+
+	redis.Restart()
+	got := map[string]bool{}
+	for range n {
+		d := rcv.next(t)
+		got[d.Body] = true
+	}
+	for i := range n {
+		if want := pushPayload("acme/api", fmt.Sprintf("refs/heads/b%d", i)); !got[want] {
+			t.Errorf("event of capture %d was not delivered", i)
+		}
+	}
+	rcv.quiet(t, time.Second)
+	if v := metric(t, downMetric); v != "0" {
+		t.Errorf("%s = %q once redis is back, want 0", downMetric, v)
+	}
+}
