@@ -117,17 +117,23 @@ func TestRedisClusterNodeRestartMidBurst(t *testing.T) {
 	allArrive(t, rcv, accepted)
 }
 
-func TestRedisSentinelFailoverMidBurst(t *testing.T) {
+// sentinelRuntime starts a Sentinel topology and a runtime on it that
+// delivers to a receiver; it runs the test in parallel.
+func sentinelRuntime(t *testing.T, replicaAcks int) (*redistest.Sentinel, *keyReceiver, *Runtime) {
+	t.Helper()
 	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts Redis with a replica and a sentinel")
 	}
 	st := redistest.StartSentinel(t)
 	rcv := &keyReceiver{keys: map[string]int{}}
-	srv := newServer(t, rcv)
+	return st, rcv, topologyRuntime(t, st.URL, redisstore.ModeSentinel, replicaAcks, newServer(t, rcv))
+}
+
+func TestRedisSentinelFailoverMidBurst(t *testing.T) {
 	// An event counts as accepted once the replica has it too (WAIT), so
 	// the failover cannot lose it.
-	rt := topologyRuntime(t, st.URL, redisstore.ModeSentinel, 1, srv)
+	st, rcv, rt := sentinelRuntime(t, 1)
 	accepted := burst(t, rt, 200, func() { st.Failover(t) })
 	allArrive(t, rcv, accepted)
 }
@@ -136,14 +142,7 @@ func TestRedisSentinelFailoverMidBurst(t *testing.T) {
 // when the whole Sentinel topology is gone: the old config's cleanup holds
 // up the next config's load.
 func TestCloseWithSentinelTopologyDown(t *testing.T) {
-	t.Parallel()
-	if testing.Short() {
-		t.Skip("starts Redis with a replica and a sentinel")
-	}
-	st := redistest.StartSentinel(t)
-	rcv := &keyReceiver{keys: map[string]int{}}
-	srv := newServer(t, rcv)
-	rt := topologyRuntime(t, st.URL, redisstore.ModeSentinel, 0, srv)
+	st, rcv, rt := sentinelRuntime(t, 0)
 	allArrive(t, rcv, burst(t, rt, 5, func() {}))
 	st.Stop()
 	// Captures keep coming (each waits up to 10s, as a slow client
