@@ -117,17 +117,55 @@ func TestRedisClusterNodeRestartMidBurst(t *testing.T) {
 	allArrive(t, rcv, accepted)
 }
 
-func TestRedisSentinelFailoverMidBurst(t *testing.T) {
+// sentinelRuntime starts a Sentinel topology and a runtime on it that
+// delivers to a receiver; it runs the test in parallel.
+func sentinelRuntime(t *testing.T, replicaAcks int) (*redistest.Sentinel, *keyReceiver, *Runtime) {
+	t.Helper()
 	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts Redis with a replica and a sentinel")
 	}
 	st := redistest.StartSentinel(t)
 	rcv := &keyReceiver{keys: map[string]int{}}
-	srv := newServer(t, rcv)
+	return st, rcv, topologyRuntime(t, st.URL, redisstore.ModeSentinel, replicaAcks, newServer(t, rcv))
+}
+
+func TestRedisSentinelFailoverMidBurst(t *testing.T) {
 	// An event counts as accepted once the replica has it too (WAIT), so
 	// the failover cannot lose it.
-	rt := topologyRuntime(t, st.URL, redisstore.ModeSentinel, 1, srv)
+	st, rcv, rt := sentinelRuntime(t, 1)
 	accepted := burst(t, rt, 200, func() { st.Failover(t) })
 	allArrive(t, rcv, accepted)
+}
+
+// Closing the runtime (a Caddy reload or stop) takes a bounded time even
+// when the whole Sentinel topology is gone: the old config's cleanup holds
+// up the next config's load.
+func TestCloseWithSentinelTopologyDown(t *testing.T) {
+	st, rcv, rt := sentinelRuntime(t, 0)
+	allArrive(t, rcv, burst(t, rt, 5, func() {}))
+	st.Stop()
+	// Captures keep coming (each waits up to 10s, as a slow client
+	// would): their pipelines keep asking the dead sentinel for the master.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = rt.Enqueue(ctx, pushEvent(t, "acme/api"))
+		}()
+		time.Sleep(100 * time.Millisecond)
+	}
+	start := time.Now()
+	if err := rt.Close(time.Second); err != nil {
+		t.Logf("close: %v", err)
+	}
+	took := time.Since(start)
+	t.Logf("close took %v", took)
+	if took > 3*time.Second {
+		t.Fatalf("closing with Redis down took %v, want under 3s", took)
+	}
 }

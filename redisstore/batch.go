@@ -191,8 +191,18 @@ func missingScript(cmds []redis.Cmder) bool {
 // close aborts the pipelines in flight and stops the flushers; calls still
 // queued get errBatcherClosed.
 func (b *batcher) close() {
+	b.shut()
+	b.wait()
+}
+
+// shut ends the pipelines in flight and refuses new calls.
+func (b *batcher) shut() {
 	b.cancel()
 	close(b.stop)
+}
+
+// wait returns once the flushers have left.
+func (b *batcher) wait() {
 	b.wg.Wait()
 	close(b.stopped)
 }

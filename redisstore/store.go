@@ -204,13 +204,33 @@ func (s *Store) Keys() Keys { return s.keys }
 // goes through the store's methods.
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
-// Close closes both clients; blocked reads and pipelines in flight return
-// at once, then the batchers stop.
+// closeWait bounds how long Close waits for go-redis to let go: with
+// Redis or Sentinel down, a client's Close waits for a background dial
+// probe (up to its 5s dial timeout) that holds the failover lock, and a
+// pipeline can wait for that lock as well. A config reload runs Close, and
+// Caddy's admin API gives a load 5s.
+const closeWait = time.Second
+
+// Close ends the pipelines in flight (their callers spool or retry, as on
+// any Redis error), closes both clients, which ends blocked reads, and
+// stops the batchers. What has not finished within closeWait finishes in
+// the background: nothing is left to write by then.
 func (s *Store) Close() error {
-	err := errors.Join(s.blk.Close(), s.rdb.Close())
-	s.events.close()
-	s.work.close()
-	return err
+	s.events.shut()
+	s.work.shut()
+	done := make(chan error, 1)
+	go func() {
+		err := errors.Join(s.blk.Close(), s.rdb.Close())
+		s.events.wait()
+		s.work.wait()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(closeWait):
+		return nil
+	}
 }
 
 // Ping checks that Redis answers.

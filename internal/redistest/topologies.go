@@ -105,6 +105,8 @@ type Sentinel struct {
 	URL string
 	// MasterName is the monitored master's name.
 	MasterName string
+
+	sentinel *exec.Cmd
 }
 
 // StartSentinel starts a master (with AOF), a replica of it and a
@@ -137,7 +139,8 @@ sentinel failover-timeout %s 5000
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("starting redis-sentinel: %v", err)
 	}
-	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	st.sentinel = cmd
+	tb.Cleanup(st.stopSentinel)
 	st.URL = fmt.Sprintf("redis://%s/0?master_name=%s", st.Addr, st.MasterName)
 	sc := redis.NewSentinelClient(&redis.Options{Addr: st.Addr})
 	defer sc.Close()
@@ -153,6 +156,23 @@ sentinel failover-timeout %s 5000
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// Stop kills the master, the replica and the sentinel, as the end of a
+// test does.
+func (st *Sentinel) Stop() {
+	st.Master.Stop()
+	st.Replica.Stop()
+	st.stopSentinel()
+}
+
+func (st *Sentinel) stopSentinel() {
+	if st.sentinel == nil {
+		return
+	}
+	_ = st.sentinel.Process.Kill()
+	_ = st.sentinel.Wait()
+	st.sentinel = nil
 }
 
 func replicaOnline(r map[string]string) bool {
