@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # other plugin is named with one.
 plugin=github.com/mholt/caddy-ratelimit@v0.1.0
 want=(webhooks admin.api.webhooks http.handlers.webhooks_api
-	http.handlers.webhooks_capture http.handlers.webhooks_ui
+	http.handlers.webhooks_capture http.handlers.webhooks_ingest http.handlers.webhooks_ui
 	http.handlers.rate_limit)
 
 out=$(mktemp -d)
