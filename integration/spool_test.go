@@ -27,7 +27,7 @@ func TestCapturesSpoolAtOnceWhileRedisIsDown(t *testing.T) {
 	const downMetric = `caddy_webhooks_redis_down{namespace="webhooks"}`
 
 	post(t, "/push?project=acme/api&branch=warmup", nil)
-	rcv.next(t)
+	warmup := rcv.next(t)
 
 	redis.Stop()
 	spooledBefore := num(spooledMetric)
@@ -55,17 +55,42 @@ func TestCapturesSpoolAtOnceWhileRedisIsDown(t *testing.T) {
 	}
 
 	redis.Restart()
-	got := map[string]bool{}
-	for range n {
-		d := rcv.next(t)
-		got[d.Body] = true
+	// Delivery is at least once: the warm-up delivery, whose settlement the
+	// kill may have cut off, can come again, and so can any other with the
+	// Idempotency-Key it had the first time.
+	keys := map[string]string{warmup.Body: warmup.Header.Get("Idempotency-Key")}
+	repeat := func(d delivery) bool {
+		key, seen := keys[d.Body]
+		if seen && key != d.Header.Get("Idempotency-Key") {
+			t.Fatalf("%s came again with Idempotency-Key %s, first %s", d.Body, d.Header.Get("Idempotency-Key"), key)
+		}
+		keys[d.Body] = d.Header.Get("Idempotency-Key")
+		return seen
+	}
+	for fresh, reads := 0, 0; fresh < n; reads++ {
+		if reads == 2*n {
+			t.Fatalf("%d distinct deliveries after %d, want %d", fresh, reads, n)
+		}
+		if !repeat(rcv.next(t)) {
+			fresh++
+		}
 	}
 	for i := range n {
-		if want := pushPayload("acme/api", fmt.Sprintf("refs/heads/b%d", i)); !got[want] {
+		if want := pushPayload("acme/api", fmt.Sprintf("refs/heads/b%d", i)); keys[want] == "" {
 			t.Errorf("event of capture %d was not delivered", i)
 		}
 	}
-	rcv.quiet(t, time.Second)
+	for quiet := time.After(time.Second); ; {
+		select {
+		case d := <-rcv.ch:
+			if !repeat(d) {
+				t.Fatalf("unexpected delivery %s: %s", d.Header.Get("X-Gitlab-Event"), d.Body)
+			}
+			continue
+		case <-quiet:
+		}
+		break
+	}
 	if v := metric(t, downMetric); v != "0" {
 		t.Errorf("%s = %q once redis is back, want 0", downMetric, v)
 	}
