@@ -111,7 +111,6 @@ type Runtime struct {
 	deliver  *delivery.Deliverer
 	recovery *recovery.Recovery
 	hookLog  *hooklog.Log
-	redis    *redisDown
 
 	cfg   atomic.Pointer[Config]
 	hooks atomic.Pointer[webhook.HookSet] // static ∪ dynamic, what workers use
@@ -142,7 +141,6 @@ func NewRuntime(store *redisstore.Store, consumer string, log *zap.Logger) *Runt
 	r.deliver = delivery.New(store, consumer, log, r.Hooks, r.hookLog)
 	r.hookLog.Use(r.deliver)
 	r.recovery = recovery.New(store, consumer, log, r.Hooks, r.fan, r.deliver)
-	r.redis = newRedisDown(store, log)
 	return r
 }
 
@@ -251,7 +249,6 @@ func (r *Runtime) Close(grace time.Duration) error {
 	started := r.started
 	r.mu.Unlock()
 	defer r.deliver.Close()()
-	r.redis.close()
 	if started {
 		r.cancel()
 		r.loops.Wait()
@@ -268,44 +265,14 @@ func (r *Runtime) Close(grace time.Duration) error {
 // Enqueue makes an event durable in Redis; once it returns nil the event
 // will be delivered to every matching hook. Relative image URLs in its
 // Markdown fields become absolute first, as GitLab's payloads have them (no
-// I/O: this is on the client's response path). While Redis is known to be
-// unreachable and the caller has a spool (SpoolWhileDown), it returns
-// ErrRedisDown at once, without trying.
+// I/O: this is on the client's response path).
 func (r *Runtime) Enqueue(ctx context.Context, ev *webhook.Event) error {
-	if r.RedisDown() {
-		return ErrRedisDown
-	}
 	if cfg := r.cfg.Load(); cfg != nil && ev.Project != "" {
 		ev.Body = gitlab.RewriteImageURLs(ev.Body, cfg.Send.Instance, ev.Project)
 	}
 	if _, err := r.store.AddEvent(ctx, ev); err != nil {
-		r.redis.failed(err)
 		return err // the caller spools it, or counts it lost
 	}
 	metrics.EventsCaptured.WithLabelValues(ev.Trigger).Inc()
 	return nil
-}
-
-// RedisDown tells whether Enqueue fails at once now: Redis was found
-// unreachable and the callers have a spool (SpoolWhileDown). Callers that
-// use Redis themselves before Enqueue need not wait for it either.
-func (r *Runtime) RedisDown() bool { return r.redis.down.Load() && r.redis.onUp.Load() != nil }
-
-// RedisFailed reports the error of a caller's own Redis call on the
-// enqueue path: one that says Redis is unreachable marks it down, as a
-// failed Enqueue does.
-func (r *Runtime) RedisFailed(err error) { r.redis.failed(err) }
-
-// SpoolWhileDown says whether Enqueue's callers have a spool for what it
-// refuses. With one (wake non-nil), Enqueue fails at once while Redis is
-// known to be unreachable, and wake is called each time Redis answers
-// again, so the spool's replayer need not wait out its retry backoff.
-// Without (nil), Enqueue waits for Redis up to its caller's deadline even
-// then: the event has nowhere else to go.
-func (r *Runtime) SpoolWhileDown(wake func()) {
-	if wake == nil {
-		r.redis.onUp.Store(nil)
-		return
-	}
-	r.redis.onUp.Store(&wake)
 }

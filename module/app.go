@@ -440,9 +440,6 @@ func (a *App) Start() error {
 		if err := a.spool.Start(a.rt.Enqueue); err != nil {
 			return fmt.Errorf("starting the webhooks spool: %w", err)
 		}
-		a.rt.SpoolWhileDown(a.spool.Wake)
-	} else {
-		a.rt.SpoolWhileDown(nil)
 	}
 	current.Store(a)
 	a.logger.Info("webhooks ready", zap.String("redis", redisstore.Redact(a.Redis)),

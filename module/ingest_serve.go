@@ -284,17 +284,12 @@ func (in *Ingest) queue(reqCtx context.Context, caller api.Caller, q pendingEven
 	defer cancel()
 	var redisErr error
 	claimed := false
-	if in.rt.RedisDown() { // found so earlier, by any capture or request
-		redisDown.Store(true)
-		redisErr = engine.ErrRedisDown
-	}
 	if q.key != "" && !redisDown.Load() {
 		first, err := in.claimKey(ctx, caller, q.key, q.ev.ID)
 		switch {
 		case err != nil:
 			redisErr = err
 			redisDown.Store(true)
-			in.rt.RedisFailed(err)
 			in.logger.Warn("idempotency key not checked: redis did not answer", zap.String("event_id", q.ev.ID), zap.Error(err))
 		case first != q.ev.ID:
 			return first, true, nil

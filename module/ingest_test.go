@@ -3,7 +3,6 @@ package module
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -69,53 +68,6 @@ func TestIngestUnavailableOnlyWithoutRedisAndSpool(t *testing.T) {
 	// Only the first event waits on Redis; the rest go straight to the spool.
 	if d := time.Since(start); d > 2*time.Duration(in.EnqueueTimeout)+time.Second {
 		t.Fatalf("a 3-event batch took %v with redis down", d)
-	}
-}
-
-// Once Redis is known to be down, later requests spool at once, those with
-// an Idempotency-Key too (its check is what would wait for Redis), and the
-// spool is replayed as soon as Redis answers again.
-func TestIngestRequestsSpoolAtOnceWhileRedisIsDown(t *testing.T) {
-	redis := redistest.Start(t, "--appendonly", "yes")
-	in := newIngest(t, redis.URL)
-	in.EnqueueTimeout = caddy.Duration(2 * time.Second)
-	in.spool = spool.New(t.TempDir(), "ingest", 1<<20, zaptest.NewLogger(t))
-	t.Cleanup(func() { in.spool.Close() })
-	if err := in.spool.Start(in.rt.Enqueue); err != nil {
-		t.Fatal(err)
-	}
-	in.rt.SpoolWhileDown(in.spool.Wake) // as the webhooks app does
-
-	redis.Stop()
-	const n = 5
-	start := time.Now()
-	for i := range n {
-		req := httptest.NewRequest(http.MethodPost, "/events", strings.NewReader(ingestLine))
-		req.Header.Set("PRIVATE-TOKEN", ingestToken)
-		req.Header.Set("Idempotency-Key", fmt.Sprintf("job-%d", i))
-		rec := httptest.NewRecorder()
-		if err := in.ServeHTTP(rec, req, nil); err != nil || rec.Code != http.StatusAccepted {
-			t.Fatalf("request %d with redis down: %d %s %v", i, rec.Code, rec.Body, err)
-		}
-	}
-	took := time.Since(start)
-	t.Logf("%d requests with redis down took %s", n, took)
-	if in.spool.Pending() != n {
-		t.Fatalf("%d events spooled, want %d", in.spool.Pending(), n)
-	}
-	// Only the first request may wait for Redis (up to enqueue_timeout).
-	if took > time.Duration(in.EnqueueTimeout)+time.Second {
-		t.Errorf("%d requests with redis down took %s; only the first should wait for it", n, took)
-	}
-
-	redis.Restart()
-	deadline := time.Now().Add(10 * time.Second)
-	for in.spool.Pending() > 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	st := in.rt.Store()
-	if got, _ := st.Client().XLen(context.Background(), st.Keys().Events()).Result(); got != n {
-		t.Fatalf("%d events in redis after it came back, want %d", got, n)
 	}
 }
 

@@ -6,12 +6,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -236,29 +233,6 @@ func (s *Store) Close() error {
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error {
 	return s.rdb.Ping(ctx).Err()
-}
-
-// EventsReachable checks that the node holding the events stream answers
-// (in a Cluster, PING could reach another).
-func (s *Store) EventsReachable(ctx context.Context) error {
-	return s.rdb.Exists(ctx, s.keys.Events()).Err()
-}
-
-// Unreachable tells whether err says Redis could not be reached: a refused,
-// reset or closed connection, a dial or I/O timeout, no free connection in
-// time, or a deadline that ran out waiting for it. Errors Redis answered
-// with (and a cancelled context) are not.
-func Unreachable(err error) bool {
-	var ne net.Error
-	switch {
-	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, redis.ErrClosed):
-		return false
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, redis.ErrPoolTimeout),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &ne),
-		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return true
-	}
-	return false
 }
 
 // EnsureGroups creates both consumer groups (and their streams) if missing.

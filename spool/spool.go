@@ -164,17 +164,11 @@ func (s *Spool) Append(ev *webhook.Event) error {
 	s.pending++
 	spooled.WithLabelValues(s.name).Inc()
 	s.gauges()
-	s.Wake()
-	return nil
-}
-
-// Wake has the replayer try Redis now rather than after its retry backoff:
-// there is a new event, or Redis answers again.
-func (s *Spool) Wake() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
+	return nil
 }
 
 // undoLocked drops a partly written record.

@@ -30,8 +30,6 @@ var (
 		"Entries per queue (events, ready, scheduled, dead), sampled every few seconds.", "namespace", "queue")
 	Paused = gauges("paused",
 		"1 while deliveries are paused (operator pause or silent mode).", "namespace")
-	RedisDown = gauges("redis_down",
-		"1 while captures found Redis unreachable: events go to the spool at once until a probe finds it answering.", "namespace")
 	HooksDisabled = gauges("hooks_disabled",
 		"Hooks disabled now, temporarily or until re-enabled (all processes).", "namespace")
 	FirstAttemptLatency = histogram("first_attempt_latency_seconds",
@@ -65,5 +63,5 @@ func histogram(name, help string, buckets []float64) prometheus.Histogram {
 // All returns the engine's collectors for registration.
 func All() []prometheus.Collector {
 	return []prometheus.Collector{EventsCaptured, EventsRejected, Deliveries, DeliveryDuration, Deferred, DeadLetters,
-		DeadLettersTrimmed, RuntimesRunning, WorkerSlots, QueueDepth, Paused, RedisDown, HooksDisabled, FirstAttemptLatency}
+		DeadLettersTrimmed, RuntimesRunning, WorkerSlots, QueueDepth, Paused, HooksDisabled, FirstAttemptLatency}
 }
