@@ -164,3 +164,37 @@ func TestCloseDoesNotWaitForAHungRedis(t *testing.T) {
 	}
 	<-done
 }
+
+// TestChainChecksTakeOneRoundTrip: a fan-out batch's recursion checks cost
+// one round trip once the script is cached (no SCRIPT LOAD per batch,
+// which in a Cluster reaches every master), and still work after Redis
+// lost its script cache.
+func TestChainChecksTakeOneRoundTrip(t *testing.T) {
+	s := newLogStore(t)
+	ctx := context.Background()
+	check := func(event string, hooks ...int64) []ChainVerdict {
+		t.Helper()
+		vs, err := s.CheckChains(ctx, []ChainCheck{{Chain: "c1", EventID: event, HookIDs: hooks},
+			{Chain: "c2", EventID: event, HookIDs: hooks}}, time.Minute, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vs) != 2 {
+			t.Fatalf("%d verdict lists for 2 checks", len(vs))
+		}
+		return vs[0]
+	}
+	if err := s.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if vs := check("e1", 1, 2); len(vs) != 2 || vs[0] != ChainAllowed || vs[1] != ChainAllowed {
+		t.Fatalf("first event's verdicts after SCRIPT FLUSH = %v, want both OK", vs)
+	}
+	before := writes(t, s.rdb)
+	if vs := check("e2", 2, 3); len(vs) != 2 || vs[0] != ChainRecursive || vs[1] != ChainAllowed {
+		t.Fatalf("second event's verdicts = %v, want hook 2 refused (already in the chain), hook 3 OK", vs)
+	}
+	if rounds := writes(t, s.rdb) - before - 1; rounds != 1 { // -1: the INFO itself
+		t.Errorf("a batch of chain checks took %d round trips, want 1", rounds)
+	}
+}

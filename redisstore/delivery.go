@@ -405,30 +405,48 @@ const (
 )
 
 // CheckChains registers each event's hooks in its chain, in one round trip,
-// and returns a verdict per hook.
+// and returns a verdict per hook. The script goes by hash; only a node
+// that lost it (restarted, failed over) costs a second round trip, with
+// the calls it refused sent in full.
 func (s *Store) CheckChains(ctx context.Context, checks []ChainCheck, ttl time.Duration, maxHooks int) ([][]ChainVerdict, error) {
 	if len(checks) == 0 {
 		return nil, nil
 	}
-	if err := chainScript.Load(ctx, s.rdb).Err(); err != nil {
-		return nil, fmt.Errorf("loading chain script: %w", err)
-	}
-	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, c := range checks {
-			args := []any{c.EventID, ttl.Milliseconds(), maxHooks}
-			for _, id := range c.HookIDs {
-				args = append(args, id)
+	cmds := make([]*redis.Cmd, len(checks))
+	run := func(eval bool, which []int) error {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, i := range which {
+				c := checks[i]
+				args := []any{c.EventID, ttl.Milliseconds(), maxHooks}
+				for _, id := range c.HookIDs {
+					args = append(args, id)
+				}
+				cmds[i] = runScript(ctx, p, chainScript, eval, []string{s.keys.Chain(c.Chain)}, args...)
 			}
-			chainScript.EvalSha(ctx, p, []string{s.keys.Chain(c.Chain)}, args...)
+			return nil
+		})
+		return err
+	}
+	all := make([]int, len(checks))
+	for i := range all {
+		all[i] = i
+	}
+	err := run(false, all)
+	var missing []int
+	for i, c := range cmds {
+		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			missing = append(missing, i)
 		}
-		return nil
-	})
+	}
+	if len(missing) > 0 {
+		err = run(true, missing)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("checking recursion chains: %w", err)
 	}
 	out := make([][]ChainVerdict, len(cmds))
 	for i, c := range cmds {
-		vs, err := c.(*redis.Cmd).Int64Slice()
+		vs, err := c.Int64Slice()
 		if err != nil {
 			return nil, fmt.Errorf("checking recursion chain: %w", err)
 		}
