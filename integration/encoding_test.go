@@ -2,8 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"compress/gzip"
-	"compress/zlib"
 	"context"
 	"io"
 	"net/http"
@@ -13,30 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/andybalholm/brotli"
-	"github.com/klauspost/compress/zstd"
+	"github.com/grt-continuation/caddy-webhooks/internal/codingtest"
 )
-
-// encode compresses b with an HTTP content coding, as an app's own
-// compression middleware would.
-func encode(t *testing.T, coding string, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	var w io.WriteCloser
-	switch coding {
-	case "gzip":
-		w = gzip.NewWriter(&buf)
-	case "deflate":
-		w = zlib.NewWriter(&buf)
-	case "br":
-		w = brotli.NewWriter(&buf)
-	case "zstd":
-		w, _ = zstd.NewWriter(&buf)
-	}
-	w.Write(b)
-	w.Close()
-	return buf.Bytes()
-}
 
 // An app that compresses its responses still announces events: the event
 // carries the decoded JSON, the client gets the app's bytes unchanged, and
@@ -55,7 +31,7 @@ func TestEveryContentEncodingIsCaptured(t *testing.T) {
 		w.Header().Set("Content-Encoding", coding)
 		w.Header().Set("X-Webhook-Event", "push")
 		w.Header().Set("X-Webhook-Project", "acme/api")
-		w.Write(encode(t, coding, []byte(body)))
+		w.Write(codingtest.Encode(t, coding, []byte(body)))
 	}))
 	t.Cleanup(upstream.Close)
 	start(t, func(redisURL string) string {
@@ -80,7 +56,7 @@ func TestEveryContentEncodingIsCaptured(t *testing.T) {
 
 	for _, coding := range []string{"gzip", "deflate", "br", "zstd"} {
 		resp, body := get("/" + coding)
-		if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != coding || !bytes.Equal(body, encode(t, coding, []byte(payload))) {
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != coding || !bytes.Equal(body, codingtest.Encode(t, coding, []byte(payload))) {
 			t.Errorf("%s: the client got %d %s and other bytes than the app sent", coding, resp.StatusCode, resp.Header.Get("Content-Encoding"))
 		}
 		if d := rcv.next(t); d.Body != payload {

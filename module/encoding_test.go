@@ -2,53 +2,15 @@ package module
 
 import (
 	"bytes"
-	"compress/flate"
-	"compress/gzip"
-	"compress/zlib"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 
-	"github.com/andybalholm/brotli"
-	"github.com/klauspost/compress/zstd"
-
+	"github.com/grt-continuation/caddy-webhooks/internal/codingtest"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
-
-// compress encodes b with one HTTP content coding, as an app would.
-func compress(t *testing.T, coding string, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	var w io.WriteCloser
-	switch coding {
-	case "gzip":
-		w = gzip.NewWriter(&buf)
-	case "deflate":
-		w = zlib.NewWriter(&buf)
-	case "raw-deflate":
-		w, _ = flate.NewWriter(&buf, flate.DefaultCompression)
-	case "br":
-		w = brotli.NewWriter(&buf)
-	case "zstd":
-		zw, err := zstd.NewWriter(&buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w = zw
-	default:
-		t.Fatalf("no encoder for %s", coding)
-	}
-	if _, err := w.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 func rejectReason(err error) string {
 	var rej *webhook.RejectError
@@ -65,7 +27,7 @@ func TestDecodeEveryEncoding(t *testing.T) {
 	} {
 		body := []byte(pushBody)
 		if tc.coder != "" {
-			body = compress(t, tc.coder, body)
+			body = codingtest.Encode(t, tc.coder, body)
 		}
 		got, err := decode(tc.header, body, 1<<20)
 		if err != nil || string(got) != pushBody {
@@ -73,7 +35,7 @@ func TestDecodeEveryEncoding(t *testing.T) {
 		}
 	}
 	// A list is undone last coding first.
-	stacked := compress(t, "br", compress(t, "gzip", []byte(pushBody)))
+	stacked := codingtest.Encode(t, "br", codingtest.Encode(t, "gzip", []byte(pushBody)))
 	if got, err := decode("gzip, br", stacked, 1<<20); err != nil || string(got) != pushBody {
 		t.Errorf("gzip, br: %q, %v", got, err)
 	}
@@ -95,7 +57,7 @@ func TestDecodeRefusesBombs(t *testing.T) {
 	bomb := append([]byte(`{"x":"`), bytes.Repeat([]byte("A"), 8<<20)...)
 	bomb = append(bomb, `"}`...)
 	for _, coding := range []string{"gzip", "deflate", "br", "zstd"} {
-		enc := compress(t, coding, bomb)
+		enc := codingtest.Encode(t, coding, bomb)
 		if len(enc) > limit {
 			t.Fatalf("%s bomb is %d bytes: not a bomb", coding, len(enc))
 		}
@@ -109,7 +71,7 @@ func TestCaptureDecodesBrotliAndZstdAndKeepsTheClientBytes(t *testing.T) {
 	redis := redistest.Start(t)
 	c := newCapture(t, redis.URL)
 	for i, coding := range []string{"br", "zstd", "deflate"} {
-		enc := compress(t, coding, []byte(pushBody))
+		enc := codingtest.Encode(t, coding, []byte(pushBody))
 		rec := serve(t, c, nil, func(w http.ResponseWriter, r *http.Request) {
 			signal(w.Header(), "push", "acme/api")
 			w.Header().Set("Content-Encoding", coding)
@@ -125,7 +87,7 @@ func TestCaptureDecodesBrotliAndZstdAndKeepsTheClientBytes(t *testing.T) {
 	}
 
 	before := rejected(t, webhook.RejectTooLarge)
-	big := compress(t, "zstd", []byte(`{"x":"`+strings.Repeat("A", 2<<20)+`"}`))
+	big := codingtest.Encode(t, "zstd", []byte(`{"x":"`+strings.Repeat("A", 2<<20)+`"}`))
 	serve(t, c, nil, func(w http.ResponseWriter, r *http.Request) {
 		signal(w.Header(), "push", "acme/api")
 		w.Header().Set("Content-Encoding", "zstd")
