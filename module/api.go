@@ -2,11 +2,9 @@ package module
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -205,9 +203,6 @@ func (m *API) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Validate checks the settings.
 func (m *API) Validate() error {
-	if m.Prefix != "" && !strings.HasPrefix(m.Prefix, "/") {
-		return fmt.Errorf("prefix %q must start with /", m.Prefix)
-	}
 	if m.MaxBody < 0 {
 		return errors.New("max_body must not be negative")
 	}
