@@ -380,15 +380,15 @@ func TestPoisonDeliveriesAreDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	enqueue(t, rt, pushEvent(t, "acme/api"))
-	msgs, _ := rt.Store().ReadEvents(ctx, "c1", ">", 10, time.Second)
+	msgs, _ := rt.Store().ReadEvents(ctx, 0, "c1", ">", 10, time.Second)
 	if err := rt.fan.FanOut(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
 	// A delivery that crashed every consumer that took it.
-	ds, _ := rt.Store().ReadDeliveries(ctx, "crasher", ">", 10, time.Second)
+	ds, _ := rt.Store().ReadDeliveries(ctx, 0, "crasher", ">", 10, time.Second)
 	c := rt.Store().Client()
 	for range recovery.MaxHandouts {
-		c.XClaim(ctx, &redis.XClaimArgs{Stream: rt.Store().Keys().Ready(), Group: redisstore.GroupDeliver,
+		c.XClaim(ctx, &redis.XClaimArgs{Stream: rt.Store().Keys().Ready(0), Group: redisstore.GroupDeliver,
 			Consumer: "crasher", MinIdle: 0, Messages: []string{ds[0].StreamID}})
 	}
 	time.Sleep(3100 * time.Millisecond) // past the lease, so the janitor claims it

@@ -153,8 +153,9 @@ func (r *Runtime) Configure(cfg Config, static *webhook.HookSet) {
 	r.cfg.Store(&cfg)
 	r.setHooks(&static, nil)
 	r.fan.Configure(fanout.Config{RecursionWindow: cfg.RecursionWindow, MaxChainHooks: cfg.MaxChainHooks})
-	r.recovery.Configure(recovery.Config{Lease: cfg.Lease, ClaimInterval: cfg.ClaimInterval, MaxHandouts: cfg.MaxHandouts})
 	r.hookLog.Configure(cfg.Log)
+	r.recovery.Configure(recovery.Config{Lease: cfg.Lease, ClaimInterval: cfg.ClaimInterval, MaxHandouts: cfg.MaxHandouts,
+		Log: r.hookLog.Limits()})
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	before := r.deliver.Configure(cfg.delivery())
@@ -220,8 +221,10 @@ func (r *Runtime) Start() error {
 	work, abort := context.WithCancel(context.Background())
 	r.cancel, r.abort = cancel, abort
 	r.deliver.Start(ctx, work)
-	r.loop(ctx, "fan-out", 0, r.fan.Step)
-	r.loop(ctx, "delivery", 0, r.deliver.ReadStep)
+	for shard := range r.store.Shards() {
+		r.loop(ctx, "fan-out", 0, func(ctx context.Context) (time.Duration, error) { return r.fan.Step(ctx, shard) })
+		r.loop(ctx, "delivery", 0, func(ctx context.Context) (time.Duration, error) { return r.deliver.ReadStep(ctx, shard) })
+	}
 	r.loop(ctx, "schedule", 0, r.recovery.MoveStep)
 	r.loop(ctx, "janitor", r.recovery.ClaimInterval(), func(ctx context.Context) (time.Duration, error) {
 		return r.recovery.ClaimStep(ctx, work)

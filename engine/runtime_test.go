@@ -123,8 +123,8 @@ func streamsDrained(t *testing.T, rt *Runtime) {
 	k := rt.Store().Keys()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ev, _ := c.XLen(context.Background(), k.Events()).Result()
-		dl, _ := c.XLen(context.Background(), k.Ready()).Result()
+		ev, _ := c.XLen(context.Background(), k.Events(0)).Result()
+		dl, _ := c.XLen(context.Background(), k.Ready(0)).Result()
 		if ev == 0 && dl == 0 {
 			return
 		}
@@ -200,14 +200,14 @@ func TestRuntimeClaimsWorkOfADeadConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	enqueue(t, dead, ev)
-	msgs, err := dead.Store().ReadEvents(ctx, "dead", ">", 10, time.Second)
+	msgs, err := dead.Store().ReadEvents(ctx, 0, "dead", ">", 10, time.Second)
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("read events: %v %d", err, len(msgs))
 	}
 	if err := dead.fan.FanOut(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := dead.Store().ReadDeliveries(ctx, "dead", ">", 10, time.Second); err != nil || len(d) != 1 {
+	if d, err := dead.Store().ReadDeliveries(ctx, 0, "dead", ">", 10, time.Second); err != nil || len(d) != 1 {
 		t.Fatalf("read deliveries: %v %d", err, len(d))
 	}
 
@@ -244,7 +244,7 @@ func TestRuntimeRereadsItsOwnPendingWorkAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	enqueue(t, before, pushEvent(t, "acme/api"))
-	if msgs, err := before.Store().ReadEvents(ctx, "me", ">", 10, time.Second); err != nil || len(msgs) != 1 {
+	if msgs, err := before.Store().ReadEvents(ctx, 0, "me", ">", 10, time.Second); err != nil || len(msgs) != 1 {
 		t.Fatalf("read: %v %d", err, len(msgs))
 	}
 	after := newRuntime(t, redis.URL, "me", h)
@@ -297,7 +297,7 @@ func TestRuntimeDropsDeliveriesOfRemovedHooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	enqueue(t, rt, pushEvent(t, "acme/api"))
-	msgs, _ := rt.Store().ReadEvents(ctx, "c1", ">", 10, time.Second)
+	msgs, _ := rt.Store().ReadEvents(ctx, 0, "c1", ">", 10, time.Second)
 	if err := rt.fan.FanOut(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ func TestRuntimeStartIsIdempotentAndCloseStops(t *testing.T) {
 	streamsDrained(t, rt)
 	none(t, got, 300*time.Millisecond)
 	ctx := context.Background()
-	cs, err := rt.Store().Client().XInfoConsumers(ctx, rt.Store().Keys().Ready(), redisstore.GroupDeliver).Result()
+	cs, err := rt.Store().Client().XInfoConsumers(ctx, rt.Store().Keys().Ready(0), redisstore.GroupDeliver).Result()
 	if err != nil || len(cs) != 1 {
 		t.Fatalf("delivery consumers = %v, %v; want exactly one", cs, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"io"
 	"net/http"
 	"strconv"
@@ -186,7 +187,7 @@ func TestResponsesThatAreNotEventsPassUntouched(t *testing.T) {
 	rcv.quiet(t, time.Second)
 	c := redis.Client()
 	defer c.Close()
-	if n, _ := c.XLen(context.Background(), "webhooks:{e0}:events").Result(); n != 0 {
+	if n, _ := c.XLen(context.Background(), redisstore.Keys{Namespace: "webhooks"}.Events(0)).Result(); n != 0 {
 		t.Errorf("%d events queued for non-events", n)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -361,7 +362,7 @@ func TestTestHookEveryTrigger(t *testing.T) {
 	f.recv.next(t)
 	rdb := f.redis.Client()
 	defer rdb.Close()
-	if err := rdb.HSet(context.Background(), fmt.Sprintf("logtest:{d0}:hook:%d:health", ph.ID), "disabled", "1", "fails", "4").Err(); err != nil {
+	if err := rdb.HSet(context.Background(), redisstore.Keys{Namespace: "logtest"}.Health(int64(ph.ID)), "disabled", "1", "fails", "4").Err(); err != nil {
 		t.Fatal(err)
 	}
 	if h, _, _ := f.client.Projects.GetProjectHook("acme/api", ph.ID); h.AlertStatus != "disabled" {

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"net/http"
 	"strings"
 	"sync"
@@ -97,7 +98,7 @@ func TestReloadUnderLoadKeepsWorkAndOneSetOfWorkers(t *testing.T) {
 	}
 	c := redis.Client()
 	defer c.Close()
-	consumers, err := c.XInfoConsumers(context.Background(), "webhooks:{d0}:ready", "deliver").Result()
+	consumers, err := c.XInfoConsumers(context.Background(), redisstore.Keys{Namespace: "webhooks"}.Ready(0), "deliver").Result()
 	if err != nil || len(consumers) != 1 {
 		t.Errorf("delivery consumers = %v, %v; want one", consumers, err)
 	}

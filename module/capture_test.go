@@ -42,16 +42,21 @@ func newCapture(t *testing.T, redisURL string) *Capture {
 func queued(t *testing.T, c *Capture) []webhook.Event {
 	t.Helper()
 	st := c.rt.Store()
-	msgs, err := st.Client().XRange(context.Background(), st.Keys().Events(), "-", "+").Result()
+	msgs, err := st.Client().XRange(context.Background(), st.Keys().Events(0), "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []webhook.Event
 	for _, m := range msgs {
+		id := m.Values["id"].(string)
+		body, err := st.Payloads(context.Background(), 0, []string{id})
+		if err != nil {
+			t.Fatal(err)
+		}
 		out = append(out, webhook.Event{
-			ID: m.Values["id"].(string), Trigger: m.Values["trigger"].(string), Project: m.Values["project"].(string),
+			ID: id, Trigger: m.Values["trigger"].(string), Project: m.Values["project"].(string),
 			Namespace: m.Values["ns"].(string), Ref: m.Values["ref"].(string), Chain: m.Values["chain"].(string),
-			Body: []byte(m.Values["body"].(string)),
+			Body: body[0],
 		})
 	}
 	return out

@@ -109,7 +109,7 @@ func TestIngestIdempotencyKeyUnderConcurrentRetries(t *testing.T) {
 		}
 	}
 	st := in.rt.Store()
-	if n, err := st.Client().XLen(context.Background(), st.Keys().Events()).Result(); err != nil || n != 1 {
+	if n, err := st.Client().XLen(context.Background(), st.Keys().Events(0)).Result(); err != nil || n != 1 {
 		t.Fatalf("%d events queued (%v), want 1", n, err)
 	}
 }

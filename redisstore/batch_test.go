@@ -59,7 +59,7 @@ func TestConcurrentAddsShareRoundTrips(t *testing.T) {
 		}
 	}
 	rounds := writes(t, s.rdb) - before - 1 // the INFO itself
-	if got := s.rdb.XLen(ctx, s.keys.Events()).Val(); got != n {
+	if got := s.rdb.XLen(ctx, s.keys.Events(0)).Val(); got != n {
 		t.Fatalf("%d events in the stream, want %d", got, n)
 	}
 	if rounds >= n/2 {
@@ -87,24 +87,24 @@ func TestScriptsSurviveAFlushedCache(t *testing.T) {
 	if err := s.EnsureGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.FanOut(ctx, nil, []webhook.Delivery{*d}); err != nil {
+	if err := s.AddDeliveries(ctx, []webhook.Delivery{*d}); err != nil {
 		t.Fatal(err)
 	}
-	msgs, err := s.ReadDeliveries(ctx, "c", ">", 1, time.Second)
+	msgs, err := s.ReadDeliveries(ctx, 0, "c", ">", 1, time.Second)
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("read %d deliveries: %v", len(msgs), err)
 	}
 	if err := s.rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := s.Settle(ctx, msgs[0].StreamID, &msgs[0].Delivery, Outcome{Success: true, Attempted: true, Status: "200"},
+	st, err := s.Settle(ctx, &msgs[0], Outcome{Success: true, Attempted: true, Status: "200"},
 		HealthPolicy{Threshold: 4, Base: time.Minute, Max: time.Hour}, DeadLetterLimits{}, now,
 		&LogEntry{HookID: 1, EventID: "e", Trigger: "push", Kind: "delivery", ResponseStatus: "200", CreatedAt: now},
 		LogLimits{Retention: time.Hour, MaxEntries: 10})
 	if err != nil || st.Already || st.LogErr != nil || st.LogID == 0 {
 		t.Fatalf("Settle after SCRIPT FLUSH = %+v, %v", st, err)
 	}
-	if n := s.rdb.XLen(ctx, s.keys.Ready()).Val(); n != 0 {
+	if n := s.rdb.XLen(ctx, s.keys.Ready(0)).Val(); n != 0 {
 		t.Errorf("%d entries left on the ready stream", n)
 	}
 }
@@ -120,7 +120,7 @@ func TestGivenUpCallsAreNotSent(t *testing.T) {
 		t.Fatalf("AddEvent with a cancelled context = %v", err)
 	}
 	time.Sleep(50 * time.Millisecond)
-	if n := s.rdb.XLen(context.Background(), s.keys.Events()).Val(); n != 0 {
+	if n := s.rdb.XLen(context.Background(), s.keys.Events(0)).Val(); n != 0 {
 		t.Errorf("%d events in the stream, want 0", n)
 	}
 }

@@ -13,18 +13,27 @@ type Depths struct {
 	Events, Ready, Scheduled, Dead int64
 }
 
-// QueueDepths counts the entries of every queue.
+// QueueDepths counts the entries of every queue, over all shards.
 func (s *Store) QueueDepths(ctx context.Context) (Depths, error) {
-	var ev, rd, sc, dl *redis.IntCmd
+	cmds := make([][4]*redis.IntCmd, s.shards)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		ev, rd = p.XLen(ctx, s.keys.Events()), p.XLen(ctx, s.keys.Ready())
-		sc, dl = p.ZCard(ctx, s.keys.Schedule()), p.XLen(ctx, s.keys.Dead())
+		for i := range cmds {
+			cmds[i] = [4]*redis.IntCmd{p.XLen(ctx, s.keys.Events(i)), p.XLen(ctx, s.keys.Ready(i)),
+				p.ZCard(ctx, s.keys.Schedule(i)), p.XLen(ctx, s.keys.Dead(i))}
+		}
 		return nil
 	})
 	if err != nil {
 		return Depths{}, fmt.Errorf("reading queue depths: %w", err)
 	}
-	return Depths{Events: ev.Val(), Ready: rd.Val(), Scheduled: sc.Val(), Dead: dl.Val()}, nil
+	var d Depths
+	for _, c := range cmds {
+		d.Events += c[0].Val()
+		d.Ready += c[1].Val()
+		d.Scheduled += c[2].Val()
+		d.Dead += c[3].Val()
+	}
+	return d, nil
 }
 
 // Paused reads the operator pause shared by every process.

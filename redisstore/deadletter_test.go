@@ -24,14 +24,14 @@ func deadLetterN(t *testing.T, s *Store, from, n, size int, lim DeadLetterLimits
 	body := []byte(`{"pad":"` + strings.Repeat("x", size) + `"}`)
 	for i := from; i < from+n; i++ {
 		d := webhook.Delivery{EventID: fmt.Sprintf("ev-%03d", i), HookID: 1, Trigger: "push", At: time.Now(), Body: body, Attempt: 1}
-		if err := s.FanOut(ctx, nil, []webhook.Delivery{d}); err != nil {
+		if err := s.AddDeliveries(ctx, []webhook.Delivery{d}); err != nil {
 			t.Fatal(err)
 		}
-		msgs, err := s.ReadDeliveries(ctx, "c", ">", 1, time.Second)
+		msgs, err := s.ReadDeliveries(ctx, 0, "c", ">", 1, time.Second)
 		if err != nil || len(msgs) != 1 {
 			t.Fatalf("read %d deliveries: %v", len(msgs), err)
 		}
-		st, err := s.Settle(ctx, msgs[0].StreamID, &msgs[0].Delivery, Outcome{Reason: "expired"},
+		st, err := s.Settle(ctx, &msgs[0], Outcome{Reason: "expired"},
 			HealthPolicy{Threshold: 4, Base: time.Minute, Max: time.Hour}, lim, time.Now(), nil, LogLimits{})
 		if err != nil {
 			t.Fatal(err)
@@ -46,7 +46,7 @@ func deadLetterN(t *testing.T, s *Store, from, n, size int, lim DeadLetterLimits
 // their total size (document and reason).
 func deadStream(t *testing.T, s *Store) (events []string, bytes int64) {
 	t.Helper()
-	msgs, err := s.rdb.XRange(context.Background(), s.keys.Dead(), "-", "+").Result()
+	msgs, err := s.rdb.XRange(context.Background(), s.keys.Dead(0), "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestDeadLetterLargerThanTheBoundIsDropped(t *testing.T) {
 // deadLetterBytes is the size of the dead letters as counted against
 // DeadLetterLimits.MaxBytes.
 func deadLetterBytes(ctx context.Context, s *Store) (int64, error) {
-	n, err := s.rdb.Get(ctx, s.keys.DeadBytes()).Int64()
+	n, err := s.rdb.Get(ctx, s.keys.DeadBytes(0)).Int64()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
 	}

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"hash/fnv"
 	"strconv"
 	"strings"
 )
@@ -11,52 +12,102 @@ const (
 	GroupDeliver = "deliver"
 )
 
+// MaxShards bounds the queue shards: a log entry's number carries its
+// shard in its sequence (seq mod 64), so entries can be found by number.
+const MaxShards = 64
+
+// HookSlots is how many hash slots the hooks' shared state (health, the
+// disabled index, rate windows) is spread over. It is fixed, unlike the
+// queue shards, so changing `shards` never moves a hook's health.
+const HookSlots = 16
+
 // Keys names the Redis keys of one namespace.
+//
+// Queue shard i holds, under the hash tag {q<i>}, everything an event and
+// its deliveries touch: the events stream, the payloads (each stored once
+// per event, with a reference count), the ready stream, the schedule, the
+// dead letters and the hooks' delivery logs of that shard. An event's
+// shard is chosen by its chain (X-Gitlab-Event-UUID), so the recursion
+// guard's keys are in the same slot. Every script stays inside one slot.
 type Keys struct {
 	// Namespace prefixes every key, so several deployments can share a Redis.
 	Namespace string
 }
 
-// Events is the stream the capture handler appends to.
-func (k Keys) Events() string { return k.Namespace + ":{e0}:events" }
+func (k Keys) shard(i int) string { return k.Namespace + ":{q" + strconv.Itoa(i) + "}:" }
 
-// Ready is the stream of deliveries waiting for a worker.
-func (k Keys) Ready() string { return k.Namespace + ":{d0}:ready" }
+// Events is shard i's stream of captured events (their metadata; the
+// payload is in Payload).
+func (k Keys) Events(i int) string { return k.shard(i) + "events" }
 
-// Schedule is the sorted set of deliveries waiting for a time (retries,
-// disabled hooks, saturated hooks, rate limits), scored by due time in ms.
-func (k Keys) Schedule() string { return k.Namespace + ":{d0}:sched" }
+// Payload holds the body of an event of shard i, once, for every delivery,
+// retry, dead letter and log entry that refers to it.
+func (k Keys) Payload(i int, eventID string) string { return k.PayloadPrefix(i) + eventID }
 
-// Dead is the dead-letter stream: deliveries given up on, with the reason.
-func (k Keys) Dead() string { return k.Namespace + ":{d0}:dead" }
+// PayloadPrefix is Payload without the event ID, for scripts that free
+// payloads they find in entries.
+func (k Keys) PayloadPrefix(i int) string { return k.shard(i) + "p:" }
 
-// DeadBytes counts the bytes of the dead letters' entries (their "n"
-// fields), kept by the scripts that add and remove them.
-func (k Keys) DeadBytes() string { return k.Namespace + ":{d0}:dead:bytes" }
+// Refs counts, per event ID, the holders of each payload of shard i: the
+// event until fanned out, then its deliveries (ready, scheduled or dead)
+// and the log entries that refer to it. At zero the payload goes.
+func (k Keys) Refs(i int) string { return k.shard(i) + "refs" }
+
+// Ready is shard i's stream of deliveries waiting for a worker.
+func (k Keys) Ready(i int) string { return k.shard(i) + "ready" }
+
+// Schedule is shard i's sorted set of deliveries waiting for a time
+// (retries, disabled hooks, saturated hooks, rate limits), scored by due
+// time in ms.
+func (k Keys) Schedule(i int) string { return k.shard(i) + "sched" }
+
+// Dead is shard i's dead-letter stream: deliveries given up on, with the
+// reason.
+func (k Keys) Dead(i int) string { return k.shard(i) + "dead" }
+
+// DeadBytes counts the bytes of shard i's dead letters (their "n" fields).
+func (k Keys) DeadBytes(i int) string { return k.shard(i) + "dead:bytes" }
+
+// HookLog is the part of a hook's delivery log ("Recent events") that
+// lives in shard i: the attempts of deliveries of that shard's events.
+func (k Keys) HookLog(i int, hookID int64) string {
+	return k.shard(i) + "log:" + strconv.FormatInt(hookID, 10)
+}
+
+// Logs is the set of hooks with a log in shard i, for trimming by age.
+func (k Keys) Logs(i int) string { return k.shard(i) + "logs" }
+
+// Chain records which hooks one X-Gitlab-Event-UUID chain triggered, for
+// recursion detection; in the shard of the chain's events.
+func (k Keys) Chain(i int, chain string) string { return k.shard(i) + "chain:" + chain }
+
+// hookSlot is the hash tag of a hook's shared state.
+func (k Keys) hookSlot(j int) string { return k.Namespace + ":{hs" + strconv.Itoa(j) + "}:" }
+
+func hookSlotOf(hookID int64) int { return int(uint64(hookID) % HookSlots) }
 
 // Health is a hook's failure state (GitLab's recent_failures and
 // disabled_until), shared by every process.
 func (k Keys) Health(hookID int64) string {
-	return k.Namespace + ":{d0}:hook:" + strconv.FormatInt(hookID, 10) + ":health"
+	return k.hookSlot(hookSlotOf(hookID)) + "hook:" + strconv.FormatInt(hookID, 10) + ":health"
 }
+
+// Disabled is a sorted set of the disabled hooks of hook slot j, scored by
+// the time they come back (+inf: until re-enabled), for counting them
+// cheaply. A hook is in the slot of its health.
+func (k Keys) Disabled(j int) string { return k.hookSlot(j) + "disabled" }
+
+// DisabledOf is the Disabled set that holds hookID.
+func (k Keys) DisabledOf(hookID int64) string { return k.Disabled(hookSlotOf(hookID)) }
 
 // RateWindow counts deliveries of a top-level namespace in one minute.
 func (k Keys) RateWindow(topLevel string, minute int64) string {
-	return k.Namespace + ":{d0}:rate:" + strings.ToLower(topLevel) + ":" + strconv.FormatInt(minute, 10)
+	topLevel = strings.ToLower(topLevel)
+	return k.hookSlot(int(hash32(topLevel)%HookSlots)) + "rate:" + topLevel + ":" + strconv.FormatInt(minute, 10)
 }
-
-// Chain records which hooks one X-Gitlab-Event-UUID chain triggered, for
-// recursion detection.
-func (k Keys) Chain(chain string) string { return k.Namespace + ":{d0}:chain:" + chain }
 
 // Paused holds "1" while an operator has paused deliveries everywhere.
 func (k Keys) Paused() string { return k.Namespace + ":{d0}:paused" }
-
-// HookLog is a hook's delivery log ("Recent events"): a stream of attempts,
-// trimmed to the retention and a maximum length on every append.
-func (k Keys) HookLog(hookID int64) string {
-	return k.Namespace + ":{d0}:hook:" + strconv.FormatInt(hookID, 10) + ":log"
-}
 
 // LatestEvent holds the payload of the latest event of a trigger seen for
 // a project, the sample a test request of that trigger sends.
@@ -70,6 +121,37 @@ func (k Keys) Throttle(action, scope string, window int64) string {
 	return k.Namespace + ":{d0}:throttle:" + action + ":" + scope + ":" + strconv.FormatInt(window, 10)
 }
 
-// Disabled is a sorted set of the hooks disabled, scored by the time they
-// come back (+inf: until re-enabled), for counting them cheaply.
-func (k Keys) Disabled() string { return k.Namespace + ":{d0}:disabled" }
+// shardCount holds the most shards any process of the namespace used.
+func (k Keys) shardCount() string { return k.Namespace + ":{d0}:shards" }
+
+// ShardOf is the queue shard of a chain's events among n.
+func ShardOf(chain string, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	return int(hash32(chain) % uint32(n))
+}
+
+func hash32(s string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return h.Sum32()
+}
+
+// The keys of the layout before shards (v1): three hash slots, payloads
+// copied into every delivery. The store drains what they still hold into
+// the shards (legacy.go) and reads their logs until they expire.
+func (k Keys) legacyEvents() string   { return k.Namespace + ":{e0}:events" }
+func (k Keys) legacyReady() string    { return k.Namespace + ":{d0}:ready" }
+func (k Keys) legacySchedule() string { return k.Namespace + ":{d0}:sched" }
+func (k Keys) legacyDead() string     { return k.Namespace + ":{d0}:dead" }
+func (k Keys) legacyDeadBytes() string {
+	return k.Namespace + ":{d0}:dead:bytes"
+}
+func (k Keys) legacyDisabled() string { return k.Namespace + ":{d0}:disabled" }
+func (k Keys) legacyHealth(hookID int64) string {
+	return k.Namespace + ":{d0}:hook:" + strconv.FormatInt(hookID, 10) + ":health"
+}
+func (k Keys) legacyHookLog(hookID int64) string {
+	return k.Namespace + ":{d0}:hook:" + strconv.FormatInt(hookID, 10) + ":log"
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -63,48 +64,66 @@ type LogLimits struct {
 	MaxEntries int
 }
 
-// appendLog adds an entry with an ID taken from the caller's clock (so
-// retention follows the caller's notion of time), falling back to Redis's
-// when another process's clock is ahead. Entry numbers (ms*1000+seq) need
-// seq < 1000: a larger one moves the entry to the next millisecond. Trims by
-// age and by length, and refreshes the key's expiry (a hook that stops
-// receiving loses its log after the retention).
-var appendLog = redis.NewScript(`
-local key, minid, ms, maxlen, ttl = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local id = redis.pcall('XADD', key, 'MINID', minid, ms .. '-*', 's', ARGV[5], 'l', ARGV[6])
-if type(id) == 'table' and id.err then
-  id = redis.call('XADD', key, 'MINID', minid, '*', 's', ARGV[5], 'l', ARGV[6])
-end
-local m, seq = string.match(id, '^(%d+)%-(%d+)$')
-if tonumber(seq) >= 1000 then
-  redis.call('XDEL', key, id)
-  id = redis.call('XADD', key, string.format('%.0f', tonumber(m) + 1) .. '-0', 's', ARGV[5], 'l', ARGV[6])
-end
-redis.call('XTRIM', key, 'MAXLEN', maxlen)
-redis.call('PEXPIRE', key, ttl)
-return id
+// appendLogScript adds an entry written outside the queue (a test, a
+// resend): its payload is its own.
+var appendLogScript = redis.NewScript(refsLua + logLua + `
+-- KEYS: log, logs, refs; ARGV: hook id, shard, min id, ms, max entries, status, entry, payload prefix
+return logappend(KEYS[1], KEYS[2], KEYS[3], ARGV[8], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], '')
 `)
 
-// AppendLog records an attempt in its hook's log and returns its ID.
+// manualLogShard is the shard whose part of a hook's log holds the
+// entries written outside the queue.
+const manualLogShard = 0
+
+// AppendLog records an attempt made outside the queue in its hook's log
+// and returns its ID. Its payload is stored with it.
 func (s *Store) AppendLog(ctx context.Context, e *LogEntry, lim LogLimits) (int64, error) {
-	args, err := s.logArgs(e, lim)
+	args, err := s.logArgs(e, lim, nil)
 	if err != nil {
 		return 0, err
 	}
-	cmd := appendLog.Run(ctx, s.rdb, []string{s.keys.HookLog(e.HookID)}, args...)
-	return logEntryID(cmd, e.HookID)
+	sh := manualLogShard
+	keys := []string{s.keys.HookLog(sh, e.HookID), s.keys.Logs(sh), s.keys.Refs(sh)}
+	v, err := appendLogScript.Run(ctx, s.rdb, keys, e.HookID, sh, args[0], args[1], args[2], args[3], args[4],
+		s.keys.PayloadPrefix(sh)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("appending to the log of hook %d: %w", e.HookID, err)
+	}
+	return logEntryNumber(v, e.HookID)
 }
 
-// logArgs are appendLog's arguments for e.
-func (s *Store) logArgs(e *LogEntry, lim LogLimits) ([]any, error) {
-	b, err := encodeLogEntry(e)
+// logArgs are logLua's arguments for e: min id, ms, max entries, status,
+// entry and the event whose payload it refers to. An attempt that sent the
+// delivery's shared payload unchanged (no template, nothing redacted, not
+// oversize) refers to it instead of holding a copy.
+func (s *Store) logArgs(e *LogEntry, lim LogLimits, d *webhook.Delivery) ([]any, error) {
+	ref := ""
+	c := e
+	if d != nil && d.Shared && !e.Oversize && !e.Rendered && sameBytes(e.RequestData, d.Body) {
+		cp := *e
+		cp.RequestData = nil
+		c, ref = &cp, d.EventID
+	}
+	b, err := encodeLogEntry(c)
 	if err != nil {
 		return nil, fmt.Errorf("encoding log entry of hook %d: %w", e.HookID, err)
 	}
 	now := e.CreatedAt.UnixMilli()
 	minID := max(now-lim.Retention.Milliseconds(), 0)
 	return []any{strconv.FormatInt(minID, 10), strconv.FormatInt(now, 10), lim.MaxEntries,
-		lim.Retention.Milliseconds(), e.ResponseStatus, b}, nil
+		e.ResponseStatus, b, ref}, nil
+}
+
+// sameBytes tells whether a and b hold the same bytes, at once when they
+// are the same slice (a payload the redaction left untouched).
+func sameBytes(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 || &a[0] == &b[0] {
+		return true
+	}
+	return bytes.Equal(a, b)
 }
 
 // encodeLogEntry is json.Marshal(e) without re-validating and compacting
@@ -132,12 +151,9 @@ func encodeLogEntry(e *LogEntry) ([]byte, error) {
 	return out, nil
 }
 
-// logEntryID reads appendLog's reply: the new entry's ID.
-func logEntryID(cmd *redis.Cmd, hookID int64) (int64, error) {
-	id, err := cmd.Text()
-	if err != nil {
-		return 0, fmt.Errorf("appending to the log of hook %d: %w", hookID, err)
-	}
+// logEntryNumber reads a log append's reply: the new entry's stream ID.
+func logEntryNumber(v any, hookID int64) (int64, error) {
+	id, _ := v.(string)
 	n, ok := logNumber(id)
 	if !ok {
 		return 0, fmt.Errorf("appending to the log of hook %d: unexpected entry id %q", hookID, id)
@@ -181,32 +197,58 @@ type LogRef struct {
 	Status string
 }
 
+// logKeys are the keys of a hook's log: its part in each shard, and the
+// log of the layout before shards, read until it expires.
+func (s *Store) logKeys(hookID int64) []string {
+	n := s.readShards()
+	keys := make([]string, 0, n+1)
+	for i := range n {
+		keys = append(keys, s.keys.HookLog(i, hookID))
+	}
+	return append(keys, s.keys.legacyHookLog(hookID))
+}
+
 // LogRefs lists the IDs and statuses of a hook's entries created at or
 // after since, newest first.
 func (s *Store) LogRefs(ctx context.Context, hookID int64, since time.Time) ([]LogRef, error) {
-	v, err := logStatuses.Run(ctx, s.rdb, []string{s.keys.HookLog(hookID)},
-		strconv.FormatInt(max(since.UnixMilli(), 0), 10)).StringSlice()
+	keys := s.logKeys(hookID)
+	from := strconv.FormatInt(max(since.UnixMilli(), 0), 10)
+	cmds, err := s.scripts(ctx, len(keys), func(p redis.Pipeliner, eval bool, i int) *redis.Cmd {
+		return runScript(ctx, p, logStatuses, eval, []string{keys[i]}, from)
+	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("listing the log of hook %d: %w", hookID, err)
 	}
-	out := make([]LogRef, 0, len(v)/2)
-	for i := 0; i+1 < len(v); i += 2 {
-		if n, ok := logNumber(v[i]); ok {
-			out = append(out, LogRef{ID: n, Status: v[i+1]})
+	var out []LogRef
+	seen := map[int64]bool{}
+	for _, c := range cmds {
+		v, _ := c.StringSlice()
+		for i := 0; i+1 < len(v); i += 2 {
+			if n, ok := logNumber(v[i]); ok && !seen[n] {
+				seen[n] = true
+				out = append(out, LogRef{ID: n, Status: v[i+1]})
+			}
 		}
 	}
+	sort.Slice(out, func(a, b int) bool { return out[a].ID > out[b].ID })
 	return out, nil
 }
 
 // LogEntries reads entries by ID, in the order given; missing ones
-// (trimmed meanwhile) are left out.
+// (trimmed meanwhile) are left out. An entry's shard is in its number; an
+// entry of the shared payload gets it from its shard.
 func (s *Store) LogEntries(ctx context.Context, hookID int64, ids ...int64) ([]LogEntry, error) {
-	key := s.keys.HookLog(hookID)
-	cmds := make([]*redis.XMessageSliceCmd, len(ids))
+	type found struct {
+		shard       int
+		sharded, v1 *redis.XMessageSliceCmd
+	}
+	cmds := make([]found, len(ids))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			sid := logStreamID(id)
-			cmds[i] = p.XRange(ctx, key, sid, sid)
+			cmds[i].shard = int(id%1000) % MaxShards
+			cmds[i].sharded = p.XRange(ctx, s.keys.HookLog(cmds[i].shard, hookID), sid, sid)
+			cmds[i].v1 = p.XRange(ctx, s.keys.legacyHookLog(hookID), sid, sid)
 		}
 		return nil
 	})
@@ -214,20 +256,84 @@ func (s *Store) LogEntries(ctx context.Context, hookID int64, ids ...int64) ([]L
 		return nil, fmt.Errorf("reading the log of hook %d: %w", hookID, err)
 	}
 	out := make([]LogEntry, 0, len(ids))
+	var refs []int // entries of out that refer to a payload
+	var payloads []*redis.StringCmd
 	for i, c := range cmds {
-		msgs := c.Val()
+		msgs := c.sharded.Val()
 		if len(msgs) != 1 {
-			continue
+			if msgs = c.v1.Val(); len(msgs) != 1 {
+				continue
+			}
 		}
-		raw, _ := msgs[0].Values["l"].(string)
+		v := fields(msgs[0].Values)
 		var e LogEntry
-		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+		if err := json.Unmarshal([]byte(v.str("l")), &e); err != nil {
 			return nil, fmt.Errorf("decoding log entry %d of hook %d: %w", ids[i], hookID, err)
 		}
 		e.ID = ids[i]
+		if ev := v.str("p"); ev != "" {
+			refs = append(refs, len(out))
+			payloads = append(payloads, redis.NewStringCmd(ctx, "GET", s.keys.Payload(c.shard, ev)))
+		}
 		out = append(out, e)
 	}
+	if len(payloads) > 0 {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, c := range payloads {
+				_ = p.Process(ctx, c)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("reading the payloads of the log of hook %d: %w", hookID, err)
+		}
+		for k, i := range refs {
+			if b, err := payloads[k].Bytes(); err == nil {
+				out[i].RequestData = b
+			}
+		}
+	}
 	return out, nil
+}
+
+// trimLogScript trims a hook's log in one shard by age and length,
+// releasing the payloads of the entries dropped; an emptied log goes.
+var trimLogScript = redis.NewScript(refsLua + logLua + `
+-- KEYS: log, logs, refs; ARGV: hook id, min id, max entries, payload prefix
+local n = logtrim(KEYS[1], KEYS[3], ARGV[4], ARGV[2], tonumber(ARGV[3]))
+if redis.call('XLEN', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[1])
+end
+return n
+`)
+
+// TrimLogs trims every hook's log in every shard to lim as of now: logs
+// are trimmed as they grow, and this catches those that stopped growing,
+// so their entries (and the payloads they hold) go after the retention.
+// It returns how many entries went.
+func (s *Store) TrimLogs(ctx context.Context, lim LogLimits, now time.Time) (int, error) {
+	minID := strconv.FormatInt(max(now.Add(-lim.Retention).UnixMilli(), 0), 10)
+	total := 0
+	for i := range s.readShards() {
+		hooks, err := s.rdb.SMembers(ctx, s.keys.Logs(i)).Result()
+		if err != nil {
+			return total, fmt.Errorf("listing the logs of shard %d: %w", i, err)
+		}
+		cmds, err := s.scripts(ctx, len(hooks), func(p redis.Pipeliner, eval bool, k int) *redis.Cmd {
+			id, _ := strconv.ParseInt(hooks[k], 10, 64)
+			return runScript(ctx, p, trimLogScript, eval, []string{s.keys.HookLog(i, id), s.keys.Logs(i), s.keys.Refs(i)},
+				hooks[k], minID, lim.MaxEntries, s.keys.PayloadPrefix(i))
+		})
+		if err != nil {
+			return total, fmt.Errorf("trimming the logs of shard %d: %w", i, err)
+		}
+		for _, c := range cmds {
+			n, _ := c.Int64()
+			total += int(n)
+		}
+	}
+	return total, nil
 }
 
 // SetLatestEvents remembers several events at once (one round trip), each

@@ -12,37 +12,51 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
-// EventMsg is an Event read from the stream, with its stream entry ID. Err is
-// set when the entry could not be decoded; such an entry is poison.
+// EventMsg is an Event read from shard Shard's stream, with its stream entry
+// ID. The event's Body is not read (fan-out chooses hooks by the other
+// fields); FanOut's Payloads fetches it when needed. Err is set when the
+// entry could not be decoded; such an entry is poison.
 type EventMsg struct {
+	Shard    int
 	StreamID string
 	Event    webhook.Event
 	Err      error
 }
 
-// DeliveryMsg is a Delivery read from the stream. Err is set for an entry that
-// could not be decoded.
+// DeliveryMsg is a Delivery read from shard Shard's stream, its payload
+// filled in. Err is set for an entry that could not be decoded.
 type DeliveryMsg struct {
+	Shard    int
 	StreamID string
 	Delivery webhook.Delivery
 	Err      error
 }
 
+// eventValues is an event's entry: its metadata; the body is in its
+// payload key.
 func eventValues(e *webhook.Event) []any {
 	return []any{
 		"id", e.ID, "trigger", e.Trigger, "project", e.Project, "ns", e.Namespace,
-		"ref", e.Ref, "chain", e.Chain, "at", e.At.UnixMilli(), "body", e.Body,
+		"ref", e.Ref, "chain", e.Chain, "at", e.At.UnixMilli(),
 	}
 }
 
-func decodeEvent(m redis.XMessage) EventMsg {
+// decodeEvent reads an events entry. Entries of the layout before shards
+// carry their body; it is kept (legacy.go moves them).
+func decodeEvent(shard int, m redis.XMessage) EventMsg {
 	v := fields(m.Values)
 	at, err := v.int("at")
-	msg := EventMsg{StreamID: m.ID, Event: webhook.Event{
+	msg := EventMsg{Shard: shard, StreamID: m.ID, Event: webhook.Event{
 		ID: v.str("id"), Trigger: v.str("trigger"), Project: v.str("project"),
 		Namespace: v.str("ns"), Ref: v.str("ref"), Chain: v.str("chain"),
-		At: time.UnixMilli(at), Body: []byte(v.str("body")),
+		At: time.UnixMilli(at),
 	}}
+	if b, ok := m.Values["body"].(string); ok {
+		msg.Event.Body = []byte(b)
+	}
+	if msg.Event.Chain == "" {
+		msg.Event.Chain = msg.Event.ID
+	}
 	if err == nil && (msg.Event.ID == "" || msg.Event.Trigger == "") {
 		err = fmt.Errorf("missing id or trigger")
 	}
@@ -52,13 +66,18 @@ func decodeEvent(m redis.XMessage) EventMsg {
 	return msg
 }
 
-// Encode returns the delivery's stored form: a JSON object with the body
-// last, written by hand because encoding/json would re-validate and
-// compact the body (already valid JSON) on every encode.
+// EncodeDelivery returns the delivery's stored form: a JSON object written
+// by hand, because encoding/json would re-validate and compact the body
+// (already valid JSON) on every encode. A delivery of the event's shared
+// payload ends with "p":1 and carries no body; any other ends with its
+// body.
 func EncodeDelivery(d *webhook.Delivery) string {
 	body := []byte(d.Body)
 	if len(body) == 0 {
 		body = []byte("null")
+	}
+	if d.Shared {
+		body = nil
 	}
 	b := make([]byte, 0, len(body)+len(d.EventID)+len(d.Trigger)+len(d.Chain)+96)
 	b = append(b, `{"ev":`...)
@@ -73,11 +92,17 @@ func EncodeDelivery(d *webhook.Delivery) string {
 	b = strconv.AppendInt(b, int64(d.Attempt), 10)
 	b = append(b, `,"at":`...)
 	b = strconv.AppendInt(b, d.At.UnixMilli(), 10)
+	if d.Shared {
+		return string(append(b, sharedTail...))
+	}
 	b = append(b, bodyKey...)
 	b = append(b, body...)
 	b = append(b, '}')
 	return string(b)
 }
+
+// sharedTail ends the stored form of a delivery of the shared payload.
+const sharedTail = `,"p":1}`
 
 // bodyKey introduces the body, Encode's last member. A JSON string cannot
 // hold it unescaped, so its first occurrence is the member's key.
@@ -102,7 +127,11 @@ func appendJSONString(b []byte, s string) []byte {
 // body before "att") goes through encoding/json.
 func DecodeDelivery(s string) (webhook.Delivery, error) {
 	var d storedDelivery
-	if i := strings.Index(s, bodyKey); i > 0 && strings.HasPrefix(s, `{"ev":`) && strings.Contains(s[:i], `,"att":`) &&
+	if strings.HasPrefix(s, `{"ev":`) && strings.HasSuffix(s, sharedTail) {
+		if err := json.Unmarshal([]byte(s), &d); err != nil {
+			return webhook.Delivery{}, fmt.Errorf("decoding delivery: %w", err)
+		}
+	} else if i := strings.Index(s, bodyKey); i > 0 && strings.HasPrefix(s, `{"ev":`) && strings.Contains(s[:i], `,"att":`) &&
 		strings.HasSuffix(s, "}") {
 		if err := json.Unmarshal([]byte(s[:i]+"}"), &d); err != nil {
 			return webhook.Delivery{}, fmt.Errorf("decoding delivery: %w", err)
@@ -112,7 +141,7 @@ func DecodeDelivery(s string) (webhook.Delivery, error) {
 		return webhook.Delivery{}, fmt.Errorf("decoding delivery: %w", err)
 	}
 	out := webhook.Delivery{EventID: d.EventID, HookID: d.HookID, Trigger: d.Trigger, Chain: d.Chain,
-		At: time.UnixMilli(d.AtMs), Body: d.Body, Attempt: d.Attempt}
+		At: time.UnixMilli(d.AtMs), Body: d.Body, Attempt: d.Attempt, Shared: d.Shared == 1}
 	if d.EventID == "" || d.HookID == 0 {
 		return out, fmt.Errorf("decoding delivery: missing event or hook")
 	}
@@ -128,11 +157,12 @@ type storedDelivery struct {
 	Body    json.RawMessage `json:"body"`
 	Attempt int             `json:"att"`
 	AtMs    int64           `json:"at"`
+	Shared  int             `json:"p"`
 }
 
-func decodeDelivery(m redis.XMessage) DeliveryMsg {
+func decodeDelivery(shard int, m redis.XMessage) DeliveryMsg {
 	d, err := DecodeDelivery(fields(m.Values).str("d"))
-	msg := DeliveryMsg{StreamID: m.ID, Delivery: d}
+	msg := DeliveryMsg{Shard: shard, StreamID: m.ID, Delivery: d}
 	if err != nil {
 		msg.Err = fmt.Errorf("entry %s: %w", m.ID, err)
 	}

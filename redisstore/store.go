@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -34,6 +36,10 @@ type Options struct {
 	Mode string
 	// Namespace prefixes every key.
 	Namespace string
+	// Shards is how many queue shards (hash slots) the events and
+	// deliveries are spread over; at most MaxShards. Default: 1, which
+	// suits one Redis server; a Cluster wants several per master.
+	Shards int
 	// Readers is how many blocking reads may wait at once; each pins a
 	// connection of the dedicated blocking pool.
 	Readers int
@@ -49,7 +55,12 @@ type Options struct {
 
 // Store reads and writes the streams of one namespace.
 type Store struct {
-	keys Keys
+	keys   Keys
+	shards int
+	// seen is the most shards any process of the namespace has written to
+	// (NoteShards): after `shards` is lowered, the shards beyond it are
+	// still read until they are empty.
+	seen atomic.Int32
 	rdb  redis.UniversalClient // ordinary commands
 	blk  redis.UniversalClient // blocking XREADGROUP only: Close interrupts them
 
@@ -82,7 +93,10 @@ func New(o Options) (*Store, error) {
 	if o.ReplicaTimeout <= 0 {
 		o.ReplicaTimeout = time.Second
 	}
-	s := &Store{keys: Keys{Namespace: o.Namespace}, rdb: rdb, blk: blk,
+	if o.Shards > MaxShards || o.Shards < 0 {
+		return nil, fmt.Errorf("shards must be between 1 and %d, got %d", MaxShards, o.Shards)
+	}
+	s := &Store{keys: Keys{Namespace: o.Namespace}, shards: max(o.Shards, 1), rdb: rdb, blk: blk,
 		replicaAcks: o.ReplicaAcks, replicaTimeout: o.ReplicaTimeout}
 	s.events = newBatcher(rdb, batchMax, batchTimeout+o.ReplicaTimeout)
 	if o.ReplicaAcks > 0 {
@@ -196,6 +210,38 @@ func modeName(m string) string {
 // Keys returns the store's key names.
 func (s *Store) Keys() Keys { return s.keys }
 
+// Shards is how many queue shards the store writes to.
+func (s *Store) Shards() int { return s.shards }
+
+// readShards is how many shards may hold work: those written to, and any
+// more that a process with a larger `shards` wrote to.
+func (s *Store) readShards() int { return max(s.shards, int(s.seen.Load())) }
+
+// ReadShards is readShards for the engine: shards from Shards() up to it
+// are drained by the janitor.
+func (s *Store) ReadShards() int { return s.readShards() }
+
+// noteShardsScript raises the recorded shard count to ARGV[1].
+var noteShardsScript = redis.NewScript(`
+local v = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if v < tonumber(ARGV[1]) then
+  v = tonumber(ARGV[1])
+  redis.call('SET', KEYS[1], v)
+end
+return v
+`)
+
+// NoteShards records this store's shard count in Redis and learns the
+// largest any process of the namespace recorded.
+func (s *Store) NoteShards(ctx context.Context) error {
+	v, err := noteShardsScript.Run(ctx, s.rdb, []string{s.keys.shardCount()}, s.shards).Int64()
+	if err != nil {
+		return fmt.Errorf("recording the shard count: %w", err)
+	}
+	s.seen.Store(int32(min(v, MaxShards)))
+	return nil
+}
+
 // Client is the store's client for ordinary commands. Only tests and the
 // benchmark tool use it, to look inside or to set up a backlog; the engine
 // goes through the store's methods.
@@ -235,11 +281,14 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.rdb.Ping(ctx).Err()
 }
 
-// EnsureGroups creates both consumer groups (and their streams) if missing.
+// EnsureGroups creates the consumer groups (and their streams) of every
+// shard if missing.
 func (s *Store) EnsureGroups(ctx context.Context) error {
-	for _, g := range [][2]string{{s.keys.Events(), GroupFanout}, {s.keys.Ready(), GroupDeliver}} {
-		if err := s.createGroup(ctx, g[0], g[1]); err != nil {
-			return err
+	for i := range s.shards {
+		for _, g := range [][2]string{{s.keys.Events(i), GroupFanout}, {s.keys.Ready(i), GroupDeliver}} {
+			if err := s.createGroup(ctx, g[0], g[1]); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -255,15 +304,33 @@ func (s *Store) createGroup(ctx context.Context, stream, group string) error {
 	return nil
 }
 
-// AddEvent appends an event to the events stream. With ReplicaAcks set, it
-// also waits (WAIT, on the same connection) until that many replicas have
-// the write, and fails otherwise: an acknowledged event then survives a
-// failover. The caller may retry a failed add; a retried event keeps its ID,
-// so its deliveries keep their Idempotency-Keys.
+// addEventScript stores an event's payload and its entry atomically: the
+// entry holds one reference to the payload until it is fanned out.
+var addEventScript = redis.NewScript(`
+-- KEYS: events, refs, payload; ARGV: body, event id, entry fields...
+redis.call('SET', KEYS[3], ARGV[1])
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
+`)
+
+// AddEvent stores an event in its shard: the payload once, and an entry
+// with what fan-out needs to choose hooks. With ReplicaAcks set, it also
+// waits (WAIT, on the same connection) until that many replicas have the
+// write, and fails otherwise: an acknowledged event then survives a
+// failover. The caller may retry a failed add; a retried event keeps its
+// ID, so its deliveries keep their Idempotency-Keys.
 func (s *Store) AddEvent(ctx context.Context, e *webhook.Event) (string, error) {
-	args := &redis.XAddArgs{Stream: s.keys.Events(), Values: eventValues(e)}
-	var add *redis.StringCmd
-	op, err := s.events.do(ctx, func(p redis.Pipeliner, _ bool) { add = p.XAdd(ctx, args) })
+	chain := e.Chain
+	if chain == "" {
+		chain = e.ID
+	}
+	i := ShardOf(chain, s.shards)
+	keys := []string{s.keys.Events(i), s.keys.Refs(i), s.keys.Payload(i, e.ID)}
+	args := append([]any{e.Body, e.ID}, eventValues(e)...)
+	var add *redis.Cmd
+	op, err := s.events.do(ctx, func(p redis.Pipeliner, eval bool) {
+		add = runScript(ctx, p, addEventScript, eval, keys, args...)
+	})
 	if err == nil {
 		err = add.Err()
 	}
@@ -276,7 +343,8 @@ func (s *Store) AddEvent(ctx context.Context, e *webhook.Event) (string, error) 
 			return "", fmt.Errorf("adding event %s: %d of %d replicas acknowledged it within %s", e.ID, n, s.replicaAcks, s.replicaTimeout)
 		}
 	}
-	return add.Val(), nil
+	id, _ := add.Val().(string)
+	return id, nil
 }
 
 // Advance moves a read cursor of ReadEvents or ReadDeliveries: paging
@@ -293,76 +361,264 @@ func Advance(cursor string, n int, last func() string) string {
 	return last()
 }
 
-// ReadEvents reads events for consumer. cursor ">" reads new entries; "0"
-// (or an entry ID) re-reads the consumer's own pending entries after it.
-func (s *Store) ReadEvents(ctx context.Context, consumer, cursor string, count int64, block time.Duration) ([]EventMsg, error) {
-	msgs, err := s.read(ctx, s.keys.Events(), GroupFanout, consumer, cursor, count, block)
-	return decodeAll(msgs, decodeEvent), err
+// ReadEvents reads events of a shard for consumer. cursor ">" reads new
+// entries; "0" (or an entry ID) re-reads the consumer's own pending entries
+// after it.
+func (s *Store) ReadEvents(ctx context.Context, shard int, consumer, cursor string, count int64, block time.Duration) ([]EventMsg, error) {
+	msgs, err := s.read(ctx, s.keys.Events(shard), GroupFanout, consumer, cursor, count, block)
+	return decodeAll(shard, msgs, decodeEvent), err
 }
 
-// ReadDeliveries reads deliveries for consumer; cursor as ReadEvents.
-func (s *Store) ReadDeliveries(ctx context.Context, consumer, cursor string, count int64, block time.Duration) ([]DeliveryMsg, error) {
-	msgs, err := s.read(ctx, s.keys.Ready(), GroupDeliver, consumer, cursor, count, block)
-	return decodeAll(msgs, decodeDelivery), err
+// ReadDeliveries reads deliveries of a shard for consumer, with their
+// payloads; cursor as ReadEvents.
+func (s *Store) ReadDeliveries(ctx context.Context, shard int, consumer, cursor string, count int64, block time.Duration) ([]DeliveryMsg, error) {
+	msgs, err := s.read(ctx, s.keys.Ready(shard), GroupDeliver, consumer, cursor, count, block)
+	if err != nil {
+		return nil, err
+	}
+	out := decodeAll(shard, msgs, decodeDelivery)
+	return out, s.fillPayloads(ctx, shard, out)
 }
 
-// ClaimEvents takes over events left pending by any consumer for at least
-// minIdle, from start ("0-0" for the beginning). It returns the next start.
-func (s *Store) ClaimEvents(ctx context.Context, consumer string, minIdle time.Duration, start string, count int64) ([]EventMsg, string, error) {
-	msgs, next, err := s.claim(ctx, s.keys.Events(), GroupFanout, consumer, minIdle, start, count)
-	return decodeAll(msgs, decodeEvent), next, err
+// ClaimEvents takes over events of a shard left pending by any consumer
+// for at least minIdle, from start ("0-0" for the beginning). It returns
+// the next start.
+func (s *Store) ClaimEvents(ctx context.Context, shard int, consumer string, minIdle time.Duration, start string, count int64) ([]EventMsg, string, error) {
+	msgs, next, err := s.claim(ctx, s.keys.Events(shard), GroupFanout, consumer, minIdle, start, count)
+	return decodeAll(shard, msgs, decodeEvent), next, err
 }
 
 // ClaimDeliveries is ClaimEvents for the deliveries stream.
-func (s *Store) ClaimDeliveries(ctx context.Context, consumer string, minIdle time.Duration, start string, count int64) ([]DeliveryMsg, string, error) {
-	msgs, next, err := s.claim(ctx, s.keys.Ready(), GroupDeliver, consumer, minIdle, start, count)
-	return decodeAll(msgs, decodeDelivery), next, err
+func (s *Store) ClaimDeliveries(ctx context.Context, shard int, consumer string, minIdle time.Duration, start string, count int64) ([]DeliveryMsg, string, error) {
+	msgs, next, err := s.claim(ctx, s.keys.Ready(shard), GroupDeliver, consumer, minIdle, start, count)
+	if err != nil {
+		return nil, next, err
+	}
+	out := decodeAll(shard, msgs, decodeDelivery)
+	return out, next, s.fillPayloads(ctx, shard, out)
 }
 
-// FanOut queues deliveries and then settles the events they came from: two
-// round trips, the second only once every delivery is queued. The streams
-// are on different slots (nodes, in a Cluster), so one pipeline could
-// settle the events while the deliveries' node refused them: that would
-// lose them. A crash between the two leaves the events pending, and their
-// replay queues the same deliveries again with the same idempotency keys
-// (at-least-once).
-func (s *Store) FanOut(ctx context.Context, eventIDs []string, deliveries []webhook.Delivery) error {
-	if len(deliveries) > 0 {
+// fillPayloads reads the shared payloads of msgs (one MGET: a shard is one
+// slot), each once however many deliveries share it. A payload that is
+// missing makes its delivery undecodable.
+func (s *Store) fillPayloads(ctx context.Context, shard int, msgs []DeliveryMsg) error {
+	var keys []string
+	var at map[string]int
+	for i := range msgs {
+		d := &msgs[i].Delivery
+		if msgs[i].Err != nil || !d.Shared {
+			continue
+		}
+		if at == nil {
+			at = make(map[string]int, len(msgs))
+		}
+		if _, ok := at[d.EventID]; !ok {
+			at[d.EventID] = len(keys)
+			keys = append(keys, s.keys.Payload(shard, d.EventID))
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return fmt.Errorf("reading %d payloads of shard %d: %w", len(keys), shard, err)
+	}
+	for i := range msgs {
+		d := &msgs[i].Delivery
+		if msgs[i].Err != nil || !d.Shared {
+			continue
+		}
+		b, ok := vals[at[d.EventID]].(string)
+		if !ok {
+			msgs[i].Err = fmt.Errorf("entry %s: the payload of event %s is missing", msgs[i].StreamID, d.EventID)
+			continue
+		}
+		d.Body = json.RawMessage(b)
+	}
+	return nil
+}
+
+// Payloads reads the payloads of events of one shard, nil where missing.
+func (s *Store) Payloads(ctx context.Context, shard int, eventIDs []string) ([][]byte, error) {
+	if len(eventIDs) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, len(eventIDs))
+	for i, id := range eventIDs {
+		keys[i] = s.keys.Payload(shard, id)
+	}
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading %d payloads of shard %d: %w", len(keys), shard, err)
+	}
+	out := make([][]byte, len(vals))
+	for i, v := range vals {
+		if b, ok := v.(string); ok {
+			out[i] = []byte(b)
+		}
+	}
+	return out, nil
+}
+
+// Fanned is one event's fan-out: the deliveries it makes.
+type Fanned struct {
+	Shard      int
+	StreamID   string
+	EventID    string
+	Deliveries []webhook.Delivery
+}
+
+// refsLua adjusts a payload's reference count; at zero the payload goes.
+const refsLua = `
+local function addref(refs, prefix, ev, delta)
+  if ev == '' or delta == 0 then return end
+  if redis.call('HINCRBY', refs, ev, delta) <= 0 then
+    redis.call('HDEL', refs, ev)
+    redis.call('DEL', prefix .. ev)
+  end
+end
+`
+
+// fanOutScript queues an event's deliveries and settles the event in one
+// step: its payload's reference passes from the event to the deliveries
+// that share it. An event settled already (fanned out by another consumer)
+// queues nothing.
+var fanOutScript = redis.NewScript(refsLua + `
+-- KEYS: events, ready, refs; ARGV: group, entry id, event id, payload prefix, shared deliveries, deliveries...
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('XDEL', KEYS[1], ARGV[2])
+for i = 6, #ARGV do redis.call('XADD', KEYS[2], '*', 'd', ARGV[i]) end
+addref(KEYS[3], ARGV[4], ARGV[3], tonumber(ARGV[5]) - 1)
+return 1
+`)
+
+// FanOut queues each event's deliveries and settles the event, atomically
+// per event (an event and its deliveries share a shard), in one round trip.
+func (s *Store) FanOut(ctx context.Context, evs []Fanned) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	_, err := s.scripts(ctx, len(evs), func(p redis.Pipeliner, eval bool, i int) *redis.Cmd {
+		f := &evs[i]
+		args := make([]any, 0, 5+len(f.Deliveries))
+		shared := 0
+		for j := range f.Deliveries {
+			if f.Deliveries[j].Shared {
+				shared++
+			}
+		}
+		args = append(args, GroupFanout, f.StreamID, f.EventID, s.keys.PayloadPrefix(f.Shard), shared)
+		for j := range f.Deliveries {
+			args = append(args, EncodeDelivery(&f.Deliveries[j]))
+		}
+		return runScript(ctx, p, fanOutScript, eval, []string{s.keys.Events(f.Shard), s.keys.Ready(f.Shard), s.keys.Refs(f.Shard)}, args...)
+	})
+	if err != nil {
+		return fmt.Errorf("queueing the deliveries of %d events: %w", len(evs), err)
+	}
+	return nil
+}
+
+// addDeliveryScript queues a delivery directly (tests, tools, and work
+// moved from the layout before shards); one of the shared payload takes a
+// reference to it, storing it if needed.
+var addDeliveryScript = redis.NewScript(refsLua + `
+-- KEYS: ready, refs, payload; ARGV: delivery, event id ('' if not shared), body
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[3], ARGV[3])
+  redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+end
+return redis.call('XADD', KEYS[1], '*', 'd', ARGV[1])
+`)
+
+// AddDeliveries queues deliveries without an event, each in the shard of
+// its chain.
+func (s *Store) AddDeliveries(ctx context.Context, ds []webhook.Delivery) error {
+	_, err := s.scripts(ctx, len(ds), func(p redis.Pipeliner, eval bool, i int) *redis.Cmd {
+		d := &ds[i]
+		sh := ShardOf(d.Chain, s.shards)
+		ev, body := "", ""
+		if d.Shared {
+			ev, body = d.EventID, string(d.Body)
+		}
+		return runScript(ctx, p, addDeliveryScript, eval, []string{s.keys.Ready(sh), s.keys.Refs(sh), s.keys.Payload(sh, d.EventID)},
+			EncodeDelivery(d), ev, body)
+	})
+	if err != nil {
+		return fmt.Errorf("queueing %d deliveries: %w", len(ds), err)
+	}
+	return nil
+}
+
+// dropScript settles a delivery that cannot be delivered at all, releasing
+// its payload.
+var dropScript = redis.NewScript(refsLua + `
+-- KEYS: ready, refs; ARGV: group, entry id, event id ('' if not shared), payload prefix
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('XDEL', KEYS[1], ARGV[2])
+addref(KEYS[2], ARGV[4], ARGV[3], -1)
+return 1
+`)
+
+// SettleDeliveries acknowledges and deletes deliveries that will not be
+// sent (undecodable, or their hook is gone).
+func (s *Store) SettleDeliveries(ctx context.Context, msgs ...*DeliveryMsg) error {
+	_, err := s.scripts(ctx, len(msgs), func(p redis.Pipeliner, eval bool, i int) *redis.Cmd {
+		m := msgs[i]
+		ev := ""
+		if m.Err == nil && m.Delivery.Shared {
+			ev = m.Delivery.EventID
+		}
+		return runScript(ctx, p, dropScript, eval, []string{s.keys.Ready(m.Shard), s.keys.Refs(m.Shard)},
+			GroupDeliver, m.StreamID, ev, s.keys.PayloadPrefix(m.Shard))
+	})
+	if err != nil {
+		return fmt.Errorf("settling %d deliveries: %w", len(msgs), err)
+	}
+	return nil
+}
+
+// scripts runs n script calls in one pipeline, by hash; the calls Redis
+// had no script for (restarted, failed over) go again in full. It returns
+// the calls' results.
+func (s *Store) scripts(ctx context.Context, n int, queue func(p redis.Pipeliner, eval bool, i int) *redis.Cmd) ([]*redis.Cmd, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.Cmd, n)
+	run := func(eval bool, which []int) error {
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i := range deliveries {
-				p.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Ready(), Values: []any{"d", EncodeDelivery(&deliveries[i])}})
+			for _, i := range which {
+				cmds[i] = queue(p, eval, i)
 			}
 			return nil
 		})
-		if err != nil {
-			return fmt.Errorf("queueing %d deliveries of %d events: %w", len(deliveries), len(eventIDs), err)
+		return err
+	}
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	err := run(false, all)
+	var missing []int
+	for i, c := range cmds {
+		if c != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			missing = append(missing, i)
 		}
 	}
-	if err := s.ackDel(ctx, s.keys.Events(), GroupFanout, eventIDs); err != nil {
-		return fmt.Errorf("settling %d fanned-out events: %w", len(eventIDs), err)
+	if len(missing) > 0 {
+		err = run(true, missing)
 	}
-	return nil
-}
-
-// SettleDeliveries acknowledges and deletes finished deliveries.
-func (s *Store) SettleDeliveries(ctx context.Context, ids ...string) error {
-	if err := s.ackDel(ctx, s.keys.Ready(), GroupDeliver, ids); err != nil {
-		return fmt.Errorf("settling deliveries %v: %w", ids, err)
+	if err != nil {
+		return cmds, err
 	}
-	return nil
-}
-
-// ackDel acknowledges and deletes entries of a stream, in one round trip.
-func (s *Store) ackDel(ctx context.Context, stream, group string, ids []string) error {
-	if len(ids) == 0 {
-		return nil
+	for _, c := range cmds {
+		if c != nil && c.Err() != nil {
+			return cmds, c.Err()
+		}
 	}
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.XAck(ctx, stream, group, ids...)
-		p.XDel(ctx, stream, ids...)
-		return nil
-	})
-	return err
+	return cmds, nil
 }
 
 func (s *Store) read(ctx context.Context, stream, group, consumer, cursor string, count int64, block time.Duration) ([]redis.XMessage, error) {
@@ -405,13 +661,13 @@ func (s *Store) claim(ctx context.Context, stream, group, consumer string, minId
 	return msgs, next, nil
 }
 
-func decodeAll[T any](msgs []redis.XMessage, decode func(redis.XMessage) T) []T {
+func decodeAll[T any](shard int, msgs []redis.XMessage, decode func(int, redis.XMessage) T) []T {
 	if len(msgs) == 0 {
 		return nil
 	}
 	out := make([]T, 0, len(msgs))
 	for _, m := range msgs {
-		out = append(out, decode(m))
+		out = append(out, decode(shard, m))
 	}
 	return out
 }

@@ -16,6 +16,10 @@ type Delivery struct {
 	At time.Time
 	// Body is the JSON payload (validated at capture).
 	Body json.RawMessage
+	// Shared says Body is the event's payload, which the store keeps once
+	// per event for all its deliveries; otherwise Body is the delivery's
+	// own (a chat message) and is stored with it.
+	Shared bool
 	// Attempt counts attempts so far, from 1.
 	Attempt int
 }

@@ -71,7 +71,7 @@ type Deliverer struct {
 	records     context.Context
 	stopRecords context.CancelFunc
 
-	cursor     string
+	cursors    []string // per shard
 	batches    chan []redisstore.DeliveryMsg
 	dispatched chan struct{}
 }
@@ -107,7 +107,10 @@ const readBlock = 2 * time.Second
 // aborts deliveries in flight.
 func (d *Deliverer) Start(ctx, work context.Context) {
 	d.loopCtx, d.workCtx = ctx, work
-	d.cursor = "0" // our own unfinished deliveries first (after a crash)
+	d.cursors = make([]string, d.store.Shards())
+	for i := range d.cursors {
+		d.cursors[i] = "0" // our own unfinished deliveries first (after a crash)
+	}
 	d.batches = make(chan []redisstore.DeliveryMsg, 1)
 	d.dispatched = make(chan struct{})
 	go func() {
@@ -118,16 +121,20 @@ func (d *Deliverer) Start(ctx, work context.Context) {
 	}()
 }
 
-// ReadStep reads deliveries ahead of the workers: while one batch waits for
-// free slots, the next is read, so a round trip to Redis never stands
-// between a finished delivery and the next. At most two batches of Workers
-// deliveries are held here; they stay pending in Redis until settled. It
-// returns how long to wait before the next read.
-func (d *Deliverer) ReadStep(ctx context.Context) (time.Duration, error) {
+// ReadStep reads deliveries of a shard ahead of the workers: while one
+// batch waits for free slots, the next is read, so a round trip to Redis
+// never stands between a finished delivery and the next. The runtime runs
+// it in a loop per shard; the shards' batches queue for the workers in
+// turn, so one shard's backlog cannot starve another. At most a batch of
+// Workers deliveries per shard, and one more, are held here; they stay
+// pending in Redis until settled. It returns how long to wait before the
+// next read.
+func (d *Deliverer) ReadStep(ctx context.Context, shard int) (time.Duration, error) {
 	if d.Holding() { // everything stays queued
 		return time.Second, nil
 	}
-	msgs, err := d.store.ReadDeliveries(ctx, d.consumer, d.cursor, int64(d.slots.limitNow()), readBlock)
+	cursor := d.cursors[shard]
+	msgs, err := d.store.ReadDeliveries(ctx, shard, d.consumer, cursor, int64(d.slots.limitNow()), readBlock)
 	if err != nil {
 		return 0, err
 	}
@@ -138,7 +145,7 @@ func (d *Deliverer) ReadStep(ctx context.Context) (time.Duration, error) {
 			return 0, nil
 		}
 	}
-	d.cursor = redisstore.Advance(d.cursor, len(msgs), func() string { return msgs[len(msgs)-1].StreamID })
+	d.cursors[shard] = redisstore.Advance(cursor, len(msgs), func() string { return msgs[len(msgs)-1].StreamID })
 	return 0, nil
 }
 

@@ -8,6 +8,7 @@ package fanout
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,13 +47,20 @@ type Fanout struct {
 	log      *zap.Logger
 	hooks    func() *webhook.HookSet
 	cfg      atomic.Pointer[Config]
-	cursor   string
+	cursors  []string // per shard
+	// sampled is when each project's latest event of a trigger was last
+	// kept (project + "\x00" + trigger); only the fan-out loops touch it.
+	sampled sync.Map
 }
 
 // New builds a fan-out; hooks returns the hooks in effect.
 func New(store *redisstore.Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet) *Fanout {
-	return &Fanout{store: store, consumer: consumer, log: log, hooks: hooks,
-		cursor: "0"} // our own unfinished events first (after a crash)
+	f := &Fanout{store: store, consumer: consumer, log: log, hooks: hooks}
+	f.cursors = make([]string, store.Shards())
+	for i := range f.cursors {
+		f.cursors[i] = "0" // our own unfinished events first (after a crash)
+	}
+	return f
 }
 
 // Configure swaps in new settings.
@@ -62,68 +70,85 @@ func (f *Fanout) Configure(c Config) { f.cfg.Store(&c) }
 // a read is not interrupted.
 const readBlock = 2 * time.Second
 
-// Step reads the next events and fans them out; the runtime calls it in a
-// loop. The read blocks, so there is no wait between steps.
-func (f *Fanout) Step(ctx context.Context) (time.Duration, error) {
-	msgs, err := f.store.ReadEvents(ctx, f.consumer, f.cursor, 128, readBlock)
+// Step reads the next events of a shard and fans them out; the runtime
+// calls it in a loop per shard. The read blocks, so there is no wait
+// between steps.
+func (f *Fanout) Step(ctx context.Context, shard int) (time.Duration, error) {
+	cursor := f.cursors[shard]
+	msgs, err := f.store.ReadEvents(ctx, shard, f.consumer, cursor, 128, readBlock)
 	if err == nil && len(msgs) > 0 {
 		err = f.FanOut(ctx, msgs)
 	}
 	if err != nil {
 		return 0, err
 	}
-	f.cursor = redisstore.Advance(f.cursor, len(msgs), func() string { return msgs[len(msgs)-1].StreamID })
+	f.cursors[shard] = redisstore.Advance(cursor, len(msgs), func() string { return msgs[len(msgs)-1].StreamID })
 	return 0, nil
 }
 
-// FanOut queues one delivery per matching hook for each event, then drops
-// the events from the events stream. A hook that the event's chain
-// (X-Gitlab-Event-UUID) already triggered through another event is not
-// triggered again: that is a webhook loop.
+// FanOut queues one delivery per matching hook for each event (messages
+// of one shard), and settles the events with their deliveries. A hook that
+// the event's chain (X-Gitlab-Event-UUID) already triggered through
+// another event is not triggered again: that is a webhook loop. Payloads
+// are read only for the events that need them: chat messages are written
+// from them, and some become the sample of test requests.
 func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
+	if len(msgs) == 0 {
+		return nil
+	}
 	hooks := f.hooks()
 	cfg := f.cfg.Load()
-	ids := make([]string, 0, len(msgs))
-	var ds, chats []webhook.Delivery
+	shard := msgs[0].Shard
+	out := make([]redisstore.Fanned, 0, len(msgs))
 	var checks []redisstore.ChainCheck
+	var checked []int // out's index of each check
+	var need []int    // msgs whose payload is read
+	now := time.Now()
 	for i := range msgs {
 		m := &msgs[i]
-		ids = append(ids, m.StreamID)
+		out = append(out, redisstore.Fanned{Shard: m.Shard, StreamID: m.StreamID, EventID: m.Event.ID})
 		if m.Err != nil {
 			metrics.EventsRejected.WithLabelValues("undecodable").Inc()
 			f.log.Error("dropping undecodable event entry", zap.Error(m.Err))
 			continue
 		}
-		chats = f.chatDeliveries(hooks, &m.Event, chats) // chats.go
+		if m.Event.Body == nil && (f.wantsSample(&m.Event, now) || len(MatchChats(hooks, &m.Event, nil)) > 0) {
+			need = append(need, i)
+		}
 		matched := Match(hooks, &m.Event, nil)
 		if len(matched) == 0 {
 			continue
 		}
-		c := redisstore.ChainCheck{Chain: m.Event.Chain, EventID: m.Event.ID}
+		c := redisstore.ChainCheck{Shard: m.Shard, Chain: m.Event.Chain, EventID: m.Event.ID}
+		ds := make([]webhook.Delivery, 0, len(matched))
 		for _, h := range matched {
 			c.HookIDs = append(c.HookIDs, h.ID)
 			ds = append(ds, webhook.Delivery{
 				EventID: m.Event.ID, HookID: h.ID, Trigger: m.Event.Trigger, Chain: m.Event.Chain,
-				At: m.Event.At, Body: m.Event.Body, Attempt: 1,
+				At: m.Event.At, Attempt: 1, Shared: true,
 			})
 		}
+		out[i].Deliveries = ds
 		checks = append(checks, c)
+		checked = append(checked, i)
 		if c := f.log.Check(zap.DebugLevel, "event fanned out"); c != nil {
 			c.Write(zap.String("event", m.Event.ID), zap.String("trigger", m.Event.Trigger),
 				zap.String("project", m.Event.Project), zap.String("namespace", m.Event.Namespace),
 				zap.Int("hooks", len(matched)))
 		}
 	}
+	if err := f.readPayloads(ctx, shard, msgs, need); err != nil {
+		return err
+	}
 	verdicts, err := f.store.CheckChains(ctx, checks, cfg.RecursionWindow, cfg.MaxChainHooks)
 	if err != nil {
 		return err
 	}
-	allowed := ds[:0]
-	k := 0
-	for _, vs := range verdicts {
-		for _, v := range vs {
-			d := ds[k]
-			k++
+	for k, vs := range verdicts {
+		o := &out[checked[k]]
+		allowed := o.Deliveries[:0]
+		for j, v := range vs {
+			d := o.Deliveries[j]
 			if v == redisstore.ChainAllowed {
 				allowed = append(allowed, d)
 				continue
@@ -136,29 +161,72 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 			f.log.Warn(reason, zap.Int64("hook_id", d.HookID), zap.String("event", d.EventID),
 				zap.String("event_uuid", d.Chain), zap.String("trigger", d.Trigger))
 		}
+		o.Deliveries = allowed
 	}
-	allowed = append(allowed, chats...)
-	if err := f.store.FanOut(ctx, ids, allowed); err != nil {
+	for i := range msgs {
+		if msgs[i].Err == nil && msgs[i].Event.Body != nil {
+			out[i].Deliveries = f.chatDeliveries(hooks, &msgs[i].Event, out[i].Deliveries) // chats.go
+		}
+	}
+	if err := f.store.FanOut(ctx, out); err != nil {
 		return err
 	}
-	f.rememberLatest(ctx, msgs)
+	f.rememberLatest(ctx, msgs, now)
 	return nil
 }
 
+// readPayloads fills in the bodies of msgs[need].
+func (f *Fanout) readPayloads(ctx context.Context, shard int, msgs []redisstore.EventMsg, need []int) error {
+	if len(need) == 0 {
+		return nil
+	}
+	ids := make([]string, len(need))
+	for k, i := range need {
+		ids[k] = msgs[i].Event.ID
+	}
+	bodies, err := f.store.Payloads(ctx, shard, ids)
+	if err != nil {
+		return err
+	}
+	for k, i := range need {
+		msgs[i].Event.Body = bodies[k]
+	}
+	return nil
+}
+
+// sampleEvery is how often a project's latest event of a trigger is kept
+// as the sample of test requests, at most, per process: keeping every one
+// would write each payload a second time.
+const sampleEvery = time.Minute
+
+// wantsSample tells whether ev should become its project's sample of its
+// trigger now.
+func (f *Fanout) wantsSample(ev *webhook.Event, now time.Time) bool {
+	if ev.Project == "" || !gitlab.Trigger(ev.Trigger).Testable() {
+		return false
+	}
+	last, ok := f.sampled.Load(ev.Project + "\x00" + ev.Trigger)
+	return !ok || now.Sub(last.(time.Time)) >= sampleEvery
+}
+
 // rememberLatest keeps the payloads of testable events as their projects'
-// latest of that trigger: the sample a test request sends ("the latest
-// push" of GitLab's push test). It runs in the fan-out, off the response
-// path; a failure only costs the sample.
-func (f *Fanout) rememberLatest(ctx context.Context, msgs []redisstore.EventMsg) {
+// latest of that trigger (at most one per sampleEvery): the sample a test
+// request sends ("the latest push" of GitLab's push test). It runs in the
+// fan-out, off the response path; a failure only costs the sample.
+func (f *Fanout) rememberLatest(ctx context.Context, msgs []redisstore.EventMsg, now time.Time) {
 	var evs []*webhook.Event
 	for i := range msgs {
 		ev := &msgs[i].Event
-		if msgs[i].Err == nil && ev.Project != "" && gitlab.Trigger(ev.Trigger).Testable() {
+		if msgs[i].Err == nil && ev.Body != nil && f.wantsSample(ev, now) {
 			evs = append(evs, ev)
 		}
 	}
 	if err := f.store.SetLatestEvents(ctx, evs, LatestEventTTL); err != nil {
 		f.log.Debug("remembering the latest events for test requests failed", zap.Error(err))
+		return
+	}
+	for _, ev := range evs {
+		f.sampled.Store(ev.Project+"\x00"+ev.Trigger, now)
 	}
 }
 

@@ -33,6 +33,8 @@ type Config struct {
 	// MaxHandouts is how often a delivery may be handed to a consumer
 	// (crashes included) before it is dead-lettered as poison.
 	MaxHandouts int
+	// Log bounds the hooks' logs, which the janitor trims by age.
+	Log redisstore.LogLimits
 }
 
 // Recovery runs the mover and the janitor of one runtime.
@@ -44,6 +46,8 @@ type Recovery struct {
 	fan      *fanout.Fanout
 	deliver  *delivery.Deliverer
 	cfg      atomic.Pointer[Config]
+	// trimmed is when the janitor last trimmed the logs by age.
+	trimmed time.Time
 }
 
 // New builds the recovery of a runtime: claimed events go to fan, claimed
@@ -98,29 +102,87 @@ func (r *Recovery) ClaimInterval() time.Duration { return r.cfg.Load().ClaimInte
 const claimBatch = 100
 
 func (r *Recovery) claimAll(ctx, work context.Context, lease time.Duration) error {
-	err := claimPages(ctx, r.consumer, lease, r.store.ClaimEvents, func(msgs []redisstore.EventMsg) error {
-		r.log.Info("claimed abandoned events", zap.Int("count", len(msgs)))
-		return r.fan.FanOut(ctx, msgs)
-	})
+	if err := r.housekeeping(ctx, work, lease); err != nil {
+		return err
+	}
+	for shard := range r.store.ReadShards() {
+		err := claimPages(ctx, r.consumer, lease, shard, r.store.ClaimEvents, func(msgs []redisstore.EventMsg) error {
+			r.log.Info("claimed abandoned events", zap.Int("count", len(msgs)), zap.Int("shard", shard))
+			return r.fan.FanOut(ctx, msgs)
+		})
+		if err != nil {
+			return err
+		}
+		err = claimPages(ctx, r.consumer, lease, shard, r.store.ClaimDeliveries, func(msgs []redisstore.DeliveryMsg) error {
+			r.log.Info("claimed abandoned deliveries", zap.Int("count", len(msgs)), zap.Int("shard", shard))
+			r.deliver.Dispatch(ctx, work, r.withoutPoison(ctx, msgs))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// logTrimInterval is how often the janitor trims the logs that stopped
+// growing (growing logs are trimmed as they grow).
+const logTrimInterval = time.Minute
+
+// housekeeping is the janitor's other work: it records the shard count
+// and learns whether shards beyond this process's hold work (after
+// `shards` was lowered) and reads them; it moves work left in the layout
+// before shards; and it trims idle logs by age.
+func (r *Recovery) housekeeping(ctx, work context.Context, lease time.Duration) error {
+	if err := r.store.NoteShards(ctx); err != nil {
+		return err
+	}
+	for shard := r.store.Shards(); shard < r.store.ReadShards(); shard++ {
+		if err := r.drainShard(ctx, work, shard); err != nil {
+			return err
+		}
+	}
+	if n, err := r.store.DrainLegacy(ctx, lease); err != nil {
+		return err
+	} else if n > 0 {
+		r.log.Info("moved work from the layout before shards", zap.Int("entries", n))
+	}
+	if cfg := r.cfg.Load(); time.Since(r.trimmed) >= logTrimInterval && cfg.Log.MaxEntries > 0 {
+		if _, err := r.store.TrimLogs(ctx, cfg.Log, time.Now()); err != nil {
+			return err
+		}
+		r.trimmed = time.Now()
+	}
+	return nil
+}
+
+// drainShard reads a page of new events and deliveries of a shard that no
+// loop of this process reads.
+func (r *Recovery) drainShard(ctx, work context.Context, shard int) error {
+	evs, err := r.store.ReadEvents(ctx, shard, r.consumer, ">", claimBatch, -1)
+	if err == nil {
+		err = r.fan.FanOut(ctx, evs)
+	}
 	if err != nil {
 		return err
 	}
-	return claimPages(ctx, r.consumer, lease, r.store.ClaimDeliveries, func(msgs []redisstore.DeliveryMsg) error {
-		r.log.Info("claimed abandoned deliveries", zap.Int("count", len(msgs)))
-		r.deliver.Dispatch(ctx, work, r.withoutPoison(ctx, msgs))
-		return nil
-	})
+	ds, err := r.store.ReadDeliveries(ctx, shard, r.consumer, ">", claimBatch, -1)
+	if err != nil {
+		return err
+	}
+	r.deliver.Dispatch(ctx, work, ds)
+	return nil
 }
 
 // claimFunc claims up to count entries idle for minIdle, from start; it
 // returns where the next page starts ("0-0": no more).
-type claimFunc[M any] func(ctx context.Context, consumer string, minIdle time.Duration, start string, count int64) ([]M, string, error)
+type claimFunc[M any] func(ctx context.Context, shard int, consumer string, minIdle time.Duration, start string, count int64) ([]M, string, error)
 
 // claimPages claims a stream's abandoned entries page by page and hands
 // each non-empty page to use.
-func claimPages[M any](ctx context.Context, consumer string, lease time.Duration, claim claimFunc[M], use func([]M) error) error {
+func claimPages[M any](ctx context.Context, consumer string, lease time.Duration, shard int, claim claimFunc[M], use func([]M) error) error {
 	for start := "0-0"; ; {
-		msgs, next, err := claim(ctx, consumer, lease, start, claimBatch)
+		msgs, next, err := claim(ctx, shard, consumer, lease, start, claimBatch)
 		if err != nil {
 			return err
 		}
@@ -139,7 +201,7 @@ func claimPages[M any](ctx context.Context, consumer string, lease time.Duration
 // often (each time a consumer died or stalled with them): they would keep
 // taking workers down.
 func (r *Recovery) withoutPoison(ctx context.Context, msgs []redisstore.DeliveryMsg) []redisstore.DeliveryMsg {
-	counts, err := r.store.DeliveryCounts(ctx, msgs[0].StreamID, msgs[len(msgs)-1].StreamID)
+	counts, err := r.store.DeliveryCounts(ctx, msgs[0].Shard, msgs[0].StreamID, msgs[len(msgs)-1].StreamID)
 	if err != nil {
 		r.log.Warn("reading delivery counts failed", zap.Error(err))
 		return msgs

@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -80,21 +78,17 @@ func (b *bench) fillDeliveries(n, hooks int) error {
 	if err := st.EnsureGroups(context.Background()); err != nil {
 		return err
 	}
-	ready := st.Keys().Ready()
 	body := eventBody(time.Now().UnixNano(), "refs/heads/main")
 	const batch = 1000
 	return parallel(4, func(w, par int) error {
 		for lo := w * batch; lo < n; lo += par * batch {
-			_, err := b.rds.rdb.Pipelined(context.Background(), func(p redis.Pipeliner) error {
-				for i := lo; i < min(lo+batch, n); i++ {
-					id := uuid.Must(uuid.NewV7()).String()
-					d := webhook.Delivery{EventID: id, HookID: int64(i%hooks + 1), Trigger: "push", Chain: id,
-						At: time.Now(), Body: body, Attempt: 1}
-					p.XAdd(context.Background(), &redis.XAddArgs{Stream: ready, Values: []any{"d", redisstore.EncodeDelivery(&d)}})
-				}
-				return nil
-			})
-			if err != nil {
+			ds := make([]webhook.Delivery, 0, batch)
+			for i := lo; i < min(lo+batch, n); i++ {
+				id := uuid.Must(uuid.NewV7()).String()
+				ds = append(ds, webhook.Delivery{EventID: id, HookID: int64(i%hooks + 1), Trigger: "push", Chain: id,
+					At: time.Now(), Body: body, Attempt: 1, Shared: true})
+			}
+			if err := st.AddDeliveries(context.Background(), ds); err != nil {
 				return err
 			}
 		}

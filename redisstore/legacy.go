@@ -1,0 +1,250 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/grt-continuation/caddy-webhooks/webhook"
+)
+
+// The layout before shards (v1) kept the events in {e0} and the
+// deliveries, schedule, dead letters and hook state in {d0}, each delivery
+// with its own copy of the payload. DrainLegacy moves what those keys
+// still hold into the shards, a page at a time, so a Redis written by an
+// older version (or by one still running during a rolling upgrade) is
+// drained without loss. Moving an entry writes it in its shard before
+// deleting the old one: a crash between the two sends it twice, which
+// at-least-once allows, never zero times. Moved deliveries keep their own
+// copy of the payload. The old logs are not moved: they are read beside
+// the new ones until they expire (the old layout set their expiry), and
+// the old recursion chains are left to expire.
+
+// legacyPage is how many entries of each kind one DrainLegacy moves.
+const legacyPage = 100
+
+// DrainLegacy moves up to a page of each kind of work from the old keys
+// into the shards; entries an old consumer holds (pending for less than
+// lease) wait for a later call. It returns how many entries it moved.
+func (s *Store) DrainLegacy(ctx context.Context, lease time.Duration) (int, error) {
+	var ev, rd, sc, dl, dis *redis.IntCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ev, rd = p.XLen(ctx, s.keys.legacyEvents()), p.XLen(ctx, s.keys.legacyReady())
+		sc, dl = p.ZCard(ctx, s.keys.legacySchedule()), p.XLen(ctx, s.keys.legacyDead())
+		dis = p.ZCard(ctx, s.keys.legacyDisabled())
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("looking for work in the old layout: %w", err)
+	}
+	moved := 0
+	steps := []struct {
+		n    int64
+		move func(context.Context, time.Duration) (int, error)
+	}{
+		{ev.Val(), s.drainLegacyEvents}, {rd.Val(), s.drainLegacyReady},
+		{sc.Val(), s.drainLegacySchedule}, {dl.Val(), s.drainLegacyDead}, {dis.Val(), s.drainLegacyHealth},
+	}
+	for _, st := range steps {
+		if st.n == 0 {
+			continue
+		}
+		n, err := st.move(ctx, lease)
+		moved += n
+		if err != nil {
+			return moved, err
+		}
+	}
+	return moved, nil
+}
+
+// legacyEntries reads a page of an old stream, leaving out the entries a
+// consumer received less than lease ago (still at work on them).
+func (s *Store) legacyEntries(ctx context.Context, stream, group string, lease time.Duration) ([]redis.XMessage, error) {
+	msgs, err := s.rdb.XRangeN(ctx, stream, "-", "+", legacyPage).Result()
+	if err != nil || len(msgs) == 0 {
+		return nil, err
+	}
+	pend, err := s.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: stream, Group: group,
+		Start: msgs[0].ID, End: msgs[len(msgs)-1].ID, Count: legacyPage}).Result()
+	if err != nil && !redis.HasErrorPrefix(err, "NOGROUP") {
+		return nil, err
+	}
+	busy := make(map[string]bool, len(pend))
+	for _, p := range pend {
+		if p.Idle < lease {
+			busy[p.ID] = true
+		}
+	}
+	out := msgs[:0]
+	for _, m := range msgs {
+		if !busy[m.ID] {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// dropLegacy acknowledges and deletes moved entries of an old stream.
+func (s *Store) dropLegacy(ctx context.Context, stream, group string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAck(ctx, stream, group, ids...)
+		p.XDel(ctx, stream, ids...)
+		return nil
+	})
+	return err
+}
+
+func (s *Store) drainLegacyEvents(ctx context.Context, lease time.Duration) (int, error) {
+	stream := s.keys.legacyEvents()
+	msgs, err := s.legacyEntries(ctx, stream, GroupFanout, lease)
+	if err != nil {
+		return 0, fmt.Errorf("reading old events: %w", err)
+	}
+	ids := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		em := decodeEvent(0, m)
+		if em.Err == nil {
+			if _, err := s.AddEvent(ctx, &em.Event); err != nil {
+				return len(ids), errors.Join(err, s.dropLegacy(ctx, stream, GroupFanout, ids))
+			}
+		}
+		ids = append(ids, m.ID)
+	}
+	if err := s.dropLegacy(ctx, stream, GroupFanout, ids); err != nil {
+		return 0, fmt.Errorf("removing moved old events: %w", err)
+	}
+	return len(ids), nil
+}
+
+func (s *Store) drainLegacyReady(ctx context.Context, lease time.Duration) (int, error) {
+	stream := s.keys.legacyReady()
+	msgs, err := s.legacyEntries(ctx, stream, GroupDeliver, lease)
+	if err != nil {
+		return 0, fmt.Errorf("reading old deliveries: %w", err)
+	}
+	ids := make([]string, 0, len(msgs))
+	var ds []webhook.Delivery
+	for _, m := range msgs {
+		if d, err := DecodeDelivery(fields(m.Values).str("d")); err == nil {
+			d.Shared = false // the old entry's copy goes with it
+			ds = append(ds, d)
+		}
+		ids = append(ids, m.ID)
+	}
+	if err := s.AddDeliveries(ctx, ds); err != nil {
+		return 0, err
+	}
+	if err := s.dropLegacy(ctx, stream, GroupDeliver, ids); err != nil {
+		return 0, fmt.Errorf("removing moved old deliveries: %w", err)
+	}
+	return len(ids), nil
+}
+
+func (s *Store) drainLegacySchedule(ctx context.Context, _ time.Duration) (int, error) {
+	zs, err := s.rdb.ZRangeWithScores(ctx, s.keys.legacySchedule(), 0, legacyPage-1).Result()
+	if err != nil {
+		return 0, fmt.Errorf("reading the old schedule: %w", err)
+	}
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, z := range zs {
+			m, _ := z.Member.(string)
+			if d, err := DecodeDelivery(m); err == nil {
+				// The old form (the body inline) is one the shards read.
+				p.ZAdd(ctx, s.keys.Schedule(ShardOf(d.Chain, s.shards)), redis.Z{Score: z.Score, Member: m})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("moving the old schedule: %w", err)
+	}
+	members := make([]any, len(zs))
+	for i, z := range zs {
+		members[i] = z.Member
+	}
+	if err := s.rdb.ZRem(ctx, s.keys.legacySchedule(), members...).Err(); err != nil {
+		return 0, fmt.Errorf("removing the moved old schedule: %w", err)
+	}
+	return len(zs), nil
+}
+
+func (s *Store) drainLegacyDead(ctx context.Context, _ time.Duration) (int, error) {
+	msgs, err := s.rdb.XRangeN(ctx, s.keys.legacyDead(), "-", "+", legacyPage).Result()
+	if err != nil {
+		return 0, fmt.Errorf("reading old dead letters: %w", err)
+	}
+	var bytes int64
+	ids := make([]string, 0, len(msgs))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, m := range msgs {
+			v := fields(m.Values)
+			n, _ := v.int("n")
+			bytes += n
+			ids = append(ids, m.ID)
+			d, err := DecodeDelivery(v.str("d"))
+			if err != nil {
+				continue
+			}
+			sh := ShardOf(d.Chain, s.shards)
+			p.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Dead(sh), Values: []any{"d", v.str("d"), "reason", v.str("reason"),
+				"at", v.str("at"), "n", n}})
+			p.IncrBy(ctx, s.keys.DeadBytes(sh), n)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("moving old dead letters: %w", err)
+	}
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.XDel(ctx, s.keys.legacyDead(), ids...)
+		p.DecrBy(ctx, s.keys.legacyDeadBytes(), bytes)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("removing moved old dead letters: %w", err)
+	}
+	return len(ids), nil
+}
+
+// drainLegacyHealth moves the state of the hooks the old layout had
+// disabled. (The failure counts of hooks not disabled start again.)
+func (s *Store) drainLegacyHealth(ctx context.Context, _ time.Duration) (int, error) {
+	zs, err := s.rdb.ZRangeWithScores(ctx, s.keys.legacyDisabled(), 0, legacyPage-1).Result()
+	if err != nil {
+		return 0, fmt.Errorf("reading the old disabled hooks: %w", err)
+	}
+	for _, z := range zs {
+		m, _ := z.Member.(string)
+		var id int64
+		if _, err := fmt.Sscan(m, &id); err != nil {
+			continue
+		}
+		h, err := s.rdb.HGetAll(ctx, s.keys.legacyHealth(id)).Result()
+		if err != nil {
+			return 0, fmt.Errorf("reading the old health of hook %d: %w", id, err)
+		}
+		if len(h) > 0 {
+			if err := s.rdb.HSet(ctx, s.keys.Health(id), h).Err(); err != nil {
+				return 0, fmt.Errorf("moving the health of hook %d: %w", id, err)
+			}
+		}
+		if err := s.rdb.ZAdd(ctx, s.keys.DisabledOf(id), z).Err(); err != nil {
+			return 0, fmt.Errorf("moving the health of hook %d: %w", id, err)
+		}
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Del(ctx, s.keys.legacyHealth(id))
+			p.ZRem(ctx, s.keys.legacyDisabled(), m)
+			return nil
+		}); err != nil {
+			return 0, fmt.Errorf("removing the old health of hook %d: %w", id, err)
+		}
+	}
+	return len(zs), nil
+}
