@@ -29,6 +29,12 @@ import (
 // v1 consumer held pending may come twice (at-least-once); dead letters
 // stay dead until redriven; v1's log entries and hook health read as
 // before; and nothing is left queued under the namespace.
+//
+// After the write it looks only through what a user has: the runtime's
+// API (Stats, HookHealth, HookLog, HookLogEntries, Resend, Redrive), the
+// dead-letter listing the admin endpoint uses (Store.DeadLetters), the
+// receivers, and a SCAN of the namespace (leftoverWork), so that it runs
+// unchanged on a new layout with a migrator.
 
 // upgradeHooks are the hooks of the test, by ID: project and group hooks,
 // so that an event matches one to three of them.
@@ -351,7 +357,7 @@ func TestUpgradeFromV1LayoutLosesNothing(t *testing.T) {
 	rt.Configure(cfg, rt.Hooks())
 
 	// Every queued pair arrives.
-	waitFor(t, 15*time.Second, "every queued delivery to arrive", func() (bool, string) {
+	within(t, 15*time.Second, "every queued delivery to arrive", func() (bool, string) {
 		got := rcv.counts()
 		var missing []pair
 		for p := range work.queued {
@@ -359,10 +365,10 @@ func TestUpgradeFromV1LayoutLosesNothing(t *testing.T) {
 				missing = append(missing, p)
 			}
 		}
-		return len(missing) == 0, fmt.Sprintf("%d of %d pairs missing, e.g. %v", len(missing), len(work.queued), first(missing))
+		return len(missing) == 0, fmt.Sprintf("%d of %d pairs missing, e.g. %v", len(missing), len(work.queued), firstPair(missing))
 	})
 	drained := time.Since(start)
-	waitFor(t, 5*time.Second, "the queues to empty", func() (bool, string) {
+	within(t, 5*time.Second, "the queues to empty", func() (bool, string) {
 		st, err := rt.Stats(ctx)
 		return err == nil && st.Events == 0 && st.Ready == 0 && st.Scheduled == 0, fmt.Sprintf("%+v %v", st, err)
 	})
@@ -403,7 +409,7 @@ func TestUpgradeFromV1LayoutLosesNothing(t *testing.T) {
 	if n, err := rt.Redrive(ctx, nil, true); err != nil || n != len(work.dead) {
 		t.Fatalf("redrive all = %d, %v; want %d", n, err, len(work.dead))
 	}
-	waitFor(t, 10*time.Second, "the redriven dead letters to arrive", func() (bool, string) {
+	within(t, 10*time.Second, "the redriven dead letters to arrive", func() (bool, string) {
 		got := rcv.counts()
 		n := 0
 		for p := range work.dead {
@@ -424,7 +430,7 @@ func TestUpgradeFromV1LayoutLosesNothing(t *testing.T) {
 		t.Fatalf("resending a v1 log entry: %+v, %v", res, err)
 	}
 
-	waitFor(t, 5*time.Second, "every queue to empty", func() (bool, string) {
+	within(t, 5*time.Second, "every queue to empty", func() (bool, string) {
 		st, err := rt.Stats(ctx)
 		return err == nil && st == (Stats{}), fmt.Sprintf("%+v %v", st, err)
 	})
@@ -590,9 +596,9 @@ func leftoverWork(t *testing.T, rt *Runtime, ns string) []string {
 	return left
 }
 
-// waitFor polls cond every 20ms until it holds, or fails the test after
+// within polls cond every 20ms until it holds, or fails the test after
 // limit with cond's last description.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) {
+func within(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
@@ -607,7 +613,7 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() (bool, 
 	}
 }
 
-func first[T any](s []T) any {
+func firstPair(s []pair) any {
 	if len(s) == 0 {
 		return nil
 	}
