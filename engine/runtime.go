@@ -226,7 +226,9 @@ func (r *Runtime) Start() error {
 		r.loop(ctx, "delivery", 0, func(ctx context.Context) (time.Duration, error) { return r.deliver.ReadStep(ctx, shard) })
 	}
 	r.loop(ctx, "schedule", 0, r.recovery.MoveStep)
-	r.loop(ctx, "janitor", r.recovery.ClaimInterval(), func(ctx context.Context) (time.Duration, error) {
+	// The janitor's first step is at once: it moves the work and health a
+	// Redis written by an older version holds.
+	r.loop(ctx, "janitor", 0, func(ctx context.Context) (time.Duration, error) {
 		return r.recovery.ClaimStep(ctx, work)
 	})
 	r.loop(ctx, "disabled hooks", 0, every(delivery.DisabledInterval, r.deliver.Refresh))

@@ -90,11 +90,21 @@ type Health struct {
 	LastStatus    string
 }
 
-// HookHealth reads a hook's failure state.
+// HookHealth reads a hook's failure state (from the layout before shards
+// while the janitor has not moved it yet).
 func (s *Store) HookHealth(ctx context.Context, hookID int64) (Health, error) {
-	v, err := s.rdb.HMGet(ctx, s.keys.Health(hookID), "fails", "disabled_until", "disabled", "last_status").Result()
+	var now, old *redis.SliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		now = p.HMGet(ctx, s.keys.Health(hookID), "fails", "disabled_until", "disabled", "last_status")
+		old = p.HMGet(ctx, s.keys.legacyHealth(hookID), "fails", "disabled_until", "disabled", "last_status")
+		return nil
+	})
 	if err != nil {
 		return Health{}, fmt.Errorf("reading health of hook %d: %w", hookID, err)
+	}
+	v := now.Val()
+	if v[0] == nil && v[1] == nil && v[2] == nil && v[3] == nil {
+		v = old.Val()
 	}
 	str := func(i int) string { s, _ := v[i].(string); return s }
 	h := Health{Disabled: str(2) == "1", LastStatus: str(3)}

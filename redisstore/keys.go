@@ -71,7 +71,7 @@ func (k Keys) DeadBytes(i int) string { return k.shard(i) + "dead:bytes" }
 // HookLog is the part of a hook's delivery log ("Recent events") that
 // lives in shard i: the attempts of deliveries of that shard's events.
 func (k Keys) HookLog(i int, hookID int64) string {
-	return k.shard(i) + "log:" + strconv.FormatInt(hookID, 10)
+	return k.shard(i) + "hook:" + strconv.FormatInt(hookID, 10) + ":log"
 }
 
 // Logs is the set of hooks with a log in shard i, for trimming by age.

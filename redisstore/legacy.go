@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,9 +28,10 @@ import (
 const legacyPage = 100
 
 // DrainLegacy moves up to a page of each kind of work from the old keys
-// into the shards; entries an old consumer holds (pending for less than
-// lease) wait for a later call. It returns how many entries it moved.
-func (s *Store) DrainLegacy(ctx context.Context, lease time.Duration) (int, error) {
+// into the shards, and the old health of the hooks given; entries an old
+// consumer holds (pending for less than lease) wait for a later call. It
+// returns how many entries it moved.
+func (s *Store) DrainLegacy(ctx context.Context, lease time.Duration, hookIDs []int64) (int, error) {
 	var ev, rd, sc, dl, dis *redis.IntCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		ev, rd = p.XLen(ctx, s.keys.legacyEvents()), p.XLen(ctx, s.keys.legacyReady())
@@ -40,13 +42,16 @@ func (s *Store) DrainLegacy(ctx context.Context, lease time.Duration) (int, erro
 	if err != nil {
 		return 0, fmt.Errorf("looking for work in the old layout: %w", err)
 	}
-	moved := 0
+	moved, err := s.drainLegacyHealth(ctx, hookIDs)
+	if err != nil {
+		return moved, err
+	}
 	steps := []struct {
 		n    int64
 		move func(context.Context, time.Duration) (int, error)
 	}{
 		{ev.Val(), s.drainLegacyEvents}, {rd.Val(), s.drainLegacyReady},
-		{sc.Val(), s.drainLegacySchedule}, {dl.Val(), s.drainLegacyDead}, {dis.Val(), s.drainLegacyHealth},
+		{sc.Val(), s.drainLegacySchedule}, {dl.Val(), s.drainLegacyDead}, {dis.Val(), s.drainLegacyDisabled},
 	}
 	for _, st := range steps {
 		if st.n == 0 {
@@ -213,37 +218,88 @@ func (s *Store) drainLegacyDead(ctx context.Context, _ time.Duration) (int, erro
 	return len(ids), nil
 }
 
-// drainLegacyHealth moves the state of the hooks the old layout had
-// disabled. (The failure counts of hooks not disabled start again.)
-func (s *Store) drainLegacyHealth(ctx context.Context, _ time.Duration) (int, error) {
-	zs, err := s.rdb.ZRangeWithScores(ctx, s.keys.legacyDisabled(), 0, legacyPage-1).Result()
+// drainLegacyHealth moves the old health of the hooks given, unless they
+// have a new one already.
+func (s *Store) drainLegacyHealth(ctx context.Context, hookIDs []int64) (int, error) {
+	if len(hookIDs) == 0 {
+		return 0, nil
+	}
+	cmds := make([]*redis.MapStringStringCmd, len(hookIDs))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range hookIDs {
+			cmds[i] = p.HGetAll(ctx, s.keys.legacyHealth(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reading the old health of hooks: %w", err)
+	}
+	moved := 0
+	for i, c := range cmds {
+		if len(c.Val()) == 0 {
+			continue
+		}
+		if err := s.moveLegacyHealth(ctx, hookIDs[i], c.Val()); err != nil {
+			return moved, err
+		}
+		moved++
+	}
+	return moved, nil
+}
+
+// moveLegacyHealth writes a hook's old health in its slot (unless it has a
+// new one) with its place in the disabled index, then drops the old.
+func (s *Store) moveLegacyHealth(ctx context.Context, id int64, h map[string]string) error {
+	member := strconv.FormatInt(id, 10)
+	score, err := s.rdb.ZScore(ctx, s.keys.legacyDisabled(), member).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("reading the old health of hook %d: %w", id, err)
+	}
+	disabled := err == nil
+	if n, err := s.rdb.Exists(ctx, s.keys.Health(id)).Result(); err != nil {
+		return fmt.Errorf("moving the health of hook %d: %w", id, err)
+	} else if n == 0 && len(h) > 0 {
+		_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, s.keys.Health(id), h)
+			if disabled {
+				p.ZAdd(ctx, s.keys.DisabledOf(id), redis.Z{Score: score, Member: member})
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("moving the health of hook %d: %w", id, err)
+		}
+	}
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, s.keys.legacyHealth(id))
+		p.ZRem(ctx, s.keys.legacyDisabled(), member)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("removing the old health of hook %d: %w", id, err)
+	}
+	return nil
+}
+
+// drainLegacyDisabled moves the old health of the hooks the old layout
+// had disabled (hooks this process may not know).
+func (s *Store) drainLegacyDisabled(ctx context.Context, _ time.Duration) (int, error) {
+	zs, err := s.rdb.ZRange(ctx, s.keys.legacyDisabled(), 0, legacyPage-1).Result()
 	if err != nil {
 		return 0, fmt.Errorf("reading the old disabled hooks: %w", err)
 	}
-	for _, z := range zs {
-		m, _ := z.Member.(string)
-		var id int64
-		if _, err := fmt.Sscan(m, &id); err != nil {
+	for _, m := range zs {
+		id, err := strconv.ParseInt(m, 10, 64)
+		if err != nil {
+			_ = s.rdb.ZRem(ctx, s.keys.legacyDisabled(), m).Err()
 			continue
 		}
 		h, err := s.rdb.HGetAll(ctx, s.keys.legacyHealth(id)).Result()
 		if err != nil {
 			return 0, fmt.Errorf("reading the old health of hook %d: %w", id, err)
 		}
-		if len(h) > 0 {
-			if err := s.rdb.HSet(ctx, s.keys.Health(id), h).Err(); err != nil {
-				return 0, fmt.Errorf("moving the health of hook %d: %w", id, err)
-			}
-		}
-		if err := s.rdb.ZAdd(ctx, s.keys.DisabledOf(id), z).Err(); err != nil {
-			return 0, fmt.Errorf("moving the health of hook %d: %w", id, err)
-		}
-		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			p.Del(ctx, s.keys.legacyHealth(id))
-			p.ZRem(ctx, s.keys.legacyDisabled(), m)
-			return nil
-		}); err != nil {
-			return 0, fmt.Errorf("removing the old health of hook %d: %w", id, err)
+		if err := s.moveLegacyHealth(ctx, id, h); err != nil {
+			return 0, err
 		}
 	}
 	return len(zs), nil

@@ -142,7 +142,12 @@ func (r *Recovery) housekeeping(ctx, work context.Context, lease time.Duration) 
 			return err
 		}
 	}
-	if n, err := r.store.DrainLegacy(ctx, lease); err != nil {
+	hooks := r.hooks().All()
+	ids := make([]int64, len(hooks))
+	for i, h := range hooks {
+		ids[i] = h.ID
+	}
+	if n, err := r.store.DrainLegacy(ctx, lease, ids); err != nil {
 		return err
 	} else if n > 0 {
 		r.log.Info("moved work from the layout before shards", zap.Int("entries", n))
