@@ -77,10 +77,6 @@ func (k Keys) HookLog(i int, hookID int64) string {
 // Logs is the set of hooks with a log in shard i, for trimming by age.
 func (k Keys) Logs(i int) string { return k.shard(i) + "logs" }
 
-// Chain records which hooks one X-Gitlab-Event-UUID chain triggered, for
-// recursion detection; in the shard of the chain's events.
-func (k Keys) Chain(i int, chain string) string { return k.shard(i) + "chain:" + chain }
-
 // hookSlot is the hash tag of a hook's shared state.
 func (k Keys) hookSlot(j int) string { return k.Namespace + ":{hs" + strconv.Itoa(j) + "}:" }
 
