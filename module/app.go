@@ -37,6 +37,8 @@ func init() {
 const (
 	DefaultRedis           = "redis://127.0.0.1:6379/0"
 	DefaultNamespace       = "webhooks"
+	DefaultShards          = 1
+	DefaultClusterShards   = 16
 	DefaultGitLabVersion   = "18.6.0"
 	DefaultWorkers         = 32
 	DefaultTimeout         = 10 * time.Second
@@ -87,6 +89,13 @@ type App struct {
 	// Namespace prefixes every Redis key, so several deployments can share
 	// one Redis. Default: webhooks.
 	Namespace string `json:"namespace,omitempty"`
+
+	// Shards is how many queue shards the events and deliveries are spread
+	// over, each its own Redis hash slot (1 to 64). One Redis server gains
+	// nothing from more than one; a Redis Cluster spreads the shards over
+	// its masters, so give it a few per master. Lowering it later is safe:
+	// the shards left out are drained. Default: 1, or 16 in cluster mode.
+	Shards int `json:"shards,omitempty"`
 
 	// Instance is the base URL sent as X-Gitlab-Instance, e.g.
 	// https://forge.example.com. Omitted from deliveries when empty.
@@ -310,10 +319,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 
-	a.poolKey = fmt.Sprint(a.RedisMode, "\x00", a.Redis, "\x00", a.Namespace, "\x00", a.ReplicaAcks, "\x00",
+	a.poolKey = fmt.Sprint(a.RedisMode, "\x00", a.Redis, "\x00", a.Namespace, "\x00", a.Shards, "\x00", a.ReplicaAcks, "\x00",
 		a.RedisCA, "\x00", a.RedisClientCert, "\x00", a.RedisClientKey)
 	val, _, err := runtimes.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
-		store, err := redisstore.New(redisstore.Options{URL: a.Redis, Mode: a.RedisMode, Namespace: a.Namespace, Readers: 2, ReplicaAcks: a.ReplicaAcks,
+		store, err := redisstore.New(redisstore.Options{URL: a.Redis, Mode: a.RedisMode, Namespace: a.Namespace, Shards: a.Shards,
+			Readers: 2 * a.Shards, ReplicaAcks: a.ReplicaAcks,
 			CAFile: a.RedisCA, CertFile: a.RedisClientCert, KeyFile: a.RedisClientKey,
 		})
 		if err != nil {
@@ -375,6 +385,12 @@ func (a *App) setDefaults(repl *caddy.Replacer) {
 	}
 	if a.Namespace == "" {
 		a.Namespace = DefaultNamespace
+	}
+	if a.Shards == 0 {
+		a.Shards = DefaultShards
+		if a.RedisMode == redisstore.ModeCluster {
+			a.Shards = DefaultClusterShards
+		}
 	}
 	a.Instance = repl.ReplaceKnown(a.Instance, "")
 	if a.GitLabVersion == "" {

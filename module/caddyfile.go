@@ -12,6 +12,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -38,6 +39,7 @@ import (
 //		redis_ca          <pem file>
 //		redis_client_cert <cert file> <key file>
 //		replica_acks      <n>
+//		shards            <n>
 //		max_attempts      <n>
 //		retry_backoff     <duration>
 //		max_retry_backoff <duration>
@@ -138,6 +140,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "replica_acks":
 			err = intArg(d, &a.ReplicaAcks)
+		case "shards":
+			if err = intArg(d, &a.Shards); err == nil && (a.Shards < 1 || a.Shards > redisstore.MaxShards) {
+				err = d.Errf("shards must be between 1 and %d, got %d", redisstore.MaxShards, a.Shards)
+			}
 		case "max_attempts":
 			err = intArg(d, &a.MaxAttempts)
 		case "retry_backoff":
