@@ -139,8 +139,7 @@ return {0, c, b, logid}
 // temporarily, 1 min doubling up to a cap; a client error at the
 // threshold, or 410 Gone at once, disables until a person re-enables).
 // Like GitLab, failures reported while the hook is already disabled do not
-// count again. Retries are scheduled regardless: the admission check
-// holds them back, or dead-letters them, while the hook is disabled.
+// count again.
 var healthScript = redis.NewScript(`
 -- KEYS: health, disabled hooks (zset: hook id -> until ms, inf = permanent)
 -- ARGV: now ms, result (ok|fail), class (''|client|gone), threshold, base backoff ms, max backoff ms, status, hook id
@@ -272,12 +271,89 @@ type Settled struct {
 // Settle records an attempt's outcome for the ready entry of m and, when
 // e is set, appends the attempt to its hook's log: the queue side in the
 // delivery's shard, the hook's health in its slot, in one round trip. A
-// dead letter is kept within dl, split evenly over the shards.
+// failure that would be retried asks the hook's health first (one more
+// round trip, on failures only): a hook it disables for good dead-letters
+// the delivery at once, and a hook it disables for a while gets the retry
+// once it is back. A dead letter is kept within dl, split evenly over the
+// shards.
 func (s *Store) Settle(ctx context.Context, m *DeliveryMsg, o Outcome, p HealthPolicy, dl DeadLetterLimits,
 	now time.Time, e *LogEntry, lim LogLimits) (Settled, error) {
 	d := &m.Delivery
+	var st Settled
+	var health *redis.Cmd
+	queueHealth := func(pl redis.Pipeliner, eval bool) {
+		result := "fail"
+		if o.Success {
+			result = "ok"
+		}
+		health = runScript(ctx, pl, healthScript, eval, []string{s.keys.Health(d.HookID), s.keys.DisabledOf(d.HookID)},
+			now.UnixMilli(), result, o.Class, p.Threshold, p.Base.Milliseconds(), p.Max.Milliseconds(), o.Status, d.HookID)
+	}
+	healthFirst := o.Attempted && !o.Success && o.Retry
+	if healthFirst {
+		_, err := s.work.do(ctx, queueHealth)
+		if err == nil {
+			err = st.readHealth(health)
+		}
+		if err != nil {
+			return Settled{}, fmt.Errorf("recording the health of hook %d: %w", d.HookID, err)
+		}
+		switch {
+		case st.Disabled:
+			o.Retry, o.Reason = false, "hook disabled"
+		case st.DisabledUntil.After(o.RetryAt):
+			o.RetryAt = st.DisabledUntil
+		}
+		health = nil
+	}
+	keys, args, err := s.settleArgs(m, o, dl, now, e, lim)
+	if err != nil {
+		return Settled{}, err
+	}
+	var settle *redis.Cmd
+	_, err = s.work.do(ctx, func(pl redis.Pipeliner, eval bool) {
+		settle = runScript(ctx, pl, settleScript, eval, keys, args...)
+		if (o.Attempted || o.Success) && !healthFirst {
+			queueHealth(pl, eval)
+		}
+	})
+	var res []any
+	if err == nil {
+		res, err = settle.Slice()
+	}
+	if err != nil {
+		return Settled{}, fmt.Errorf("settling delivery %s of hook %d: %w", m.StreamID, d.HookID, err)
+	}
+	st.Already = res[0].(int64) == 1
+	st.TrimmedForCount, st.TrimmedForBytes = int(res[1].(int64)), int(res[2].(int64))
+	if e != nil && !st.Already {
+		st.LogID, st.LogErr = logEntryNumber(res[3], d.HookID)
+	}
+	if health != nil {
+		if err := st.readHealth(health); err != nil {
+			return st, fmt.Errorf("recording the health of hook %d: %w", d.HookID, err)
+		}
+	}
+	return st, nil
+}
+
+// readHealth takes healthScript's reply.
+func (st *Settled) readHealth(c *redis.Cmd) error {
+	h, err := c.Int64Slice()
+	if err != nil {
+		return err
+	}
+	st.Fails, st.Disabled = int(h[0]), h[2] == 1
+	if h[1] > 0 {
+		st.DisabledUntil = time.UnixMilli(h[1])
+	}
+	return nil
+}
+
+// settleArgs are settleScript's keys and arguments.
+func (s *Store) settleArgs(m *DeliveryMsg, o Outcome, dl DeadLetterLimits, now time.Time, e *LogEntry, lim LogLimits) ([]string, []any, error) {
+	d := &m.Delivery
 	dl = dl.withDefaults()
-	maxDead, maxDeadBytes := s.perShard(int64(dl.MaxEntries)), s.perShard(dl.MaxBytes)
 	next, member := "done", ""
 	switch {
 	case o.Retry:
@@ -291,64 +367,26 @@ func (s *Store) Settle(ctx context.Context, m *DeliveryMsg, o Outcome, p HealthP
 	if next == "dead" {
 		doc = EncodeDelivery(d)
 	}
-	ev := ""
+	ev, plen := "", 0
 	if d.Shared {
-		ev = d.EventID
+		ev, plen = d.EventID, len(d.Body)
 	}
 	args := []any{GroupDeliver, m.StreamID, now.UnixMilli(), next, o.RetryAt.UnixMilli(), member, o.Reason,
-		doc, ev, s.keys.PayloadPrefix(m.Shard), maxDead, maxDeadBytes}
+		doc, ev, s.keys.PayloadPrefix(m.Shard), s.perShard(int64(dl.MaxEntries)), s.perShard(dl.MaxBytes)}
 	if e != nil {
 		la, err := s.logArgs(e, lim, d)
 		if err != nil {
-			return Settled{}, err
+			return nil, nil, err
 		}
 		args = append(args, "1", d.HookID, m.Shard)
 		args = append(args, la...)
 	} else {
 		args = append(args, "", d.HookID, m.Shard, "0", "0", 0, "", "", "")
 	}
-	plen := 0
-	if d.Shared {
-		plen = len(d.Body)
-	}
 	args = append(args, plen)
 	keys := []string{s.keys.Ready(m.Shard), s.keys.Schedule(m.Shard), s.keys.Dead(m.Shard), s.keys.DeadBytes(m.Shard),
 		s.keys.Refs(m.Shard), s.keys.HookLog(m.Shard, d.HookID), s.keys.Logs(m.Shard)}
-	var settle, health *redis.Cmd
-	_, err := s.work.do(ctx, func(pl redis.Pipeliner, eval bool) {
-		settle = runScript(ctx, pl, settleScript, eval, keys, args...)
-		if o.Attempted || o.Success {
-			result := "fail"
-			if o.Success {
-				result = "ok"
-			}
-			health = runScript(ctx, pl, healthScript, eval, []string{s.keys.Health(d.HookID), s.keys.DisabledOf(d.HookID)},
-				now.UnixMilli(), result, o.Class, p.Threshold, p.Base.Milliseconds(), p.Max.Milliseconds(), o.Status, d.HookID)
-		}
-	})
-	var res []any
-	if err == nil {
-		res, err = settle.Slice()
-	}
-	if err != nil {
-		return Settled{}, fmt.Errorf("settling delivery %s of hook %d: %w", m.StreamID, d.HookID, err)
-	}
-	st := Settled{Already: res[0].(int64) == 1}
-	st.TrimmedForCount, st.TrimmedForBytes = int(res[1].(int64)), int(res[2].(int64))
-	if e != nil && !st.Already {
-		st.LogID, st.LogErr = logEntryNumber(res[3], d.HookID)
-	}
-	if health != nil {
-		h, herr := health.Int64Slice()
-		if herr != nil {
-			return st, fmt.Errorf("recording the health of hook %d: %w", d.HookID, herr)
-		}
-		st.Fails, st.Disabled = int(h[0]), h[2] == 1
-		if h[1] > 0 {
-			st.DisabledUntil = time.UnixMilli(h[1])
-		}
-	}
-	return st, nil
+	return keys, args, nil
 }
 
 // perShard is a bound split evenly over the shards, rounded up.
