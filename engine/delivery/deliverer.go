@@ -125,16 +125,17 @@ func (d *Deliverer) Start(ctx, work context.Context) {
 // batch waits for free slots, the next is read, so a round trip to Redis
 // never stands between a finished delivery and the next. The runtime runs
 // it in a loop per shard; the shards' batches queue for the workers in
-// turn, so one shard's backlog cannot starve another. At most a batch of
-// Workers deliveries per shard, and one more, are held here; they stay
-// pending in Redis until settled. It returns how long to wait before the
-// next read.
+// turn, so one shard's backlog cannot starve another. They stay pending in
+// Redis until settled. It returns how long to wait before the next read.
 func (d *Deliverer) ReadStep(ctx context.Context, shard int) (time.Duration, error) {
 	if d.Holding() { // everything stays queued
 		return time.Second, nil
 	}
 	cursor := d.cursors[shard]
-	msgs, err := d.store.ReadDeliveries(ctx, shard, d.consumer, cursor, int64(d.slots.limitNow()), readBlock)
+	// Each shard reads its share of the workers, so the deliveries held
+	// here (read, not yet started) stay about two batches of Workers.
+	count := max(d.slots.limitNow()/len(d.cursors), 1)
+	msgs, err := d.store.ReadDeliveries(ctx, shard, d.consumer, cursor, int64(count), readBlock)
 	if err != nil {
 		return 0, err
 	}

@@ -95,9 +95,6 @@ func (r *Recovery) ClaimStep(ctx, work context.Context) (time.Duration, error) {
 	return cfg.ClaimInterval, nil
 }
 
-// ClaimInterval is the wait before the first claim.
-func (r *Recovery) ClaimInterval() time.Duration { return r.cfg.Load().ClaimInterval }
-
 // claimBatch is how many entries one claim takes at most.
 const claimBatch = 100
 
