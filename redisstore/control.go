@@ -15,7 +15,7 @@ type Depths struct {
 
 // QueueDepths counts the entries of every queue, over all shards.
 func (s *Store) QueueDepths(ctx context.Context) (Depths, error) {
-	cmds := make([][4]*redis.IntCmd, s.shards)
+	cmds := make([][4]*redis.IntCmd, s.readShards())
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range cmds {
 			cmds[i] = [4]*redis.IntCmd{p.XLen(ctx, s.keys.Events(i)), p.XLen(ctx, s.keys.Ready(i)),
