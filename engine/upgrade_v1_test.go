@@ -19,6 +19,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
+	"github.com/grt-continuation/caddy-webhooks/internal/refcheck"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -512,6 +513,9 @@ func TestUpgradeFromV1LayoutLosesNothing(t *testing.T) {
 	if left := leftoverWork(t, rt, "test"); len(left) > 0 {
 		t.Errorf("work left under the namespace after the drain:\n  %s", strings.Join(left, "\n  "))
 	}
+	// Moved work carries its own payload; what the new layout's events
+	// stored once is freed with its last holder.
+	refcheck.Assert(t, rt.Store().Client(), "test")
 }
 
 // checkV1Log reads a hook's log through the runtime, as the API does, and
