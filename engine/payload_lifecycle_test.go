@@ -447,3 +447,44 @@ func TestRetrySendsThePayloadAfterItsOtherHoldersWent(t *testing.T) {
 		t.Errorf("hook 1 got %d requests, want 1", ok.total())
 	}
 }
+
+// An event added twice (a capture retried after a timeout whose first
+// write had landed, a spool replay) is delivered twice to each hook, with
+// the same Idempotency-Key. When both copies fail and wait for their retry
+// together, they are one entry of the schedule: the payload must still be
+// freed once every holder is gone.
+func TestTwiceAddedEventFailingTwiceLeavesNoOrphanPayload(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rcv := newRecorder(t, func(_ string, attempt int) int {
+		if attempt <= 2 {
+			return http.StatusServiceUnavailable // both copies' first attempts
+		}
+		return http.StatusOK
+	})
+	cfg := testConfig()
+	cfg.Retry = delivery.RetryPolicy{MaxAttempts: 3, Backoff: 200 * time.Millisecond, MaxBackoff: time.Second, MaxAge: time.Hour}
+	rt := startSharded(t, redisstore.Options{URL: srv.URL, Shards: 2}, cfg, hookTo(t, 1, "acme/api", rcv.URL))
+	ev := pushEvent(t, "acme/api")
+	enqueue(t, rt, ev)
+	enqueue(t, rt, ev)
+	rcv.waitFor(t, ev.ID, 1, 3)
+	settled(t, rt)
+	time.Sleep(500 * time.Millisecond) // a fourth request would come now
+	settled(t, rt)
+	if n := len(rcv.requests(ev.ID, 1)); n > 4 {
+		t.Errorf("%d requests, want at most 4 (two copies, each retried once)", n)
+	}
+	// The log keeps every attempt; nothing else holds the payload.
+	r := refcheck.Assert(t, rt.Store().Client(), "test")
+	if r.Holders[refcheck.KindLog] != r.Held[ev.ID] {
+		t.Errorf("payload held %d times, holders %v; want only its log entries", r.Held[ev.ID], r.Holders)
+	}
+	if _, err := rt.Store().TrimLogs(context.Background(), redisstore.LogLimits{Retention: time.Hour, MaxEntries: 10},
+		time.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if r := refcheck.Assert(t, rt.Store().Client(), "test"); r.Payloads != 0 {
+		t.Errorf("%d payloads left once every log entry went", r.Payloads)
+	}
+}

@@ -105,8 +105,9 @@ end
 // in the delivery's shard: it acknowledges the entry, appends the attempt
 // to its hook's log, and schedules the retry, dead-letters the delivery,
 // or (success, or nothing more to do) releases its payload. The payload's
-// reference passes from the entry to the retry or the dead letter; the log
-// entry takes its own. The hook's health is healthScript's, in its own
+// reference passes from the entry to the retry or the dead letter (or
+// goes, when the same retry waits already); the log entry takes its own.
+// The hook's health is healthScript's, in its own
 // slot.
 var settleScript = redis.NewScript(refsLua + deadLua + logLua + `
 -- KEYS: ready, schedule, dead, dead bytes, refs, log, logs
@@ -124,7 +125,11 @@ if ARGV[13] == '1' then
 end
 local c, b = 0, 0
 if ARGV[4] == 'retry' then
-  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
+  if redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6]) == 0 then
+    -- the same delivery (of an event added twice) waits already: one
+    -- member holds one reference
+    addref(KEYS[5], ARGV[10], ARGV[9], -1)
+  end
 elseif ARGV[4] == 'dead' then
   c, b = dead(KEYS[3], KEYS[4], KEYS[5], ARGV[10], ARGV[8], ARGV[7], ARGV[3], ARGV[9], tonumber(ARGV[22]),
     tonumber(ARGV[11]), tonumber(ARGV[12]))
@@ -175,12 +180,14 @@ return {fails, until_ms, permanent}
 `)
 
 // deferScript moves a delivery off the ready stream into the schedule, for
-// a later time, without counting an attempt.
-var deferScript = redis.NewScript(`
--- KEYS: ready, schedule; ARGV: group, entry id, due ms, member
+// a later time, without counting an attempt. Its payload's reference
+// passes to the schedule's member, unless the same delivery (of an event
+// added twice) is there already: one member holds one reference.
+var deferScript = redis.NewScript(refsLua + `
+-- KEYS: ready, schedule, refs; ARGV: group, entry id, due ms, member, event id ('' if not shared), payload prefix
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+if redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4]) == 0 then addref(KEYS[3], ARGV[6], ARGV[5], -1) end
 return 1
 `)
 
@@ -396,10 +403,14 @@ func (s *Store) perShard(n int64) int64 { return (n + int64(s.shards) - 1) / int
 // returns false when another consumer settled the entry first.
 func (s *Store) Defer(ctx context.Context, m *DeliveryMsg, due time.Time) (bool, error) {
 	member := EncodeDelivery(&m.Delivery)
+	ev := ""
+	if m.Delivery.Shared {
+		ev = m.Delivery.EventID
+	}
 	var cmd *redis.Cmd
 	_, err := s.work.do(ctx, func(p redis.Pipeliner, eval bool) {
-		cmd = runScript(ctx, p, deferScript, eval, []string{s.keys.Ready(m.Shard), s.keys.Schedule(m.Shard)},
-			GroupDeliver, m.StreamID, due.UnixMilli(), member)
+		cmd = runScript(ctx, p, deferScript, eval, []string{s.keys.Ready(m.Shard), s.keys.Schedule(m.Shard), s.keys.Refs(m.Shard)},
+			GroupDeliver, m.StreamID, due.UnixMilli(), member, ev, s.keys.PayloadPrefix(m.Shard))
 	})
 	var n int64
 	if err == nil {
