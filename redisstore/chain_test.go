@@ -103,7 +103,7 @@ func TestChainGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range keys {
-		if !strings.HasPrefix(k, s.keys.Namespace+":{q0}:chain:") && !strings.HasPrefix(k, s.keys.Namespace+":{q3}:chain:") {
+		if !strings.HasPrefix(k, s.keys.shard(0)+"chain:") && !strings.HasPrefix(k, s.keys.shard(3)+"chain:") {
 			t.Errorf("chain key %s is outside the hash tags of shards 0 and 3", k)
 		}
 	}

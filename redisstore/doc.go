@@ -3,13 +3,13 @@
 // their consumer groups and crash recovery. It has no Caddy in it.
 //
 // Keys: see Keys. The queues are spread over shards, each a hash tag
-// ({q<i>}), so Redis Cluster keeps each shard's streams, payloads and the
+// ({q<i>.<n>}), so Redis Cluster keeps each shard's streams, payloads and the
 // keys its scripts update in one slot:
 //
-//	<ns>:{q<i>}:events   stream of captured events (metadata); group "fanout".
-//	<ns>:{q<i>}:p:<id>   an event's payload, stored once; <ns>:{q<i>}:refs
+//	<ns>:{q<i>.<n>}:events   stream of captured events (metadata); group "fanout".
+//	<ns>:{q<i>.<n>}:p:<id>   an event's payload, stored once; <ns>:{q<i>.<n>}:refs
 //	                     counts its holders, and at zero it goes.
-//	<ns>:{q<i>}:ready    stream, one entry per (event, hook) delivery, with a
+//	<ns>:{q<i>.<n>}:ready    stream, one entry per (event, hook) delivery, with a
 //	                     reference to the payload; group "deliver". Entries
 //	                     are deleted once settled, so the stream holds only
 //	                     unfinished work and is never trimmed.

@@ -52,8 +52,8 @@ type Report struct {
 	Problems []string
 }
 
-// shardKey splits a key of a queue shard: "<ns>:{q<i>}:<rest>".
-var shardKey = regexp.MustCompile(`^\{q(\d+)\}:(.*)$`)
+// shardKey splits a key of a queue shard: "<ns>:{q<i>.<n>}:<rest>".
+var shardKey = regexp.MustCompile(`^\{q(\d+)\.\d+\}:(.*)$`)
 
 // logKey matches a hook log of a shard: "hook:<id>:log".
 var logKey = regexp.MustCompile(`^hook:\d+:log$`)
