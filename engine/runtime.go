@@ -111,6 +111,7 @@ type Runtime struct {
 	deliver  *delivery.Deliverer
 	recovery *recovery.Recovery
 	hookLog  *hooklog.Log
+	outage   *outage // Redis known to be down (outage.go)
 
 	cfg   atomic.Pointer[Config]
 	hooks atomic.Pointer[webhook.HookSet] // static ∪ dynamic, what workers use
@@ -141,6 +142,7 @@ func NewRuntime(store *redisstore.Store, consumer string, log *zap.Logger) *Runt
 	r.deliver = delivery.New(store, consumer, log, r.Hooks, r.hookLog)
 	r.hookLog.Use(r.deliver)
 	r.recovery = recovery.New(store, consumer, log, r.Hooks, r.fan, r.deliver)
+	r.outage = newOutage(store, log)
 	return r
 }
 
@@ -254,6 +256,7 @@ func (r *Runtime) Close(grace time.Duration) error {
 	started := r.started
 	r.mu.Unlock()
 	defer r.deliver.Close()()
+	r.outage.close()
 	if started {
 		r.cancel()
 		r.loops.Wait()
@@ -270,14 +273,49 @@ func (r *Runtime) Close(grace time.Duration) error {
 // Enqueue makes an event durable in Redis; once it returns nil the event
 // will be delivered to every matching hook. Relative image URLs in its
 // Markdown fields become absolute first, as GitLab's payloads have them (no
-// I/O: this is on the client's response path).
+// I/O: this is on the client's response path). While Redis is known to be
+// unreachable and the callers have a spool (SetFailover), it returns
+// ErrRedisDown at once, without trying.
 func (r *Runtime) Enqueue(ctx context.Context, ev *webhook.Event) error {
+	if r.outage.refusing() {
+		r.outage.refuse()
+		return ErrRedisDown
+	}
+	return r.enqueue(ctx, ev)
+}
+
+// Replay is Enqueue for the spool's replayer: while Redis is known to be
+// down it fails at once too, but the event, already spooled, is not
+// counted as skipped.
+func (r *Runtime) Replay(ctx context.Context, ev *webhook.Event) error {
+	if r.outage.refusing() {
+		return ErrRedisDown
+	}
+	return r.enqueue(ctx, ev)
+}
+
+func (r *Runtime) enqueue(ctx context.Context, ev *webhook.Event) error {
 	if cfg := r.cfg.Load(); cfg != nil && ev.Project != "" {
 		ev.Body = gitlab.RewriteImageURLs(ev.Body, cfg.Send.Instance, ev.Project)
 	}
 	if _, err := r.store.AddEvent(ctx, ev); err != nil {
+		r.outage.failed(err)
 		return err // the caller spools it, or counts it lost
 	}
 	metrics.EventsCaptured.WithLabelValues(ev.Trigger).Inc()
 	return nil
 }
+
+// SetFailover says what Enqueue's callers do with the events Redis cannot
+// take; a config generation sets it as it starts.
+func (r *Runtime) SetFailover(f Failover) { r.outage.setFailover(f) }
+
+// RedisDown tells whether Enqueue fails at once now: Redis was found
+// unreachable and the callers have a spool. Callers that use Redis
+// themselves before Enqueue need not wait for it either.
+func (r *Runtime) RedisDown() bool { return r.outage.refusing() }
+
+// RedisFailed reports the error of a caller's own Redis call on the
+// enqueue path: one that says Redis is unreachable starts an outage, as a
+// failed Enqueue does.
+func (r *Runtime) RedisFailed(err error) { r.outage.failed(err) }

@@ -39,8 +39,12 @@ func newRecordingReceiver(t *testing.T, status int, respond func(w http.Response
 	rc.status.Store(int32(status))
 	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
+		// The status is read before the test sees the request: a test that
+		// changes it on receipt means the next request, and would
+		// otherwise race this one's answer.
+		status := int(rc.status.Load())
 		rc.ch <- apiReceived{Path: r.URL.Path, Header: r.Header.Clone(), Body: b}
-		respond(w, r, int(rc.status.Load()))
+		respond(w, r, status)
 	}))
 	t.Cleanup(rc.Close)
 	return rc

@@ -451,9 +451,14 @@ func (a *App) Start() error {
 	if err := a.rt.Start(); err != nil {
 		return fmt.Errorf("starting webhook runtime: %w", err)
 	}
+	failover := engine.Failover{Redis: redisstore.Redact(a.Redis)}
+	if a.spool != nil {
+		failover.Spooled = a.spool.Wake
+	}
+	a.rt.SetFailover(failover)
 	if a.spool != nil {
 		a.spool.SetMaxSize(a.SpoolMaxSize)
-		if err := a.spool.Start(a.rt.Enqueue); err != nil {
+		if err := a.spool.Start(a.rt.Replay); err != nil {
 			return fmt.Errorf("starting the webhooks spool: %w", err)
 		}
 	}

@@ -284,12 +284,16 @@ func (in *Ingest) queue(reqCtx context.Context, caller api.Caller, q pendingEven
 	defer cancel()
 	var redisErr error
 	claimed := false
-	if q.key != "" && !redisDown.Load() {
+	// Found down earlier (by any capture or request): Enqueue refuses at
+	// once, and the key check would wait for Redis.
+	known := in.rt.RedisDown()
+	if q.key != "" && !known && !redisDown.Load() {
 		first, err := in.claimKey(ctx, caller, q.key, q.ev.ID)
 		switch {
 		case err != nil:
 			redisErr = err
 			redisDown.Store(true)
+			in.rt.RedisFailed(err)
 			in.logger.Warn("idempotency key not checked: redis did not answer", zap.String("event_id", q.ev.ID), zap.Error(err))
 		case first != q.ev.ID:
 			return first, true, nil
@@ -297,7 +301,7 @@ func (in *Ingest) queue(reqCtx context.Context, caller api.Caller, q pendingEven
 			claimed = true
 		}
 	}
-	if !redisDown.Load() {
+	if known || !redisDown.Load() {
 		if redisErr = in.rt.Enqueue(ctx, q.ev); redisErr == nil {
 			return q.ev.ID, false, nil
 		}

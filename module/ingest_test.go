@@ -3,6 +3,7 @@ package module
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,9 +12,12 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/grt-continuation/caddy-webhooks/api"
+	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 	"github.com/grt-continuation/caddy-webhooks/spool"
 )
@@ -68,6 +72,54 @@ func TestIngestUnavailableOnlyWithoutRedisAndSpool(t *testing.T) {
 	// Only the first event waits on Redis; the rest go straight to the spool.
 	if d := time.Since(start); d > 2*time.Duration(in.EnqueueTimeout)+time.Second {
 		t.Fatalf("a 3-event batch took %v with redis down", d)
+	}
+}
+
+// Once Redis is known to be down, later requests spool at once, those with
+// an Idempotency-Key too (its check is what would wait for Redis), and the
+// spool is replayed as soon as Redis answers again.
+func TestIngestRequestsSpoolAtOnceWhileRedisIsDown(t *testing.T) {
+	redis := redistest.Start(t)
+	in := newIngest(t, redis.URL)
+	in.EnqueueTimeout = caddy.Duration(2 * time.Second) // the default
+	in.spool = spool.New(t.TempDir(), "ingest", 1<<20, zaptest.NewLogger(t))
+	t.Cleanup(func() { in.spool.Close() })
+	server := "ingest-test-" + redis.Addr
+	in.rt.SetFailover(engine.Failover{Spooled: in.spool.Wake, Redis: server}) // as the webhooks app does
+	if err := in.spool.Start(in.rt.Replay); err != nil {
+		t.Fatal(err)
+	}
+	skipped := func() float64 { return testutil.ToFloat64(metrics.EnqueuesSkipped.WithLabelValues("cap", server)) }
+
+	redis.Stop()
+	const n = 5
+	start := time.Now()
+	for i := range n {
+		req := httptest.NewRequest(http.MethodPost, "/events", strings.NewReader(ingestLine))
+		req.Header.Set("PRIVATE-TOKEN", ingestToken)
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("job-%d", i))
+		rec := httptest.NewRecorder()
+		if err := in.ServeHTTP(rec, req, nil); err != nil || rec.Code != http.StatusAccepted {
+			t.Fatalf("request %d with redis down: %d %s %v", i, rec.Code, rec.Body, err)
+		}
+	}
+	t.Logf("%d requests with redis down took %s", n, time.Since(start))
+	if got := in.spool.Pending(); got != n {
+		t.Fatalf("%d events spooled, want %d", got, n)
+	}
+	// Only the first request tried Redis (its key check found it gone).
+	if got := skipped(); got != n-1 {
+		t.Fatalf("enqueues_skipped_total = %v, want %d", got, n-1)
+	}
+
+	redis.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for in.spool.Pending() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	st := in.rt.Store()
+	if got, err := st.Client().XLen(context.Background(), st.Keys().Events()).Result(); err != nil || got != n {
+		t.Fatalf("%d events in redis after it came back (%v), want %d", got, err, n)
 	}
 }
 

@@ -70,7 +70,13 @@ func (s *Spool) run(ctx context.Context) {
 	wait := minRetry
 	for {
 		if s.Pending() > 0 {
-			if err := s.replay(ctx, *s.enqueue.Load()); err != nil {
+			select { // this replay covers what a wake-up asked for
+			case <-s.wake:
+			default:
+			}
+			err := s.replay(ctx, *s.enqueue.Load())
+			s.failing.Store(err != nil)
+			if err != nil {
 				if ctx.Err() != nil {
 					return
 				}

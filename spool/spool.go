@@ -52,6 +52,7 @@ type Spool struct {
 	started bool
 	enqueue atomic.Pointer[Enqueue]
 	wake    chan struct{}
+	failing atomic.Bool // the last replay stopped at a Redis error
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -164,11 +165,21 @@ func (s *Spool) Append(ev *webhook.Event) error {
 	s.pending++
 	spooled.WithLabelValues(s.name).Inc()
 	s.gauges()
+	if !s.failing.Load() { // else the replayer waits for Wake or its backoff
+		s.Wake()
+	}
+	return nil
+}
+
+// Wake has the replayer try Redis now rather than after its retry backoff:
+// Redis answers again. Append wakes it too, unless its last try failed: a
+// burst of events while Redis is down must not make it try (and log) once
+// per event.
+func (s *Spool) Wake() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // undoLocked drops a partly written record.

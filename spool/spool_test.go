@@ -272,3 +272,46 @@ func TestAppendsDuringReplayKeepTheirOrder(t *testing.T) {
 		}
 	}
 }
+
+// While Redis refuses, events appended meanwhile do not make the replayer
+// try again (and log) once each: it waits for its backoff or for Wake,
+// which the runtime calls when Redis answers again.
+func TestRefusedReplayWaitsForWakeNotForEachAppend(t *testing.T) {
+	var tries, down = 0, true
+	var mu sync.Mutex
+	enqueue := func(_ context.Context, _ *webhook.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		tries++
+		if down {
+			return errors.New("redis is down")
+		}
+		return nil
+	}
+	triesNow := func() int { mu.Lock(); defer mu.Unlock(); return tries }
+	s := New(t.TempDir(), "test", 1<<20, zaptest.NewLogger(t))
+	t.Cleanup(func() { s.Close() })
+	if err := s.Start(enqueue); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(event(0)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first try", func() bool { return s.failing.Load() })
+	since, before := time.Now(), triesNow()
+	for i := 1; i <= 20; i++ {
+		if err := s.Append(event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	// Only the backoff (at least minRetry) may bring a try meanwhile.
+	if n, most := triesNow()-before, int(time.Since(since)/minRetry); n > most {
+		t.Fatalf("%d tries during 20 appends while redis refused, want at most %d (one per backoff)", n, most)
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	s.Wake()
+	waitFor(t, "the replay after Wake", func() bool { return s.Pending() == 0 })
+}

@@ -290,7 +290,13 @@ func (d *Deliverer) deliver(ctx context.Context, m *redisstore.DeliveryMsg, rele
 	req := RequestOf(hook, dv)
 	res := d.sender.Send(ctx, &cfg.Send, &req)
 	if ctx.Err() != nil {
-		return // aborted by shutdown: leave it pending, it will be sent again
+		// Aborted by Close (its grace ran out): the outcome is not
+		// recorded, so the entry stays pending and is sent again after the
+		// lease. Said, since the receiver may have got this attempt.
+		d.log.Info("delivery aborted by shutdown; it stays queued and is sent again after the lease",
+			zap.Int64("hook_id", hook.ID), zap.String("event", dv.EventID), zap.Int("attempt", dv.Attempt),
+			zap.Int("status", res.Status))
+		return
 	}
 	releaseHook()
 	select {

@@ -30,6 +30,10 @@ var (
 		"Entries per queue (events, ready, scheduled, dead), sampled every few seconds.", "namespace", "queue")
 	Paused = gauges("paused",
 		"1 while deliveries are paused (operator pause or silent mode).", "namespace")
+	RedisDown = gauges("redis_down",
+		"1 while Redis is known to be unreachable: an enqueue found it so, and a probe has not yet found it answering.", "namespace", "redis")
+	EnqueuesSkipped = counter("enqueues_skipped_total",
+		"Events not tried in Redis because it was known to be unreachable; their callers spooled them at once.", "namespace", "redis")
 	HooksDisabled = gauges("hooks_disabled",
 		"Hooks disabled now, temporarily or until re-enabled (all processes).", "namespace")
 	FirstAttemptLatency = histogram("first_attempt_latency_seconds",
@@ -63,5 +67,6 @@ func histogram(name, help string, buckets []float64) prometheus.Histogram {
 // All returns the engine's collectors for registration.
 func All() []prometheus.Collector {
 	return []prometheus.Collector{EventsCaptured, EventsRejected, Deliveries, DeliveryDuration, Deferred, DeadLetters,
-		DeadLettersTrimmed, RuntimesRunning, WorkerSlots, QueueDepth, Paused, HooksDisabled, FirstAttemptLatency}
+		DeadLettersTrimmed, RuntimesRunning, WorkerSlots, QueueDepth, Paused, RedisDown, EnqueuesSkipped, HooksDisabled,
+		FirstAttemptLatency}
 }
