@@ -118,7 +118,7 @@ func TestIngestRequestsSpoolAtOnceWhileRedisIsDown(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	st := in.rt.Store()
-	if got, err := st.Client().XLen(context.Background(), st.Keys().Events()).Result(); err != nil || got != n {
+	if got, err := st.Client().XLen(context.Background(), st.Keys().Events(0)).Result(); err != nil || got != n {
 		t.Fatalf("%d events in redis after it came back (%v), want %d", got, err, n)
 	}
 }
