@@ -18,7 +18,7 @@ import (
 // store is a redisstore.Store on the bench Redis, so queued events and
 // deliveries have exactly the engine's encoding.
 func (b *bench) store() (*redisstore.Store, error) {
-	return redisstore.New(redisstore.Options{URL: b.rds.url(), Namespace: "bench"})
+	return redisstore.New(redisstore.Options{URL: b.rds.url(), Namespace: keys.Namespace, Shards: b.shardCount()})
 }
 
 // fillEvents queues n push events as the capture handler would (AddEvent),
@@ -101,7 +101,7 @@ func (b *bench) runDeliveries(name string, hooks []hookConf, extra []string, eve
 	}
 	done := waitFor(limit, func() bool { return b.rcv.count.Load() >= expect })
 	// Settles trail the last arrival by a round trip; count them too.
-	waitFor(5*time.Second, func() bool { return b.xlen("bench:{d0}:ready") == 0 })
+	waitFor(5*time.Second, func() bool { return b.readyDeliveries() == 0 })
 	cpu, _ := cpuSeconds(b.caddy.cmd.Process.Pid) // includes start-up: a few ms
 	s1, err := b.rds.stats(ctx)
 	if err != nil {

@@ -23,21 +23,23 @@ import (
 )
 
 type options struct {
-	smoke       bool
-	caddyBin    string
-	only        string
-	rounds      int
-	dur         time.Duration
-	conns       int
-	workers     int
-	backlog     int
-	backlogTime time.Duration
-	steadyDur   time.Duration
-	memDur      time.Duration
-	bigEvents   int
-	pprofDir    string
-	aof         bool
-	keep        bool
+	smoke         bool
+	caddyBin      string
+	only          string
+	rounds        int
+	dur           time.Duration
+	conns         int
+	workers       int
+	backlog       int
+	backlogTime   time.Duration
+	steadyDur     time.Duration
+	memDur        time.Duration
+	bigEvents     int
+	shards        int
+	clusterShards int
+	pprofDir      string
+	aof           bool
+	keep          bool
 }
 
 func main() {
@@ -54,6 +56,8 @@ func main() {
 	flag.DurationVar(&o.steadyDur, "steady-dur", 30*time.Second, "length of one steady run of scenario 8")
 	flag.DurationVar(&o.memDur, "mem-dur", 10*time.Minute, "length of scenario 11's steady run")
 	flag.IntVar(&o.bigEvents, "big-events", 500, "20 KB events queued per round of scenario 9 (× 20 hooks)")
+	flag.IntVar(&o.shards, "shards", 0, "queue shards (the webhooks option shards N) of every scenario but 10; 0: the default")
+	flag.IntVar(&o.clusterShards, "cluster-shards", 12, "queue shards of scenario 10 (cluster)")
 	flag.StringVar(&o.pprofDir, "pprof", "", "write Caddy CPU profiles of scenarios 2 and 3 here")
 	flag.BoolVar(&o.aof, "aof", false, "run Redis with appendonly yes, appendfsync everysec")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, Caddyfiles)")
@@ -207,6 +211,9 @@ func (b *bench) startCaddyOn(name, redis string, hooks []hookConf, extra ...stri
 	c.redisURL = redis
 	c.hooks = hooks
 	c.extra = append([]string{fmt.Sprintf("workers %d", b.o.workers)}, extra...)
+	if !slices.ContainsFunc(extra, func(l string) bool { return strings.HasPrefix(l, "shards ") }) {
+		c.extra = append(c.extra, b.shardsConf()...)
+	}
 	p, err := startCaddy(b.o.caddyBin, b.dir, name, c.render(), fmt.Sprintf("127.0.0.1:%d", c.admin), b.baseURL("/plain"))
 	if err != nil {
 		return err

@@ -164,45 +164,64 @@ func (b *bench) steadyMemory() error {
 		return err
 	}
 	ctx := context.Background()
-	keys, sampled, bytes, ttl, err := b.chainKeys(ctx, 1000)
+	ck, err := b.chainKeys(ctx, 1000)
 	if err != nil {
 		return err
 	}
 	ev := float64(max(run.events, 1))
 	name := fmt.Sprintf("steady %d events/s for %s, deliveries done: ", rate, dur)
 	b.add("11", name+"Redis used_memory growth per event, bytes", math.NaN(), float64(run.mem1-run.mem0)/ev, "reported", nil)
-	b.add("11", name+"chain keys left (warm-up included)", math.NaN(), float64(keys), "", nil)
-	b.add("11", name+"bytes per chain key (MEMORY USAGE, sampled)", math.NaN(), bytes, "", nil)
-	b.note("scenario 11: %d events in %s at %d/s, used_memory %d → %d bytes; %d chain keys, %d sampled, TTL left on one %s",
-		run.events, dur, rate, run.mem0, run.mem1, keys, sampled, ttl)
+	b.add("11", name+"chain keys left (warm-up included)", math.NaN(), float64(ck.keys), "", nil)
+	b.add("11", name+"chain records left (hash fields, warm-up included)", math.NaN(), float64(ck.fields), "", nil)
+	b.add("11", name+"bytes per chain key (MEMORY USAGE, sampled)", math.NaN(), ck.perKey(), "", nil)
+	b.add("11", name+"bytes per chain record (MEMORY USAGE ÷ fields, sampled keys)", math.NaN(), ck.perField(), "", nil)
+	b.note("scenario 11: %d events in %s at %d/s, used_memory %d → %d bytes; %d chain keys holding %d records, %d keys sampled, TTL left on one %s",
+		run.events, dur, rate, run.mem0, run.mem1, ck.keys, ck.fields, ck.sampled, ck.ttl)
 	return nil
 }
 
-// chainKeys counts the recursion-chain keys and averages MEMORY USAGE
-// over the first sample of them.
-func (b *bench) chainKeys(ctx context.Context, sample int) (n, sampled int, avg float64, ttl time.Duration, err error) {
-	match := "bench:{d0}:chain:*"
-	var total int64
-	it := b.rds.rdb.Scan(ctx, 0, match, 1000).Iterator()
+// chainStats describes the recursion-chain keys left in Redis.
+type chainStats struct {
+	keys, fields int64 // every chain key, and their hash fields
+	// sampled keys, their MEMORY USAGE and their fields
+	sampled, sampledBytes, sampledFields int64
+	ttl                                  time.Duration // left on the first key
+}
+
+func (c chainStats) perKey() float64 { return float64(c.sampledBytes) / float64(max(c.sampled, 1)) }
+
+func (c chainStats) perField() float64 {
+	return float64(c.sampledBytes) / float64(max(c.sampledFields, 1))
+}
+
+// chainKeys counts the recursion-chain keys of every queue shard
+// (<ns>:{q<i>}:chain:*: the shared hashes of root chains, their overflow
+// hashes and the chains' own hashes) and their records, and takes MEMORY
+// USAGE of the first sample of them.
+func (b *bench) chainKeys(ctx context.Context, sample int64) (chainStats, error) {
+	var c chainStats
+	rdb := b.rds.rdb
+	it := rdb.Scan(ctx, 0, keys.Namespace+":{q*}:chain:*", 1000).Iterator()
 	for it.Next(ctx) {
-		n++
-		if sampled < sample {
-			u, err := b.rds.rdb.MemoryUsage(ctx, it.Val()).Result()
+		k := it.Val()
+		n, err := rdb.HLen(ctx, k).Result()
+		if err != nil {
+			return c, err
+		}
+		c.keys++
+		c.fields += n
+		if c.sampled < sample {
+			u, err := rdb.MemoryUsage(ctx, k).Result()
 			if err != nil {
-				return n, sampled, 0, 0, err
+				return c, err
 			}
-			total += u
-			sampled++
-			if ttl == 0 {
-				ttl, _ = b.rds.rdb.PTTL(ctx, it.Val()).Result()
+			c.sampled++
+			c.sampledBytes += u
+			c.sampledFields += n
+			if c.ttl == 0 {
+				c.ttl, _ = rdb.PTTL(ctx, k).Result()
 			}
 		}
 	}
-	if err := it.Err(); err != nil {
-		return n, sampled, 0, 0, err
-	}
-	if sampled > 0 {
-		avg = float64(total) / float64(sampled)
-	}
-	return n, sampled, avg, ttl, nil
+	return c, it.Err()
 }
