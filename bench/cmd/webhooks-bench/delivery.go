@@ -189,10 +189,10 @@ func (b *bench) delivery() error {
 			b.add("7", "Redis round trips per delivery ("+v.name+"; reply writes) vs design estimate", 1.03, median(rts), "lower is better", nil)
 			b.note("scenario 7, %s, commands per delivery: %s", v.name, breakdown(last, expect))
 		}
-		if v.id == "3b" && b.o.pprofDir != "" {
+		if (v.id == "3a" || v.id == "3b") && b.o.pprofDir != "" {
 			prof := int(math.Max(median(cand)*8, float64(expect)))
 			ev := prof / v.hooks
-			if _, err := b.runDeliveries("delivery-profile", hooks, v.extra, ev, mainRef, int64(ev*v.hooks), 3*time.Minute, "scenario3-delivery-100hooks"); err != nil {
+			if _, err := b.runDeliveries("delivery-profile", hooks, v.extra, ev, mainRef, int64(ev*v.hooks), 3*time.Minute, "scenario"+v.id+"-delivery"); err != nil {
 				return err
 			}
 		}

@@ -46,7 +46,7 @@ func main() {
 	var o options
 	flag.BoolVar(&o.smoke, "smoke", false, "every scenario at a tiny size; checks that each produced numbers, not targets")
 	flag.StringVar(&o.caddyBin, "caddy", "", "Caddy binary with the plugin (default: go build ./cmd/caddy)")
-	flag.StringVar(&o.only, "only", "1,2,3,4,5,6,7,8,9,10,11", "scenarios to run (7 needs 3)")
+	flag.StringVar(&o.only, "only", "1,2,3,4,5,6,7,8,9,10,11", "scenarios to run (7 needs 3; 8 is 8a, 500 events/s, and 8b, 1,000/s)")
 	flag.IntVar(&o.rounds, "rounds", 3, "A/B rounds per comparison; medians are reported")
 	flag.DurationVar(&o.dur, "dur", 5*time.Second, "length of one throughput round")
 	flag.IntVar(&o.conns, "conns", 32, "load generator connections (closed loop)")
@@ -58,7 +58,7 @@ func main() {
 	flag.IntVar(&o.bigEvents, "big-events", 500, "20 KB events queued per round of scenario 9 (× 20 hooks)")
 	flag.IntVar(&o.shards, "shards", 0, "queue shards (the webhooks option shards N) of every scenario but 10; 0: the default")
 	flag.IntVar(&o.clusterShards, "cluster-shards", 12, "queue shards of scenario 10 (cluster)")
-	flag.StringVar(&o.pprofDir, "pprof", "", "write Caddy CPU profiles of scenarios 2 and 3 here")
+	flag.StringVar(&o.pprofDir, "pprof", "", "write Caddy CPU profiles of scenarios 2, 3a, 3b and 8 here")
 	flag.BoolVar(&o.aof, "aof", false, "run Redis with appendonly yes, appendfsync everysec")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, Caddyfiles)")
 	flag.Parse()
@@ -99,7 +99,7 @@ func run(o options) error {
 	defer b.close()
 
 	fmt.Fprintf(os.Stderr, "machine: %s\n", machine())
-	want := map[string]bool{}
+	want := b.want
 	for _, s := range strings.Split(o.only, ",") {
 		want[strings.TrimSpace(s)] = true
 	}
@@ -112,7 +112,7 @@ func run(o options) error {
 		{"4", b.latency},
 		{"5", b.isolation},
 		{"6", b.backlogDrain},
-		{"8", b.steadyCPU},
+		{"8,8a,8b", b.steadyCPU},
 		{"9", b.bigPayload},
 		{"10", b.clusterSpread},
 		{"11", b.steadyMemory},
@@ -146,10 +146,11 @@ type bench struct {
 	rows    []row
 	notes   []string
 	errs    int64
+	want    map[string]bool // the scenarios of -only
 }
 
 func newBench(o options, dir string) (*bench, error) {
-	b := &bench{o: o, dir: dir, rcv: newReceiver()}
+	b := &bench{o: o, dir: dir, rcv: newReceiver(), want: map[string]bool{}}
 	var err error
 	if b.rds, err = startRedis(dir, o.aof); err != nil {
 		return nil, err

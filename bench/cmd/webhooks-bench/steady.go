@@ -74,8 +74,15 @@ func (b *bench) steady(name string, rate int, dur time.Duration, proxy *rtProxy)
 		t0 = proxy.trips.Load()
 	}
 
+	var prof <-chan struct{}
+	if proxy != nil { // scenario 8, not 11's long run
+		prof = b.profile(fmt.Sprintf("scenario8-%d-per-s", rate), int(max(dur.Seconds(), 1)))
+	}
 	res := openLoop(client, http.MethodPost, url, nil, rate, dur)
 	b.errs += res.errs
+	if prof != nil {
+		<-prof
+	}
 	run.events = res.n
 	if !waitFor(time.Minute, func() bool { return b.rcv.count.Load() >= res.n }) {
 		b.note("%s: %d of %d deliveries arrived within a minute of the end", name, b.rcv.count.Load(), res.n)
@@ -117,6 +124,9 @@ func (b *bench) steadyCPU() error {
 		id := "8"
 		if i > 0 {
 			id = "8b"
+		}
+		if !b.want["8"] && !b.want[[]string{"8a", "8b"}[i]] { // -only 8a or 8b: one rate
+			continue
 		}
 		var caddy, redis, sum, trips, cmds, reads, idle []float64
 		var last steadyRun
