@@ -463,10 +463,22 @@ func (s *Store) Payloads(ctx context.Context, shard int, eventIDs []string) ([][
 
 // Fanned is one event's fan-out: the deliveries it makes.
 type Fanned struct {
-	Shard      int
-	StreamID   string
-	EventID    string
+	Shard    int
+	StreamID string
+	EventID  string
+	// Chain is the event's X-Gitlab-Event-UUID. The first Checked
+	// deliveries (those of hooks) are checked and registered in its
+	// recursion chain; the rest (chat messages) are not.
+	Chain   string
+	Checked int
+	// Deliveries are queued, but for the checked ones the chain refuses.
 	Deliveries []webhook.Delivery
+	// Verdicts and Already are FanOut's answer: the chain's verdict on
+	// each checked delivery (only the allowed ones were queued), and
+	// whether another consumer had fanned the event out already (then
+	// nothing was queued, and Verdicts is empty).
+	Verdicts []ChainVerdict
+	Already  bool
 }
 
 // refsLua adjusts a payload's reference count; at zero the payload goes.
@@ -480,42 +492,81 @@ local function addref(refs, prefix, ev, delta)
 end
 `
 
-// fanOutScript queues an event's deliveries and settles the event in one
-// step: its payload's reference passes from the event to the deliveries
-// that share it. An event settled already (fanned out by another consumer)
-// queues nothing.
-var fanOutScript = redis.NewScript(refsLua + `
--- KEYS: events, ready, refs; ARGV: group, entry id, event id, payload prefix, shared deliveries, deliveries...
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+// fanOutScript fans an event out in one step: it checks and registers its
+// hooks in its recursion chain (chainLua), queues the deliveries the chain
+// allows, and settles the event; the payload's reference passes from the
+// event to the deliveries that share it. An event settled already (fanned
+// out by another consumer) queues nothing and leaves its chain alone.
+var fanOutScript = redis.NewScript(refsLua + chainLua + `
+-- KEYS: events, ready, refs, chain's own hash, chain's root hash, bucket's overflow hash
+--       (the last two: the own hash again for a chain without a root record)
+-- ARGV: group, entry id, event id, payload prefix, now ms, chain window ms, chain max hooks, chain,
+--       chain as 16 bytes (''), n checked, the n hook ids, then per delivery: shared ('1'|''), document;
+--       the first n deliveries are those of the hook ids
+-- returns: {1} when settled already, else {0, verdict of each of the n hooks...}
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {1} end
 redis.call('XDEL', KEYS[1], ARGV[2])
-for i = 6, #ARGV do redis.call('XADD', KEYS[2], '*', 'd', ARGV[i]) end
-addref(KEYS[3], ARGV[4], ARGV[3], tonumber(ARGV[5]) - 1)
-return 1
+local n = tonumber(ARGV[10])
+local out = {0}
+local verdicts = {}
+if n > 0 then
+  verdicts = chaincheck(KEYS[4], KEYS[5], KEYS[6], ARGV[3], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]),
+    ARGV[8], ARGV[9], {unpack(ARGV, 11, 10 + n)})
+end
+local shared, k = 0, 0
+for i = 11 + n, #ARGV - 1, 2 do
+  k = k + 1
+  if k > n or verdicts[k] == 1 then
+    redis.call('XADD', KEYS[2], '*', 'd', ARGV[i + 1])
+    if ARGV[i] == '1' then shared = shared + 1 end
+  end
+  if k <= n then out[k + 1] = verdicts[k] end
+end
+addref(KEYS[3], ARGV[4], ARGV[3], shared - 1)
+return out
 `)
 
-// FanOut queues each event's deliveries and settles the event, atomically
-// per event (an event and its deliveries share a shard), in one round trip.
-func (s *Store) FanOut(ctx context.Context, evs []Fanned) error {
+// FanOut fans each event out (fanOutScript), atomically per event: an
+// event, its chain and its deliveries share a shard. It takes one round
+// trip, and sets each event's Verdicts and Already.
+func (s *Store) FanOut(ctx context.Context, evs []Fanned, window time.Duration, maxHooks int) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	_, err := s.scripts(ctx, len(evs), func(p redis.Pipeliner, eval bool, i int) *redis.Cmd {
+	now := time.Now().UnixMilli()
+	cmds, err := s.scripts(ctx, len(evs), func(p redis.Pipeliner, eval bool, i int) *redis.Cmd {
 		f := &evs[i]
-		args := make([]any, 0, 5+len(f.Deliveries))
-		shared := 0
+		own, root, over, field := s.chainTarget(f.Shard, f.Chain)
+		args := make([]any, 0, 10+f.Checked+2*len(f.Deliveries))
+		args = append(args, GroupFanout, f.StreamID, f.EventID, s.keys.PayloadPrefix(f.Shard), now,
+			window.Milliseconds(), maxHooks, f.Chain, field, f.Checked)
+		for j := range f.Checked {
+			args = append(args, f.Deliveries[j].HookID)
+		}
 		for j := range f.Deliveries {
+			shared := ""
 			if f.Deliveries[j].Shared {
-				shared++
+				shared = "1"
 			}
+			args = append(args, shared, EncodeDelivery(&f.Deliveries[j]))
 		}
-		args = append(args, GroupFanout, f.StreamID, f.EventID, s.keys.PayloadPrefix(f.Shard), shared)
-		for j := range f.Deliveries {
-			args = append(args, EncodeDelivery(&f.Deliveries[j]))
-		}
-		return runScript(ctx, p, fanOutScript, eval, []string{s.keys.Events(f.Shard), s.keys.Ready(f.Shard), s.keys.Refs(f.Shard)}, args...)
+		keys := []string{s.keys.Events(f.Shard), s.keys.Ready(f.Shard), s.keys.Refs(f.Shard), own, root, over}
+		return runScript(ctx, p, fanOutScript, eval, keys, args...)
 	})
 	if err != nil {
 		return fmt.Errorf("queueing the deliveries of %d events: %w", len(evs), err)
+	}
+	for i, c := range cmds {
+		res, err := c.Int64Slice()
+		if err != nil || len(res) == 0 {
+			return fmt.Errorf("queueing the deliveries of event %s: unexpected reply %v: %w", evs[i].EventID, c.Val(), err)
+		}
+		f := &evs[i]
+		f.Already = res[0] == 1
+		f.Verdicts = make([]ChainVerdict, len(res)-1)
+		for j, v := range res[1:] {
+			f.Verdicts[j] = ChainVerdict(v)
+		}
 	}
 	return nil
 }
