@@ -58,7 +58,7 @@ func chainKey(namespace string, shard int, name string) string {
 // a hook already triggered in the chain by another event (0), or a chain
 // that reached its limit of hooks (2), is refused; a replay of the same
 // event is not recursion. ownk is the chain's own hash; rootk and overk,
-// for a version-7 chain (field, its 16 bytes, not ''), its root hash and
+// for a version-7 chain (field, its 16 bytes, not empty), its root hash and
 // the bucket's overflow hash. ids are the hook ids; it returns a verdict
 // per hook. A root record is the 4-byte registration second, then the hook
 // ids joined by ','; in the root hash, 4 bytes and '+' when the record is
