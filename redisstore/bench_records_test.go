@@ -31,4 +31,16 @@ func BenchmarkDeliveryEncoding(b *testing.B) {
 			}
 		}
 	})
+	// A delivery of the event's shared payload, as the fan-out queues them.
+	shared := d
+	shared.Shared = true
+	encShared := EncodeDelivery(&shared)
+	b.Run("decode shared", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := DecodeDelivery(encShared); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
