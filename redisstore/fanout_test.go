@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -30,7 +32,7 @@ func fanOutOne(t *testing.T, s *Store, ev *webhook.Event, hooks ...int64) Fanned
 	f.Deliveries = append(f.Deliveries, webhook.Delivery{EventID: ev.ID, HookID: 99, Trigger: "push",
 		Chain: ev.Chain, At: ev.At, Attempt: 1, Body: []byte(`{"text":"chat"}`)})
 	fs := []Fanned{f}
-	if err := s.FanOut(ctx, fs, 30*time.Minute, 100); err != nil {
+	if err := s.FanOut(ctx, fs, 30*time.Minute, 100, HandOff{}); err != nil {
 		t.Fatal(err)
 	}
 	return fs[0]
@@ -132,7 +134,7 @@ func TestFanOutOfASettledEventQueuesNothing(t *testing.T) {
 	f := fanOutOne(t, s, ev, 1)
 	again := []Fanned{{Shard: 0, StreamID: f.StreamID, EventID: ev.ID, Chain: ev.Chain, Checked: 1,
 		Deliveries: f.Deliveries[:1]}}
-	if err := s.FanOut(ctx, again, 30*time.Minute, 100); err != nil {
+	if err := s.FanOut(ctx, again, 30*time.Minute, 100, HandOff{}); err != nil {
 		t.Fatal(err)
 	}
 	if !again[0].Already || len(again[0].Verdicts) != 0 {
@@ -140,5 +142,73 @@ func TestFanOutOfASettledEventQueuesNothing(t *testing.T) {
 	}
 	if got := queuedHooks(t, s, ev.ID); !slices.Equal(got, []int64{1, 99}) {
 		t.Errorf("queued hooks %v, want [1 99] once", got)
+	}
+}
+
+// TestFanOutHandsDeliveriesToIdleWorkers: the fan-out takes at most the
+// room it was given of the deliveries it queues, for the workers'
+// consumer, with their payload; they are pending for that consumer, and a
+// read by another consumer gets only the rest. With older deliveries
+// waiting, those go first, their payloads read as well.
+func TestFanOutHandsDeliveriesToIdleWorkers(t *testing.T) {
+	s := newLogStore(t)
+	ctx := context.Background()
+	if err := s.EnsureGroups(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fanOut := func(body string, ho HandOff, hooks ...int64) Fanned {
+		t.Helper()
+		ev, err := webhook.NewEvent(webhook.Signals{Event: "push", Project: "acme/api", Ref: "refs/heads/main"},
+			[]byte(body), "", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AddEvent(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := s.ReadEvents(ctx, 0, "c", ">", 1, 0)
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("read %d events: %v", len(msgs), err)
+		}
+		f := Fanned{Shard: 0, StreamID: msgs[0].StreamID, EventID: ev.ID, Chain: ev.Chain, Checked: len(hooks)}
+		for _, h := range hooks {
+			f.Deliveries = append(f.Deliveries, webhook.Delivery{EventID: ev.ID, HookID: h, Trigger: "push",
+				Chain: ev.Chain, At: ev.At, Attempt: 1, Shared: true})
+		}
+		fs := []Fanned{f}
+		if err := s.FanOut(ctx, fs, 30*time.Minute, 100, ho); err != nil {
+			t.Fatal(err)
+		}
+		return fs[0]
+	}
+	pending := func(consumer string) int64 {
+		t.Helper()
+		p, err := s.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: s.keys.Ready(0), Group: GroupDeliver,
+			Start: "-", End: "+", Count: 100, Consumer: consumer}).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int64(len(p))
+	}
+
+	f := fanOut(`{"n":1}`, HandOff{Consumer: "w", Max: 1}, 1, 2)
+	if len(f.Taken) != 1 || f.Taken[0].Err != nil || f.Taken[0].Delivery.HookID != 1 ||
+		string(f.Taken[0].Delivery.Body) != `{"n":1}` {
+		t.Fatalf("taken %+v, want hook 1's delivery with its payload", f.Taken)
+	}
+	if n := pending("w"); n != 1 {
+		t.Errorf("%d deliveries pending for the workers' consumer, want 1", n)
+	}
+	if got := queuedHooks(t, s, f.EventID); !slices.Equal(got, []int64{2}) {
+		t.Errorf("another consumer read hooks %v, want [2]", got)
+	}
+
+	old := fanOut(`{"n":2}`, HandOff{}, 3) // waits in the stream
+	f = fanOut(`{"n":3}`, HandOff{Consumer: "w", Max: 5}, 4)
+	if len(f.Taken) != 1 || f.Taken[0].Delivery.EventID != old.EventID || string(f.Taken[0].Delivery.Body) != `{"n":2}` {
+		t.Fatalf("taken %+v, want the older delivery (hook 3) with its payload", f.Taken)
+	}
+	if got := queuedHooks(t, s, f.EventID); !slices.Equal(got, []int64{4}) {
+		t.Errorf("another consumer read hooks %v, want [4]", got)
 	}
 }

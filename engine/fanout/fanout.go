@@ -40,12 +40,25 @@ type Config struct {
 	MaxChainHooks   int
 }
 
+// Workers are the process's delivery workers (the deliverer), to which
+// the fan-out hands the deliveries it queues while they have room: taken
+// in the fan-out's own script, they need no read of their own.
+type Workers interface {
+	// Room is how many deliveries the workers can start at once now; 0
+	// while deliveries are held (paused, silent mode) or not started.
+	Room() int
+	// Take starts deliveries taken for the fan-out's consumer, which is
+	// also theirs; they are pending for it in Redis until settled.
+	Take(msgs []redisstore.DeliveryMsg)
+}
+
 // Fanout reads the events of one runtime and queues their deliveries.
 type Fanout struct {
 	store    *redisstore.Store
 	consumer string
 	log      *zap.Logger
 	hooks    func() *webhook.HookSet
+	workers  Workers
 	cfg      atomic.Pointer[Config]
 	cursors  []string // per shard
 	// sampled is when each project's latest event of a trigger was last
@@ -53,9 +66,10 @@ type Fanout struct {
 	sampled sync.Map
 }
 
-// New builds a fan-out; hooks returns the hooks in effect.
-func New(store *redisstore.Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet) *Fanout {
-	f := &Fanout{store: store, consumer: consumer, log: log, hooks: hooks}
+// New builds a fan-out; hooks returns the hooks in effect; workers (may
+// be nil) take deliveries at once while they have room.
+func New(store *redisstore.Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, workers Workers) *Fanout {
+	f := &Fanout{store: store, consumer: consumer, log: log, hooks: hooks, workers: workers}
 	f.cursors = make([]string, store.Shards())
 	for i := range f.cursors {
 		f.cursors[i] = "0" // our own unfinished events first (after a crash)
@@ -139,12 +153,30 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 			out[i].Deliveries = f.chatDeliveries(hooks, &msgs[i].Event, out[i].Deliveries) // chats.go
 		}
 	}
-	// The recursion guard runs in the same script as the queueing.
-	if err := f.store.FanOut(ctx, out, cfg.RecursionWindow, cfg.MaxChainHooks); err != nil {
+	// The recursion guard runs in the same script as the queueing, and so
+	// does the hand-off to idle workers: only when they can take all of
+	// this batch's deliveries (a steady trickle). A backlog is better read
+	// in batches by the delivery loop.
+	ho := redisstore.HandOff{Consumer: f.consumer}
+	if f.workers != nil {
+		n := 0
+		for i := range out {
+			n += len(out[i].Deliveries)
+		}
+		if room := f.workers.Room(); n <= room {
+			ho.Max = room
+		}
+	}
+	if err := f.store.FanOut(ctx, out, cfg.RecursionWindow, cfg.MaxChainHooks, ho); err != nil {
 		return err
 	}
+	var taken []redisstore.DeliveryMsg
 	for i := range out {
 		f.reportBlocked(&out[i])
+		taken = append(taken, out[i].Taken...)
+	}
+	if len(taken) > 0 {
+		f.workers.Take(taken)
 	}
 	f.rememberLatest(ctx, msgs, now)
 	return nil
