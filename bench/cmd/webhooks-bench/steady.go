@@ -18,6 +18,10 @@ type steadyRun struct {
 	stats              redisStats
 	mem0, mem1         int64   // INFO used_memory before the run and after its drain
 	idleCPU            float64 // Caddy + Redis CPU seconds per second with no events
+	// plainCPU is Caddy's CPU seconds per request for the same load through
+	// the site without webhooks_capture (scenario 8 only): the proxying
+	// that the per-delivery figure includes.
+	plainCPU float64
 }
 
 // steady runs rate events/s for dur. With proxy, Caddy talks to Redis
@@ -104,6 +108,15 @@ func (b *bench) steady(name string, rate int, dur time.Duration, proxy *rtProxy)
 	}
 	run.delivered = b.rcv.count.Load()
 	run.caddyCPU, run.redisCPU, run.stats = c1-c0, r1-r0, s1.delta(s0)
+	if proxy != nil {
+		// The same requests through the site without capture: nothing is
+		// captured, so this is the proxying alone.
+		p0, _ := cpuSeconds(b.caddy.pid())
+		plain := openLoop(client, http.MethodPost, b.baseURL("/event"), nil, rate, min(dur, 10*time.Second))
+		p1, _ := cpuSeconds(b.caddy.pid())
+		b.errs += plain.errs
+		run.plainCPU = (p1 - p0) / float64(max(plain.n, 1))
+	}
 	return run, nil
 }
 
@@ -128,7 +141,7 @@ func (b *bench) steadyCPU() error {
 		if !b.want["8"] && !b.want[[]string{"8a", "8b"}[i]] { // -only 8a or 8b: one rate
 			continue
 		}
-		var caddy, redis, sum, trips, cmds, reads, idle []float64
+		var caddy, plain, redis, sum, trips, cmds, reads, idle []float64
 		var last steadyRun
 		for r := 0; r < b.o.rounds; r++ {
 			run, err := b.steady("steady-"+id, rate, dur, proxy)
@@ -137,6 +150,7 @@ func (b *bench) steadyCPU() error {
 			}
 			n := float64(max(run.delivered, 1))
 			caddy = append(caddy, run.caddyCPU*1e6/n)
+			plain = append(plain, run.plainCPU*1e6)
 			redis = append(redis, run.redisCPU*1e6/n)
 			sum = append(sum, (run.caddyCPU+run.redisCPU)*1e6/n)
 			ev := float64(max(run.events, 1))
@@ -149,7 +163,8 @@ func (b *bench) steadyCPU() error {
 				id, r+1, run.events, run.delivered, caddy[r], redis[r], sum[r], trips[r], cmds[r], loadAvg())
 		}
 		name := fmt.Sprintf("steady %d events/s, 1 hook, 1 KB, %s runs: ", rate, dur)
-		b.add(id, name+"Caddy CPU µs per delivery (capture included)", math.NaN(), median(caddy), "", nil)
+		b.add(id, name+"Caddy CPU µs per delivery (capture included; baseline: per request through the site without capture)",
+			median(plain), median(caddy), "", nil)
 		b.add(id, name+"Redis CPU µs per delivery", math.NaN(), median(redis), "", nil)
 		b.add(id, name+"Caddy + Redis CPU µs per delivery", math.NaN(), median(sum), "≤ 500 µs (v2 layout)", func(r row) bool { return r.cand <= 500 })
 		b.add(id, name+"Redis round trips per event (counted by a proxy)", math.NaN(), median(trips), "reported", nil)
