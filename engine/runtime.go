@@ -138,8 +138,8 @@ func NewRuntime(store *redisstore.Store, consumer string, log *zap.Logger) *Runt
 	}
 	r := &Runtime{store: store, consumer: consumer, log: log}
 	r.hookLog = hooklog.New(store, log)
-	r.fan = fanout.New(store, consumer, log, r.Hooks)
 	r.deliver = delivery.New(store, consumer, log, r.Hooks, r.hookLog)
+	r.fan = fanout.New(store, consumer, log, r.Hooks, r.deliver)
 	r.hookLog.Use(r.deliver)
 	r.recovery = recovery.New(store, consumer, log, r.Hooks, r.fan, r.deliver)
 	r.outage = newOutage(store, log)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -147,4 +148,54 @@ func TestEncodeLogEntry(t *testing.T) {
 	if !bytes.Contains(got, []byte(`"req_data":{"a": [1, 2], "s": "\"req_data\":0"}`)) {
 		t.Errorf("payload not kept as stored: %s", got)
 	}
+}
+
+// TestEncodeLogEntryAsJSON: the hand-written encoding is byte for byte
+// json.Marshal's, whatever the strings, headers and numbers hold.
+func TestEncodeLogEntryAsJSON(t *testing.T) {
+	at := time.Date(2026, 11, 29, 7, 1, 2, 345678900, time.UTC)
+	for _, e := range []*LogEntry{
+		{HookID: 1, EventID: "0194f0c2-7d1e-7a51-9a4c-5b1c2d3e4f50", Chain: "c", Trigger: "push", Kind: "delivery",
+			URL: "http://127.0.0.1/h/{path}", RequestHeaders: map[string]string{"X-Gitlab-Token": "[REDACTED]",
+				"User-Agent": "GitLab/18.6.0", "Content-Type": "application/json"}, RequestData: json.RawMessage(`{"a":1}`),
+			ResponseHeaders: map[string]string{"Date": "Sun, 29 Nov 2026 07:01:02 GMT"}, ResponseStatus: "200",
+			Duration: 0.001234567, CreatedAt: at},
+		{HookID: -7, EventID: `e"\<>&`, Trigger: "push", Kind: "test", URL: "http://x/?a=1&b=2",
+			RequestHeaders: map[string]string{}, Oversize: true, Rendered: true, RequestData: json.RawMessage(`{"oversize":true}`),
+			ResponseBody: "<html>é\u2028\x00\xff</html>", ResponseStatus: "internal error", InternalError: "dial tcp: i/o timeout\n",
+			Duration: 5e-7, CreatedAt: at.In(time.FixedZone("x", 3600))},
+		{HookID: 3, Duration: 1e21, CreatedAt: time.Time{}},
+		{HookID: 4, Duration: 123456.75, ResponseHeaders: map[string]string{"A": "\t"}, CreatedAt: at},
+	} {
+		got, err := encodeLogEntry(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("encodeLogEntry =\n%s\njson.Marshal =\n%s", got, want)
+		}
+	}
+}
+
+func FuzzEncodeLogEntry(f *testing.F) {
+	f.Add("e", "push", "k<v>", "ü\x01", 0.5)
+	f.Fuzz(func(t *testing.T, ev, trig, hk, body string, dur float64) {
+		if math.IsInf(dur, 0) || math.IsNaN(dur) {
+			return
+		}
+		e := &LogEntry{HookID: 1, EventID: ev, Trigger: trig, RequestHeaders: map[string]string{hk: body, "b": hk},
+			ResponseBody: body, Duration: dur, CreatedAt: time.Unix(1, 5).UTC()}
+		got, err := encodeLogEntry(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(e)
+		if !bytes.Equal(got, want) {
+			t.Errorf("encodeLogEntry =\n%q\njson.Marshal =\n%q", got, want)
+		}
+	})
 }

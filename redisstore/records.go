@@ -121,31 +121,106 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// DecodeDelivery parses a delivery's stored form. Encode's layout (body
-// last, after "att") is split without scanning the body, which was
-// validated at capture; anything else (such as the earlier layout, with the
-// body before "att") goes through encoding/json.
+// DecodeDelivery parses a delivery's stored form. Encode's layout is read
+// member by member (ownForm), without scanning the body, which was
+// validated at capture; anything else (such as the earlier layout, with
+// the body before "att", or a string with escapes) goes through
+// encoding/json.
 func DecodeDelivery(s string) (webhook.Delivery, error) {
-	var d storedDelivery
-	if strings.HasPrefix(s, `{"ev":`) && strings.HasSuffix(s, sharedTail) {
-		if err := json.Unmarshal([]byte(s), &d); err != nil {
+	out, ok := ownForm(s)
+	if !ok {
+		var d storedDelivery
+		if i := strings.Index(s, bodyKey); i > 0 && strings.HasPrefix(s, `{"ev":`) && strings.Contains(s[:i], `,"att":`) &&
+			strings.HasSuffix(s, "}") {
+			if err := json.Unmarshal([]byte(s[:i]+"}"), &d); err != nil {
+				return webhook.Delivery{}, fmt.Errorf("decoding delivery: %w", err)
+			}
+			d.Body = json.RawMessage(s[i+len(bodyKey) : len(s)-1])
+		} else if err := json.Unmarshal([]byte(s), &d); err != nil {
 			return webhook.Delivery{}, fmt.Errorf("decoding delivery: %w", err)
 		}
-	} else if i := strings.Index(s, bodyKey); i > 0 && strings.HasPrefix(s, `{"ev":`) && strings.Contains(s[:i], `,"att":`) &&
-		strings.HasSuffix(s, "}") {
-		if err := json.Unmarshal([]byte(s[:i]+"}"), &d); err != nil {
-			return webhook.Delivery{}, fmt.Errorf("decoding delivery: %w", err)
-		}
-		d.Body = json.RawMessage(s[i+len(bodyKey) : len(s)-1])
-	} else if err := json.Unmarshal([]byte(s), &d); err != nil {
-		return webhook.Delivery{}, fmt.Errorf("decoding delivery: %w", err)
+		out = webhook.Delivery{EventID: d.EventID, HookID: d.HookID, Trigger: d.Trigger, Chain: d.Chain,
+			At: time.UnixMilli(d.AtMs), Body: d.Body, Attempt: d.Attempt, Shared: d.Shared == 1}
 	}
-	out := webhook.Delivery{EventID: d.EventID, HookID: d.HookID, Trigger: d.Trigger, Chain: d.Chain,
-		At: time.UnixMilli(d.AtMs), Body: d.Body, Attempt: d.Attempt, Shared: d.Shared == 1}
-	if d.EventID == "" || d.HookID == 0 {
+	if out.EventID == "" || out.HookID == 0 {
 		return out, fmt.Errorf("decoding delivery: missing event or hook")
 	}
 	return out, nil
+}
+
+// ownForm reads a delivery in EncodeDelivery's layout, with strings that
+// need no unescaping; ok is false for anything else. Its strings share
+// s's memory.
+func ownForm(s string) (d webhook.Delivery, ok bool) {
+	var at, att int64
+	rest := s
+	if d.EventID, rest, ok = cutMember(rest, `{"ev":`, cutPlainString); !ok {
+		return d, false
+	}
+	if d.HookID, rest, ok = cutMember(rest, `,"hook":`, cutInt); !ok {
+		return d, false
+	}
+	if d.Trigger, rest, ok = cutMember(rest, `,"trigger":`, cutPlainString); !ok {
+		return d, false
+	}
+	if d.Chain, rest, ok = cutMember(rest, `,"chain":`, cutPlainString); !ok {
+		return d, false
+	}
+	if att, rest, ok = cutMember(rest, `,"att":`, cutInt); !ok || att != int64(int(att)) {
+		return d, false
+	}
+	if at, rest, ok = cutMember(rest, `,"at":`, cutInt); !ok {
+		return d, false
+	}
+	d.Attempt, d.At = int(att), time.UnixMilli(at)
+	switch {
+	case rest == sharedTail:
+		d.Shared = true
+	case strings.HasPrefix(rest, bodyKey) && strings.HasSuffix(rest, "}") && len(rest) > len(bodyKey)+1:
+		d.Body = json.RawMessage(rest[len(bodyKey) : len(rest)-1])
+	default:
+		return d, false
+	}
+	return d, true
+}
+
+// cutMember cuts key, then a value read by cut, off the front of s.
+func cutMember[T any](s, key string, cut func(string) (T, string, bool)) (T, string, bool) {
+	rest, ok := strings.CutPrefix(s, key)
+	if !ok {
+		var zero T
+		return zero, s, false
+	}
+	return cut(rest)
+}
+
+// cutPlainString cuts a JSON string without escapes off the front of s.
+func cutPlainString(s string) (string, string, bool) {
+	if len(s) == 0 || s[0] != '"' {
+		return "", s, false
+	}
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			return s[1:i], s[i+1:], true
+		case c == '\\' || c < 0x20 || c >= 0x7f:
+			return "", s, false // escapes, control or non-ASCII bytes: encoding/json decides
+		}
+	}
+	return "", s, false
+}
+
+// cutInt cuts a JSON integer off the front of s.
+func cutInt(s string) (int64, string, bool) {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	return n, s[i:], err == nil
 }
 
 // storedDelivery is a delivery's stored form as encoding/json reads it.

@@ -96,3 +96,23 @@ func FuzzDeliveryRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// TestSharedDeliveryRoundTrip: a delivery of the event's shared payload
+// is stored without a body and read back as such, escapes or not.
+func TestSharedDeliveryRoundTrip(t *testing.T) {
+	at := time.UnixMilli(1795597974408)
+	for _, d := range []webhook.Delivery{
+		{EventID: "0194f0c2-7d1e-7a51-9a4c-5b1c2d3e4f50", HookID: 7, Trigger: "push", Chain: "c", At: at, Attempt: 3, Shared: true},
+		{EventID: `e"\é`, HookID: -1, Trigger: "push", Chain: `,"p":1}`, At: at, Attempt: 1, Shared: true},
+	} {
+		enc := EncodeDelivery(&d)
+		got, err := DecodeDelivery(enc)
+		if err != nil {
+			t.Fatalf("DecodeDelivery(%s): %v", enc, err)
+		}
+		if got.EventID != d.EventID || got.HookID != d.HookID || got.Chain != d.Chain || got.Attempt != d.Attempt ||
+			!got.At.Equal(d.At) || !got.Shared || got.Body != nil {
+			t.Errorf("round trip of %s:\n got %+v\nwant %+v", enc, got, d)
+		}
+	}
+}

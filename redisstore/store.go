@@ -406,7 +406,7 @@ func (s *Store) fillPayloads(ctx context.Context, shard int, msgs []DeliveryMsg)
 	var at map[string]int
 	for i := range msgs {
 		d := &msgs[i].Delivery
-		if msgs[i].Err != nil || !d.Shared {
+		if msgs[i].Err != nil || !d.Shared || d.Body != nil {
 			continue
 		}
 		if at == nil {
@@ -426,7 +426,7 @@ func (s *Store) fillPayloads(ctx context.Context, shard int, msgs []DeliveryMsg)
 	}
 	for i := range msgs {
 		d := &msgs[i].Delivery
-		if msgs[i].Err != nil || !d.Shared {
+		if msgs[i].Err != nil || !d.Shared || d.Body != nil {
 			continue
 		}
 		b, ok := vals[at[d.EventID]].(string)
@@ -463,10 +463,34 @@ func (s *Store) Payloads(ctx context.Context, shard int, eventIDs []string) ([][
 
 // Fanned is one event's fan-out: the deliveries it makes.
 type Fanned struct {
-	Shard      int
-	StreamID   string
-	EventID    string
+	Shard    int
+	StreamID string
+	EventID  string
+	// Chain is the event's X-Gitlab-Event-UUID. The first Checked
+	// deliveries (those of hooks) are checked and registered in its
+	// recursion chain; the rest (chat messages) are not.
+	Chain   string
+	Checked int
+	// Deliveries are queued, but for the checked ones the chain refuses.
 	Deliveries []webhook.Delivery
+	// Verdicts and Already are FanOut's answer: the chain's verdict on
+	// each checked delivery (only the allowed ones were queued), and
+	// whether another consumer had fanned the event out already (then
+	// nothing was queued, and Verdicts is empty).
+	Verdicts []ChainVerdict
+	Already  bool
+	// Taken are the deliveries FanOut took for the HandOff's consumer,
+	// payloads filled in: they are pending for it, read by no one else.
+	Taken []DeliveryMsg
+}
+
+// HandOff asks FanOut to take up to Max of the deliveries it queues for
+// Consumer (of GroupDeliver) at once, with their payload, in the same
+// script: a process whose workers are idle then needs no read of its own
+// (a round trip, and another for the payloads) to start them.
+type HandOff struct {
+	Consumer string
+	Max      int
 }
 
 // refsLua adjusts a payload's reference count; at zero the payload goes.
@@ -480,42 +504,167 @@ local function addref(refs, prefix, ev, delta)
 end
 `
 
-// fanOutScript queues an event's deliveries and settles the event in one
-// step: its payload's reference passes from the event to the deliveries
-// that share it. An event settled already (fanned out by another consumer)
-// queues nothing.
-var fanOutScript = redis.NewScript(refsLua + `
--- KEYS: events, ready, refs; ARGV: group, entry id, event id, payload prefix, shared deliveries, deliveries...
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+// fanOutScript fans an event out in one step: it checks and registers its
+// hooks in its recursion chain (chainLua), queues the deliveries the chain
+// allows, and settles the event; the payload's reference passes from the
+// event to the deliveries that share it. An event settled already (fanned
+// out by another consumer) queues nothing and leaves its chain alone. It
+// may then take deliveries for a consumer (HandOff) and return them with
+// their payloads. Those are the oldest not yet handed out: normally the
+// ones just queued, but any others are as good.
+var fanOutScript = redis.NewScript(refsLua + chainLua + `
+-- KEYS: events, ready, refs, chain's own hash, chain's root hash, bucket's overflow hash
+--       (the last two: the own hash again for a chain without a root record)
+-- ARGV: group, entry id, event id, payload prefix, now ms, chain window ms, chain max hooks, chain,
+--       chain as 16 bytes (''), deliveries to take at most, delivery group, consumer to take them for,
+--       n checked, the n hook ids, then per delivery: shared ('1'|''), document;
+--       the first n deliveries are those of the hook ids
+-- returns: {1} when settled already, else {0, {verdict of each of the n hooks}, entries taken,
+--          {event id, payload, ...} of the shared payloads of the entries taken}
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {1} end
 redis.call('XDEL', KEYS[1], ARGV[2])
-for i = 6, #ARGV do redis.call('XADD', KEYS[2], '*', 'd', ARGV[i]) end
-addref(KEYS[3], ARGV[4], ARGV[3], tonumber(ARGV[5]) - 1)
-return 1
+local n = tonumber(ARGV[13])
+local verdicts = {}
+if n > 0 then
+  verdicts = chaincheck(KEYS[4], KEYS[5], KEYS[6], ARGV[3], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]),
+    ARGV[8], ARGV[9], {unpack(ARGV, 14, 13 + n)})
+end
+local shared, queued, k = 0, 0, 0
+for i = 14 + n, #ARGV - 1, 2 do
+  k = k + 1
+  if k > n or verdicts[k] == 1 then
+    redis.call('XADD', KEYS[2], '*', 'd', ARGV[i + 1])
+    queued = queued + 1
+    if ARGV[i] == '1' then shared = shared + 1 end
+  end
+end
+addref(KEYS[3], ARGV[4], ARGV[3], shared - 1)
+local taken, payloads = false, {}
+local take = math.min(tonumber(ARGV[10]), queued)
+if take > 0 then
+  local r = redis.call('XREADGROUP', 'GROUP', ARGV[11], ARGV[12], 'COUNT', take, 'STREAMS', KEYS[2], '>')
+  if r then
+    taken = r[1][2]
+    local seen = {}
+    for _, e in ipairs(taken) do
+      local f = e[2]
+      -- a delivery of a shared payload: {"ev":"<event id>",...,"p":1} (EncodeDelivery)
+      if f and f[1] == 'd' and string.sub(f[2], -7) == ',"p":1}' then
+        local ev = string.match(f[2], '^{"ev":"([^"\\]*)"')
+        if ev and not seen[ev] then
+          seen[ev] = true
+          local p = redis.call('GET', ARGV[4] .. ev)
+          if p then
+            payloads[#payloads + 1] = ev
+            payloads[#payloads + 1] = p
+          end
+        end
+      end
+    end
+  end
+end
+return {0, verdicts, taken, payloads}
 `)
 
-// FanOut queues each event's deliveries and settles the event, atomically
-// per event (an event and its deliveries share a shard), in one round trip.
-func (s *Store) FanOut(ctx context.Context, evs []Fanned) error {
+// FanOut fans each event out (fanOutScript), atomically per event: an
+// event, its chain and its deliveries share a shard. It takes one round
+// trip, and sets each event's Verdicts and Already, and Taken when ho asks
+// for deliveries.
+func (s *Store) FanOut(ctx context.Context, evs []Fanned, window time.Duration, maxHooks int, ho HandOff) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	_, err := s.scripts(ctx, len(evs), func(p redis.Pipeliner, eval bool, i int) *redis.Cmd {
+	now := time.Now().UnixMilli()
+	room := ho.Max
+	takes := make([]int, len(evs))
+	for i := range evs {
+		takes[i] = min(room, len(evs[i].Deliveries))
+		room -= takes[i]
+	}
+	cmds, err := s.scripts(ctx, len(evs), func(p redis.Pipeliner, eval bool, i int) *redis.Cmd {
 		f := &evs[i]
-		args := make([]any, 0, 5+len(f.Deliveries))
-		shared := 0
+		own, root, over, field := s.chainTarget(f.Shard, f.Chain)
+		args := make([]any, 0, 13+f.Checked+2*len(f.Deliveries))
+		args = append(args, GroupFanout, f.StreamID, f.EventID, s.keys.PayloadPrefix(f.Shard), now,
+			window.Milliseconds(), maxHooks, f.Chain, field, takes[i], GroupDeliver, ho.Consumer, f.Checked)
+		for j := range f.Checked {
+			args = append(args, f.Deliveries[j].HookID)
+		}
 		for j := range f.Deliveries {
+			shared := ""
 			if f.Deliveries[j].Shared {
-				shared++
+				shared = "1"
 			}
+			args = append(args, shared, EncodeDelivery(&f.Deliveries[j]))
 		}
-		args = append(args, GroupFanout, f.StreamID, f.EventID, s.keys.PayloadPrefix(f.Shard), shared)
-		for j := range f.Deliveries {
-			args = append(args, EncodeDelivery(&f.Deliveries[j]))
-		}
-		return runScript(ctx, p, fanOutScript, eval, []string{s.keys.Events(f.Shard), s.keys.Ready(f.Shard), s.keys.Refs(f.Shard)}, args...)
+		keys := []string{s.keys.Events(f.Shard), s.keys.Ready(f.Shard), s.keys.Refs(f.Shard), own, root, over}
+		return runScript(ctx, p, fanOutScript, eval, keys, args...)
 	})
 	if err != nil {
 		return fmt.Errorf("queueing the deliveries of %d events: %w", len(evs), err)
+	}
+	for i, c := range cmds {
+		if err := evs[i].read(c); err != nil {
+			return fmt.Errorf("queueing the deliveries of event %s: %w", evs[i].EventID, err)
+		}
+	}
+	return s.fillTaken(ctx, evs)
+}
+
+// read takes fanOutScript's reply.
+func (f *Fanned) read(c *redis.Cmd) error {
+	res, err := c.Slice()
+	if err != nil {
+		return err
+	}
+	if len(res) == 1 {
+		f.Already = true
+		return nil
+	}
+	if len(res) != 4 {
+		return fmt.Errorf("unexpected reply %v", res)
+	}
+	vs, _ := res[1].([]any)
+	f.Verdicts = make([]ChainVerdict, len(vs))
+	for j, v := range vs {
+		n, _ := v.(int64)
+		f.Verdicts[j] = ChainVerdict(n)
+	}
+	if f.Taken, err = deliveryEntries(f.Shard, res[2]); err != nil {
+		return err
+	}
+	if len(f.Taken) == 0 {
+		return nil
+	}
+	ps, _ := res[3].([]any)
+	payloads := make(map[string][]byte, len(ps)/2)
+	for j := 0; j+1 < len(ps); j += 2 {
+		ev, _ := ps[j].(string)
+		p, _ := ps[j+1].(string)
+		payloads[ev] = []byte(p)
+	}
+	for j := range f.Taken {
+		if d := &f.Taken[j].Delivery; f.Taken[j].Err == nil && d.Shared {
+			if p, ok := payloads[d.EventID]; ok {
+				d.Body = json.RawMessage(p)
+			}
+		}
+	}
+	return nil
+}
+
+// fillTaken reads the payloads the fan-out script did not find for the
+// deliveries it took (an event ID it would have to unescape).
+func (s *Store) fillTaken(ctx context.Context, evs []Fanned) error {
+	for i := range evs {
+		for j := range evs[i].Taken {
+			if m := &evs[i].Taken[j]; m.Err == nil && m.Delivery.Shared && m.Delivery.Body == nil {
+				if err := s.fillPayloads(ctx, evs[i].Shard, evs[i].Taken); err != nil {
+					return err
+				}
+				break
+			}
+		}
 	}
 	return nil
 }

@@ -71,7 +71,12 @@ type Deliverer struct {
 	records     context.Context
 	stopRecords context.CancelFunc
 
-	cursors    []string // per shard
+	cursors []string // per shard
+	// rereading counts the shards whose cursor still pages through this
+	// consumer's own pending entries (after a restart): until it is 0,
+	// nothing is taken from the fan-out, which such a page could hold too.
+	rereading  atomic.Int32
+	running    atomic.Bool // between Start and the end of the loops
 	batches    chan []redisstore.DeliveryMsg
 	dispatched chan struct{}
 }
@@ -111,6 +116,7 @@ func (d *Deliverer) Start(ctx, work context.Context) {
 	for i := range d.cursors {
 		d.cursors[i] = "0" // our own unfinished deliveries first (after a crash)
 	}
+	d.rereading.Store(int32(len(d.cursors)))
 	d.batches = make(chan []redisstore.DeliveryMsg, 1)
 	d.dispatched = make(chan struct{})
 	go func() {
@@ -119,6 +125,7 @@ func (d *Deliverer) Start(ctx, work context.Context) {
 			d.Dispatch(ctx, work, msgs)
 		}
 	}()
+	d.running.Store(true)
 }
 
 // ReadStep reads deliveries of a shard ahead of the workers: while one
@@ -146,13 +153,47 @@ func (d *Deliverer) ReadStep(ctx context.Context, shard int) (time.Duration, err
 			return 0, nil
 		}
 	}
-	d.cursors[shard] = redisstore.Advance(cursor, len(msgs), func() string { return msgs[len(msgs)-1].StreamID })
+	next := redisstore.Advance(cursor, len(msgs), func() string { return msgs[len(msgs)-1].StreamID })
+	if cursor != ">" && next == ">" {
+		d.rereading.Add(-1)
+	}
+	d.cursors[shard] = next
 	return 0, nil
+}
+
+// Room is how many deliveries could start at once now (the fan-out hands
+// over that many): the free worker slots, while the loops run, once the
+// pending entries of a previous run were read back, and while deliveries
+// are not held.
+func (d *Deliverer) Room() int {
+	if !d.running.Load() || d.loopCtx.Err() != nil || d.rereading.Load() > 0 || d.Holding() {
+		return 0
+	}
+	return d.slots.room()
+}
+
+// Take starts deliveries the fan-out took for this process: each at once
+// while a worker slot is free, the rest as Dispatch does, without holding
+// up the fan-out.
+func (d *Deliverer) Take(msgs []redisstore.DeliveryMsg) {
+	for i := range msgs {
+		if d.Holding() || !d.slots.tryAcquire() {
+			rest := msgs[i:]
+			d.inflight.Add(1)
+			go func() {
+				defer d.inflight.Done()
+				d.Dispatch(d.loopCtx, d.workCtx, rest)
+			}()
+			return
+		}
+		d.start(d.workCtx, msgs[i])
+	}
 }
 
 // StopReading waits for the batches read so far to be dispatched (or
 // dropped: they stay pending in Redis); call it once ReadStep's loop ended.
 func (d *Deliverer) StopReading() {
+	d.running.Store(false)
 	close(d.batches)
 	<-d.dispatched
 }
@@ -207,14 +248,19 @@ func (d *Deliverer) Dispatch(ctx, work context.Context, msgs []redisstore.Delive
 		if err := d.slots.acquire(ctx); err != nil {
 			return
 		}
-		d.inflight.Add(1)
-		go func(m redisstore.DeliveryMsg) {
-			defer d.inflight.Done()
-			release := sync.OnceFunc(d.slots.release)
-			defer release()
-			d.deliver(work, &m, release)
-		}(msgs[i])
+		d.start(work, msgs[i])
 	}
+}
+
+// start delivers m with the worker slot it was given.
+func (d *Deliverer) start(work context.Context, m redisstore.DeliveryMsg) {
+	d.inflight.Add(1)
+	go func() {
+		defer d.inflight.Done()
+		release := sync.OnceFunc(d.slots.release)
+		defer release()
+		d.deliver(work, &m, release)
+	}()
 }
 
 // parkedPerSlot is how many deliveries may wait in this process for each

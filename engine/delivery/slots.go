@@ -47,6 +47,24 @@ func (s *slots) acquire(ctx context.Context) error {
 	}
 }
 
+// tryAcquire takes a slot if one is free now.
+func (s *slots) tryAcquire() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.used < s.limit {
+		s.used++
+		return true
+	}
+	return false
+}
+
+// room is how many slots are free now.
+func (s *slots) room() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return max(s.limit-s.used, 0)
+}
+
 func (s *slots) release() {
 	s.mu.Lock()
 	s.used--

@@ -40,12 +40,25 @@ type Config struct {
 	MaxChainHooks   int
 }
 
+// Workers are the process's delivery workers (the deliverer), to which
+// the fan-out hands the deliveries it queues while they have room: taken
+// in the fan-out's own script, they need no read of their own.
+type Workers interface {
+	// Room is how many deliveries the workers can start at once now; 0
+	// while deliveries are held (paused, silent mode) or not started.
+	Room() int
+	// Take starts deliveries taken for the fan-out's consumer, which is
+	// also theirs; they are pending for it in Redis until settled.
+	Take(msgs []redisstore.DeliveryMsg)
+}
+
 // Fanout reads the events of one runtime and queues their deliveries.
 type Fanout struct {
 	store    *redisstore.Store
 	consumer string
 	log      *zap.Logger
 	hooks    func() *webhook.HookSet
+	workers  Workers
 	cfg      atomic.Pointer[Config]
 	cursors  []string // per shard
 	// sampled is when each project's latest event of a trigger was last
@@ -53,9 +66,10 @@ type Fanout struct {
 	sampled sync.Map
 }
 
-// New builds a fan-out; hooks returns the hooks in effect.
-func New(store *redisstore.Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet) *Fanout {
-	f := &Fanout{store: store, consumer: consumer, log: log, hooks: hooks}
+// New builds a fan-out; hooks returns the hooks in effect; workers (may
+// be nil) take deliveries at once while they have room.
+func New(store *redisstore.Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, workers Workers) *Fanout {
+	f := &Fanout{store: store, consumer: consumer, log: log, hooks: hooks, workers: workers}
 	f.cursors = make([]string, store.Shards())
 	for i := range f.cursors {
 		f.cursors[i] = "0" // our own unfinished events first (after a crash)
@@ -100,13 +114,11 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 	cfg := f.cfg.Load()
 	shard := msgs[0].Shard
 	out := make([]redisstore.Fanned, 0, len(msgs))
-	var checks []redisstore.ChainCheck
-	var checked []int // out's index of each check
-	var need []int    // msgs whose payload is read
+	var need []int // msgs whose payload is read
 	now := time.Now()
 	for i := range msgs {
 		m := &msgs[i]
-		out = append(out, redisstore.Fanned{Shard: m.Shard, StreamID: m.StreamID, EventID: m.Event.ID})
+		out = append(out, redisstore.Fanned{Shard: m.Shard, StreamID: m.StreamID, EventID: m.Event.ID, Chain: m.Event.Chain})
 		if m.Err != nil {
 			metrics.EventsRejected.WithLabelValues("undecodable").Inc()
 			f.log.Error("dropping undecodable event entry", zap.Error(m.Err))
@@ -119,18 +131,14 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 		if len(matched) == 0 {
 			continue
 		}
-		c := redisstore.ChainCheck{Shard: m.Shard, Chain: m.Event.Chain, EventID: m.Event.ID}
 		ds := make([]webhook.Delivery, 0, len(matched))
 		for _, h := range matched {
-			c.HookIDs = append(c.HookIDs, h.ID)
 			ds = append(ds, webhook.Delivery{
 				EventID: m.Event.ID, HookID: h.ID, Trigger: m.Event.Trigger, Chain: m.Event.Chain,
 				At: m.Event.At, Attempt: 1, Shared: true,
 			})
 		}
-		out[i].Deliveries = ds
-		checks = append(checks, c)
-		checked = append(checked, i)
+		out[i].Deliveries, out[i].Checked = ds, len(ds)
 		if c := f.log.Check(zap.DebugLevel, "event fanned out"); c != nil {
 			c.Write(zap.String("event", m.Event.ID), zap.String("trigger", m.Event.Trigger),
 				zap.String("project", m.Event.Project), zap.String("namespace", m.Event.Namespace),
@@ -140,39 +148,56 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 	if err := f.readPayloads(ctx, shard, msgs, need); err != nil {
 		return err
 	}
-	verdicts, err := f.store.CheckChains(ctx, checks, cfg.RecursionWindow, cfg.MaxChainHooks)
-	if err != nil {
-		return err
-	}
-	for k, vs := range verdicts {
-		o := &out[checked[k]]
-		allowed := o.Deliveries[:0]
-		for j, v := range vs {
-			d := o.Deliveries[j]
-			if v == redisstore.ChainAllowed {
-				allowed = append(allowed, d)
-				continue
-			}
-			reason := "recursive webhook blocked: the hook was already triggered in this chain"
-			if v == redisstore.ChainTooLong {
-				reason = "recursive webhook blocked: the chain triggered too many hooks"
-			}
-			metrics.Deliveries.WithLabelValues("blocked").Inc()
-			f.log.Warn(reason, zap.Int64("hook_id", d.HookID), zap.String("event", d.EventID),
-				zap.String("event_uuid", d.Chain), zap.String("trigger", d.Trigger))
-		}
-		o.Deliveries = allowed
-	}
 	for i := range msgs {
 		if msgs[i].Err == nil && msgs[i].Event.Body != nil {
 			out[i].Deliveries = f.chatDeliveries(hooks, &msgs[i].Event, out[i].Deliveries) // chats.go
 		}
 	}
-	if err := f.store.FanOut(ctx, out); err != nil {
+	// The recursion guard runs in the same script as the queueing, and so
+	// does the hand-off to idle workers: only when they can take all of
+	// this batch's deliveries (a steady trickle). A backlog is better read
+	// in batches by the delivery loop.
+	ho := redisstore.HandOff{Consumer: f.consumer}
+	if f.workers != nil {
+		n := 0
+		for i := range out {
+			n += len(out[i].Deliveries)
+		}
+		if room := f.workers.Room(); n <= room {
+			ho.Max = room
+		}
+	}
+	if err := f.store.FanOut(ctx, out, cfg.RecursionWindow, cfg.MaxChainHooks, ho); err != nil {
 		return err
+	}
+	var taken []redisstore.DeliveryMsg
+	for i := range out {
+		f.reportBlocked(&out[i])
+		taken = append(taken, out[i].Taken...)
+	}
+	if len(taken) > 0 {
+		f.workers.Take(taken)
 	}
 	f.rememberLatest(ctx, msgs, now)
 	return nil
+}
+
+// reportBlocked counts and logs the deliveries of o that its chain
+// refused.
+func (f *Fanout) reportBlocked(o *redisstore.Fanned) {
+	for j, v := range o.Verdicts {
+		if v == redisstore.ChainAllowed {
+			continue
+		}
+		d := &o.Deliveries[j]
+		reason := "recursive webhook blocked: the hook was already triggered in this chain"
+		if v == redisstore.ChainTooLong {
+			reason = "recursive webhook blocked: the chain triggered too many hooks"
+		}
+		metrics.Deliveries.WithLabelValues("blocked").Inc()
+		f.log.Warn(reason, zap.Int64("hook_id", d.HookID), zap.String("event", d.EventID),
+			zap.String("event_uuid", d.Chain), zap.String("trigger", d.Trigger))
+	}
 }
 
 // readPayloads fills in the bodies of msgs[need].

@@ -75,15 +75,14 @@ func (b *bench) bigRound(hooks []hookConf, events int, expect int64) (float64, f
 	}
 	_, errs := postN(newClient(8), []string{b.candURL(fmt.Sprintf("/event?size=%d", bigSize))}, nil, events, 8)
 	b.errs += errs
-	ready := "bench:{d0}:ready"
-	if !waitFor(time.Minute, func() bool { return b.xlen("bench:{e0}:events") == 0 && b.xlen(ready) >= expect }) {
-		return 0, 0, fmt.Errorf("scenario 9: %d of %d deliveries queued within a minute", b.xlen(ready), expect)
+	if !waitFor(time.Minute, func() bool { return b.queuedEvents() == 0 && b.readyDeliveries() >= expect }) {
+		return 0, 0, fmt.Errorf("scenario 9: %d of %d deliveries queued within a minute", b.readyDeliveries(), expect)
 	}
 	mem1, err := b.rds.infoInt(ctx, "memory", "used_memory")
 	if err != nil {
 		return 0, 0, err
 	}
-	queued := b.xlen(ready)
+	queued := b.readyDeliveries()
 	if b.rcv.count.Load() > 0 {
 		return 0, 0, fmt.Errorf("scenario 9: %d deliveries went out while paused", b.rcv.count.Load())
 	}

@@ -75,7 +75,8 @@ func (b *bench) clusterSpread() error {
 		url += "&addr=" + p.addr()
 	}
 	url = strings.Replace(url, "&", "?", 1)
-	if err := b.startCaddyOn("cluster", url, fastHooks(1)); err != nil {
+	shards := max(b.o.clusterShards, 1)
+	if err := b.startCaddyOn("cluster", url, fastHooks(1), fmt.Sprintf("shards %d", shards)); err != nil {
 		return err
 	}
 	defer b.stopCaddy()
@@ -131,9 +132,9 @@ func (b *bench) clusterSpread() error {
 		lastEvents = max(res.n, 1)
 		logf("scenario 10 round %d: %d events, commands per master %v, load %s", r+1, res.n, cmds, loadAvg())
 	}
-	tags := b.slotOwners(ctx, nodes, "{e0}", "{d0}", "{h0}")
+	tags := b.slotOwners(ctx, nodes, hashTags(shards)...)
 	for i := range nodes {
-		b.addZeroOK("10", fmt.Sprintf("cluster, %d events/s × %s: master %d (holds %s): %% of commands", rate, dur, i+1, orNone(tags[i])),
+		b.addZeroOK("10", fmt.Sprintf("cluster, %d shards, %d events/s × %s: master %d (holds %s): %% of commands", shards, rate, dur, i+1, orNone(tags[i])),
 			math.NaN(), median(shares[i]), "", nil)
 		b.addZeroOK("10", fmt.Sprintf("cluster: master %d: %% of Redis CPU", i+1), math.NaN(), median(cpuShares[i]), "", nil)
 	}
@@ -145,28 +146,31 @@ func (b *bench) clusterSpread() error {
 	return nil
 }
 
-// slotOwners tells, per node, which of the hash tags its slots hold.
+// slotOwners tells, per node, which of the hash tags its slots hold
+// (compactTags).
 func (b *bench) slotOwners(ctx context.Context, nodes []*redisProc, tags ...string) []string {
-	out := make([]string, len(nodes))
-	slots, err := nodes[0].rdb.ClusterSlots(ctx).Result()
-	if err != nil {
-		return out
-	}
-	for _, tag := range tags {
-		slot, err := nodes[0].rdb.ClusterKeySlot(ctx, tag).Result()
-		if err != nil {
-			continue
-		}
-		for _, s := range slots {
-			if int64(s.Start) > slot || slot > int64(s.End) || len(s.Nodes) == 0 {
+	held := make([][]string, len(nodes))
+	if slots, err := nodes[0].rdb.ClusterSlots(ctx).Result(); err == nil {
+		for _, tag := range tags {
+			slot, err := nodes[0].rdb.ClusterKeySlot(ctx, tag).Result()
+			if err != nil {
 				continue
 			}
-			for i, p := range nodes {
-				if s.Nodes[0].Addr == p.addr() {
-					out[i] = strings.TrimSpace(out[i] + " " + tag)
+			for _, s := range slots {
+				if int64(s.Start) > slot || slot > int64(s.End) || len(s.Nodes) == 0 {
+					continue
+				}
+				for i, p := range nodes {
+					if s.Nodes[0].Addr == p.addr() {
+						held[i] = append(held[i], tag)
+					}
 				}
 			}
 		}
+	}
+	out := make([]string, len(nodes))
+	for i := range out {
+		out[i] = compactTags(held[i])
 	}
 	return out
 }

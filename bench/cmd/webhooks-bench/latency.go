@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -43,8 +42,7 @@ func (b *bench) latency() error {
 // delivery ready or scheduled.
 func (b *bench) drained(d time.Duration) bool {
 	return waitFor(d, func() bool {
-		n, _ := b.rds.rdb.ZCard(context.Background(), "bench:{d0}:sched").Result()
-		return n == 0 && b.xlen("bench:{d0}:ready") == 0 && b.xlen("bench:{e0}:events") == 0
+		return b.scheduledDeliveries() == 0 && b.readyDeliveries() == 0 && b.queuedEvents() == 0
 	})
 }
 

@@ -23,28 +23,30 @@ import (
 )
 
 type options struct {
-	smoke       bool
-	caddyBin    string
-	only        string
-	rounds      int
-	dur         time.Duration
-	conns       int
-	workers     int
-	backlog     int
-	backlogTime time.Duration
-	steadyDur   time.Duration
-	memDur      time.Duration
-	bigEvents   int
-	pprofDir    string
-	aof         bool
-	keep        bool
+	smoke         bool
+	caddyBin      string
+	only          string
+	rounds        int
+	dur           time.Duration
+	conns         int
+	workers       int
+	backlog       int
+	backlogTime   time.Duration
+	steadyDur     time.Duration
+	memDur        time.Duration
+	bigEvents     int
+	shards        int
+	clusterShards int
+	pprofDir      string
+	aof           bool
+	keep          bool
 }
 
 func main() {
 	var o options
 	flag.BoolVar(&o.smoke, "smoke", false, "every scenario at a tiny size; checks that each produced numbers, not targets")
 	flag.StringVar(&o.caddyBin, "caddy", "", "Caddy binary with the plugin (default: go build ./cmd/caddy)")
-	flag.StringVar(&o.only, "only", "1,2,3,4,5,6,7,8,9,10,11", "scenarios to run (7 needs 3)")
+	flag.StringVar(&o.only, "only", "1,2,3,4,5,6,7,8,9,10,11", "scenarios to run (7 comes with 3; 3 is 3a, 3b and 3c; 8 is 8a, 500 events/s, and 8b, 1,000/s)")
 	flag.IntVar(&o.rounds, "rounds", 3, "A/B rounds per comparison; medians are reported")
 	flag.DurationVar(&o.dur, "dur", 5*time.Second, "length of one throughput round")
 	flag.IntVar(&o.conns, "conns", 32, "load generator connections (closed loop)")
@@ -54,7 +56,9 @@ func main() {
 	flag.DurationVar(&o.steadyDur, "steady-dur", 30*time.Second, "length of one steady run of scenario 8")
 	flag.DurationVar(&o.memDur, "mem-dur", 10*time.Minute, "length of scenario 11's steady run")
 	flag.IntVar(&o.bigEvents, "big-events", 500, "20 KB events queued per round of scenario 9 (× 20 hooks)")
-	flag.StringVar(&o.pprofDir, "pprof", "", "write Caddy CPU profiles of scenarios 2 and 3 here")
+	flag.IntVar(&o.shards, "shards", 0, "queue shards (the webhooks option shards N) of every scenario but 10; 0: the default")
+	flag.IntVar(&o.clusterShards, "cluster-shards", 12, "queue shards of scenario 10 (cluster)")
+	flag.StringVar(&o.pprofDir, "pprof", "", "write Caddy CPU profiles of scenarios 2, 3a, 3b and 8 here")
 	flag.BoolVar(&o.aof, "aof", false, "run Redis with appendonly yes, appendfsync everysec")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, Caddyfiles)")
 	flag.Parse()
@@ -95,7 +99,7 @@ func run(o options) error {
 	defer b.close()
 
 	fmt.Fprintf(os.Stderr, "machine: %s\n", machine())
-	want := map[string]bool{}
+	want := b.want
 	for _, s := range strings.Split(o.only, ",") {
 		want[strings.TrimSpace(s)] = true
 	}
@@ -104,11 +108,11 @@ func run(o options) error {
 		fn  func() error
 	}{
 		{"1,2", b.proxy},
-		{"3,7", b.delivery},
+		{"3,3a,3b,3c,7", b.delivery},
 		{"4", b.latency},
 		{"5", b.isolation},
 		{"6", b.backlogDrain},
-		{"8", b.steadyCPU},
+		{"8,8a,8b", b.steadyCPU},
 		{"9", b.bigPayload},
 		{"10", b.clusterSpread},
 		{"11", b.steadyMemory},
@@ -142,10 +146,11 @@ type bench struct {
 	rows    []row
 	notes   []string
 	errs    int64
+	want    map[string]bool // the scenarios of -only
 }
 
 func newBench(o options, dir string) (*bench, error) {
-	b := &bench{o: o, dir: dir, rcv: newReceiver()}
+	b := &bench{o: o, dir: dir, rcv: newReceiver(), want: map[string]bool{}}
 	var err error
 	if b.rds, err = startRedis(dir, o.aof); err != nil {
 		return nil, err
@@ -163,15 +168,11 @@ func newBench(o options, dir string) (*bench, error) {
 	}
 	b.rcvAddr = addr
 	b.stops = append(b.stops, stop)
-	ports := make([]int, 3)
-	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
-			b.close()
-			return nil, err
-		}
+	b.conf = caddyConf{redisURL: b.rds.url(), upstream: b.upAddr, receiver: b.rcvAddr}
+	if err := b.choosePorts(); err != nil {
+		b.close()
+		return nil, err
 	}
-	b.conf = caddyConf{admin: ports[0], basePort: ports[1], candPort: ports[2],
-		redisURL: b.rds.url(), upstream: b.upAddr, receiver: b.rcvAddr}
 	return b, nil
 }
 
@@ -203,15 +204,41 @@ func (b *bench) startCaddy(name string, hooks []hookConf, extra ...string) error
 // proxy in front of the bench Redis, a cluster).
 func (b *bench) startCaddyOn(name, redis string, hooks []hookConf, extra ...string) error {
 	b.stopCaddy()
-	c := b.conf
-	c.redisURL = redis
-	c.hooks = hooks
-	c.extra = append([]string{fmt.Sprintf("workers %d", b.o.workers)}, extra...)
-	p, err := startCaddy(b.o.caddyBin, b.dir, name, c.render(), fmt.Sprintf("127.0.0.1:%d", c.admin), b.baseURL("/plain"))
-	if err != nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		c := b.conf
+		c.redisURL = redis
+		c.hooks = hooks
+		c.extra = append([]string{fmt.Sprintf("workers %d", b.o.workers)}, extra...)
+		if !slices.ContainsFunc(extra, func(l string) bool { return strings.HasPrefix(l, "shards ") }) {
+			c.extra = append(c.extra, b.shardsConf()...)
+		}
+		p, err := startCaddy(b.o.caddyBin, b.dir, name, c.render(), fmt.Sprintf("127.0.0.1:%d", c.admin), b.baseURL("/plain"))
+		if err == nil {
+			b.caddy = p
+			return nil
+		}
+		// Another process on this machine may have taken one of our ports
+		// since they were chosen: choose again.
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return err
+		}
+		logf("caddy could not listen, choosing other ports: %v", err)
+		if err := b.choosePorts(); err != nil {
+			return err
+		}
 	}
-	b.caddy = p
+}
+
+// choosePorts picks free ports for Caddy's admin API and its two sites.
+func (b *bench) choosePorts() error {
+	ports := make([]int, 3)
+	for i := range ports {
+		var err error
+		if ports[i], err = freePort(); err != nil {
+			return err
+		}
+	}
+	b.conf.admin, b.conf.basePort, b.conf.candPort = ports[0], ports[1], ports[2]
 	return nil
 }
 

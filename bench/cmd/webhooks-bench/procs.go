@@ -208,7 +208,11 @@ func startCaddy(bin, dir, name, caddyfile, admin, probe string) (*caddyProc, err
 	for i := 0; i < 300; i++ {
 		select {
 		case <-exited:
-			return nil, fmt.Errorf("caddy exited at start; see %s", logf.Name())
+			tail, _ := os.ReadFile(logf.Name())
+			if len(tail) > 600 {
+				tail = tail[len(tail)-600:]
+			}
+			return nil, fmt.Errorf("caddy exited at start (%s): %s", logf.Name(), tail)
 		default:
 		}
 		if resp, err := client.Get(probe); err == nil {

@@ -16,7 +16,6 @@ func (b *bench) proxy() error {
 	}
 	defer b.stopCaddy()
 	client := newClient(b.o.conns)
-	events := "bench:{e0}:events"
 	for _, sc := range []struct {
 		id, name, path, target string
 		min                    float64
@@ -36,7 +35,7 @@ func (b *bench) proxy() error {
 			for k := 0; k < 2; k++ {
 				side := (r + k) % 2 // alternate which goes first
 				// Let the fan-out catch up, so a round does not pay for the last.
-				waitFor(15*time.Second, func() bool { return b.xlen(events) == 0 })
+				waitFor(15*time.Second, func() bool { return b.queuedEvents() == 0 })
 				url := b.baseURL(sc.path)
 				if side == 1 {
 					url = b.candURL(sc.path)
@@ -52,7 +51,7 @@ func (b *bench) proxy() error {
 		b.add(sc.id, sc.name+": requests/s", median(rps[0]), median(rps[1]), sc.target, ratioAtLeast(sc.min))
 		b.add(sc.id, sc.name+": p99 latency ms", median(p99[0]), median(p99[1]), "", nil)
 		if sc.id == "2" && b.o.pprofDir != "" {
-			waitFor(15*time.Second, func() bool { return b.xlen(events) == 0 })
+			waitFor(15*time.Second, func() bool { return b.queuedEvents() == 0 })
 			secs := int(math.Max(b.o.dur.Seconds(), 5))
 			done := b.profile("scenario2-capture", secs)
 			closedLoop(client, method, b.candURL(sc.path), b.o.conns, time.Duration(secs)*time.Second)

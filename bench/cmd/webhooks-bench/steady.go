@@ -18,6 +18,10 @@ type steadyRun struct {
 	stats              redisStats
 	mem0, mem1         int64   // INFO used_memory before the run and after its drain
 	idleCPU            float64 // Caddy + Redis CPU seconds per second with no events
+	// plainCPU is Caddy's CPU seconds per request for the same load through
+	// the site without webhooks_capture (scenario 8 only): the proxying
+	// that the per-delivery figure includes.
+	plainCPU float64
 }
 
 // steady runs rate events/s for dur. With proxy, Caddy talks to Redis
@@ -74,8 +78,15 @@ func (b *bench) steady(name string, rate int, dur time.Duration, proxy *rtProxy)
 		t0 = proxy.trips.Load()
 	}
 
+	var prof <-chan struct{}
+	if proxy != nil { // scenario 8, not 11's long run
+		prof = b.profile(fmt.Sprintf("scenario8-%d-per-s", rate), int(max(dur.Seconds(), 1)))
+	}
 	res := openLoop(client, http.MethodPost, url, nil, rate, dur)
 	b.errs += res.errs
+	if prof != nil {
+		<-prof
+	}
 	run.events = res.n
 	if !waitFor(time.Minute, func() bool { return b.rcv.count.Load() >= res.n }) {
 		b.note("%s: %d of %d deliveries arrived within a minute of the end", name, b.rcv.count.Load(), res.n)
@@ -97,6 +108,15 @@ func (b *bench) steady(name string, rate int, dur time.Duration, proxy *rtProxy)
 	}
 	run.delivered = b.rcv.count.Load()
 	run.caddyCPU, run.redisCPU, run.stats = c1-c0, r1-r0, s1.delta(s0)
+	if proxy != nil {
+		// The same requests through the site without capture: nothing is
+		// captured, so this is the proxying alone.
+		p0, _ := cpuSeconds(b.caddy.pid())
+		plain := openLoop(client, http.MethodPost, b.baseURL("/event"), nil, rate, min(dur, 10*time.Second))
+		p1, _ := cpuSeconds(b.caddy.pid())
+		b.errs += plain.errs
+		run.plainCPU = (p1 - p0) / float64(max(plain.n, 1))
+	}
 	return run, nil
 }
 
@@ -118,7 +138,10 @@ func (b *bench) steadyCPU() error {
 		if i > 0 {
 			id = "8b"
 		}
-		var caddy, redis, sum, trips, cmds, reads, idle []float64
+		if !b.want["8"] && !b.want[[]string{"8a", "8b"}[i]] { // -only 8a or 8b: one rate
+			continue
+		}
+		var caddy, plain, redis, sum, trips, cmds, reads, idle []float64
 		var last steadyRun
 		for r := 0; r < b.o.rounds; r++ {
 			run, err := b.steady("steady-"+id, rate, dur, proxy)
@@ -127,6 +150,7 @@ func (b *bench) steadyCPU() error {
 			}
 			n := float64(max(run.delivered, 1))
 			caddy = append(caddy, run.caddyCPU*1e6/n)
+			plain = append(plain, run.plainCPU*1e6)
 			redis = append(redis, run.redisCPU*1e6/n)
 			sum = append(sum, (run.caddyCPU+run.redisCPU)*1e6/n)
 			ev := float64(max(run.events, 1))
@@ -139,7 +163,8 @@ func (b *bench) steadyCPU() error {
 				id, r+1, run.events, run.delivered, caddy[r], redis[r], sum[r], trips[r], cmds[r], loadAvg())
 		}
 		name := fmt.Sprintf("steady %d events/s, 1 hook, 1 KB, %s runs: ", rate, dur)
-		b.add(id, name+"Caddy CPU µs per delivery (capture included)", math.NaN(), median(caddy), "", nil)
+		b.add(id, name+"Caddy CPU µs per delivery (capture included; baseline: per request through the site without capture)",
+			median(plain), median(caddy), "", nil)
 		b.add(id, name+"Redis CPU µs per delivery", math.NaN(), median(redis), "", nil)
 		b.add(id, name+"Caddy + Redis CPU µs per delivery", math.NaN(), median(sum), "≤ 500 µs (v2 layout)", func(r row) bool { return r.cand <= 500 })
 		b.add(id, name+"Redis round trips per event (counted by a proxy)", math.NaN(), median(trips), "reported", nil)
@@ -164,45 +189,64 @@ func (b *bench) steadyMemory() error {
 		return err
 	}
 	ctx := context.Background()
-	keys, sampled, bytes, ttl, err := b.chainKeys(ctx, 1000)
+	ck, err := b.chainKeys(ctx, 1000)
 	if err != nil {
 		return err
 	}
 	ev := float64(max(run.events, 1))
 	name := fmt.Sprintf("steady %d events/s for %s, deliveries done: ", rate, dur)
 	b.add("11", name+"Redis used_memory growth per event, bytes", math.NaN(), float64(run.mem1-run.mem0)/ev, "reported", nil)
-	b.add("11", name+"chain keys left (warm-up included)", math.NaN(), float64(keys), "", nil)
-	b.add("11", name+"bytes per chain key (MEMORY USAGE, sampled)", math.NaN(), bytes, "", nil)
-	b.note("scenario 11: %d events in %s at %d/s, used_memory %d → %d bytes; %d chain keys, %d sampled, TTL left on one %s",
-		run.events, dur, rate, run.mem0, run.mem1, keys, sampled, ttl)
+	b.add("11", name+"chain keys left (warm-up included)", math.NaN(), float64(ck.keys), "", nil)
+	b.add("11", name+"chain records left (hash fields, warm-up included)", math.NaN(), float64(ck.fields), "", nil)
+	b.add("11", name+"bytes per chain key (MEMORY USAGE, sampled)", math.NaN(), ck.perKey(), "", nil)
+	b.add("11", name+"bytes per chain record (MEMORY USAGE ÷ fields, sampled keys)", math.NaN(), ck.perField(), "", nil)
+	b.note("scenario 11: %d events in %s at %d/s, used_memory %d → %d bytes; %d chain keys holding %d records, %d keys sampled, TTL left on one %s",
+		run.events, dur, rate, run.mem0, run.mem1, ck.keys, ck.fields, ck.sampled, ck.ttl)
 	return nil
 }
 
-// chainKeys counts the recursion-chain keys and averages MEMORY USAGE
-// over the first sample of them.
-func (b *bench) chainKeys(ctx context.Context, sample int) (n, sampled int, avg float64, ttl time.Duration, err error) {
-	match := "bench:{d0}:chain:*"
-	var total int64
-	it := b.rds.rdb.Scan(ctx, 0, match, 1000).Iterator()
+// chainStats describes the recursion-chain keys left in Redis.
+type chainStats struct {
+	keys, fields int64 // every chain key, and their hash fields
+	// sampled keys, their MEMORY USAGE and their fields
+	sampled, sampledBytes, sampledFields int64
+	ttl                                  time.Duration // left on the first key
+}
+
+func (c chainStats) perKey() float64 { return float64(c.sampledBytes) / float64(max(c.sampled, 1)) }
+
+func (c chainStats) perField() float64 {
+	return float64(c.sampledBytes) / float64(max(c.sampledFields, 1))
+}
+
+// chainKeys counts the recursion-chain keys of every queue shard
+// (<ns>:{q<i>}:chain:*: the shared hashes of root chains, their overflow
+// hashes and the chains' own hashes) and their records, and takes MEMORY
+// USAGE of the first sample of them.
+func (b *bench) chainKeys(ctx context.Context, sample int64) (chainStats, error) {
+	var c chainStats
+	rdb := b.rds.rdb
+	it := rdb.Scan(ctx, 0, keys.Namespace+":{q*}:chain:*", 1000).Iterator()
 	for it.Next(ctx) {
-		n++
-		if sampled < sample {
-			u, err := b.rds.rdb.MemoryUsage(ctx, it.Val()).Result()
+		k := it.Val()
+		n, err := rdb.HLen(ctx, k).Result()
+		if err != nil {
+			return c, err
+		}
+		c.keys++
+		c.fields += n
+		if c.sampled < sample {
+			u, err := rdb.MemoryUsage(ctx, k).Result()
 			if err != nil {
-				return n, sampled, 0, 0, err
+				return c, err
 			}
-			total += u
-			sampled++
-			if ttl == 0 {
-				ttl, _ = b.rds.rdb.PTTL(ctx, it.Val()).Result()
+			c.sampled++
+			c.sampledBytes += u
+			c.sampledFields += n
+			if c.ttl == 0 {
+				c.ttl, _ = rdb.PTTL(ctx, k).Result()
 			}
 		}
 	}
-	if err := it.Err(); err != nil {
-		return n, sampled, 0, 0, err
-	}
-	if sampled > 0 {
-		avg = float64(total) / float64(sampled)
-	}
-	return n, sampled, avg, ttl, nil
+	return c, it.Err()
 }
