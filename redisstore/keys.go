@@ -134,6 +134,9 @@ func crc16(s string) uint16 {
 // ShardTag is the hash tag of queue shard i.
 func ShardTag(i int) string { return shardTags[i] }
 
+// HookTag is the hash tag of hook slot j.
+func HookTag(j int) string { return hookTags[j] }
+
 func hookSlotOf(hookID int64) int { return int(uint64(hookID) % HookSlots) }
 
 // Health is a hook's failure state (GitLab's recent_failures and

@@ -54,15 +54,15 @@ func (b *bench) scheduledDeliveries() int64 {
 	})
 }
 
-// hashTags lists the hash tags of the layout for n queue shards: {q<i>},
-// {hs<j>}, and {d0} (pause flag, samples, throttles).
+// hashTags lists the hash tags of the layout for n queue shards: {q<i>.<n>},
+// {hs<j>.<n>}, and {d0} (pause flag, samples, throttles).
 func hashTags(n int) []string {
 	tags := make([]string, 0, n+redisstore.HookSlots+1)
 	for i := range n {
-		tags = append(tags, fmt.Sprintf("{q%d}", i))
+		tags = append(tags, "{"+redisstore.ShardTag(i)+"}")
 	}
 	for j := range redisstore.HookSlots {
-		tags = append(tags, fmt.Sprintf("{hs%d}", j))
+		tags = append(tags, "{"+redisstore.HookTag(j)+"}")
 	}
 	return append(tags, "{d0}")
 }
