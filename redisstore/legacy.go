@@ -218,6 +218,22 @@ func (s *Store) drainLegacyDead(ctx context.Context, _ time.Duration) (int, erro
 	return len(ids), nil
 }
 
+// MoveLegacyHealth moves the health the layout before shards kept: of the
+// hooks given, and of every hook it had disabled. Run before the first
+// delivery, it keeps a hook disabled by an older version from getting
+// requests before its time.
+func (s *Store) MoveLegacyHealth(ctx context.Context, hookIDs []int64) (int, error) {
+	moved, err := s.drainLegacyHealth(ctx, hookIDs)
+	for page := 0; err == nil && page < 1000; page++ {
+		var n int
+		if n, err = s.drainLegacyDisabled(ctx, 0); n == 0 {
+			break
+		}
+		moved += n
+	}
+	return moved, err
+}
+
 // drainLegacyHealth moves the old health of the hooks given, unless they
 // have a new one already.
 func (s *Store) drainLegacyHealth(ctx context.Context, hookIDs []int64) (int, error) {

@@ -74,9 +74,26 @@ func (v *disabledView) set(id int64, until time.Time) {
 // Refresh re-reads which hooks are disabled, and gives deliveries parked
 // too long to the schedule; the runtime calls it every disabledInterval.
 // A failed read keeps the view as it was.
+//
+// Deliveries are held until the first read succeeds: before it, a hook
+// disabled by another process (or by this one before a restart) would get
+// requests. The first read moves the health kept by a version before
+// shards first, for the same reason.
 func (d *Deliverer) Refresh(ctx context.Context) {
+	if !d.viewed.Load() {
+		hooks := d.hooks().All()
+		ids := make([]int64, len(hooks))
+		for i, h := range hooks {
+			ids[i] = h.ID
+		}
+		if _, err := d.store.MoveLegacyHealth(ctx, ids); err != nil {
+			d.log.Warn("moving the health kept before shards failed; deliveries wait", zap.Error(err))
+			return
+		}
+	}
 	if until, err := d.store.DisabledUntil(ctx, time.Now()); err == nil {
 		d.disabled.replace(until)
+		d.viewed.Store(true)
 	}
 	d.ExpireParked(time.Now())
 }

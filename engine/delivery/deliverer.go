@@ -61,6 +61,7 @@ type Deliverer struct {
 	disabled disabledView  // hooks that may be disabled (admit.go)
 	settling chan struct{} // settles under way without a worker slot
 	paused   atomic.Bool   // operator pause, shared through Redis
+	viewed   atomic.Bool   // the disabled hooks were read once (admit.go)
 	inflight sync.WaitGroup
 
 	loopCtx context.Context // ended when the loops stop
@@ -136,6 +137,9 @@ func (d *Deliverer) Start(ctx, work context.Context) {
 // Redis until settled. It returns how long to wait before the next read.
 func (d *Deliverer) ReadStep(ctx context.Context, shard int) (time.Duration, error) {
 	if d.Holding() { // everything stays queued
+		if !d.viewed.Load() {
+			return 20 * time.Millisecond, nil // starting: the first read of disabled hooks is under way
+		}
 		return time.Second, nil
 	}
 	cursor := d.cursors[shard]
@@ -228,8 +232,10 @@ func (d *Deliverer) recordCtx() (context.Context, context.CancelFunc) {
 }
 
 // Holding tells whether deliveries must stay queued: an operator pause
-// (shared through Redis) or silent mode.
-func (d *Deliverer) Holding() bool { return d.cfg.Load().Silent || d.paused.Load() }
+// (shared through Redis), silent mode, or the disabled hooks not read yet.
+func (d *Deliverer) Holding() bool {
+	return d.cfg.Load().Silent || d.paused.Load() || !d.viewed.Load()
+}
 
 // SetPaused records the operator pause; it reports whether it changed.
 func (d *Deliverer) SetPaused(p bool) (changed bool) { return d.paused.Swap(p) != p }
