@@ -227,6 +227,7 @@ func (r *Runtime) Start() error {
 		r.loop(ctx, "fan-out", 0, func(ctx context.Context) (time.Duration, error) { return r.fan.Step(ctx, shard) })
 		r.loop(ctx, "delivery", 0, func(ctx context.Context) (time.Duration, error) { return r.deliver.ReadStep(ctx, shard) })
 	}
+	r.loop(ctx, "fan-out hand-off", 0, r.fan.HandStep)
 	r.loop(ctx, "schedule", 0, r.recovery.MoveStep)
 	// The janitor's first step is at once: it moves the work and health a
 	// Redis written by an older version holds.
@@ -298,7 +299,15 @@ func (r *Runtime) enqueue(ctx context.Context, ev *webhook.Event) error {
 	if cfg := r.cfg.Load(); cfg != nil && ev.Project != "" {
 		ev.Body = gitlab.RewriteImageURLs(ev.Body, cfg.Send.Instance, ev.Project)
 	}
-	if _, err := r.store.AddEvent(ctx, ev); err != nil {
+	consumer := "" // an idle fan-out takes the event at once (fanout/inbox.go)
+	if r.fan.Accepting() {
+		consumer = r.consumer
+	}
+	_, taken, err := r.store.AddEventFor(ctx, ev, consumer)
+	if taken != nil {
+		r.fan.Hand(*taken)
+	}
+	if err != nil {
 		r.outage.failed(err)
 		return err // the caller spools it, or counts it lost
 	}

@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"fmt"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Stream entries as a script returns them (the reply of XREADGROUP or
@@ -56,4 +58,24 @@ func deliveryMsg(shard int, id, doc string) DeliveryMsg {
 		msg.Err = fmt.Errorf("entry %s: %w", id, err)
 	}
 	return msg
+}
+
+// eventEntry reads one events entry {id, {field, value, ...}} of a shard.
+func eventEntry(shard int, e any) (EventMsg, error) {
+	pair, ok := e.([]any)
+	if !ok || len(pair) != 2 {
+		return EventMsg{}, fmt.Errorf("stream entry: unexpected reply %v", e)
+	}
+	id, ok := pair[0].(string)
+	if !ok {
+		return EventMsg{}, fmt.Errorf("stream entry: unexpected id %v", pair[0])
+	}
+	fields, _ := pair[1].([]any)
+	values := make(map[string]any, len(fields)/2)
+	for i := 0; i+1 < len(fields); i += 2 {
+		if k, ok := fields[i].(string); ok {
+			values[k] = fields[i+1]
+		}
+	}
+	return decodeEvent(shard, redis.XMessage{ID: id, Values: values}), nil
 }

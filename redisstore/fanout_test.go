@@ -212,3 +212,59 @@ func TestFanOutHandsDeliveriesToIdleWorkers(t *testing.T) {
 		t.Errorf("another consumer read hooks %v, want [4]", got)
 	}
 }
+
+// TestAddEventForTakesItForTheFanOut: a capture may take the event it
+// stores for its process's fan-out, in the same script: it is pending for
+// that consumer with its body as captured, and no other read gets it.
+// With older events waiting, the oldest is taken instead (without body).
+// Before the fan-out's group exists, the event is stored all the same.
+func TestAddEventForTakesItForTheFanOut(t *testing.T) {
+	s := newLogStore(t)
+	ctx := context.Background()
+	event := func(body string) *webhook.Event {
+		ev, err := webhook.NewEvent(webhook.Signals{Event: "push", Project: "acme/api", Ref: "refs/heads/main"},
+			[]byte(body), "", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	early := event(`{"n":0}`)
+	if _, taken, err := s.AddEventFor(ctx, early, "f1"); err != nil || taken != nil {
+		t.Fatalf("AddEventFor without the group: taken %+v, error %v; want it stored, not taken", taken, err)
+	}
+	if err := s.EnsureGroups(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if msgs, _ := s.ReadEvents(ctx, 0, "other", ">", 10, 0); len(msgs) != 1 || msgs[0].Event.ID != early.ID {
+		t.Fatalf("read %+v, want the event stored before the group", msgs)
+	}
+	first := event(`{"n":1}`)
+	_, taken, err := s.AddEventFor(ctx, first, "f1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if taken == nil || taken.Err != nil || taken.Event.ID != first.ID || taken.Event.Project != "acme/api" ||
+		string(taken.Event.Body) != `{"n":1}` {
+		t.Fatalf("taken %+v, want the event with its body", taken)
+	}
+	if msgs, _ := s.ReadEvents(ctx, 0, "other", ">", 10, 0); len(msgs) != 0 {
+		t.Errorf("another consumer read %d events, want none", len(msgs))
+	}
+	mine, _ := s.ReadEvents(ctx, 0, "f1", "0", 10, 0)
+	if len(mine) != 1 || mine[0].StreamID != taken.StreamID {
+		t.Errorf("pending for the fan-out's consumer: %+v, want the event taken", mine)
+	}
+
+	waiting := event(`{"n":2}`)
+	if _, err := s.AddEvent(ctx, waiting); err != nil {
+		t.Fatal(err)
+	}
+	_, taken, err = s.AddEventFor(ctx, event(`{"n":3}`), "f1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if taken == nil || taken.Event.ID != waiting.ID || taken.Event.Body != nil {
+		t.Fatalf("taken %+v, want the older event, without its body", taken)
+	}
+}

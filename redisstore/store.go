@@ -305,12 +305,23 @@ func (s *Store) createGroup(ctx context.Context, stream, group string) error {
 }
 
 // addEventScript stores an event's payload and its entry atomically: the
-// entry holds one reference to the payload until it is fanned out.
+// entry holds one reference to the payload until it is fanned out. It may
+// then take an event for a fan-out consumer (AddEventFor): the oldest not
+// yet handed out, normally the one just added.
 var addEventScript = redis.NewScript(`
--- KEYS: events, refs, payload; ARGV: body, event id, entry fields...
+-- KEYS: events, refs, payload; ARGV: body, event id, fan-out group, consumer to take an event for (''), entry fields...
+-- returns: {entry id, entries taken (or false)}
 redis.call('SET', KEYS[3], ARGV[1])
 redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))
+local taken = false
+if ARGV[4] ~= '' then
+  -- pcall: without the group (not created yet, or lost with a Redis
+  -- restart) the event is simply not taken
+  local r = redis.pcall('XREADGROUP', 'GROUP', ARGV[3], ARGV[4], 'COUNT', 1, 'STREAMS', KEYS[1], '>')
+  if type(r) == 'table' and r[1] then taken = r[1][2] end
+end
+return {id, taken}
 `)
 
 // AddEvent stores an event in its shard: the payload once, and an entry
@@ -320,31 +331,56 @@ return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
 // failover. The caller may retry a failed add; a retried event keeps its
 // ID, so its deliveries keep their Idempotency-Keys.
 func (s *Store) AddEvent(ctx context.Context, e *webhook.Event) (string, error) {
+	id, _, err := s.AddEventFor(ctx, e, "")
+	return id, err
+}
+
+// AddEventFor is AddEvent that also takes an event for the fan-out
+// consumer named (none if ""), in the same script: the oldest event not
+// yet handed out, normally e itself, whose body it then carries. An idle
+// process fans it out at once, without reading it. Taken is nil when
+// there was none, and also returned, pending for consumer, with an error
+// of the replicas' acknowledgement.
+func (s *Store) AddEventFor(ctx context.Context, e *webhook.Event, consumer string) (id string, taken *EventMsg, err error) {
 	chain := e.Chain
 	if chain == "" {
 		chain = e.ID
 	}
 	i := ShardOf(chain, s.shards)
 	keys := []string{s.keys.Events(i), s.keys.Refs(i), s.keys.Payload(i, e.ID)}
-	args := append([]any{e.Body, e.ID}, eventValues(e)...)
+	args := append([]any{e.Body, e.ID, GroupFanout, consumer}, eventValues(e)...)
 	var add *redis.Cmd
 	op, err := s.events.do(ctx, func(p redis.Pipeliner, eval bool) {
 		add = runScript(ctx, p, addEventScript, eval, keys, args...)
 	})
+	var res []any
 	if err == nil {
-		err = add.Err()
+		res, err = add.Slice()
+	}
+	if err == nil && len(res) != 2 {
+		err = fmt.Errorf("unexpected reply %v", res)
 	}
 	if err != nil {
-		return "", fmt.Errorf("adding event %s: %w", e.ID, err)
+		return "", nil, fmt.Errorf("adding event %s: %w", e.ID, err)
+	}
+	id, _ = res[0].(string)
+	if list, _ := res[1].([]any); len(list) > 0 {
+		m, err := eventEntry(i, list[0])
+		if err != nil {
+			return "", nil, fmt.Errorf("adding event %s: %w", e.ID, err)
+		}
+		if m.Err == nil && m.Event.ID == e.ID {
+			m.Event.Body = e.Body
+		}
+		taken = &m
 	}
 	if s.replicaAcks > 0 {
 		wait := op.tail.(*redis.Cmd)
 		if n, _ := wait.Int64(); n < int64(s.replicaAcks) {
-			return "", fmt.Errorf("adding event %s: %d of %d replicas acknowledged it within %s", e.ID, n, s.replicaAcks, s.replicaTimeout)
+			return "", taken, fmt.Errorf("adding event %s: %d of %d replicas acknowledged it within %s", e.ID, n, s.replicaAcks, s.replicaTimeout)
 		}
 	}
-	id, _ := add.Val().(string)
-	return id, nil
+	return id, taken, nil
 }
 
 // Advance moves a read cursor of ReadEvents or ReadDeliveries: paging
@@ -542,8 +578,9 @@ addref(KEYS[3], ARGV[4], ARGV[3], shared - 1)
 local taken, payloads = false, {}
 local take = math.min(tonumber(ARGV[10]), queued)
 if take > 0 then
-  local r = redis.call('XREADGROUP', 'GROUP', ARGV[11], ARGV[12], 'COUNT', take, 'STREAMS', KEYS[2], '>')
-  if r then
+  -- pcall: without the group, nothing is taken (the deliveries are queued)
+  local r = redis.pcall('XREADGROUP', 'GROUP', ARGV[11], ARGV[12], 'COUNT', take, 'STREAMS', KEYS[2], '>')
+  if type(r) == 'table' and r[1] then
     taken = r[1][2]
     local seen = {}
     for _, e in ipairs(taken) do

@@ -59,6 +59,7 @@ type Fanout struct {
 	log      *zap.Logger
 	hooks    func() *webhook.HookSet
 	workers  Workers
+	in       inbox // events taken for this fan-out by captures (inbox.go)
 	cfg      atomic.Pointer[Config]
 	cursors  []string // per shard
 	// sampled is when each project's latest event of a trigger was last
@@ -70,6 +71,7 @@ type Fanout struct {
 // be nil) take deliveries at once while they have room.
 func New(store *redisstore.Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, workers Workers) *Fanout {
 	f := &Fanout{store: store, consumer: consumer, log: log, hooks: hooks, workers: workers}
+	f.in.wake = make(chan struct{}, 1)
 	f.cursors = make([]string, store.Shards())
 	for i := range f.cursors {
 		f.cursors[i] = "0" // our own unfinished events first (after a crash)
