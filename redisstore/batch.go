@@ -77,6 +77,9 @@ func (b *batcher) do(ctx context.Context, queue func(p redis.Pipeliner, eval boo
 	}
 	select {
 	case <-op.done:
+		if len(op.cmds) == 0 && ctx.Err() != nil {
+			return nil, ctx.Err() // given up before its pipeline: not sent
+		}
 		return op, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
