@@ -70,7 +70,7 @@ type LogLimits struct {
 // resend): its payload is its own.
 var appendLogScript = redis.NewScript(refsLua + logLua + `
 -- KEYS: log, logs, refs; ARGV: hook id, shard, min id, ms, max entries, status, entry, payload prefix
-return logappend(KEYS[1], KEYS[2], KEYS[3], ARGV[8], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], '')
+return logappend(KEYS[1], KEYS[2], KEYS[3], ARGV[8], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], '', false)
 `)
 
 // manualLogShard is the shard whose part of a hook's log holds the

@@ -58,7 +58,8 @@ end
 // is "<ms>-<k*64+shard>" (k counting up within the millisecond), so its
 // number names its shard; the caller's clock gives ms, unless the stream
 // is ahead. An entry of the shared payload holds a reference to it ("p");
-// entries trimmed (older than minid, or beyond maxlen) release theirs.
+// entries trimmed (older than minid, or beyond maxlen) release theirs. An
+// entry given a reference its caller owned (owned) takes no new one.
 const logLua = `
 local function logtrim(key, refs, prefix, minid, maxlen)
   local n = redis.call('XLEN', key)
@@ -78,7 +79,7 @@ local function logtrim(key, refs, prefix, minid, maxlen)
   redis.call('XTRIM', key, 'MAXLEN', n - total)
   return total
 end
-local function logappend(key, logs, refs, prefix, hook, shard, minid, ms, maxlen, status, entry, ev)
+local function logappend(key, logs, refs, prefix, hook, shard, minid, ms, maxlen, status, entry, ev, owned)
   local m, k = tonumber(ms), 0
   local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
   if #last > 0 then
@@ -91,7 +92,7 @@ local function logappend(key, logs, refs, prefix, hook, shard, minid, ms, maxlen
   local id = string.format('%.0f', m) .. '-' .. (k * 64 + shard)
   if ev ~= '' then
     redis.call('XADD', key, id, 's', status, 'l', entry, 'p', ev)
-    addref(refs, prefix, ev, 1)
+    if not owned then addref(refs, prefix, ev, 1) end
   else
     redis.call('XADD', key, id, 's', status, 'l', entry)
   end
@@ -119,9 +120,12 @@ var settleScript = redis.NewScript(refsLua + deadLua + logLua + `
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {1, 0, 0, ''} end
 redis.call('XDEL', KEYS[1], ARGV[2])
 local logid = ''
+-- A delivery done whose log entry refers to its payload hands its
+-- reference to the entry: two count updates fewer.
+local handed = ARGV[13] == '1' and ARGV[4] == 'done' and ARGV[21] ~= '' and ARGV[21] == ARGV[9]
 if ARGV[13] == '1' then
   logid = logappend(KEYS[6], KEYS[7], KEYS[5], ARGV[10], ARGV[14], tonumber(ARGV[15]), ARGV[16], ARGV[17], ARGV[18],
-    ARGV[19], ARGV[20], ARGV[21])
+    ARGV[19], ARGV[20], ARGV[21], handed)
 end
 local c, b = 0, 0
 if ARGV[4] == 'retry' then
@@ -133,7 +137,7 @@ if ARGV[4] == 'retry' then
 elseif ARGV[4] == 'dead' then
   c, b = dead(KEYS[3], KEYS[4], KEYS[5], ARGV[10], ARGV[8], ARGV[7], ARGV[3], ARGV[9], tonumber(ARGV[22]),
     tonumber(ARGV[11]), tonumber(ARGV[12]))
-else
+elseif not handed then
   addref(KEYS[5], ARGV[10], ARGV[9], -1)
 end
 return {0, c, b, logid}
@@ -151,7 +155,8 @@ var healthScript = redis.NewScript(`
 -- returns: fails, disabled until ms, permanently disabled
 local now = tonumber(ARGV[1])
 if ARGV[2] == 'ok' then
-  if redis.call('HGET', KEYS[1], 'last_status') ~= ARGV[7] or redis.call('HGET', KEYS[1], 'fails') ~= '0' then
+  local h = redis.call('HMGET', KEYS[1], 'last_status', 'fails')
+  if h[1] ~= ARGV[7] or h[2] ~= '0' then
     redis.call('HSET', KEYS[1], 'fails', 0, 'disabled_until', 0, 'last_status', ARGV[7])
     redis.call('ZREM', KEYS[2], ARGV[8])
   end
