@@ -111,7 +111,7 @@ func TestEnqueueWaitsForRedisWithoutSpool(t *testing.T) {
 	t.Cleanup(func() { _ = rt.Close(time.Second) })
 	rt.SetFailover(Failover{Redis: redis.URL})
 
-	redis.Stop()
+	redis.StopAndHold()
 	for i := range 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		err := rt.Enqueue(ctx, pushEvent(t, "acme/api"))
@@ -149,7 +149,7 @@ func TestRedisOutageIsPerStore(t *testing.T) {
 	}
 	onA, onB, alsoOnA := runtime(a.URL), runtime(b.URL), runtime(a.URL)
 
-	a.Stop()
+	a.StopAndHold()
 	if err := tryEnqueue(t, onA); err == nil {
 		t.Fatal("enqueue succeeded with redis killed")
 	}

@@ -259,7 +259,7 @@ func TestCaptureRedisDownLeavesResponseAlone(t *testing.T) {
 	redis := redistest.Start(t)
 	c := newCapture(t, redis.URL)
 	c.EnqueueTimeout = caddy.Duration(300 * time.Millisecond)
-	redis.Stop()
+	redis.StopAndHold()
 	before := rejected(t, "enqueue_failed")
 	rec := serve(t, c, nil, func(w http.ResponseWriter, r *http.Request) {
 		signal(w.Header(), "push", "acme/api")

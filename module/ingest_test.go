@@ -54,7 +54,7 @@ const ingestLine = `{"trigger":"push","project":"acme/api","ref":"refs/heads/mai
 func TestIngestUnavailableOnlyWithoutRedisAndSpool(t *testing.T) {
 	redis := redistest.Start(t)
 	in := newIngest(t, redis.URL)
-	redis.Stop()
+	redis.StopAndHold()
 
 	rec := postIngest(t, in, ingestLine+ingestLine)
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" ||

@@ -102,6 +102,28 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
+// StopAndHold stops the server and keeps its port for the rest of the
+// test, refusing every connection: another test's server started on the
+// freed port would otherwise answer in its place.
+func (s *Server) StopAndHold() {
+	s.tb.Helper()
+	s.Stop()
+	l, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		s.tb.Fatalf("holding the port of the stopped redis-server: %v", err)
+	}
+	s.tb.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+}
+
 // Freeze stops the server without closing its port (SIGSTOP): connections
 // open, but nothing answers, as with a hung or partitioned Redis. Thaw
 // undoes it; the test's cleanup thaws it too.
