@@ -10,6 +10,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/secret"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -60,6 +61,25 @@ func (r *Runtime) Throttle(ctx context.Context, action, scope string, limit int,
 func (r *Runtime) LatestEvent(ctx context.Context, project string, trig gitlab.Trigger) ([]byte, error) {
 	return r.fan.LatestEvent(ctx, project, trig)
 }
+
+// DeadLetters lists up to count dead letters of every shard, oldest
+// first, after the dead letter after ("-" for the beginning).
+func (r *Runtime) DeadLetters(ctx context.Context, after string, count int64) ([]redisstore.DeadLetter, error) {
+	return r.store.DeadLetters().List(ctx, after, count)
+}
+
+// ManagedHooks is the store of the hooks managed through the API, their
+// secrets sealed with box.
+func (r *Runtime) ManagedHooks(box *secret.Box) *redisstore.Hooks { return r.store.Hooks(box) }
+
+// Integrations is the store of the chat integrations, their webhooks
+// sealed with box.
+func (r *Runtime) Integrations(box *secret.Box) *redisstore.Integrations {
+	return r.store.Integrations(box)
+}
+
+// Idempotency is the store of the Idempotency-Keys of ingest clients.
+func (r *Runtime) Idempotency() *redisstore.Idempotency { return r.store.Idempotency() }
 
 // Collectors returns the engine's metrics for registration.
 func Collectors() []prometheus.Collector { return metrics.All() }

@@ -22,7 +22,7 @@ type Stats struct {
 
 // Stats reads the queue depths.
 func (r *Runtime) Stats(ctx context.Context) (Stats, error) {
-	d, err := r.store.QueueDepths(ctx)
+	d, err := r.store.Control().QueueDepths(ctx)
 	if err != nil {
 		return Stats{}, err
 	}

@@ -117,7 +117,7 @@ func TestIngestRequestsSpoolAtOnceWhileRedisIsDown(t *testing.T) {
 	for in.spool.Pending() > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	st := in.rt.Store()
+	st := storeOf(in.rt)
 	if got, err := st.Client().XLen(context.Background(), st.Keys().Events(0)).Result(); err != nil || got != n {
 		t.Fatalf("%d events in redis after it came back (%v), want %d", got, err, n)
 	}
@@ -160,7 +160,7 @@ func TestIngestIdempotencyKeyUnderConcurrentRetries(t *testing.T) {
 			t.Errorf("retries answered %s and %s", first, id)
 		}
 	}
-	st := in.rt.Store()
+	st := storeOf(in.rt)
 	if n, err := st.Client().XLen(context.Background(), st.Keys().Events(0)).Result(); err != nil || n != 1 {
 		t.Fatalf("%d events queued (%v), want 1", n, err)
 	}

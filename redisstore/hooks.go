@@ -172,15 +172,11 @@ var (
 	ErrConflict = errors.New("hook was changed concurrently too often; try again")
 )
 
-// HookStore keeps API-managed hooks in Redis, secrets sealed with box.
-type HookStore struct {
-	s   *Store
+// Hooks keeps API-managed hooks in Redis, secrets sealed with box.
+type Hooks struct {
+	*conn
 	box *secret.Box
 }
-
-// Hooks returns the store's hook repository; box seals and opens secrets
-// (nil: no key, and hooks with secrets can be neither saved nor loaded).
-func (s *Store) Hooks(box *secret.Box) *HookStore { return &HookStore{s: s, box: box} }
 
 func sealContext(id int64, field, key string) string {
 	if key == "" {
@@ -189,7 +185,7 @@ func sealContext(id int64, field, key string) string {
 	return "hook:" + strconv.FormatInt(id, 10) + ":" + field + ":" + key
 }
 
-func (h *HookStore) encode(r *HookRecord) (string, error) {
+func (h *Hooks) encode(r *HookRecord) (string, error) {
 	st := storedHook{
 		Kind: r.Kind, Path: r.Path, NamespaceID: r.NamespaceID, Name: r.Name, Description: r.Description,
 		URL: gitlab.MaskURL(r.URL), Triggers: r.Triggers, BranchFilterStrategy: r.BranchFilterStrategy,
@@ -226,11 +222,11 @@ func (h *HookStore) encode(r *HookRecord) (string, error) {
 	return string(b), nil
 }
 
-func (h *HookStore) sealMap(id int64, field string, m map[string]string) (map[string]string, error) {
+func (h *Hooks) sealMap(id int64, field string, m map[string]string) (map[string]string, error) {
 	return eachValue(id, field, "sealing", m, h.box.Seal)
 }
 
-func (h *HookStore) openMap(id int64, field string, m map[string]string) (map[string]string, error) {
+func (h *Hooks) openMap(id int64, field string, m map[string]string) (map[string]string, error) {
 	return eachValue(id, field, "opening", m, h.box.Open)
 }
 
@@ -251,7 +247,7 @@ func eachValue(id int64, field, verb string, m map[string]string, fn func(v, con
 	return out, nil
 }
 
-func (h *HookStore) decode(id int64, raw string) (*HookRecord, error) {
+func (h *Hooks) decode(id int64, raw string) (*HookRecord, error) {
 	var st storedHook
 	if err := json.Unmarshal([]byte(raw), &st); err != nil {
 		return nil, fmt.Errorf("decoding hook %d: %w", id, err)
@@ -286,21 +282,12 @@ func (h *HookStore) decode(id int64, raw string) (*HookRecord, error) {
 	return r, nil
 }
 
-var resolvePathScript = redis.NewScript(`
-local id = redis.call('HGET', KEYS[1], ARGV[1])
-if id then return tonumber(id) end
-id = redis.call('INCR', KEYS[3])
-redis.call('HSET', KEYS[1], ARGV[1], id)
-redis.call('HSET', KEYS[2], ARGV[2] .. ':' .. id, ARGV[3])
-return id
-`)
-
 // NamespaceByPath returns the project or group with that full path, giving
 // it the next numeric id the first time it is seen. Paths compare
 // case-insensitively; the spelling first seen is kept.
-func (h *HookStore) NamespaceByPath(ctx context.Context, kind Kind, path string) (Namespace, error) {
-	k := h.s.keys
-	id, err := resolvePathScript.Run(ctx, h.s.rdb,
+func (h *Hooks) NamespaceByPath(ctx context.Context, kind Kind, path string) (Namespace, error) {
+	k := h.keys
+	id, err := resolveNamespaceScript.run(ctx, h.rdb,
 		[]string{k.NamespaceByPath(), k.NamespaceByID(), k.NamespaceSeq()},
 		string(kind)+":"+strings.ToLower(path), string(kind), path).Int64()
 	if err != nil {
@@ -308,7 +295,7 @@ func (h *HookStore) NamespaceByPath(ctx context.Context, kind Kind, path string)
 	}
 	ns := Namespace{Kind: kind, ID: id, Path: path}
 	// The stored spelling wins over this request's.
-	if stored, err := h.s.rdb.HGet(ctx, k.NamespaceByID(), string(kind)+":"+strconv.FormatInt(id, 10)).Result(); err == nil {
+	if stored, err := h.rdb.HGet(ctx, k.NamespaceByID(), string(kind)+":"+strconv.FormatInt(id, 10)).Result(); err == nil {
 		ns.Path = stored
 	}
 	return ns, nil
@@ -316,9 +303,9 @@ func (h *HookStore) NamespaceByPath(ctx context.Context, kind Kind, path string)
 
 // LookupNamespace returns the project or group with that full path if it
 // has an id, without giving it one; ok is false if it never had.
-func (h *HookStore) LookupNamespace(ctx context.Context, kind Kind, path string) (ns Namespace, ok bool, err error) {
-	k := h.s.keys
-	id, err := h.s.rdb.HGet(ctx, k.NamespaceByPath(), string(kind)+":"+strings.ToLower(path)).Int64()
+func (h *Hooks) LookupNamespace(ctx context.Context, kind Kind, path string) (ns Namespace, ok bool, err error) {
+	k := h.keys
+	id, err := h.rdb.HGet(ctx, k.NamespaceByPath(), string(kind)+":"+strings.ToLower(path)).Int64()
 	if errors.Is(err, redis.Nil) {
 		return Namespace{}, false, nil
 	}
@@ -334,8 +321,8 @@ func (h *HookStore) LookupNamespace(ctx context.Context, kind Kind, path string)
 
 // NamespaceByID returns the project or group with that numeric id; ok is
 // false if no path was ever given that id.
-func (h *HookStore) NamespaceByID(ctx context.Context, kind Kind, id int64) (ns Namespace, ok bool, err error) {
-	path, err := h.s.rdb.HGet(ctx, h.s.keys.NamespaceByID(), string(kind)+":"+strconv.FormatInt(id, 10)).Result()
+func (h *Hooks) NamespaceByID(ctx context.Context, kind Kind, id int64) (ns Namespace, ok bool, err error) {
+	path, err := h.rdb.HGet(ctx, h.keys.NamespaceByID(), string(kind)+":"+strconv.FormatInt(id, 10)).Result()
 	if errors.Is(err, redis.Nil) {
 		return Namespace{}, false, nil
 	}
@@ -345,24 +332,15 @@ func (h *HookStore) NamespaceByID(ctx context.Context, kind Kind, id int64) (ns 
 	return Namespace{Kind: kind, ID: id, Path: path}, true, nil
 }
 
-var createHookScript = redis.NewScript(`
-local limit = tonumber(ARGV[3])
-if limit > 0 and redis.call('SCARD', KEYS[2]) >= limit then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('INCR', KEYS[3])
-return 1
-`)
-
 // CreateHook stores a new hook for ns and sets r.ID, r.Kind, r.Path and
 // r.NamespaceID. limit caps the hooks of ns (0: no cap); reaching it gives
 // ErrHookLimit.
-func (h *HookStore) CreateHook(ctx context.Context, ns Namespace, r *HookRecord, limit int) error {
+func (h *Hooks) CreateHook(ctx context.Context, ns Namespace, r *HookRecord, limit int) error {
 	if r.HasSecrets() && h.box == nil {
 		return fmt.Errorf("storing hook secrets: %w", secret.ErrNoKey)
 	}
-	k := h.s.keys
-	id, err := h.s.rdb.Incr(ctx, k.HookSeq()).Result()
+	k := h.keys
+	id, err := h.rdb.Incr(ctx, k.HookSeq()).Result()
 	if err != nil {
 		return fmt.Errorf("assigning a hook id: %w", err)
 	}
@@ -374,7 +352,7 @@ func (h *HookStore) CreateHook(ctx context.Context, ns Namespace, r *HookRecord,
 	if err != nil {
 		return err
 	}
-	ok, err := createHookScript.Run(ctx, h.s.rdb,
+	ok, err := createHookScript.run(ctx, h.rdb,
 		[]string{k.Hooks(), k.HookScope(ns.Kind, ns.Path), k.HooksVersion()},
 		id, raw, limit).Int()
 	if err != nil {
@@ -392,13 +370,13 @@ func belongs(r *HookRecord, ns Namespace) bool {
 }
 
 // GetHook returns hook id of ns, or ErrHookNotFound.
-func (h *HookStore) GetHook(ctx context.Context, ns Namespace, id int64) (*HookRecord, error) {
+func (h *Hooks) GetHook(ctx context.Context, ns Namespace, id int64) (*HookRecord, error) {
 	r, _, err := h.get(ctx, ns, id)
 	return r, err
 }
 
-func (h *HookStore) get(ctx context.Context, ns Namespace, id int64) (*HookRecord, string, error) {
-	raw, err := h.s.rdb.HGet(ctx, h.s.keys.Hooks(), strconv.FormatInt(id, 10)).Result()
+func (h *Hooks) get(ctx context.Context, ns Namespace, id int64) (*HookRecord, string, error) {
+	raw, err := h.rdb.HGet(ctx, h.keys.Hooks(), strconv.FormatInt(id, 10)).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, "", ErrHookNotFound
 	}
@@ -416,16 +394,16 @@ func (h *HookStore) get(ctx context.Context, ns Namespace, id int64) (*HookRecor
 }
 
 // ListHooks returns the hooks of ns by ascending id.
-func (h *HookStore) ListHooks(ctx context.Context, ns Namespace) ([]*HookRecord, error) {
-	k := h.s.keys
-	ids, err := h.s.rdb.SMembers(ctx, k.HookScope(ns.Kind, ns.Path)).Result()
+func (h *Hooks) ListHooks(ctx context.Context, ns Namespace) ([]*HookRecord, error) {
+	k := h.keys
+	ids, err := h.rdb.SMembers(ctx, k.HookScope(ns.Kind, ns.Path)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("listing hooks of %s %q: %w", ns.Kind, ns.Path, err)
 	}
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	raws, err := h.s.rdb.HMGet(ctx, k.Hooks(), ids...).Result()
+	raws, err := h.rdb.HMGet(ctx, k.Hooks(), ids...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("reading hooks of %s %q: %w", ns.Kind, ns.Path, err)
 	}
@@ -451,20 +429,11 @@ func (h *HookStore) ListHooks(ctx context.Context, ns Namespace) ([]*HookRecord,
 	return out, nil
 }
 
-var updateHookScript = redis.NewScript(`
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur then return -1 end
-if cur ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('INCR', KEYS[2])
-return 1
-`)
-
 // UpdateHook applies fn to hook id of ns and stores the result, retrying
 // if another writer changed the hook in between. fn must not change the
 // hook's id or owner; an error from fn is returned as is.
-func (h *HookStore) UpdateHook(ctx context.Context, ns Namespace, id int64, fn func(*HookRecord) error) (*HookRecord, error) {
-	k := h.s.keys
+func (h *Hooks) UpdateHook(ctx context.Context, ns Namespace, id int64, fn func(*HookRecord) error) (*HookRecord, error) {
+	k := h.keys
 	for range 16 {
 		r, old, err := h.get(ctx, ns, id)
 		if err != nil {
@@ -486,7 +455,7 @@ func (h *HookStore) UpdateHook(ctx context.Context, ns Namespace, id int64, fn f
 		if err != nil {
 			return nil, err
 		}
-		res, err := updateHookScript.Run(ctx, h.s.rdb, []string{k.Hooks(), k.HooksVersion()}, id, old, raw).Int()
+		res, err := updateHookScript.run(ctx, h.rdb, []string{k.Hooks(), k.HooksVersion()}, id, old, raw).Int()
 		if err != nil {
 			return nil, fmt.Errorf("updating hook %d: %w", id, err)
 		}
@@ -500,16 +469,9 @@ func (h *HookStore) UpdateHook(ctx context.Context, ns Namespace, id int64, fn f
 	return nil, ErrConflict
 }
 
-var deleteHookScript = redis.NewScript(`
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('SREM', KEYS[2], ARGV[1])
-redis.call('INCR', KEYS[3])
-return 1
-`)
-
 // DeleteHook removes hook id of ns, or returns ErrHookNotFound.
-func (h *HookStore) DeleteHook(ctx context.Context, ns Namespace, id int64) error {
-	raw, err := h.s.rdb.HGet(ctx, h.s.keys.Hooks(), strconv.FormatInt(id, 10)).Result()
+func (h *Hooks) DeleteHook(ctx context.Context, ns Namespace, id int64) error {
+	raw, err := h.rdb.HGet(ctx, h.keys.Hooks(), strconv.FormatInt(id, 10)).Result()
 	if errors.Is(err, redis.Nil) {
 		return ErrHookNotFound
 	}
@@ -523,8 +485,8 @@ func (h *HookStore) DeleteHook(ctx context.Context, ns Namespace, id int64) erro
 	if st.Kind != ns.Kind || !strings.EqualFold(st.Path, ns.Path) {
 		return ErrHookNotFound
 	}
-	k := h.s.keys
-	n, err := deleteHookScript.Run(ctx, h.s.rdb,
+	k := h.keys
+	n, err := deleteHookScript.run(ctx, h.rdb,
 		[]string{k.Hooks(), k.HookScope(st.Kind, st.Path), k.HooksVersion()}, id).Int()
 	if err != nil {
 		return fmt.Errorf("deleting hook %d: %w", id, err)
@@ -537,8 +499,8 @@ func (h *HookStore) DeleteHook(ctx context.Context, ns Namespace, id int64) erro
 
 // HooksVersion returns the change counter of the hooks; it grows with every
 // create, update and delete.
-func (h *HookStore) HooksVersion(ctx context.Context) (int64, error) {
-	v, err := h.s.rdb.Get(ctx, h.s.keys.HooksVersion()).Int64()
+func (h *Hooks) HooksVersion(ctx context.Context) (int64, error) {
+	v, err := h.rdb.Get(ctx, h.keys.HooksVersion()).Int64()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
 	}
@@ -551,11 +513,11 @@ func (h *HookStore) HooksVersion(ctx context.Context) (int64, error) {
 // LoadHooks reads every hook and the version they are at, in one
 // transaction. A hook that cannot be decoded or opened fails the load: the
 // caller keeps what it had rather than silently dropping hooks.
-func (h *HookStore) LoadHooks(ctx context.Context) ([]*HookRecord, int64, error) {
-	k := h.s.keys
+func (h *Hooks) LoadHooks(ctx context.Context) ([]*HookRecord, int64, error) {
+	k := h.keys
 	var all *redis.MapStringStringCmd
 	var ver *redis.StringCmd
-	_, err := h.s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := h.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		all = p.HGetAll(ctx, k.Hooks())
 		ver = p.Get(ctx, k.HooksVersion())
 		return nil

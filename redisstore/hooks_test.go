@@ -14,7 +14,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/secret"
 )
 
-func newHookStore(t *testing.T) (*HookStore, *Store, *secret.Box) {
+func newHookStore(t *testing.T) (*Hooks, *Store, *secret.Box) {
 	t.Helper()
 	srv := redistest.Start(t)
 	s, err := New(Options{URL: srv.URL, Namespace: "hooktest"})
@@ -66,7 +66,7 @@ func TestLookupNamespaceAllocatesNothing(t *testing.T) {
 	if ns, ok, err := hs.LookupNamespace(ctx, KindProject, "acme/new"); err != nil || ok {
 		t.Fatalf("lookup of a new path = %+v, %v, %v; want not found", ns, ok, err)
 	}
-	if n, _ := s.rdb.Exists(ctx, s.keys.NamespaceSeq(), s.keys.NamespaceByPath(), s.keys.NamespaceByID()).Result(); n != 0 {
+	if n, _ := s.c.rdb.Exists(ctx, s.c.keys.NamespaceSeq(), s.c.keys.NamespaceByPath(), s.c.keys.NamespaceByID()).Result(); n != 0 {
 		t.Fatalf("a lookup created %d namespace keys", n)
 	}
 	a, _ := hs.NamespaceByPath(ctx, KindProject, "Acme/New")
@@ -231,7 +231,7 @@ func TestHookURLSealedAtRest(t *testing.T) {
 	if err := hs.CreateHook(ctx, ns, r, 0); err != nil {
 		t.Fatal(err)
 	}
-	raw := s.Client().HGet(ctx, s.keys.Hooks(), "1").Val()
+	raw := s.Client().HGet(ctx, s.c.keys.Hooks(), "1").Val()
 	if strings.Contains(raw, "PLAINTEXT") || strings.Contains(raw, "alice") || strings.Contains(raw, "=ops") {
 		t.Fatalf("stored hook holds a secret part of its URL: %s", raw)
 	}
@@ -256,8 +256,8 @@ func TestHookURLSealedAtRest(t *testing.T) {
 	// A hook stored by an earlier version: URL in clear, no url_sealed.
 	old := `{"kind":"project","path":"acme/api","namespace_id":1,"url":"https://bob:pw@example.com/old?k=v",` +
 		`"enable_ssl_verification":true,"created_at":"2026-01-01T00:00:00Z"}`
-	s.Client().HSet(ctx, s.keys.Hooks(), "9", old)
-	s.Client().SAdd(ctx, s.keys.HookScope(KindProject, "acme/api"), "9")
+	s.Client().HSet(ctx, s.c.keys.Hooks(), "9", old)
+	s.Client().SAdd(ctx, s.c.keys.HookScope(KindProject, "acme/api"), "9")
 	got, err := hs.GetHook(ctx, ns, 9)
 	if err != nil || got.URL != "https://bob:pw@example.com/old?k=v" {
 		t.Fatalf("old hook = %+v, %v", got, err)
@@ -266,7 +266,7 @@ func TestHookURLSealedAtRest(t *testing.T) {
 	if _, err := hs.UpdateHook(ctx, ns, 9, func(h *HookRecord) error { h.Name = "n"; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if raw := s.Client().HGet(ctx, s.keys.Hooks(), "9").Val(); strings.Contains(raw, "pw@") || !strings.Contains(raw, "url_sealed") {
+	if raw := s.Client().HGet(ctx, s.c.keys.Hooks(), "9").Val(); strings.Contains(raw, "pw@") || !strings.Contains(raw, "url_sealed") {
 		t.Fatalf("old hook not sealed on save: %s", raw)
 	}
 	if all, _, err := hs.LoadHooks(ctx); err != nil || len(all) != 3 {

@@ -67,17 +67,10 @@ type storedIntegration struct {
 // ErrIntegrationNotFound: the project or group has no such integration.
 var ErrIntegrationNotFound = errors.New("integration not found")
 
-// IntegrationStore keeps chat integrations in Redis, webhooks sealed with
-// box.
-type IntegrationStore struct {
-	s   *Store
+// Integrations keeps chat integrations in Redis, webhooks sealed with box.
+type Integrations struct {
+	*conn
 	box *secret.Box
-}
-
-// Integrations returns the store's integration repository; box seals and
-// opens webhooks (nil: no key, and no integration can be saved or loaded).
-func (s *Store) Integrations(box *secret.Box) *IntegrationStore {
-	return &IntegrationStore{s: s, box: box}
 }
 
 func integrationField(kind Kind, path, service string) string {
@@ -88,7 +81,7 @@ func integrationSealContext(id int64) string {
 	return "integration:" + strconv.FormatInt(id, 10) + ":webhook"
 }
 
-func (is *IntegrationStore) encode(r *IntegrationRecord) (string, error) {
+func (is *Integrations) encode(r *IntegrationRecord) (string, error) {
 	st := storedIntegration{IntegrationRecord: *r}
 	var err error
 	if st.WebhookSealed, err = is.box.Seal(r.Webhook, integrationSealContext(r.ID)); err != nil {
@@ -101,7 +94,7 @@ func (is *IntegrationStore) encode(r *IntegrationRecord) (string, error) {
 	return string(b), nil
 }
 
-func (is *IntegrationStore) decode(field, raw string) (*IntegrationRecord, error) {
+func (is *Integrations) decode(field, raw string) (*IntegrationRecord, error) {
 	var st storedIntegration
 	if err := json.Unmarshal([]byte(raw), &st); err != nil {
 		return nil, fmt.Errorf("decoding integration %q: %w", field, err)
@@ -115,14 +108,14 @@ func (is *IntegrationStore) decode(field, raw string) (*IntegrationRecord, error
 }
 
 // GetIntegration returns the service's integration of ns.
-func (is *IntegrationStore) GetIntegration(ctx context.Context, ns Namespace, service string) (*IntegrationRecord, error) {
+func (is *Integrations) GetIntegration(ctx context.Context, ns Namespace, service string) (*IntegrationRecord, error) {
 	r, _, err := is.get(ctx, ns, service)
 	return r, err
 }
 
-func (is *IntegrationStore) get(ctx context.Context, ns Namespace, service string) (*IntegrationRecord, string, error) {
+func (is *Integrations) get(ctx context.Context, ns Namespace, service string) (*IntegrationRecord, string, error) {
 	f := integrationField(ns.Kind, ns.Path, service)
-	raw, err := is.s.rdb.HGet(ctx, is.s.keys.Integrations(), f).Result()
+	raw, err := is.rdb.HGet(ctx, is.keys.Integrations(), f).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, "", ErrIntegrationNotFound
 	}
@@ -136,37 +129,21 @@ func (is *IntegrationStore) get(ctx context.Context, ns Namespace, service strin
 	return r, raw, nil
 }
 
-// KEYS[1] integrations hash, KEYS[2] hooks version; ARGV[1] field,
-// ARGV[2] the value read before ("" when absent), ARGV[3] the new value
-// ("" to delete). Returns 1 when written, 0 when the value changed since.
-var putIntegrationScript = redis.NewScript(`
-local cur = redis.call('HGET', KEYS[1], ARGV[1]) or ''
-if cur ~= ARGV[2] then return 0 end
-if ARGV[3] == '' then
-  if cur == '' then return 1 end
-  redis.call('HDEL', KEYS[1], ARGV[1])
-else
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-end
-redis.call('INCR', KEYS[2])
-return 1
-`)
-
 // PutIntegration creates or updates the service's integration of ns: fn
 // gets the stored record, or a new one (created true) with its id, owner
 // and service set, and edits it. An error from fn is returned as is.
-func (is *IntegrationStore) PutIntegration(ctx context.Context, ns Namespace, service string,
+func (is *Integrations) PutIntegration(ctx context.Context, ns Namespace, service string,
 	fn func(r *IntegrationRecord, created bool) error) (*IntegrationRecord, bool, error) {
 	if is.box == nil {
 		return nil, false, fmt.Errorf("storing an integration's webhook: %w", secret.ErrNoKey)
 	}
-	k := is.s.keys
+	k := is.keys
 	for range 16 {
 		r, old, err := is.get(ctx, ns, service)
 		created := errors.Is(err, ErrIntegrationNotFound)
 		switch {
 		case created:
-			id, err := is.s.rdb.Incr(ctx, k.HookSeq()).Result()
+			id, err := is.rdb.Incr(ctx, k.HookSeq()).Result()
 			if err != nil {
 				return nil, false, fmt.Errorf("assigning an integration id: %w", err)
 			}
@@ -192,7 +169,7 @@ func (is *IntegrationStore) PutIntegration(ctx context.Context, ns Namespace, se
 		if err != nil {
 			return nil, false, err
 		}
-		ok, err := putIntegrationScript.Run(ctx, is.s.rdb, []string{k.Integrations(), k.HooksVersion()},
+		ok, err := putIntegrationScript.run(ctx, is.rdb, []string{k.Integrations(), k.HooksVersion()},
 			integrationField(ns.Kind, ns.Path, service), old, raw).Int()
 		if err != nil {
 			return nil, false, fmt.Errorf("storing integration %d: %w", id, err)
@@ -206,18 +183,18 @@ func (is *IntegrationStore) PutIntegration(ctx context.Context, ns Namespace, se
 
 // DeleteIntegration removes the service's integration of ns, or returns
 // ErrIntegrationNotFound.
-func (is *IntegrationStore) DeleteIntegration(ctx context.Context, ns Namespace, service string) error {
-	k := is.s.keys
+func (is *Integrations) DeleteIntegration(ctx context.Context, ns Namespace, service string) error {
+	k := is.keys
 	f := integrationField(ns.Kind, ns.Path, service)
 	for range 16 {
-		old, err := is.s.rdb.HGet(ctx, k.Integrations(), f).Result()
+		old, err := is.rdb.HGet(ctx, k.Integrations(), f).Result()
 		if errors.Is(err, redis.Nil) {
 			return ErrIntegrationNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("reading integration %q: %w", f, err)
 		}
-		ok, err := putIntegrationScript.Run(ctx, is.s.rdb, []string{k.Integrations(), k.HooksVersion()}, f, old, "").Int()
+		ok, err := putIntegrationScript.run(ctx, is.rdb, []string{k.Integrations(), k.HooksVersion()}, f, old, "").Int()
 		if err != nil {
 			return fmt.Errorf("deleting integration %q: %w", f, err)
 		}
@@ -230,8 +207,8 @@ func (is *IntegrationStore) DeleteIntegration(ctx context.Context, ns Namespace,
 
 // LoadIntegrations reads every integration. One that cannot be decoded or
 // opened fails the load: the caller keeps what it had.
-func (is *IntegrationStore) LoadIntegrations(ctx context.Context) ([]*IntegrationRecord, error) {
-	all, err := is.s.rdb.HGetAll(ctx, is.s.keys.Integrations()).Result()
+func (is *Integrations) LoadIntegrations(ctx context.Context) ([]*IntegrationRecord, error) {
+	all, err := is.rdb.HGetAll(ctx, is.keys.Integrations()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("loading integrations: %w", err)
 	}

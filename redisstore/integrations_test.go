@@ -33,7 +33,7 @@ func TestIntegrationLifecycle(t *testing.T) {
 		t.Fatalf("hooks version %d → %d: runtimes would not reload", v0, v1)
 	}
 	// The webhook is a secret: sealed at rest.
-	raw, _ := s.Client().HGet(ctx, s.keys.Integrations(), "project:acme/api:slack").Result()
+	raw, _ := s.Client().HGet(ctx, s.c.keys.Integrations(), "project:acme/api:slack").Result()
 	if raw == "" || strings.Contains(raw, "XXXXSECRET") {
 		t.Fatalf("stored form %q holds the webhook in clear (or nothing)", raw)
 	}

@@ -7,7 +7,7 @@ import (
 )
 
 // sealSigning seals a hook's signing tokens into st, as the token is.
-func (h *HookStore) sealSigning(r *HookRecord, st *storedHook) error {
+func (h *Hooks) sealSigning(r *HookRecord, st *storedHook) error {
 	var err error
 	if r.Signing.Current != "" {
 		if st.SigningToken, err = h.box.Seal(r.Signing.Current, sealContext(r.ID, "signing_token", "")); err != nil {
@@ -25,7 +25,7 @@ func (h *HookStore) sealSigning(r *HookRecord, st *storedHook) error {
 }
 
 // openSigning opens the signing tokens sealSigning stored.
-func (h *HookStore) openSigning(id int64, st *storedHook) (gitlab.SigningTokens, error) {
+func (h *Hooks) openSigning(id int64, st *storedHook) (gitlab.SigningTokens, error) {
 	var s gitlab.SigningTokens
 	var err error
 	if st.SigningToken != "" {

@@ -27,7 +27,7 @@ func TestSigningTokensSealedAtRest(t *testing.T) {
 	if err := hs.CreateHook(ctx, ns, r, 0); err != nil {
 		t.Fatal(err)
 	}
-	raw := s.Client().HGet(ctx, s.keys.Hooks(), "1").Val()
+	raw := s.Client().HGet(ctx, s.c.keys.Hooks(), "1").Val()
 	for _, secret := range []string{cur, prev, cur[len(gitlab.SigningTokenPrefix):], prev[len(gitlab.SigningTokenPrefix):]} {
 		if strings.Contains(raw, secret) {
 			t.Fatalf("a signing token is in clear in Redis: %s", raw)

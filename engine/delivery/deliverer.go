@@ -43,12 +43,20 @@ type Recorder interface {
 // KindDelivery is the log entry kind of a queued delivery's attempt.
 const KindDelivery = "delivery"
 
+// Store is what deliveries read and write in Redis.
+type Store struct {
+	Queue  *redisstore.Queue
+	Health *redisstore.Health
+	// Legacy moves the health the layout before shards kept.
+	Legacy *redisstore.Legacy
+}
+
 // Deliverer sends the queued deliveries of one runtime: it reads them ahead
 // of the workers, gives each a worker slot and a slot of its hook (parking
 // it in the process while its hook is at its cap), sends it, and settles
 // the outcome (success, retry, dead letter, the hook's health).
 type Deliverer struct {
-	store    *redisstore.Store
+	store    Store
 	consumer string
 	log      *zap.Logger
 	hooks    func() *webhook.HookSet
@@ -84,7 +92,7 @@ type Deliverer struct {
 
 // New builds a deliverer; hooks returns the hooks in effect, record builds
 // log entries. Nothing runs until Start.
-func New(store *redisstore.Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, record Recorder) *Deliverer {
+func New(store Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, record Recorder) *Deliverer {
 	records, stopRecords := context.WithCancel(context.Background())
 	return &Deliverer{store: store, consumer: consumer, log: log, hooks: hooks, record: record, sender: NewSender(),
 		slots: newSlots(0), settling: make(chan struct{}, maxSettling), records: records, stopRecords: stopRecords}
@@ -113,7 +121,7 @@ const readBlock = 2 * time.Second
 // aborts deliveries in flight.
 func (d *Deliverer) Start(ctx, work context.Context) {
 	d.loopCtx, d.workCtx = ctx, work
-	d.cursors = make([]string, d.store.Shards())
+	d.cursors = make([]string, d.store.Queue.Shards())
 	for i := range d.cursors {
 		d.cursors[i] = "0" // our own unfinished deliveries first (after a crash)
 	}
@@ -146,7 +154,7 @@ func (d *Deliverer) ReadStep(ctx context.Context, shard int) (time.Duration, err
 	// Each shard reads its share of the workers, so the deliveries held
 	// here (read, not yet started) stay about two batches of Workers.
 	count := max(d.slots.limitNow()/len(d.cursors), 1)
-	msgs, err := d.store.ReadDeliveries(ctx, shard, d.consumer, cursor, int64(count), readBlock)
+	msgs, err := d.store.Queue.ReadDeliveries(ctx, shard, d.consumer, cursor, int64(count), readBlock)
 	if err != nil {
 		return 0, err
 	}

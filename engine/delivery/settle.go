@@ -18,7 +18,9 @@ func (d *Deliverer) settle(m *redisstore.DeliveryMsg, hook *webhook.Hook, out re
 	cfg := d.cfg.Load()
 	ctx, cancel := d.recordCtx()
 	defer cancel()
-	st, err := d.store.Settle(ctx, m, out, cfg.Health, cfg.DeadLetters, time.Now(), entry, d.record.Limits())
+	out.At = time.Now()
+	st, err := d.store.Queue.Settle(ctx, m, out, entry,
+		redisstore.Rules{Health: cfg.Health, DeadLetters: cfg.DeadLetters, Log: d.record.Limits()})
 	if err != nil {
 		d.log.Error("recording delivery outcome failed; it will be handed out again after the lease",
 			zap.String("event", m.Delivery.EventID), zap.Int64("hook_id", hook.ID), zap.Error(err))
@@ -63,7 +65,7 @@ func (d *Deliverer) GiveUpPoison(m *redisstore.DeliveryMsg, hook *webhook.Hook, 
 func (d *Deliverer) postpone(m *redisstore.DeliveryMsg, due time.Time, why string) {
 	sctx, cancel := d.recordCtx()
 	defer cancel()
-	if _, err := d.store.Defer(sctx, m, due); err != nil {
+	if _, err := d.store.Queue.Defer(sctx, m, due); err != nil {
 		d.log.Warn("deferring delivery failed; it will be handed out again after the lease",
 			zap.Int64("hook_id", m.Delivery.HookID), zap.Error(err))
 		return
@@ -75,7 +77,7 @@ func (d *Deliverer) postpone(m *redisstore.DeliveryMsg, due time.Time, why strin
 func (d *Deliverer) settlePlain(m *redisstore.DeliveryMsg) {
 	ctx, cancel := d.recordCtx()
 	defer cancel()
-	if err := d.store.SettleDeliveries(ctx, m); err != nil {
+	if err := d.store.Queue.SettleDeliveries(ctx, m); err != nil {
 		d.log.Error("settling delivery failed", zap.String("entry", m.StreamID), zap.Error(err))
 	}
 }

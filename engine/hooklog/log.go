@@ -14,7 +14,8 @@ import (
 // under the current policy, reads them back, and sends tests and resends
 // (which it records too).
 type Log struct {
-	store  *redisstore.Store
+	store  *redisstore.Log
+	ctl    *redisstore.Control
 	log    *zap.Logger
 	send   *delivery.Deliverer
 	policy atomic.Pointer[Policy]
@@ -22,8 +23,8 @@ type Log struct {
 
 // New builds a hook log; Use gives it the deliverer that sends tests and
 // resends.
-func New(store *redisstore.Store, log *zap.Logger) *Log {
-	l := &Log{store: store, log: log}
+func New(store *redisstore.Log, ctl *redisstore.Control, log *zap.Logger) *Log {
+	l := &Log{store: store, ctl: ctl, log: log}
 	l.Configure(Policy{})
 	return l
 }
@@ -52,7 +53,7 @@ func (l *Log) Limits() redisstore.LogLimits {
 // theirs with the settle). It returns the entry's ID, 0 when it could not
 // be stored: a failure is logged, never fatal.
 func (l *Log) append(ctx context.Context, kind string, req *delivery.Request, res *delivery.Result) int64 {
-	id, err := l.store.AppendLog(ctx, l.Entry(kind, req, res), l.Limits())
+	id, err := l.store.Append(ctx, l.Entry(kind, req, res), l.Limits())
 	if err != nil {
 		l.log.Warn("recording a delivery attempt in the hook's log failed", zap.Int64("hook_id", req.Hook.ID),
 			zap.String("event", req.EventID), zap.String("kind", kind), zap.Error(err))

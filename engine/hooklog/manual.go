@@ -22,13 +22,13 @@ var ErrOversize = errors.New("the payload of this log entry was too large to kee
 // retention, newest first.
 func (l *Log) Refs(ctx context.Context, hookID int64) ([]redisstore.LogRef, error) {
 	since := time.Now().Add(-l.policy.Load().Retention)
-	return l.store.LogRefs(ctx, hookID, since)
+	return l.store.Refs(ctx, hookID, since)
 }
 
 // Entries reads log entries of a hook by ID; entries past the retention
 // are left out.
 func (l *Log) Entries(ctx context.Context, hookID int64, ids ...int64) ([]redisstore.LogEntry, error) {
-	es, err := l.store.LogEntries(ctx, hookID, ids...)
+	es, err := l.store.Entries(ctx, hookID, ids...)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ func (l *Log) sendManual(ctx context.Context, kind string, req *delivery.Request
 // scope and reports whether it is within limit per window; every process
 // sharing the Redis shares the count.
 func (l *Log) Throttle(ctx context.Context, action, scope string, limit int, window time.Duration) (bool, time.Duration, error) {
-	return l.store.Throttle(ctx, action, scope, limit, window, time.Now())
+	return l.ctl.Throttle(ctx, action, scope, limit, window, time.Now())
 }
 
 // newEventID is a fresh event ID (UUIDv7, so IDs sort by time).
