@@ -41,7 +41,7 @@ func strPtr(p *params, name string, in *hookInput) *string {
 
 // readInput reads the declared parameters of a hook; undeclared ones are
 // ignored, as Grape does.
-func readInput(p *params, kind redisstore.Kind) *hookInput {
+func readInput(p *params, kind webhook.Kind) *hookInput {
 	in := &hookInput{triggers: map[gitlab.Trigger]bool{}}
 	in.url = strPtr(p, "url", in)
 	in.name = strPtr(p, "name", in)
@@ -79,7 +79,7 @@ func readInput(p *params, kind redisstore.Kind) *hookInput {
 // merged. A new signing token keeps the one it replaces signing beside it
 // for overlap. When the change moves the hook's deliveries, the secrets the
 // request does not give again are cleared (resetSecrets).
-func (in *hookInput) apply(r *redisstore.HookRecord, overlap time.Duration) {
+func (in *hookInput) apply(r *webhook.HookRecord, overlap time.Duration) {
 	oldURL, oldVars := r.URL, maps.Clone(r.URLVariables)
 	// The masked URL the API returned, sent back as is (a client that PUTs
 	// what it read), leaves the URL unchanged.
@@ -166,7 +166,7 @@ func (e *validationError) Error() string { return e.msg }
 // address against the network policy included), branch filter, custom
 // headers, then the rest. ns is the hook's owner, for a hook not stored
 // yet.
-func validate(r *redisstore.HookRecord, ns redisstore.Namespace, create bool, network *delivery.NetworkPolicy) error {
+func validate(r *webhook.HookRecord, ns webhook.Namespace, create bool, network *delivery.NetworkPolicy) error {
 	bad := func(msg string) error { return &validationError{msg} }
 	rec := *r
 	rec.Kind, rec.Path = ns.Kind, ns.Path
@@ -231,7 +231,7 @@ func toSentence(s []string) string {
 // address, with the message GitLab's public_url validator gives (GitLab's
 // API itself only says "Invalid url given"; the reason is what its UI
 // shows).
-func blockedURL(r *redisstore.HookRecord, network *delivery.NetworkPolicy) error {
+func blockedURL(r *webhook.HookRecord, network *delivery.NetworkPolicy) error {
 	var be *delivery.BlockedError
 	if errors.As(network.CheckURL(r.URL, r.URLVariables), &be) {
 		return &validationError{"Url is blocked: " + be.Reason}
@@ -240,7 +240,7 @@ func blockedURL(r *redisstore.HookRecord, network *delivery.NetworkPolicy) error
 }
 
 func (q *request) limit() int {
-	if q.ns.Kind == redisstore.KindGroup {
+	if q.ns.Kind == webhook.KindGroup {
 		return q.h.opt.MaxGroupHooks
 	}
 	return q.h.opt.MaxProjectHooks
@@ -282,7 +282,7 @@ func (q *request) create() {
 	if p.failed(q.w) {
 		return
 	}
-	r := &redisstore.HookRecord{
+	r := &webhook.HookRecord{
 		Triggers:              []string{string(gitlab.Push)}, // push_events defaults to true
 		EnableSSLVerification: true,
 		BranchFilterStrategy:  gitlab.StrategyWildcard,
@@ -304,7 +304,7 @@ func (q *request) create() {
 
 // saved answers a create or an edit that passed validation: the store's
 // error, or the hook as saved.
-func (q *request) saved(what string, err error, status int, r *redisstore.HookRecord) {
+func (q *request) saved(what string, err error, status int, r *webhook.HookRecord) {
 	if err != nil {
 		q.storeError(what, err)
 		return
@@ -314,8 +314,8 @@ func (q *request) saved(what string, err error, status int, r *redisstore.HookRe
 }
 
 // find returns the hook of the route: stored, or configured (read-only).
-func (q *request) find() (rec *redisstore.HookRecord, cfg *webhook.Hook, ok bool) {
-	if q.hookID <= redisstore.MaxHookID {
+func (q *request) find() (rec *webhook.HookRecord, cfg *webhook.Hook, ok bool) {
+	if q.hookID <= webhook.MaxHookID {
 		rec, err := q.h.repo.GetHook(q.r.Context(), q.ns, q.hookID)
 		if err == nil {
 			return rec, nil, true
@@ -364,7 +364,7 @@ func (q *request) update() {
 		writeError(q.w, http.StatusBadRequest, "No parameters provided")
 		return
 	}
-	rec, err := q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *redisstore.HookRecord) error {
+	rec, err := q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *webhook.HookRecord) error {
 		in.apply(r, q.h.opt.signingOverlap())
 		return validate(r, q.ns, false, &q.h.opt.Network)
 	})

@@ -36,18 +36,18 @@ func (r *Runtime) TestHook(ctx context.Context, h *webhook.Hook, trig gitlab.Tri
 }
 
 // Resend sends a logged attempt's payload again (hooklog.Log.Resend).
-func (r *Runtime) Resend(ctx context.Context, h *webhook.Hook, e *redisstore.LogEntry) (delivery.Result, error) {
+func (r *Runtime) Resend(ctx context.Context, h *webhook.Hook, e *webhook.LogEntry) (delivery.Result, error) {
 	return r.hookLog.Resend(ctx, h, e)
 }
 
 // HookLog lists the IDs and statuses of a hook's log entries within the
 // retention, newest first.
-func (r *Runtime) HookLog(ctx context.Context, hookID int64) ([]redisstore.LogRef, error) {
+func (r *Runtime) HookLog(ctx context.Context, hookID int64) ([]webhook.LogRef, error) {
 	return r.hookLog.Refs(ctx, hookID)
 }
 
 // HookLogEntries reads log entries of a hook by ID within the retention.
-func (r *Runtime) HookLogEntries(ctx context.Context, hookID int64, ids ...int64) ([]redisstore.LogEntry, error) {
+func (r *Runtime) HookLogEntries(ctx context.Context, hookID int64, ids ...int64) ([]webhook.LogEntry, error) {
 	return r.hookLog.Entries(ctx, hookID, ids...)
 }
 

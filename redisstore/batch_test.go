@@ -98,7 +98,7 @@ func TestScriptsSurviveAFlushedCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := s.Queue().Settle(ctx, &msgs[0], Outcome{Success: true, Attempted: true, Status: "200", At: now},
-		&LogEntry{HookID: 1, EventID: "e", Trigger: "push", Kind: "delivery", ResponseStatus: "200", CreatedAt: now},
+		&webhook.LogEntry{HookID: 1, EventID: "e", Trigger: "push", Kind: "delivery", ResponseStatus: "200", CreatedAt: now},
 		Rules{Health: HealthPolicy{Threshold: 4, Base: time.Minute, Max: time.Hour},
 			Log: LogLimits{Retention: time.Hour, MaxEntries: 10}})
 	if err != nil || st.Already || st.LogErr != nil || st.LogID == 0 {

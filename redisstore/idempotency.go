@@ -2,8 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -49,12 +47,4 @@ func (i *Idempotency) Release(ctx context.Context, caller, key, eventID string) 
 		return fmt.Errorf("releasing an idempotency key: %w", err)
 	}
 	return nil
-}
-
-// Idempotency is where a client's Idempotency-Key is remembered: per
-// caller, so one token cannot swallow another's events, and hashed, so any
-// client string makes a safe key.
-func (k Keys) Idempotency(caller, key string) string {
-	sum := sha256.Sum256([]byte(caller + "\x00" + key))
-	return k.Namespace + ":{i0}:idem:" + hex.EncodeToString(sum[:])
 }

@@ -13,54 +13,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/grt-continuation/caddy-webhooks/chat"
-	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/secret"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
-// Chat integrations (Slack, Mattermost, Discord, Microsoft Teams) live
-// beside the hooks, under the same hash tag:
-//
-//	<ns>:{h0}:integrations   hash, "<kind>:<lower path>:<service>" → JSON
-//	                         (webhook sealed)
-//
-// Their ids come from the hook id counter, so a delivery's hook id names
-// either a hook or an integration; every change bumps the hooks version,
-// so runtimes reload both.
-
-// Integrations is the hash of chat integrations.
-func (k Keys) Integrations() string { return k.Namespace + ":{h0}:integrations" }
-
-// IntegrationRecord is a chat integration of a project or group, its
-// webhook in clear. Only IntegrationStore sees the sealed form.
-type IntegrationRecord struct {
-	ID          int64  `json:"id"`
-	Kind        Kind   `json:"kind"`
-	Path        string `json:"path"`
-	NamespaceID int64  `json:"namespace_id"`
-	// Service is the chat's slug: slack, mattermost, discord, microsoft_teams.
-	Service string `json:"service"`
-	// Webhook is the chat's incoming-webhook URL, a secret (sealed at rest).
-	Webhook  string `json:"-"`
-	Username string `json:"username,omitempty"`
-	Channel  string `json:"channel,omitempty"`
-	// Channels are per-event channel overrides, by event name.
-	Channels map[string]string `json:"channels,omitempty"`
-	// Triggers are the gitlab.Trigger values notified of.
-	Triggers                   []string  `json:"triggers,omitempty"`
-	NotifyOnlyBrokenPipelines  bool      `json:"notify_only_broken_pipelines"`
-	BranchesToBeNotified       string    `json:"branches_to_be_notified"`
-	ProtectedBranches          []string  `json:"protected_branches,omitempty"`
-	LabelsToBeNotified         string    `json:"labels_to_be_notified,omitempty"`
-	LabelsToBeNotifiedBehavior string    `json:"labels_to_be_notified_behavior,omitempty"`
-	CreatedAt                  time.Time `json:"created_at"`
-	UpdatedAt                  time.Time `json:"updated_at"`
-}
-
 // storedIntegration is the JSON an integration is kept as.
 type storedIntegration struct {
-	IntegrationRecord
+	webhook.IntegrationRecord
 	WebhookSealed string `json:"webhook_sealed"`
 }
 
@@ -73,7 +32,7 @@ type Integrations struct {
 	box *secret.Box
 }
 
-func integrationField(kind Kind, path, service string) string {
+func integrationField(kind webhook.Kind, path, service string) string {
 	return string(kind) + ":" + strings.ToLower(path) + ":" + service
 }
 
@@ -81,7 +40,7 @@ func integrationSealContext(id int64) string {
 	return "integration:" + strconv.FormatInt(id, 10) + ":webhook"
 }
 
-func (is *Integrations) encode(r *IntegrationRecord) (string, error) {
+func (is *Integrations) encode(r *webhook.IntegrationRecord) (string, error) {
 	st := storedIntegration{IntegrationRecord: *r}
 	var err error
 	if st.WebhookSealed, err = is.box.Seal(r.Webhook, integrationSealContext(r.ID)); err != nil {
@@ -94,7 +53,7 @@ func (is *Integrations) encode(r *IntegrationRecord) (string, error) {
 	return string(b), nil
 }
 
-func (is *Integrations) decode(field, raw string) (*IntegrationRecord, error) {
+func (is *Integrations) decode(field, raw string) (*webhook.IntegrationRecord, error) {
 	var st storedIntegration
 	if err := json.Unmarshal([]byte(raw), &st); err != nil {
 		return nil, fmt.Errorf("decoding integration %q: %w", field, err)
@@ -108,12 +67,12 @@ func (is *Integrations) decode(field, raw string) (*IntegrationRecord, error) {
 }
 
 // GetIntegration returns the service's integration of ns.
-func (is *Integrations) GetIntegration(ctx context.Context, ns Namespace, service string) (*IntegrationRecord, error) {
+func (is *Integrations) GetIntegration(ctx context.Context, ns webhook.Namespace, service string) (*webhook.IntegrationRecord, error) {
 	r, _, err := is.get(ctx, ns, service)
 	return r, err
 }
 
-func (is *Integrations) get(ctx context.Context, ns Namespace, service string) (*IntegrationRecord, string, error) {
+func (is *Integrations) get(ctx context.Context, ns webhook.Namespace, service string) (*webhook.IntegrationRecord, string, error) {
 	f := integrationField(ns.Kind, ns.Path, service)
 	raw, err := is.rdb.HGet(ctx, is.keys.Integrations(), f).Result()
 	if errors.Is(err, redis.Nil) {
@@ -132,8 +91,8 @@ func (is *Integrations) get(ctx context.Context, ns Namespace, service string) (
 // PutIntegration creates or updates the service's integration of ns: fn
 // gets the stored record, or a new one (created true) with its id, owner
 // and service set, and edits it. An error from fn is returned as is.
-func (is *Integrations) PutIntegration(ctx context.Context, ns Namespace, service string,
-	fn func(r *IntegrationRecord, created bool) error) (*IntegrationRecord, bool, error) {
+func (is *Integrations) PutIntegration(ctx context.Context, ns webhook.Namespace, service string,
+	fn func(r *webhook.IntegrationRecord, created bool) error) (*webhook.IntegrationRecord, bool, error) {
 	if is.box == nil {
 		return nil, false, fmt.Errorf("storing an integration's webhook: %w", secret.ErrNoKey)
 	}
@@ -147,11 +106,11 @@ func (is *Integrations) PutIntegration(ctx context.Context, ns Namespace, servic
 			if err != nil {
 				return nil, false, fmt.Errorf("assigning an integration id: %w", err)
 			}
-			if id > MaxHookID {
+			if id > webhook.MaxHookID {
 				return nil, false, fmt.Errorf("hook ids exhausted (%d)", id)
 			}
 			now := time.Now().UTC()
-			r = &IntegrationRecord{ID: id, Kind: ns.Kind, Path: ns.Path, NamespaceID: ns.ID, Service: service,
+			r = &webhook.IntegrationRecord{ID: id, Kind: ns.Kind, Path: ns.Path, NamespaceID: ns.ID, Service: service,
 				CreatedAt: now}
 		case err != nil:
 			return nil, false, err
@@ -183,7 +142,7 @@ func (is *Integrations) PutIntegration(ctx context.Context, ns Namespace, servic
 
 // DeleteIntegration removes the service's integration of ns, or returns
 // ErrIntegrationNotFound.
-func (is *Integrations) DeleteIntegration(ctx context.Context, ns Namespace, service string) error {
+func (is *Integrations) DeleteIntegration(ctx context.Context, ns webhook.Namespace, service string) error {
 	k := is.keys
 	f := integrationField(ns.Kind, ns.Path, service)
 	for range 16 {
@@ -207,12 +166,12 @@ func (is *Integrations) DeleteIntegration(ctx context.Context, ns Namespace, ser
 
 // LoadIntegrations reads every integration. One that cannot be decoded or
 // opened fails the load: the caller keeps what it had.
-func (is *Integrations) LoadIntegrations(ctx context.Context) ([]*IntegrationRecord, error) {
+func (is *Integrations) LoadIntegrations(ctx context.Context) ([]*webhook.IntegrationRecord, error) {
 	all, err := is.rdb.HGetAll(ctx, is.keys.Integrations()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("loading integrations: %w", err)
 	}
-	out := make([]*IntegrationRecord, 0, len(all))
+	out := make([]*webhook.IntegrationRecord, 0, len(all))
 	for f, raw := range all {
 		r, err := is.decode(f, raw)
 		if err != nil {
@@ -220,38 +179,6 @@ func (is *Integrations) LoadIntegrations(ctx context.Context) ([]*IntegrationRec
 		}
 		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b *IntegrationRecord) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b *webhook.IntegrationRecord) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
-}
-
-// Hook is the integration as deliveries go to it: a hook whose Chat
-// settings make the fan-out write the chat's message for it.
-func (r *IntegrationRecord) Hook() (*webhook.Hook, error) {
-	svc, ok := chat.ParseService(r.Service)
-	if !ok {
-		return nil, fmt.Errorf("integration %d has unknown service %q", r.ID, r.Service)
-	}
-	s := &chat.Settings{
-		Service: svc, Username: r.Username, Channel: r.Channel, Channels: r.Channels,
-		NotifyOnlyBrokenPipelines: r.NotifyOnlyBrokenPipelines, BranchesToBeNotified: r.BranchesToBeNotified,
-		ProtectedBranches: r.ProtectedBranches, LabelsToBeNotified: r.LabelsToBeNotified,
-		LabelsToBeNotifiedBehavior: r.LabelsToBeNotifiedBehavior,
-	}
-	for _, t := range r.Triggers {
-		tr, ok := gitlab.ParseTrigger(t)
-		if !ok {
-			return nil, fmt.Errorf("integration %d has unknown trigger %q", r.ID, t)
-		}
-		s.Triggers.Add(tr)
-	}
-	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("integration %d: %w", r.ID, err)
-	}
-	// Triggers are shown (admin API); matching is MatchChats' alone, as
-	// NewHookSet indexes chat integrations apart.
-	h := &webhook.Hook{ID: r.ID, Name: svc.Title(), URL: r.Webhook, EnableSSLVerification: true, Chat: s, Triggers: s.Triggers}
-	if !r.Kind.own(h, r.Path) {
-		return nil, fmt.Errorf("integration %d has unknown owner kind %q", r.ID, r.Kind)
-	}
-	return h, nil
 }

@@ -20,47 +20,6 @@ import (
 // script; tests and resends by Append.
 type Log struct{ *conn }
 
-// LogEntry is one delivery attempt in a hook's log, as GitLab's WebHookLog:
-// what was sent (secrets already redacted by the caller) and what came back.
-type LogEntry struct {
-	// ID is the entry's number, unique per hook and increasing with time
-	// (stream entry "<ms>-<seq>" as ms*1000+seq). Set when read.
-	ID int64 `json:"-"`
-	// HookID is the hook the attempt went to.
-	HookID int64 `json:"hook"`
-	// EventID is the event's UUID; with HookID it gives the Idempotency-Key.
-	EventID string `json:"event"`
-	// Chain is the X-Gitlab-Event-UUID that was sent.
-	Chain string `json:"chain,omitempty"`
-	// Trigger is the gitlab.Trigger ("push").
-	Trigger string `json:"trigger"`
-	// Kind is "delivery", "test" or "resend".
-	Kind string `json:"kind"`
-	// URL is the hook's masked URL template.
-	URL string `json:"url"`
-	// RequestHeaders are the headers sent, secrets replaced by [REDACTED].
-	RequestHeaders map[string]string `json:"req_headers"`
-	// RequestData is the payload sent, or {"oversize":true} (Oversize) when
-	// it was larger than the log keeps.
-	RequestData json.RawMessage `json:"req_data"`
-	Oversize    bool            `json:"oversize,omitempty"`
-	// Rendered says RequestData is the hook's custom webhook template
-	// rendered, not the event's payload: a resend sends it as it is.
-	Rendered bool `json:"rendered,omitempty"`
-	// ResponseHeaders and ResponseBody are the receiver's, capped.
-	ResponseHeaders map[string]string `json:"resp_headers"`
-	ResponseBody    string            `json:"resp_body"`
-	// ResponseStatus is the HTTP status as a string, or "internal error"
-	// when there was no response.
-	ResponseStatus string `json:"status"`
-	// Duration is the request's execution time in seconds.
-	Duration float64 `json:"duration"`
-	// InternalError says why an attempt without a response failed.
-	InternalError string `json:"error,omitempty"`
-	// CreatedAt is when the attempt finished.
-	CreatedAt time.Time `json:"at"`
-}
-
 // LogLimits bound a hook's log: entries older than Retention are trimmed,
 // and at most MaxEntries are kept.
 type LogLimits struct {
@@ -74,7 +33,7 @@ const manualLogShard = 0
 
 // Append records an attempt made outside the queue in its hook's log
 // and returns its ID. Its payload is stored with it.
-func (l *Log) Append(ctx context.Context, e *LogEntry, lim LogLimits) (int64, error) {
+func (l *Log) Append(ctx context.Context, e *webhook.LogEntry, lim LogLimits) (int64, error) {
 	f, err := logArgs(e, lim, nil)
 	if err != nil {
 		return 0, err
@@ -101,7 +60,7 @@ type logFields struct {
 
 // logArgs are the logFields of e, an attempt of d (nil: made outside the
 // queue), under lim.
-func logArgs(e *LogEntry, lim LogLimits, d *webhook.Delivery) (logFields, error) {
+func logArgs(e *webhook.LogEntry, lim LogLimits, d *webhook.Delivery) (logFields, error) {
 	ref := ""
 	c := e
 	if d != nil && d.Shared && !e.Oversize && !e.Rendered && sameBytes(e.RequestData, d.Body) {
@@ -118,12 +77,6 @@ func logArgs(e *LogEntry, lim LogLimits, d *webhook.Delivery) (logFields, error)
 	return logFields{minID: strconv.FormatInt(minID, 10), ms: strconv.FormatInt(now, 10), entry: b, ref: ref}, nil
 }
 
-// LogRef is an entry's ID and response status.
-type LogRef struct {
-	ID     int64
-	Status string
-}
-
 // logKeys are the keys of a hook's log: its part in each shard, and the
 // log of the layout before shards, read until it expires.
 func (l *Log) logKeys(hookID int64) []string {
@@ -137,7 +90,7 @@ func (l *Log) logKeys(hookID int64) []string {
 
 // Refs lists the IDs and statuses of a hook's entries created at or
 // after since, newest first.
-func (l *Log) Refs(ctx context.Context, hookID int64, since time.Time) ([]LogRef, error) {
+func (l *Log) Refs(ctx context.Context, hookID int64, since time.Time) ([]webhook.LogRef, error) {
 	keys := l.logKeys(hookID)
 	from := strconv.FormatInt(max(since.UnixMilli(), 0), 10)
 	cmds, err := runScripts(ctx, l.rdb, len(keys), func(p redis.Pipeliner, eval bool, i int) *redis.Cmd {
@@ -146,14 +99,14 @@ func (l *Log) Refs(ctx context.Context, hookID int64, since time.Time) ([]LogRef
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("listing the log of hook %d: %w", hookID, err)
 	}
-	var out []LogRef
+	var out []webhook.LogRef
 	seen := map[int64]bool{}
 	for _, c := range cmds {
 		v, _ := c.StringSlice()
 		for i := 0; i+1 < len(v); i += 2 {
 			if n, ok := logNumber(v[i]); ok && !seen[n] {
 				seen[n] = true
-				out = append(out, LogRef{ID: n, Status: v[i+1]})
+				out = append(out, webhook.LogRef{ID: n, Status: v[i+1]})
 			}
 		}
 	}
@@ -164,7 +117,7 @@ func (l *Log) Refs(ctx context.Context, hookID int64, since time.Time) ([]LogRef
 // Entries reads entries by ID, in the order given; missing ones
 // (trimmed meanwhile) are left out. An entry's shard is in its number; an
 // entry of the shared payload gets it from its shard.
-func (l *Log) Entries(ctx context.Context, hookID int64, ids ...int64) ([]LogEntry, error) {
+func (l *Log) Entries(ctx context.Context, hookID int64, ids ...int64) ([]webhook.LogEntry, error) {
 	type found struct {
 		shard       int
 		sharded, v1 *redis.XMessageSliceCmd
@@ -182,7 +135,7 @@ func (l *Log) Entries(ctx context.Context, hookID int64, ids ...int64) ([]LogEnt
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("reading the log of hook %d: %w", hookID, err)
 	}
-	out := make([]LogEntry, 0, len(ids))
+	out := make([]webhook.LogEntry, 0, len(ids))
 	var refs []int // entries of out that refer to a payload
 	var payloads []*redis.StringCmd
 	for i, c := range cmds {
@@ -193,7 +146,7 @@ func (l *Log) Entries(ctx context.Context, hookID int64, ids ...int64) ([]LogEnt
 			}
 		}
 		v := fields(msgs[0].Values)
-		var e LogEntry
+		var e webhook.LogEntry
 		if err := json.Unmarshal([]byte(v.str("l")), &e); err != nil {
 			return nil, fmt.Errorf("decoding log entry %d of hook %d: %w", ids[i], hookID, err)
 		}

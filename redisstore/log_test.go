@@ -25,8 +25,8 @@ func newLogStore(t *testing.T) *Store {
 	return s
 }
 
-func logEntry(hook int64, status string, at time.Time) *LogEntry {
-	return &LogEntry{HookID: hook, EventID: "ev", Trigger: "push", Kind: "delivery", URL: "http://x/",
+func logEntry(hook int64, status string, at time.Time) *webhook.LogEntry {
+	return &webhook.LogEntry{HookID: hook, EventID: "ev", Trigger: "push", Kind: "delivery", URL: "http://x/",
 		RequestData: json.RawMessage(`{"a":1}`), ResponseStatus: status, CreatedAt: at}
 }
 
@@ -128,7 +128,7 @@ func TestLatestEventAndThrottle(t *testing.T) {
 }
 
 func TestEncodeLogEntry(t *testing.T) {
-	e := &LogEntry{HookID: 3, EventID: "e", Trigger: "push", Kind: "delivery", URL: "http://x/{p}",
+	e := &webhook.LogEntry{HookID: 3, EventID: "e", Trigger: "push", Kind: "delivery", URL: "http://x/{p}",
 		RequestHeaders:  map[string]string{"req_data": "0", "X-Gitlab-Event": "Push Hook"},
 		RequestData:     json.RawMessage(`{"a": [1, 2], "s": "\"req_data\":0"}`),
 		ResponseHeaders: map[string]string{}, ResponseBody: `"req_data":0`, ResponseStatus: "200", CreatedAt: time.Unix(5, 0).UTC()}
@@ -154,7 +154,7 @@ func TestEncodeLogEntry(t *testing.T) {
 // json.Marshal's, whatever the strings, headers and numbers hold.
 func TestEncodeLogEntryAsJSON(t *testing.T) {
 	at := time.Date(2026, 11, 29, 7, 1, 2, 345678900, time.UTC)
-	for _, e := range []*LogEntry{
+	for _, e := range []*webhook.LogEntry{
 		{HookID: 1, EventID: "0194f0c2-7d1e-7a51-9a4c-5b1c2d3e4f50", Chain: "c", Trigger: "push", Kind: "delivery",
 			URL: "http://127.0.0.1/h/{path}", RequestHeaders: map[string]string{"X-Gitlab-Token": "[REDACTED]",
 				"User-Agent": "GitLab/18.6.0", "Content-Type": "application/json"}, RequestData: json.RawMessage(`{"a":1}`),
@@ -187,7 +187,7 @@ func FuzzEncodeLogEntry(f *testing.F) {
 		if math.IsInf(dur, 0) || math.IsNaN(dur) {
 			return
 		}
-		e := &LogEntry{HookID: 1, EventID: ev, Trigger: trig, RequestHeaders: map[string]string{hk: body, "b": hk},
+		e := &webhook.LogEntry{HookID: 1, EventID: ev, Trigger: trig, RequestHeaders: map[string]string{hk: body, "b": hk},
 			ResponseBody: body, Duration: dur, CreatedAt: time.Unix(1, 5).UTC()}
 		got, err := encodeLogEntry(e)
 		if err != nil {

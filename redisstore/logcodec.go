@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // sameBytes tells whether a and b hold the same bytes, at once when they
@@ -28,7 +30,7 @@ func sameBytes(a, b []byte) bool {
 // the largest part) and reach every field and header through reflection.
 // The payload is kept as it is; everything else is byte for byte what
 // json.Marshal writes (TestEncodeLogEntry).
-func encodeLogEntry(e *LogEntry) ([]byte, error) {
+func encodeLogEntry(e *webhook.LogEntry) ([]byte, error) {
 	if math.IsInf(e.Duration, 0) || math.IsNaN(e.Duration) {
 		return nil, fmt.Errorf("log entry duration %v is not a JSON number", e.Duration)
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // DeadLetterLimits bound the dead-letter stream: past either, its oldest
@@ -89,7 +91,7 @@ type Settled struct {
 // retried asks the hook's health first (one more round trip, on failures
 // only): a hook it disables for good dead-letters the delivery at once,
 // and a hook it disables for a while gets the retry once it is back.
-func (q *Queue) Settle(ctx context.Context, m *DeliveryMsg, o Outcome, e *LogEntry, r Rules) (Settled, error) {
+func (q *Queue) Settle(ctx context.Context, m *DeliveryMsg, o Outcome, e *webhook.LogEntry, r Rules) (Settled, error) {
 	d := &m.Delivery
 	var st Settled
 	var health *redis.Cmd
@@ -158,7 +160,7 @@ func (st *Settled) readHealth(c *redis.Cmd) error {
 }
 
 // settleArgs are lua/settle.lua's keys and named arguments.
-func (q *Queue) settleArgs(m *DeliveryMsg, o Outcome, e *LogEntry, r Rules) ([]string, []any, error) {
+func (q *Queue) settleArgs(m *DeliveryMsg, o Outcome, e *webhook.LogEntry, r Rules) ([]string, []any, error) {
 	d := &m.Delivery
 	ev, plen := "", 0
 	if d.Shared {

@@ -36,7 +36,7 @@ type Config struct {
 // Recorder builds the log entry of an attempt and bounds each hook's log
 // (the hook log).
 type Recorder interface {
-	Entry(kind string, req *Request, res *Result) *redisstore.LogEntry
+	Entry(kind string, req *Request, res *Result) *webhook.LogEntry
 	Limits() redisstore.LogLimits
 }
 

@@ -14,7 +14,7 @@ import (
 // settle records an attempt's outcome, and the attempt in its hook's log
 // when entry is set, in one round trip. A failure to record leaves the
 // entry pending, so it is handed out again after the lease.
-func (d *Deliverer) settle(m *redisstore.DeliveryMsg, hook *webhook.Hook, out redisstore.Outcome, entry *redisstore.LogEntry) {
+func (d *Deliverer) settle(m *redisstore.DeliveryMsg, hook *webhook.Hook, out redisstore.Outcome, entry *webhook.LogEntry) {
 	cfg := d.cfg.Load()
 	ctx, cancel := d.recordCtx()
 	defer cancel()

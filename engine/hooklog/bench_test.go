@@ -9,7 +9,6 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -36,7 +35,7 @@ func BenchmarkNewLogEntry(b *testing.B) {
 }
 
 // jsonMarshal stands for redisstore.AppendLog's encoding of the entry.
-func jsonMarshal(e *redisstore.LogEntry) ([]byte, error) { return json.Marshal(e) }
+func jsonMarshal(e *webhook.LogEntry) ([]byte, error) { return json.Marshal(e) }
 
 // BenchmarkNewLogEntryPush is BenchmarkNewLogEntry with GitLab's sample
 // push payload, which holds e-mail addresses the log redacts.

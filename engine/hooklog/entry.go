@@ -14,7 +14,6 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -77,9 +76,9 @@ func (p Policy) withDefaults() Policy {
 // [REDACTED] as GitLab does (or {"oversize":true} beyond maxBody), and the response capped as GitLab does (8 KiB of body, 50
 // headers of at most 1 KiB each) with the hook's URL variable values
 // masked back to {name} and any other secret of the hook redacted.
-func NewEntry(kind string, req *delivery.Request, res *delivery.Result, maxBody int) *redisstore.LogEntry {
+func NewEntry(kind string, req *delivery.Request, res *delivery.Result, maxBody int) *webhook.LogEntry {
 	h, body := req.Hook, req.Body
-	e := &redisstore.LogEntry{
+	e := &webhook.LogEntry{
 		HookID: h.ID, EventID: req.EventID, Chain: req.Chain, Trigger: string(req.Trigger), Kind: kind,
 		URL:            h.MaskedURL(),
 		RequestHeaders: requestHeaders(h, res.RequestHeader),

@@ -8,6 +8,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // Log is the hook log of one runtime: it builds the entries of attempts
@@ -39,7 +40,7 @@ func (l *Log) Configure(p Policy) {
 }
 
 // Entry builds an attempt's log entry under the current policy.
-func (l *Log) Entry(kind string, req *delivery.Request, res *delivery.Result) *redisstore.LogEntry {
+func (l *Log) Entry(kind string, req *delivery.Request, res *delivery.Result) *webhook.LogEntry {
 	return NewEntry(kind, req, res, l.policy.Load().MaxRequestBody)
 }
 

@@ -10,7 +10,6 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -20,14 +19,14 @@ var ErrOversize = errors.New("the payload of this log entry was too large to kee
 
 // Refs lists the IDs and statuses of a hook's log entries within the
 // retention, newest first.
-func (l *Log) Refs(ctx context.Context, hookID int64) ([]redisstore.LogRef, error) {
+func (l *Log) Refs(ctx context.Context, hookID int64) ([]webhook.LogRef, error) {
 	since := time.Now().Add(-l.policy.Load().Retention)
 	return l.store.Refs(ctx, hookID, since)
 }
 
 // Entries reads log entries of a hook by ID; entries past the retention
 // are left out.
-func (l *Log) Entries(ctx context.Context, hookID int64, ids ...int64) ([]redisstore.LogEntry, error) {
+func (l *Log) Entries(ctx context.Context, hookID int64, ids ...int64) ([]webhook.LogEntry, error) {
 	es, err := l.store.Entries(ctx, hookID, ids...)
 	if err != nil {
 		return nil, err
@@ -55,7 +54,7 @@ func (l *Log) Test(ctx context.Context, h *webhook.Hook, trig gitlab.Trigger, bo
 // headers and TLS setting, with the same Idempotency-Key (same event and
 // hook) and X-Gitlab-Event-UUID, and a new X-Gitlab-Webhook-UUID. It is
 // recorded as a new log entry; a 2xx answer resets the hook's failures.
-func (l *Log) Resend(ctx context.Context, h *webhook.Hook, e *redisstore.LogEntry) (delivery.Result, error) {
+func (l *Log) Resend(ctx context.Context, h *webhook.Hook, e *webhook.LogEntry) (delivery.Result, error) {
 	if e.Oversize {
 		return delivery.Result{}, ErrOversize
 	}
