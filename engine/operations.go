@@ -29,14 +29,14 @@ func (r *Runtime) ResetHealth(ctx context.Context, hookID int64) error {
 }
 
 // TestHook is GitLab's "Test": one synchronous delivery of body to h,
-// recorded in the hook's log (hooklog.Log.Test).
+// recorded in the hook's log (delivery.Deliverer.Test).
 func (r *Runtime) TestHook(ctx context.Context, h *webhook.Hook, trig gitlab.Trigger, body []byte) delivery.Result {
-	return r.hookLog.Test(ctx, h, trig, body)
+	return r.deliver.Test(ctx, h, trig, body)
 }
 
-// Resend sends a logged attempt's payload again (hooklog.Log.Resend).
+// Resend sends a logged attempt's payload again (delivery.Deliverer.Resend).
 func (r *Runtime) Resend(ctx context.Context, h *webhook.Hook, e *redisstore.LogEntry) (delivery.Result, error) {
-	return r.hookLog.Resend(ctx, h, e)
+	return r.deliver.Resend(ctx, h, e)
 }
 
 // HookLog lists the IDs and statuses of a hook's log entries within the
@@ -50,9 +50,11 @@ func (r *Runtime) HookLogEntries(ctx context.Context, hookID int64, ids ...int64
 	return r.hookLog.Entries(ctx, hookID, ids...)
 }
 
-// Throttle counts one call of a rate-limited API action (test, resend).
+// Throttle counts one call of a rate-limited API action (test, resend) by
+// scope and reports whether it is within limit per window; every process
+// sharing the Redis shares the count.
 func (r *Runtime) Throttle(ctx context.Context, action, scope string, limit int, window time.Duration) (bool, time.Duration, error) {
-	return r.hookLog.Throttle(ctx, action, scope, limit, window)
+	return r.store.Throttle(ctx, action, scope, limit, window, time.Now())
 }
 
 // LatestEvent returns the latest payload of trigger seen for project, or

@@ -137,10 +137,9 @@ func NewRuntime(store *redisstore.Store, consumer string, log *zap.Logger) *Runt
 		log = zap.NewNop()
 	}
 	r := &Runtime{store: store, consumer: consumer, log: log}
-	r.hookLog = hooklog.New(store, log)
+	r.hookLog = hooklog.New(store)
 	r.deliver = delivery.New(store, consumer, log, r.Hooks, r.hookLog)
 	r.fan = fanout.New(store, consumer, log, r.Hooks, r.deliver)
-	r.hookLog.Use(r.deliver)
 	r.recovery = recovery.New(store, consumer, log, r.Hooks, r.fan, r.deliver)
 	r.outage = newOutage(store, log)
 	return r
