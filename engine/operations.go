@@ -57,6 +57,10 @@ func (r *Runtime) Throttle(ctx context.Context, action, scope string, limit int,
 	return r.store.Throttle(ctx, action, scope, limit, window, time.Now())
 }
 
+// Idempotency is the store of the Idempotency-Keys clients send with the
+// events they post (webhooks_ingest).
+func (r *Runtime) Idempotency() *redisstore.Idempotency { return r.store.Idempotency() }
+
 // LatestEvent returns the latest payload of trigger seen for project, or
 // nil: the sample a test request sends.
 func (r *Runtime) LatestEvent(ctx context.Context, project string, trig gitlab.Trigger) ([]byte, error) {

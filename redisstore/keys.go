@@ -1,6 +1,8 @@
 package redisstore
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"hash/fnv"
 	"strconv"
 	"strings"
@@ -172,6 +174,14 @@ func (k Keys) LatestEvent(project, trigger string) string {
 // one caller on one project or group in one window.
 func (k Keys) Throttle(action, scope string, window int64) string {
 	return k.Namespace + ":{d0}:throttle:" + action + ":" + scope + ":" + strconv.FormatInt(window, 10)
+}
+
+// Idempotency holds the event ID a caller's Idempotency-Key was first
+// used for (webhooks_ingest): per caller, so one token cannot swallow
+// another's events, and hashed, so any client string makes a safe key.
+func (k Keys) Idempotency(caller, key string) string {
+	sum := sha256.Sum256([]byte(caller + "\x00" + key))
+	return k.Namespace + ":{i0}:idem:" + hex.EncodeToString(sum[:])
 }
 
 // shardCount holds the most shards any process of the namespace used.
