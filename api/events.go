@@ -179,7 +179,7 @@ func (q *request) resend() {
 	}
 	res, err := q.h.rt.Resend(q.r.Context(), hook, e)
 	switch {
-	case errors.Is(err, hooklog.ErrOversize):
+	case errors.Is(err, delivery.ErrOversize):
 		writeMessage(q.w, http.StatusUnprocessableEntity, err.Error())
 	case err != nil:
 		q.h.internalError(q.w, "resending a hook event", err)

@@ -137,11 +137,10 @@ func NewRuntime(store *redisstore.Store, consumer string, log *zap.Logger) *Runt
 		log = zap.NewNop()
 	}
 	r := &Runtime{store: store, consumer: consumer, log: log}
-	r.hookLog = hooklog.New(store.Log(), store.Control(), log)
+	r.hookLog = hooklog.New(store.Log())
 	r.deliver = delivery.New(delivery.Store{Queue: store.Queue(), Health: store.Health(), Legacy: store.Legacy()},
 		consumer, log, r.Hooks, r.hookLog)
 	r.fan = fanout.New(fanout.Store{Queue: store.Queue(), Samples: store.Samples()}, consumer, log, r.Hooks, r.deliver)
-	r.hookLog.Use(r.deliver)
 	r.recovery = recovery.New(recovery.Store{Queue: store.Queue(), DeadLetters: store.DeadLetters(), Log: store.Log(),
 		Legacy: store.Legacy()}, consumer, log, r.Hooks, r.fan, r.deliver)
 	r.outage = newOutage(store, log)

@@ -373,3 +373,17 @@ func TestTeeWriterHoldsTheLastByteUntilTheEventIsQueued(t *testing.T) {
 		t.Fatalf("after queueing the client has %q", rec.Body.String())
 	}
 }
+
+// Caddy puts the module's ID in front of a configuration error ("…
+// webhooks_capture: invalid configuration: …"); the error itself says
+// only what is wrong.
+func TestCaptureSettingErrorsSayWhatIsWrong(t *testing.T) {
+	for c, want := range map[*Capture]string{
+		{MaxBody: -1}:        "max_body must not be negative",
+		{EnqueueTimeout: -1}: "enqueue_timeout must not be negative",
+	} {
+		if err := c.Validate(); err == nil || err.Error() != want {
+			t.Errorf("Validate() = %v, want %q", err, want)
+		}
+	}
+}

@@ -120,6 +120,14 @@ func (k Keys) Throttle(action, scope string, window int64) string {
 	return k.Namespace + ":{d0}:throttle:" + action + ":" + scope + ":" + strconv.FormatInt(window, 10)
 }
 
+// Idempotency holds the event ID a caller's Idempotency-Key was first
+// used for (webhooks_ingest): per caller, so one token cannot swallow
+// another's events, and hashed, so any client string makes a safe key.
+func (k Keys) Idempotency(caller, key string) string {
+	sum := sha256.Sum256([]byte(caller + "\x00" + key))
+	return k.Namespace + ":{i0}:idem:" + hex.EncodeToString(sum[:])
+}
+
 // shardCount holds the most shards any process of the namespace used.
 func (k Keys) shardCount() string { return k.Namespace + ":{d0}:shards" }
 
@@ -188,11 +196,3 @@ func (k Keys) NamespaceByID() string { return k.Namespace + ":{h0}:ns:by_id" }
 
 // Integrations is the hash of chat integrations.
 func (k Keys) Integrations() string { return k.Namespace + ":{h0}:integrations" }
-
-// Idempotency is where a client's Idempotency-Key is remembered: per
-// caller, so one token cannot swallow another's events, and hashed, so any
-// client string makes a safe key.
-func (k Keys) Idempotency(caller, key string) string {
-	sum := sha256.Sum256([]byte(caller + "\x00" + key))
-	return k.Namespace + ":{i0}:idem:" + hex.EncodeToString(sum[:])
-}

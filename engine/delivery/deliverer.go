@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
@@ -33,16 +34,6 @@ type Config struct {
 	DeadLetters redisstore.DeadLetterLimits
 }
 
-// Recorder builds the log entry of an attempt and bounds each hook's log
-// (the hook log).
-type Recorder interface {
-	Entry(kind string, req *Request, res *Result) *webhook.LogEntry
-	Limits() redisstore.LogLimits
-}
-
-// KindDelivery is the log entry kind of a queued delivery's attempt.
-const KindDelivery = "delivery"
-
 // Store is what deliveries read and write in Redis.
 type Store struct {
 	Queue  *redisstore.Queue
@@ -60,7 +51,7 @@ type Deliverer struct {
 	consumer string
 	log      *zap.Logger
 	hooks    func() *webhook.HookSet
-	record   Recorder
+	record   *hooklog.Log
 	sender   *Sender
 
 	cfg      atomic.Pointer[Config]
@@ -90,9 +81,9 @@ type Deliverer struct {
 	dispatched chan struct{}
 }
 
-// New builds a deliverer; hooks returns the hooks in effect, record builds
-// log entries. Nothing runs until Start.
-func New(store Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, record Recorder) *Deliverer {
+// New builds a deliverer; hooks returns the hooks in effect, record is the
+// hook log its attempts go to. Nothing runs until Start.
+func New(store Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, record *hooklog.Log) *Deliverer {
 	records, stopRecords := context.WithCancel(context.Background())
 	return &Deliverer{store: store, consumer: consumer, log: log, hooks: hooks, record: record, sender: NewSender(),
 		slots: newSlots(0), settling: make(chan struct{}, maxSettling), records: records, stopRecords: stopRecords}
@@ -367,19 +358,9 @@ func (d *Deliverer) deliver(ctx context.Context, m *redisstore.DeliveryMsg, rele
 	}
 	metrics.Deliveries.WithLabelValues(res.Outcome()).Inc()
 	metrics.DeliveryDuration.Observe(res.Duration.Seconds())
-	d.LogResult(&req, &res)
+	d.logResult(&req, &res)
 	out := cfg.Retry.outcome(&res, dv, time.Now())
-	d.settle(m, hook, out, d.record.Entry(KindDelivery, &req, &res))
-}
-
-// Send makes one attempt outside the queue (a test or a resend) under the
-// current delivery settings.
-func (d *Deliverer) Send(ctx context.Context, req *Request) Result {
-	send := SendConfig{Timeout: 10 * time.Second, MaxResponseBody: 8 << 10, UserAgent: "GitLab"}
-	if cfg := d.cfg.Load(); cfg != nil {
-		send = cfg.Send
-	}
-	return d.sender.Send(ctx, &send, req)
+	d.settle(m, hook, out, d.record.Entry(hooklog.KindDelivery, attempt(&req, &res)))
 }
 
 func sleep(ctx context.Context, d time.Duration) {

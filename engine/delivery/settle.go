@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
@@ -31,7 +32,7 @@ func (d *Deliverer) settle(m *redisstore.DeliveryMsg, hook *webhook.Hook, out re
 	metrics.DeadLettersTrimmed.WithLabelValues("bytes").Add(float64(st.TrimmedForBytes))
 	if st.LogErr != nil {
 		d.log.Warn("recording a delivery attempt in the hook's log failed", zap.Int64("hook_id", hook.ID),
-			zap.String("event", m.Delivery.EventID), zap.String("kind", KindDelivery), zap.Error(st.LogErr))
+			zap.String("event", m.Delivery.EventID), zap.String("kind", hooklog.KindDelivery), zap.Error(st.LogErr))
 	}
 	switch {
 	case out.Retry:
@@ -82,9 +83,9 @@ func (d *Deliverer) settlePlain(m *redisstore.DeliveryMsg) {
 	}
 }
 
-// LogResult logs an attempt: a failure as a warning, a success at debug
+// logResult logs an attempt: a failure as a warning, a success at debug
 // level.
-func (d *Deliverer) LogResult(req *Request, res *Result) {
+func (d *Deliverer) logResult(req *Request, res *Result) {
 	h := req.Hook
 	fields := []zap.Field{
 		zap.Int64("hook_id", h.ID), zap.String("hook", h.Name), zap.String("url", h.MaskedURL()),
@@ -102,4 +103,11 @@ func (d *Deliverer) LogResult(req *Request, res *Result) {
 		fields = append(fields, zap.String("error", res.Err.Error()))
 	}
 	d.log.Warn("webhook delivery failed", fields...)
+}
+
+// attempt is what the hook log is told of an attempt.
+func attempt(req *Request, res *Result) *hooklog.Attempt {
+	return &hooklog.Attempt{Hook: req.Hook, EventID: req.EventID, Chain: req.Chain, Trigger: req.Trigger,
+		Payload: req.Body, Sent: res.SentBody, RequestHeader: res.RequestHeader,
+		Status: res.Status, Header: res.Header, Body: res.Body, Err: res.Err, Duration: res.Duration}
 }
