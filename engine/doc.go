@@ -10,7 +10,9 @@
 //   - hooklog: each hook's log, which delivery records attempts in;
 //   - metrics: the Prometheus collectors they share.
 //
-// The records they pass around are in package webhook; Redis is reached
-// through redisstore. The engine knows nothing of Caddy: the module package
+// The records they pass around are in package webhook. Redis is reached
+// through redisstore's capability stores: the runtime hands each room the
+// ones it uses (fanout.Store, delivery.Store, recovery.Store), and no room
+// sees the Redis client. The engine knows nothing of Caddy: the module package
 // is the thin glue that feeds it.
 package engine
