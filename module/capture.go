@@ -259,7 +259,7 @@ func (c *Capture) buildEvent(tw *teeWriter, r *http.Request, chain string) (*web
 		return nil, err
 	}
 	if tw.rule != nil {
-		return tw.rule.event(r, tw, body, chain)
+		return tw.rule.event(r, tw, body, chain, c.MaxBody)
 	}
 	sig := webhook.Signals{Event: tw.signals[0], Project: tw.signals[1], Namespace: tw.signals[2], Ref: tw.signals[3]}
 	return webhook.NewEvent(sig, body, chain, time.Now())

@@ -65,12 +65,18 @@ type SendConfig struct {
 	Timeout         time.Duration
 	MaxResponseBody int64
 	// MaxPayload refuses to send larger bodies (an internal error, as
-	// GitLab's 25 MB limit); 0: no limit.
+	// GitLab's 25 MB limit), and stops a custom webhook template's
+	// rendering there; 0: no limit on bodies, and templates stop at
+	// DefaultMaxRenderedTemplate.
 	MaxPayload int64
 	// Network says which addresses receivers may have; the zero value
 	// allows public addresses only.
 	Network NetworkPolicy
 }
+
+// DefaultMaxRenderedTemplate bounds a custom webhook template's rendering
+// when no max_payload is set: GitLab's 25 MB payload limit.
+const DefaultMaxRenderedTemplate = 25 << 20
 
 // Sender sends deliveries over HTTP.
 type Sender struct {
@@ -185,7 +191,12 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 	case req.Rendered:
 		res.SentBody = body
 	case h.CustomWebhookTemplate != "":
-		if body, err = gitlab.RenderCustomWebhookTemplate(h.CustomWebhookTemplate, body); err != nil {
+		// Bounded while it renders: what is sent may not exceed max_payload.
+		limit := cfg.MaxPayload
+		if limit <= 0 {
+			limit = DefaultMaxRenderedTemplate
+		}
+		if body, err = gitlab.RenderCustomWebhookTemplate(h.CustomWebhookTemplate, body, int(limit)); err != nil {
 			res.Err = err
 			return res
 		}
