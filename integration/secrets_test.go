@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	gitlab "gitlab.com/gitlab-org/api/client-go"
 )
 
 // createHook posts a hook and returns its id and JSON.
@@ -110,6 +113,50 @@ func TestAPIURLCredentialsAtRest(t *testing.T) {
 		t.Fatalf("delivery lost the user info: %v", got.Header)
 	}
 	assertNoPlaintextInRedis(t, f.redis, userinfo, query)
+}
+
+// A receiver that echoes the request back (its URL, its Authorization
+// header, what it parsed of them) gets the URL's credentials and query
+// values masked wherever its answer is shown: the test endpoint's 422 and
+// Recent events.
+func TestEchoedURLCredentialsAreMasked(t *testing.T) {
+	f := startLogFixture(t)
+	const user, password, query = "alice", "pw-ECHO-SECRET/1", "Q-ECHO-SECRET+2"
+	echo := newRecordingReceiver(t, http.StatusBadRequest, func(w http.ResponseWriter, r *http.Request, status int) {
+		u, p, _ := r.BasicAuth()
+		w.Header().Set("X-Echo", r.Header.Get("Authorization"))
+		w.WriteHeader(status)
+		b, _ := json.Marshal(map[string]string{"uri": r.RequestURI, "authorization": r.Header.Get("Authorization"),
+			"user": u, "password": p, "key": r.URL.Query().Get("key")})
+		w.Write(b)
+	})
+	hookURL := "http://" + url.UserPassword(user, password).String() + "@" + strings.TrimPrefix(echo.URL, "http://") +
+		"/x?key=" + url.QueryEscape(query)
+	ph, _, err := f.client.Projects.AddProjectHook("acme/api", &gitlab.AddProjectHookOptions{URL: gitlab.Ptr(hookURL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	basic := base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
+	leaks := []string{password, url.QueryEscape(password), url.PathEscape(password), query, url.QueryEscape(query), basic}
+	st, out, _ := f.raw(t, "POST", fmt.Sprintf("/api/v4/projects/acme%%2Fapi/hooks/%d/test/push_events", ph.ID), apiAdminToken, "", nil)
+	if got := echo.next(t); got.Header.Get("Authorization") != "Basic "+basic {
+		t.Fatalf("the receiver got Authorization %q", got.Header.Get("Authorization"))
+	}
+	if st != http.StatusUnprocessableEntity || !strings.Contains(out, `\"key\":\"*****\"`) {
+		t.Fatalf("test = %d %s, want 422 with the masked echo", st, out)
+	}
+	es := f.waitEvents(t, ph.ID, 1)
+	for where, text := range map[string]string{"test answer": out, "response body": es[0].ResponseBody,
+		"response header": es[0].ResponseHeaders["X-Echo"], "url": es[0].URL} {
+		for _, leak := range leaks {
+			if strings.Contains(text, leak) {
+				t.Errorf("%s %q holds %q", where, text, leak)
+			}
+		}
+	}
+	if es[0].ResponseHeaders["X-Echo"] != "Basic *****" {
+		t.Errorf("echoed Authorization shows as %q", es[0].ResponseHeaders["X-Echo"])
+	}
 }
 
 // Custom headers may not pose as a delivery header (in any spelling) or a
