@@ -74,6 +74,7 @@ const (
 	reasonLinkLocal    = "Requests to the link local network are not allowed"
 	reasonShared       = "Requests to the shared address space are not allowed"
 	reasonBroadcast    = "Requests to the limited broadcast address are not allowed"
+	reasonUnresolved   = "Host cannot be resolved or invalid"
 )
 
 // kindZoned is a host with an IPv6 zone (fe80::1%eth0), refused in hook
