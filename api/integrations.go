@@ -248,17 +248,17 @@ func setIntegrationDefaults(r *redisstore.IntegrationRecord) {
 func (q *integrationRequest) validate(r *redisstore.IntegrationRecord) error {
 	u, err := url.Parse(r.Webhook)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return &validationError{"Webhook must be a valid URL"}
+		return &validationError{msg: "Webhook must be a valid URL"}
 	}
 	var blocked *delivery.BlockedError
-	if errors.As(q.h.opt.Network.CheckURL(r.Webhook, nil), &blocked) {
-		return &validationError{"Webhook is blocked: " + blocked.Reason}
+	if errors.As(q.h.opt.Network.CheckSavedURL(q.r.Context(), r.Webhook, nil), &blocked) {
+		return &validationError{msg: "Webhook is blocked: " + blocked.Reason, blocked: true}
 	}
 	if _, err := r.Hook(); err != nil {
 		if inner := errors.Unwrap(err); inner != nil {
 			err = inner // the settings' own words, without the id
 		}
-		return &validationError{err.Error()}
+		return &validationError{msg: err.Error()}
 	}
 	return nil
 }
