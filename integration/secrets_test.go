@@ -174,6 +174,10 @@ func TestAPIHeaderAndControlCharacterRules(t *testing.T) {
 		{"PUT", "", `{"custom_headers":[{"key":"proxy_authorization","value":"x"}]}`, `{"error":"Custom headers validation failed"}`},
 		{"PUT", "/custom_headers/X_Gitlab_Token", `{"value":"forged"}`, `{"error":"Illegal key or value"}`},
 		{"PUT", "/custom_headers/Connection", `{"value":"close"}`, `{"error":"Illegal key or value"}`},
+		{"POST", "", `{"url":"http://example.com/","custom_headers":[{"key":"Webhook-Signature","value":"v1,forged"}]}`, `{"error":"Custom headers must be a valid json schema"}`},
+		{"POST", "", `{"url":"http://example.com/","custom_headers":[{"key":"Content-Encoding","value":"gzip"}]}`, `{"error":"Custom headers must be a valid json schema"}`},
+		{"PUT", "/custom_headers/webhook-id", `{"value":"msg_forged"}`, `{"error":"Illegal key or value"}`},
+		{"PUT", "/custom_headers/Webhook_Timestamp", `{"value":"1"}`, `{"error":"Illegal key or value"}`},
 		{"PUT", "/custom_headers/X-Team", `{"value":"a\tb"}`, `{"error":"Illegal key or value"}`},
 		{"PUT", "/url_variables/unused", `{"value":"a\u007fb"}`, `{"error":"Illegal key or value"}`},
 	} {
@@ -184,6 +188,12 @@ func TestAPIHeaderAndControlCharacterRules(t *testing.T) {
 		st, out, _ := f.raw(t, c.method, path, apiAdminToken, "application/json", []byte(c.body))
 		if st != http.StatusUnprocessableEntity || out != c.want {
 			t.Errorf("%s %s %s = %d %s, want 422 %s", c.method, path, c.body, st, out, c.want)
+		}
+	}
+	// Receivers take credentials in Authorization and Cookie: allowed.
+	for _, name := range []string{"Authorization", "Cookie"} {
+		if st, out, _ := f.raw(t, "PUT", hook+"/custom_headers/"+name, apiAdminToken, "application/json", []byte(`{"value":"secret-value"}`)); st != http.StatusNoContent {
+			t.Errorf("PUT custom header %s = %d %s, want 204", name, st, out)
 		}
 	}
 }

@@ -147,6 +147,11 @@ func TestCaptureDecisions(t *testing.T) {
 			w.WriteHeader(http.StatusOK)
 			io.WriteString(w, "<html>ok</html>")
 		}, wantBody: "<html>ok</html>", wantCode: 200},
+		{name: "rejected: payload not UTF-8, response untouched", upstream: func(w http.ResponseWriter, r *http.Request) {
+			signal(w.Header(), "push", "acme/api")
+			w.WriteHeader(http.StatusOK)
+			io.WriteString(w, "{\"ref\":\"refs/heads/main\",\"title\":\"caf\xe9\"}")
+		}, wantBody: "{\"ref\":\"refs/heads/main\",\"title\":\"caf\xe9\"}", wantCode: 200},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -100,3 +100,24 @@ func TestMaskerMasksAUserNameAlone(t *testing.T) {
 		t.Fatalf("masked %q", got)
 	}
 }
+
+// Authorization and Cookie may be custom headers (receivers take
+// credentials in them): their values are [REDACTED] in the log's request
+// headers and wherever an answer echoes them.
+func TestCredentialCustomHeadersAreMasked(t *testing.T) {
+	h := &webhook.Hook{URL: "https://recv.example/x",
+		CustomHeaders: map[string]string{"Authorization": "Bearer CRED-SECRET-1", "Cookie": "session=CRED-SECRET-2"}}
+	sent := http.Header{}
+	for k, v := range h.CustomHeaders {
+		sent.Set(k, v)
+	}
+	echo := `{"headers":{"authorization":"Bearer CRED-SECRET-1","cookie":"session=CRED-SECRET-2"}}`
+	res := &delivery.Result{Status: 401, Body: []byte(echo), RequestHeader: sent}
+	e := NewEntry(KindDelivery, &delivery.Request{Hook: h, EventID: "ev", Chain: "ev", Trigger: "push", Body: []byte(`{}`)}, res, 1<<10)
+	if e.RequestHeaders["Authorization"] != Redacted || e.RequestHeaders["Cookie"] != Redacted {
+		t.Errorf("request headers = %v", e.RequestHeaders)
+	}
+	if want := `{"headers":{"authorization":"[REDACTED]","cookie":"[REDACTED]"}}`; e.ResponseBody != want {
+		t.Errorf("response body = %s, want %s", e.ResponseBody, want)
+	}
+}
