@@ -298,6 +298,9 @@ func (q *request) create() {
 		writeError(q.w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
+	if !q.claimNamespace() {
+		return
+	}
 	err := q.h.repo.CreateHook(q.r.Context(), q.ns, r, q.limit())
 	if errors.Is(err, redisstore.ErrHookLimit) {
 		writeError(q.w, http.StatusUnprocessableEntity,

@@ -72,11 +72,11 @@ func (h *Handler) serveIntegration(w http.ResponseWriter, r *http.Request, ir in
 	if !ok {
 		return
 	}
-	ns, ok := h.namespace(w, r, route{kind: ir.kind, rawID: ir.rawID}, p, method != http.MethodGet)
+	ns, ok := h.namespace(w, r, route{kind: ir.kind, rawID: ir.rawID}, p)
 	if !ok {
 		return
 	}
-	q := &integrationRequest{h: h, w: w, r: r, ns: ns, service: ir.service}
+	q := &integrationRequest{h: h, w: w, r: r, ns: ns, service: ir.service, scope: p.scopeOf(ns.Path)}
 	switch {
 	case ir.service == "":
 		q.list()
@@ -95,6 +95,7 @@ type integrationRequest struct {
 	r       *http.Request
 	ns      redisstore.Namespace
 	service chat.Service
+	scope   string // the principal's scope covering the path; "" for all
 }
 
 // effective returns the integration in effect for ns: its own, or for a
@@ -182,6 +183,7 @@ func (q *integrationRequest) put() {
 		q.inherit()
 		return
 	}
+	claimed := true
 	rec, _, err := q.h.opt.Integrations.PutIntegration(q.r.Context(), q.ns, string(q.service),
 		func(r *redisstore.IntegrationRecord, created bool) error {
 			if created {
@@ -191,8 +193,22 @@ func (q *integrationRequest) put() {
 				setIntegrationDefaults(r)
 			}
 			in.apply(r)
-			return q.validate(r)
+			if err := q.validate(r); err != nil {
+				return err
+			}
+			// The write goes ahead: only now does a new owner get its id.
+			if r.NamespaceID == 0 {
+				hq := q.hookRequest()
+				if claimed = hq.claimNamespace(); !claimed {
+					return errAnswered
+				}
+				q.ns, r.NamespaceID = hq.ns, hq.ns.ID
+			}
+			return nil
 		})
+	if !claimed {
+		return
+	}
 	var pe *paramError
 	if errors.As(err, &pe) {
 		writeError(q.w, http.StatusBadRequest, pe.msg)
@@ -280,7 +296,12 @@ func (q *integrationRequest) changed(id int64) {
 }
 
 // hookRequest lends the hooks API's parameter and error handling.
-func (q *integrationRequest) hookRequest() *request { return &request{h: q.h, w: q.w, r: q.r} }
+func (q *integrationRequest) hookRequest() *request {
+	return &request{h: q.h, w: q.w, r: q.r, ns: q.ns, scope: q.scope}
+}
+
+// errAnswered stops a store call whose callback has answered the request.
+var errAnswered = errors.New("answered")
 
 func (q *integrationRequest) storeError(what string, err error) {
 	q.hookRequest().storeError(what, err)

@@ -29,6 +29,8 @@ import (
 //	<ns>:{h0}:ns:seq             counter, the last project/group id handed out
 //	<ns>:{h0}:ns:by_path         hash, "<kind>:<lower path>" → numeric id
 //	<ns>:{h0}:ns:by_id           hash, "<kind>:<id>" → full path
+//	<ns>:{h0}:ns:scope:<scope>   counter, the ids handed out for a token
+//	                             scope's writes (scope lower-cased)
 
 // Hooks is the hash of API-managed hooks.
 func (k Keys) Hooks() string { return k.Namespace + ":{h0}:hooks" }
@@ -52,6 +54,12 @@ func (k Keys) NamespaceByPath() string { return k.Namespace + ":{h0}:ns:by_path"
 
 // NamespaceByID maps "<kind>:<id>" to a full path.
 func (k Keys) NamespaceByID() string { return k.Namespace + ":{h0}:ns:by_id" }
+
+// NamespaceScopeCount counts the project and group ids handed out for the
+// writes of a token scope.
+func (k Keys) NamespaceScopeCount(scope string) string {
+	return k.Namespace + ":{h0}:ns:scope:" + strings.ToLower(scope)
+}
 
 // Kind says whether a hook belongs to a project or a group.
 type Kind string
@@ -170,6 +178,9 @@ var (
 	ErrHookLimit = errors.New("hook limit reached")
 	// ErrConflict: the hook kept changing under a read-modify-write.
 	ErrConflict = errors.New("hook was changed concurrently too often; try again")
+	// ErrNamespaceLimit: a token scope already gave ids to its maximum of
+	// projects and groups.
+	ErrNamespaceLimit = errors.New("namespace limit of the scope reached")
 )
 
 // HookStore keeps API-managed hooks in Redis, secrets sealed with box.
@@ -286,9 +297,16 @@ func (h *HookStore) decode(id int64, raw string) (*HookRecord, error) {
 	return r, nil
 }
 
+// KEYS[1] by_path, KEYS[2] by_id, KEYS[3] ns seq, KEYS[4] (optional) the
+// scope's count; ARGV[1] "<kind>:<lower path>", ARGV[2] kind, ARGV[3] path,
+// ARGV[4] the scope's limit. Returns the id, 0 when the scope is full.
 var resolvePathScript = redis.NewScript(`
 local id = redis.call('HGET', KEYS[1], ARGV[1])
 if id then return tonumber(id) end
+if KEYS[4] then
+  if tonumber(redis.call('GET', KEYS[4]) or '0') >= tonumber(ARGV[4]) then return 0 end
+  redis.call('INCR', KEYS[4])
+end
 id = redis.call('INCR', KEYS[3])
 redis.call('HSET', KEYS[1], ARGV[1], id)
 redis.call('HSET', KEYS[2], ARGV[2] .. ':' .. id, ARGV[3])
@@ -299,12 +317,25 @@ return id
 // it the next numeric id the first time it is seen. Paths compare
 // case-insensitively; the spelling first seen is kept.
 func (h *HookStore) NamespaceByPath(ctx context.Context, kind Kind, path string) (Namespace, error) {
+	return h.ClaimNamespace(ctx, kind, path, "", 0)
+}
+
+// ClaimNamespace is NamespaceByPath for a write made under a token scope:
+// a path without an id gets one only while the scope has handed out fewer
+// than limit (ErrNamespaceLimit otherwise). scope "" or limit 0: no cap.
+func (h *HookStore) ClaimNamespace(ctx context.Context, kind Kind, path, scope string, limit int) (Namespace, error) {
 	k := h.s.keys
-	id, err := resolvePathScript.Run(ctx, h.s.rdb,
-		[]string{k.NamespaceByPath(), k.NamespaceByID(), k.NamespaceSeq()},
-		string(kind)+":"+strings.ToLower(path), string(kind), path).Int64()
+	keys := []string{k.NamespaceByPath(), k.NamespaceByID(), k.NamespaceSeq()}
+	if scope != "" && limit > 0 {
+		keys = append(keys, k.NamespaceScopeCount(scope))
+	}
+	id, err := resolvePathScript.Run(ctx, h.s.rdb, keys,
+		string(kind)+":"+strings.ToLower(path), string(kind), path, limit).Int64()
 	if err != nil {
 		return Namespace{}, fmt.Errorf("resolving %s %q: %w", kind, path, err)
+	}
+	if id == 0 {
+		return Namespace{}, ErrNamespaceLimit
 	}
 	ns := Namespace{Kind: kind, ID: id, Path: path}
 	// The stored spelling wins over this request's.
