@@ -367,3 +367,25 @@ func TestTeeWriterHoldsTheLastByteUntilTheEventIsQueued(t *testing.T) {
 		t.Fatalf("after queueing the client has %q", rec.Body.String())
 	}
 }
+
+// Match (the Caddyfile directive's matcher) says which requests' responses
+// may be events; every response loses its signal headers all the same.
+func TestCaptureMatchScopesEventsNotStripping(t *testing.T) {
+	redis := redistest.Start(t)
+	c := newCapture(t, redis.URL)
+	c.matchers = caddyhttp.MatcherSets{{caddyhttp.MatchMethod{"POST"}}}
+	announce := func(w http.ResponseWriter, r *http.Request) {
+		signal(w.Header(), "push", "acme/api")
+		io.WriteString(w, pushBody)
+	}
+	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodPost} {
+		rec := serve(t, c, httptest.NewRequest(method, "/push", nil), announce)
+		assertNoSignals(t, rec.Header())
+		if rec.Body.String() != pushBody {
+			t.Errorf("%s: the client got %q", method, rec.Body.String())
+		}
+	}
+	if evs := queued(t, c); len(evs) != 1 {
+		t.Fatalf("%d events queued, want the POST's alone", len(evs))
+	}
+}
