@@ -218,9 +218,10 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 		res.Err = fmt.Errorf("invalid URL %s", h.MaskedURL())
 		return res
 	}
-	// A literal address is refused before any connection, and a zoned
-	// host is refused whatever the policy (the dial-time check decides on
-	// names, after DNS). The refusal is GitLab's words for the rule.
+	// An address (in any spelling the resolver reads as one) is refused
+	// before any connection, and a zoned host whatever the policy; names
+	// are decided at dial time, after DNS. The refusal is GitLab's words
+	// for the rule.
 	var blocked *BlockedError
 	if err := cfg.Network.CheckURL(h.URL, h.URLVariables); errors.As(err, &blocked) {
 		res.Err, res.detail = fmt.Errorf("POST %s: %s", h.MaskedURL(), blocked.Reason), err
