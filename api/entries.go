@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // errEntryMissing: DELETE of a URL variable or custom header the hook lacks.
@@ -44,7 +44,7 @@ func (q *request) setSecretEntry() {
 	if !q.findWritable() {
 		return
 	}
-	_, err = q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *redisstore.HookRecord) error {
+	_, err = q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *webhook.HookRecord) error {
 		oldURL, oldVars := r.URL, maps.Clone(r.URLVariables)
 		m := &r.URLVariables
 		if headers {

@@ -42,7 +42,7 @@ func strPtr(p *params, name string, in *hookInput) *string {
 
 // readInput reads the declared parameters of a hook; undeclared ones are
 // ignored, as Grape does.
-func readInput(p *params, kind redisstore.Kind) *hookInput {
+func readInput(p *params, kind webhook.Kind) *hookInput {
 	in := &hookInput{triggers: map[gitlab.Trigger]bool{}}
 	in.url = strPtr(p, "url", in)
 	in.name = strPtr(p, "name", in)
@@ -80,7 +80,7 @@ func readInput(p *params, kind redisstore.Kind) *hookInput {
 // merged. A new signing token keeps the one it replaces signing beside it
 // for overlap. When the change moves the hook's deliveries, the secrets the
 // request does not give again are cleared (resetSecrets).
-func (in *hookInput) apply(r *redisstore.HookRecord, overlap time.Duration) {
+func (in *hookInput) apply(r *webhook.HookRecord, overlap time.Duration) {
 	oldURL, oldVars := r.URL, maps.Clone(r.URLVariables)
 	// The masked URL the API returned, sent back as is (a client that PUTs
 	// what it read), leaves the URL unchanged.
@@ -171,7 +171,7 @@ func (e *validationError) Error() string { return e.msg }
 // address against the network policy included, a name resolved), branch
 // filter, custom headers, then the rest. ns is the hook's owner, for a
 // hook not stored yet.
-func validate(ctx context.Context, r *redisstore.HookRecord, ns redisstore.Namespace, create bool, network *delivery.NetworkPolicy) error {
+func validate(ctx context.Context, r *webhook.HookRecord, ns webhook.Namespace, create bool, network *delivery.NetworkPolicy) error {
 	bad := func(msg string) error { return &validationError{msg: msg} }
 	rec := *r
 	rec.Kind, rec.Path = ns.Kind, ns.Path
@@ -236,7 +236,7 @@ func toSentence(s []string) string {
 // address or whose host does not resolve, with the message GitLab's
 // public_url validator gives (GitLab's API itself only says "Invalid url
 // given"; the reason is what its UI shows).
-func blockedURL(ctx context.Context, r *redisstore.HookRecord, network *delivery.NetworkPolicy) error {
+func blockedURL(ctx context.Context, r *webhook.HookRecord, network *delivery.NetworkPolicy) error {
 	var be *delivery.BlockedError
 	if errors.As(network.CheckSavedURL(ctx, r.URL, r.URLVariables), &be) {
 		return &validationError{msg: "Url is blocked: " + be.Reason, blocked: true}
@@ -245,7 +245,7 @@ func blockedURL(ctx context.Context, r *redisstore.HookRecord, network *delivery
 }
 
 func (q *request) limit() int {
-	if q.ns.Kind == redisstore.KindGroup {
+	if q.ns.Kind == webhook.KindGroup {
 		return q.h.opt.MaxGroupHooks
 	}
 	return q.h.opt.MaxProjectHooks
@@ -287,7 +287,7 @@ func (q *request) create() {
 	if p.failed(q.w) {
 		return
 	}
-	r := &redisstore.HookRecord{
+	r := &webhook.HookRecord{
 		Triggers:              []string{string(gitlab.Push)}, // push_events defaults to true
 		EnableSSLVerification: true,
 		BranchFilterStrategy:  gitlab.StrategyWildcard,
@@ -312,7 +312,7 @@ func (q *request) create() {
 
 // saved answers a create or an edit that passed validation: the store's
 // error, or the hook as saved.
-func (q *request) saved(what string, err error, status int, r *redisstore.HookRecord) {
+func (q *request) saved(what string, err error, status int, r *webhook.HookRecord) {
 	if err != nil {
 		q.storeError(what, err)
 		return
@@ -322,8 +322,8 @@ func (q *request) saved(what string, err error, status int, r *redisstore.HookRe
 }
 
 // find returns the hook of the route: stored, or configured (read-only).
-func (q *request) find() (rec *redisstore.HookRecord, cfg *webhook.Hook, ok bool) {
-	if q.hookID <= redisstore.MaxHookID {
+func (q *request) find() (rec *webhook.HookRecord, cfg *webhook.Hook, ok bool) {
+	if q.hookID <= webhook.MaxHookID {
 		rec, err := q.h.repo.GetHook(q.r.Context(), q.ns, q.hookID)
 		if err == nil {
 			return rec, nil, true
@@ -372,7 +372,7 @@ func (q *request) update() {
 		writeError(q.w, http.StatusBadRequest, "No parameters provided")
 		return
 	}
-	rec, err := q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *redisstore.HookRecord) error {
+	rec, err := q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *webhook.HookRecord) error {
 		in.apply(r, q.h.opt.signingOverlap())
 		return validate(q.r.Context(), r, q.ns, false, &q.h.opt.Network)
 	})

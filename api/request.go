@@ -11,6 +11,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/secret"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // request is one API call being served.
@@ -19,7 +20,7 @@ type request struct {
 	w      http.ResponseWriter
 	r      *http.Request
 	rt     route
-	ns     redisstore.Namespace
+	ns     webhook.Namespace
 	method string
 	hookID int64
 	caller string // the principal's name, for rate limits

@@ -179,11 +179,11 @@ func slackHook(t *testing.T, id int64, project, url string) *webhook.Hook {
 // delivery or scheduled delivery left.
 func settled(t *testing.T, rt *Runtime) {
 	t.Helper()
-	s, c, k := rt.Store(), rt.Store().Client(), rt.Store().Keys()
+	s, c, k := rt.store, rt.store.Client(), rt.store.Keys()
 	within(t, 10*time.Second, "every queue to settle", func() (bool, string) {
 		var left []string
 		ctx := context.Background()
-		for i := range s.ReadShards() {
+		for i := range s.Queue().ReadShards() {
 			ev, _ := c.XLen(ctx, k.Events(i)).Result()
 			rd, _ := c.XLen(ctx, k.Ready(i)).Result()
 			sc, _ := c.ZCard(ctx, k.Schedule(i)).Result()
@@ -198,7 +198,7 @@ func settled(t *testing.T, rt *Runtime) {
 // deadByShard lists the dead letters of each shard, oldest first.
 func deadByShard(t *testing.T, rt *Runtime) map[int][]redisstore.DeadLetter {
 	t.Helper()
-	dls, err := rt.Store().DeadLetters(context.Background(), "-", 10_000)
+	dls, err := rt.store.DeadLetters().List(context.Background(), "-", 10_000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // storeHook writes a hook straight into Redis, as one saved by an earlier
@@ -29,11 +30,11 @@ func storeHook(t *testing.T, redisURL, namespace, project, hookURL string) int64
 	defer s.Close()
 	hs := s.Hooks(nil)
 	ctx := context.Background()
-	ns, err := hs.NamespaceByPath(ctx, redisstore.KindProject, project)
+	ns, err := hs.NamespaceByPath(ctx, webhook.KindProject, project)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &redisstore.HookRecord{URL: hookURL, Triggers: []string{"push"}, EnableSSLVerification: true,
+	rec := &webhook.HookRecord{URL: hookURL, Triggers: []string{"push"}, EnableSSLVerification: true,
 		BranchFilterStrategy: "wildcard", CreatedAt: time.Now().UTC()}
 	if err := hs.CreateHook(ctx, ns, rec, 0); err != nil {
 		t.Fatal(err)

@@ -137,8 +137,8 @@ func (m *API) Provision(ctx caddy.Context) error {
 	}
 	opt.Tokens = apiTokens(m.Tokens)
 	rt := app.Runtime()
-	opt.Integrations = rt.Store().Integrations(app.cfg.Secrets)
-	h, err := api.New(rt.Store().Hooks(app.cfg.Secrets), rt, opt)
+	opt.Integrations = rt.Integrations(app.cfg.Secrets)
+	h, err := api.New(rt.ManagedHooks(app.cfg.Secrets), rt, opt)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/ingest"
 	"github.com/grt-continuation/caddy-webhooks/spool"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
@@ -154,10 +155,10 @@ func (c *Capture) Provision(ctx caddy.Context) error {
 // Validate checks the settings.
 func (c *Capture) Validate() error {
 	if c.MaxBody < 0 {
-		return fmt.Errorf("webhooks_capture: max_body must not be negative")
+		return errors.New("max_body must not be negative")
 	}
 	if c.EnqueueTimeout < 0 {
-		return fmt.Errorf("webhooks_capture: enqueue_timeout must not be negative")
+		return errors.New("enqueue_timeout must not be negative")
 	}
 	return nil
 }
@@ -285,7 +286,7 @@ func (c *Capture) finish(tw *teeWriter, r *http.Request, chain string) {
 // spoolEvent keeps an event Redis did not take in the local spool; it
 // reports whether the event is safe.
 func (c *Capture) spoolEvent(ev *webhook.Event, redisErr error) bool {
-	return spoolEvent(c.spool, c.logger, ev, redisErr)
+	return ingest.SpoolEvent(c.spool, c.logger, ev, redisErr)
 }
 
 func (c *Capture) buildEvent(tw *teeWriter, r *http.Request, chain string) (*webhook.Event, error) {
@@ -293,7 +294,7 @@ func (c *Capture) buildEvent(tw *teeWriter, r *http.Request, chain string) (*web
 		return nil, &webhook.RejectError{Reason: webhook.RejectTooLarge,
 			Err: fmt.Errorf("payload is larger than max_body (%d bytes)", c.MaxBody)}
 	}
-	body, err := decode(tw.Header().Get("Content-Encoding"), tw.buf.Bytes(), c.MaxBody)
+	body, err := ingest.Decode(tw.Header().Get("Content-Encoding"), tw.buf.Bytes(), c.MaxBody)
 	if err != nil {
 		return nil, err
 	}

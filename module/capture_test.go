@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,13 +36,23 @@ func newCapture(t *testing.T, redisURL string) *Capture {
 	}
 	rt := engine.NewRuntime(store, "test", zaptest.NewLogger(t))
 	t.Cleanup(func() { _ = rt.Close(time.Second) })
+	testStores.Store(rt, store)
 	return &Capture{MaxBody: 1 << 20, EnqueueTimeout: caddy.Duration(2 * time.Second), rt: rt, logger: zaptest.NewLogger(t)}
+}
+
+// testStores are the stores under the tests' runtimes, to look inside.
+var testStores sync.Map // *engine.Runtime → *redisstore.Store
+
+// storeOf is the store under a runtime of newCapture.
+func storeOf(rt *engine.Runtime) *redisstore.Store {
+	s, _ := testStores.Load(rt)
+	return s.(*redisstore.Store)
 }
 
 // queued returns the events in the stream.
 func queued(t *testing.T, c *Capture) []webhook.Event {
 	t.Helper()
-	st := c.rt.Store()
+	st := storeOf(c.rt)
 	msgs, err := st.Client().XRange(context.Background(), st.Keys().Events(0), "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +60,7 @@ func queued(t *testing.T, c *Capture) []webhook.Event {
 	var out []webhook.Event
 	for _, m := range msgs {
 		id := m.Values["id"].(string)
-		body, err := st.Payloads(context.Background(), 0, []string{id})
+		body, err := st.Queue().Payloads(context.Background(), 0, []string{id})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,7 +167,7 @@ func TestCaptureDecisions(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCapture(t, redis.URL)
-			c.rt.Store().Client().FlushAll(context.Background())
+			storeOf(c.rt).Client().FlushAll(context.Background())
 			method := tc.method
 			if method == "" {
 				method = http.MethodPost
@@ -365,6 +376,20 @@ func TestTeeWriterHoldsTheLastByteUntilTheEventIsQueued(t *testing.T) {
 	tw.completeResponse()
 	if rec.Body.String() != pushBody {
 		t.Fatalf("after queueing the client has %q", rec.Body.String())
+	}
+}
+
+// Caddy puts the module's ID in front of a configuration error ("…
+// webhooks_capture: invalid configuration: …"); the error itself says
+// only what is wrong.
+func TestCaptureSettingErrorsSayWhatIsWrong(t *testing.T) {
+	for c, want := range map[*Capture]string{
+		{MaxBody: -1}:        "max_body must not be negative",
+		{EnqueueTimeout: -1}: "enqueue_timeout must not be negative",
+	} {
+		if err := c.Validate(); err == nil || err.Error() != want {
+			t.Errorf("Validate() = %v, want %q", err, want)
+		}
 	}
 }
 

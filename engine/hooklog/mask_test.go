@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -64,9 +63,9 @@ func TestMaskerMasksEchoedURLCredentials(t *testing.T) {
 		{"short value alone", `{"page":1,"count":"1"}`, nil, `{"page":1,"count":"1"}`},
 	}
 	for _, c := range cases {
-		res := &delivery.Result{Status: 422, Body: []byte(c.echo), Header: http.Header{"X-Echo": {c.echo}},
-			Err: errors.New("echo: " + c.echo)}
-		e := NewEntry(KindTest, &delivery.Request{Hook: h, EventID: "ev", Chain: "ev", Trigger: "push", Body: []byte(`{}`)}, res, 1<<10)
+		res := &Attempt{Hook: h, EventID: "ev", Chain: "ev", Trigger: "push", Payload: []byte(`{}`),
+			Status: 422, Body: []byte(c.echo), Header: http.Header{"X-Echo": {c.echo}}, Err: errors.New("echo: " + c.echo)}
+		e := NewEntry(KindTest, res, 1<<10)
 		for where, got := range map[string]string{
 			"response body": e.ResponseBody, "response header": e.ResponseHeaders["X-Echo"],
 			"internal error": e.InternalError, "test answer (MaskBody)": MaskBody(h, res.Body),
@@ -112,8 +111,8 @@ func TestCredentialCustomHeadersAreMasked(t *testing.T) {
 		sent.Set(k, v)
 	}
 	echo := `{"headers":{"authorization":"Bearer CRED-SECRET-1","cookie":"session=CRED-SECRET-2"}}`
-	res := &delivery.Result{Status: 401, Body: []byte(echo), RequestHeader: sent}
-	e := NewEntry(KindDelivery, &delivery.Request{Hook: h, EventID: "ev", Chain: "ev", Trigger: "push", Body: []byte(`{}`)}, res, 1<<10)
+	e := NewEntry(KindDelivery, &Attempt{Hook: h, EventID: "ev", Chain: "ev", Trigger: "push", Payload: []byte(`{}`),
+		Status: 401, Body: []byte(echo), RequestHeader: sent}, 1<<10)
 	if e.RequestHeaders["Authorization"] != Redacted || e.RequestHeaders["Cookie"] != Redacted {
 		t.Errorf("request headers = %v", e.RequestHeaders)
 	}
