@@ -268,33 +268,27 @@ func TestSendRefusesPayloadsOverMaxPayload(t *testing.T) {
 // ipv4 and every other query with no records; it returns a resolver that
 // uses it, so tests never depend on real DNS.
 func fakeDNS(t *testing.T, ipv4 string) *net.Resolver {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
 	ip := netip.MustParseAddr(ipv4).As4()
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if resp := dnsAnswer(buf[:n], ip); resp != nil {
-				pc.WriteTo(resp, from)
-			}
-		}
-	}()
-	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "udp", pc.LocalAddr().String())
-	}}
+	return dnsServer(t, func(q []byte) []byte { return dnsAnswer(q, ip) })
 }
 
 // nxDNS is a resolver whose every answer is "no such name" (NXDOMAIN),
 // from a DNS server on loopback.
 func nxDNS(t *testing.T) *net.Resolver {
+	return dnsServer(t, func(q []byte) []byte {
+		if len(q) < 12 {
+			return nil
+		}
+		resp := append([]byte{}, q...)
+		binary.BigEndian.PutUint16(resp[2:], 0x8183) // answer, recursion available, NXDOMAIN
+		clear(resp[6:12])                            // no records
+		return resp
+	})
+}
+
+// dnsServer runs a DNS server on loopback that replies to each query with
+// answer's reply (none when nil), and returns a resolver that asks it.
+func dnsServer(t *testing.T, answer func(q []byte) []byte) *net.Resolver {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -308,13 +302,9 @@ func nxDNS(t *testing.T) *net.Resolver {
 			if err != nil {
 				return
 			}
-			if n < 12 {
-				continue
+			if resp := answer(buf[:n]); resp != nil {
+				pc.WriteTo(resp, from)
 			}
-			resp := append([]byte{}, buf[:n]...)
-			binary.BigEndian.PutUint16(resp[2:], 0x8183) // answer, recursion available, NXDOMAIN
-			clear(resp[6:12])                            // no records
-			pc.WriteTo(resp, from)
 		}
 	}()
 	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
