@@ -61,7 +61,7 @@ func (q *request) setSecretEntry() {
 		if headers {
 			if q.method == http.MethodPut &&
 				(len(r.CustomHeaders) > gitlab.MaxCustomHeaders || gitlab.ValidateCustomHeader(key, value) != nil) {
-				return &validationError{"Illegal key or value"}
+				return &validationError{msg: "Illegal key or value"}
 			}
 			return nil
 		}
@@ -72,14 +72,14 @@ func (q *request) setSecretEntry() {
 			g.urlVariables = map[string]string{key: value}
 		}
 		resetSecrets(r, oldURL, oldVars, g)
-		if err := blockedURL(r, &q.h.opt.Network); err != nil {
+		var ve *validationError
+		if err := validate(q.r.Context(), r, q.ns, false, &q.h.opt.Network); errors.As(err, &ve) && ve.blocked {
 			return err
-		}
-		if validate(r, q.ns, false, &q.h.opt.Network) != nil {
+		} else if err != nil {
 			if q.method == http.MethodDelete {
-				return &validationError{"Could not unset variable"}
+				return &validationError{msg: "Could not unset variable"}
 			}
-			return &validationError{"Illegal key or value"}
+			return &validationError{msg: "Illegal key or value"}
 		}
 		return nil
 	})

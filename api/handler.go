@@ -31,6 +31,7 @@ import (
 // *redisstore.HookStore implements it.
 type Repository interface {
 	NamespaceByPath(ctx context.Context, kind webhook.Kind, path string) (webhook.Namespace, error)
+	ClaimNamespace(ctx context.Context, kind webhook.Kind, path, scope string, limit int) (webhook.Namespace, error)
 	LookupNamespace(ctx context.Context, kind webhook.Kind, path string) (webhook.Namespace, bool, error)
 	NamespaceByID(ctx context.Context, kind webhook.Kind, id int64) (webhook.Namespace, bool, error)
 	CreateHook(ctx context.Context, ns webhook.Namespace, r *webhook.HookRecord, limit int) error
@@ -71,7 +72,10 @@ type Runtime interface {
 const (
 	DefaultMaxProjectHooks = 100
 	DefaultMaxGroupHooks   = 50
-	DefaultMaxBody         = 1 << 20
+	// DefaultMaxScopeNamespaces caps the projects and groups the writes of
+	// one token scope may give ids to.
+	DefaultMaxScopeNamespaces = 1000
+	DefaultMaxBody            = 1 << 20
 	// DefaultTestRateLimit and DefaultResendRateLimit are GitLab's limits
 	// on test and resend requests: 5 per minute per project or group and
 	// caller.
@@ -93,6 +97,11 @@ type Options struct {
 	// MaxProjectHooks and MaxGroupHooks cap the API-managed hooks of one
 	// project or group; 0 means no cap.
 	MaxProjectHooks, MaxGroupHooks int
+	// MaxScopeNamespaces caps the projects and groups that the writes of a
+	// token with scopes give an id to, per scope: with at most
+	// MaxProjectHooks hooks each, the hooks a scoped token can store are
+	// bounded. 0 means no cap.
+	MaxScopeNamespaces int
 	// MaxBody caps request bodies.
 	MaxBody int64
 	// TestRateLimit and ResendRateLimit cap test and resend requests per
@@ -231,11 +240,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ns, ok := h.namespace(w, r, rt, p, method != http.MethodGet)
+	ns, ok := h.namespace(w, r, rt, p)
 	if !ok {
 		return
 	}
-	req := &request{h: h, w: w, r: r, rt: rt, ns: ns, method: method, caller: p.name}
+	req := &request{h: h, w: w, r: r, rt: rt, ns: ns, method: method, caller: p.name, scope: p.scopeOf(ns.Path)}
 	if rt.rawHook != "" {
 		id, err := strconv.ParseInt(rt.rawHook, 10, 64)
 		if err != nil || id <= 0 || strings.TrimLeft(rt.rawHook, "0123456789") != "" {

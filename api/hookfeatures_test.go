@@ -1,13 +1,13 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"maps"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
@@ -103,7 +103,7 @@ func TestValidateSigningTokenAndTemplate(t *testing.T) {
 	} {
 		r := &webhook.HookRecord{URL: "https://recv.example/", Triggers: []string{"push"}, BranchFilterStrategy: gitlab.StrategyWildcard}
 		c.change(r)
-		err := validate(r, ns, true, &delivery.NetworkPolicy{})
+		err := validate(context.Background(), r, ns, true, &publicOnly)
 		got := ""
 		if err != nil {
 			got = err.Error()

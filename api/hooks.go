@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -156,18 +157,22 @@ func merge(dst, src map[string]string) map[string]string {
 	return dst
 }
 
-// validationError is a 422 in GitLab's words.
-type validationError struct{ msg string }
+// validationError is a 422 in GitLab's words; blocked says the URL leads
+// to a local address (or does not resolve).
+type validationError struct {
+	msg     string
+	blocked bool
+}
 
 func (e *validationError) Error() string { return e.msg }
 
 // validate checks a hook as GitLab's model does (webhook.Hook.Validate),
 // with GitLab's messages in the order GitLab reports them: URL (its
-// address against the network policy included), branch filter, custom
-// headers, then the rest. ns is the hook's owner, for a hook not stored
-// yet.
-func validate(r *webhook.HookRecord, ns webhook.Namespace, create bool, network *delivery.NetworkPolicy) error {
-	bad := func(msg string) error { return &validationError{msg} }
+// address against the network policy included, a name resolved), branch
+// filter, custom headers, then the rest. ns is the hook's owner, for a
+// hook not stored yet.
+func validate(ctx context.Context, r *webhook.HookRecord, ns webhook.Namespace, create bool, network *delivery.NetworkPolicy) error {
+	bad := func(msg string) error { return &validationError{msg: msg} }
 	rec := *r
 	rec.Kind, rec.Path = ns.Kind, ns.Path
 	_, err := rec.Hook()
@@ -184,7 +189,7 @@ func validate(r *webhook.HookRecord, ns webhook.Namespace, create bool, network 
 			return bad("Invalid url given")
 		}
 	}
-	if err := blockedURL(r, network); err != nil {
+	if err := blockedURL(ctx, r, network); err != nil {
 		return err
 	}
 	if inv != nil {
@@ -228,13 +233,13 @@ func toSentence(s []string) string {
 }
 
 // blockedURL refuses a URL (variables filled in) that leads to a local
-// address, with the message GitLab's public_url validator gives (GitLab's
-// API itself only says "Invalid url given"; the reason is what its UI
-// shows).
-func blockedURL(r *webhook.HookRecord, network *delivery.NetworkPolicy) error {
+// address or whose host does not resolve, with the message GitLab's
+// public_url validator gives (GitLab's API itself only says "Invalid url
+// given"; the reason is what its UI shows).
+func blockedURL(ctx context.Context, r *webhook.HookRecord, network *delivery.NetworkPolicy) error {
 	var be *delivery.BlockedError
-	if errors.As(network.CheckURL(r.URL, r.URLVariables), &be) {
-		return &validationError{"Url is blocked: " + be.Reason}
+	if errors.As(network.CheckSavedURL(ctx, r.URL, r.URLVariables), &be) {
+		return &validationError{msg: "Url is blocked: " + be.Reason, blocked: true}
 	}
 	return nil
 }
@@ -289,8 +294,11 @@ func (q *request) create() {
 		CreatedAt:             nowUTC(),
 	}
 	in.apply(r, q.h.opt.signingOverlap())
-	if err := validate(r, q.ns, true, &q.h.opt.Network); err != nil {
+	if err := validate(q.r.Context(), r, q.ns, true, &q.h.opt.Network); err != nil {
 		writeError(q.w, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	if !q.claimNamespace() {
 		return
 	}
 	err := q.h.repo.CreateHook(q.r.Context(), q.ns, r, q.limit())
@@ -366,7 +374,7 @@ func (q *request) update() {
 	}
 	rec, err := q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *webhook.HookRecord) error {
 		in.apply(r, q.h.opt.signingOverlap())
-		return validate(r, q.ns, false, &q.h.opt.Network)
+		return validate(q.r.Context(), r, q.ns, false, &q.h.opt.Network)
 	})
 	var ve *validationError
 	if errors.As(err, &ve) {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -75,7 +76,7 @@ func FuzzHookInput(f *testing.F) {
 			in := readInput(p, kind)
 			rec := &webhook.HookRecord{Kind: kind, Triggers: []string{"push"}, EnableSSLVerification: true}
 			in.apply(rec, DefaultSigningTokenOverlap)
-			if validate(rec, webhook.Namespace{Kind: kind, Path: "a/b"}, true, &delivery.NetworkPolicy{}) != nil {
+			if validate(context.Background(), rec, webhook.Namespace{Kind: kind, Path: "a/b"}, true, &publicOnly) != nil {
 				continue
 			}
 			raw, err := gitlab.InterpolateURL(rec.URL, rec.URLVariables)

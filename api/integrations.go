@@ -73,11 +73,11 @@ func (h *Handler) serveIntegration(w http.ResponseWriter, r *http.Request, ir in
 	if !ok {
 		return
 	}
-	ns, ok := h.namespace(w, r, route{kind: ir.kind, rawID: ir.rawID}, p, method != http.MethodGet)
+	ns, ok := h.namespace(w, r, route{kind: ir.kind, rawID: ir.rawID}, p)
 	if !ok {
 		return
 	}
-	q := &integrationRequest{h: h, w: w, r: r, ns: ns, service: ir.service}
+	q := &integrationRequest{h: h, w: w, r: r, ns: ns, service: ir.service, scope: p.scopeOf(ns.Path)}
 	switch {
 	case ir.service == "":
 		q.list()
@@ -96,6 +96,7 @@ type integrationRequest struct {
 	r       *http.Request
 	ns      webhook.Namespace
 	service chat.Service
+	scope   string // the principal's scope covering the path; "" for all
 }
 
 // effective returns the integration in effect for ns: its own, or for a
@@ -183,6 +184,7 @@ func (q *integrationRequest) put() {
 		q.inherit()
 		return
 	}
+	claimed := true
 	rec, _, err := q.h.opt.Integrations.PutIntegration(q.r.Context(), q.ns, string(q.service),
 		func(r *webhook.IntegrationRecord, created bool) error {
 			if created {
@@ -192,8 +194,22 @@ func (q *integrationRequest) put() {
 				setIntegrationDefaults(r)
 			}
 			in.apply(r)
-			return q.validate(r)
+			if err := q.validate(r); err != nil {
+				return err
+			}
+			// The write goes ahead: only now does a new owner get its id.
+			if r.NamespaceID == 0 {
+				hq := q.hookRequest()
+				if claimed = hq.claimNamespace(); !claimed {
+					return errAnswered
+				}
+				q.ns, r.NamespaceID = hq.ns, hq.ns.ID
+			}
+			return nil
 		})
+	if !claimed {
+		return
+	}
 	var pe *paramError
 	if errors.As(err, &pe) {
 		writeError(q.w, http.StatusBadRequest, pe.msg)
@@ -249,17 +265,17 @@ func setIntegrationDefaults(r *webhook.IntegrationRecord) {
 func (q *integrationRequest) validate(r *webhook.IntegrationRecord) error {
 	u, err := url.Parse(r.Webhook)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return &validationError{"Webhook must be a valid URL"}
+		return &validationError{msg: "Webhook must be a valid URL"}
 	}
 	var blocked *delivery.BlockedError
-	if errors.As(q.h.opt.Network.CheckURL(r.Webhook, nil), &blocked) {
-		return &validationError{"Webhook is blocked: " + blocked.Reason}
+	if errors.As(q.h.opt.Network.CheckSavedURL(q.r.Context(), r.Webhook, nil), &blocked) {
+		return &validationError{msg: "Webhook is blocked: " + blocked.Reason, blocked: true}
 	}
 	if _, err := r.Hook(); err != nil {
 		if inner := errors.Unwrap(err); inner != nil {
 			err = inner // the settings' own words, without the id
 		}
-		return &validationError{err.Error()}
+		return &validationError{msg: err.Error()}
 	}
 	return nil
 }
@@ -281,7 +297,12 @@ func (q *integrationRequest) changed(id int64) {
 }
 
 // hookRequest lends the hooks API's parameter and error handling.
-func (q *integrationRequest) hookRequest() *request { return &request{h: q.h, w: q.w, r: q.r} }
+func (q *integrationRequest) hookRequest() *request {
+	return &request{h: q.h, w: q.w, r: q.r, ns: q.ns, scope: q.scope}
+}
+
+// errAnswered stops a store call whose callback has answered the request.
+var errAnswered = errors.New("answered")
 
 func (q *integrationRequest) storeError(what string, err error) {
 	q.hookRequest().storeError(what, err)

@@ -2,6 +2,8 @@ package api
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -39,7 +41,7 @@ func TestMatchIntegrationRoutes(t *testing.T) {
 // The address guard decides on the webhook at save time, as GitLab's
 // public_url validator; nothing is dialled.
 func TestIntegrationWebhookValidation(t *testing.T) {
-	q := &integrationRequest{h: &Handler{}} // zero Network: public addresses only
+	q := &integrationRequest{h: &Handler{opt: Options{Network: publicOnly}}, r: httptest.NewRequest(http.MethodPut, "/", nil)}
 	valid := func(hookURL string) *webhook.IntegrationRecord {
 		return &webhook.IntegrationRecord{Kind: webhook.KindProject, Path: "acme/api", Service: "slack", Webhook: hookURL, BranchesToBeNotified: chat.BranchesDefault}
 	}
@@ -51,6 +53,10 @@ func TestIntegrationWebhookValidation(t *testing.T) {
 		"ftp://hooks.example.com/x":                  "Webhook must be a valid URL",
 		"hooks.slack.com/services/T/B/x":             "Webhook must be a valid URL",
 		"https://hooks.slack.com/services/T/B/x?a=1": "",
+		// Read as the dialer reads the host, names resolved at save.
+		"http://2130706433/hook":         "Webhook is blocked: Requests to localhost are not allowed",
+		"http://chat.internal.test/hook": "Webhook is blocked: Requests to the local network are not allowed",
+		"http://chat.nx.test/hook":       "Webhook is blocked: Host cannot be resolved or invalid",
 	} {
 		err := q.validate(valid(hookURL))
 		var ve *validationError

@@ -38,11 +38,12 @@ func notFoundMessage(kind webhook.Kind) string {
 }
 
 // namespace resolves :id, a numeric id or a URL-encoded full path, and
-// checks the principal's scope. A path gets its numeric id on its first
-// write (or, for a path with configured hooks, on first use); other reads
-// allocate nothing: a path never written is a project or group with no
-// stored hooks (id 0 until then).
-func (h *Handler) namespace(w http.ResponseWriter, r *http.Request, rt route, p *principal, write bool) (webhook.Namespace, bool) {
+// checks the principal's scope. A path gets its numeric id when a write
+// to it is stored (claimNamespace), or, for a path with configured hooks,
+// on first use; nothing else allocates: a path never written is a
+// project or group with no stored hooks (id 0 until then), whatever a
+// refused request did.
+func (h *Handler) namespace(w http.ResponseWriter, r *http.Request, rt route, p *principal) (webhook.Namespace, bool) {
 	raw, err := url.PathUnescape(rt.rawID)
 	if err != nil || raw == "" {
 		writeMessage(w, http.StatusNotFound, notFoundMessage(rt.kind))
@@ -81,7 +82,7 @@ func (h *Handler) namespace(w http.ResponseWriter, r *http.Request, rt route, p 
 	// A path with hooks in the configuration was written by the operator:
 	// it gets its id like one written through the API, and the number of
 	// such paths is bounded by the configuration.
-	if !write && len(h.configHooks(webhook.Namespace{Kind: rt.kind, Path: raw})) == 0 {
+	if len(h.configHooks(webhook.Namespace{Kind: rt.kind, Path: raw})) == 0 {
 		ns, ok, err := h.repo.LookupNamespace(ctx, rt.kind, raw)
 		if err != nil {
 			h.internalError(w, "looking up a namespace path", err)

@@ -77,8 +77,9 @@ func (q *request) test() {
 	case res.Err != nil && res.Status == 0:
 		writeMessage(q.w, http.StatusUnprocessableEntity, hooklog.MaskSecrets(hook, res.Err.Error()))
 	default:
-		// GitLab answers with the receiver's body; its secrets are masked.
-		writeMessage(q.w, http.StatusUnprocessableEntity, hooklog.MaskSecrets(hook, string(res.Body)))
+		// GitLab answers with the receiver's body; its secrets are masked
+		// as Recent events masks them.
+		writeMessage(q.w, http.StatusUnprocessableEntity, hooklog.MaskBody(hook, res.Body))
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -189,6 +190,16 @@ func (in *Handler) read(w http.ResponseWriter, r *http.Request, caller api.Calle
 
 // event parses and validates one event.
 func (in *Handler) event(line []byte, caller api.Caller, chain string, now time.Time) (pendingEvent, *ingestError) {
+	// JSON is UTF-8 (RFC 8259), GitLab's payloads are, and receivers in
+	// strict languages refuse anything else: encoding/json would let it
+	// through to them.
+	// (A lone surrogate escape is only looked for in valid JSON: the
+	// decoder names what else is wrong.)
+	if !utf8.Valid(line) || json.Valid(line) {
+		if at := webhook.InvalidUnicode(line); at >= 0 {
+			return pendingEvent{}, badRequest("the event is not valid UTF-8 (at byte %d)", at)
+		}
+	}
 	var e ingestEvent
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()

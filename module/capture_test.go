@@ -158,6 +158,11 @@ func TestCaptureDecisions(t *testing.T) {
 			w.WriteHeader(http.StatusOK)
 			io.WriteString(w, "<html>ok</html>")
 		}, wantBody: "<html>ok</html>", wantCode: 200},
+		{name: "rejected: payload not UTF-8, response untouched", upstream: func(w http.ResponseWriter, r *http.Request) {
+			signal(w.Header(), "push", "acme/api")
+			w.WriteHeader(http.StatusOK)
+			io.WriteString(w, "{\"ref\":\"refs/heads/main\",\"title\":\"caf\xe9\"}")
+		}, wantBody: "{\"ref\":\"refs/heads/main\",\"title\":\"caf\xe9\"}", wantCode: 200},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -385,5 +390,27 @@ func TestCaptureSettingErrorsSayWhatIsWrong(t *testing.T) {
 		if err := c.Validate(); err == nil || err.Error() != want {
 			t.Errorf("Validate() = %v, want %q", err, want)
 		}
+	}
+}
+
+// Match (the Caddyfile directive's matcher) says which requests' responses
+// may be events; every response loses its signal headers all the same.
+func TestCaptureMatchScopesEventsNotStripping(t *testing.T) {
+	redis := redistest.Start(t)
+	c := newCapture(t, redis.URL)
+	c.matchers = caddyhttp.MatcherSets{{caddyhttp.MatchMethod{"POST"}}}
+	announce := func(w http.ResponseWriter, r *http.Request) {
+		signal(w.Header(), "push", "acme/api")
+		io.WriteString(w, pushBody)
+	}
+	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodPost} {
+		rec := serve(t, c, httptest.NewRequest(method, "/push", nil), announce)
+		assertNoSignals(t, rec.Header())
+		if rec.Body.String() != pushBody {
+			t.Errorf("%s: the client got %q", method, rec.Body.String())
+		}
+	}
+	if evs := queued(t, c); len(evs) != 1 {
+		t.Fatalf("%d events queued, want the POST's alone", len(evs))
 	}
 }

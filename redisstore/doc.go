@@ -25,7 +25,8 @@
 //	Samples       samples.go                         {d0}: project:<p>:last_<trigger>   -
 //	Hooks         hooks.go hookcodec.go              {h0}: hooks, hooks:version,        create_hook, update_hook,
 //	              namespaces.go                      hooks:seq, hooks:<kind>:<path>,    delete_hook, resolve_namespace
-//	                                                 ns:seq, ns:by_path, ns:by_id
+//	                                                 ns:seq, ns:by_path, ns:by_id,
+//	                                                 ns:scope:<scope>
 //	Integrations  integrations.go                    {h0}: integrations                 put_integration
 //	Idempotency   idempotency.go                     {i0}: idem:<sha256>                release_idempotency_key
 //	Legacy        legacy.go                          {e0}, {d0} of the layout before    -

@@ -24,6 +24,9 @@ var (
 	ErrHookLimit = errors.New("hook limit reached")
 	// ErrConflict: the hook kept changing under a read-modify-write.
 	ErrConflict = errors.New("hook was changed concurrently too often; try again")
+	// ErrNamespaceLimit: a token scope already gave ids to its maximum of
+	// projects and groups.
+	ErrNamespaceLimit = errors.New("namespace limit of the scope reached")
 )
 
 // Hooks keeps API-managed hooks in Redis, secrets sealed with box.

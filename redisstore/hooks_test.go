@@ -61,6 +61,39 @@ func TestNamespaceIDsAssignedOnFirstUse(t *testing.T) {
 	}
 }
 
+// A token scope gives ids to at most its limit of paths; paths that have
+// one do not count again, and each scope counts its own.
+func TestClaimNamespaceCapsAScope(t *testing.T) {
+	hs, _, _ := newHookStore(t)
+	ctx := context.Background()
+	known, _ := hs.NamespaceByPath(ctx, webhook.KindProject, "tenant/known")
+	for i := range 2 {
+		if _, err := hs.ClaimNamespace(ctx, webhook.KindProject, fmt.Sprintf("tenant/p%d", i), "Tenant", 2); err != nil {
+			t.Fatalf("claim %d: %v", i, err)
+		}
+	}
+	if ns, err := hs.ClaimNamespace(ctx, webhook.KindProject, "tenant/p2", "tenant", 2); !errors.Is(err, ErrNamespaceLimit) {
+		t.Fatalf("third claim = %+v, %v; want ErrNamespaceLimit", ns, err)
+	}
+	if _, ok, _ := hs.LookupNamespace(ctx, webhook.KindProject, "tenant/p2"); ok {
+		t.Fatal("a refused claim gave the path an id")
+	}
+	for _, c := range []struct{ path, scope string }{
+		{"tenant/p0", "tenant"},    // has its id: no new one
+		{"tenant/known", "tenant"}, // given one outside the scope's writes
+		{"other/p0", "other"},      // another scope
+		{"tenant/p9", ""},          // no scope: no cap
+	} {
+		ns, err := hs.ClaimNamespace(ctx, webhook.KindProject, c.path, c.scope, 2)
+		if err != nil || ns.ID == 0 {
+			t.Errorf("claim %s under %q = %+v, %v", c.path, c.scope, ns, err)
+		}
+		if c.path == "tenant/known" && ns.ID != known.ID {
+			t.Errorf("tenant/known got id %d, had %d", ns.ID, known.ID)
+		}
+	}
+}
+
 func TestLookupNamespaceAllocatesNothing(t *testing.T) {
 	hs, s, _ := newHookStore(t)
 	ctx := context.Background()

@@ -90,7 +90,9 @@ func (is *Integrations) get(ctx context.Context, ns webhook.Namespace, service s
 
 // PutIntegration creates or updates the service's integration of ns: fn
 // gets the stored record, or a new one (created true) with its id, owner
-// and service set, and edits it. An error from fn is returned as is.
+// and service set, and edits it; for an ns without an id yet (ID 0), fn
+// sets NamespaceID once it has decided the write goes ahead. An error from
+// fn is returned as is.
 func (is *Integrations) PutIntegration(ctx context.Context, ns webhook.Namespace, service string,
 	fn func(r *webhook.IntegrationRecord, created bool) error) (*webhook.IntegrationRecord, bool, error) {
 	if is.box == nil {
@@ -119,7 +121,10 @@ func (is *Integrations) PutIntegration(ctx context.Context, ns webhook.Namespace
 		if err := fn(r, created); err != nil {
 			return nil, false, err
 		}
-		r.ID, r.Kind, r.NamespaceID, r.Service, r.CreatedAt = id, ns.Kind, ns.ID, service, created0
+		r.ID, r.Kind, r.Service, r.CreatedAt = id, ns.Kind, service, created0
+		if ns.ID != 0 { // else fn gave the new integration's owner its id
+			r.NamespaceID = ns.ID
+		}
 		if created {
 			r.Path = ns.Path
 		}

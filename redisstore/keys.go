@@ -160,6 +160,8 @@ func (k Keys) legacyHookLog(hookID int64) string {
 //	<ns>:{h0}:ns:seq             counter, the last project/group id handed out
 //	<ns>:{h0}:ns:by_path         hash, "<kind>:<lower path>" → numeric id
 //	<ns>:{h0}:ns:by_id           hash, "<kind>:<id>" → full path
+//	<ns>:{h0}:ns:scope:<scope>   counter, the ids handed out for a token
+//	                             scope's writes (scope lower-cased)
 
 // Hooks is the hash of API-managed hooks.
 func (k Keys) Hooks() string { return k.Namespace + ":{h0}:hooks" }
@@ -183,6 +185,12 @@ func (k Keys) NamespaceByPath() string { return k.Namespace + ":{h0}:ns:by_path"
 
 // NamespaceByID maps "<kind>:<id>" to a full path.
 func (k Keys) NamespaceByID() string { return k.Namespace + ":{h0}:ns:by_id" }
+
+// NamespaceScopeCount counts the project and group ids handed out for the
+// writes of a token scope.
+func (k Keys) NamespaceScopeCount(scope string) string {
+	return k.Namespace + ":{h0}:ns:scope:" + strings.ToLower(scope)
+}
 
 // Chat integrations (Slack, Mattermost, Discord, Microsoft Teams) live
 // beside the hooks, under the same hash tag:

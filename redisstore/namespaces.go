@@ -16,12 +16,25 @@ import (
 // it the next numeric id the first time it is seen. Paths compare
 // case-insensitively; the spelling first seen is kept.
 func (h *Hooks) NamespaceByPath(ctx context.Context, kind webhook.Kind, path string) (webhook.Namespace, error) {
+	return h.ClaimNamespace(ctx, kind, path, "", 0)
+}
+
+// ClaimNamespace is NamespaceByPath for a write made under a token scope:
+// a path without an id gets one only while the scope has handed out fewer
+// than limit (ErrNamespaceLimit otherwise). limit 0: no cap.
+func (h *Hooks) ClaimNamespace(ctx context.Context, kind webhook.Kind, path, scope string, limit int) (webhook.Namespace, error) {
 	k := h.keys
+	if scope == "" {
+		limit = 0
+	}
 	id, err := resolveNamespaceScript.run(ctx, h.rdb,
-		[]string{k.NamespaceByPath(), k.NamespaceByID(), k.NamespaceSeq()},
-		string(kind)+":"+strings.ToLower(path), string(kind), path).Int64()
+		[]string{k.NamespaceByPath(), k.NamespaceByID(), k.NamespaceSeq(), k.NamespaceScopeCount(scope)},
+		string(kind)+":"+strings.ToLower(path), string(kind), path, limit).Int64()
 	if err != nil {
 		return webhook.Namespace{}, fmt.Errorf("resolving %s %q: %w", kind, path, err)
+	}
+	if id == 0 {
+		return webhook.Namespace{}, ErrNamespaceLimit
 	}
 	ns := webhook.Namespace{Kind: kind, ID: id, Path: path}
 	// The stored spelling wins over this request's.

@@ -103,6 +103,12 @@ func (d *Deliverer) logResult(req *Request, res *Result) {
 		fields = append(fields, zap.String("error", res.Err.Error()))
 	}
 	d.log.Warn("webhook delivery failed", fields...)
+	// The addresses the answer leaves out are the operator's to see.
+	if res.detail != nil {
+		if c := d.log.Check(zap.DebugLevel, "webhook delivery failure detail"); c != nil {
+			c.Write(zap.Int64("hook_id", h.ID), zap.String("event", req.EventID), zap.Error(res.detail))
+		}
+	}
 }
 
 // attempt is what the hook log is told of an attempt.
