@@ -79,7 +79,26 @@ func EncodeDelivery(d *webhook.Delivery) string {
 	if d.Shared {
 		body = nil
 	}
-	b := make([]byte, 0, len(body)+len(d.EventID)+len(d.Trigger)+len(d.Chain)+96)
+	b := appendDeliveryHead(make([]byte, 0, len(body)+len(d.EventID)+len(d.Trigger)+len(d.Chain)+96), d)
+	if d.Shared {
+		return string(append(b, sharedTail...))
+	}
+	b = append(b, bodyKey...)
+	b = append(b, body...)
+	b = append(b, '}')
+	return string(b)
+}
+
+// deliveryHead is a delivery's stored form without its end: the end says
+// whether the body is the shared payload (sharedTail) or its own (bodyKey,
+// the body, '}'), which lua/capture.lua decides.
+func deliveryHead(d *webhook.Delivery) string {
+	return string(appendDeliveryHead(make([]byte, 0, len(d.EventID)+len(d.Trigger)+len(d.Chain)+96), d))
+}
+
+// appendDeliveryHead appends the members of a delivery's stored form
+// before its body.
+func appendDeliveryHead(b []byte, d *webhook.Delivery) []byte {
 	b = append(b, `{"ev":`...)
 	b = appendJSONString(b, d.EventID)
 	b = append(b, `,"hook":`...)
@@ -91,14 +110,7 @@ func EncodeDelivery(d *webhook.Delivery) string {
 	b = append(b, `,"att":`...)
 	b = strconv.AppendInt(b, int64(d.Attempt), 10)
 	b = append(b, `,"at":`...)
-	b = strconv.AppendInt(b, d.At.UnixMilli(), 10)
-	if d.Shared {
-		return string(append(b, sharedTail...))
-	}
-	b = append(b, bodyKey...)
-	b = append(b, body...)
-	b = append(b, '}')
-	return string(b)
+	return strconv.AppendInt(b, d.At.UnixMilli(), 10)
 }
 
 // sharedTail ends the stored form of a delivery of the shared payload.

@@ -32,7 +32,7 @@ func fanOutOne(t *testing.T, s *Store, ev *webhook.Event, hooks ...int64) Fanned
 	f.Deliveries = append(f.Deliveries, webhook.Delivery{EventID: ev.ID, HookID: 99, Trigger: "push",
 		Chain: ev.Chain, At: ev.At, Attempt: 1, Body: []byte(`{"text":"chat"}`)})
 	fs := []Fanned{f}
-	if err := s.Queue().FanOut(ctx, fs, 30*time.Minute, 100, HandOff{}); err != nil {
+	if err := s.Queue().FanOut(ctx, fs, ChainRule{Window: 30 * time.Minute, MaxHooks: 100}, HandOff{}); err != nil {
 		t.Fatal(err)
 	}
 	return fs[0]
@@ -134,7 +134,7 @@ func TestFanOutOfASettledEventQueuesNothing(t *testing.T) {
 	f := fanOutOne(t, s, ev, 1)
 	again := []Fanned{{Shard: 0, StreamID: f.StreamID, EventID: ev.ID, Chain: ev.Chain, Checked: 1,
 		Deliveries: f.Deliveries[:1]}}
-	if err := s.Queue().FanOut(ctx, again, 30*time.Minute, 100, HandOff{}); err != nil {
+	if err := s.Queue().FanOut(ctx, again, ChainRule{Window: 30 * time.Minute, MaxHooks: 100}, HandOff{}); err != nil {
 		t.Fatal(err)
 	}
 	if !again[0].Already || len(again[0].Verdicts) != 0 {
@@ -176,7 +176,7 @@ func TestFanOutHandsDeliveriesToIdleWorkers(t *testing.T) {
 				Chain: ev.Chain, At: ev.At, Attempt: 1, Shared: true})
 		}
 		fs := []Fanned{f}
-		if err := s.Queue().FanOut(ctx, fs, 30*time.Minute, 100, ho); err != nil {
+		if err := s.Queue().FanOut(ctx, fs, ChainRule{Window: 30 * time.Minute, MaxHooks: 100}, ho); err != nil {
 			t.Fatal(err)
 		}
 		return fs[0]

@@ -42,6 +42,7 @@ var (
 var (
 	// queue
 	addEventScript      = loadScript("add_event")
+	captureScript       = loadScript("capture")
 	fanOutScript        = loadScript("fan_out")
 	addDeliveryScript   = loadScript("add_delivery")
 	dropDeliveryScript  = loadScript("drop_delivery")

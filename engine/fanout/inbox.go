@@ -26,6 +26,9 @@ type inbox struct {
 	wake       chan struct{}
 }
 
+// Running tells whether the fan-out's loops run.
+func (f *Fanout) Running() bool { return f.in.open.Load() }
+
 // Accepting tells whether a capture should take an event for this
 // fan-out: its inbox loop runs, idle.
 func (f *Fanout) Accepting() bool {
