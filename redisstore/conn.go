@@ -55,6 +55,9 @@ type Options struct {
 type conn struct {
 	keys   Keys
 	shards int
+	// cluster is set for a Redis Cluster: a script's keys must then share
+	// one slot.
+	cluster bool
 	// seen is the most shards any process of the namespace has written to
 	// (Queue.NoteShards): after `shards` is lowered, the shards beyond it
 	// are still read until they are empty.
@@ -94,7 +97,7 @@ func newConn(o Options) (*conn, error) {
 	if o.Shards > MaxShards || o.Shards < 0 {
 		return nil, fmt.Errorf("shards must be between 1 and %d, got %d", MaxShards, o.Shards)
 	}
-	c := &conn{keys: Keys{Namespace: o.Namespace}, shards: max(o.Shards, 1), rdb: rdb, blk: blk,
+	c := &conn{keys: Keys{Namespace: o.Namespace}, shards: max(o.Shards, 1), cluster: o.Mode == ModeCluster, rdb: rdb, blk: blk,
 		replicaAcks: o.ReplicaAcks, replicaTimeout: o.ReplicaTimeout}
 	c.events = newBatcher(rdb, batchMax, batchTimeout+o.ReplicaTimeout)
 	if o.ReplicaAcks > 0 {

@@ -177,10 +177,21 @@ func (h *Health) DisabledHooks(ctx context.Context, now time.Time) (int64, error
 // hookID: the health side of Queue.Settle.
 func queueRecordHealth(ctx context.Context, p redis.Pipeliner, eval bool, k Keys, hookID int64, o Outcome,
 	pol HealthPolicy) *redis.Cmd {
-	result := "fail"
-	if o.Success {
-		result = "ok"
-	}
 	return recordHealthScript.queue(ctx, p, eval, []string{k.Health(hookID), k.DisabledOf(hookID)},
-		o.At.UnixMilli(), result, o.Class, pol.Threshold, pol.Base.Milliseconds(), pol.Max.Milliseconds(), o.Status, hookID)
+		o.At.UnixMilli(), result(o), o.Class, pol.Threshold, pol.Base.Milliseconds(), pol.Max.Milliseconds(), o.Status, hookID)
+}
+
+// healthArgs are the named arguments of the health in
+// lua/settle_health.lua.
+func healthArgs(hookID int64, o Outcome, pol HealthPolicy) []any {
+	return []any{"result", result(o), "class", o.Class, "threshold", pol.Threshold, "base", pol.Base.Milliseconds(),
+		"max", pol.Max.Milliseconds(), "health_status", o.Status, "health_hook", hookID}
+}
+
+// result is an attempt's result as the health scripts take it.
+func result(o Outcome) string {
+	if o.Success {
+		return "ok"
+	}
+	return "fail"
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -39,7 +40,7 @@ func (l *Log) Append(ctx context.Context, e *webhook.LogEntry, lim LogLimits) (i
 		return 0, err
 	}
 	sh := manualLogShard
-	keys := []string{l.keys.HookLog(sh, e.HookID), l.keys.Logs(sh), l.keys.Refs(sh)}
+	keys := []string{l.keys.HookLog(sh, e.HookID), l.keys.LogTails(sh), l.keys.Refs(sh)}
 	v, err := appendLogScript.run(ctx, l.rdb, keys, e.HookID, sh, f.minID, f.ms, lim.MaxEntries, e.ResponseStatus,
 		f.entry, l.keys.PayloadPrefix(sh)).Result()
 	if err != nil {
@@ -176,6 +177,31 @@ func (l *Log) Entries(ctx context.Context, hookID int64, ids ...int64) ([]webhoo
 	return out, nil
 }
 
+// logsOf lists the hooks with a log in shard i: those its tails name, and
+// those of the set kept before the tails.
+func (l *Log) logsOf(ctx context.Context, i int) ([]string, error) {
+	var tails *redis.StringSliceCmd
+	var old *redis.StringSliceCmd
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		tails, old = p.HKeys(ctx, l.keys.LogTails(i)), p.SMembers(ctx, l.keys.Logs(i))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("listing the logs of shard %d: %w", i, err)
+	}
+	hooks := old.Val()
+	seen := make(map[string]bool, len(hooks))
+	for _, h := range hooks {
+		seen[h] = true
+	}
+	for _, f := range tails.Val() {
+		if !strings.HasSuffix(f, ":r") && !seen[f] {
+			hooks = append(hooks, f)
+		}
+	}
+	return hooks, nil
+}
+
 // Trim trims every hook's log in every shard to lim as of now: logs
 // are trimmed as they grow, and this catches those that stopped growing,
 // so their entries (and the payloads they hold) go after the retention.
@@ -184,13 +210,14 @@ func (l *Log) Trim(ctx context.Context, lim LogLimits, now time.Time) (int, erro
 	minID := strconv.FormatInt(max(now.Add(-lim.Retention).UnixMilli(), 0), 10)
 	total := 0
 	for i := range l.readShards() {
-		hooks, err := l.rdb.SMembers(ctx, l.keys.Logs(i)).Result()
+		hooks, err := l.logsOf(ctx, i)
 		if err != nil {
-			return total, fmt.Errorf("listing the logs of shard %d: %w", i, err)
+			return total, err
 		}
 		cmds, err := runScripts(ctx, l.rdb, len(hooks), func(p redis.Pipeliner, eval bool, k int) *redis.Cmd {
 			id, _ := strconv.ParseInt(hooks[k], 10, 64)
-			return trimLogScript.queue(ctx, p, eval, []string{l.keys.HookLog(i, id), l.keys.Logs(i), l.keys.Refs(i)},
+			return trimLogScript.queue(ctx, p, eval,
+				[]string{l.keys.HookLog(i, id), l.keys.LogTails(i), l.keys.Refs(i), l.keys.Logs(i)},
 				hooks[k], minID, lim.MaxEntries, l.keys.PayloadPrefix(i))
 		})
 		if err != nil {

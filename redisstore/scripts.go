@@ -49,6 +49,7 @@ var (
 	deferDeliveryScript = loadScript("defer_delivery")
 	moveDueScript       = loadScript("move_due")
 	settleScript        = loadScript("settle")
+	settleHealthScript  = loadScript("settle_health")
 	noteShardsScript    = loadScript("note_shards")
 	redriveScript       = loadScript("redrive")
 	// health

@@ -1,6 +1,6 @@
 -- append_log adds an entry written outside the queue (a test, a resend):
 -- its payload is its own.
--- KEYS: log, logs, refs
+-- KEYS: log, tails, refs
 -- ARGV: hook id, shard, min id, ms, max entries, status, entry, payload prefix
 -- returns: the entry's id
 --- @include "log"
