@@ -35,13 +35,13 @@ const manualLogShard = 0
 // Append records an attempt made outside the queue in its hook's log
 // and returns its ID. Its payload is stored with it.
 func (l *Log) Append(ctx context.Context, e *webhook.LogEntry, lim LogLimits) (int64, error) {
-	f, err := logArgs(e, lim, nil)
+	f, err := logArgs(e, nil)
 	if err != nil {
 		return 0, err
 	}
 	sh := manualLogShard
 	keys := []string{l.keys.HookLog(sh, e.HookID), l.keys.LogTails(sh), l.keys.Refs(sh)}
-	v, err := appendLogScript.run(ctx, l.rdb, keys, e.HookID, sh, f.minID, f.ms, lim.MaxEntries, e.ResponseStatus,
+	v, err := appendLogScript.run(ctx, l.rdb, keys, e.HookID, sh, f.ms, lim.MaxEntries, e.ResponseStatus,
 		f.entry, l.keys.PayloadPrefix(sh)).Result()
 	if err != nil {
 		return 0, fmt.Errorf("appending to the log of hook %d: %w", e.HookID, err)
@@ -50,18 +50,18 @@ func (l *Log) Append(ctx context.Context, e *webhook.LogEntry, lim LogLimits) (i
 }
 
 // logFields are what lua/includes/log.lua's logappend takes of an entry:
-// the oldest ID to keep, the entry's time, its document and the event
-// whose payload it refers to (” for none). An attempt that sent the
-// delivery's shared payload unchanged (no template, nothing redacted, not
-// oversize) refers to it instead of holding a copy.
+// the entry's time, its document and the event whose payload it refers to
+// (empty for none). An attempt that sent the delivery's shared payload
+// unchanged (no template, nothing redacted, not oversize) refers to it
+// instead of holding a copy.
 type logFields struct {
-	minID, ms, ref string
-	entry          []byte
+	ms, ref string
+	entry   []byte
 }
 
 // logArgs are the logFields of e, an attempt of d (nil: made outside the
-// queue), under lim.
-func logArgs(e *webhook.LogEntry, lim LogLimits, d *webhook.Delivery) (logFields, error) {
+// queue).
+func logArgs(e *webhook.LogEntry, d *webhook.Delivery) (logFields, error) {
 	ref := ""
 	c := e
 	if d != nil && d.Shared && !e.Oversize && !e.Rendered && sameBytes(e.RequestData, d.Body) {
@@ -73,9 +73,7 @@ func logArgs(e *webhook.LogEntry, lim LogLimits, d *webhook.Delivery) (logFields
 	if err != nil {
 		return logFields{}, fmt.Errorf("encoding log entry of hook %d: %w", e.HookID, err)
 	}
-	now := e.CreatedAt.UnixMilli()
-	minID := max(now-lim.Retention.Milliseconds(), 0)
-	return logFields{minID: strconv.FormatInt(minID, 10), ms: strconv.FormatInt(now, 10), entry: b, ref: ref}, nil
+	return logFields{ms: strconv.FormatInt(e.CreatedAt.UnixMilli(), 10), entry: b, ref: ref}, nil
 }
 
 // logKeys are the keys of a hook's log: its part in each shard, and the

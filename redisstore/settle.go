@@ -210,11 +210,11 @@ func (q *Queue) settleArgs(m *DeliveryMsg, o Outcome, e *webhook.LogEntry, r Rul
 		args = append(args, "next", "done")
 	}
 	if e != nil {
-		l, err := logArgs(e, r.Log, d)
+		l, err := logArgs(e, d)
 		if err != nil {
 			return nil, nil, err
 		}
-		args = append(args, "hook", d.HookID, "shard", m.Shard, "log_min", l.minID, "log_ms", l.ms,
+		args = append(args, "hook", d.HookID, "shard", m.Shard, "log_ms", l.ms,
 			"log_max", r.Log.MaxEntries, "status", e.ResponseStatus, "log_entry", l.entry, "log_ev", l.ref)
 	}
 	keys := []string{q.keys.Ready(m.Shard), q.keys.Schedule(m.Shard), q.keys.Dead(m.Shard), q.keys.DeadBytes(m.Shard),

@@ -13,7 +13,7 @@
 --     the payload key prefix
 --   due, member: the retry's due ms and schedule member (next = retry)
 --   doc, reason, max_dead, max_dead_bytes: the dead letter, why, and the stream's bounds (next = dead)
---   the log entry, when there is one: hook, shard, log_min (ms), log_ms, log_max (entries), status,
+--   the log entry, when there is one: hook, shard, log_ms, log_max (entries), status,
 --     log_entry, log_ev (the event whose payload it refers to, or '')
 -- returns: {already settled (1|0), dead letters trimmed for count, for bytes, log entry id ('')}
 --- @include "named"

@@ -11,7 +11,7 @@ local function settle(a, K)
   -- reference to the entry: two count updates fewer.
   local handed = a.log_entry ~= nil and a.next == 'done' and a.log_ev ~= '' and a.log_ev == a.ev
   if a.log_entry ~= nil then
-    logid = logappend(K[6], K[7], K[5], a.prefix, a.hook, tonumber(a.shard), a.log_min, a.log_ms, a.log_max,
+    logid = logappend(K[6], K[7], K[5], a.prefix, a.hook, tonumber(a.shard), tonumber(a.log_max), a.log_ms,
       a.status, a.log_entry, a.log_ev, handed)
   end
   local c, b = 0, 0
