@@ -74,11 +74,11 @@ func (q *Queue) fanOut(ctx context.Context, evs []Fanned, rule ChainRule, ho Han
 			args = append(args, f.Deliveries[j].HookID)
 		}
 		for j := range f.Deliveries {
-			shared := ""
-			if f.Deliveries[j].Shared {
-				shared = "1"
+			if d := &f.Deliveries[j]; d.Shared {
+				args = append(args, "s", deliveryHead(d))
+			} else {
+				args = append(args, "o", EncodeDelivery(d))
 			}
-			args = append(args, shared, EncodeDelivery(&f.Deliveries[j]))
 		}
 		keys := []string{q.keys.Events(f.Shard), q.keys.Ready(f.Shard), q.keys.Refs(f.Shard), own, root, over}
 		return fanOutScript.queue(ctx, p, eval, keys, args...)
