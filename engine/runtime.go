@@ -258,6 +258,10 @@ func (r *Runtime) Close(grace time.Duration) error {
 	r.outage.close()
 	if started {
 		r.cancel()
+		// The loops' blocked reads end now, not at their timeout. In the
+		// background: with Sentinel down, closing a client can wait for a
+		// dial of its own.
+		go func() { _ = r.store.EndReads() }()
 		r.loops.Wait()
 		r.deliver.StopReading()
 		r.deliver.Wait(grace, r.abort)

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,6 +72,17 @@ type conn struct {
 	// events coalesces concurrent captures' XADDs (and their WAIT);
 	// work coalesces the delivery workers' admit, settle and defer calls.
 	events, work *batcher
+
+	// stopReads closes blk once: blocked reads end at once.
+	stopReads sync.Once
+	blkErr    error
+}
+
+// endReads closes the blocking client: reads blocked in Redis end at once,
+// with an error, and later ones fail.
+func (c *conn) endReads() error {
+	c.stopReads.Do(func() { c.blkErr = c.blk.Close() })
+	return c.blkErr
 }
 
 // newConn builds the connection of Options. It does not dial: connections open on first use, so it
@@ -231,7 +243,7 @@ func (c *conn) close() error {
 	c.work.shut()
 	done := make(chan error, 1)
 	go func() {
-		err := errors.Join(c.blk.Close(), c.rdb.Close())
+		err := errors.Join(c.endReads(), c.rdb.Close())
 		c.events.wait()
 		c.work.wait()
 		done <- err

@@ -153,26 +153,6 @@ func (h *Health) DisabledUntil(ctx context.Context, now time.Time) (map[int64]ti
 	return out, nil
 }
 
-// DisabledHooks counts the hooks disabled now (temporarily or until
-// re-enabled), across all processes.
-func (h *Health) DisabledHooks(ctx context.Context, now time.Time) (int64, error) {
-	cmds := make([]*redis.IntCmd, HookSlots)
-	_, err := h.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for j := range cmds {
-			cmds[j] = p.ZCount(ctx, h.keys.Disabled(j), strconv.FormatInt(now.UnixMilli()+1, 10), "+inf")
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("counting disabled hooks: %w", err)
-	}
-	var n int64
-	for _, c := range cmds {
-		n += c.Val()
-	}
-	return n, nil
-}
-
 // queueRecordHealth queues lua/record_health.lua for an attempt of hook
 // hookID: the health side of Queue.Settle.
 func queueRecordHealth(ctx context.Context, p redis.Pipeliner, eval bool, k Keys, hookID int64, o Outcome,

@@ -145,6 +145,9 @@ func (q *Queue) Settle(ctx context.Context, m *DeliveryMsg, o Outcome, e *webhoo
 	}
 	st.Already = res[0].(int64) == 1
 	st.TrimmedForCount, st.TrimmedForBytes = int(res[1].(int64)), int(res[2].(int64))
+	if o.Retry && !st.Already {
+		q.noteScheduled()
+	}
 	if e != nil && !st.Already {
 		st.LogID, st.LogErr = logEntryNumber(res[3], d.HookID)
 	}

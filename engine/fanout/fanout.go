@@ -90,7 +90,7 @@ func (f *Fanout) Configure(c Config) { f.cfg.Store(&c) }
 
 // readBlock bounds blocking reads so loops notice shutdown promptly even if
 // a read is not interrupted.
-const readBlock = 2 * time.Second
+const readBlock = 5 * time.Second
 
 // Step reads the next events of a shard and fans them out; the runtime
 // calls it in a loop per shard. The read blocks, so there is no wait
