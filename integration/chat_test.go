@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/slack-go/slack"
 	gitlab "gitlab.com/gitlab-org/api/client-go"
 
+	"github.com/grt-continuation/caddy-webhooks/internal/chatfixtures"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 )
 
@@ -70,14 +69,8 @@ func nextPost(t *testing.T, ch chan chatPost) chatPost {
 	}
 }
 
-// chatTriggers are the samples of chat/testdata and their triggers.
-var chatTriggers = map[string]string{
-	"push": "push", "tag_push": "tag_push", "issue_open": "issues", "merge_request_open": "merge_requests",
-	"note_issue": "note", "pipeline_failed": "pipeline", "wiki_page": "wiki_page", "deployment": "deployment",
-}
-
 // startChatFixture is a Caddy with the API and an app whose responses are
-// the sample payloads of chat/testdata, for project mike/diaspora.
+// the shared sample payloads (internal/chatfixtures), for project mike/diaspora.
 func startChatFixture(t *testing.T) (*caddytest.Tester, *gitlab.Client, *redistest.Server) {
 	t.Helper()
 	redis := redistest.Start(t)
@@ -85,13 +78,13 @@ func startChatFixture(t *testing.T) (*caddytest.Tester, *gitlab.Client, *rediste
 	t.Setenv("WEBHOOKS_TEST_ENCRYPTION_KEY", newEncryptionKey(t))
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		kind := r.URL.Query().Get("kind")
-		body, err := os.ReadFile(filepath.Join("..", "chat", "testdata", filepath.Base(kind)+".json"))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusNotFound)
+		body := chatfixtures.Payload(kind)
+		if body == nil {
+			http.Error(w, "no such sample", http.StatusNotFound)
 			return
 		}
-		w.Header().Set("X-Webhook-Event", chatTriggers[kind])
-		w.Header().Set("X-Webhook-Project", "mike/diaspora")
+		w.Header().Set("X-Webhook-Event", string(chatfixtures.Trigger(kind)))
+		w.Header().Set("X-Webhook-Project", chatfixtures.Project)
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(body)
 	}))

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/grt-continuation/caddy-webhooks/internal/chatfixtures"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 )
 
@@ -25,10 +24,7 @@ func TestChatIntegrationsPageInBrowser(t *testing.T) {
 	const secretPath = "/services/T0001/B0001/ui-slack-SECRET"
 	t.Setenv("WEBHOOKS_TEST_ADMIN_TOKEN", apiAdminToken)
 	t.Setenv("WEBHOOKS_TEST_ENCRYPTION_KEY", newEncryptionKey(t))
-	push, err := os.ReadFile(filepath.Join("..", "chat", "testdata", "push.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	push := chatfixtures.Payload("push")
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Webhook-Event", "push")
 		w.Header().Set("X-Webhook-Project", "mike/diaspora")

@@ -15,7 +15,8 @@ type IntegrationRecord struct {
 	Kind        Kind   `json:"kind"`
 	Path        string `json:"path"`
 	NamespaceID int64  `json:"namespace_id"`
-	// Service is the chat's slug: slack, mattermost, discord, microsoft_teams.
+	// Service is the chat's slug: slack, mattermost, discord,
+	// microsoft_teams, hangouts_chat, webex_teams.
 	Service string `json:"service"`
 	// Webhook is the chat's incoming-webhook URL, a secret (sealed at rest).
 	Webhook  string `json:"-"`
@@ -42,7 +43,7 @@ func (r *IntegrationRecord) Hook() (*Hook, error) {
 		return nil, fmt.Errorf("integration %d has unknown service %q", r.ID, r.Service)
 	}
 	s := &chat.Settings{
-		Service: svc, Username: r.Username, Channel: r.Channel, Channels: r.Channels,
+		Service: svc, Group: r.Kind == KindGroup, Username: r.Username, Channel: r.Channel, Channels: r.Channels,
 		NotifyOnlyBrokenPipelines: r.NotifyOnlyBrokenPipelines, BranchesToBeNotified: r.BranchesToBeNotified,
 		ProtectedBranches: r.ProtectedBranches, LabelsToBeNotified: r.LabelsToBeNotified,
 		LabelsToBeNotifiedBehavior: r.LabelsToBeNotifiedBehavior,
