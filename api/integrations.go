@@ -18,7 +18,8 @@ import (
 )
 
 // IntegrationRepository stores the chat integrations (GitLab's Slack,
-// Mattermost, Discord and Microsoft Teams notifications).
+// Mattermost, Discord, Microsoft Teams, Google Chat and Webex Teams
+// notifications).
 // *redisstore.IntegrationStore implements it.
 type IntegrationRepository interface {
 	GetIntegration(ctx context.Context, ns webhook.Namespace, service string) (*webhook.IntegrationRecord, error)
@@ -175,7 +176,7 @@ func (q *integrationRequest) put() {
 		return
 	}
 	inherit, _ := p.boolean("use_inherited_settings")
-	in := readIntegrationInput(p, q.service)
+	in := readIntegrationInput(p, q.service, q.ns.Kind == webhook.KindGroup)
 	if p.failed(q.w) {
 		return
 	}
@@ -189,7 +190,7 @@ func (q *integrationRequest) put() {
 				if in.webhook == nil {
 					return &paramError{"webhook is missing"}
 				}
-				setIntegrationDefaults(r)
+				setIntegrationDefaults(r, q.service)
 			}
 			in.apply(r)
 			return q.validate(r)
@@ -229,12 +230,17 @@ type paramError struct{ msg string }
 
 func (e *paramError) Error() string { return e.msg }
 
-// setIntegrationDefaults are GitLab's defaults of a new chat integration:
-// every event but deployments, broken pipelines only, the default branch
-// only.
-func setIntegrationDefaults(r *webhook.IntegrationRecord) {
+// setIntegrationDefaults are GitLab's defaults of a new chat integration
+// (its integrations table's column defaults): the events of pushes, tag
+// pushes, issues, merge requests, comments, pipelines and wiki pages the
+// service takes; broken pipelines only; the default branch only.
+func setIntegrationDefaults(r *webhook.IntegrationRecord, svc chat.Service) {
 	for _, e := range chat.Events {
-		if e.Trigger != gitlab.Deployment {
+		switch e.Trigger {
+		case gitlab.Deployment, gitlab.Incident, gitlab.Alert, gitlab.Vulnerability, gitlab.GroupMention, gitlab.GroupConfidentialMention:
+			continue
+		}
+		if svc.Supports(e, r.Kind == webhook.KindGroup) {
 			r.Triggers = append(r.Triggers, string(e.Trigger))
 		}
 	}

@@ -1,0 +1,110 @@
+package integration
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"gitlab.com/gitlab-org/api/client-go"
+)
+
+// Every chat integration we offer answers in the shape of GitLab's own
+// types, as client-go decodes them: the event flags (the new alert,
+// incident, vulnerability and group mention ones too), each service's
+// properties, GitLab's slugs (hangouts-chat, webex-teams), and never the
+// webhook.
+func TestChatIntegrationsDecodeIntoGitLabsTypes(t *testing.T) {
+	tester, c, _ := startChatFixture(t)
+	chatSrv, _ := fakeChat(t)
+	put := func(slug, body string) {
+		t.Helper()
+		status, resp, _ := rawRequest(t, tester, http.MethodPut, "/api/v4/groups/mike/integrations/"+slug, []byte(body))
+		if status != http.StatusOK {
+			t.Fatalf("PUT %s = %d %s", slug, status, resp)
+		}
+	}
+	hook := `"webhook":"` + chatSrv.URL + `/SECRET"`
+
+	put("slack", `{`+hook+`,"channel":"#dev, #ops","alert_events":true,"alert_channel":"#alerts","incident_events":true,
+		"vulnerability_events":true,"group_mention_events":true,"group_mention_channel":"#mentions",
+		"group_confidential_mention_events":true,"labels_to_be_notified":"~api","notify_only_broken_pipelines":false}`)
+	slack, _, err := c.Integrations.GetGroupSlackSettings("mike")
+	if err != nil {
+		t.Fatalf("GetGroupSlackSettings: %v", err)
+	}
+	if slack.Slug != "slack" || !slack.Active || !slack.AlertEvents || !slack.IncidentEvents || !slack.VulnerabilityEvents ||
+		!slack.GroupMentionEvents || !slack.GroupConfidentialMentionEvents || slack.DeploymentEvents || !slack.PushEvents ||
+		slack.Properties.Channel != "#dev, #ops" || slack.Properties.AlertChannel != "#alerts" ||
+		slack.Properties.GroupMentionChannel != "#mentions" || slack.Properties.LabelsToBeNotified != "~api" ||
+		slack.Properties.NotifyOnlyBrokenPipelines || slack.Properties.BranchesToBeNotified != "default" {
+		t.Errorf("Slack = %+v %+v", slack.Integration, slack.Properties)
+	}
+
+	put("mattermost", `{`+hook+`,"username":"GitLab","incident_events":true,"incident_channel":"#inc"}`)
+	mm, _, err := c.Integrations.GetGroupMattermostSettings("mike")
+	if err != nil {
+		t.Fatalf("GetGroupMattermostSettings: %v", err)
+	}
+	if mm.Slug != "mattermost" || !mm.IncidentEvents || mm.Properties.IncidentChannel != "#inc" || mm.Properties.Username != "GitLab" ||
+		!mm.Properties.NotifyOnlyBrokenPipelines || mm.Properties.LabelsToBeNotifiedBehavior != "match_any" {
+		t.Errorf("Mattermost = %+v %+v", mm.Integration, mm.Properties)
+	}
+
+	// The others take no channel, and no events GitLab does not offer them.
+	put("discord", `{`+hook+`,"deployment_events":true,"alert_events":true,"branches_to_be_notified":"all"}`)
+	discord, _, err := c.Integrations.GetGroupDiscordSettings("mike")
+	if err != nil {
+		t.Fatalf("GetGroupDiscordSettings: %v", err)
+	}
+	if discord.Slug != "discord" || !discord.DeploymentEvents || discord.AlertEvents || discord.Properties.BranchesToBeNotified != "all" {
+		t.Errorf("Discord = %+v %+v", discord.Integration, discord.Properties)
+	}
+
+	put("hangouts-chat", `{`+hook+`,"deployment_events":true,"notify_only_broken_pipelines":false,"branches_to_be_notified":"protected"}`)
+	gchat, _, err := c.Integrations.GetGroupGoogleChatSettings("mike")
+	if err != nil {
+		t.Fatalf("GetGroupGoogleChatSettings: %v", err)
+	}
+	if gchat.Slug != "hangouts-chat" || gchat.Title != "Google Chat" || gchat.DeploymentEvents || !gchat.WikiPageEvents ||
+		gchat.Properties.NotifyOnlyBrokenPipelines || gchat.Properties.BranchesToBeNotified != "protected" {
+		t.Errorf("Google Chat = %+v %+v", gchat.Integration, gchat.Properties)
+	}
+
+	put("webex-teams", `{`+hook+`,"push_events":false}`)
+	webex, _, err := c.Integrations.GetGroupWebexTeamsSettings("mike")
+	if err != nil {
+		t.Fatalf("GetGroupWebexTeamsSettings: %v", err)
+	}
+	if webex.Slug != "webex-teams" || webex.Title != "Webex Teams" || webex.PushEvents || !webex.IssuesEvents ||
+		!webex.Properties.NotifyOnlyBrokenPipelines || webex.Properties.BranchesToBeNotified != "default" {
+		t.Errorf("Webex Teams = %+v %+v", webex.Integration, webex.Properties)
+	}
+
+	put("microsoft-teams", `{`+hook+`}`)
+	teams, _, err := c.Integrations.GetGroupMicrosoftTeamsNotifications("mike")
+	if err != nil {
+		t.Fatalf("GetGroupMicrosoftTeamsNotifications: %v", err)
+	}
+	if teams.Slug != "microsoft-teams" || !teams.PipelineEvents || teams.DeploymentEvents {
+		t.Errorf("Microsoft Teams = %+v", teams)
+	}
+
+	// The list holds all six, none with its webhook.
+	status, body, _ := rawRequest(t, tester, http.MethodGet, "/api/v4/groups/mike/integrations", nil)
+	var list []*gitlab.Integration
+	if status != http.StatusOK || decodeJSON(body, &list) != nil || len(list) != 6 || containsAny(body, "SECRET", "webhook") {
+		t.Errorf("list = %d %s", status, body)
+	}
+}
+
+func decodeJSON(body string, v any) error { return json.Unmarshal([]byte(body), v) }
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
