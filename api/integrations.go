@@ -209,7 +209,7 @@ func (q *integrationRequest) put() {
 		q.storeError("saving an integration", err)
 		return
 	}
-	q.changed(rec.ID)
+	q.changed(rec.DeliveryID())
 	writeJSON(q.w, http.StatusOK, integrationEntityOf(rec, false, true))
 }
 

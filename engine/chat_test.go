@@ -51,7 +51,7 @@ func storeChat(t *testing.T, redisURL string, box *secret.Box, project string, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r.ID
+	return r.DeliveryID()
 }
 
 func testBox(t *testing.T) *secret.Box {
