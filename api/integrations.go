@@ -35,6 +35,7 @@ type integrationRoute struct {
 	kind    webhook.Kind
 	rawID   string
 	service chat.Service // "" for the list
+	test    bool         // …/:slug/test
 }
 
 func matchIntegration(escapedPath string) (integrationRoute, bool) {
@@ -43,7 +44,8 @@ func matchIntegration(escapedPath string) (integrationRoute, bool) {
 		return integrationRoute{}, false
 	}
 	segs := strings.Split(rest, "/")
-	if len(segs) < 3 || len(segs) > 4 || segs[1] == "" || (segs[2] != "integrations" && segs[2] != "services") {
+	if len(segs) < 3 || len(segs) > 5 || segs[1] == "" || (segs[2] != "integrations" && segs[2] != "services") ||
+		(len(segs) == 5 && segs[4] != "test") {
 		return integrationRoute{}, false
 	}
 	kind, ok := webhook.KindOfSegment(segs[0])
@@ -51,11 +53,12 @@ func matchIntegration(escapedPath string) (integrationRoute, bool) {
 		return integrationRoute{}, false
 	}
 	ir := integrationRoute{kind: kind, rawID: segs[1]}
-	if len(segs) == 4 {
+	if len(segs) >= 4 {
 		if ir.service, ok = chat.ParseService(segs[3]); !ok {
 			return integrationRoute{}, false
 		}
 	}
+	ir.test = len(segs) == 5
 	return ir, true
 }
 
@@ -67,7 +70,10 @@ func (h *Handler) serveIntegration(w http.ResponseWriter, r *http.Request, ir in
 		return
 	}
 	allowed := []string{http.MethodGet}
-	if ir.service != "" {
+	switch {
+	case ir.test:
+		allowed = []string{http.MethodPut}
+	case ir.service != "":
 		allowed = []string{http.MethodGet, http.MethodPut, http.MethodDelete}
 	}
 	method, p, ok := h.admit(w, r, allowed)
@@ -78,8 +84,10 @@ func (h *Handler) serveIntegration(w http.ResponseWriter, r *http.Request, ir in
 	if !ok {
 		return
 	}
-	q := &integrationRequest{h: h, w: w, r: r, ns: ns, service: ir.service}
+	q := &integrationRequest{h: h, w: w, r: r, ns: ns, service: ir.service, caller: p.name}
 	switch {
+	case ir.test:
+		q.test()
 	case ir.service == "":
 		q.list()
 	case method == http.MethodGet:
@@ -97,6 +105,7 @@ type integrationRequest struct {
 	r       *http.Request
 	ns      webhook.Namespace
 	service chat.Service
+	caller  string // the principal's name, for rate limits
 }
 
 // effective returns the integration in effect for ns: its own, or for a
@@ -286,8 +295,11 @@ func (q *integrationRequest) changed(id int64) {
 	}
 }
 
-// hookRequest lends the hooks API's parameter and error handling.
-func (q *integrationRequest) hookRequest() *request { return &request{h: q.h, w: q.w, r: q.r} }
+// hookRequest lends the hooks API's parameter, error and rate limit
+// handling.
+func (q *integrationRequest) hookRequest() *request {
+	return &request{h: q.h, w: q.w, r: q.r, ns: q.ns, caller: q.caller}
+}
 
 func (q *integrationRequest) storeError(what string, err error) {
 	q.hookRequest().storeError(what, err)

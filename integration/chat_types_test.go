@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -107,4 +108,49 @@ func containsAny(s string, subs ...string) bool {
 		}
 	}
 	return false
+}
+
+// GitLab's "Test settings": the form's settings, not saved, get a sample
+// message; the chat's refusal comes back in GitLab's answer, and the test
+// is rate limited as the hook test is.
+func TestChatIntegrationTestSettings(t *testing.T) {
+	tester, _, _ := startChatFixture(t)
+	chatSrv, posts := fakeChat(t)
+	const path = "/api/v4/projects/mike%2Fdiaspora/integrations/"
+	for _, tc := range []struct {
+		slug, body, want string
+	}{
+		{"hangouts-chat", `{"webhook":"` + chatSrv.URL + `/v1/spaces/AAA/messages?key=k"}`, `{}`},
+		{"slack", `{"webhook":"` + chatSrv.URL + `/gone/T/B/x","channel":"#dev,#ops"}`,
+			`{"error":true,"message":"Connection failed. Check your integration settings.","service_response":"no_service","test_failed":true}`},
+		{"discord", `{"channel":"#dev"}`,
+			`{"error":true,"message":"Validations failed.","service_response":"Webhook can't be blank","test_failed":false}`},
+		{"webex-teams", `{"webhook":"ftp://example.com/x"}`,
+			`{"error":true,"message":"Validations failed.","service_response":"Webhook must be a valid URL","test_failed":false}`},
+	} {
+		status, body, _ := rawRequest(t, tester, http.MethodPut, path+tc.slug+"/test", []byte(tc.body))
+		if status != http.StatusOK || body != tc.want {
+			t.Errorf("test %s = %d %s, want 200 %s", tc.slug, status, body, tc.want)
+		}
+	}
+	gchat := nextPost(t, posts)
+	if gchat.Path != "/v1/spaces/AAA/messages" || !strings.Contains(fmt.Sprint(gchat.JSON["text"]), "pushed to branch") {
+		t.Errorf("Google Chat got %+v", gchat)
+	}
+	if slack := nextPost(t, posts); slack.Slack.Channel != "#dev" {
+		t.Errorf("Slack got %+v, want one message to the first channel", slack)
+	}
+	// Nothing was saved.
+	for _, slug := range []string{"hangouts-chat", "slack"} {
+		if status, body, _ := rawRequest(t, tester, http.MethodGet, path+slug, nil); status != http.StatusNotFound {
+			t.Errorf("GET %s after a test = %d %s", slug, status, body)
+		}
+	}
+	// Five a minute, as the hook test: the fifth goes, the sixth does not.
+	for i := range 2 {
+		status, body, _ := rawRequest(t, tester, http.MethodPut, path+"discord/test", []byte(`{}`))
+		if want := map[bool]int{true: http.StatusTooManyRequests, false: http.StatusOK}[i == 1]; status != want {
+			t.Errorf("test %d = %d %s, want %d", i+5, status, body, want)
+		}
+	}
 }
