@@ -66,8 +66,8 @@ func TestChatIntegrationsPageInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#signin-token"), kb.Enter))
 	b.wait("the hooks list", `!document.querySelector('#view-hooks').hidden`)
 	b.do("opening the integrations", chromedp.Click(chromedp.CSS("#hooks-integrations")))
-	b.wait("the four chats, none set up", `!document.querySelector('#view-integrations').hidden &&
-		document.querySelectorAll('#integration-list li').length === 4 &&
+	b.wait("the six chats, none set up", `!document.querySelector('#view-integrations').hidden &&
+		document.querySelectorAll('#integration-list li').length === 6 &&
 		document.querySelector('[data-service=slack]').textContent.includes('Not configured')`)
 	b.shot("integrations")
 
