@@ -15,7 +15,7 @@ func (w *writer) alert() *message {
 	p, a := w.p, &w.p.ObjectAttributes
 	summary := "Alert firing in " + w.st.text(p.projectName())
 	return &message{summary: summary, details: summary,
-		attachments: []attachment{{Title: a.Title, TitleLink: a.URL, Color: alertColor, Fields: []field{
+		attachments: []attachment{{Title: w.st.text(a.Title), TitleLink: a.URL, Color: alertColor, Fields: []field{
 			{Title: "Severity", Value: humanize(a.Severity), Short: true},
 			{Title: "Events", Value: fmt.Sprint(orEmpty(a.Events)), Short: true},
 			{Title: "Status", Value: humanize(a.Status), Short: true},
@@ -23,9 +23,12 @@ func (w *writer) alert() *message {
 		}}}}
 }
 
-// vulnerability writes the message of a new vulnerability (GitLab's
-// Enterprise Edition VulnerabilityMessage): the vulnerability linked, with
-// its severity and identifiers.
+// vulnerability writes GitLab's VulnerabilityMessage (Enterprise Edition,
+// ee/app/models/integrations/chat_message/vulnerability_message.rb):
+// "Vulnerability detected in <project>", and one attachment, the
+// vulnerability's title linked, with its severity and identifiers. An
+// identifier without a URL is its name alone: GitLab would print the
+// Markdown of an empty link, "[name]()".
 func (w *writer) vulnerability() *message {
 	a, st := &w.p.ObjectAttributes, w.st
 	ids := make([]string, 0, len(a.Identifiers))
@@ -36,13 +39,11 @@ func (w *writer) vulnerability() *message {
 			ids = append(ids, st.text(id.Name))
 		}
 	}
-	summary := "New vulnerability detected in " + w.projectLink()
-	m := &message{summary: summary, details: summary + "\n" + st.link(a.Title, a.URL),
-		attachments: []attachment{{Title: a.Title, TitleLink: a.URL, Color: alertColor, Fields: []field{
+	return &message{summary: "Vulnerability detected in " + w.projectLink(),
+		attachments: []attachment{{Title: st.text(a.Title), TitleLink: a.URL, Color: alertColor, Fields: []field{
 			{Title: "Severity", Value: humanize(a.Severity), Short: true},
 			{Title: "Identifiers", Value: strings.Join(ids, ", "), Short: true},
 		}}}}
-	return m
 }
 
 func orEmpty(v any) any {
