@@ -29,7 +29,9 @@ type chatPost struct {
 
 // fakeChat is a real loopback HTTP server standing in for Slack,
 // Mattermost, Discord and Teams; under /gone it answers as Slack does for
-// a removed webhook (404 no_service).
+// a removed webhook (404 no_service), and to a Slack message for the
+// channel #nowhere as Slack does for a channel it does not know (404
+// channel_not_found).
 func fakeChat(t *testing.T) (*httptest.Server, chan chatPost) {
 	ch := make(chan chatPost, 64)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -50,6 +52,11 @@ func fakeChat(t *testing.T) (*httptest.Server, chan chatPost) {
 		if strings.HasPrefix(r.URL.Path, "/gone") {
 			w.WriteHeader(http.StatusNotFound)
 			io.WriteString(w, "no_service")
+			return
+		}
+		if p.Slack.Channel == "#nowhere" {
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, "channel_not_found")
 			return
 		}
 		io.WriteString(w, "ok")

@@ -111,18 +111,22 @@ func containsAny(s string, subs ...string) bool {
 }
 
 // GitLab's "Test settings": the form's settings, not saved, get a sample
-// message; the chat's refusal comes back in GitLab's answer, and the test
-// is rate limited as the hook test is.
+// message, to each channel of a list; the chat's refusal comes back in
+// GitLab's answer, and the test is rate limited as the hook test is, with
+// GitLab's answer (200, the error in the body).
 func TestChatIntegrationTestSettings(t *testing.T) {
 	tester, _, _ := startChatFixture(t)
 	chatSrv, posts := fakeChat(t)
 	const path = "/api/v4/projects/mike%2Fdiaspora/integrations/"
+	const refused = `{"error":true,"message":"Connection failed. Check your integration settings.","service_response":`
 	for _, tc := range []struct {
 		slug, body, want string
 	}{
 		{"hangouts-chat", `{"webhook":"` + chatSrv.URL + `/v1/spaces/AAA/messages?key=k"}`, `{}`},
-		{"slack", `{"webhook":"` + chatSrv.URL + `/gone/T/B/x","channel":"#dev,#ops"}`,
-			`{"error":true,"message":"Connection failed. Check your integration settings.","service_response":"no_service","test_failed":true}`},
+		{"slack", `{"webhook":"` + chatSrv.URL + `/gone/T/B/x","channel":"#dev"}`,
+			refused + `"no_service","test_failed":true}`},
+		{"mattermost", `{"webhook":"` + chatSrv.URL + `/hooks/x","channel":"#dev, #nowhere"}`,
+			refused + `"#nowhere: channel_not_found","test_failed":true}`},
 		{"discord", `{"channel":"#dev"}`,
 			`{"error":true,"message":"Validations failed.","service_response":"Webhook can't be blank","test_failed":false}`},
 		{"webex-teams", `{"webhook":"ftp://example.com/x"}`,
@@ -137,20 +141,25 @@ func TestChatIntegrationTestSettings(t *testing.T) {
 	if gchat.Path != "/v1/spaces/AAA/messages" || !strings.Contains(fmt.Sprint(gchat.JSON["text"]), "pushed to branch") {
 		t.Errorf("Google Chat got %+v", gchat)
 	}
-	if slack := nextPost(t, posts); slack.Slack.Channel != "#dev" {
-		t.Errorf("Slack got %+v, want one message to the first channel", slack)
+	if slack := nextPost(t, posts); slack.Path != "/gone/T/B/x" || slack.Slack.Channel != "#dev" {
+		t.Errorf("Slack got %+v, want one message to #dev", slack)
+	}
+	for _, want := range []string{"#dev", "#nowhere"} {
+		if mm := nextPost(t, posts); mm.Path != "/hooks/x" || mm.Slack.Channel != want {
+			t.Errorf("Mattermost got %+v, want a message to %s", mm, want)
+		}
 	}
 	// Nothing was saved.
-	for _, slug := range []string{"hangouts-chat", "slack"} {
+	for _, slug := range []string{"hangouts-chat", "slack", "mattermost"} {
 		if status, body, _ := rawRequest(t, tester, http.MethodGet, path+slug, nil); status != http.StatusNotFound {
 			t.Errorf("GET %s after a test = %d %s", slug, status, body)
 		}
 	}
-	// Five a minute, as the hook test: the fifth goes, the sixth does not.
-	for i := range 2 {
-		status, body, _ := rawRequest(t, tester, http.MethodPut, path+"discord/test", []byte(`{}`))
-		if want := map[bool]int{true: http.StatusTooManyRequests, false: http.StatusOK}[i == 1]; status != want {
-			t.Errorf("test %d = %d %s, want %d", i+5, status, body, want)
-		}
+	// Five a minute, as the hook test: the five above went, the sixth gets
+	// GitLab's answer, 200 with the error.
+	status, body, hdr := rawRequest(t, tester, http.MethodPut, path+"discord/test", []byte(`{}`))
+	const tooMany = `{"error":true,"message":"This endpoint has been requested too many times. Try again later."}`
+	if status != http.StatusOK || body != tooMany || hdr.Get("Retry-After") == "" {
+		t.Errorf("sixth test = %d %s (Retry-After %q), want 200 %s", status, body, hdr.Get("Retry-After"), tooMany)
 	}
 }

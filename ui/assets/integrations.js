@@ -1,6 +1,6 @@
-// Chat integrations: GitLab's Slack, Mattermost, Discord and Microsoft
-// Teams notifications of a project or group, over the integrations API
-// (…/integrations/:slug). The webhook is write-only: the API never returns
+// Chat integrations: GitLab's Slack, Mattermost, Discord, Microsoft Teams,
+// Google Chat and Webex Teams notifications of a project or group, over the
+// integrations API (…/integrations/:slug). The webhook is write-only: the API never returns
 // it, so the field is empty on edit and left out of the request when it
 // stays empty. Built with the helpers of app.js (window.WebhooksPage).
 'use strict';
@@ -167,48 +167,45 @@
     P.focusHeading('view-integration');
   }
 
-  // GitLab's "Test settings": the form as it is, not saved.
+  // GitLab's "Test settings": the form as it is, not saved. Every answer
+  // is 200; a failed test says so in its body (error, message,
+  // service_response).
   async function testSettings(r, svc, form) {
-    const errBox = $('#integration-error');
-    errBox.hidden = true;
-    const button = $('#integration-test');
-    button.disabled = true;
-    let res;
-    try {
-      res = await api('PUT', apiPath(r, svc.slug) + '/test', formBody(r, svc, form));
-    } catch (err) {
-      button.disabled = false;
-      if (err.handled) return;
-      errBox.textContent = err.message;
-      errBox.hidden = false;
-      return;
-    }
-    button.disabled = false;
-    if (res && res.error) {
-      errBox.textContent = res.message + (res.service_response ? ' ' + res.service_response : '');
-      errBox.hidden = false;
+    const res = await send('#integration-test', apiPath(r, svc.slug) + '/test', formBody(r, svc, form));
+    if (!res) return;
+    if (res.data && res.data.error) {
+      showError(res.data.message + (res.data.service_response ? ' ' + res.data.service_response : ''));
       return;
     }
     P.flash('Connection successful.', 'success');
   }
 
   async function save(r, svc, form) {
-    const body = formBody(r, svc, form);
-    const errBox = $('#integration-error');
-    errBox.hidden = true;
-    const button = $('#integration-save');
-    button.disabled = true;
-    try {
-      await api('PUT', apiPath(r, svc.slug), body);
-    } catch (err) {
-      button.disabled = false;
-      if (err.handled) return;
-      errBox.textContent = err.message;
-      errBox.hidden = false;
-      return;
-    }
+    if (!await send('#integration-save', apiPath(r, svc.slug), formBody(r, svc, form))) return;
     P.flashNext(svc.title + ' saved.', 'success');
     location.hash = listHref(r);
+  }
+
+  // send PUTs the form with its button disabled; a refused request is shown
+  // in the form's error box and gives null.
+  async function send(buttonSel, path, body) {
+    showError('');
+    const button = $(buttonSel);
+    button.disabled = true;
+    try {
+      return await api('PUT', path, body);
+    } catch (err) {
+      if (!err.handled) showError(err.message);
+      return null;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function showError(message) {
+    const errBox = $('#integration-error');
+    errBox.textContent = message;
+    errBox.hidden = !message;
   }
 
   function formBody(r, svc, form) {
