@@ -143,7 +143,7 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 		for _, h := range matched {
 			ds = append(ds, webhook.Delivery{
 				EventID: m.Event.ID, HookID: h.ID, Trigger: m.Event.Trigger, Chain: m.Event.Chain,
-				At: m.Event.At, Attempt: 1, Shared: true,
+				At: m.Event.At, Attempt: 1, Shared: true, Trace: m.Event.Trace,
 			})
 		}
 		out[i].Deliveries, out[i].Checked = ds, len(ds)
