@@ -121,6 +121,7 @@ func entity(r *webhook.HookRecord, full bool, hh delivery.HookHealth) object {
 		field{"custom_webhook_template", nullIfEmpty(r.CustomWebhookTemplate)},
 		field{"token_present", r.Token != ""},
 		field{"signing_token_present", r.Signing.Current != ""},
+		field{"trace_context", !r.NoTraceContext},
 	)
 	if full || r.Kind == webhook.KindGroup {
 		o = append(o, field{"url_variables", keysOf(r.URLVariables)}, field{"custom_headers", keysOf(r.CustomHeaders)})
@@ -135,7 +136,7 @@ func recordOf(h *webhook.Hook, ns webhook.Namespace) *webhook.HookRecord {
 		Token: h.Token, BranchFilterStrategy: h.BranchFilter.Strategy(),
 		PushEventsBranchFilter: h.BranchFilter.Filter(), EnableSSLVerification: h.EnableSSLVerification,
 		URLVariables: h.URLVariables, CustomHeaders: h.CustomHeaders,
-		Signing: h.Signing, CustomWebhookTemplate: h.CustomWebhookTemplate,
+		Signing: h.Signing, CustomWebhookTemplate: h.CustomWebhookTemplate, NoTraceContext: h.NoTraceContext,
 	}
 	for _, t := range h.Triggers.List() {
 		r.Triggers = append(r.Triggers, string(t))

@@ -25,7 +25,7 @@ const (
 type hookInput struct {
 	url, name, description, token, strategy, filter *string
 	signingToken, customWebhookTemplate             *string
-	ssl                                             *bool
+	ssl, traceContext                               *bool
 	triggers                                        map[gitlab.Trigger]bool
 	urlVariables, customHeaders                     map[string]string
 	hasURLVariables, hasCustomHeaders, any          bool
@@ -52,6 +52,9 @@ func readInput(p *params, kind webhook.Kind) *hookInput {
 	in.strategy = strPtr(p, "branch_filter_strategy", in)
 	if b, ok := p.boolean("enable_ssl_verification"); ok {
 		in.ssl, in.any = &b, true
+	}
+	if b, ok := p.boolean("trace_context"); ok {
+		in.traceContext, in.any = &b, true
 	}
 	for _, t := range triggerFields(kind) {
 		if b, ok := p.boolean(t.Field); ok {
@@ -114,6 +117,9 @@ func (in *hookInput) apply(r *webhook.HookRecord, overlap time.Duration) {
 	}
 	if in.ssl != nil {
 		r.EnableSSLVerification = *in.ssl
+	}
+	if in.traceContext != nil {
+		r.NoTraceContext = !*in.traceContext
 	}
 	if len(in.triggers) > 0 {
 		var set gitlab.TriggerSet

@@ -67,6 +67,7 @@ import (
 //			url_variable     <name> <value>
 //			signing_token    <whsec_…>
 //			custom_webhook_template <json>
+//			trace_context    on|off
 //		}
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -266,14 +267,9 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) (urlAt caddyfile
 				h.PushEventsBranchFilter = args[1]
 			}
 		case "ssl_verification":
-			var v string
-			if err = oneArg(d, &v); err == nil {
-				on, ok := parseOnOff(v)
-				if !ok {
-					return urlAt, d.Errf("ssl_verification takes on or off, got %q", v)
-				}
-				h.EnableSSLVerification = &on
-			}
+			h.EnableSSLVerification, err = onOffArg(d)
+		case "trace_context":
+			h.TraceContext, err = onOffArg(d)
 		case "custom_header":
 			// The value may hold placeholders: it is checked once resolved.
 			err = pairArg(d, &h.CustomHeaders, gitlab.ValidateCustomHeaderName)
@@ -429,6 +425,20 @@ func pairArg(d *caddyfile.Dispenser, dst *map[string]string, checkName func(stri
 	}
 	(*dst)[args[0]] = args[1]
 	return nil
+}
+
+// onOffArg reads an option's one argument, on or off.
+func onOffArg(d *caddyfile.Dispenser) (*bool, error) {
+	option := d.Val()
+	var v string
+	if err := oneArg(d, &v); err != nil {
+		return nil, err
+	}
+	on, ok := parseOnOff(v)
+	if !ok {
+		return nil, d.Errf("%s takes on or off, got %q", option, v)
+	}
+	return &on, nil
 }
 
 func parseOnOff(v string) (on, ok bool) {

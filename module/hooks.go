@@ -78,6 +78,13 @@ type HookConfig struct {
 	// on save: a broken template makes each attempt an internal error.
 	// Default: none, the payload is sent.
 	CustomWebhookTemplate string `json:"custom_webhook_template,omitempty"`
+
+	// TraceContext sends the W3C traceparent and tracestate headers with
+	// each delivery of an event captured in a trace (Caddy's tracing
+	// handler before webhooks_capture), so a receiver that traces joins
+	// it; false keeps them off (the delivery's span is still recorded).
+	// Default: true.
+	TraceContext *bool `json:"trace_context,omitempty"`
 }
 
 // configHookIDBase keeps configured hook IDs apart from API-assigned ones
@@ -119,6 +126,7 @@ func (c *HookConfig) build(repl *caddy.Replacer, network *delivery.NetworkPolicy
 		Signing:               gitlab.SigningTokens{Current: repl.ReplaceKnown(c.SigningToken, "")},
 		CustomWebhookTemplate: c.CustomWebhookTemplate,
 		EnableSSLVerification: c.EnableSSLVerification == nil || *c.EnableSSLVerification,
+		NoTraceContext:        c.TraceContext != nil && !*c.TraceContext,
 		ReadOnly:              true,
 	}
 	if h.ID == 0 {

@@ -33,6 +33,9 @@ type Hook struct {
 	EnableSSLVerification bool
 	// CustomHeaders are sent with every delivery; GitLab's own headers win.
 	CustomHeaders map[string]string
+	// NoTraceContext keeps the W3C traceparent and tracestate headers off
+	// the hook's deliveries (their spans are still recorded).
+	NoTraceContext bool
 	// ReadOnly hooks come from configuration, not from the API.
 	ReadOnly bool
 	// Chat is set for a chat integration (Slack, Mattermost, Discord,

@@ -22,10 +22,11 @@ var ErrOversize = errors.New("the payload of this log entry was too large to kee
 
 // Test is GitLab's "Test": one synchronous delivery of body to h with a
 // fresh event ID, whatever the hook's state. It is recorded in the hook's
-// log, and a 2xx answer re-enables a disabled hook.
+// log, and a 2xx answer re-enables a disabled hook. Made through a traced
+// request (ctx carries its span), the attempt is a span in that trace.
 func (d *Deliverer) Test(ctx context.Context, h *webhook.Hook, trig gitlab.Trigger, body []byte) Result {
 	id := newEventID()
-	return d.sendManual(ctx, hooklog.KindTest, &Request{Hook: h, EventID: id, Chain: id, Trigger: trig, Body: body})
+	return d.sendManual(ctx, hooklog.KindTest, &Request{Hook: h, EventID: id, Chain: id, Trigger: trig, Body: body, Attempt: 1})
 }
 
 // Resend sends a logged attempt's payload again, as GitLab's "Resend
@@ -40,7 +41,7 @@ func (d *Deliverer) Resend(ctx context.Context, h *webhook.Hook, e *webhook.LogE
 	// An entry of a custom webhook template holds what was sent: it is
 	// sent again as it is, not rendered again.
 	return d.sendManual(ctx, hooklog.KindResend, &Request{Hook: h, EventID: e.EventID, Chain: e.Chain,
-		Trigger: gitlab.Trigger(e.Trigger), Body: e.RequestData, Rendered: e.Rendered}), nil
+		Trigger: gitlab.Trigger(e.Trigger), Body: e.RequestData, Rendered: e.Rendered, Attempt: 1}), nil
 }
 
 // sendManual sends a test or resend under the current delivery settings,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/grt-continuation/caddy-webhooks/engine/tracing"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
@@ -37,6 +38,11 @@ type Result struct {
 	// SentBody is the body sent when it was not the event's payload but
 	// the rendering of the hook's custom webhook template; nil otherwise.
 	SentBody []byte
+	// WebhookUUID is the X-Gitlab-Webhook-UUID sent ("" for a chat, or
+	// when nothing was sent).
+	WebhookUUID string
+	// TraceID is the trace the attempt belongs to; "" outside a trace.
+	TraceID string
 	// detail is the whole error when Err leaves part of it out (the
 	// address a name resolved to, the resolver's), for the server log at
 	// debug level only.
@@ -84,7 +90,8 @@ const DefaultMaxRenderedTemplate = 25 << 20
 
 // Sender sends deliveries over HTTP.
 type Sender struct {
-	resolver *net.Resolver // nil: the system's; tests set their own
+	resolver *net.Resolver  // nil: the system's; tests set their own
+	spans    *tracing.Spans // nil: spans only under a request's (tests)
 
 	mu      sync.Mutex
 	current *clients
@@ -169,18 +176,29 @@ type Request struct {
 	Rendered bool
 	// At is when the event was captured; the latency is measured from it.
 	At time.Time
+	// Attempt counts the delivery's attempts, from 1 (tests and resends
+	// are 1).
+	Attempt int
+	// Trace is the event's trace context; zero outside a trace.
+	Trace webhook.TraceContext
 }
 
 // RequestOf is the request that sends d to h.
 func RequestOf(h *webhook.Hook, d *webhook.Delivery) Request {
-	return Request{Hook: h, EventID: d.EventID, Chain: d.Chain, Trigger: gitlab.Trigger(d.Trigger), Body: d.Body, At: d.At}
+	return Request{Hook: h, EventID: d.EventID, Chain: d.Chain, Trigger: gitlab.Trigger(d.Trigger), Body: d.Body, At: d.At,
+		Attempt: d.Attempt, Trace: d.Trace}
 }
 
-// Send makes one attempt.
+// Send makes one attempt. In a trace (the event's, or the span ctx
+// carries), the attempt is a span of its own, and its context goes to the
+// receiver as traceparent and tracestate unless the hook turned that off.
 func (s *Sender) Send(ctx context.Context, cfg *SendConfig, req *Request) Result {
 	start := time.Now()
+	ctx, span := s.spans.Deliver(ctx, req.Trace, tracing.Attempt{Hook: req.Hook, EventID: req.EventID, Number: req.Attempt})
 	res := s.send(ctx, cfg, req)
 	res.Duration = time.Since(start)
+	res.TraceID = tracing.TraceID(ctx)
+	tracing.EndDeliver(span, res.Status, res.WebhookUUID, res.Err)
 	return res
 }
 
@@ -239,6 +257,10 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 			IdempotencyKey: webhook.IdempotencyKey(req.EventID, h.ID), Custom: h.CustomHeaders,
 		}
 		dh.Apply(hreq.Header)
+		res.WebhookUUID = dh.WebhookUUID
+		if !h.NoTraceContext {
+			tracing.Inject(ctx, hreq.Header) // W3C traceparent, tracestate: the receiver joins the trace
+		}
 		// Signed afresh on every attempt (retries, tests, resends): a new
 		// timestamp, the current tokens.
 		if err := h.Signing.Sign(hreq.Header, dh.IdempotencyKey, time.Now(), body); err != nil {
