@@ -360,7 +360,7 @@ func (d *Deliverer) deliver(ctx context.Context, m *redisstore.DeliveryMsg, rele
 	}
 	metrics.Deliveries.WithLabelValues(res.Outcome()).Inc()
 	metrics.DeliveryDuration.Observe(res.Duration.Seconds())
-	d.logResult(&req, &res)
+	d.logResult(hooklog.KindDelivery, &req, &res)
 	out := cfg.Retry.outcome(&res, dv, time.Now())
 	d.settle(m, hook, out, d.record.Entry(hooklog.KindDelivery, attempt(&req, &res)))
 }

@@ -55,7 +55,7 @@ func (d *Deliverer) sendManual(ctx context.Context, kind string, req *Request) R
 	res := d.sender.Send(ctx, &send, req)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	d.logResult(req, &res)
+	d.logResult(kind, req, &res)
 	// A failure to record is logged, never fatal: the request was made.
 	if _, err := d.record.Record(ctx, kind, attempt(req, &res)); err != nil {
 		d.log.Warn("recording a delivery attempt in the hook's log failed", zap.Int64("hook_id", req.Hook.ID),
