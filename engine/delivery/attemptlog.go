@@ -11,7 +11,8 @@ import (
 // Elasticsearch): a failure at info level, a success at debug level. The
 // line names the hook, the event (its ID and X-Gitlab-Event-UUID), the
 // X-Gitlab-Webhook-UUID sent, the status and outcome, duration and latency,
-// the attempt and, in a trace, its trace ID; never a secret: the URL is
+// the attempt and, in a trace, its trace ID (and the egress proxy, masked,
+// when it went through one); never a secret: the URL is
 // masked and the error is the one the hook's log shows. What that error
 // leaves out (the address a name resolved to, the resolver's) is added at
 // debug level only. kind is hooklog's: delivery, test or resend.
@@ -35,6 +36,9 @@ func (d *Deliverer) logResult(kind string, req *Request, res *Result) {
 	)
 	if res.TraceID != "" {
 		fields = append(fields, zap.String("trace_id", res.TraceID))
+	}
+	if res.Proxy != "" {
+		fields = append(fields, zap.String("egress_proxy", res.Proxy))
 	}
 	if res.Err != nil {
 		fields = append(fields, zap.String("error", res.Err.Error()))
