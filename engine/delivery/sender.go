@@ -202,8 +202,9 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 		return res
 	}
 	if proxied {
-		hreq = hreq.WithContext(context.WithValue(ctx, routeKey{}, &rt))
-		res.Proxy = rt.masked()
+		r := rt // on the heap only when proxied
+		hreq = hreq.WithContext(context.WithValue(ctx, routeKey{}, &r))
+		res.Proxy = r.masked()
 	}
 	if h.Chat != nil {
 		// A chat's webhook takes its message alone, as GitLab's notifiers send it.

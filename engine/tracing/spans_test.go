@@ -176,3 +176,21 @@ func TestSpansOutsideATraceCostNothing(t *testing.T) {
 		t.Errorf("outside a trace: %v allocations, trace context %+v, headers %v, %d spans", allocs, ev.Trace, h, len(rec.Ended()))
 	}
 }
+
+// BenchmarkOutsideATrace is what capture and delivery pay for tracing when
+// no tracing is configured: the lookups that find no span.
+func BenchmarkOutsideATrace(b *testing.B) {
+	var spans Spans
+	ctx := context.Background()
+	ev := &webhook.Event{ID: "e"}
+	hook := &webhook.Hook{ID: 1, URL: "https://x.test/"}
+	h := http.Header{}
+	b.ReportAllocs()
+	for b.Loop() {
+		End(spans.Enqueue(Detach(ctx), ev), nil)
+		dctx, span := spans.Deliver(ctx, ev.Trace, Attempt{Hook: hook, EventID: ev.ID, Number: 1})
+		Inject(dctx, h)
+		EndDeliver(span, 200, "", nil)
+		_ = TraceID(dctx)
+	}
+}
