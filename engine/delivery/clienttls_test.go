@@ -83,3 +83,28 @@ func containsAny(s string, subs []string) bool {
 	}
 	return false
 }
+
+// A receiver that speaks HTTP/2 still gets it: the transport's own TLS
+// dialling negotiates h2 as Go's would, with and without a client
+// certificate.
+func TestSendNegotiatesHTTP2(t *testing.T) {
+	clients, receivers := tlstest.NewCA(t, "clients"), tlstest.NewCA(t, "receivers")
+	protos := make(chan int, 4)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { protos <- r.ProtoMajor }))
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{receivers.Server(t, "127.0.0.1").TLS},
+		ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: clients.Pool()}
+	srv.StartTLS()
+	defer srv.Close()
+	cert := clients.Client(t, "h2")
+	cfg := &SendConfig{Timeout: 5 * time.Second, MaxResponseBody: 1024, Network: NetworkPolicy{AllowLocal: true}}
+	for _, c := range []*webhook.ClientTLS{{CA: receivers.PEM}, {Cert: cert.CertPEM, Key: cert.KeyPEM, CA: receivers.PEM}} {
+		res := sendHook(NewSender(), cfg, &webhook.Hook{ID: 1, URL: srv.URL, EnableSSLVerification: true, TLS: c})
+		if !res.Success() {
+			t.Fatalf("%+v", res)
+		}
+		if p := <-protos; p != 2 {
+			t.Errorf("the receiver got HTTP/%d, want HTTP/2", p)
+		}
+	}
+}
