@@ -33,6 +33,9 @@ type Event struct {
 	At time.Time
 	// Body is the JSON payload.
 	Body []byte
+	// Trace is the trace context of the span the event was queued under
+	// (Caddy's tracing handler ran before the capture); zero otherwise.
+	Trace TraceContext
 }
 
 // Signals are what the app announced about an event, from its response

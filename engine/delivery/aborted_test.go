@@ -12,6 +12,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
+	"github.com/grt-continuation/caddy-webhooks/engine/tracing"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
@@ -59,7 +60,7 @@ func TestDeliverAfterTheWorkEndedLeavesItPending(t *testing.T) {
 	}
 	core, logs := observer.New(zap.InfoLevel)
 	d := New(Store{Queue: q, Health: st.Health(), Legacy: st.Legacy()}, "c1", zap.New(core),
-		func() *webhook.HookSet { return set }, hooklog.New(st.Log()))
+		func() *webhook.HookSet { return set }, hooklog.New(st.Log()), new(tracing.Spans))
 	d.Configure(Config{Send: *localSend(), Workers: 1, Lease: time.Minute, Retry: RetryPolicy{MaxAttempts: 1, MaxAge: time.Hour},
 		Health: DefaultHealthPolicy, HookConcurrency: 1})
 	work, abort := context.WithCancel(ctx)

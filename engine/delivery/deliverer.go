@@ -10,6 +10,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
+	"github.com/grt-continuation/caddy-webhooks/engine/tracing"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
@@ -82,10 +83,11 @@ type Deliverer struct {
 }
 
 // New builds a deliverer; hooks returns the hooks in effect, record is the
-// hook log its attempts go to. Nothing runs until Start.
-func New(store Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, record *hooklog.Log) *Deliverer {
+// hook log its attempts go to, spans records them in their events' traces.
+// Nothing runs until Start.
+func New(store Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, record *hooklog.Log, spans *tracing.Spans) *Deliverer {
 	records, stopRecords := context.WithCancel(context.Background())
-	return &Deliverer{store: store, consumer: consumer, log: log, hooks: hooks, record: record, sender: NewSender(),
+	return &Deliverer{store: store, consumer: consumer, log: log, hooks: hooks, record: record, sender: &Sender{spans: spans},
 		slots: newSlots(0), settling: make(chan struct{}, maxSettling), records: records, stopRecords: stopRecords}
 }
 
@@ -363,7 +365,7 @@ func (d *Deliverer) deliver(ctx context.Context, m *redisstore.DeliveryMsg, rele
 	}
 	metrics.Deliveries.WithLabelValues(res.Outcome()).Inc()
 	metrics.DeliveryDuration.Observe(res.Duration.Seconds())
-	d.logResult(&req, &res)
+	d.logResult(hooklog.KindDelivery, &req, &res)
 	out := cfg.Retry.outcome(&res, dv, time.Now())
 	d.settle(m, hook, out, d.record.Entry(hooklog.KindDelivery, attempt(&req, &res)))
 }

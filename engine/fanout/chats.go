@@ -64,7 +64,7 @@ func (f *Fanout) chatDeliveries(hooks *webhook.HookSet, ev *webhook.Event, dst [
 		for _, post := range posts {
 			// The message is the delivery's own body, not the shared payload.
 			dst = append(dst, webhook.Delivery{EventID: ev.ID, HookID: h.ID, Trigger: ev.Trigger, Chain: ev.Chain,
-				At: ev.At, Body: post.Body, Attempt: 1})
+				At: ev.At, Body: post.Body, Attempt: 1, Trace: ev.Trace})
 		}
 	}
 	return dst

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
+	"github.com/grt-continuation/caddy-webhooks/engine/tracing"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
@@ -65,6 +66,7 @@ type Fanout struct {
 	log      *zap.Logger
 	hooks    func() *webhook.HookSet
 	workers  Workers
+	spans    *tracing.Spans
 	in       inbox // events taken for this fan-out by captures (inbox.go)
 	cfg      atomic.Pointer[Config]
 	cursors  []string // per shard
@@ -74,9 +76,10 @@ type Fanout struct {
 }
 
 // New builds a fan-out; hooks returns the hooks in effect; workers (may
-// be nil) take deliveries at once while they have room.
-func New(store Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, workers Workers) *Fanout {
-	f := &Fanout{store: store, consumer: consumer, log: log, hooks: hooks, workers: workers}
+// be nil) take deliveries at once while they have room; spans records the
+// fan-out of events captured in a trace.
+func New(store Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, workers Workers, spans *tracing.Spans) *Fanout {
+	f := &Fanout{store: store, consumer: consumer, log: log, hooks: hooks, workers: workers, spans: spans}
 	f.in.wake = make(chan struct{}, 1)
 	f.cursors = make([]string, store.Queue.Shards())
 	for i := range f.cursors {
@@ -143,7 +146,7 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 		for _, h := range matched {
 			ds = append(ds, webhook.Delivery{
 				EventID: m.Event.ID, HookID: h.ID, Trigger: m.Event.Trigger, Chain: m.Event.Chain,
-				At: m.Event.At, Attempt: 1, Shared: true,
+				At: m.Event.At, Attempt: 1, Shared: true, Trace: m.Event.Trace,
 			})
 		}
 		out[i].Deliveries, out[i].Checked = ds, len(ds)
@@ -178,6 +181,7 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 	if err := f.store.Queue.FanOut(ctx, out, cfg.RecursionWindow, cfg.MaxChainHooks, ho); err != nil {
 		return err
 	}
+	f.traceFanOut(msgs, out, now) // trace.go
 	var taken []redisstore.DeliveryMsg
 	for i := range out {
 		f.reportBlocked(&out[i])
