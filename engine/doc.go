@@ -8,6 +8,9 @@
 //     tests and resends;
 //   - recovery: the schedule mover, the janitor, poison, redrive;
 //   - hooklog: each hook's log, which delivery records attempts in;
+//   - tracing: the spans of an event in the trace of the request that
+//     caused it (enqueue, fan-out, each attempt), in Caddy's tracer
+//     provider;
 //   - metrics: the Prometheus collectors they share.
 //
 // The records they pass around are in package webhook. Redis is reached

@@ -15,6 +15,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
 	"github.com/grt-continuation/caddy-webhooks/engine/recovery"
+	"github.com/grt-continuation/caddy-webhooks/engine/tracing"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/secret"
@@ -111,7 +112,8 @@ type Runtime struct {
 	deliver  *delivery.Deliverer
 	recovery *recovery.Recovery
 	hookLog  *hooklog.Log
-	outage   *outage // Redis known to be down (outage.go)
+	outage   *outage        // Redis known to be down (outage.go)
+	spans    *tracing.Spans // events' spans, in Caddy's tracer provider
 
 	cfg   atomic.Pointer[Config]
 	hooks atomic.Pointer[webhook.HookSet] // static ∪ dynamic, what workers use
@@ -136,11 +138,11 @@ func NewRuntime(store *redisstore.Store, consumer string, log *zap.Logger) *Runt
 	if log == nil {
 		log = zap.NewNop()
 	}
-	r := &Runtime{store: store, consumer: consumer, log: log}
+	r := &Runtime{store: store, consumer: consumer, log: log, spans: new(tracing.Spans)}
 	r.hookLog = hooklog.New(store.Log())
 	r.deliver = delivery.New(delivery.Store{Queue: store.Queue(), Health: store.Health(), Legacy: store.Legacy()},
-		consumer, log, r.Hooks, r.hookLog)
-	r.fan = fanout.New(fanout.Store{Queue: store.Queue(), Samples: store.Samples()}, consumer, log, r.Hooks, r.deliver)
+		consumer, log, r.Hooks, r.hookLog, r.spans)
+	r.fan = fanout.New(fanout.Store{Queue: store.Queue(), Samples: store.Samples()}, consumer, log, r.Hooks, r.deliver, r.spans)
 	r.recovery = recovery.New(recovery.Store{Queue: store.Queue(), DeadLetters: store.DeadLetters(), Log: store.Log(),
 		Legacy: store.Legacy()}, consumer, log, r.Hooks, r.fan, r.deliver)
 	r.outage = newOutage(store, log)
@@ -278,13 +280,20 @@ func (r *Runtime) Close(grace time.Duration) error {
 // Markdown fields become absolute first, as GitLab's payloads have them (no
 // I/O: this is on the client's response path). While Redis is known to be
 // unreachable and the callers have a spool (SetFailover), it returns
-// ErrRedisDown at once, without trying.
+// ErrRedisDown at once, without trying. Under a span of a trace (Caddy's
+// tracing handler ran before the caller), the enqueue is a span of its
+// own, whose context the event keeps, spooled or not.
 func (r *Runtime) Enqueue(ctx context.Context, ev *webhook.Event) error {
+	span := r.spans.Enqueue(ctx, ev)
+	var err error
 	if r.outage.refusing() {
 		r.outage.refuse()
-		return ErrRedisDown
+		err = ErrRedisDown
+	} else {
+		err = r.enqueue(ctx, ev)
 	}
-	return r.enqueue(ctx, ev)
+	tracing.End(span, err)
+	return err
 }
 
 // Replay is Enqueue for the spool's replayer: while Redis is known to be

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/engine/tracing"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/ingest"
 	"github.com/grt-continuation/caddy-webhooks/spool"
@@ -273,7 +274,9 @@ func (c *Capture) finish(tw *teeWriter, r *http.Request, chain string) {
 			zap.String("uri", r.URL.Path), zap.Error(err))
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.EnqueueTimeout))
+	// Not cancelled with the request; under its span, when Caddy's tracing
+	// handler runs before this one (the enqueue is a span in that trace).
+	ctx, cancel := context.WithTimeout(tracing.Detach(r.Context()), time.Duration(c.EnqueueTimeout))
 	defer cancel()
 	if err := c.rt.Enqueue(ctx, ev); err != nil && !c.spoolEvent(ev, err) {
 		return

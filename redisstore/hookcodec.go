@@ -16,7 +16,8 @@ import (
 // without a key, a URL with nothing to mask is kept in URL alone. Hooks
 // stored before URLs were sealed have the URL in clear in URL, and still
 // load. Token and the values of URLVariables and CustomHeaders are sealed
-// too.
+// too, and so are the egress proxy (as the URL is) and the client key;
+// the client certificate and CAs are public.
 type storedHook struct {
 	Kind                   webhook.Kind      `json:"kind"`
 	Path                   string            `json:"path"`
@@ -36,6 +37,12 @@ type storedHook struct {
 	PreviousSigningToken   string            `json:"previous_signing_token,omitempty"`
 	PreviousSigningUntil   *time.Time        `json:"previous_signing_until,omitempty"`
 	CustomWebhookTemplate  string            `json:"custom_webhook_template,omitempty"`
+	NoTraceContext         bool              `json:"no_trace_context,omitempty"`
+	EgressProxy            string            `json:"egress_proxy,omitempty"`
+	EgressProxySealed      string            `json:"egress_proxy_sealed,omitempty"`
+	ClientCert             string            `json:"client_cert,omitempty"`
+	ClientKey              string            `json:"client_key,omitempty"`
+	CA                     string            `json:"ca,omitempty"`
 	CreatedAt              time.Time         `json:"created_at"`
 }
 
@@ -51,7 +58,8 @@ func (h *Hooks) encode(r *webhook.HookRecord) (string, error) {
 		Kind: r.Kind, Path: r.Path, NamespaceID: r.NamespaceID, Name: r.Name, Description: r.Description,
 		URL: gitlab.MaskURL(r.URL), Triggers: r.Triggers, BranchFilterStrategy: r.BranchFilterStrategy,
 		PushEventsBranchFilter: r.PushEventsBranchFilter, EnableSSLVerification: r.EnableSSLVerification,
-		CustomWebhookTemplate: r.CustomWebhookTemplate, CreatedAt: r.CreatedAt.UTC(),
+		CustomWebhookTemplate: r.CustomWebhookTemplate, NoTraceContext: r.NoTraceContext, CreatedAt: r.CreatedAt.UTC(),
+		EgressProxy: gitlab.MaskURL(r.EgressProxy), ClientCert: r.ClientCert, CA: r.CA,
 	}
 	var err error
 	switch {
@@ -68,6 +76,9 @@ func (h *Hooks) encode(r *webhook.HookRecord) (string, error) {
 		}
 	}
 	if err := h.sealSigning(r, &st); err != nil {
+		return "", err
+	}
+	if err := h.sealEgress(r, &st); err != nil {
 		return "", err
 	}
 	if st.URLVariables, err = h.sealMap(r.ID, "url_variable", r.URLVariables); err != nil {
@@ -118,7 +129,8 @@ func (h *Hooks) decode(id int64, raw string) (*webhook.HookRecord, error) {
 		Description: st.Description, URL: st.URL, Triggers: st.Triggers,
 		BranchFilterStrategy: st.BranchFilterStrategy, PushEventsBranchFilter: st.PushEventsBranchFilter,
 		EnableSSLVerification: st.EnableSSLVerification, CustomWebhookTemplate: st.CustomWebhookTemplate,
-		CreatedAt: st.CreatedAt,
+		NoTraceContext: st.NoTraceContext, CreatedAt: st.CreatedAt,
+		EgressProxy: st.EgressProxy, ClientCert: st.ClientCert, CA: st.CA,
 	}
 	var err error
 	if st.URLSealed != "" {
@@ -132,6 +144,9 @@ func (h *Hooks) decode(id int64, raw string) (*webhook.HookRecord, error) {
 		}
 	}
 	if r.Signing, err = h.openSigning(id, &st); err != nil {
+		return nil, err
+	}
+	if err := h.openEgress(id, &st, r); err != nil {
 		return nil, err
 	}
 	if r.URLVariables, err = h.openMap(id, "url_variable", st.URLVariables); err != nil {
@@ -179,4 +194,40 @@ func (h *Hooks) openSigning(id int64, st *storedHook) (gitlab.SigningTokens, err
 		}
 	}
 	return s, nil
+}
+
+// sealEgress seals a hook's egress proxy (as the URL: the masked form
+// stays in clear) and its client key into st.
+func (h *Hooks) sealEgress(r *webhook.HookRecord, st *storedHook) error {
+	var err error
+	switch {
+	case r.EgressProxy != "" && h.box != nil:
+		if st.EgressProxySealed, err = h.box.Seal(r.EgressProxy, sealContext(r.ID, "egress_proxy", "")); err != nil {
+			return fmt.Errorf("sealing the egress proxy of hook %d: %w", r.ID, err)
+		}
+	case st.EgressProxy != r.EgressProxy:
+		return fmt.Errorf("storing the egress proxy of hook %d: %w", r.ID, secret.ErrNoKey)
+	}
+	if r.ClientKey != "" {
+		if st.ClientKey, err = h.box.Seal(r.ClientKey, sealContext(r.ID, "client_key", "")); err != nil {
+			return fmt.Errorf("sealing the client key of hook %d: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
+// openEgress opens what sealEgress sealed into r.
+func (h *Hooks) openEgress(id int64, st *storedHook, r *webhook.HookRecord) error {
+	var err error
+	if st.EgressProxySealed != "" {
+		if r.EgressProxy, err = h.box.Open(st.EgressProxySealed, sealContext(id, "egress_proxy", "")); err != nil {
+			return fmt.Errorf("opening the egress proxy of hook %d: %w", id, err)
+		}
+	}
+	if st.ClientKey != "" {
+		if r.ClientKey, err = h.box.Open(st.ClientKey, sealContext(id, "client_key", "")); err != nil {
+			return fmt.Errorf("opening the client key of hook %d: %w", id, err)
+		}
+	}
+	return nil
 }

@@ -22,4 +22,7 @@ type Delivery struct {
 	Shared bool
 	// Attempt counts attempts so far, from 1.
 	Attempt int
+	// Trace is the event's trace context: each attempt's span continues
+	// it. Zero for an event captured outside a trace.
+	Trace TraceContext
 }

@@ -33,6 +33,15 @@ type Hook struct {
 	EnableSSLVerification bool
 	// CustomHeaders are sent with every delivery; GitLab's own headers win.
 	CustomHeaders map[string]string
+	// NoTraceContext keeps the W3C traceparent and tracestate headers off
+	// the hook's deliveries (their spans are still recorded).
+	NoTraceContext bool
+	// EgressProxy is the forward proxy of the hook's deliveries (an http,
+	// https or socks5 URL, credentials in its user info), or EgressOff for
+	// none; "" uses the proxy every hook shares.
+	EgressProxy string
+	// TLS is the hook's client certificate and private CAs; nil: none.
+	TLS *ClientTLS
 	// ReadOnly hooks come from configuration, not from the API.
 	ReadOnly bool
 	// Chat is set for a chat integration (Slack, Mattermost, Discord,

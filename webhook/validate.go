@@ -29,6 +29,8 @@ const (
 	BadToken
 	BadSigningToken // not whsec_ and the base64 of 32 bytes (GitLab 19)
 	BadTemplate     // a custom webhook template over GitLab's 4096 characters
+	BadEgressProxy  // not an http, https or socks5 proxy URL
+	BadClientTLS    // a certificate without its key, or PEM that does not parse
 )
 
 // InvalidError is a hook that breaks rules of GitLab's hook model: every
@@ -111,6 +113,16 @@ func (h *Hook) Check(v *Invalid) {
 	// each attempt an internal error.
 	if n := utf8.RuneCountInString(h.CustomWebhookTemplate); n > gitlab.MaxCustomWebhookTemplate {
 		v.Add(BadTemplate, fmt.Errorf("custom webhook template is too long (%d characters; maximum is %d)", n, gitlab.MaxCustomWebhookTemplate))
+	}
+	if h.EgressProxy != "" && h.EgressProxy != EgressOff {
+		if _, err := ParseProxy(h.EgressProxy); err != nil {
+			v.Add(BadEgressProxy, err)
+		}
+	}
+	if !h.TLS.IsZero() {
+		if _, err := h.TLS.Config(); err != nil {
+			v.Add(BadClientTLS, err)
+		}
 	}
 }
 

@@ -27,7 +27,8 @@ import (
 // the API are loaded; otherwise events go through the events stream.
 func (f *Fanout) Capture(ctx context.Context, ev *webhook.Event) error {
 	hooks := f.hooks()
-	if now := time.Now(); f.wantsSample(ev, now) {
+	now := time.Now()
+	if f.wantsSample(ev, now) {
 		// Marked at once, so that concurrent captures keep one; a
 		// sample that fails to be kept is tried a minute later.
 		f.sampled.Store(ev.Project+"\x00"+ev.Trigger, now)
@@ -49,6 +50,7 @@ func (f *Fanout) Capture(ctx context.Context, ev *webhook.Event) error {
 		return err
 	}
 	f.reportBlocked(c.Verdicts, c.Deliveries)
+	f.traceCapture(&c, now) // trace.go
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
+	"github.com/grt-continuation/caddy-webhooks/engine/tracing"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
@@ -65,6 +66,7 @@ type Fanout struct {
 	log      *zap.Logger
 	hooks    func() *webhook.HookSet
 	workers  Workers
+	spans    *tracing.Spans
 	in       inbox // events taken for this fan-out by captures (inbox.go)
 	cfg      atomic.Pointer[Config]
 	cursors  []string // per shard
@@ -74,9 +76,10 @@ type Fanout struct {
 }
 
 // New builds a fan-out; hooks returns the hooks in effect; workers (may
-// be nil) take deliveries at once while they have room.
-func New(store Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, workers Workers) *Fanout {
-	f := &Fanout{store: store, consumer: consumer, log: log, hooks: hooks, workers: workers}
+// be nil) take deliveries at once while they have room; spans records the
+// fan-out of events captured in a trace.
+func New(store Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, workers Workers, spans *tracing.Spans) *Fanout {
+	f := &Fanout{store: store, consumer: consumer, log: log, hooks: hooks, workers: workers, spans: spans}
 	f.in.wake = make(chan struct{}, 1)
 	f.cursors = make([]string, store.Queue.Shards())
 	for i := range f.cursors {
@@ -155,6 +158,7 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 	if err := f.store.Queue.FanOut(ctx, out, f.chainRule(cfg), f.handOff(n)); err != nil {
 		return err
 	}
+	f.traceFanOut(msgs, out, now) // trace.go
 	var taken []redisstore.DeliveryMsg
 	for i := range out {
 		f.reportBlocked(out[i].Verdicts, out[i].Deliveries)
@@ -178,7 +182,7 @@ func (f *Fanout) hookDeliveries(hooks *webhook.HookSet, ev *webhook.Event) []web
 	ds := make([]webhook.Delivery, 0, len(matched))
 	for _, h := range matched {
 		ds = append(ds, webhook.Delivery{EventID: ev.ID, HookID: h.ID, Trigger: ev.Trigger, Chain: ev.Chain,
-			At: ev.At, Attempt: 1, Shared: true})
+			At: ev.At, Attempt: 1, Shared: true, Trace: ev.Trace})
 	}
 	if c := f.log.Check(zap.DebugLevel, "event fanned out"); c != nil {
 		c.Write(zap.String("event", ev.ID), zap.String("trigger", ev.Trigger), zap.String("project", ev.Project),

@@ -566,6 +566,7 @@
       $('#form-submit').textContent = 'Add webhook';
       F.push_events.checked = true;
       F.enable_ssl_verification.checked = true;
+      F.trace_context.checked = true;
       F.token.placeholder = '';
     } else {
       editing = hook;
@@ -588,6 +589,7 @@
       F.branch_filter_strategy.value = hook.branch_filter_strategy || 'wildcard';
       F.push_events_branch_filter.value = hook.push_events_branch_filter || '';
       F.enable_ssl_verification.checked = hook.enable_ssl_verification !== false;
+      F.trace_context.checked = hook.trace_context !== false;
       const vars = hook.url_variables || [];
       if (vars.length) {
         $('#hook-mask').checked = true;
@@ -635,6 +637,7 @@
       name: F.name.value.trim(),
       description: F.description.value.trim(),
       enable_ssl_verification: F.enable_ssl_verification.checked,
+      trace_context: F.trace_context.checked,
       branch_filter_strategy: F.branch_filter_strategy.value,
       push_events_branch_filter: F.branch_filter_strategy.value === 'all_branches' ? '' : F.push_events_branch_filter.value.trim(),
     };
