@@ -195,6 +195,38 @@ func settled(t *testing.T, rt *Runtime) {
 	})
 }
 
+// readyDeliveries reads the deliveries in the ready streams of every shard
+// the store may read, pending ones included.
+func readyDeliveries(t *testing.T, rt *Runtime) []webhook.Delivery {
+	t.Helper()
+	s, c, k := rt.Store(), rt.Store().Client(), rt.Store().Keys()
+	var out []webhook.Delivery
+	for i := range s.ReadShards() {
+		msgs, err := c.XRange(context.Background(), k.Ready(i), "-", "+").Result()
+		if err != nil {
+			t.Fatalf("reading the ready stream of shard %d: %v", i, err)
+		}
+		for _, m := range msgs {
+			raw, _ := m.Values["d"].(string)
+			d, err := redisstore.DecodeDelivery(raw)
+			if err != nil {
+				t.Fatalf("ready entry %s of shard %d: %v (%q)", m.ID, i, err, raw)
+			}
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// describeDeliveries names each delivery by hook and attempt, for messages.
+func describeDeliveries(ds []webhook.Delivery) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmt.Sprintf("hook %d attempt %d", d.HookID, d.Attempt)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
 // deadByShard lists the dead letters of each shard, oldest first.
 func deadByShard(t *testing.T, rt *Runtime) map[int][]redisstore.DeadLetter {
 	t.Helper()
