@@ -5,6 +5,7 @@ package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -40,20 +41,53 @@ type Server struct {
 // is stopped and its directory removed when tb ends.
 func Start(tb testing.TB, extra ...string) *Server {
 	tb.Helper()
+	return start(tb, func() []string { return extra })
+}
+
+// portTries bounds the ports tried for one server.
+const portTries = 5
+
+// start is Start with arguments made anew for each port tried (a port of
+// their own, such as a TLS port, is picked again too). redis-server cannot
+// take a listener, so its port is picked free and bound a moment later;
+// when another process took it meanwhile, another port is tried.
+func start(tb testing.TB, extra func() []string) *Server {
+	tb.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		tb.Fatalf("redis-server is not installed (apt-get install -y redis-server; scripts/test.sh does it for you): %v", err)
 	}
-	s := &Server{tb: tb, dir: tb.TempDir(), port: freePort(tb), extra: extra}
-	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
-	s.URL = "redis://" + s.Addr + "/0"
-	s.logPath = filepath.Join(s.dir, "redis.log")
-	s.launch()
-	tb.Cleanup(s.Stop)
-	return s
+	dir := tb.TempDir()
+	for try := 1; ; try++ {
+		s := &Server{tb: tb, dir: dir, port: pickPort(tb), extra: extra()}
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+		s.URL = "redis://" + s.Addr + "/0"
+		s.logPath = filepath.Join(s.dir, "redis.log")
+		err := s.launch()
+		if err == nil {
+			tb.Cleanup(s.Stop)
+			return s
+		}
+		if try == portTries {
+			tb.Fatalf("starting redis-server: %v (%d ports tried)", err, try)
+		}
+		tb.Logf("starting redis-server: %v; trying another port", err)
+	}
 }
 
-func (s *Server) launch() {
+// errPortTaken is a redis-server that could not listen: one of its ports
+// was taken by another process.
+var errPortTaken = errors.New("port taken by another process")
+
+// launch starts redis-server and waits until it is ready, which it says in
+// its log once it listens: from then on, no other process can answer on
+// its port (redis-server binds without SO_REUSEPORT), so a PING cannot
+// reach another test's server that took the port first.
+func (s *Server) launch() error {
 	s.tb.Helper()
+	logStart := int64(0)
+	if st, err := os.Stat(s.logPath); err == nil {
+		logStart = st.Size() // a restart appends to the log
+	}
 	args := append([]string{
 		"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--dir", s.dir,
 		"--save", "", "--appendonly", "no", "--logfile", s.logPath,
@@ -65,22 +99,44 @@ func (s *Server) launch() {
 	}
 	s.exited = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(s.cmd, s.exited)
-	c := s.Client()
-	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil || strings.Contains(fmt.Sprint(err), "NOAUTH") {
-			return // an auth error is an answer too: tests that set ACLs log in themselves
+		log := s.logSince(logStart)
+		select {
+		case <-s.exited:
+			s.cmd = nil
+			if strings.Contains(log, "Address already in use") {
+				return fmt.Errorf("redis-server on %s: %w:\n%s", s.Addr, errPortTaken, log)
+			}
+			s.tb.Fatalf("redis-server on %s exited at start:\n%s", s.Addr, log)
+		default:
+		}
+		if strings.Contains(log, "Ready to accept connections") {
+			break
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(s.logPath)
-			s.tb.Fatalf("redis-server on %s did not answer PING: %v\n%s", s.Addr, err, log)
+			s.tb.Fatalf("redis-server on %s was not ready within 10s:\n%s", s.Addr, log)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
+	c := s.Client()
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil && !strings.Contains(err.Error(), "NOAUTH") {
+		// An auth error is an answer too: tests that set ACLs log in themselves.
+		s.tb.Fatalf("redis-server on %s said it was ready, but PING got %v:\n%s", s.Addr, err, s.logSince(logStart))
+	}
+	return nil
+}
+
+// logSince is the server's log from offset on.
+func (s *Server) logSince(offset int64) string {
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	return string(b[min(offset, int64(len(b))):])
 }
 
 // Client returns a new go-redis client for the server; the caller closes it.
@@ -148,8 +204,13 @@ func (s *Server) Thaw() {
 func (s *Server) Restart() {
 	s.tb.Helper()
 	s.Stop()
-	s.launch()
+	if err := s.launch(); err != nil {
+		s.tb.Fatalf("restarting redis-server on the port its clients know: %v", err)
+	}
 }
+
+// pickPort picks a server's port; a test of this package replaces it.
+var pickPort = freePort
 
 func freePort(tb testing.TB) int {
 	tb.Helper()
