@@ -34,6 +34,9 @@ type Server struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	logPath string
+	// reserved is a socket bound to port while the server is stopped (0:
+	// none).
+	reserved int
 }
 
 // Start launches redis-server and waits until it answers PING. extra are
@@ -64,7 +67,7 @@ func start(tb testing.TB, extra func() []string) *Server {
 		s.logPath = filepath.Join(s.dir, "redis.log")
 		err := s.launch()
 		if err == nil {
-			tb.Cleanup(s.Stop)
+			tb.Cleanup(func() { s.kill(); s.release() })
 			return s
 		}
 		if try == portTries {
@@ -145,7 +148,16 @@ func (s *Server) Client() *redis.Client {
 }
 
 // Stop kills the server (SIGKILL: no final save) and waits for it to exit.
+// Its port stays reserved for it until Restart or the end of the test:
+// connections are refused, as nothing listens there, but no other process
+// is given the port meanwhile (another test's server would answer in its
+// place after the restart, or take the port so that it cannot restart).
 func (s *Server) Stop() {
+	s.kill()
+	s.reserve()
+}
+
+func (s *Server) kill() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
@@ -158,12 +170,41 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
+// reserve binds the server's port without listening. With SO_REUSEADDR on
+// both sides, redis-server can still bind and listen there (so a restart
+// needs no moment without either), and connections made before it listens
+// are refused; the kernel skips the port when it picks one for a bind to
+// port 0 or a connect. A failure leaves the port unreserved, as before.
+func (s *Server) reserve() {
+	if s.reserved != 0 {
+		return
+	}
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	if syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1) != nil ||
+		syscall.Bind(fd, &syscall.SockaddrInet4{Port: s.port, Addr: [4]byte{127, 0, 0, 1}}) != nil {
+		_ = syscall.Close(fd)
+		return
+	}
+	s.reserved = fd
+}
+
+// release gives up the reservation of the port, if any.
+func (s *Server) release() {
+	if s.reserved != 0 {
+		_ = syscall.Close(s.reserved)
+		s.reserved = 0
+	}
+}
+
 // StopAndHold stops the server and keeps its port for the rest of the
 // test, refusing every connection: another test's server started on the
 // freed port would otherwise answer in its place.
 func (s *Server) StopAndHold() {
 	s.tb.Helper()
-	s.Stop()
+	s.kill()
 	l, err := net.Listen("tcp", s.Addr)
 	if err != nil {
 		s.tb.Fatalf("holding the port of the stopped redis-server: %v", err)
@@ -204,7 +245,9 @@ func (s *Server) Thaw() {
 func (s *Server) Restart() {
 	s.tb.Helper()
 	s.Stop()
-	if err := s.launch(); err != nil {
+	err := s.launch()
+	s.release()
+	if err != nil {
 		s.tb.Fatalf("restarting redis-server on the port its clients know: %v", err)
 	}
 }
