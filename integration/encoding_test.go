@@ -20,7 +20,7 @@ import (
 func TestEveryContentEncodingIsCaptured(t *testing.T) {
 	rcv := newReceiver(t, 0)
 	payload := pushPayload("acme/api", "refs/heads/main")
-	bomb := `{"x":"` + strings.Repeat("A", 4<<20) + `"}`
+	bomb := `{"x":"` + strings.Repeat("A", 2<<20) + `"}` // twice max_body
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		coding := strings.TrimPrefix(r.URL.Path, "/")
 		body := payload
