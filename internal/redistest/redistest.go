@@ -102,25 +102,9 @@ func (s *Server) launch() error {
 	}
 	s.exited = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(s.cmd, s.exited)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		log := s.logSince(logStart)
-		select {
-		case <-s.exited:
-			s.cmd = nil
-			if strings.Contains(log, "Address already in use") {
-				return fmt.Errorf("redis-server on %s: %w:\n%s", s.Addr, errPortTaken, log)
-			}
-			s.tb.Fatalf("redis-server on %s exited at start:\n%s", s.Addr, log)
-		default:
-		}
-		if strings.Contains(log, "Ready to accept connections") {
-			break
-		}
-		if time.Now().After(deadline) {
-			s.tb.Fatalf("redis-server on %s was not ready within 10s:\n%s", s.Addr, log)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := waitReady(s.tb, "redis-server on "+s.Addr, s.logPath, readyServer, logStart, s.exited); err != nil {
+		s.cmd = nil
+		return err
 	}
 	c := s.Client()
 	defer c.Close()
@@ -128,14 +112,46 @@ func (s *Server) launch() error {
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil && !strings.Contains(err.Error(), "NOAUTH") {
 		// An auth error is an answer too: tests that set ACLs log in themselves.
-		s.tb.Fatalf("redis-server on %s said it was ready, but PING got %v:\n%s", s.Addr, err, s.logSince(logStart))
+		s.tb.Fatalf("redis-server on %s said it was ready, but PING got %v:\n%s", s.Addr, err, logSince(s.logPath, logStart))
 	}
 	return nil
 }
 
-// logSince is the server's log from offset on.
-func (s *Server) logSince(offset int64) string {
-	b, err := os.ReadFile(s.logPath)
+// Lines a server logs once it listens: a redis-server, a sentinel.
+const (
+	readyServer   = "Ready to accept connections"
+	readySentinel = "Sentinel ID is"
+)
+
+// waitReady waits until the log at path says ready (past offset), or the
+// server exits (done closed): errPortTaken when its port was taken,
+// tb.Fatal for anything else.
+func waitReady(tb testing.TB, what, path, ready string, offset int64, done <-chan struct{}) error {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		log := logSince(path, offset)
+		select {
+		case <-done:
+			if strings.Contains(log, "Address already in use") {
+				return fmt.Errorf("%s: %w:\n%s", what, errPortTaken, log)
+			}
+			tb.Fatalf("%s exited at start:\n%s", what, log)
+		default:
+		}
+		if strings.Contains(log, ready) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s was not ready within 10s:\n%s", what, log)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// logSince is the log at path from offset on.
+func logSince(path string, offset int64) string {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Sprintf("(no log: %v)", err)
 	}
