@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/grt-continuation/caddy-webhooks/chat"
@@ -176,7 +177,9 @@ func slackHook(t *testing.T, id int64, project, url string) *webhook.Hook {
 }
 
 // settled waits until every shard the store may read has no event, ready
-// delivery or scheduled delivery left.
+// delivery or scheduled delivery left. Each shard is read in one look (a
+// transaction: its keys share a slot): read one by one, a retry moved from
+// the schedule to the ready stream between the two reads was in neither.
 func settled(t *testing.T, rt *Runtime) {
 	t.Helper()
 	s, c, k := rt.Store(), rt.Store().Client(), rt.Store().Keys()
@@ -184,11 +187,15 @@ func settled(t *testing.T, rt *Runtime) {
 		var left []string
 		ctx := context.Background()
 		for i := range s.ReadShards() {
-			ev, _ := c.XLen(ctx, k.Events(i)).Result()
-			rd, _ := c.XLen(ctx, k.Ready(i)).Result()
-			sc, _ := c.ZCard(ctx, k.Schedule(i)).Result()
-			if ev+rd+sc > 0 {
-				left = append(left, fmt.Sprintf("shard %d: %d events, %d ready, %d scheduled", i, ev, rd, sc))
+			var ev, rd, sc *redis.IntCmd
+			_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				ev, rd, sc = p.XLen(ctx, k.Events(i)), p.XLen(ctx, k.Ready(i)), p.ZCard(ctx, k.Schedule(i))
+				return nil
+			})
+			if err != nil {
+				left = append(left, fmt.Sprintf("shard %d: %v", i, err))
+			} else if n := ev.Val() + rd.Val() + sc.Val(); n > 0 {
+				left = append(left, fmt.Sprintf("shard %d: %d events, %d ready, %d scheduled", i, ev.Val(), rd.Val(), sc.Val()))
 			}
 		}
 		return len(left) == 0, strings.Join(left, "; ")
