@@ -70,8 +70,8 @@ func TestEveryContentEncodingIsCaptured(t *testing.T) {
 	}
 	for _, coding := range []string{"gzip", "br", "zstd"} {
 		before := tooLarge()
-		if resp, _ := get("/" + coding + "?bomb"); resp.StatusCode != 200 {
-			t.Errorf("%s bomb: the client got %d, want the app's 200", coding, resp.StatusCode)
+		if resp, body := get("/" + coding + "?bomb"); resp.StatusCode != 200 {
+			t.Errorf("%s bomb: the client got %s, want the app's 200", coding, answered(resp, string(body)))
 		}
 		if d := tooLarge() - before; d != 1 {
 			t.Errorf("%s bomb: too_large rejections grew by %v, want 1", coding, d)
