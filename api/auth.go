@@ -41,6 +41,19 @@ func (p *principal) may(path string) bool {
 	return false
 }
 
+// scopeOf is the scope under which the principal manages path: the
+// longest of its scopes that covers it; "" for a principal without scopes.
+func (p *principal) scopeOf(path string) string {
+	path = strings.ToLower(path)
+	best := ""
+	for _, s := range p.scopes {
+		if (path == s || strings.HasPrefix(path, s+"/")) && len(s) > len(best) {
+			best = s
+		}
+	}
+	return best
+}
+
 type authenticator struct {
 	tokens  []tokenEntry
 	upstrm  bool

@@ -9,7 +9,6 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -44,10 +43,10 @@ func (o object) MarshalJSON() ([]byte, error) {
 
 // triggerFields lists the boolean trigger fields of a project or a group
 // hook, in GitLab's table order. Project hooks have no group-only triggers.
-func triggerFields(kind redisstore.Kind) []gitlab.TriggerInfo {
+func triggerFields(kind webhook.Kind) []gitlab.TriggerInfo {
 	var out []gitlab.TriggerInfo
 	for _, t := range gitlab.Triggers() {
-		if t.GroupOnly && kind != redisstore.KindGroup {
+		if t.GroupOnly && kind != webhook.KindGroup {
 			continue
 		}
 		out = append(out, t)
@@ -84,14 +83,14 @@ const timeFormat = "2006-01-02T15:04:05.000Z"
 // project hook lists). hh is the hook's health: alert_status is
 // executable, temporarily_disabled or disabled, and disabled_until is set
 // while temporarily disabled.
-func entity(r *redisstore.HookRecord, full bool, hh delivery.HookHealth) object {
+func entity(r *webhook.HookRecord, full bool, hh delivery.HookHealth) object {
 	o := object{
 		{"id", r.ID},
 		{"url", gitlab.MaskURL(r.URL)},
 		{"name", nullIfEmpty(r.Name)},
 		{"description", nullIfEmpty(r.Description)},
 	}
-	if r.Kind == redisstore.KindGroup {
+	if r.Kind == webhook.KindGroup {
 		o = append(o, field{"group_id", r.NamespaceID})
 	} else {
 		o = append(o, field{"project_id", r.NamespaceID})
@@ -123,15 +122,15 @@ func entity(r *redisstore.HookRecord, full bool, hh delivery.HookHealth) object 
 		field{"token_present", r.Token != ""},
 		field{"signing_token_present", r.Signing.Current != ""},
 	)
-	if full || r.Kind == redisstore.KindGroup {
+	if full || r.Kind == webhook.KindGroup {
 		o = append(o, field{"url_variables", keysOf(r.URLVariables)}, field{"custom_headers", keysOf(r.CustomHeaders)})
 	}
 	return o
 }
 
 // recordOf describes a configured hook the way stored ones are, for display.
-func recordOf(h *webhook.Hook, ns redisstore.Namespace) *redisstore.HookRecord {
-	r := &redisstore.HookRecord{
+func recordOf(h *webhook.Hook, ns webhook.Namespace) *webhook.HookRecord {
+	r := &webhook.HookRecord{
 		ID: h.ID, Kind: ns.Kind, Path: ns.Path, NamespaceID: ns.ID, Name: h.Name, URL: h.URL,
 		Token: h.Token, BranchFilterStrategy: h.BranchFilter.Strategy(),
 		PushEventsBranchFilter: h.BranchFilter.Filter(), EnableSSLVerification: h.EnableSSLVerification,
@@ -145,14 +144,14 @@ func recordOf(h *webhook.Hook, ns redisstore.Namespace) *redisstore.HookRecord {
 }
 
 // configHooks returns the configured (read-only) hooks of ns.
-func (h *Handler) configHooks(ns redisstore.Namespace) []*webhook.Hook {
+func (h *Handler) configHooks(ns webhook.Namespace) []*webhook.Hook {
 	var out []*webhook.Hook
 	for _, hk := range h.rt.Hooks().All() {
 		if !hk.ReadOnly {
 			continue
 		}
 		path := hk.Project
-		if ns.Kind == redisstore.KindGroup {
+		if ns.Kind == webhook.KindGroup {
 			path = hk.Group
 		}
 		if path != "" && strings.EqualFold(path, ns.Path) {

@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // errEntryMissing: DELETE of a URL variable or custom header the hook lacks.
@@ -44,7 +44,7 @@ func (q *request) setSecretEntry() {
 	if !q.findWritable() {
 		return
 	}
-	_, err = q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *redisstore.HookRecord) error {
+	_, err = q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *webhook.HookRecord) error {
 		oldURL, oldVars := r.URL, maps.Clone(r.URLVariables)
 		m := &r.URLVariables
 		if headers {
@@ -61,7 +61,7 @@ func (q *request) setSecretEntry() {
 		if headers {
 			if q.method == http.MethodPut &&
 				(len(r.CustomHeaders) > gitlab.MaxCustomHeaders || gitlab.ValidateCustomHeader(key, value) != nil) {
-				return &validationError{"Illegal key or value"}
+				return &validationError{msg: "Illegal key or value"}
 			}
 			return nil
 		}
@@ -72,14 +72,14 @@ func (q *request) setSecretEntry() {
 			g.urlVariables = map[string]string{key: value}
 		}
 		resetSecrets(r, oldURL, oldVars, g)
-		if err := blockedURL(r, &q.h.opt.Network); err != nil {
+		var ve *validationError
+		if err := validate(q.r.Context(), r, q.ns, false, &q.h.opt.Network); errors.As(err, &ve) && ve.blocked {
 			return err
-		}
-		if validate(r, q.ns, false, &q.h.opt.Network) != nil {
+		} else if err != nil {
 			if q.method == http.MethodDelete {
-				return &validationError{"Could not unset variable"}
+				return &validationError{msg: "Could not unset variable"}
 			}
-			return &validationError{"Illegal key or value"}
+			return &validationError{msg: "Illegal key or value"}
 		}
 		return nil
 	})

@@ -14,7 +14,6 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -126,7 +125,7 @@ func (q *request) listEvents() {
 }
 
 // event finds the log entry of the route; ok is false after answering.
-func (q *request) event() (*webhook.Hook, *redisstore.LogEntry, bool) {
+func (q *request) event() (*webhook.Hook, *webhook.LogEntry, bool) {
 	id, err := strconv.ParseInt(q.rt.rawKey, 10, 64)
 	if err != nil || id <= 0 {
 		writeError(q.w, http.StatusBadRequest, "hook_log_id is invalid")
@@ -180,7 +179,7 @@ func (q *request) resend() {
 	}
 	res, err := q.h.rt.Resend(q.r.Context(), hook, e)
 	switch {
-	case errors.Is(err, hooklog.ErrOversize):
+	case errors.Is(err, delivery.ErrOversize):
 		writeMessage(q.w, http.StatusUnprocessableEntity, err.Error())
 	case err != nil:
 		q.h.internalError(q.w, "resending a hook event", err)
@@ -221,7 +220,7 @@ func (q *request) throttle(action string, limit int) bool {
 }
 
 // logEntity renders a log entry as GitLab's WebHookLog entity.
-func logEntity(e *redisstore.LogEntry) object {
+func logEntity(e *webhook.LogEntry) object {
 	trigger := e.Trigger
 	if info, ok := gitlab.Trigger(e.Trigger).Info(); ok {
 		trigger = info.Scope

@@ -24,21 +24,21 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // Repository stores the hooks managed through the API.
 // *redisstore.HookStore implements it.
 type Repository interface {
-	NamespaceByPath(ctx context.Context, kind redisstore.Kind, path string) (redisstore.Namespace, error)
-	LookupNamespace(ctx context.Context, kind redisstore.Kind, path string) (redisstore.Namespace, bool, error)
-	NamespaceByID(ctx context.Context, kind redisstore.Kind, id int64) (redisstore.Namespace, bool, error)
-	CreateHook(ctx context.Context, ns redisstore.Namespace, r *redisstore.HookRecord, limit int) error
-	GetHook(ctx context.Context, ns redisstore.Namespace, id int64) (*redisstore.HookRecord, error)
-	ListHooks(ctx context.Context, ns redisstore.Namespace) ([]*redisstore.HookRecord, error)
-	UpdateHook(ctx context.Context, ns redisstore.Namespace, id int64, fn func(*redisstore.HookRecord) error) (*redisstore.HookRecord, error)
-	DeleteHook(ctx context.Context, ns redisstore.Namespace, id int64) error
+	NamespaceByPath(ctx context.Context, kind webhook.Kind, path string) (webhook.Namespace, error)
+	ClaimNamespace(ctx context.Context, kind webhook.Kind, path, scope string, limit int) (webhook.Namespace, error)
+	LookupNamespace(ctx context.Context, kind webhook.Kind, path string) (webhook.Namespace, bool, error)
+	NamespaceByID(ctx context.Context, kind webhook.Kind, id int64) (webhook.Namespace, bool, error)
+	CreateHook(ctx context.Context, ns webhook.Namespace, r *webhook.HookRecord, limit int) error
+	GetHook(ctx context.Context, ns webhook.Namespace, id int64) (*webhook.HookRecord, error)
+	ListHooks(ctx context.Context, ns webhook.Namespace) ([]*webhook.HookRecord, error)
+	UpdateHook(ctx context.Context, ns webhook.Namespace, id int64, fn func(*webhook.HookRecord) error) (*webhook.HookRecord, error)
+	DeleteHook(ctx context.Context, ns webhook.Namespace, id int64) error
 }
 
 // Runtime is the delivery side the API needs. *engine.Runtime implements it.
@@ -58,12 +58,12 @@ type Runtime interface {
 	LatestEvent(ctx context.Context, project string, trig gitlab.Trigger) ([]byte, error)
 	// HookLog lists a hook's log entries (ID, status), newest first;
 	// HookLogEntries reads some of them.
-	HookLog(ctx context.Context, hookID int64) ([]redisstore.LogRef, error)
-	HookLogEntries(ctx context.Context, hookID int64, ids ...int64) ([]redisstore.LogEntry, error)
+	HookLog(ctx context.Context, hookID int64) ([]webhook.LogRef, error)
+	HookLogEntries(ctx context.Context, hookID int64, ids ...int64) ([]webhook.LogEntry, error)
 	// ResetHealth re-enables a hook or integration.
 	ResetHealth(ctx context.Context, hookID int64) error
 	// Resend sends a logged payload again to the hook's current URL.
-	Resend(ctx context.Context, h *webhook.Hook, e *redisstore.LogEntry) (delivery.Result, error)
+	Resend(ctx context.Context, h *webhook.Hook, e *webhook.LogEntry) (delivery.Result, error)
 	// Throttle counts a rate-limited call, shared by every process.
 	Throttle(ctx context.Context, action, scope string, limit int, window time.Duration) (bool, time.Duration, error)
 }
@@ -72,7 +72,10 @@ type Runtime interface {
 const (
 	DefaultMaxProjectHooks = 100
 	DefaultMaxGroupHooks   = 50
-	DefaultMaxBody         = 1 << 20
+	// DefaultMaxScopeNamespaces caps the projects and groups the writes of
+	// one token scope may give ids to.
+	DefaultMaxScopeNamespaces = 1000
+	DefaultMaxBody            = 1 << 20
 	// DefaultTestRateLimit and DefaultResendRateLimit are GitLab's limits
 	// on test and resend requests: 5 per minute per project or group and
 	// caller.
@@ -94,6 +97,11 @@ type Options struct {
 	// MaxProjectHooks and MaxGroupHooks cap the API-managed hooks of one
 	// project or group; 0 means no cap.
 	MaxProjectHooks, MaxGroupHooks int
+	// MaxScopeNamespaces caps the projects and groups that the writes of a
+	// token with scopes give an id to, per scope: with at most
+	// MaxProjectHooks hooks each, the hooks a scoped token can store are
+	// bounded. 0 means no cap.
+	MaxScopeNamespaces int
 	// MaxBody caps request bodies.
 	MaxBody int64
 	// TestRateLimit and ResendRateLimit cap test and resend requests per
@@ -150,7 +158,7 @@ func New(repo Repository, rt Runtime, opt Options) (*Handler, error) {
 
 // route is a matched request.
 type route struct {
-	kind    redisstore.Kind
+	kind    webhook.Kind
 	rawID   string // escaped :id
 	rawHook string // escaped :hook_id ("" for the collection)
 	sub     string // "", "test", "url_variables", "custom_headers", "events", "resend"
@@ -170,7 +178,7 @@ func match(escapedPath string) (route, bool) {
 	if len(segs) < 3 || segs[1] == "" || segs[2] != "hooks" {
 		return route{}, false
 	}
-	kind, ok := redisstore.KindOfSegment(segs[0])
+	kind, ok := webhook.KindOfSegment(segs[0])
 	if !ok {
 		return route{}, false
 	}
@@ -232,11 +240,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ns, ok := h.namespace(w, r, rt, p, method != http.MethodGet)
+	ns, ok := h.namespace(w, r, rt, p)
 	if !ok {
 		return
 	}
-	req := &request{h: h, w: w, r: r, rt: rt, ns: ns, method: method, caller: p.name}
+	req := &request{h: h, w: w, r: r, rt: rt, ns: ns, method: method, caller: p.name, scope: p.scopeOf(ns.Path)}
 	if rt.rawHook != "" {
 		id, err := strconv.ParseInt(rt.rawHook, 10, 64)
 		if err != nil || id <= 0 || strings.TrimLeft(rt.rawHook, "0123456789") != "" {

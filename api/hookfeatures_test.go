@@ -1,15 +1,15 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"maps"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 func signingToken(c byte) string {
@@ -20,8 +20,8 @@ func signingToken(c byte) string {
 // receiver (DESIGN.md), not even the one being rotated out.
 func TestResetSecretsClearsSigningTokens(t *testing.T) {
 	oldTok, newTok := signingToken('o'), signingToken('n')
-	base := func() *redisstore.HookRecord {
-		return &redisstore.HookRecord{
+	base := func() *webhook.HookRecord {
+		return &webhook.HookRecord{
 			URL:          "https://{host}/hook/{path}",
 			URLVariables: map[string]string{"host": "recv.example", "path": "p1"},
 			Signing:      gitlab.SigningTokens{Current: newTok, Previous: oldTok, PreviousUntil: time.Now().Add(time.Hour)},
@@ -29,23 +29,23 @@ func TestResetSecretsClearsSigningTokens(t *testing.T) {
 	}
 	cases := []struct {
 		name          string
-		change        func(r *redisstore.HookRecord) given
+		change        func(r *webhook.HookRecord) given
 		current, prev bool
 	}{
-		{"nothing", func(*redisstore.HookRecord) given { return given{} }, true, true},
-		{"same receiver", func(r *redisstore.HookRecord) given {
+		{"nothing", func(*webhook.HookRecord) given { return given{} }, true, true},
+		{"same receiver", func(r *webhook.HookRecord) given {
 			r.URLVariables["path"] = "p2"
 			return given{urlVariables: map[string]string{"path": "p2"}}
 		}, true, true},
-		{"another host", func(r *redisstore.HookRecord) given {
+		{"another host", func(r *webhook.HookRecord) given {
 			r.URLVariables["host"] = "evil.example"
 			return given{urlVariables: map[string]string{"host": "evil.example"}}
 		}, false, false},
-		{"new URL template", func(r *redisstore.HookRecord) given {
+		{"new URL template", func(r *webhook.HookRecord) given {
 			r.URL = "https://other.example/"
 			return given{}
 		}, false, false},
-		{"new URL with a signing token", func(r *redisstore.HookRecord) given {
+		{"new URL with a signing token", func(r *webhook.HookRecord) given {
 			r.URL = "https://other.example/"
 			return given{signingToken: true}
 		}, true, false},
@@ -65,7 +65,7 @@ func TestResetSecretsClearsSigningTokens(t *testing.T) {
 
 func TestApplyRotatesSigningToken(t *testing.T) {
 	oldTok, newTok := signingToken('o'), signingToken('n')
-	r := &redisstore.HookRecord{URL: "https://recv.example/", Signing: gitlab.SigningTokens{Current: oldTok}}
+	r := &webhook.HookRecord{URL: "https://recv.example/", Signing: gitlab.SigningTokens{Current: oldTok}}
 	(&hookInput{signingToken: &newTok}).apply(r, time.Hour)
 	if r.Signing.Current != newTok || r.Signing.Previous != oldTok {
 		t.Fatalf("after rotation: %+v", r.Signing)
@@ -88,22 +88,22 @@ func TestApplyRotatesSigningToken(t *testing.T) {
 }
 
 func TestValidateSigningTokenAndTemplate(t *testing.T) {
-	ns := redisstore.Namespace{Kind: redisstore.KindProject, Path: "acme/api"}
+	ns := webhook.Namespace{Kind: webhook.KindProject, Path: "acme/api"}
 	for _, c := range []struct {
-		change func(r *redisstore.HookRecord)
+		change func(r *webhook.HookRecord)
 		want   string
 	}{
-		{func(r *redisstore.HookRecord) { r.Signing.Current = signingToken('a') }, ""},
-		{func(r *redisstore.HookRecord) { r.Signing.Current = "whsec_short" }, "Signing token must be whsec_"},
-		{func(r *redisstore.HookRecord) { r.Signing.Current = "plain secret" }, "Signing token must be whsec_"},
-		{func(r *redisstore.HookRecord) { r.CustomWebhookTemplate = strings.Repeat("é", 4096) }, ""},
-		{func(r *redisstore.HookRecord) { r.CustomWebhookTemplate = strings.Repeat("x", 4097) }, "Custom webhook template is too long (maximum is 4096 characters)"},
+		{func(r *webhook.HookRecord) { r.Signing.Current = signingToken('a') }, ""},
+		{func(r *webhook.HookRecord) { r.Signing.Current = "whsec_short" }, "Signing token must be whsec_"},
+		{func(r *webhook.HookRecord) { r.Signing.Current = "plain secret" }, "Signing token must be whsec_"},
+		{func(r *webhook.HookRecord) { r.CustomWebhookTemplate = strings.Repeat("é", 4096) }, ""},
+		{func(r *webhook.HookRecord) { r.CustomWebhookTemplate = strings.Repeat("x", 4097) }, "Custom webhook template is too long (maximum is 4096 characters)"},
 		// Saved without rendering, as GitLab.
-		{func(r *redisstore.HookRecord) { r.CustomWebhookTemplate = `{"broken": {{x}}` }, ""},
+		{func(r *webhook.HookRecord) { r.CustomWebhookTemplate = `{"broken": {{x}}` }, ""},
 	} {
-		r := &redisstore.HookRecord{URL: "https://recv.example/", Triggers: []string{"push"}, BranchFilterStrategy: gitlab.StrategyWildcard}
+		r := &webhook.HookRecord{URL: "https://recv.example/", Triggers: []string{"push"}, BranchFilterStrategy: gitlab.StrategyWildcard}
 		c.change(r)
-		err := validate(r, ns, true, &delivery.NetworkPolicy{})
+		err := validate(context.Background(), r, ns, true, &publicOnly)
 		got := ""
 		if err != nil {
 			got = err.Error()

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -41,7 +42,7 @@ func strPtr(p *params, name string, in *hookInput) *string {
 
 // readInput reads the declared parameters of a hook; undeclared ones are
 // ignored, as Grape does.
-func readInput(p *params, kind redisstore.Kind) *hookInput {
+func readInput(p *params, kind webhook.Kind) *hookInput {
 	in := &hookInput{triggers: map[gitlab.Trigger]bool{}}
 	in.url = strPtr(p, "url", in)
 	in.name = strPtr(p, "name", in)
@@ -79,7 +80,7 @@ func readInput(p *params, kind redisstore.Kind) *hookInput {
 // merged. A new signing token keeps the one it replaces signing beside it
 // for overlap. When the change moves the hook's deliveries, the secrets the
 // request does not give again are cleared (resetSecrets).
-func (in *hookInput) apply(r *redisstore.HookRecord, overlap time.Duration) {
+func (in *hookInput) apply(r *webhook.HookRecord, overlap time.Duration) {
 	oldURL, oldVars := r.URL, maps.Clone(r.URLVariables)
 	// The masked URL the API returned, sent back as is (a client that PUTs
 	// what it read), leaves the URL unchanged.
@@ -156,18 +157,22 @@ func merge(dst, src map[string]string) map[string]string {
 	return dst
 }
 
-// validationError is a 422 in GitLab's words.
-type validationError struct{ msg string }
+// validationError is a 422 in GitLab's words; blocked says the URL leads
+// to a local address (or does not resolve).
+type validationError struct {
+	msg     string
+	blocked bool
+}
 
 func (e *validationError) Error() string { return e.msg }
 
 // validate checks a hook as GitLab's model does (webhook.Hook.Validate),
 // with GitLab's messages in the order GitLab reports them: URL (its
-// address against the network policy included), branch filter, custom
-// headers, then the rest. ns is the hook's owner, for a hook not stored
-// yet.
-func validate(r *redisstore.HookRecord, ns redisstore.Namespace, create bool, network *delivery.NetworkPolicy) error {
-	bad := func(msg string) error { return &validationError{msg} }
+// address against the network policy included, a name resolved), branch
+// filter, custom headers, then the rest. ns is the hook's owner, for a
+// hook not stored yet.
+func validate(ctx context.Context, r *webhook.HookRecord, ns webhook.Namespace, create bool, network *delivery.NetworkPolicy) error {
+	bad := func(msg string) error { return &validationError{msg: msg} }
 	rec := *r
 	rec.Kind, rec.Path = ns.Kind, ns.Path
 	_, err := rec.Hook()
@@ -184,7 +189,7 @@ func validate(r *redisstore.HookRecord, ns redisstore.Namespace, create bool, ne
 			return bad("Invalid url given")
 		}
 	}
-	if err := blockedURL(r, network); err != nil {
+	if err := blockedURL(ctx, r, network); err != nil {
 		return err
 	}
 	if inv != nil {
@@ -228,19 +233,19 @@ func toSentence(s []string) string {
 }
 
 // blockedURL refuses a URL (variables filled in) that leads to a local
-// address, with the message GitLab's public_url validator gives (GitLab's
-// API itself only says "Invalid url given"; the reason is what its UI
-// shows).
-func blockedURL(r *redisstore.HookRecord, network *delivery.NetworkPolicy) error {
+// address or whose host does not resolve, with the message GitLab's
+// public_url validator gives (GitLab's API itself only says "Invalid url
+// given"; the reason is what its UI shows).
+func blockedURL(ctx context.Context, r *webhook.HookRecord, network *delivery.NetworkPolicy) error {
 	var be *delivery.BlockedError
-	if errors.As(network.CheckURL(r.URL, r.URLVariables), &be) {
-		return &validationError{"Url is blocked: " + be.Reason}
+	if errors.As(network.CheckSavedURL(ctx, r.URL, r.URLVariables), &be) {
+		return &validationError{msg: "Url is blocked: " + be.Reason, blocked: true}
 	}
 	return nil
 }
 
 func (q *request) limit() int {
-	if q.ns.Kind == redisstore.KindGroup {
+	if q.ns.Kind == webhook.KindGroup {
 		return q.h.opt.MaxGroupHooks
 	}
 	return q.h.opt.MaxProjectHooks
@@ -282,15 +287,18 @@ func (q *request) create() {
 	if p.failed(q.w) {
 		return
 	}
-	r := &redisstore.HookRecord{
+	r := &webhook.HookRecord{
 		Triggers:              []string{string(gitlab.Push)}, // push_events defaults to true
 		EnableSSLVerification: true,
 		BranchFilterStrategy:  gitlab.StrategyWildcard,
 		CreatedAt:             nowUTC(),
 	}
 	in.apply(r, q.h.opt.signingOverlap())
-	if err := validate(r, q.ns, true, &q.h.opt.Network); err != nil {
+	if err := validate(q.r.Context(), r, q.ns, true, &q.h.opt.Network); err != nil {
 		writeError(q.w, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	if !q.claimNamespace() {
 		return
 	}
 	err := q.h.repo.CreateHook(q.r.Context(), q.ns, r, q.limit())
@@ -304,7 +312,7 @@ func (q *request) create() {
 
 // saved answers a create or an edit that passed validation: the store's
 // error, or the hook as saved.
-func (q *request) saved(what string, err error, status int, r *redisstore.HookRecord) {
+func (q *request) saved(what string, err error, status int, r *webhook.HookRecord) {
 	if err != nil {
 		q.storeError(what, err)
 		return
@@ -314,8 +322,8 @@ func (q *request) saved(what string, err error, status int, r *redisstore.HookRe
 }
 
 // find returns the hook of the route: stored, or configured (read-only).
-func (q *request) find() (rec *redisstore.HookRecord, cfg *webhook.Hook, ok bool) {
-	if q.hookID <= redisstore.MaxHookID {
+func (q *request) find() (rec *webhook.HookRecord, cfg *webhook.Hook, ok bool) {
+	if q.hookID <= webhook.MaxHookID {
 		rec, err := q.h.repo.GetHook(q.r.Context(), q.ns, q.hookID)
 		if err == nil {
 			return rec, nil, true
@@ -364,9 +372,9 @@ func (q *request) update() {
 		writeError(q.w, http.StatusBadRequest, "No parameters provided")
 		return
 	}
-	rec, err := q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *redisstore.HookRecord) error {
+	rec, err := q.h.repo.UpdateHook(q.r.Context(), q.ns, q.hookID, func(r *webhook.HookRecord) error {
 		in.apply(r, q.h.opt.signingOverlap())
-		return validate(r, q.ns, false, &q.h.opt.Network)
+		return validate(q.r.Context(), r, q.ns, false, &q.h.opt.Network)
 	})
 	var ve *validationError
 	if errors.As(err, &ve) {

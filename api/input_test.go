@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,7 +11,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 func TestValidPath(t *testing.T) {
@@ -71,11 +72,11 @@ func FuzzHookInput(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, kind := range []redisstore.Kind{redisstore.KindProject, redisstore.KindGroup} {
+		for _, kind := range []webhook.Kind{webhook.KindProject, webhook.KindGroup} {
 			in := readInput(p, kind)
-			rec := &redisstore.HookRecord{Kind: kind, Triggers: []string{"push"}, EnableSSLVerification: true}
+			rec := &webhook.HookRecord{Kind: kind, Triggers: []string{"push"}, EnableSSLVerification: true}
 			in.apply(rec, DefaultSigningTokenOverlap)
-			if validate(rec, redisstore.Namespace{Kind: kind, Path: "a/b"}, true, &delivery.NetworkPolicy{}) != nil {
+			if validate(context.Background(), rec, webhook.Namespace{Kind: kind, Path: "a/b"}, true, &publicOnly) != nil {
 				continue
 			}
 			raw, err := gitlab.InterpolateURL(rec.URL, rec.URLVariables)

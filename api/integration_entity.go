@@ -7,7 +7,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/chat"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // integrationEntity is GitLab's integration JSON (API::Entities::
@@ -39,7 +39,7 @@ type integrationEntity struct {
 	Properties               map[string]any `json:"properties,omitempty"`
 }
 
-func integrationEntityOf(r *redisstore.IntegrationRecord, inherited, properties bool) *integrationEntity {
+func integrationEntityOf(r *webhook.IntegrationRecord, inherited, properties bool) *integrationEntity {
 	svc, _ := chat.ParseService(r.Service)
 	has := func(t gitlab.Trigger) bool { return slices.Contains(r.Triggers, string(t)) }
 	e := &integrationEntity{
@@ -120,7 +120,7 @@ func readIntegrationInput(p *params, svc chat.Service) *integrationInput {
 	return in
 }
 
-func (in *integrationInput) apply(r *redisstore.IntegrationRecord) {
+func (in *integrationInput) apply(r *webhook.IntegrationRecord) {
 	set := func(dst *string, v *string) {
 		if v != nil {
 			*dst = *v

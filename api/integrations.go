@@ -14,23 +14,24 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // IntegrationRepository stores the chat integrations (GitLab's Slack,
 // Mattermost, Discord and Microsoft Teams notifications).
 // *redisstore.IntegrationStore implements it.
 type IntegrationRepository interface {
-	GetIntegration(ctx context.Context, ns redisstore.Namespace, service string) (*redisstore.IntegrationRecord, error)
-	PutIntegration(ctx context.Context, ns redisstore.Namespace, service string,
-		fn func(r *redisstore.IntegrationRecord, created bool) error) (*redisstore.IntegrationRecord, bool, error)
-	DeleteIntegration(ctx context.Context, ns redisstore.Namespace, service string) error
+	GetIntegration(ctx context.Context, ns webhook.Namespace, service string) (*webhook.IntegrationRecord, error)
+	PutIntegration(ctx context.Context, ns webhook.Namespace, service string,
+		fn func(r *webhook.IntegrationRecord, created bool) error) (*webhook.IntegrationRecord, bool, error)
+	DeleteIntegration(ctx context.Context, ns webhook.Namespace, service string) error
 }
 
 // integrationRoute is a matched integrations request:
 // /projects|groups/:id/integrations|services[/:slug]. GitLab serves both
 // spellings; its Go client still uses "services".
 type integrationRoute struct {
-	kind    redisstore.Kind
+	kind    webhook.Kind
 	rawID   string
 	service chat.Service // "" for the list
 }
@@ -44,7 +45,7 @@ func matchIntegration(escapedPath string) (integrationRoute, bool) {
 	if len(segs) < 3 || len(segs) > 4 || segs[1] == "" || (segs[2] != "integrations" && segs[2] != "services") {
 		return integrationRoute{}, false
 	}
-	kind, ok := redisstore.KindOfSegment(segs[0])
+	kind, ok := webhook.KindOfSegment(segs[0])
 	if !ok {
 		return integrationRoute{}, false
 	}
@@ -72,11 +73,11 @@ func (h *Handler) serveIntegration(w http.ResponseWriter, r *http.Request, ir in
 	if !ok {
 		return
 	}
-	ns, ok := h.namespace(w, r, route{kind: ir.kind, rawID: ir.rawID}, p, method != http.MethodGet)
+	ns, ok := h.namespace(w, r, route{kind: ir.kind, rawID: ir.rawID}, p)
 	if !ok {
 		return
 	}
-	q := &integrationRequest{h: h, w: w, r: r, ns: ns, service: ir.service}
+	q := &integrationRequest{h: h, w: w, r: r, ns: ns, service: ir.service, scope: p.scopeOf(ns.Path)}
 	switch {
 	case ir.service == "":
 		q.list()
@@ -93,21 +94,22 @@ type integrationRequest struct {
 	h       *Handler
 	w       http.ResponseWriter
 	r       *http.Request
-	ns      redisstore.Namespace
+	ns      webhook.Namespace
 	service chat.Service
+	scope   string // the principal's scope covering the path; "" for all
 }
 
 // effective returns the integration in effect for ns: its own, or for a
 // project the one of its nearest group (inherited), as GitLab's
 // integration inheritance.
-func (q *integrationRequest) effective(svc chat.Service) (*redisstore.IntegrationRecord, bool, error) {
+func (q *integrationRequest) effective(svc chat.Service) (*webhook.IntegrationRecord, bool, error) {
 	repo, ctx := q.h.opt.Integrations, q.r.Context()
 	rec, err := repo.GetIntegration(ctx, q.ns, string(svc))
 	if err == nil || !errors.Is(err, redisstore.ErrIntegrationNotFound) {
 		return rec, false, err
 	}
 	for path := parentPath(q.ns.Path); path != ""; path = parentPath(path) {
-		rec, err := repo.GetIntegration(ctx, redisstore.Namespace{Kind: redisstore.KindGroup, Path: path}, string(svc))
+		rec, err := repo.GetIntegration(ctx, webhook.Namespace{Kind: webhook.KindGroup, Path: path}, string(svc))
 		if err == nil {
 			return rec, true, nil
 		}
@@ -182,8 +184,9 @@ func (q *integrationRequest) put() {
 		q.inherit()
 		return
 	}
+	claimed := true
 	rec, _, err := q.h.opt.Integrations.PutIntegration(q.r.Context(), q.ns, string(q.service),
-		func(r *redisstore.IntegrationRecord, created bool) error {
+		func(r *webhook.IntegrationRecord, created bool) error {
 			if created {
 				if in.webhook == nil {
 					return &paramError{"webhook is missing"}
@@ -191,8 +194,22 @@ func (q *integrationRequest) put() {
 				setIntegrationDefaults(r)
 			}
 			in.apply(r)
-			return q.validate(r)
+			if err := q.validate(r); err != nil {
+				return err
+			}
+			// The write goes ahead: only now does a new owner get its id.
+			if r.NamespaceID == 0 {
+				hq := q.hookRequest()
+				if claimed = hq.claimNamespace(); !claimed {
+					return errAnswered
+				}
+				q.ns, r.NamespaceID = hq.ns, hq.ns.ID
+			}
+			return nil
 		})
+	if !claimed {
+		return
+	}
 	var pe *paramError
 	if errors.As(err, &pe) {
 		writeError(q.w, http.StatusBadRequest, pe.msg)
@@ -231,7 +248,7 @@ func (e *paramError) Error() string { return e.msg }
 // setIntegrationDefaults are GitLab's defaults of a new chat integration:
 // every event but deployments, broken pipelines only, the default branch
 // only.
-func setIntegrationDefaults(r *redisstore.IntegrationRecord) {
+func setIntegrationDefaults(r *webhook.IntegrationRecord) {
 	for _, e := range chat.Events {
 		if e.Trigger != gitlab.Deployment {
 			r.Triggers = append(r.Triggers, string(e.Trigger))
@@ -245,20 +262,20 @@ func setIntegrationDefaults(r *redisstore.IntegrationRecord) {
 // validate checks a saved integration as GitLab does: an http(s) webhook
 // that does not lead to a local address (GitLab's public_url), and valid
 // settings.
-func (q *integrationRequest) validate(r *redisstore.IntegrationRecord) error {
+func (q *integrationRequest) validate(r *webhook.IntegrationRecord) error {
 	u, err := url.Parse(r.Webhook)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return &validationError{"Webhook must be a valid URL"}
+		return &validationError{msg: "Webhook must be a valid URL"}
 	}
 	var blocked *delivery.BlockedError
-	if errors.As(q.h.opt.Network.CheckURL(r.Webhook, nil), &blocked) {
-		return &validationError{"Webhook is blocked: " + blocked.Reason}
+	if errors.As(q.h.opt.Network.CheckSavedURL(q.r.Context(), r.Webhook, nil), &blocked) {
+		return &validationError{msg: "Webhook is blocked: " + blocked.Reason, blocked: true}
 	}
 	if _, err := r.Hook(); err != nil {
 		if inner := errors.Unwrap(err); inner != nil {
 			err = inner // the settings' own words, without the id
 		}
-		return &validationError{err.Error()}
+		return &validationError{msg: err.Error()}
 	}
 	return nil
 }
@@ -280,7 +297,12 @@ func (q *integrationRequest) changed(id int64) {
 }
 
 // hookRequest lends the hooks API's parameter and error handling.
-func (q *integrationRequest) hookRequest() *request { return &request{h: q.h, w: q.w, r: q.r} }
+func (q *integrationRequest) hookRequest() *request {
+	return &request{h: q.h, w: q.w, r: q.r, ns: q.ns, scope: q.scope}
+}
+
+// errAnswered stops a store call whose callback has answered the request.
+var errAnswered = errors.New("answered")
 
 func (q *integrationRequest) storeError(what string, err error) {
 	q.hookRequest().storeError(what, err)

@@ -2,11 +2,13 @@ package api
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/grt-continuation/caddy-webhooks/chat"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 func TestMatchIntegrationRoutes(t *testing.T) {
@@ -15,12 +17,12 @@ func TestMatchIntegrationRoutes(t *testing.T) {
 		ok   bool
 		want integrationRoute
 	}{
-		{"/projects/acme%2Fapi/integrations/slack", true, integrationRoute{redisstore.KindProject, "acme%2Fapi", chat.Slack}},
-		{"/projects/5/services/slack", true, integrationRoute{redisstore.KindProject, "5", chat.Slack}},
-		{"/groups/acme/integrations/mattermost", true, integrationRoute{redisstore.KindGroup, "acme", chat.Mattermost}},
-		{"/projects/5/services/microsoft-teams", true, integrationRoute{redisstore.KindProject, "5", chat.MicrosoftTeams}},
-		{"/projects/5/integrations/microsoft_teams", true, integrationRoute{redisstore.KindProject, "5", chat.MicrosoftTeams}},
-		{"/projects/5/integrations", true, integrationRoute{redisstore.KindProject, "5", ""}},
+		{"/projects/acme%2Fapi/integrations/slack", true, integrationRoute{webhook.KindProject, "acme%2Fapi", chat.Slack}},
+		{"/projects/5/services/slack", true, integrationRoute{webhook.KindProject, "5", chat.Slack}},
+		{"/groups/acme/integrations/mattermost", true, integrationRoute{webhook.KindGroup, "acme", chat.Mattermost}},
+		{"/projects/5/services/microsoft-teams", true, integrationRoute{webhook.KindProject, "5", chat.MicrosoftTeams}},
+		{"/projects/5/integrations/microsoft_teams", true, integrationRoute{webhook.KindProject, "5", chat.MicrosoftTeams}},
+		{"/projects/5/integrations", true, integrationRoute{webhook.KindProject, "5", ""}},
 		{"/projects/5/integrations/jira", false, integrationRoute{}},
 		{"/projects/5/integrations/slack/x", false, integrationRoute{}},
 		{"/projects/a/integrations/slack/projects/b/integrations/slack", false, integrationRoute{}},
@@ -39,11 +41,11 @@ func TestMatchIntegrationRoutes(t *testing.T) {
 // The address guard decides on the webhook at save time, as GitLab's
 // public_url validator; nothing is dialled.
 func TestIntegrationWebhookValidation(t *testing.T) {
-	q := &integrationRequest{h: &Handler{}} // zero Network: public addresses only
-	valid := func(webhook string) *redisstore.IntegrationRecord {
-		return &redisstore.IntegrationRecord{Kind: redisstore.KindProject, Path: "acme/api", Service: "slack", Webhook: webhook, BranchesToBeNotified: chat.BranchesDefault}
+	q := &integrationRequest{h: &Handler{opt: Options{Network: publicOnly}}, r: httptest.NewRequest(http.MethodPut, "/", nil)}
+	valid := func(hookURL string) *webhook.IntegrationRecord {
+		return &webhook.IntegrationRecord{Kind: webhook.KindProject, Path: "acme/api", Service: "slack", Webhook: hookURL, BranchesToBeNotified: chat.BranchesDefault}
 	}
-	for webhook, want := range map[string]string{
+	for hookURL, want := range map[string]string{
 		"https://hooks.slack.com/services/T/B/x":     "",
 		"http://127.0.0.1:8080/hook":                 "Webhook is blocked",
 		"http://[::ffff:169.254.169.254]/latest":     "Webhook is blocked",
@@ -51,14 +53,18 @@ func TestIntegrationWebhookValidation(t *testing.T) {
 		"ftp://hooks.example.com/x":                  "Webhook must be a valid URL",
 		"hooks.slack.com/services/T/B/x":             "Webhook must be a valid URL",
 		"https://hooks.slack.com/services/T/B/x?a=1": "",
+		// Read as the dialer reads the host, names resolved at save.
+		"http://2130706433/hook":         "Webhook is blocked: Requests to localhost are not allowed",
+		"http://chat.internal.test/hook": "Webhook is blocked: Requests to the local network are not allowed",
+		"http://chat.nx.test/hook":       "Webhook is blocked: Host cannot be resolved or invalid",
 	} {
-		err := q.validate(valid(webhook))
+		err := q.validate(valid(hookURL))
 		var ve *validationError
 		switch {
 		case want == "" && err != nil:
-			t.Errorf("%s refused: %v", webhook, err)
+			t.Errorf("%s refused: %v", hookURL, err)
 		case want != "" && (!errors.As(err, &ve) || !strings.HasPrefix(ve.msg, want)):
-			t.Errorf("%s: %v, want %q", webhook, err, want)
+			t.Errorf("%s: %v, want %q", hookURL, err, want)
 		}
 	}
 	bad := valid("https://hooks.slack.com/services/T/B/x")

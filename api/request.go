@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/secret"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // request is one API call being served.
@@ -18,10 +20,11 @@ type request struct {
 	w      http.ResponseWriter
 	r      *http.Request
 	rt     route
-	ns     redisstore.Namespace
+	ns     webhook.Namespace
 	method string
 	hookID int64
 	caller string // the principal's name, for rate limits
+	scope  string // the principal's scope covering the path; "" for all
 }
 
 func (q *request) serve() {
@@ -67,6 +70,27 @@ func (q *request) params() (*params, bool) {
 		return nil, false
 	}
 	return p, true
+}
+
+// claimNamespace gives the route's project or group its id, if it has none
+// yet, once a write is about to be stored: nothing is allocated for a
+// request that fails. It has answered the request when it returns false.
+func (q *request) claimNamespace() bool {
+	if q.ns.ID != 0 {
+		return true
+	}
+	ns, err := q.h.repo.ClaimNamespace(q.r.Context(), q.ns.Kind, q.ns.Path, q.scope, q.h.opt.MaxScopeNamespaces)
+	switch {
+	case errors.Is(err, redisstore.ErrNamespaceLimit):
+		writeError(q.w, http.StatusUnprocessableEntity, fmt.Sprintf(
+			"Maximum number of projects and groups with hooks under %s (%d) exceeded", q.scope, q.h.opt.MaxScopeNamespaces))
+		return false
+	case err != nil:
+		q.h.internalError(q.w, "resolving a namespace path", err)
+		return false
+	}
+	q.ns = ns
+	return true
 }
 
 // changed puts a stored change into effect in this process at once (other

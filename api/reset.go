@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // given names the secrets a request sets; they survive a reset.
@@ -32,7 +32,7 @@ type given struct {
 //   - Either of the two above clears the signing tokens; a signing token
 //     given with the change is kept, without the one it replaced (which
 //     must not sign for the new destination).
-func resetSecrets(r *redisstore.HookRecord, oldURL string, oldVars map[string]string, g given) {
+func resetSecrets(r *webhook.HookRecord, oldURL string, oldVars map[string]string, g given) {
 	oldDest, _ := gitlab.InterpolateURL(oldURL, oldVars)
 	newDest, errNew := gitlab.InterpolateURL(r.URL, r.URLVariables)
 	template := r.URL != oldURL

@@ -4,12 +4,12 @@ import (
 	"maps"
 	"testing"
 
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 func TestResetSecretsWhenDeliveriesMove(t *testing.T) {
-	base := func() *redisstore.HookRecord {
-		return &redisstore.HookRecord{
+	base := func() *webhook.HookRecord {
+		return &webhook.HookRecord{
 			URL: "https://{host}/hook/{path}", Token: "tok",
 			URLVariables:  map[string]string{"host": "recv.example", "path": "p1"},
 			CustomHeaders: map[string]string{"Authorization": "Bearer x"},
@@ -22,31 +22,31 @@ func TestResetSecretsWhenDeliveriesMove(t *testing.T) {
 	}
 	cases := []struct {
 		name   string
-		change func(r *redisstore.HookRecord) given
+		change func(r *webhook.HookRecord) given
 		want   want
 	}{
-		{"nothing", func(*redisstore.HookRecord) given { return given{} }, want{true, []string{"host", "path"}, true}},
-		{"path variable: same receiver", func(r *redisstore.HookRecord) given {
+		{"nothing", func(*webhook.HookRecord) given { return given{} }, want{true, []string{"host", "path"}, true}},
+		{"path variable: same receiver", func(r *webhook.HookRecord) given {
 			r.URLVariables["path"] = "p2"
 			return given{urlVariables: map[string]string{"path": "p2"}}
 		}, want{true, []string{"host", "path"}, false}},
-		{"host variable: another receiver", func(r *redisstore.HookRecord) given {
+		{"host variable: another receiver", func(r *webhook.HookRecord) given {
 			r.URLVariables["host"] = "evil.example"
 			return given{urlVariables: map[string]string{"host": "evil.example"}}
 		}, want{false, []string{"host"}, false}},
-		{"port variable", func(r *redisstore.HookRecord) given {
+		{"port variable", func(r *webhook.HookRecord) given {
 			r.URLVariables["host"] = "recv.example:8443"
 			return given{urlVariables: map[string]string{"host": "recv.example:8443"}}
 		}, want{false, []string{"host"}, false}},
-		{"explicit default port and case: same receiver", func(r *redisstore.HookRecord) given {
+		{"explicit default port and case: same receiver", func(r *webhook.HookRecord) given {
 			r.URLVariables["host"] = "RECV.example:443"
 			return given{urlVariables: map[string]string{"host": "RECV.example:443"}}
 		}, want{true, []string{"host", "path"}, false}},
-		{"template", func(r *redisstore.HookRecord) given {
+		{"template", func(r *webhook.HookRecord) given {
 			r.URL = "http://{host}/hook/{path}"
 			return given{}
 		}, want{false, nil, false}},
-		{"template with new token and headers", func(r *redisstore.HookRecord) given {
+		{"template with new token and headers", func(r *webhook.HookRecord) given {
 			r.URL, r.Token = "https://other.example/{path}", "new"
 			return given{token: true, urlVariables: map[string]string{"path": "p1"}, customHeaders: map[string]string{"Authorization": "y"}}
 		}, want{true, []string{"path"}, true}},
@@ -79,7 +79,7 @@ func TestResetSecretsWhenDeliveriesMove(t *testing.T) {
 // URL back as it read it does not change the URL, nor lose the token.
 func TestApplyMaskedURLRoundTrip(t *testing.T) {
 	const full = "https://alice:pw@recv.example/x?apikey=k"
-	r := &redisstore.HookRecord{URL: full, Token: "tok"}
+	r := &webhook.HookRecord{URL: full, Token: "tok"}
 	masked, name := "https://*****:*****@recv.example/x?apikey=*****", "renamed"
 	(&hookInput{url: &masked, name: &name}).apply(r, DefaultSigningTokenOverlap)
 	if r.URL != full || r.Token != "tok" || r.Name != name {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 func TestMatchRoutesTheWholePath(t *testing.T) {
@@ -14,14 +14,14 @@ func TestMatchRoutesTheWholePath(t *testing.T) {
 		ok   bool
 		want route
 	}{
-		{"/projects/acme%2Fapi/hooks", true, route{kind: redisstore.KindProject, rawID: "acme%2Fapi"}},
-		{"/groups/acme/hooks/7", true, route{kind: redisstore.KindGroup, rawID: "acme", rawHook: "7"}},
-		{"/projects/5/hooks/7/test/push_events", true, route{kind: redisstore.KindProject, rawID: "5", rawHook: "7", sub: "test", rawKey: "push_events"}},
-		{"/projects/5/hooks/7/events", true, route{kind: redisstore.KindProject, rawID: "5", rawHook: "7", sub: "events"}},
-		{"/projects/5/hooks/7/events/9/resend", true, route{kind: redisstore.KindProject, rawID: "5", rawHook: "7", sub: "resend", rawKey: "9"}},
-		{"/projects/5/hooks/7/custom_headers/X-A", true, route{kind: redisstore.KindProject, rawID: "5", rawHook: "7", sub: "custom_headers", rawKey: "X-A"}},
-		{"/projects/x/hooks/1/events/9", true, route{kind: redisstore.KindProject, rawID: "x", rawHook: "1", sub: "events", rawKey: "9"}},
-		{"/groups/acme/hooks/7/url_variables/x", true, route{kind: redisstore.KindGroup, rawID: "acme", rawHook: "7", sub: "url_variables", rawKey: "x"}},
+		{"/projects/acme%2Fapi/hooks", true, route{kind: webhook.KindProject, rawID: "acme%2Fapi"}},
+		{"/groups/acme/hooks/7", true, route{kind: webhook.KindGroup, rawID: "acme", rawHook: "7"}},
+		{"/projects/5/hooks/7/test/push_events", true, route{kind: webhook.KindProject, rawID: "5", rawHook: "7", sub: "test", rawKey: "push_events"}},
+		{"/projects/5/hooks/7/events", true, route{kind: webhook.KindProject, rawID: "5", rawHook: "7", sub: "events"}},
+		{"/projects/5/hooks/7/events/9/resend", true, route{kind: webhook.KindProject, rawID: "5", rawHook: "7", sub: "resend", rawKey: "9"}},
+		{"/projects/5/hooks/7/custom_headers/X-A", true, route{kind: webhook.KindProject, rawID: "5", rawHook: "7", sub: "custom_headers", rawKey: "X-A"}},
+		{"/projects/x/hooks/1/events/9", true, route{kind: webhook.KindProject, rawID: "x", rawHook: "1", sub: "events", rawKey: "9"}},
+		{"/groups/acme/hooks/7/url_variables/x", true, route{kind: webhook.KindGroup, rawID: "acme", rawHook: "7", sub: "url_variables", rawKey: "x"}},
 		{"/projects/x", false, route{}},
 		{"/hooks", false, route{}},
 		{"/projects/x/hooks/1/other/y", false, route{}},
@@ -77,7 +77,7 @@ func FuzzMatch(f *testing.F) {
 		if len(segs) < 4 || segs[0] != "" || segs[3] != "hooks" {
 			t.Fatalf("match(%q) routed a path that does not start with /<kind>/<id>/hooks", esc)
 		}
-		wantKind := map[string]redisstore.Kind{"projects": redisstore.KindProject, "groups": redisstore.KindGroup}[segs[1]]
+		wantKind := map[string]webhook.Kind{"projects": webhook.KindProject, "groups": webhook.KindGroup}[segs[1]]
 		if wantKind == "" || rt.kind != wantKind || rt.rawID != segs[2] || rt.rawID == "" {
 			t.Fatalf("match(%q) = %+v: not the %s named first (%q)", esc, rt, segs[1], segs[2])
 		}

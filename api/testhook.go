@@ -12,7 +12,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // samples are the documented test payloads, one per testable trigger
@@ -77,14 +77,15 @@ func (q *request) test() {
 	case res.Err != nil && res.Status == 0:
 		writeMessage(q.w, http.StatusUnprocessableEntity, hooklog.MaskSecrets(hook, res.Err.Error()))
 	default:
-		// GitLab answers with the receiver's body; its secrets are masked.
-		writeMessage(q.w, http.StatusUnprocessableEntity, hooklog.MaskSecrets(hook, string(res.Body)))
+		// GitLab answers with the receiver's body; its secrets are masked
+		// as Recent events masks them.
+		writeMessage(q.w, http.StatusUnprocessableEntity, hooklog.MaskBody(hook, res.Body))
 	}
 }
 
 // latest is the latest event of trig seen for the route's project, or nil.
 func (q *request) latest(trig gitlab.Trigger) []byte {
-	if q.ns.Kind != redisstore.KindProject {
+	if q.ns.Kind != webhook.KindProject {
 		return nil
 	}
 	b, err := q.h.rt.LatestEvent(q.r.Context(), q.ns.Path, trig)
@@ -97,7 +98,7 @@ func (q *request) latest(trig gitlab.Trigger) []byte {
 
 // samplePayload returns the documented sample of a trigger for the hook's
 // project (for a group hook, a project in the group), or nil.
-func samplePayload(t gitlab.Trigger, ns redisstore.Namespace) []byte {
+func samplePayload(t gitlab.Trigger, ns webhook.Namespace) []byte {
 	file := string(t)
 	switch t {
 	case gitlab.TagPush:
@@ -116,7 +117,7 @@ func samplePayload(t gitlab.Trigger, ns redisstore.Namespace) []byte {
 		return nil
 	}
 	project, projectID := ns.Path, ns.ID
-	if ns.Kind == redisstore.KindGroup {
+	if ns.Kind == webhook.KindGroup {
 		project, projectID = ns.Path+"/example-project", 15
 	}
 	attrs := projectAttrs(project, projectID)

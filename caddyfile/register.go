@@ -15,7 +15,7 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterGlobalOption("webhooks", parseGlobal)
-	httpcaddyfile.RegisterHandlerDirective("webhooks_capture", parseCapture)
+	httpcaddyfile.RegisterDirective("webhooks_capture", parseCapture)
 	// Inside encode/intercept/templates (so it sees what the app sent) and
 	// outside handle/route/reverse_proxy (so it wraps proxies in blocks).
 	httpcaddyfile.RegisterDirectiveOrder("webhooks_capture", httpcaddyfile.Before, "invoke")
@@ -59,8 +59,24 @@ func parseGlobal(d *caddyfile.Dispenser, existing any) (any, error) {
 	return httpcaddyfile.App{Name: "webhooks", Value: caddyconfig.JSON(app, nil)}, nil
 }
 
-func parseCapture(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+// parseCapture puts the directive's matcher inside the handler (its match
+// field) and the handler on a route without one: every response then
+// passes it and has its X-Webhook-* headers removed, and only the
+// responses to matched requests can be events.
+func parseCapture(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	if !h.Next() {
+		return nil, h.ArgErr()
+	}
+	set, err := h.ExtractMatcherSet()
+	if err != nil {
+		return nil, err
+	}
 	c := new(module.Capture)
-	err := c.UnmarshalCaddyfile(h.Dispenser)
-	return c, err
+	if err := c.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	if set != nil {
+		c.MatcherSetsRaw = caddyhttp.RawMatcherSets{set}
+	}
+	return h.NewRoute(nil, c), nil
 }

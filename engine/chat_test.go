@@ -20,7 +20,7 @@ import (
 )
 
 // storeSlack saves a Slack integration the way the API does.
-func storeSlack(t *testing.T, redisURL string, box *secret.Box, project, webhook string) int64 {
+func storeSlack(t *testing.T, redisURL string, box *secret.Box, project, hookURL string) int64 {
 	t.Helper()
 	store, err := redisstore.New(redisstore.Options{URL: redisURL, Namespace: "test"})
 	if err != nil {
@@ -28,12 +28,12 @@ func storeSlack(t *testing.T, redisURL string, box *secret.Box, project, webhook
 	}
 	defer store.Close()
 	ctx := context.Background()
-	ns, err := store.Hooks(box).NamespaceByPath(ctx, redisstore.KindProject, project)
+	ns, err := store.Hooks(box).NamespaceByPath(ctx, webhook.KindProject, project)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, _, err := store.Integrations(box).PutIntegration(ctx, ns, "slack", func(r *redisstore.IntegrationRecord, _ bool) error {
-		r.Webhook, r.Channel, r.Username = webhook, "#dev", "GitLab"
+	r, _, err := store.Integrations(box).PutIntegration(ctx, ns, "slack", func(r *webhook.IntegrationRecord, _ bool) error {
+		r.Webhook, r.Channel, r.Username = hookURL, "#dev", "GitLab"
 		r.Triggers, r.BranchesToBeNotified = []string{"push"}, chat.BranchesAll
 		return nil
 	})

@@ -50,7 +50,7 @@ func TestDeadLettersOverTheByteBoundAreTrimmedAndCounted(t *testing.T) {
 	if kept == 0 || kept == events {
 		t.Fatalf("%d of %d dead letters kept: the bound should keep some and trim some", kept, events)
 	}
-	dl, err := rt.Store().DeadLetters(ctx, "-", 100)
+	dl, err := rt.store.DeadLetters().List(ctx, "-", 100)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,7 +105,7 @@ func hookTo(t *testing.T, id int64, project, url string) *webhook.Hook {
 
 func deadReasons(t *testing.T, rt *Runtime) []string {
 	t.Helper()
-	dl, err := rt.Store().DeadLetters(context.Background(), "-", 100)
+	dl, err := rt.store.DeadLetters().List(context.Background(), "-", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,8 +174,8 @@ func TestClientErrorsAreDeadLetteredAndRedrivable(t *testing.T) {
 	if len(reasons) != 1 || !strings.Contains(reasons[0], "client error 400") {
 		t.Fatalf("dead letters %v", reasons)
 	}
-	dl, _ := rt.Store().DeadLetters(context.Background(), "-", 10)
-	if n, err := rt.Store().Redrive(context.Background(), dl[0].ID); n != 1 || err != nil {
+	dl, _ := rt.store.DeadLetters().List(context.Background(), "-", 10)
+	if n, err := rt.store.DeadLetters().Redrive(context.Background(), dl[0].ID); n != 1 || err != nil {
 		t.Fatalf("redrive = %d, %v", n, err)
 	}
 	rcv.wait(t, 1)
@@ -212,7 +212,7 @@ func TestFourthFailureDisablesTemporarilyAndDeliveriesWait(t *testing.T) {
 		t.Fatalf("after the 4th failure: %+v, want temporarily_disabled", h)
 	}
 	until := *h.DisabledUntil
-	if n, _ := rt.Store().DisabledHooks(ctx, time.Now()); n != 1 {
+	if n, _ := rt.store.Health().DisabledHooks(ctx, time.Now()); n != 1 {
 		t.Fatalf("%d hooks counted disabled, want 1", n)
 	}
 	// GitLab drops events for a disabled hook; we keep them until it is back.
@@ -225,7 +225,7 @@ func TestFourthFailureDisablesTemporarilyAndDeliveriesWait(t *testing.T) {
 	if h, _ := rt.HookHealth(ctx, 1); h.AlertStatus != delivery.AlertExecutable || h.Failures != 0 {
 		t.Fatalf("after a success: %+v, want reset", h)
 	}
-	if n, _ := rt.Store().DisabledHooks(ctx, time.Now()); n != 0 {
+	if n, _ := rt.store.Health().DisabledHooks(ctx, time.Now()); n != 0 {
 		t.Fatalf("%d hooks counted disabled after recovery", n)
 	}
 }
@@ -243,7 +243,7 @@ func TestClientErrorsAtTheThresholdDisableUntilReenabled(t *testing.T) {
 	if h, _ := rt.HookHealth(ctx, 1); h.AlertStatus != delivery.AlertDisabled {
 		t.Fatalf("after 4 client errors: %+v, want disabled", h)
 	}
-	if n, _ := rt.Store().DisabledHooks(ctx, time.Now().Add(48*time.Hour)); n != 1 {
+	if n, _ := rt.store.Health().DisabledHooks(ctx, time.Now().Add(48*time.Hour)); n != 1 {
 		t.Fatalf("a hook disabled until re-enabled counts at any time; got %d", n)
 	}
 	enqueue(t, rt, pushEvent(t, "acme/api"))
@@ -257,11 +257,11 @@ func TestClientErrorsAtTheThresholdDisableUntilReenabled(t *testing.T) {
 	if err := rt.ResetHealth(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := rt.Store().DisabledHooks(ctx, time.Now()); n != 0 {
+	if n, _ := rt.store.Health().DisabledHooks(ctx, time.Now()); n != 0 {
 		t.Fatalf("%d hooks counted disabled after re-enabling", n)
 	}
-	dl, _ := rt.Store().DeadLetters(ctx, "-", 100)
-	if n, _ := rt.Store().Redrive(ctx, dl[len(dl)-1].ID); n != 1 {
+	dl, _ := rt.store.DeadLetters().List(ctx, "-", 100)
+	if n, _ := rt.store.DeadLetters().Redrive(ctx, dl[len(dl)-1].ID); n != 1 {
 		t.Fatal("redrive failed")
 	}
 	rcv.wait(t, 1)
@@ -376,19 +376,19 @@ func TestPoisonDeliveriesAreDeadLettered(t *testing.T) {
 	redisSrv := redistest.Start(t)
 	rt := newRuntime(t, redisSrv.URL, "c1", h)
 	ctx := context.Background()
-	if err := rt.Store().EnsureGroups(ctx); err != nil {
+	if err := rt.store.Queue().EnsureGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
 	enqueue(t, rt, pushEvent(t, "acme/api"))
-	msgs, _ := rt.Store().ReadEvents(ctx, 0, "c1", ">", 10, time.Second)
+	msgs, _ := rt.store.Queue().ReadEvents(ctx, 0, "c1", ">", 10, time.Second)
 	if err := rt.fan.FanOut(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
 	// A delivery that crashed every consumer that took it.
-	ds, _ := rt.Store().ReadDeliveries(ctx, 0, "crasher", ">", 10, time.Second)
-	c := rt.Store().Client()
+	ds, _ := rt.store.Queue().ReadDeliveries(ctx, 0, "crasher", ">", 10, time.Second)
+	c := rt.store.Client()
 	for range recovery.MaxHandouts {
-		c.XClaim(ctx, &redis.XClaimArgs{Stream: rt.Store().Keys().Ready(0), Group: redisstore.GroupDeliver,
+		c.XClaim(ctx, &redis.XClaimArgs{Stream: rt.store.Keys().Ready(0), Group: redisstore.GroupDeliver,
 			Consumer: "crasher", MinIdle: 0, Messages: []string{ds[0].StreamID}})
 	}
 	time.Sleep(3100 * time.Millisecond) // past the lease, so the janitor claims it

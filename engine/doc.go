@@ -4,12 +4,15 @@
 // and wires the rooms that do the work, one package each:
 //
 //   - fanout: events into deliveries (hook matching, recursion guard);
-//   - delivery: sending, per-hook slots and parking, settling, hook health;
+//   - delivery: sending, per-hook slots and parking, settling, hook health,
+//     tests and resends;
 //   - recovery: the schedule mover, the janitor, poison, redrive;
-//   - hooklog: each hook's log, tests and resends;
+//   - hooklog: each hook's log, which delivery records attempts in;
 //   - metrics: the Prometheus collectors they share.
 //
-// The records they pass around are in package webhook; Redis is reached
-// through redisstore. The engine knows nothing of Caddy: the module package
+// The records they pass around are in package webhook. Redis is reached
+// through redisstore's capability stores: the runtime hands each room the
+// ones it uses (fanout.Store, delivery.Store, recovery.Store), and no room
+// sees the Redis client. The engine knows nothing of Caddy: the module package
 // is the thin glue that feeds it.
 package engine

@@ -35,7 +35,7 @@ func TestInstancesShareWorkAndSurviveOneDying(t *testing.T) {
 	accepted := burst(t, b, 300, func() { _ = a.Close(0) })
 	allArrive(t, rcv, accepted)
 	ctx := context.Background()
-	cs, _ := b.Store().Client().XInfoConsumers(ctx, b.Store().Keys().Ready(0), "deliver").Result()
+	cs, _ := b.store.Client().XInfoConsumers(ctx, b.store.Keys().Ready(0), "deliver").Result()
 	served := 0
 	for _, c := range cs {
 		if c.Name == "instance-a" || c.Name == "instance-b" {

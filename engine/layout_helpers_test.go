@@ -182,11 +182,11 @@ func slackHook(t *testing.T, id int64, project, url string) *webhook.Hook {
 // the schedule to the ready stream between the two reads was in neither.
 func settled(t *testing.T, rt *Runtime) {
 	t.Helper()
-	s, c, k := rt.Store(), rt.Store().Client(), rt.Store().Keys()
+	s, c, k := rt.store, rt.store.Client(), rt.store.Keys()
 	within(t, 10*time.Second, "every queue to settle", func() (bool, string) {
 		var left []string
 		ctx := context.Background()
-		for i := range s.ReadShards() {
+		for i := range s.Queue().ReadShards() {
 			var ev, rd, sc *redis.IntCmd
 			_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				ev, rd, sc = p.XLen(ctx, k.Events(i)), p.XLen(ctx, k.Ready(i)), p.ZCard(ctx, k.Schedule(i))
@@ -206,9 +206,9 @@ func settled(t *testing.T, rt *Runtime) {
 // the store may read, pending ones included.
 func readyDeliveries(t *testing.T, rt *Runtime) []webhook.Delivery {
 	t.Helper()
-	s, c, k := rt.Store(), rt.Store().Client(), rt.Store().Keys()
+	s, c, k := rt.store, rt.store.Client(), rt.store.Keys()
 	var out []webhook.Delivery
-	for i := range s.ReadShards() {
+	for i := range s.Queue().ReadShards() {
 		msgs, err := c.XRange(context.Background(), k.Ready(i), "-", "+").Result()
 		if err != nil {
 			t.Fatalf("reading the ready stream of shard %d: %v", i, err)
@@ -237,7 +237,7 @@ func describeDeliveries(ds []webhook.Delivery) string {
 // deadByShard lists the dead letters of each shard, oldest first.
 func deadByShard(t *testing.T, rt *Runtime) map[int][]redisstore.DeadLetter {
 	t.Helper()
-	dls, err := rt.Store().DeadLetters(context.Background(), "-", 10_000)
+	dls, err := rt.store.DeadLetters().List(context.Background(), "-", 10_000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ const monitorInterval = 2 * time.Second
 // monitor follows the cluster-wide pause flag and samples queue depths
 // into metrics. A failed read is tried again at the next interval.
 func (r *Runtime) monitor(ctx context.Context) {
-	paused, err := r.store.Paused(ctx)
+	paused, err := r.store.Control().Paused(ctx)
 	if err != nil {
 		return
 	}
@@ -35,7 +35,7 @@ func (r *Runtime) monitor(ctx context.Context) {
 		}
 		metrics.Paused.WithLabelValues(ns).Set(p)
 	}
-	if n, err := r.store.DisabledHooks(ctx, time.Now()); err == nil {
+	if n, err := r.store.Health().DisabledHooks(ctx, time.Now()); err == nil {
 		metrics.HooksDisabled.WithLabelValues(ns).Set(float64(n))
 	}
 }
@@ -43,7 +43,7 @@ func (r *Runtime) monitor(ctx context.Context) {
 // Pause stops deliveries in every process sharing this Redis (within a few
 // seconds); everything stays queued. Resume undoes it.
 func (r *Runtime) Pause(ctx context.Context) error {
-	if err := r.store.SetPaused(ctx, true); err != nil {
+	if err := r.store.Control().SetPaused(ctx, true); err != nil {
 		return fmt.Errorf("pausing deliveries: %w", err)
 	}
 	r.deliver.SetPaused(true)
@@ -52,7 +52,7 @@ func (r *Runtime) Pause(ctx context.Context) error {
 
 // Resume lets deliveries go again everywhere.
 func (r *Runtime) Resume(ctx context.Context) error {
-	if err := r.store.SetPaused(ctx, false); err != nil {
+	if err := r.store.Control().SetPaused(ctx, false); err != nil {
 		return fmt.Errorf("resuming deliveries: %w", err)
 	}
 	r.deliver.SetPaused(false)

@@ -10,6 +10,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/secret"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -29,36 +30,52 @@ func (r *Runtime) ResetHealth(ctx context.Context, hookID int64) error {
 }
 
 // TestHook is GitLab's "Test": one synchronous delivery of body to h,
-// recorded in the hook's log (hooklog.Log.Test).
+// recorded in the hook's log (delivery.Deliverer.Test).
 func (r *Runtime) TestHook(ctx context.Context, h *webhook.Hook, trig gitlab.Trigger, body []byte) delivery.Result {
-	return r.hookLog.Test(ctx, h, trig, body)
+	return r.deliver.Test(ctx, h, trig, body)
 }
 
-// Resend sends a logged attempt's payload again (hooklog.Log.Resend).
-func (r *Runtime) Resend(ctx context.Context, h *webhook.Hook, e *redisstore.LogEntry) (delivery.Result, error) {
-	return r.hookLog.Resend(ctx, h, e)
+// Resend sends a logged attempt's payload again (delivery.Deliverer.Resend).
+func (r *Runtime) Resend(ctx context.Context, h *webhook.Hook, e *webhook.LogEntry) (delivery.Result, error) {
+	return r.deliver.Resend(ctx, h, e)
 }
 
 // HookLog lists the IDs and statuses of a hook's log entries within the
 // retention, newest first.
-func (r *Runtime) HookLog(ctx context.Context, hookID int64) ([]redisstore.LogRef, error) {
+func (r *Runtime) HookLog(ctx context.Context, hookID int64) ([]webhook.LogRef, error) {
 	return r.hookLog.Refs(ctx, hookID)
 }
 
 // HookLogEntries reads log entries of a hook by ID within the retention.
-func (r *Runtime) HookLogEntries(ctx context.Context, hookID int64, ids ...int64) ([]redisstore.LogEntry, error) {
+func (r *Runtime) HookLogEntries(ctx context.Context, hookID int64, ids ...int64) ([]webhook.LogEntry, error) {
 	return r.hookLog.Entries(ctx, hookID, ids...)
 }
 
-// Throttle counts one call of a rate-limited API action (test, resend).
+// Throttle counts one call of a rate-limited API action (test, resend) by
+// scope and reports whether it is within limit per window; every process
+// sharing the Redis shares the count.
 func (r *Runtime) Throttle(ctx context.Context, action, scope string, limit int, window time.Duration) (bool, time.Duration, error) {
-	return r.hookLog.Throttle(ctx, action, scope, limit, window)
+	return r.store.Control().Throttle(ctx, action, scope, limit, window, time.Now())
 }
+
+// Idempotency is the store of the Idempotency-Keys clients send with the
+// events they post (webhooks_ingest).
+func (r *Runtime) Idempotency() *redisstore.Idempotency { return r.store.Idempotency() }
 
 // LatestEvent returns the latest payload of trigger seen for project, or
 // nil: the sample a test request sends.
 func (r *Runtime) LatestEvent(ctx context.Context, project string, trig gitlab.Trigger) ([]byte, error) {
 	return r.fan.LatestEvent(ctx, project, trig)
+}
+
+// ManagedHooks is the store of the hooks managed through the API, their
+// secrets sealed with box.
+func (r *Runtime) ManagedHooks(box *secret.Box) *redisstore.Hooks { return r.store.Hooks(box) }
+
+// Integrations is the store of the chat integrations, their webhooks
+// sealed with box.
+func (r *Runtime) Integrations(box *secret.Box) *redisstore.Integrations {
+	return r.store.Integrations(box)
 }
 
 // Collectors returns the engine's metrics for registration.

@@ -58,27 +58,27 @@ func TestSettledWorkLeavesNoOrphanPayloads(t *testing.T) {
 	cfg.DeadLetters = redisstore.DeadLetterLimits{MaxEntries: 6, MaxBytes: 6000} // 3 entries and 3000 bytes per shard
 	cfg.Log = hooklog.Policy{MaxEntries: 4}                                      // per hook and shard
 	rt := shardedRuntime(t, redisstore.Options{URL: srv.URL, Shards: shards}, "c1", cfg, hooks...)
-	s, c, k := rt.Store(), rt.Store().Client(), rt.Store().Keys()
+	s, c, k := rt.store, rt.store.Client(), rt.store.Keys()
 	ctx := context.Background()
 	sent := map[string][]byte{} // what each event's payload is
 
 	// Before the runtime starts: a delivery that crashed every consumer
 	// that took it (poison), one of a hook deleted since, and an entry
 	// nothing can decode.
-	if err := s.EnsureGroups(ctx); err != nil {
+	if err := s.Queue().EnsureGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
 	queue := func(ev *webhook.Event, hook int64) {
 		t.Helper()
 		sent[ev.ID] = ev.Body
-		if err := s.AddDeliveries(ctx, []webhook.Delivery{{EventID: ev.ID, HookID: hook, Trigger: ev.Trigger, Chain: ev.Chain,
+		if err := s.Queue().AddDeliveries(ctx, []webhook.Delivery{{EventID: ev.ID, HookID: hook, Trigger: ev.Trigger, Chain: ev.Chain,
 			At: ev.At, Body: ev.Body, Shared: true, Attempt: 1}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	poison := eventIn(t, "acme/poison", pushBody("poison"), 0, shards)
 	queue(poison, 6)
-	ds, err := s.ReadDeliveries(ctx, 0, "crasher", ">", 10, time.Second)
+	ds, err := s.Queue().ReadDeliveries(ctx, 0, "crasher", ">", 10, time.Second)
 	if err != nil || len(ds) != 1 {
 		t.Fatalf("reading the poison delivery: %v, %d", err, len(ds))
 	}
@@ -169,7 +169,7 @@ func TestSettledWorkLeavesNoOrphanPayloads(t *testing.T) {
 
 	// Phase 4: the logs lose what is older than cut, as the janitor trims
 	// them once their retention has passed.
-	n, err := s.TrimLogs(ctx, redisstore.LogLimits{Retention: time.Hour, MaxEntries: 4}, cut.Add(time.Hour))
+	n, err := s.Log().Trim(ctx, redisstore.LogLimits{Retention: time.Hour, MaxEntries: 4}, cut.Add(time.Hour))
 	if err != nil || n == 0 {
 		t.Fatalf("trimming the logs by age: %d entries, %v", n, err)
 	}
@@ -239,7 +239,7 @@ func TestPayloadHoldersReadItAfterTheOthersWent(t *testing.T) {
 	cfg.DeadLetters = redisstore.DeadLetterLimits{MaxEntries: 2} // one per shard
 	cfg.Log = hooklog.Policy{MaxEntries: 3}                      // per hook and shard
 	rt := startSharded(t, redisstore.Options{URL: srv.URL, Shards: shards}, cfg, hooks...)
-	s, rdb := rt.Store(), rt.Store().Client()
+	s, rdb := rt.store, rt.store.Client()
 	ctx := context.Background()
 	sent := map[string][]byte{}
 	send := func(ev *webhook.Event) *webhook.Event {
@@ -341,7 +341,7 @@ func TestPayloadHoldersReadItAfterTheOthersWent(t *testing.T) {
 
 	// Every log entry goes (its retention passed): only the dead letters
 	// hold their payloads, and e1's is gone.
-	if _, err := s.TrimLogs(ctx, redisstore.LogLimits{Retention: time.Hour, MaxEntries: 3}, time.Now().Add(2*time.Hour)); err != nil {
+	if _, err := s.Log().Trim(ctx, redisstore.LogLimits{Retention: time.Hour, MaxEntries: 3}, time.Now().Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	held(e0, 1, "hook 5's dead letter")
@@ -369,7 +369,7 @@ func TestPayloadHoldersReadItAfterTheOthersWent(t *testing.T) {
 	settled(t, rt)
 	held(e0, 1, "hook 5's log entry of the redriven delivery")
 	held(e2, 1, "hook 7's log entry of the redriven delivery")
-	if n, _ := s.QueueDepths(ctx); n.Dead != 0 {
+	if n, _ := s.Control().QueueDepths(ctx); n.Dead != 0 {
 		t.Errorf("%d dead letters left after redriving all", n.Dead)
 	}
 	for _, id := range []int64{5, 7} {
@@ -407,7 +407,7 @@ func TestRetrySendsThePayloadAfterItsOtherHoldersWent(t *testing.T) {
 	})
 	rt = startSharded(t, redisstore.Options{URL: srv.URL, Shards: 2}, cfg,
 		hookTo(t, 1, "acme/api", ok.URL), hookTo(t, 2, "acme/api", retried.URL))
-	s, rdb := rt.Store(), rt.Store().Client()
+	s, rdb := rt.store, rt.store.Client()
 	ctx := context.Background()
 	ev := pushEvent(t, "acme/api")
 	ev.Body = []byte(`{"object_kind":"push","ref":"refs/heads/main","commits":[{"message":"retry me ` + strings.Repeat("é", 200) + `"}]}`)
@@ -428,7 +428,7 @@ func TestRetrySendsThePayloadAfterItsOtherHoldersWent(t *testing.T) {
 			fmt.Sprintf("ready %s, hook logs %d and %d", describeDeliveries(ready), len(log1), len(log2))
 	}
 	within(t, 10*time.Second, "the retry to be due and the other delivery settled", waiting)
-	if _, err := s.TrimLogs(ctx, redisstore.LogLimits{Retention: time.Hour, MaxEntries: 10}, time.Now().Add(2*time.Hour)); err != nil {
+	if _, err := s.Log().Trim(ctx, redisstore.LogLimits{Retention: time.Hour, MaxEntries: 10}, time.Now().Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if r := refcheck.Assert(t, rdb, "test"); r.Held[ev.ID] != 1 || r.Holders[refcheck.KindReady] != 1 {
@@ -442,7 +442,7 @@ func TestRetrySendsThePayloadAfterItsOtherHoldersWent(t *testing.T) {
 		}
 	}
 	within(t, 10*time.Second, "the retry to settle", func() (bool, string) {
-		d, _ := s.QueueDepths(ctx)
+		d, _ := s.Control().QueueDepths(ctx)
 		return d.Ready+d.Scheduled == 0, fmt.Sprintf("%+v", d)
 	})
 	if r := refcheck.Assert(t, rdb, "test"); r.Held[ev.ID] != 1 || r.Holders[refcheck.KindLog] != 1 {
@@ -481,15 +481,15 @@ func TestTwiceAddedEventFailingTwiceLeavesNoOrphanPayload(t *testing.T) {
 		t.Errorf("%d requests, want at most 4 (two copies, each retried once)", n)
 	}
 	// The log keeps every attempt; nothing else holds the payload.
-	r := refcheck.Assert(t, rt.Store().Client(), "test")
+	r := refcheck.Assert(t, rt.store.Client(), "test")
 	if r.Holders[refcheck.KindLog] != r.Held[ev.ID] {
 		t.Errorf("payload held %d times, holders %v; want only its log entries", r.Held[ev.ID], r.Holders)
 	}
-	if _, err := rt.Store().TrimLogs(context.Background(), redisstore.LogLimits{Retention: time.Hour, MaxEntries: 10},
+	if _, err := rt.store.Log().Trim(context.Background(), redisstore.LogLimits{Retention: time.Hour, MaxEntries: 10},
 		time.Now().Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if r := refcheck.Assert(t, rt.Store().Client(), "test"); r.Payloads != 0 {
+	if r := refcheck.Assert(t, rt.store.Client(), "test"); r.Payloads != 0 {
 		t.Errorf("%d payloads left once every log entry went", r.Payloads)
 	}
 }

@@ -137,17 +137,15 @@ func NewRuntime(store *redisstore.Store, consumer string, log *zap.Logger) *Runt
 		log = zap.NewNop()
 	}
 	r := &Runtime{store: store, consumer: consumer, log: log}
-	r.hookLog = hooklog.New(store, log)
-	r.deliver = delivery.New(store, consumer, log, r.Hooks, r.hookLog)
-	r.fan = fanout.New(store, consumer, log, r.Hooks, r.deliver)
-	r.hookLog.Use(r.deliver)
-	r.recovery = recovery.New(store, consumer, log, r.Hooks, r.fan, r.deliver)
+	r.hookLog = hooklog.New(store.Log())
+	r.deliver = delivery.New(delivery.Store{Queue: store.Queue(), Health: store.Health(), Legacy: store.Legacy()},
+		consumer, log, r.Hooks, r.hookLog)
+	r.fan = fanout.New(fanout.Store{Queue: store.Queue(), Samples: store.Samples()}, consumer, log, r.Hooks, r.deliver)
+	r.recovery = recovery.New(recovery.Store{Queue: store.Queue(), DeadLetters: store.DeadLetters(), Log: store.Log(),
+		Legacy: store.Legacy()}, consumer, log, r.Hooks, r.fan, r.deliver)
 	r.outage = newOutage(store, log)
 	return r
 }
-
-// Store returns the runtime's store.
-func (r *Runtime) Store() *redisstore.Store { return r.store }
 
 // Configure swaps in new settings and configured hooks; running loops pick
 // them up.
@@ -223,7 +221,7 @@ func (r *Runtime) Start() error {
 	work, abort := context.WithCancel(context.Background())
 	r.cancel, r.abort = cancel, abort
 	r.deliver.Start(ctx, work)
-	for shard := range r.store.Shards() {
+	for shard := range r.store.Queue().Shards() {
 		r.loop(ctx, "fan-out", 0, func(ctx context.Context) (time.Duration, error) { return r.fan.Step(ctx, shard) })
 		r.loop(ctx, "delivery", 0, func(ctx context.Context) (time.Duration, error) { return r.deliver.ReadStep(ctx, shard) })
 	}
@@ -303,7 +301,7 @@ func (r *Runtime) enqueue(ctx context.Context, ev *webhook.Event) error {
 	if r.fan.Accepting() {
 		consumer = r.consumer
 	}
-	_, taken, err := r.store.AddEventFor(ctx, ev, consumer)
+	_, taken, err := r.store.Queue().AddEventFor(ctx, ev, consumer)
 	if taken != nil {
 		r.fan.Hand(*taken)
 	}

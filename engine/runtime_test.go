@@ -119,8 +119,8 @@ func enqueue(t *testing.T, rt *Runtime, ev *webhook.Event) {
 // and every delivery settled.
 func streamsDrained(t *testing.T, rt *Runtime) {
 	t.Helper()
-	c := rt.Store().Client()
-	k := rt.Store().Keys()
+	c := rt.store.Client()
+	k := rt.store.Keys()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ev, _ := c.XLen(context.Background(), k.Events(0)).Result()
@@ -196,18 +196,18 @@ func TestRuntimeClaimsWorkOfADeadConsumer(t *testing.T) {
 	dead := newRuntime(t, redis.URL, "dead", h)
 	ev := pushEvent(t, "acme/api")
 	ctx := context.Background()
-	if err := dead.Store().EnsureGroups(ctx); err != nil {
+	if err := dead.store.Queue().EnsureGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
 	enqueue(t, dead, ev)
-	msgs, err := dead.Store().ReadEvents(ctx, 0, "dead", ">", 10, time.Second)
+	msgs, err := dead.store.Queue().ReadEvents(ctx, 0, "dead", ">", 10, time.Second)
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("read events: %v %d", err, len(msgs))
 	}
 	if err := dead.fan.FanOut(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := dead.Store().ReadDeliveries(ctx, 0, "dead", ">", 10, time.Second); err != nil || len(d) != 1 {
+	if d, err := dead.store.Queue().ReadDeliveries(ctx, 0, "dead", ">", 10, time.Second); err != nil || len(d) != 1 {
 		t.Fatalf("read deliveries: %v %d", err, len(d))
 	}
 
@@ -240,11 +240,11 @@ func TestRuntimeRereadsItsOwnPendingWorkAtOnce(t *testing.T) {
 	// A previous run of this same process read the event and crashed.
 	before := newRuntime(t, redis.URL, "me", h)
 	ctx := context.Background()
-	if err := before.Store().EnsureGroups(ctx); err != nil {
+	if err := before.store.Queue().EnsureGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
 	enqueue(t, before, pushEvent(t, "acme/api"))
-	if msgs, err := before.Store().ReadEvents(ctx, 0, "me", ">", 10, time.Second); err != nil || len(msgs) != 1 {
+	if msgs, err := before.store.Queue().ReadEvents(ctx, 0, "me", ">", 10, time.Second); err != nil || len(msgs) != 1 {
 		t.Fatalf("read: %v %d", err, len(msgs))
 	}
 	after := newRuntime(t, redis.URL, "me", h)
@@ -293,11 +293,11 @@ func TestRuntimeDropsDeliveriesOfRemovedHooks(t *testing.T) {
 	h.URL = srv.URL
 	rt := newRuntime(t, redis.URL, "c1", h)
 	ctx := context.Background()
-	if err := rt.Store().EnsureGroups(ctx); err != nil {
+	if err := rt.store.Queue().EnsureGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
 	enqueue(t, rt, pushEvent(t, "acme/api"))
-	msgs, _ := rt.Store().ReadEvents(ctx, 0, "c1", ">", 10, time.Second)
+	msgs, _ := rt.store.Queue().ReadEvents(ctx, 0, "c1", ">", 10, time.Second)
 	if err := rt.fan.FanOut(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ func TestRuntimeStartIsIdempotentAndCloseStops(t *testing.T) {
 	streamsDrained(t, rt)
 	none(t, got, 300*time.Millisecond)
 	ctx := context.Background()
-	cs, err := rt.Store().Client().XInfoConsumers(ctx, rt.Store().Keys().Ready(0), redisstore.GroupDeliver).Result()
+	cs, err := rt.store.Client().XInfoConsumers(ctx, rt.store.Keys().Ready(0), redisstore.GroupDeliver).Result()
 	if err != nil || len(cs) != 1 {
 		t.Fatalf("delivery consumers = %v, %v; want exactly one", cs, err)
 	}

@@ -87,7 +87,7 @@ func TestShardsSpreadEventsAndKeepChains(t *testing.T) {
 	}
 	// What Redis holds: each shard logged its 8 roots, and the one event
 	// of its chain that reached hook 2.
-	c, k := rt.Store().Client(), rt.Store().Keys()
+	c, k := rt.store.Client(), rt.store.Keys()
 	for sh := range shards {
 		n1, _ := c.XLen(ctx, k.HookLog(sh, 1)).Result()
 		n2, _ := c.XLen(ctx, k.HookLog(sh, 2)).Result()
@@ -156,7 +156,7 @@ func TestDeadLettersPageAndRedriveAcrossShards(t *testing.T) {
 	var pages [][]redisstore.DeadLetter
 	var all []redisstore.DeadLetter
 	for after := "-"; len(pages) < 20; {
-		page, err := rt.Store().DeadLetters(ctx, after, 3)
+		page, err := rt.store.DeadLetters().List(ctx, after, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,10 +209,10 @@ func TestDeadLettersPageAndRedriveAcrossShards(t *testing.T) {
 				got[len(got)-1].body, body)
 		}
 	}
-	if left, _ := rt.Store().DeadLetters(ctx, "-", 100); len(left) != 0 {
+	if left, _ := rt.store.DeadLetters().List(ctx, "-", 100); len(left) != 0 {
 		t.Errorf("%d dead letters left after redriving them all", len(left))
 	}
-	refcheck.Assert(t, rt.Store().Client(), "test")
+	refcheck.Assert(t, rt.store.Client(), "test")
 }
 
 // A namespace run with four shards, then with two: the shards left behind
@@ -231,10 +231,10 @@ func TestLoweringShardsDrainsTheShardsLeftBehind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := old.EnsureGroups(ctx); err != nil {
+	if err := old.Queue().EnsureGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := old.NoteShards(ctx); err != nil {
+	if err := old.Queue().NoteShards(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var want []*webhook.Event // one delivery each to hook 1
@@ -245,14 +245,14 @@ func TestLoweringShardsDrainsTheShardsLeftBehind(t *testing.T) {
 	queue := func(sh int, tag string) *webhook.Event {
 		t.Helper()
 		ev := eventIn(t, "acme/api", pushBody(tag), sh, 4)
-		if err := old.AddDeliveries(ctx, []webhook.Delivery{delivery(ev)}); err != nil {
+		if err := old.Queue().AddDeliveries(ctx, []webhook.Delivery{delivery(ev)}); err != nil {
 			t.Fatal(err)
 		}
 		return ev
 	}
 	take := func(sh int) *redisstore.DeliveryMsg {
 		t.Helper()
-		ds, err := old.ReadDeliveries(ctx, sh, "old", ">", 1, time.Second)
+		ds, err := old.Queue().ReadDeliveries(ctx, sh, "old", ">", 1, time.Second)
 		if err != nil || len(ds) != 1 {
 			t.Fatalf("reading a delivery of shard %d: %v, %d", sh, err, len(ds))
 		}
@@ -260,13 +260,13 @@ func TestLoweringShardsDrainsTheShardsLeftBehind(t *testing.T) {
 	}
 	// A dead letter in shard 2.
 	deadEv := queue(2, "dead letter")
-	if _, err := old.Settle(ctx, take(2), redisstore.Outcome{Reason: "refused"}, redisstore.HealthPolicy{},
-		redisstore.DeadLetterLimits{}, time.Now(), nil, redisstore.LogLimits{}); err != nil {
+	if _, err := old.Queue().Settle(ctx, take(2), redisstore.Outcome{Reason: "refused", At: time.Now()}, nil,
+		redisstore.Rules{}); err != nil {
 		t.Fatal(err)
 	}
 	// A retry due soon in shard 3.
 	want = append(want, queue(3, "retry"))
-	if ok, err := old.Defer(ctx, take(3), time.Now().Add(300*time.Millisecond)); err != nil || !ok {
+	if ok, err := old.Queue().Defer(ctx, take(3), time.Now().Add(300*time.Millisecond)); err != nil || !ok {
 		t.Fatalf("deferring: %v, %v", ok, err)
 	}
 	// A delivery the old process took and never settled, in shard 3.
@@ -276,7 +276,7 @@ func TestLoweringShardsDrainsTheShardsLeftBehind(t *testing.T) {
 	want = append(want, queue(2, "ready"), queue(3, "ready"))
 	for sh := range 4 {
 		ev := eventIn(t, "acme/api", pushBody("event"), sh, 4)
-		if _, err := old.AddEvent(ctx, ev); err != nil {
+		if _, err := old.Queue().AddEvent(ctx, ev); err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, ev)
@@ -293,10 +293,10 @@ func TestLoweringShardsDrainsTheShardsLeftBehind(t *testing.T) {
 			t.Errorf("event %s (shard %d of 4): %d requests", ev.ID, redisstore.ShardOf(ev.Chain, 4), len(got))
 		}
 	}
-	if rt.Store().ReadShards() != 4 {
-		t.Errorf("the new process reads %d shards, want the 4 recorded", rt.Store().ReadShards())
+	if rt.store.Queue().ReadShards() != 4 {
+		t.Errorf("the new process reads %d shards, want the 4 recorded", rt.store.Queue().ReadShards())
 	}
-	dls, err := rt.Store().DeadLetters(ctx, "-", 10)
+	dls, err := rt.store.DeadLetters().List(ctx, "-", 10)
 	if err != nil || len(dls) != 1 || dls[0].Delivery.EventID != deadEv.ID || !strings.HasSuffix(dls[0].ID, "@2") {
 		t.Fatalf("dead letters after lowering the shards: %+v, %v; want the one of shard 2", dls, err)
 	}
@@ -316,7 +316,7 @@ func TestLoweringShardsDrainsTheShardsLeftBehind(t *testing.T) {
 	if total != len(want)+1 {
 		t.Errorf("%d requests in all, want %d: something was sent twice", total, len(want)+1)
 	}
-	refcheck.Assert(t, rt.Store().Client(), "test")
+	refcheck.Assert(t, rt.store.Client(), "test")
 }
 
 // A backlog in one shard does not hold up another: thousands of
@@ -334,8 +334,8 @@ func TestShardBacklogDoesNotStarveAnother(t *testing.T) {
 	rt := shardedRuntime(t, redisstore.Options{URL: srv.URL, Shards: 2}, "c1", cfg,
 		hookTo(t, 1, "acme/slow", slow.URL), hookTo(t, 2, "acme/fast", fast.URL))
 	ctx := context.Background()
-	s := rt.Store()
-	if err := s.EnsureGroups(ctx); err != nil {
+	s := rt.store
+	if err := s.Queue().EnsureGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
 	chain := ""
@@ -349,7 +349,7 @@ func TestShardBacklogDoesNotStarveAnother(t *testing.T) {
 		ds[i] = webhook.Delivery{EventID: uuid.NewString(), HookID: 1, Trigger: "push", Chain: chain, At: time.Now(),
 			Body: body, Shared: true, Attempt: 1}
 	}
-	if err := s.AddDeliveries(ctx, ds); err != nil {
+	if err := s.Queue().AddDeliveries(ctx, ds); err != nil {
 		t.Fatal(err)
 	}
 	if err := rt.Start(); err != nil {
@@ -383,7 +383,7 @@ func TestClusterShardsUseEveryMaster(t *testing.T) {
 	cfg := testConfig()
 	rt := startSharded(t, redisstore.Options{URL: cluster.URL, Mode: redisstore.ModeCluster, Shards: shards}, cfg,
 		hookTo(t, 1, "acme/api", url))
-	k := rt.Store().Keys()
+	k := rt.store.Keys()
 	owners := map[string]int{}
 	for i := range shards {
 		owners[cluster.NodeFor(t, k.Ready(i)).Addr]++
@@ -416,7 +416,7 @@ func TestClusterShardsUseEveryMaster(t *testing.T) {
 		}
 	}
 	t.Logf("commands per master over 240 events: %s", strings.Join(shares, ", "))
-	refcheck.Assert(t, rt.Store().Client(), "test")
+	refcheck.Assert(t, rt.store.Client(), "test")
 }
 
 // commandCalls sums each master's calls of the commands the engine sends

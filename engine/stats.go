@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
 )
 
 // Stats are the queue depths of a namespace, shared by all processes.
@@ -22,7 +24,7 @@ type Stats struct {
 
 // Stats reads the queue depths.
 func (r *Runtime) Stats(ctx context.Context) (Stats, error) {
-	d, err := r.store.QueueDepths(ctx)
+	d, err := r.store.Control().QueueDepths(ctx)
 	if err != nil {
 		return Stats{}, err
 	}
@@ -34,4 +36,10 @@ func (r *Runtime) Stats(ctx context.Context) (Stats, error) {
 // IDs, or all of them.
 func (r *Runtime) Redrive(ctx context.Context, ids []string, all bool) (int, error) {
 	return r.recovery.Redrive(ctx, ids, all)
+}
+
+// DeadLetters lists up to count dead letters of every shard, oldest
+// first, after start ("-": from the first).
+func (r *Runtime) DeadLetters(ctx context.Context, start string, count int64) ([]redisstore.DeadLetter, error) {
+	return r.store.DeadLetters().List(ctx, start, count)
 }

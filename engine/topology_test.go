@@ -109,7 +109,7 @@ func TestRedisClusterNodeRestartMidBurst(t *testing.T) {
 	srv := newServer(t, rcv)
 	rt := topologyRuntime(t, cluster.URL, redisstore.ModeCluster, 0, srv)
 	// Restart the node that holds the deliveries stream.
-	node := cluster.NodeFor(t, rt.Store().Keys().Ready(0))
+	node := cluster.NodeFor(t, rt.store.Keys().Ready(0))
 	accepted := burst(t, rt, 200, func() {
 		node.Restart()
 		cluster.WaitOK(t)

@@ -382,7 +382,7 @@ func TestUpgradeFromV1LayoutLosesNothing(t *testing.T) {
 			t.Errorf("dead letter %v was sent without a redrive", p)
 		}
 	}
-	dls, err := rt.Store().DeadLetters(ctx, "-", 100)
+	dls, err := rt.store.DeadLetters().List(ctx, "-", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -515,7 +515,7 @@ func TestUpgradeFromV1LayoutLosesNothing(t *testing.T) {
 	}
 	// Moved work carries its own payload; what the new layout's events
 	// stored once is freed with its last holder.
-	refcheck.Assert(t, rt.Store().Client(), "test")
+	refcheck.Assert(t, rt.store.Client(), "test")
 }
 
 // checkV1Log reads a hook's log through the runtime, as the API does, and
@@ -559,7 +559,7 @@ func checkV1Log(t *testing.T, rt *Runtime, hook int64, want []loggedV1) {
 func leftoverWork(t *testing.T, rt *Runtime, ns string) []string {
 	t.Helper()
 	ctx := context.Background()
-	c := rt.Store().Client()
+	c := rt.store.Client()
 	var left []string
 	var cursor uint64
 	for range 1000 {

@@ -169,7 +169,7 @@ func (w *v1Writer) cooling(ctx context.Context, hook int64, fails int, lastFail,
 		"listing a disabled hook")
 }
 
-// v1LogEntry is redisstore.LogEntry's JSON as v1 stored it (field "l").
+// v1LogEntry is webhook.LogEntry's JSON as v1 stored it (field "l").
 type v1LogEntry struct {
 	HookID          int64             `json:"hook"`
 	EventID         string            `json:"event"`

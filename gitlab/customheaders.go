@@ -24,7 +24,12 @@ var customHeaderName = regexp.MustCompile(`^[A-Za-z]+[0-9]*(?:[._-][A-Za-z0-9]+)
 // reach receivers that fold names (Rack, CGI, nginx with
 // underscores_in_headers) as that header. Hop-by-hop headers (RFC 9110
 // §7.6.1) and the framing headers the HTTP client sets itself would be
-// dropped or would corrupt the request.
+// dropped or would corrupt the request. The Standard Webhooks headers a
+// signing token signs with (webhook-id, webhook-timestamp,
+// webhook-signature) and Content-Encoding (the signed body is sent as is)
+// are the delivery's too. Authorization and Cookie stay allowed, as
+// receivers take credentials in them; the log shows their values as
+// [REDACTED], as every custom header value.
 func ValidateCustomHeaderName(name string) error {
 	if !customHeaderName.MatchString(name) {
 		return fmt.Errorf("illegal custom header name %q", name)
@@ -71,6 +76,9 @@ var reservedHeaders = func() map[string]bool {
 		// Set by every delivery.
 		HeaderEvent, HeaderToken, HeaderInstance, HeaderWebhookUUID, HeaderEventUUID, HeaderIdempotencyKey,
 		"Content-Type", "User-Agent",
+		// Set by a signing token (Standard Webhooks), and the encoding of
+		// the body it signs.
+		HeaderStdWebhookID, HeaderStdWebhookTimestamp, HeaderStdWebhookSignature, "Content-Encoding",
 		// Hop-by-hop (and Proxy-*, checked by prefix).
 		"Connection", "Keep-Alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
 		// Framing and routing, set by the HTTP client.

@@ -19,13 +19,21 @@ const customTemplateArray = "You may be trying to access an array value, which i
 // one shows here, on every attempt, with GitLab's message: "Error while
 // parsing rendered custom webhook template: " and the parser's words, or
 // "You may be trying to access an array value, which is not supported.".
-func RenderCustomWebhookTemplate(text string, payload []byte) ([]byte, error) {
+//
+// The rendering stops at limit bytes (the max_payload a delivery may send)
+// with a *TooLargeError: a template repeating a large field would
+// otherwise grow without bound.
+func RenderCustomWebhookTemplate(text string, payload []byte, limit int) ([]byte, error) {
 	t, err := ParseTemplate(text)
 	if err == nil {
 		var out []byte
-		if out, err = t.Render(payload, nil); err == nil {
+		if out, err = t.Render(payload, nil, limit); err == nil {
 			return out, nil
 		}
+	}
+	var tooLarge *TooLargeError
+	if errors.As(err, &tooLarge) {
+		return nil, fmt.Errorf("custom webhook template: %w (max_payload); nothing was sent", err)
 	}
 	var why any = err
 	switch inner := errors.Unwrap(err); {

@@ -8,7 +8,7 @@ import (
 
 func TestCustomWebhookTemplateEscapesValues(t *testing.T) {
 	payload := []byte(`{"object_kind":"issue","object_attributes":{"title":"say \"hi\"\nnow","iid":7}}`)
-	out, err := RenderCustomWebhookTemplate(`{"kind":"{{object_kind}}","title":"{{object_attributes.title}}","iid":{{object_attributes.iid}}}`, payload)
+	out, err := RenderCustomWebhookTemplate(`{"kind":"{{object_kind}}","title":"{{object_attributes.title}}","iid":{{object_attributes.iid}}}`, payload, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestCustomWebhookTemplateErrorsAreGitLabs(t *testing.T) {
 		`{"kind": "{{object_kind}}"`: "Error while parsing rendered custom webhook template: ",
 		`{"id": "{{commits.id}}"}`:   "Error while parsing rendered custom webhook template: You may be trying to access an array value, which is not supported.",
 	} {
-		_, err := RenderCustomWebhookTemplate(tmpl, payload)
+		_, err := RenderCustomWebhookTemplate(tmpl, payload, 1<<20)
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("%s: error %v, want %q…", tmpl, err, want)
 		}

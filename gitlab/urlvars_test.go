@@ -74,9 +74,22 @@ func TestValidateURLVariablesAndHeaders(t *testing.T) {
 		// Hop-by-hop and framing headers.
 		{"Connection", "v"}, {"Keep-Alive", "v"}, {"TE", "v"}, {"Trailer", "v"}, {"Transfer_Encoding", "v"},
 		{"Upgrade", "v"}, {"Proxy-Authorization", "v"}, {"proxy_anything", "v"}, {"Host", "v"}, {"Content-Length", "1"},
+		// Standard Webhooks signing headers, and the body's encoding.
+		{"Webhook-Signature", "v1,forged"}, {"webhook_id", "v"}, {"WEBHOOK-TIMESTAMP", "1"}, {"Content-Encoding", "gzip"},
+		{"Content_Encoding", "br"},
 	} {
 		if ValidateCustomHeader(bad[0], bad[1]) == nil {
 			t.Errorf("ValidateCustomHeader(%q, %q) accepted", bad[0], bad[1])
+		}
+	}
+}
+
+// Receivers take credentials in Authorization and Cookie: custom headers
+// may set them (the log masks their values, as every custom header's).
+func TestCustomHeadersMayCarryCredentials(t *testing.T) {
+	for _, h := range [][2]string{{"Authorization", "Bearer abc"}, {"Cookie", "session=abc"}, {"X-Api-Key", "abc"}} {
+		if err := ValidateCustomHeader(h[0], h[1]); err != nil {
+			t.Errorf("ValidateCustomHeader(%q, %q) = %v", h[0], h[1], err)
 		}
 	}
 }

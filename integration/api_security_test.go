@@ -70,6 +70,7 @@ func startForwardAuthFixture(t *testing.T) *forwardAuthFixture {
 	}
 	authz := newAuthorizer(t)
 	t.Setenv("WEBHOOKS_TEST_ADMIN_TOKEN", apiAdminToken)
+	t.Setenv("WEBHOOKS_TEST_TENANT_TOKEN", tenantToken)
 	t.Setenv("WEBHOOKS_TEST_ENCRYPTION_KEY", newEncryptionKey(t))
 	f.tester = caddytest.NewTester(t)
 	f.tester.InitServer(testCaddyfile(`
@@ -109,6 +110,8 @@ func startForwardAuthFixture(t *testing.T) *forwardAuthFixture {
 			webhooks_api {
 				prefix /kept/api/v4
 				token admin {env.WEBHOOKS_TEST_ADMIN_TOKEN}
+				token tenant {env.WEBHOOKS_TEST_TENANT_TOKEN} scope tenant
+				max_scope_namespaces 3
 			}
 		}
 		handle_path /down/* {
@@ -274,6 +277,91 @@ func TestReadsAllocateNoIDs(t *testing.T) {
 	}
 	if ids := namespaceKeys(t, f.redis, "fatest"); len(ids) != 1 || ids["project:acme/read-1"] == "" {
 		t.Fatalf("ids after one write: %v", ids)
+	}
+}
+
+// tenantToken may manage the hooks of group tenant and below, through
+// /kept/api/v4.
+const tenantToken = "tenant-scoped-token-0123456789"
+
+// TestRefusedWritesAllocateNoIDs: a write the API refuses (invalid, of a
+// hook that does not exist, or over a limit) gives its project or group no
+// id, so a token cannot grow the path index by failing; a stored write
+// gives one.
+func TestRefusedWritesAllocateNoIDs(t *testing.T) {
+	f := startForwardAuthFixture(t)
+	admin := []string{"PRIVATE-TOKEN", apiAdminToken, "Content-Type", "application/json"}
+	for i, c := range []struct {
+		method, path, body string
+		status             int
+	}{
+		{"POST", "/api/v4/projects/acme%%2Frefused-%d/hooks", `{"url":"ftp://127.0.0.1/x"}`, 422},
+		{"POST", "/api/v4/groups/refused-%d/hooks", `{"url":"http://127.0.0.1:1/x","custom_headers":[{"key":"Webhook-Id","value":"x"}]}`, 422},
+		{"POST", "/api/v4/projects/acme%%2Frefused-%d/hooks", `{"push_events":true}`, 400},
+		{"PUT", "/api/v4/projects/acme%%2Frefused-%d/hooks/1", `{"push_events":true}`, 404},
+		{"DELETE", "/api/v4/projects/acme%%2Frefused-%d/hooks/1", "", 404},
+		{"POST", "/api/v4/projects/acme%%2Frefused-%d/hooks/1/test/push_events", "", 404},
+		{"PUT", "/api/v4/projects/acme%%2Frefused-%d/hooks/1/url_variables/k", `{"value":"v"}`, 404},
+		{"DELETE", "/api/v4/groups/refused-%d/hooks/1/custom_headers/X-A", "", 404},
+		{"POST", "/api/v4/projects/acme%%2Frefused-%d/hooks/1/events/1/resend", "", 404},
+		{"PUT", "/api/v4/projects/acme%%2Frefused-%d/integrations/slack", `{"channel":"#x"}`, 400},
+		{"PUT", "/api/v4/groups/refused-%d/integrations/slack", `{"webhook":"ftp://x"}`, 400},
+		{"DELETE", "/api/v4/projects/acme%%2Frefused-%d/integrations/slack", "", 404},
+	} {
+		path := fmt.Sprintf(c.path, i)
+		if st, out := f.do(t, c.method, path, c.body, admin...); st != c.status {
+			t.Errorf("%s %s = %d %s, want %d", c.method, path, st, out, c.status)
+		}
+	}
+	if ids := namespaceKeys(t, f.redis, "fatest"); len(ids) != 0 {
+		t.Fatalf("refused writes gave out ids: %v", ids)
+	}
+	for _, p := range []string{"/api/v4/projects/acme%2Fstored/hooks", "/api/v4/groups/acme/integrations/slack"} {
+		method, body := "POST", `{"url":"http://127.0.0.1:1/x"}`
+		if strings.HasSuffix(p, "slack") {
+			method, body = "PUT", `{"webhook":"http://127.0.0.1:1/chat"}`
+		}
+		if st, out := f.do(t, method, p, body, admin...); st != 201 && st != 200 {
+			t.Fatalf("%s %s = %d %s", method, p, st, out)
+		}
+	}
+	ids := namespaceKeys(t, f.redis, "fatest")
+	if len(ids) != 2 || ids["project:acme/stored"] == "" || ids["group:acme"] == "" {
+		t.Fatalf("ids after two stored writes: %v", ids)
+	}
+}
+
+// TestScopedTokensHaveBoundedNamespaces: a scoped token gives hooks to at
+// most max_scope_namespaces projects and groups under its scope (each with
+// at most max_project_hooks hooks), so it cannot grow the store without
+// bound; paths that have hooks take more.
+func TestScopedTokensHaveBoundedNamespaces(t *testing.T) {
+	f := startForwardAuthFixture(t)
+	tenant := []string{"PRIVATE-TOKEN", tenantToken, "Content-Type", "application/json"}
+	hook := `{"url":"http://127.0.0.1:1/x"}`
+	for i := range 3 {
+		p := fmt.Sprintf("/kept/api/v4/projects/tenant%%2Fp%d/hooks", i)
+		if st, out := f.do(t, "POST", p, hook, tenant...); st != 201 {
+			t.Fatalf("POST %s = %d %s", p, st, out)
+		}
+	}
+	for _, p := range []string{"/kept/api/v4/projects/tenant%2Fp3/hooks", "/kept/api/v4/groups/tenant%2Fsub/hooks"} {
+		st, out := f.do(t, "POST", p, hook, tenant...)
+		if want := `{"error":"Maximum number of projects and groups with hooks under tenant (3) exceeded"}`; st != 422 || out != want {
+			t.Errorf("POST %s = %d %s, want 422 %s", p, st, out, want)
+		}
+	}
+	if st, out := f.do(t, "PUT", "/kept/api/v4/projects/tenant%2Fp4/integrations/slack", `{"webhook":"http://127.0.0.1:1/chat"}`, tenant...); st != 422 {
+		t.Errorf("integration of a fourth project = %d %s, want 422", st, out)
+	}
+	if st, out := f.do(t, "POST", "/kept/api/v4/projects/tenant%2Fp0/hooks", hook, tenant...); st != 201 {
+		t.Fatalf("another hook of a project that has hooks = %d %s", st, out)
+	}
+	if st, out := f.do(t, "POST", "/kept/api/v4/projects/tenant%2Fp3/hooks", hook, "PRIVATE-TOKEN", apiAdminToken, "Content-Type", "application/json"); st != 201 {
+		t.Fatalf("the unscoped admin token = %d %s", st, out)
+	}
+	if ids := namespaceKeys(t, f.redis, "fatest"); len(ids) != 4 {
+		t.Fatalf("ids: %v, want the 3 of the scope and the admin's", ids)
 	}
 }
 

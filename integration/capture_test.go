@@ -7,6 +7,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -218,6 +219,59 @@ func TestSignalHeadersAndTrailersNeverReachTheClient(t *testing.T) {
 		}
 	}
 	rcv.quiet(t, 500*time.Millisecond)
+}
+
+// The shipped Caddyfile.example scopes capture to writes (@writes): the
+// responses to reads pass the handler all the same and lose their
+// X-Webhook-* headers and trailers, though they are never events.
+func TestShippedCaddyfileStripsSignalsFromEveryResponse(t *testing.T) {
+	app := newApp(t)
+	example, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CI_HOOK_TOKEN", "ci-token-not-used")
+	t.Setenv("CHAT_HOOK_PATH", "chat-path-not-used")
+	t.Setenv("WEBHOOKS_INGEST_TOKEN", "ingest-token-not-used-0123")
+	_, redis := start(t, func(redisURL string) string {
+		t.Setenv("WEBHOOKS_REDIS_URL", redisURL)
+		cfg := string(example)
+		for old, repl := range map[string]string{
+			"\n{\n": "\n{\n" + testGlobals, "\nforge.example.com {": "\nlocalhost:9080 {",
+			"reverse_proxy 127.0.0.1:3000": "reverse_proxy " + app.addr(),
+		} {
+			if !strings.Contains(cfg, old) {
+				t.Fatalf("Caddyfile.example has no %q to adapt", old)
+			}
+			cfg = strings.Replace(cfg, old, repl, 1)
+		}
+		return cfg
+	})
+	for _, c := range []struct{ method, path string }{
+		{http.MethodGet, "/status/200"}, {http.MethodHead, "/status/200"}, {http.MethodGet, "/status/404"},
+		{http.MethodGet, "/empty-signals"}, {http.MethodGet, "/trailers/declared"}, {http.MethodGet, "/trailers/prefixed"},
+		{http.MethodOptions, "/status/200"},
+	} {
+		resp, _ := do(t, mustRequest(t, c.method, c.path))
+		if resp.StatusCode >= 500 {
+			t.Fatalf("%s %s: %d", c.method, c.path, resp.StatusCode)
+		}
+		for k := range resp.Header {
+			if strings.HasPrefix(strings.ToLower(k), "x-webhook-") {
+				t.Errorf("%s %s: signal header %s reached the client", c.method, c.path, k)
+			}
+		}
+		for k := range resp.Trailer {
+			if strings.HasPrefix(strings.ToLower(k), "x-webhook-") {
+				t.Errorf("%s %s: signal trailer %s reached the client", c.method, c.path, k)
+			}
+		}
+	}
+	rdb := redis.Client()
+	defer rdb.Close()
+	if n, _ := rdb.XLen(context.Background(), redisstore.Keys{Namespace: "webhooks"}.Events(0)).Result(); n != 0 {
+		t.Errorf("%d events queued for reads", n)
+	}
 }
 
 func TestStreamingResponsesAreNotHeldBack(t *testing.T) {

@@ -3,8 +3,10 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +36,9 @@ func startHookFeatureFixture(t *testing.T, options string) *apiFixture {
 		if strings.HasSuffix(r.URL.Path, "/issue") {
 			w.Header().Set("X-Webhook-Event", "issues")
 			title, _ := json.Marshal(issueTitle)
-			fmt.Fprintf(w, `{"object_kind":"issue","project":{"name":"API"},"object_attributes":{"iid":7,"title":%s}}`, title)
+			pad, _ := strconv.Atoi(r.URL.Query().Get("pad")) // a description of that many bytes
+			fmt.Fprintf(w, `{"object_kind":"issue","project":{"name":"API"},"object_attributes":{"iid":7,"title":%s,"description":%q}}`,
+				title, strings.Repeat("x", pad))
 			return
 		}
 		ref := r.URL.Query().Get("ref")
@@ -332,4 +336,45 @@ func (rc *recordingReceiver) quietFor(t *testing.T, d time.Duration) {
 		t.Fatalf("the receiver got %s", r.Body)
 	case <-time.After(d):
 	}
+}
+
+// A custom webhook template that would amplify the payload (one field
+// repeated as often as 4,095 characters allow) renders no further than
+// max_payload: the attempt fails with that reason in Recent events and in
+// the test endpoint's answer, and nothing reaches the receiver.
+func TestCustomWebhookTemplateStopsAtMaxPayload(t *testing.T) {
+	f := startHookFeatureFixture(t, "max_attempts 1\n\t\t\tmax_payload 64KiB")
+	recv := newRecordingReceiver(t, http.StatusOK, func(w http.ResponseWriter, _ *http.Request, status int) { w.WriteHeader(status) })
+	const ref = "{{object_attributes.description}}"
+	tmpl := `{"a":"` + strings.Repeat(ref, (glwire.MaxCustomWebhookTemplate-1-8)/len(ref)) + `"}`
+	hook, _, err := f.client.Projects.AddProjectHook("acme/api", &gitlab.AddProjectHookOptions{
+		URL: gitlab.Ptr(recv.URL), IssuesEvents: gitlab.Ptr(true), PushEvents: gitlab.Ptr(false),
+		CustomWebhookTemplate: gitlab.Ptr(tmpl),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A 40 KB description, under max_body: rendered in full it would be
+	// 4.6 MB.
+	resp, err := f.tester.Client.Get("http://localhost:9080/app/issue?pad=40000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Read whole: a client that hangs up early cuts the response, and so
+	// the event's body.
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	const why = "custom webhook template: the rendered template is larger than 65536 bytes (max_payload); nothing was sent"
+	path := fmt.Sprintf("/api/v4/projects/acme%%2Fapi/hooks/%d", hook.ID)
+	es := waitLog(t, f, path, 1)
+	if es[0].ResponseStatus != "internal error" || es[0].InternalError == nil || *es[0].InternalError != why {
+		t.Fatalf("Recent events entry = %+v, want the internal error %q", es[0], why)
+	}
+	// The test endpoint sends the latest issue event, synchronously.
+	st, out, _ := f.raw(t, "POST", path+"/test/issues_events", apiAdminToken, "", nil)
+	if want, _ := json.Marshal(map[string]string{"message": why}); st != http.StatusUnprocessableEntity || out != string(want) {
+		t.Fatalf("test = %d %s, want 422 %s", st, out, want)
+	}
+	waitLog(t, f, path, 2)
+	recv.quietFor(t, 300*time.Millisecond)
 }

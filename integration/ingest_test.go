@@ -153,6 +153,10 @@ func TestIngestEndpoint(t *testing.T) {
 		{pushEvent("acme/api", "x") + "\n" + `{"trigger":"push","project":"acme/api","ref":"r","payload":[1]}`, 422, "message", "line 2: the payload is not a JSON object"},
 		{pushEvent("acme/api", "x") + "\n" + `{"trigger":"push","project":"acme/api","ref":"r","payload":{"x":"` + strings.Repeat("a", 5000) + `"}}`, 413, "message", "line 2: 413 Request Entity Too Large"},
 		{strings.Repeat(pushEvent("acme/api", "x")+"\n", 11), 413, "message", "413 Request Entity Too Large: 11 events"},
+		// Valid JSON to encoding/json, but not UTF-8 (GitLab's payloads are).
+		{pushEvent("acme/api", "x") + "\n" + `{"trigger":"push","project":"acme/api","ref":"r","payload":{"t":"caf` + "\xe9" + `"}}`, 400, "error", "line 2: the event is not valid UTF-8 (at byte 68)"},
+		{pushEvent("acme/api", "x") + "\n" + `{"trigger":"push","project":"acme/api","ref":"r","payload":{"t":"\ud800"}}`, 400, "error", "line 2: the event is not valid UTF-8 (at byte 65)"},
+		{`{"trigger":"push","project":"acme/api","ref":"r","payload":{"t":"` + "\xff\xfe" + `"}}`, 400, "error", "line 1: the event is not valid UTF-8 (at byte 65)"},
 	} {
 		resp, ans := ingest(t, ingestAll, "application/x-ndjson", tc.body, nil)
 		msg, _ := ans[tc.field].(string)

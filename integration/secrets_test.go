@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	gitlab "gitlab.com/gitlab-org/api/client-go"
 )
 
 // createHook posts a hook and returns its id and JSON.
@@ -112,6 +115,50 @@ func TestAPIURLCredentialsAtRest(t *testing.T) {
 	assertNoPlaintextInRedis(t, f.redis, userinfo, query)
 }
 
+// A receiver that echoes the request back (its URL, its Authorization
+// header, what it parsed of them) gets the URL's credentials and query
+// values masked wherever its answer is shown: the test endpoint's 422 and
+// Recent events.
+func TestEchoedURLCredentialsAreMasked(t *testing.T) {
+	f := startLogFixture(t)
+	const user, password, query = "alice", "pw-ECHO-SECRET/1", "Q-ECHO-SECRET+2"
+	echo := newRecordingReceiver(t, http.StatusBadRequest, func(w http.ResponseWriter, r *http.Request, status int) {
+		u, p, _ := r.BasicAuth()
+		w.Header().Set("X-Echo", r.Header.Get("Authorization"))
+		w.WriteHeader(status)
+		b, _ := json.Marshal(map[string]string{"uri": r.RequestURI, "authorization": r.Header.Get("Authorization"),
+			"user": u, "password": p, "key": r.URL.Query().Get("key")})
+		w.Write(b)
+	})
+	hookURL := "http://" + url.UserPassword(user, password).String() + "@" + strings.TrimPrefix(echo.URL, "http://") +
+		"/x?key=" + url.QueryEscape(query)
+	ph, _, err := f.client.Projects.AddProjectHook("acme/api", &gitlab.AddProjectHookOptions{URL: gitlab.Ptr(hookURL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	basic := base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
+	leaks := []string{password, url.QueryEscape(password), url.PathEscape(password), query, url.QueryEscape(query), basic}
+	st, out, _ := f.raw(t, "POST", fmt.Sprintf("/api/v4/projects/acme%%2Fapi/hooks/%d/test/push_events", ph.ID), apiAdminToken, "", nil)
+	if got := echo.next(t); got.Header.Get("Authorization") != "Basic "+basic {
+		t.Fatalf("the receiver got Authorization %q", got.Header.Get("Authorization"))
+	}
+	if st != http.StatusUnprocessableEntity || !strings.Contains(out, `\"key\":\"*****\"`) {
+		t.Fatalf("test = %d %s, want 422 with the masked echo", st, out)
+	}
+	es := f.waitEvents(t, ph.ID, 1)
+	for where, text := range map[string]string{"test answer": out, "response body": es[0].ResponseBody,
+		"response header": es[0].ResponseHeaders["X-Echo"], "url": es[0].URL} {
+		for _, leak := range leaks {
+			if strings.Contains(text, leak) {
+				t.Errorf("%s %q holds %q", where, text, leak)
+			}
+		}
+	}
+	if es[0].ResponseHeaders["X-Echo"] != "Basic *****" {
+		t.Errorf("echoed Authorization shows as %q", es[0].ResponseHeaders["X-Echo"])
+	}
+}
+
 // Custom headers may not pose as a delivery header (in any spelling) or a
 // hop-by-hop header; control characters are refused everywhere.
 func TestAPIHeaderAndControlCharacterRules(t *testing.T) {
@@ -127,6 +174,10 @@ func TestAPIHeaderAndControlCharacterRules(t *testing.T) {
 		{"PUT", "", `{"custom_headers":[{"key":"proxy_authorization","value":"x"}]}`, `{"error":"Custom headers validation failed"}`},
 		{"PUT", "/custom_headers/X_Gitlab_Token", `{"value":"forged"}`, `{"error":"Illegal key or value"}`},
 		{"PUT", "/custom_headers/Connection", `{"value":"close"}`, `{"error":"Illegal key or value"}`},
+		{"POST", "", `{"url":"http://example.com/","custom_headers":[{"key":"Webhook-Signature","value":"v1,forged"}]}`, `{"error":"Custom headers must be a valid json schema"}`},
+		{"POST", "", `{"url":"http://example.com/","custom_headers":[{"key":"Content-Encoding","value":"gzip"}]}`, `{"error":"Custom headers must be a valid json schema"}`},
+		{"PUT", "/custom_headers/webhook-id", `{"value":"msg_forged"}`, `{"error":"Illegal key or value"}`},
+		{"PUT", "/custom_headers/Webhook_Timestamp", `{"value":"1"}`, `{"error":"Illegal key or value"}`},
 		{"PUT", "/custom_headers/X-Team", `{"value":"a\tb"}`, `{"error":"Illegal key or value"}`},
 		{"PUT", "/url_variables/unused", `{"value":"a\u007fb"}`, `{"error":"Illegal key or value"}`},
 	} {
@@ -137,6 +188,12 @@ func TestAPIHeaderAndControlCharacterRules(t *testing.T) {
 		st, out, _ := f.raw(t, c.method, path, apiAdminToken, "application/json", []byte(c.body))
 		if st != http.StatusUnprocessableEntity || out != c.want {
 			t.Errorf("%s %s %s = %d %s, want 422 %s", c.method, path, c.body, st, out, c.want)
+		}
+	}
+	// Receivers take credentials in Authorization and Cookie: allowed.
+	for _, name := range []string{"Authorization", "Cookie"} {
+		if st, out, _ := f.raw(t, "PUT", hook+"/custom_headers/"+name, apiAdminToken, "application/json", []byte(`{"value":"secret-value"}`)); st != http.StatusNoContent {
+			t.Errorf("PUT custom header %s = %d %s, want 204", name, st, out)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // storeHook writes a hook straight into Redis, as one saved by an earlier
@@ -29,11 +30,11 @@ func storeHook(t *testing.T, redisURL, namespace, project, hookURL string) int64
 	defer s.Close()
 	hs := s.Hooks(nil)
 	ctx := context.Background()
-	ns, err := hs.NamespaceByPath(ctx, redisstore.KindProject, project)
+	ns, err := hs.NamespaceByPath(ctx, webhook.KindProject, project)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &redisstore.HookRecord{URL: hookURL, Triggers: []string{"push"}, EnableSSLVerification: true,
+	rec := &webhook.HookRecord{URL: hookURL, Triggers: []string{"push"}, EnableSSLVerification: true,
 		BranchFilterStrategy: "wildcard", CreatedAt: time.Now().UTC()}
 	if err := hs.CreateHook(ctx, ns, rec, 0); err != nil {
 		t.Fatal(err)
@@ -88,10 +89,11 @@ func TestLocalReceiversAreRefusedByDefault(t *testing.T) {
 	rcv.quiet(t, 500*time.Millisecond)
 }
 
-// A hook URL with an IPv6 zone (http://[::1%251]:…) is refused when saved,
-// with GitLab's message, and a stored one is refused when tested, without
-// a connection to the loopback receivers it would reach.
-func TestZonedLoopbackHookURLsAreRefused(t *testing.T) {
+// A hook URL with an IPv6 zone (http://[::1%251]:…), or another spelling
+// of a loopback address, is refused when saved, with GitLab's message, and
+// a stored one is refused when tested, without a connection to the
+// loopback receivers it would reach.
+func TestLoopbackHookURLsAreRefusedInEverySpelling(t *testing.T) {
 	v6, v6hits := hitCounter(t, "tcp6", "[::1]:0")
 	v4, v4hits := hitCounter(t, "tcp4", "127.0.0.1:0")
 	port6 := v6.Listener.Addr().(*net.TCPAddr).Port
@@ -107,6 +109,18 @@ func TestZonedLoopbackHookURLsAreRefused(t *testing.T) {
 		fmt.Sprintf("http://[::127.0.0.1]:%d/x", port4),
 		fmt.Sprintf("http://[64:ff9b::7f00:1]:%d/x", port4),
 		fmt.Sprintf("http://localhost:%d/x", port4),
+		// Spellings the resolver reads as 127.0.0.1 (inet_aton, a
+		// trailing dot, IDNA) or that embed it (SIIT).
+		fmt.Sprintf("http://2130706433:%d/x", port4),
+		fmt.Sprintf("http://0177.0.0.1:%d/x", port4),
+		fmt.Sprintf("http://0x7f.0.0.1:%d/x", port4),
+		fmt.Sprintf("http://127.1:%d/x", port4),
+		fmt.Sprintf("http://127.0.0.1.:%d/x", port4),
+		fmt.Sprintf("http://127.000.000.001:%d/x", port4),
+		fmt.Sprintf("http://0:%d/x", port4),
+		fmt.Sprintf("http://１２７．０．０．１:%d/x", port4),
+		fmt.Sprintf("http://①②⑦.⓪.⓪.①:%d/x", port4),
+		fmt.Sprintf("http://[::ffff:0:127.0.0.1]:%d/x", port4),
 	} {
 		status, body, _ := f.raw(t, http.MethodPost, hooks, apiAdminToken, "application/x-www-form-urlencoded",
 			[]byte("url="+url.QueryEscape(u)))
@@ -137,11 +151,12 @@ func TestZonedLoopbackHookURLsAreRefused(t *testing.T) {
 	}
 
 	// Stored before the check existed: a test delivery is refused too.
-	for _, u := range []string{fmt.Sprintf("http://[::1%%251]:%d/x", port6), fmt.Sprintf("http://[::ffff:127.0.0.1%%25lo]:%d/x", port4)} {
+	for _, u := range []string{fmt.Sprintf("http://[::1%%251]:%d/x", port6), fmt.Sprintf("http://[::ffff:127.0.0.1%%25lo]:%d/x", port4),
+		fmt.Sprintf("http://2130706433:%d/x", port4), fmt.Sprintf("http://127.1:%d/x", port4)} {
 		id := storeHook(t, f.redis.URL, "apitest", "acme/api", u)
 		status, body, _ := f.raw(t, http.MethodPost, fmt.Sprintf("%s/%d/test/push_events", hooks, id), apiAdminToken, "", nil)
-		if status != http.StatusUnprocessableEntity || !strings.Contains(body, "blocked") || strings.Contains(body, "secret from") {
-			t.Errorf("test of a stored hook at %s: %d %s, want 422 naming the refusal", u, status, body)
+		if status != http.StatusUnprocessableEntity || !strings.HasSuffix(body, `: Requests to localhost are not allowed"}`) || strings.Contains(body, "secret from") {
+			t.Errorf("test of a stored hook at %s: %d %s, want 422 naming the rule", u, status, body)
 		}
 	}
 	if n, m := v6hits.Load(), v4hits.Load(); n != 0 || m != 0 {

@@ -193,7 +193,7 @@ func adminDeadLetters(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || count <= 0 || count > 1000 {
 		count = 100
 	}
-	dls, err := rt.Store().DeadLetters(r.Context(), after, count)
+	dls, err := rt.DeadLetters(r.Context(), after, count)
 	if err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
 	}

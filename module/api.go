@@ -57,6 +57,13 @@ type API struct {
 	// group_hooks limit. -1: no cap. Default: 50.
 	MaxGroupHooks int `json:"max_group_hooks,omitempty"`
 
+	// MaxScopeNamespaces caps, per scope of a token with scopes, the
+	// projects and groups its writes give hooks to (each then holds at
+	// most max_project_hooks or max_group_hooks): a scoped token cannot
+	// make the store grow without bound. Paths that already have hooks do
+	// not count again. -1: no cap. Default: 1000.
+	MaxScopeNamespaces int `json:"max_scope_namespaces,omitempty"`
+
 	// MaxBody caps request bodies; larger ones get 413. Default: 1 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
 
@@ -119,6 +126,7 @@ func (m *API) Provision(ctx caddy.Context) error {
 		TrustUpstreamAuth:   m.TrustUpstreamAuth,
 		MaxProjectHooks:     limit(m.MaxProjectHooks, api.DefaultMaxProjectHooks),
 		MaxGroupHooks:       limit(m.MaxGroupHooks, api.DefaultMaxGroupHooks),
+		MaxScopeNamespaces:  limit(m.MaxScopeNamespaces, api.DefaultMaxScopeNamespaces),
 		MaxBody:             m.MaxBody,
 		TestRateLimit:       m.TestRateLimit,
 		ResendRateLimit:     m.ResendRateLimit,
@@ -129,8 +137,8 @@ func (m *API) Provision(ctx caddy.Context) error {
 	}
 	opt.Tokens = apiTokens(m.Tokens)
 	rt := app.Runtime()
-	opt.Integrations = rt.Store().Integrations(app.cfg.Secrets)
-	h, err := api.New(rt.Store().Hooks(app.cfg.Secrets), rt, opt)
+	opt.Integrations = rt.Integrations(app.cfg.Secrets)
+	h, err := api.New(rt.ManagedHooks(app.cfg.Secrets), rt, opt)
 	if err != nil {
 		return err
 	}
@@ -161,6 +169,7 @@ func (m *API) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Hand
 //		trust_upstream_auth
 //		max_project_hooks <n>
 //		max_group_hooks   <n>
+//		max_scope_namespaces <n>
 //		max_body          <size>
 //		test_rate_limit   <n per minute>
 //		resend_rate_limit <n per minute>
@@ -182,6 +191,8 @@ func (m *API) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = intArg(d, &m.MaxProjectHooks)
 		case "max_group_hooks":
 			err = intArg(d, &m.MaxGroupHooks)
+		case "max_scope_namespaces":
+			err = intArg(d, &m.MaxScopeNamespaces)
 		case "max_body":
 			err = sizeArg(d, &m.MaxBody)
 		case "test_rate_limit":

@@ -15,6 +15,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/ingest"
 	"github.com/grt-continuation/caddy-webhooks/spool"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
@@ -43,9 +44,12 @@ const (
 //	                     payload's "ref" is used)
 //
 // and the response body is the JSON payload. Only 2xx responses (not 204,
-// 206 or answers to HEAD) become events. Every X-Webhook-* header and
-// trailer (empty or not) is removed from every response before it reaches
-// the client. The decision is made from
+// 206 or answers to HEAD) become events, and only those to requests Match
+// selects. Every X-Webhook-* header and trailer (empty or not) is removed
+// from every response that passes the handler before it reaches the
+// client, whatever Match says, so the handler belongs on a route without
+// a matcher (the Caddyfile's `webhooks_capture @writes` puts the matcher
+// in Match itself). The decision is made from
 // the status and headers alone: other responses are neither buffered nor
 // copied, and event responses stream to the client unchanged while a
 // capped copy of the body is kept. The event is in Redis before the
@@ -64,6 +68,13 @@ const (
 // The placeholder {http.webhooks.event_id} holds the ID of the captured
 // event, for access logs.
 type Capture struct {
+	// MatcherSetsRaw selects, with Caddy's request matchers, the requests
+	// whose responses may be events (e.g. writes: method POST PUT PATCH
+	// DELETE); the responses to other requests only have their signal
+	// headers removed. In the Caddyfile it is the directive's matcher
+	// (`webhooks_capture @writes`). Default: every request.
+	MatcherSetsRaw caddyhttp.RawMatcherSets `json:"match,omitempty" caddy:"namespace=http.matchers"`
+
 	// MaxBody caps the payload. A larger event is rejected (logged and
 	// counted as events_rejected_total{reason="too_large"}); the client's
 	// response is not affected. It may not exceed the webhooks app's
@@ -88,10 +99,11 @@ type Capture struct {
 	// anyone, as GitLab does.
 	TrustedEventUUIDFrom []string `json:"trusted_event_uuid_from,omitempty"`
 
-	trusted []netip.Prefix
-	rt      *engine.Runtime
-	spool   *spool.Spool // nil: off
-	logger  *zap.Logger
+	matchers caddyhttp.MatcherSets
+	trusted  []netip.Prefix
+	rt       *engine.Runtime
+	spool    *spool.Spool // nil: off
+	logger   *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -128,16 +140,25 @@ func (c *Capture) Provision(ctx caddy.Context) error {
 	}
 	c.rt, c.spool = wh.Runtime(), wh.spool
 	registerMetrics(ctx)
+	if len(c.MatcherSetsRaw) > 0 {
+		sets, err := ctx.LoadModule(c, "MatcherSetsRaw")
+		if err != nil {
+			return fmt.Errorf("loading matchers: %w", err)
+		}
+		if err := c.matchers.FromInterface(sets); err != nil {
+			return err
+		}
+	}
 	return c.provisionRules(ctx)
 }
 
 // Validate checks the settings.
 func (c *Capture) Validate() error {
 	if c.MaxBody < 0 {
-		return fmt.Errorf("webhooks_capture: max_body must not be negative")
+		return errors.New("max_body must not be negative")
 	}
 	if c.EnqueueTimeout < 0 {
-		return fmt.Errorf("webhooks_capture: enqueue_timeout must not be negative")
+		return errors.New("enqueue_timeout must not be negative")
 	}
 	return nil
 }
@@ -148,8 +169,10 @@ func (c *Capture) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		maxBody:               c.MaxBody,
 		// HEAD has no body; CONNECT and upgrades carry a byte stream, not a
 		// response (HTTP/2 WebSockets even answer 200).
-		head:  r.Method == http.MethodHead || r.Method == http.MethodConnect || r.Header.Get("Upgrade") != "",
-		rules: c.requestRules(r),
+		head: r.Method == http.MethodHead || r.Method == http.MethodConnect || r.Header.Get("Upgrade") != "",
+	}
+	if tw.ignore = !c.selects(r); !tw.ignore {
+		tw.rules = c.requestRules(r)
 	}
 	chain := c.eventChain(r)
 	// Enqueue from a defer: reverse_proxy aborts a response whose client
@@ -169,6 +192,18 @@ func (c *Capture) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		tw.release()
 	}()
 	return next.ServeHTTP(tw, r)
+}
+
+// selects reports whether Match lets r's response be an event.
+func (c *Capture) selects(r *http.Request) bool {
+	if len(c.matchers) == 0 {
+		return true
+	}
+	ok, err := c.matchers.AnyMatchWithError(r)
+	if err != nil {
+		c.logger.Debug("webhooks_capture matcher failed", zap.Error(err))
+	}
+	return ok
 }
 
 // eventChain is the request's X-Gitlab-Event-UUID, or "" (a fresh chain)
@@ -211,6 +246,11 @@ func clientIP(r *http.Request) (netip.Addr, bool) {
 // finish queues the event a response announced, if any. It never changes
 // the response: a bad event is logged and counted.
 func (c *Capture) finish(tw *teeWriter, r *http.Request, chain string) {
+	if tw.ignored != "" {
+		if ce := c.logger.Check(zap.DebugLevel, "event signal ignored: the request is not one webhooks_capture's matcher selects"); ce != nil {
+			ce.Write(zap.String("event", tw.ignored), zap.String("method", r.Method), zap.String("uri", r.URL.Path))
+		}
+	}
 	if !tw.signaled && tw.rule == nil {
 		return
 	}
@@ -246,7 +286,7 @@ func (c *Capture) finish(tw *teeWriter, r *http.Request, chain string) {
 // spoolEvent keeps an event Redis did not take in the local spool; it
 // reports whether the event is safe.
 func (c *Capture) spoolEvent(ev *webhook.Event, redisErr error) bool {
-	return spoolEvent(c.spool, c.logger, ev, redisErr)
+	return ingest.SpoolEvent(c.spool, c.logger, ev, redisErr)
 }
 
 func (c *Capture) buildEvent(tw *teeWriter, r *http.Request, chain string) (*webhook.Event, error) {
@@ -254,12 +294,12 @@ func (c *Capture) buildEvent(tw *teeWriter, r *http.Request, chain string) (*web
 		return nil, &webhook.RejectError{Reason: webhook.RejectTooLarge,
 			Err: fmt.Errorf("payload is larger than max_body (%d bytes)", c.MaxBody)}
 	}
-	body, err := decode(tw.Header().Get("Content-Encoding"), tw.buf.Bytes(), c.MaxBody)
+	body, err := ingest.Decode(tw.Header().Get("Content-Encoding"), tw.buf.Bytes(), c.MaxBody)
 	if err != nil {
 		return nil, err
 	}
 	if tw.rule != nil {
-		return tw.rule.event(r, tw, body, chain)
+		return tw.rule.event(r, tw, body, chain, c.MaxBody)
 	}
 	sig := webhook.Signals{Event: tw.signals[0], Project: tw.signals[1], Namespace: tw.signals[2], Ref: tw.signals[3]}
 	return webhook.NewEvent(sig, body, chain, time.Now())

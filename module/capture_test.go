@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,13 +36,23 @@ func newCapture(t *testing.T, redisURL string) *Capture {
 	}
 	rt := engine.NewRuntime(store, "test", zaptest.NewLogger(t))
 	t.Cleanup(func() { _ = rt.Close(time.Second) })
+	testStores.Store(rt, store)
 	return &Capture{MaxBody: 1 << 20, EnqueueTimeout: caddy.Duration(2 * time.Second), rt: rt, logger: zaptest.NewLogger(t)}
+}
+
+// testStores are the stores under the tests' runtimes, to look inside.
+var testStores sync.Map // *engine.Runtime → *redisstore.Store
+
+// storeOf is the store under a runtime of newCapture.
+func storeOf(rt *engine.Runtime) *redisstore.Store {
+	s, _ := testStores.Load(rt)
+	return s.(*redisstore.Store)
 }
 
 // queued returns the events in the stream.
 func queued(t *testing.T, c *Capture) []webhook.Event {
 	t.Helper()
-	st := c.rt.Store()
+	st := storeOf(c.rt)
 	msgs, err := st.Client().XRange(context.Background(), st.Keys().Events(0), "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +60,7 @@ func queued(t *testing.T, c *Capture) []webhook.Event {
 	var out []webhook.Event
 	for _, m := range msgs {
 		id := m.Values["id"].(string)
-		body, err := st.Payloads(context.Background(), 0, []string{id})
+		body, err := st.Queue().Payloads(context.Background(), 0, []string{id})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,11 +158,16 @@ func TestCaptureDecisions(t *testing.T) {
 			w.WriteHeader(http.StatusOK)
 			io.WriteString(w, "<html>ok</html>")
 		}, wantBody: "<html>ok</html>", wantCode: 200},
+		{name: "rejected: payload not UTF-8, response untouched", upstream: func(w http.ResponseWriter, r *http.Request) {
+			signal(w.Header(), "push", "acme/api")
+			w.WriteHeader(http.StatusOK)
+			io.WriteString(w, "{\"ref\":\"refs/heads/main\",\"title\":\"caf\xe9\"}")
+		}, wantBody: "{\"ref\":\"refs/heads/main\",\"title\":\"caf\xe9\"}", wantCode: 200},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCapture(t, redis.URL)
-			c.rt.Store().Client().FlushAll(context.Background())
+			storeOf(c.rt).Client().FlushAll(context.Background())
 			method := tc.method
 			if method == "" {
 				method = http.MethodPost
@@ -360,5 +376,41 @@ func TestTeeWriterHoldsTheLastByteUntilTheEventIsQueued(t *testing.T) {
 	tw.completeResponse()
 	if rec.Body.String() != pushBody {
 		t.Fatalf("after queueing the client has %q", rec.Body.String())
+	}
+}
+
+// Caddy puts the module's ID in front of a configuration error ("…
+// webhooks_capture: invalid configuration: …"); the error itself says
+// only what is wrong.
+func TestCaptureSettingErrorsSayWhatIsWrong(t *testing.T) {
+	for c, want := range map[*Capture]string{
+		{MaxBody: -1}:        "max_body must not be negative",
+		{EnqueueTimeout: -1}: "enqueue_timeout must not be negative",
+	} {
+		if err := c.Validate(); err == nil || err.Error() != want {
+			t.Errorf("Validate() = %v, want %q", err, want)
+		}
+	}
+}
+
+// Match (the Caddyfile directive's matcher) says which requests' responses
+// may be events; every response loses its signal headers all the same.
+func TestCaptureMatchScopesEventsNotStripping(t *testing.T) {
+	redis := redistest.Start(t)
+	c := newCapture(t, redis.URL)
+	c.matchers = caddyhttp.MatcherSets{{caddyhttp.MatchMethod{"POST"}}}
+	announce := func(w http.ResponseWriter, r *http.Request) {
+		signal(w.Header(), "push", "acme/api")
+		io.WriteString(w, pushBody)
+	}
+	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodPost} {
+		rec := serve(t, c, httptest.NewRequest(method, "/push", nil), announce)
+		assertNoSignals(t, rec.Header())
+		if rec.Body.String() != pushBody {
+			t.Errorf("%s: the client got %q", method, rec.Body.String())
+		}
+	}
+	if evs := queued(t, c); len(evs) != 1 {
+		t.Fatalf("%d events queued, want the POST's alone", len(evs))
 	}
 }

@@ -151,7 +151,8 @@ func (c *HookConfig) build(repl *caddy.Replacer, network *delivery.NetworkPolicy
 	}
 	// Checked on the URL as it will be sent (placeholders and variables
 	// filled in), as GitLab checks a hook URL when it is saved; the text is
-	// masked, as a variable may hold the host.
+	// masked, as a variable may hold the host. A name is not resolved
+	// here (a DNS outage must not stop Caddy): each connection is checked.
 	if err := network.CheckURL(h.URL, h.URLVariables); err != nil {
 		return nil, fmt.Errorf("url %s: %s", h.MaskedURL(), hooklog.MaskSecrets(h, err.Error()))
 	}

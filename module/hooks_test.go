@@ -45,6 +45,8 @@ func TestBuildHooksRefusesUnsafeHeadersAndControlCharacters(t *testing.T) {
 		"X_Gitlab_Token":    func(c *HookConfig) { c.CustomHeaders["X_Gitlab_Token"] = "forged" },
 		"Transfer-Encoding": func(c *HookConfig) { c.CustomHeaders["Transfer-Encoding"] = "chunked" },
 		"Proxy-":            func(c *HookConfig) { c.CustomHeaders["Proxy-Authorization"] = "x" },
+		"Webhook-Signature": func(c *HookConfig) { c.CustomHeaders["Webhook-Signature"] = "v1,forged" },
+		"Content-Encoding":  func(c *HookConfig) { c.CustomHeaders["Content-Encoding"] = "gzip" },
 		"header value":      func(c *HookConfig) { c.CustomHeaders["X-Team"] = "a\x00b" },
 		"token":             func(c *HookConfig) { c.Token = "tok\x1b[0m" },
 		"URL variable":      func(c *HookConfig) { c.URLVariables["path"] = "p\nq" },

@@ -9,11 +9,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
 
 	"github.com/grt-continuation/caddy-webhooks/api"
-	"github.com/grt-continuation/caddy-webhooks/engine"
-	"github.com/grt-continuation/caddy-webhooks/spool"
+	"github.com/grt-continuation/caddy-webhooks/ingest"
 )
 
 func init() {
@@ -28,7 +26,8 @@ const (
 )
 
 // Ingest takes events that are not born from a response (background jobs,
-// git hooks, cron) over HTTP: POST one event as a JSON object
+// git hooks, cron) over HTTP, serving package ingest's handler: POST one
+// event as a JSON object
 //
 //	{"trigger": "push", "project": "acme/api", "ref": "refs/heads/main",
 //	 "payload": {…GitLab's payload…}}
@@ -81,10 +80,7 @@ type Ingest struct {
 	// Redis, per token). Default: 24h.
 	IdempotencyWindow caddy.Duration `json:"idempotency_window,omitempty"`
 
-	auth   *api.Authenticator
-	rt     *engine.Runtime
-	spool  *spool.Spool // nil: off
-	logger *zap.Logger
+	handler *ingest.Handler
 }
 
 // CaddyModule returns the Caddy module information.
@@ -92,9 +88,8 @@ func (*Ingest) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "http.handlers.webhooks_ingest", New: func() caddy.Module { return new(Ingest) }}
 }
 
-// Provision finds the webhooks app and checks the tokens.
+// Provision finds the webhooks app and builds the handler.
 func (in *Ingest) Provision(ctx caddy.Context) error {
-	in.logger = ctx.Logger()
 	app, err := ctx.AppIfConfigured("webhooks")
 	if errors.Is(err, caddy.ErrNotConfigured) {
 		return errors.New("webhooks_ingest needs the webhooks app: add a `webhooks { redis … }` global option")
@@ -121,10 +116,16 @@ func (in *Ingest) Provision(ctx caddy.Context) error {
 	if in.IdempotencyWindow == 0 {
 		in.IdempotencyWindow = caddy.Duration(DefaultIdempotencyWindow)
 	}
-	if in.auth, err = api.NewAuthenticator(apiTokens(in.Tokens), in.TrustUpstreamAuth); err != nil {
+	rt := wh.Runtime()
+	in.handler, err = ingest.New(rt, rt.Idempotency(), ingest.Options{
+		Settings: ingest.Settings{MaxBody: in.MaxBody, MaxRequest: in.MaxRequest, MaxBatch: in.MaxBatch,
+			EnqueueTimeout: time.Duration(in.EnqueueTimeout), IdempotencyWindow: time.Duration(in.IdempotencyWindow)},
+		Tokens: apiTokens(in.Tokens), TrustUpstreamAuth: in.TrustUpstreamAuth,
+		Spool: wh.spool, Logger: ctx.Logger(),
+	})
+	if err != nil {
 		return err
 	}
-	in.rt, in.spool = wh.Runtime(), wh.spool
 	registerMetrics(ctx)
 	return nil
 }
@@ -160,7 +161,7 @@ func (in *Ingest) Validate() error {
 // ServeHTTP implements caddyhttp.MiddlewareHandler. Every request is
 // answered here; next is not called.
 func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	in.serve(w, r)
+	in.handler.ServeHTTP(w, r)
 	return nil
 }
 

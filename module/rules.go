@@ -67,8 +67,9 @@ type CaptureRule struct {
 	// custom webhook template syntax: {{a.b.c}} is the body's value at that
 	// path, JSON-encoded (strings without their quotes, so "{{title}}" is
 	// safe); {{@trigger}}, {{@project}}, {{@group}} and {{@ref}} are the
-	// rule's resolved fields. The result must be a JSON object. Default:
-	// the body as is.
+	// rule's resolved fields. The result must be a JSON object of at most
+	// max_body bytes (the rendering stops there, and the event is rejected
+	// as too large). Default: the body as is.
 	Template string `json:"template,omitempty"`
 
 	matchers caddyhttp.MatcherSets
@@ -178,8 +179,9 @@ func pickRule(rules []*CaptureRule, status int, h http.Header) *CaptureRule {
 	return nil
 }
 
-// event builds the event a rule declares from the response.
-func (rule *CaptureRule) event(r *http.Request, tw *teeWriter, body []byte, chain string) (*webhook.Event, error) {
+// event builds the event a rule declares from the response; a payload its
+// template renders is bounded by maxBody while it is written, as a body is.
+func (rule *CaptureRule) event(r *http.Request, tw *teeWriter, body []byte, chain string, maxBody int64) (*webhook.Event, error) {
 	repl := ruleReplacer(r, tw, body)
 	sig := webhook.Signals{
 		Event:     repl.ReplaceKnown(rule.Event, ""),
@@ -200,8 +202,13 @@ func (rule *CaptureRule) event(r *http.Request, tw *teeWriter, body []byte, chai
 		}
 		var err error
 		payload, err = rule.tmpl.Render(body, map[string]string{
-			"trigger": sig.Event, "project": project, "group": sig.Namespace, "ref": sig.Ref})
-		if err != nil {
+			"trigger": sig.Event, "project": project, "group": sig.Namespace, "ref": sig.Ref}, int(maxBody))
+		var tooLarge *gitlab.TooLargeError
+		switch {
+		case errors.As(err, &tooLarge):
+			return nil, &webhook.RejectError{Reason: webhook.RejectTooLarge,
+				Err: fmt.Errorf("capture %s: template: the payload it renders is larger than max_body (%d bytes)", rule.Name, maxBody)}
+		case err != nil:
 			return nil, &webhook.RejectError{Reason: webhook.RejectPayload, Err: fmt.Errorf("capture %s: template: %w", rule.Name, err)}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -80,5 +81,31 @@ func TestCaptureRuleCheckRefusesWhatCanNeverWork(t *testing.T) {
 		if err := r.check(); err == nil {
 			t.Errorf("rule %+v was accepted", r)
 		}
+	}
+}
+
+// A rule's template renders at most max_body: one repeating a field of a
+// body just under max_body is stopped there and the event rejected as too
+// large, while the client's response is untouched.
+func TestCaptureRuleTemplateIsBoundedByMaxBody(t *testing.T) {
+	redis := redistest.Start(t)
+	c := newCapture(t, redis.URL)
+	c.MaxBody = 64 << 10
+	const ref = "{{text}}"
+	c.Rules = []*CaptureRule{mustRule(t, &CaptureRule{Name: "amplifier", Event: "note", Project: "acme/api",
+		Template: `{"object_kind":"note","note":"` + strings.Repeat(ref, 4000/len(ref)) + `"}`})}
+	body := `{"text":"` + strings.Repeat("x", 60<<10) + `"}`
+	before := rejected(t, webhook.RejectTooLarge)
+	rec := serve(t, c, httptest.NewRequest(http.MethodPost, "/x", nil), func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, body)
+	})
+	if rec.Body.String() != body {
+		t.Fatal("the client's response changed")
+	}
+	if n := len(queued(t, c)); n != 0 {
+		t.Fatalf("%d events queued, want the amplified one rejected", n)
+	}
+	if d := rejected(t, webhook.RejectTooLarge) - before; d != 1 {
+		t.Fatalf("too_large rejections grew by %v, want 1", d)
 	}
 }

@@ -64,9 +64,11 @@ func stripSignals(h http.Header) {
 // capped copy of its body is kept for the payload.
 type teeWriter struct {
 	*caddyhttp.ResponseWriterWrapper
-	head     bool  // a HEAD request: never an event
-	maxBody  int64 // cap on the copy
-	decided  bool  // a final (non-1xx) status was written
+	head     bool   // a HEAD request: never an event
+	ignore   bool   // a request Match leaves out: signals are stripped, never taken
+	ignored  string // the X-Webhook-Event such a response set
+	maxBody  int64  // cap on the copy
+	decided  bool   // a final (non-1xx) status was written
 	signals  [len(signalHeaders)]string
 	signaled bool           // the app set X-Webhook-Event (on any status)
 	rules    []*CaptureRule // capture rules whose request matchers matched
@@ -110,6 +112,9 @@ func (t *teeWriter) WriteHeader(status int) {
 		return
 	}
 	t.decided, t.status = true, status
+	if t.ignore {
+		t.ignored, t.signals = t.signals[0], [len(signalHeaders)]string{}
+	}
 	t.signaled = t.signals[0] != ""
 	if !t.signaled && len(t.rules) > 0 {
 		t.rule = pickRule(t.rules, status, h)

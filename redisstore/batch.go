@@ -112,28 +112,17 @@ func (b *batcher) loop() {
 				break more
 			}
 		}
-		b.flush(batch, false)
-		var again []*batchOp
+		b.flush(batch)
 		for _, op := range batch {
-			if missingScript(op.cmds) {
-				again = append(again, op)
-			} else {
-				close(op.done)
-			}
-		}
-		if len(again) > 0 {
-			b.flush(again, true)
-			for _, op := range again {
-				close(op.done)
-			}
+			close(op.done)
 		}
 		clear(batch)
 	}
 }
 
-// flush runs one pipeline. Errors are left on the commands: go-redis sets
-// a failed pipeline's error on each of them.
-func (b *batcher) flush(batch []*batchOp, eval bool) {
+// flush runs one pipeline (runPipeline: the calls that met a script
+// Redis had lost go again in full). Errors are left on the commands.
+func (b *batcher) flush(batch []*batchOp) {
 	// The pipeline gives up when its last caller does, as a caller's own
 	// command would: a capture that timed out spools its event, which must
 	// then not reach Redis from here as well.
@@ -143,25 +132,15 @@ func (b *batcher) flush(batch []*batchOp, eval bool) {
 	}
 	ctx, cancel := context.WithDeadline(b.ctx, deadline)
 	defer cancel()
-	p := b.rdb.Pipeline()
-	starts := make([]int, len(batch)+1)
-	for i, op := range batch {
-		starts[i] = p.Len()
+	run := runPipeline(ctx, b.rdb, len(batch), func(p redis.Pipeliner, eval bool, i int) {
 		// A caller that gave up (and may have spooled its event) must
 		// not have its command run after all.
-		if op.ctx.Err() == nil {
+		if op := batch[i]; op.ctx.Err() == nil {
 			op.queue(p, eval)
 		}
-	}
-	starts[len(batch)] = p.Len()
-	var tail redis.Cmder
-	if b.tail != nil && p.Len() > 0 {
-		tail = b.tail(ctx, p)
-	}
-	cmds, _ := p.Exec(ctx)
+	}, b.tail)
 	for i, op := range batch {
-		op.cmds = cmds[starts[i]:starts[i+1]:starts[i+1]]
-		op.tail = tail
+		op.cmds, op.tail = run.cmds[i], run.tail[i]
 	}
 }
 
@@ -178,17 +157,6 @@ func latestDeadline(batch []*batchOp) (time.Time, bool) {
 		}
 	}
 	return last, true
-}
-
-// missingScript tells whether a script call failed because Redis did not
-// have the script cached.
-func missingScript(cmds []redis.Cmder) bool {
-	for _, c := range cmds {
-		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			return true
-		}
-	}
-	return false
 }
 
 // close aborts the pipelines in flight and stops the flushers; calls still
@@ -208,12 +176,4 @@ func (b *batcher) shut() {
 func (b *batcher) wait() {
 	b.wg.Wait()
 	close(b.stopped)
-}
-
-// runScript queues a script call: by hash, or in full when eval is set.
-func runScript(ctx context.Context, p redis.Pipeliner, s *redis.Script, eval bool, keys []string, args ...any) *redis.Cmd {
-	if eval {
-		return s.Eval(ctx, p, keys, args...)
-	}
-	return s.EvalSha(ctx, p, keys, args...)
 }

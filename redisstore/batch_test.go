@@ -40,14 +40,14 @@ func TestConcurrentAddsShareRoundTrips(t *testing.T) {
 	s := newLogStore(t)
 	ctx := context.Background()
 	const n = 400
-	before := writes(t, s.rdb)
+	before := writes(t, s.c.rdb)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := s.AddEvent(ctx, &webhook.Event{ID: fmt.Sprintf("ev-%d", i), Trigger: "push", Project: "a/b", At: time.Now(), Body: []byte(`{}`)})
+			_, err := s.Queue().AddEvent(ctx, &webhook.Event{ID: fmt.Sprintf("ev-%d", i), Trigger: "push", Project: "a/b", At: time.Now(), Body: []byte(`{}`)})
 			errs <- err
 		}()
 	}
@@ -58,8 +58,8 @@ func TestConcurrentAddsShareRoundTrips(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rounds := writes(t, s.rdb) - before - 1 // the INFO itself
-	if got := s.rdb.XLen(ctx, s.keys.Events(0)).Val(); got != n {
+	rounds := writes(t, s.c.rdb) - before - 1 // the INFO itself
+	if got := s.c.rdb.XLen(ctx, s.c.keys.Events(0)).Val(); got != n {
 		t.Fatalf("%d events in the stream, want %d", got, n)
 	}
 	if rounds >= n/2 {
@@ -74,37 +74,37 @@ func TestScriptsSurviveAFlushedCache(t *testing.T) {
 	s := newLogStore(t)
 	ctx := context.Background()
 	now := time.Now()
-	if v, _, err := s.Admit(ctx, 1, "acme", 0, now); err != nil || v != Admitted {
+	if v, _, err := s.Health().Admit(ctx, 1, "acme", 0, now); err != nil || v != Admitted {
 		t.Fatalf("Admit = %d, %v", v, err)
 	}
-	if err := s.rdb.ScriptFlush(ctx).Err(); err != nil {
+	if err := s.c.rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if v, _, err := s.Admit(ctx, 1, "acme", 0, now); err != nil || v != Admitted {
+	if v, _, err := s.Health().Admit(ctx, 1, "acme", 0, now); err != nil || v != Admitted {
 		t.Fatalf("Admit after SCRIPT FLUSH = %d, %v", v, err)
 	}
 	d := &webhook.Delivery{EventID: "e", HookID: 1, Trigger: "push", At: now, Body: []byte(`{}`), Attempt: 1}
-	if err := s.EnsureGroups(ctx); err != nil {
+	if err := s.Queue().EnsureGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddDeliveries(ctx, []webhook.Delivery{*d}); err != nil {
+	if err := s.Queue().AddDeliveries(ctx, []webhook.Delivery{*d}); err != nil {
 		t.Fatal(err)
 	}
-	msgs, err := s.ReadDeliveries(ctx, 0, "c", ">", 1, time.Second)
+	msgs, err := s.Queue().ReadDeliveries(ctx, 0, "c", ">", 1, time.Second)
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("read %d deliveries: %v", len(msgs), err)
 	}
-	if err := s.rdb.ScriptFlush(ctx).Err(); err != nil {
+	if err := s.c.rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := s.Settle(ctx, &msgs[0], Outcome{Success: true, Attempted: true, Status: "200"},
-		HealthPolicy{Threshold: 4, Base: time.Minute, Max: time.Hour}, DeadLetterLimits{}, now,
-		&LogEntry{HookID: 1, EventID: "e", Trigger: "push", Kind: "delivery", ResponseStatus: "200", CreatedAt: now},
-		LogLimits{Retention: time.Hour, MaxEntries: 10})
+	st, err := s.Queue().Settle(ctx, &msgs[0], Outcome{Success: true, Attempted: true, Status: "200", At: now},
+		&webhook.LogEntry{HookID: 1, EventID: "e", Trigger: "push", Kind: "delivery", ResponseStatus: "200", CreatedAt: now},
+		Rules{Health: HealthPolicy{Threshold: 4, Base: time.Minute, Max: time.Hour},
+			Log: LogLimits{Retention: time.Hour, MaxEntries: 10}})
 	if err != nil || st.Already || st.LogErr != nil || st.LogID == 0 {
 		t.Fatalf("Settle after SCRIPT FLUSH = %+v, %v", st, err)
 	}
-	if n := s.rdb.XLen(ctx, s.keys.Ready(0)).Val(); n != 0 {
+	if n := s.c.rdb.XLen(ctx, s.c.keys.Ready(0)).Val(); n != 0 {
 		t.Errorf("%d entries left on the ready stream", n)
 	}
 }
@@ -115,24 +115,24 @@ func TestGivenUpCallsAreNotSent(t *testing.T) {
 	s := newLogStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := s.AddEvent(ctx, &webhook.Event{ID: "gone", Trigger: "push", At: time.Now(), Body: []byte(`{}`)})
+	_, err := s.Queue().AddEvent(ctx, &webhook.Event{ID: "gone", Trigger: "push", At: time.Now(), Body: []byte(`{}`)})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("AddEvent with a cancelled context = %v", err)
 	}
 	time.Sleep(50 * time.Millisecond)
-	if n := s.rdb.XLen(context.Background(), s.keys.Events(0)).Val(); n != 0 {
+	if n := s.c.rdb.XLen(context.Background(), s.c.keys.Events(0)).Val(); n != 0 {
 		t.Errorf("%d events in the stream, want 0", n)
 	}
 }
 
 func TestCallsAfterCloseFail(t *testing.T) {
 	s := newLogStore(t)
-	s.events.close()
-	_, err := s.AddEvent(context.Background(), &webhook.Event{ID: "late", Trigger: "push", At: time.Now(), Body: []byte(`{}`)})
+	s.c.events.close()
+	_, err := s.Queue().AddEvent(context.Background(), &webhook.Event{ID: "late", Trigger: "push", At: time.Now(), Body: []byte(`{}`)})
 	if !errors.Is(err, errBatcherClosed) {
 		t.Fatalf("AddEvent after close = %v, want %v", err, errBatcherClosed)
 	}
-	s.events = newBatcher(s.rdb, batchMax, batchTimeout) // for the cleanup's Close
+	s.c.events = newBatcher(s.c.rdb, batchMax, batchTimeout) // for the cleanup's Close
 }
 
 // TestCloseDoesNotWaitForAHungRedis: closing a store whose Redis stopped
@@ -144,7 +144,7 @@ func TestCloseDoesNotWaitForAHungRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddEvent(context.Background(), &webhook.Event{ID: "a", Trigger: "push", At: time.Now(), Body: []byte(`{}`)}); err != nil {
+	if _, err := s.Queue().AddEvent(context.Background(), &webhook.Event{ID: "a", Trigger: "push", At: time.Now(), Body: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Freeze()
@@ -152,7 +152,7 @@ func TestCloseDoesNotWaitForAHungRedis(t *testing.T) {
 	go func() {
 		defer close(done)
 		// A settle-like call without its own deadline: only close ends it.
-		_, _, _ = s.Admit(context.Background(), 1, "acme", 0, time.Now())
+		_, _, _ = s.Health().Admit(context.Background(), 1, "acme", 0, time.Now())
 	}()
 	time.Sleep(100 * time.Millisecond) // let the call reach a pipeline
 	closed := make(chan struct{})
@@ -172,29 +172,37 @@ func TestCloseDoesNotWaitForAHungRedis(t *testing.T) {
 func TestChainChecksTakeOneRoundTrip(t *testing.T) {
 	s := newLogStore(t)
 	ctx := context.Background()
-	check := func(event string, hooks ...int64) []ChainVerdict {
+	// check fans out one event of each of two chains; it returns the first
+	// chain's verdicts and the round trips the fan-out took.
+	check := func(event string, hooks ...int64) ([]ChainVerdict, int64) {
 		t.Helper()
-		vs, err := s.CheckChains(ctx, []ChainCheck{{Chain: "c1", EventID: event, HookIDs: hooks},
-			{Chain: "c2", EventID: event, HookIDs: hooks}}, time.Minute, 10)
+		evs, err := queueChecks(ctx, s, []chainCheck{{Chain: "c1", EventID: event, HookIDs: hooks},
+			{Chain: "c2", EventID: event, HookIDs: hooks}})
 		if err != nil {
 			t.Fatal(err)
 		}
+		before := writes(t, s.c.rdb)
+		vs, err := verdicts(ctx, s, evs, time.Minute, 10, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rounds := writes(t, s.c.rdb) - before - 1 // -1: the INFO itself
 		if len(vs) != 2 {
 			t.Fatalf("%d verdict lists for 2 checks", len(vs))
 		}
-		return vs[0]
+		return vs[0], rounds
 	}
-	if err := s.rdb.ScriptFlush(ctx).Err(); err != nil {
+	if err := s.c.rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if vs := check("e1", 1, 2); len(vs) != 2 || vs[0] != ChainAllowed || vs[1] != ChainAllowed {
+	if vs, _ := check("e1", 1, 2); len(vs) != 2 || vs[0] != ChainAllowed || vs[1] != ChainAllowed {
 		t.Fatalf("first event's verdicts after SCRIPT FLUSH = %v, want both OK", vs)
 	}
-	before := writes(t, s.rdb)
-	if vs := check("e2", 2, 3); len(vs) != 2 || vs[0] != ChainRecursive || vs[1] != ChainAllowed {
+	vs, rounds := check("e2", 2, 3)
+	if len(vs) != 2 || vs[0] != ChainRecursive || vs[1] != ChainAllowed {
 		t.Fatalf("second event's verdicts = %v, want hook 2 refused (already in the chain), hook 3 OK", vs)
 	}
-	if rounds := writes(t, s.rdb) - before - 1; rounds != 1 { // -1: the INFO itself
+	if rounds != 1 {
 		t.Errorf("a batch of chain checks took %d round trips, want 1", rounds)
 	}
 }

@@ -2,15 +2,84 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
+
+// chainCheck is one event's recursion check, as the fan-out makes it: the
+// event, its chain's shard, and the hooks it would trigger.
+type chainCheck struct {
+	Chain, EventID string
+	Shard          int
+	HookIDs        []int64
+}
+
+// queueChecks queues each check's event in its shard and reads it, as
+// fan-out finds events: pending, ready to be fanned out to one delivery
+// per hook, all of them checked in the chain.
+func queueChecks(ctx context.Context, s *Store, checks []chainCheck) ([]Fanned, error) {
+	q := s.Queue()
+	out := make([]Fanned, len(checks))
+	for i, c := range checks {
+		stream := s.c.keys.Events(c.Shard)
+		if err := q.createGroup(ctx, stream, GroupFanout); err != nil {
+			return nil, err
+		}
+		id, err := s.c.rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{"id", c.EventID}}).Result()
+		if err != nil {
+			return nil, err
+		}
+		read, err := s.c.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: GroupFanout, Consumer: "chaintest",
+			Streams: []string{stream, ">"}, Count: 1, Block: -1}).Result()
+		if err != nil {
+			return nil, err
+		}
+		if len(read) != 1 || len(read[0].Messages) != 1 || read[0].Messages[0].ID != id {
+			return nil, fmt.Errorf("read %v of shard %d, want the event just added (%s)", read, c.Shard, id)
+		}
+		f := Fanned{Shard: c.Shard, StreamID: id, EventID: c.EventID, Chain: c.Chain, Checked: len(c.HookIDs)}
+		for _, h := range c.HookIDs {
+			f.Deliveries = append(f.Deliveries, webhook.Delivery{EventID: c.EventID, HookID: h, Trigger: "push",
+				Chain: c.Chain, At: time.Now(), Body: []byte(`{}`)})
+		}
+		out[i] = f
+	}
+	return out, nil
+}
+
+// verdicts fans queued checks out at a given time, in one call (one round
+// trip), and returns the chain's verdict on each hook of each.
+func verdicts(ctx context.Context, s *Store, evs []Fanned, window time.Duration, maxHooks int, at time.Time) ([][]ChainVerdict, error) {
+	if err := s.Queue().fanOut(ctx, evs, chainRule{window: window, maxHooks: maxHooks}, HandOff{}, at); err != nil {
+		return nil, err
+	}
+	out := make([][]ChainVerdict, len(evs))
+	for i := range evs {
+		if evs[i].Already {
+			return nil, fmt.Errorf("event %s was fanned out already", evs[i].EventID)
+		}
+		out[i] = evs[i].Verdicts
+	}
+	return out, nil
+}
+
+// checkChains runs checks through the fan-out at a given time.
+func checkChains(ctx context.Context, s *Store, checks []chainCheck, window time.Duration, maxHooks int, at time.Time) ([][]ChainVerdict, error) {
+	evs, err := queueChecks(ctx, s, checks)
+	if err != nil {
+		return nil, err
+	}
+	return verdicts(ctx, s, evs, window, maxHooks, at)
+}
 
 // chainTester runs one event's chain check at a given time.
 type chainTester struct {
@@ -23,8 +92,8 @@ type chainTester struct {
 
 func (c chainTester) check(at time.Time, chain, event string, hooks ...int64) []ChainVerdict {
 	c.t.Helper()
-	vs, err := c.s.checkChainsAt(context.Background(),
-		[]ChainCheck{{Chain: chain, EventID: event, Shard: c.shard, HookIDs: hooks}}, c.window, c.maxHooks, at)
+	vs, err := checkChains(context.Background(), c.s,
+		[]chainCheck{{Chain: chain, EventID: event, Shard: c.shard, HookIDs: hooks}}, c.window, c.maxHooks, at)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -93,17 +162,17 @@ func TestChainGuard(t *testing.T) {
 			other := newEventID(t)
 			c.want(now, other, other, []int64{h(1), h(4)}, A, A)
 			c.want(now, other, newEventID(t), []int64{h(1), h(5)}, R, A)
-			if s.rdb.Exists(context.Background(), chainKey(s.keys.Namespace, tc.shard, root)).Val() != 1 {
+			if s.c.rdb.Exists(context.Background(), chainKey(s.c.keys.Namespace, tc.shard, root)).Val() != 1 {
 				t.Errorf("chain %s has no hash of its own in shard %d after its second event", root, tc.shard)
 			}
 		})
 	}
-	keys, err := s.rdb.Keys(context.Background(), s.keys.Namespace+":*chain*").Result()
+	keys, err := s.c.rdb.Keys(context.Background(), s.c.keys.Namespace+":*chain*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range keys {
-		if !strings.HasPrefix(k, s.keys.shard(0)+"chain:") && !strings.HasPrefix(k, s.keys.shard(3)+"chain:") {
+		if !strings.HasPrefix(k, s.c.keys.shard(0)+"chain:") && !strings.HasPrefix(k, s.c.keys.shard(3)+"chain:") {
 			t.Errorf("chain key %s is outside the hash tags of shards 0 and 3", k)
 		}
 	}
@@ -158,18 +227,18 @@ func TestRootChainsShareKeys(t *testing.T) {
 	s := newLogStore(t)
 	ctx := context.Background()
 	const events, window = 3000, 10 * time.Minute
-	checks := make([]ChainCheck, 0, 100)
+	checks := make([]chainCheck, 0, 100)
 	for i := range events {
 		id := newEventID(t)
-		checks = append(checks, ChainCheck{Chain: id, EventID: id, HookIDs: []int64{1, 2}})
+		checks = append(checks, chainCheck{Chain: id, EventID: id, HookIDs: []int64{1, 2}})
 		if len(checks) == cap(checks) || i == events-1 {
-			if _, err := s.CheckChains(ctx, checks, window, 100); err != nil {
+			if _, err := checkChains(ctx, s, checks, window, 100, time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			checks = checks[:0]
 		}
 	}
-	keys, err := s.rdb.Keys(ctx, s.keys.Namespace+":*chain*").Result()
+	keys, err := s.c.rdb.Keys(ctx, s.c.keys.Namespace+":*chain*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +247,7 @@ func TestRootChainsShareKeys(t *testing.T) {
 		t.Errorf("%d events left %d chain keys, want at most %d", events, len(keys), 2*chainSubBuckets)
 	}
 	for _, k := range keys {
-		if ttl := s.rdb.PTTL(ctx, k).Val(); ttl <= 0 || ttl > window {
+		if ttl := s.c.rdb.PTTL(ctx, k).Val(); ttl <= 0 || ttl > window {
 			t.Errorf("chain key %s has TTL %s, want one within the window %s", k, ttl, window)
 		}
 	}
@@ -197,21 +266,21 @@ func TestChainScriptsStayInOneSlot(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close() })
 	ctx := context.Background()
-	var checks []ChainCheck
+	var checks []chainCheck
 	roots := map[int]string{}
 	for shard := range 8 {
 		root := newEventID(t)
 		roots[shard] = root
-		checks = append(checks, ChainCheck{Chain: root, EventID: root, Shard: shard, HookIDs: []int64{1, 2}})
+		checks = append(checks, chainCheck{Chain: root, EventID: root, Shard: shard, HookIDs: []int64{1, 2}})
 	}
-	if _, err := s.CheckChains(ctx, checks, time.Minute, 100); err != nil {
+	if _, err := checkChains(ctx, s, checks, time.Minute, 100, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	checks = checks[:0]
 	for shard, root := range roots {
-		checks = append(checks, ChainCheck{Chain: root, EventID: newEventID(t), Shard: shard, HookIDs: []int64{2, 3}})
+		checks = append(checks, chainCheck{Chain: root, EventID: newEventID(t), Shard: shard, HookIDs: []int64{2, 3}})
 	}
-	vs, err := s.CheckChains(ctx, checks, time.Minute, 100)
+	vs, err := checkChains(ctx, s, checks, time.Minute, 100, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +291,7 @@ func TestChainScriptsStayInOneSlot(t *testing.T) {
 	}
 	nodes := map[string]bool{}
 	for shard := range 8 {
-		nodes[cluster.NodeFor(t, chainKey(s.keys.Namespace, shard, "x")).Addr] = true
+		nodes[cluster.NodeFor(t, chainKey(s.c.keys.Namespace, shard, "x")).Addr] = true
 	}
 	if len(nodes) < 2 {
 		t.Errorf("the 8 shards' chain keys are all on one node: the test proves nothing across nodes")

@@ -4,9 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// Control is what operators and the API steer or watch across every
+// process of a namespace: the pause, the queue depths and the rate limits
+// of API actions.
+type Control struct{ *conn }
 
 // Depths are the entries in each queue of the namespace.
 type Depths struct {
@@ -14,12 +20,12 @@ type Depths struct {
 }
 
 // QueueDepths counts the entries of every queue, over all shards.
-func (s *Store) QueueDepths(ctx context.Context) (Depths, error) {
-	cmds := make([][4]*redis.IntCmd, s.readShards())
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+func (c *Control) QueueDepths(ctx context.Context) (Depths, error) {
+	cmds := make([][4]*redis.IntCmd, c.readShards())
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range cmds {
-			cmds[i] = [4]*redis.IntCmd{p.XLen(ctx, s.keys.Events(i)), p.XLen(ctx, s.keys.Ready(i)),
-				p.ZCard(ctx, s.keys.Schedule(i)), p.XLen(ctx, s.keys.Dead(i))}
+			cmds[i] = [4]*redis.IntCmd{p.XLen(ctx, c.keys.Events(i)), p.XLen(ctx, c.keys.Ready(i)),
+				p.ZCard(ctx, c.keys.Schedule(i)), p.XLen(ctx, c.keys.Dead(i))}
 		}
 		return nil
 	})
@@ -37,8 +43,8 @@ func (s *Store) QueueDepths(ctx context.Context) (Depths, error) {
 }
 
 // Paused reads the operator pause shared by every process.
-func (s *Store) Paused(ctx context.Context) (bool, error) {
-	v, err := s.rdb.Get(ctx, s.keys.Paused()).Result()
+func (c *Control) Paused(ctx context.Context) (bool, error) {
+	v, err := c.rdb.Get(ctx, c.keys.Paused()).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return false, fmt.Errorf("reading the pause flag: %w", err)
 	}
@@ -46,15 +52,37 @@ func (s *Store) Paused(ctx context.Context) (bool, error) {
 }
 
 // SetPaused pauses (or resumes) deliveries in every process.
-func (s *Store) SetPaused(ctx context.Context, paused bool) error {
+func (c *Control) SetPaused(ctx context.Context, paused bool) error {
 	var err error
 	if paused {
-		err = s.rdb.Set(ctx, s.keys.Paused(), "1", 0).Err()
+		err = c.rdb.Set(ctx, c.keys.Paused(), "1", 0).Err()
 	} else {
-		err = s.rdb.Del(ctx, s.keys.Paused()).Err()
+		err = c.rdb.Del(ctx, c.keys.Paused()).Err()
 	}
 	if err != nil {
 		return fmt.Errorf("setting the pause flag: %w", err)
 	}
 	return nil
+}
+
+// Throttle counts one call of action by scope in the current fixed window
+// and reports whether it is within limit; if not, retryAfter is the time
+// left in the window. Every process sharing the Redis shares the count.
+func (c *Control) Throttle(ctx context.Context, action, scope string, limit int, window time.Duration, now time.Time) (ok bool, retryAfter time.Duration, err error) {
+	w := now.UnixMilli() / window.Milliseconds()
+	key := c.keys.Throttle(action, scope, w)
+	var incr *redis.IntCmd
+	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		incr = p.Incr(ctx, key)
+		p.PExpire(ctx, key, window)
+		return nil
+	})
+	if err != nil {
+		return false, 0, fmt.Errorf("counting %s calls: %w", action, err)
+	}
+	if incr.Val() <= int64(limit) {
+		return true, 0, nil
+	}
+	end := time.UnixMilli((w + 1) * window.Milliseconds())
+	return false, end.Sub(now), nil
 }

@@ -31,7 +31,7 @@ func TestDeadLettersWithEqualIDsInSeveralShardsPageOnce(t *testing.T) {
 	add := func(shard int, id string) {
 		d := webhook.Delivery{EventID: fmt.Sprintf("ev-%d-%s", shard, id), HookID: 1, Trigger: "push", At: time.UnixMilli(1000),
 			Body: []byte(`{}`), Attempt: 1}
-		err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Dead(shard), ID: id,
+		err := s.c.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.c.keys.Dead(shard), ID: id,
 			Values: []any{"d", EncodeDelivery(&d), "reason", "refused", "at", 1000, "n", 10}}).Err()
 		if err != nil {
 			t.Fatal(err)
@@ -48,7 +48,7 @@ func TestDeadLettersWithEqualIDsInSeveralShardsPageOnce(t *testing.T) {
 	for _, page := range []int64{1, 2, 3, 4, 5, 13, 100} {
 		var got []string
 		for after, n := "-", 0; n < 100; n++ {
-			dls, err := s.DeadLetters(ctx, after, page)
+			dls, err := s.DeadLetters().List(ctx, after, page)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,11 +64,11 @@ func TestDeadLettersWithEqualIDsInSeveralShardsPageOnce(t *testing.T) {
 			t.Errorf("pages of %d list %v\nwant %v", page, got, want)
 		}
 	}
-	if n, err := s.Redrive(ctx, want...); err != nil || n != len(want) {
+	if n, err := s.DeadLetters().Redrive(ctx, want...); err != nil || n != len(want) {
 		t.Fatalf("redrive: %d, %v", n, err)
 	}
 	for sh := range 4 {
-		if n, _ := s.rdb.XLen(ctx, s.keys.Dead(sh)).Result(); n != 0 {
+		if n, _ := s.c.rdb.XLen(ctx, s.c.keys.Dead(sh)).Result(); n != 0 {
 			t.Errorf("shard %d keeps %d dead letters after redriving them all", sh, n)
 		}
 	}

@@ -18,21 +18,21 @@ import (
 func deadLetterN(t *testing.T, s *Store, from, n, size int, lim DeadLetterLimits) (byCount, byBytes int) {
 	t.Helper()
 	ctx := context.Background()
-	if err := s.EnsureGroups(ctx); err != nil {
+	if err := s.Queue().EnsureGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
 	body := []byte(`{"pad":"` + strings.Repeat("x", size) + `"}`)
 	for i := from; i < from+n; i++ {
 		d := webhook.Delivery{EventID: fmt.Sprintf("ev-%03d", i), HookID: 1, Trigger: "push", At: time.Now(), Body: body, Attempt: 1}
-		if err := s.AddDeliveries(ctx, []webhook.Delivery{d}); err != nil {
+		if err := s.Queue().AddDeliveries(ctx, []webhook.Delivery{d}); err != nil {
 			t.Fatal(err)
 		}
-		msgs, err := s.ReadDeliveries(ctx, 0, "c", ">", 1, time.Second)
+		msgs, err := s.Queue().ReadDeliveries(ctx, 0, "c", ">", 1, time.Second)
 		if err != nil || len(msgs) != 1 {
 			t.Fatalf("read %d deliveries: %v", len(msgs), err)
 		}
-		st, err := s.Settle(ctx, &msgs[0], Outcome{Reason: "expired"},
-			HealthPolicy{Threshold: 4, Base: time.Minute, Max: time.Hour}, lim, time.Now(), nil, LogLimits{})
+		st, err := s.Queue().Settle(ctx, &msgs[0], Outcome{Reason: "expired", At: time.Now()}, nil,
+			Rules{Health: HealthPolicy{Threshold: 4, Base: time.Minute, Max: time.Hour}, DeadLetters: lim})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +46,7 @@ func deadLetterN(t *testing.T, s *Store, from, n, size int, lim DeadLetterLimits
 // their total size (document and reason).
 func deadStream(t *testing.T, s *Store) (events []string, bytes int64) {
 	t.Helper()
-	msgs, err := s.rdb.XRange(context.Background(), s.keys.Dead(0), "-", "+").Result()
+	msgs, err := s.c.rdb.XRange(context.Background(), s.c.keys.Dead(0), "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,18 +104,18 @@ func TestDeadLettersStayWithinTheirByteBoundOldestFirst(t *testing.T) {
 
 	// Redriving takes the entry's bytes off the counter; an empty stream
 	// has none.
-	dl, err := s.DeadLetters(ctx, "-", 10)
+	dl, err := s.DeadLetters().List(ctx, "-", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.Redrive(ctx, dl[0].ID); n != 1 || err != nil {
+	if n, err := s.DeadLetters().Redrive(ctx, dl[0].ID); n != 1 || err != nil {
 		t.Fatalf("redrive = %d, %v", n, err)
 	}
 	_, size = deadStream(t, s)
 	if counted, _ := deadLetterBytes(ctx, s); counted != size {
 		t.Errorf("byte counter = %d after a redrive, the stream holds %d", counted, size)
 	}
-	if n, err := s.Redrive(ctx, dl[1].ID, dl[2].ID); n != 2 || err != nil {
+	if n, err := s.DeadLetters().Redrive(ctx, dl[1].ID, dl[2].ID); n != 2 || err != nil {
 		t.Fatalf("redrive = %d, %v", n, err)
 	}
 	if counted, _ := deadLetterBytes(ctx, s); counted != 0 {
@@ -138,7 +138,7 @@ func TestDeadLetterLargerThanTheBoundIsDropped(t *testing.T) {
 // deadLetterBytes is the size of the dead letters as counted against
 // DeadLetterLimits.MaxBytes.
 func deadLetterBytes(ctx context.Context, s *Store) (int64, error) {
-	n, err := s.rdb.Get(ctx, s.keys.DeadBytes(0)).Int64()
+	n, err := s.c.rdb.Get(ctx, s.c.keys.DeadBytes(0)).Int64()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
 	}

@@ -13,22 +13,10 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
-// redriveScript moves a dead letter back to the ready stream as a first
-// attempt, and takes its size off the dead-bytes counter. Its payload's
-// reference passes to the ready entry.
-var redriveScript = redis.NewScript(`
--- KEYS: dead, ready, dead bytes; ARGV: dead entry id, delivery
-local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
-if #e == 0 then return 0 end
-redis.call('XADD', KEYS[2], '*', 'd', ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[1])
-local f = e[1][2]
-for i = 1, #f, 2 do
-  if f[i] == 'n' then redis.call('DECRBY', KEYS[3], tonumber(f[i + 1]) or 0) end
-end
-if redis.call('XLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[3]) end
-return 1
-`)
+// DeadLetters is the deliveries given up on: a stream per shard, kept
+// within their bounds as they are added (Queue.Settle), listed across the
+// shards, and put back on the ready streams on request.
+type DeadLetters struct{ *conn }
 
 // DeadLetter is a delivery given up on. Its ID is the entry's stream ID,
 // followed by "@<shard>" outside shard 0.
@@ -90,9 +78,9 @@ func streamLess(a string, ash int, b string, bsh int) bool {
 	return ash < bsh
 }
 
-// DeadLetters lists up to count dead letters of all shards, oldest first,
+// List lists up to count dead letters of all shards, oldest first,
 // after the dead letter start ("-" for the beginning).
-func (s *Store) DeadLetters(ctx context.Context, start string, count int64) ([]DeadLetter, error) {
+func (dl *DeadLetters) List(ctx context.Context, start string, count int64) ([]DeadLetter, error) {
 	afterShard, afterID := -1, ""
 	if start != "-" {
 		var err error
@@ -100,9 +88,9 @@ func (s *Store) DeadLetters(ctx context.Context, start string, count int64) ([]D
 			return nil, err
 		}
 	}
-	n := s.readShards()
+	n := dl.readShards()
 	cmds := make([]*redis.XMessageSliceCmd, n)
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := dl.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range cmds {
 			from := "-"
 			switch {
@@ -112,7 +100,7 @@ func (s *Store) DeadLetters(ctx context.Context, start string, count int64) ([]D
 			default:
 				from = "(" + afterID
 			}
-			cmds[i] = p.XRangeN(ctx, s.keys.Dead(i), from, "+", count)
+			cmds[i] = p.XRangeN(ctx, dl.keys.Dead(i), from, "+", count)
 		}
 		return nil
 	})
@@ -148,14 +136,14 @@ func (s *Store) DeadLetters(ctx context.Context, start string, count int64) ([]D
 
 // Redrive puts dead letters back on their shards' ready streams as first
 // attempts. It returns how many it moved; unknown IDs are skipped.
-func (s *Store) Redrive(ctx context.Context, ids ...string) (int, error) {
+func (dl *DeadLetters) Redrive(ctx context.Context, ids ...string) (int, error) {
 	moved := 0
 	for _, id := range ids {
 		shard, sid, err := parseDeadID(id)
 		if err != nil {
 			continue
 		}
-		msgs, err := s.rdb.XRange(ctx, s.keys.Dead(shard), sid, sid).Result()
+		msgs, err := dl.rdb.XRange(ctx, dl.keys.Dead(shard), sid, sid).Result()
 		if err != nil {
 			return moved, fmt.Errorf("redriving dead letter %s: %w", id, err)
 		}
@@ -167,7 +155,7 @@ func (s *Store) Redrive(ctx context.Context, ids ...string) (int, error) {
 			return moved, fmt.Errorf("redriving dead letter %s: %w", id, err)
 		}
 		d.Attempt = 1
-		n, err := redriveScript.Run(ctx, s.rdb, []string{s.keys.Dead(shard), s.keys.Ready(shard), s.keys.DeadBytes(shard)},
+		n, err := redriveScript.run(ctx, dl.rdb, []string{dl.keys.Dead(shard), dl.keys.Ready(shard), dl.keys.DeadBytes(shard)},
 			sid, EncodeDelivery(&d)).Int64()
 		if err != nil {
 			return moved, fmt.Errorf("redriving dead letter %s: %w", id, err)
@@ -175,20 +163,4 @@ func (s *Store) Redrive(ctx context.Context, ids ...string) (int, error) {
 		moved += int(n)
 	}
 	return moved, nil
-}
-
-// DeliveryCounts returns how many times each pending ready entry of a
-// shard was handed out (to any consumer), for poison detection.
-func (s *Store) DeliveryCounts(ctx context.Context, shard int, first, last string) (map[string]int64, error) {
-	pend, err := s.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
-		Stream: s.keys.Ready(shard), Group: GroupDeliver, Start: first, End: last, Count: 1000,
-	}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("reading pending deliveries: %w", err)
-	}
-	out := make(map[string]int64, len(pend))
-	for _, p := range pend {
-		out[p.ID] = p.RetryCount
-	}
-	return out, nil
 }

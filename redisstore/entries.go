@@ -1,10 +1,267 @@
 package redisstore
 
 import (
+	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
+
+// EventMsg is an Event read from shard Shard's stream, with its stream entry
+// ID. The event's Body is not read (fan-out chooses hooks by the other
+// fields); FanOut's Payloads fetches it when needed. Err is set when the
+// entry could not be decoded; such an entry is poison.
+type EventMsg struct {
+	Shard    int
+	StreamID string
+	Event    webhook.Event
+	Err      error
+}
+
+// DeliveryMsg is a Delivery read from shard Shard's stream, its payload
+// filled in. Err is set for an entry that could not be decoded.
+type DeliveryMsg struct {
+	Shard    int
+	StreamID string
+	Delivery webhook.Delivery
+	Err      error
+}
+
+// eventValues is an event's entry: its metadata; the body is in its
+// payload key.
+func eventValues(e *webhook.Event) []any {
+	return []any{
+		"id", e.ID, "trigger", e.Trigger, "project", e.Project, "ns", e.Namespace,
+		"ref", e.Ref, "chain", e.Chain, "at", e.At.UnixMilli(),
+	}
+}
+
+// decodeEvent reads an events entry. Entries of the layout before shards
+// carry their body; it is kept (legacy.go moves them).
+func decodeEvent(shard int, m redis.XMessage) EventMsg {
+	v := fields(m.Values)
+	at, err := v.int("at")
+	msg := EventMsg{Shard: shard, StreamID: m.ID, Event: webhook.Event{
+		ID: v.str("id"), Trigger: v.str("trigger"), Project: v.str("project"),
+		Namespace: v.str("ns"), Ref: v.str("ref"), Chain: v.str("chain"),
+		At: time.UnixMilli(at),
+	}}
+	if b, ok := m.Values["body"].(string); ok {
+		msg.Event.Body = []byte(b)
+	}
+	if msg.Event.Chain == "" {
+		msg.Event.Chain = msg.Event.ID
+	}
+	if err == nil && (msg.Event.ID == "" || msg.Event.Trigger == "") {
+		err = fmt.Errorf("missing id or trigger")
+	}
+	if err != nil {
+		msg.Err = fmt.Errorf("decoding event entry %s: %w", m.ID, err)
+	}
+	return msg
+}
+
+// EncodeDelivery returns the delivery's stored form: a JSON object written
+// by hand, because encoding/json would re-validate and compact the body
+// (already valid JSON) on every encode. A delivery of the event's shared
+// payload ends with "p":1 and carries no body; any other ends with its
+// body.
+func EncodeDelivery(d *webhook.Delivery) string {
+	body := []byte(d.Body)
+	if len(body) == 0 {
+		body = []byte("null")
+	}
+	if d.Shared {
+		body = nil
+	}
+	b := make([]byte, 0, len(body)+len(d.EventID)+len(d.Trigger)+len(d.Chain)+96)
+	b = append(b, `{"ev":`...)
+	b = appendJSONString(b, d.EventID)
+	b = append(b, `,"hook":`...)
+	b = strconv.AppendInt(b, d.HookID, 10)
+	b = append(b, `,"trigger":`...)
+	b = appendJSONString(b, d.Trigger)
+	b = append(b, `,"chain":`...)
+	b = appendJSONString(b, d.Chain)
+	b = append(b, `,"att":`...)
+	b = strconv.AppendInt(b, int64(d.Attempt), 10)
+	b = append(b, `,"at":`...)
+	b = strconv.AppendInt(b, d.At.UnixMilli(), 10)
+	if d.Shared {
+		return string(append(b, sharedTail...))
+	}
+	b = append(b, bodyKey...)
+	b = append(b, body...)
+	b = append(b, '}')
+	return string(b)
+}
+
+// sharedTail ends the stored form of a delivery of the shared payload.
+const sharedTail = `,"p":1}`
+
+// bodyKey introduces the body, Encode's last member. A JSON string cannot
+// hold it unescaped, so its first occurrence is the member's key.
+const bodyKey = `,"body":`
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			q, _ := json.Marshal(s) // the rare string that needs escaping
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// DecodeDelivery parses a delivery's stored form. Encode's layout is read
+// member by member (ownForm), without scanning the body, which was
+// validated at capture; anything else (such as the earlier layout, with
+// the body before "att", or a string with escapes) goes through
+// encoding/json.
+func DecodeDelivery(s string) (webhook.Delivery, error) {
+	out, ok := ownForm(s)
+	if !ok {
+		var d storedDelivery
+		if i := strings.Index(s, bodyKey); i > 0 && strings.HasPrefix(s, `{"ev":`) && strings.Contains(s[:i], `,"att":`) &&
+			strings.HasSuffix(s, "}") {
+			if err := json.Unmarshal([]byte(s[:i]+"}"), &d); err != nil {
+				return webhook.Delivery{}, fmt.Errorf("decoding delivery: %w", err)
+			}
+			d.Body = json.RawMessage(s[i+len(bodyKey) : len(s)-1])
+		} else if err := json.Unmarshal([]byte(s), &d); err != nil {
+			return webhook.Delivery{}, fmt.Errorf("decoding delivery: %w", err)
+		}
+		out = webhook.Delivery{EventID: d.EventID, HookID: d.HookID, Trigger: d.Trigger, Chain: d.Chain,
+			At: time.UnixMilli(d.AtMs), Body: d.Body, Attempt: d.Attempt, Shared: d.Shared == 1}
+	}
+	if out.EventID == "" || out.HookID == 0 {
+		return out, fmt.Errorf("decoding delivery: missing event or hook")
+	}
+	return out, nil
+}
+
+// ownForm reads a delivery in EncodeDelivery's layout, with strings that
+// need no unescaping; ok is false for anything else. Its strings share
+// s's memory.
+func ownForm(s string) (d webhook.Delivery, ok bool) {
+	var at, att int64
+	rest := s
+	if d.EventID, rest, ok = cutMember(rest, `{"ev":`, cutPlainString); !ok {
+		return d, false
+	}
+	if d.HookID, rest, ok = cutMember(rest, `,"hook":`, cutInt); !ok {
+		return d, false
+	}
+	if d.Trigger, rest, ok = cutMember(rest, `,"trigger":`, cutPlainString); !ok {
+		return d, false
+	}
+	if d.Chain, rest, ok = cutMember(rest, `,"chain":`, cutPlainString); !ok {
+		return d, false
+	}
+	if att, rest, ok = cutMember(rest, `,"att":`, cutInt); !ok || att != int64(int(att)) {
+		return d, false
+	}
+	if at, rest, ok = cutMember(rest, `,"at":`, cutInt); !ok {
+		return d, false
+	}
+	d.Attempt, d.At = int(att), time.UnixMilli(at)
+	switch {
+	case rest == sharedTail:
+		d.Shared = true
+	case strings.HasPrefix(rest, bodyKey) && strings.HasSuffix(rest, "}") && len(rest) > len(bodyKey)+1:
+		d.Body = json.RawMessage(rest[len(bodyKey) : len(rest)-1])
+	default:
+		return d, false
+	}
+	return d, true
+}
+
+// cutMember cuts key, then a value read by cut, off the front of s.
+func cutMember[T any](s, key string, cut func(string) (T, string, bool)) (T, string, bool) {
+	rest, ok := strings.CutPrefix(s, key)
+	if !ok {
+		var zero T
+		return zero, s, false
+	}
+	return cut(rest)
+}
+
+// cutPlainString cuts a JSON string without escapes off the front of s.
+func cutPlainString(s string) (string, string, bool) {
+	if len(s) == 0 || s[0] != '"' {
+		return "", s, false
+	}
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			return s[1:i], s[i+1:], true
+		case c == '\\' || c < 0x20 || c >= 0x7f:
+			return "", s, false // escapes, control or non-ASCII bytes: encoding/json decides
+		}
+	}
+	return "", s, false
+}
+
+// cutInt cuts a JSON integer off the front of s.
+func cutInt(s string) (int64, string, bool) {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	return n, s[i:], err == nil
+}
+
+// storedDelivery is a delivery's stored form as encoding/json reads it.
+type storedDelivery struct {
+	EventID string          `json:"ev"`
+	HookID  int64           `json:"hook"`
+	Trigger string          `json:"trigger"`
+	Chain   string          `json:"chain"`
+	Body    json.RawMessage `json:"body"`
+	Attempt int             `json:"att"`
+	AtMs    int64           `json:"at"`
+	Shared  int             `json:"p"`
+}
+
+func decodeDelivery(shard int, m redis.XMessage) DeliveryMsg {
+	d, err := DecodeDelivery(fields(m.Values).str("d"))
+	msg := DeliveryMsg{Shard: shard, StreamID: m.ID, Delivery: d}
+	if err != nil {
+		msg.Err = fmt.Errorf("entry %s: %w", m.ID, err)
+	}
+	return msg
+}
+
+type fields map[string]any
+
+func (f fields) str(k string) string {
+	s, _ := f[k].(string)
+	return s
+}
+
+func (f fields) int(k string) (int64, error) {
+	s, ok := f[k].(string)
+	if !ok {
+		return 0, fmt.Errorf("missing field %q", k)
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("field %q: %w", k, err)
+	}
+	return n, nil
+}
 
 // Stream entries as a script returns them (the reply of XREADGROUP or
 // XRANGE inside Lua): {id, {field, value, ...}} each. They are read into

@@ -17,10 +17,10 @@ import (
 func fanOutOne(t *testing.T, s *Store, ev *webhook.Event, hooks ...int64) Fanned {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := s.AddEvent(ctx, ev); err != nil {
+	if _, err := s.Queue().AddEvent(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
-	msgs, err := s.ReadEvents(ctx, 0, "c", ">", 1, 0)
+	msgs, err := s.Queue().ReadEvents(ctx, 0, "c", ">", 1, 0)
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("read %d events: %v", len(msgs), err)
 	}
@@ -32,7 +32,7 @@ func fanOutOne(t *testing.T, s *Store, ev *webhook.Event, hooks ...int64) Fanned
 	f.Deliveries = append(f.Deliveries, webhook.Delivery{EventID: ev.ID, HookID: 99, Trigger: "push",
 		Chain: ev.Chain, At: ev.At, Attempt: 1, Body: []byte(`{"text":"chat"}`)})
 	fs := []Fanned{f}
-	if err := s.FanOut(ctx, fs, 30*time.Minute, 100, HandOff{}); err != nil {
+	if err := s.Queue().FanOut(ctx, fs, 30*time.Minute, 100, HandOff{}); err != nil {
 		t.Fatal(err)
 	}
 	return fs[0]
@@ -42,7 +42,7 @@ func fanOutOne(t *testing.T, s *Store, ev *webhook.Event, hooks ...int64) Fanned
 // consumer of its own) and returns their hooks.
 func queuedHooks(t *testing.T, s *Store, id string) []int64 {
 	t.Helper()
-	ds, err := s.ReadDeliveries(context.Background(), 0, "reader-"+id, ">", 100, 0)
+	ds, err := s.Queue().ReadDeliveries(context.Background(), 0, "reader-"+id, ">", 100, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func queuedHooks(t *testing.T, s *Store, id string) []int64 {
 func TestFanOutRunsTheRecursionGuard(t *testing.T) {
 	s := newLogStore(t)
 	ctx := context.Background()
-	if err := s.EnsureGroups(ctx); err != nil {
+	if err := s.Queue().EnsureGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
 	event := func(chain string) *webhook.Event {
@@ -78,8 +78,8 @@ func TestFanOutRunsTheRecursionGuard(t *testing.T) {
 		return ev
 	}
 	refs := func(id string) (int64, bool) {
-		n, _ := s.rdb.HGet(ctx, s.keys.Refs(0), id).Int64()
-		exists := s.rdb.Exists(ctx, s.keys.Payload(0, id)).Val() == 1
+		n, _ := s.c.rdb.HGet(ctx, s.c.keys.Refs(0), id).Int64()
+		exists := s.c.rdb.Exists(ctx, s.c.keys.Payload(0, id)).Val() == 1
 		return n, exists
 	}
 
@@ -123,7 +123,7 @@ func TestFanOutRunsTheRecursionGuard(t *testing.T) {
 func TestFanOutOfASettledEventQueuesNothing(t *testing.T) {
 	s := newLogStore(t)
 	ctx := context.Background()
-	if err := s.EnsureGroups(ctx); err != nil {
+	if err := s.Queue().EnsureGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
 	ev, err := webhook.NewEvent(webhook.Signals{Event: "push", Project: "acme/api", Ref: "refs/heads/main"},
@@ -134,7 +134,7 @@ func TestFanOutOfASettledEventQueuesNothing(t *testing.T) {
 	f := fanOutOne(t, s, ev, 1)
 	again := []Fanned{{Shard: 0, StreamID: f.StreamID, EventID: ev.ID, Chain: ev.Chain, Checked: 1,
 		Deliveries: f.Deliveries[:1]}}
-	if err := s.FanOut(ctx, again, 30*time.Minute, 100, HandOff{}); err != nil {
+	if err := s.Queue().FanOut(ctx, again, 30*time.Minute, 100, HandOff{}); err != nil {
 		t.Fatal(err)
 	}
 	if !again[0].Already || len(again[0].Verdicts) != 0 {
@@ -153,7 +153,7 @@ func TestFanOutOfASettledEventQueuesNothing(t *testing.T) {
 func TestFanOutHandsDeliveriesToIdleWorkers(t *testing.T) {
 	s := newLogStore(t)
 	ctx := context.Background()
-	if err := s.EnsureGroups(ctx); err != nil {
+	if err := s.Queue().EnsureGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
 	fanOut := func(body string, ho HandOff, hooks ...int64) Fanned {
@@ -163,10 +163,10 @@ func TestFanOutHandsDeliveriesToIdleWorkers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.AddEvent(ctx, ev); err != nil {
+		if _, err := s.Queue().AddEvent(ctx, ev); err != nil {
 			t.Fatal(err)
 		}
-		msgs, err := s.ReadEvents(ctx, 0, "c", ">", 1, 0)
+		msgs, err := s.Queue().ReadEvents(ctx, 0, "c", ">", 1, 0)
 		if err != nil || len(msgs) != 1 {
 			t.Fatalf("read %d events: %v", len(msgs), err)
 		}
@@ -176,14 +176,14 @@ func TestFanOutHandsDeliveriesToIdleWorkers(t *testing.T) {
 				Chain: ev.Chain, At: ev.At, Attempt: 1, Shared: true})
 		}
 		fs := []Fanned{f}
-		if err := s.FanOut(ctx, fs, 30*time.Minute, 100, ho); err != nil {
+		if err := s.Queue().FanOut(ctx, fs, 30*time.Minute, 100, ho); err != nil {
 			t.Fatal(err)
 		}
 		return fs[0]
 	}
 	pending := func(consumer string) int64 {
 		t.Helper()
-		p, err := s.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: s.keys.Ready(0), Group: GroupDeliver,
+		p, err := s.c.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: s.c.keys.Ready(0), Group: GroupDeliver,
 			Start: "-", End: "+", Count: 100, Consumer: consumer}).Result()
 		if err != nil {
 			t.Fatal(err)
@@ -230,17 +230,17 @@ func TestAddEventForTakesItForTheFanOut(t *testing.T) {
 		return ev
 	}
 	early := event(`{"n":0}`)
-	if _, taken, err := s.AddEventFor(ctx, early, "f1"); err != nil || taken != nil {
+	if _, taken, err := s.Queue().AddEventFor(ctx, early, "f1"); err != nil || taken != nil {
 		t.Fatalf("AddEventFor without the group: taken %+v, error %v; want it stored, not taken", taken, err)
 	}
-	if err := s.EnsureGroups(ctx); err != nil {
+	if err := s.Queue().EnsureGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if msgs, _ := s.ReadEvents(ctx, 0, "other", ">", 10, 0); len(msgs) != 1 || msgs[0].Event.ID != early.ID {
+	if msgs, _ := s.Queue().ReadEvents(ctx, 0, "other", ">", 10, 0); len(msgs) != 1 || msgs[0].Event.ID != early.ID {
 		t.Fatalf("read %+v, want the event stored before the group", msgs)
 	}
 	first := event(`{"n":1}`)
-	_, taken, err := s.AddEventFor(ctx, first, "f1")
+	_, taken, err := s.Queue().AddEventFor(ctx, first, "f1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,19 +248,19 @@ func TestAddEventForTakesItForTheFanOut(t *testing.T) {
 		string(taken.Event.Body) != `{"n":1}` {
 		t.Fatalf("taken %+v, want the event with its body", taken)
 	}
-	if msgs, _ := s.ReadEvents(ctx, 0, "other", ">", 10, 0); len(msgs) != 0 {
+	if msgs, _ := s.Queue().ReadEvents(ctx, 0, "other", ">", 10, 0); len(msgs) != 0 {
 		t.Errorf("another consumer read %d events, want none", len(msgs))
 	}
-	mine, _ := s.ReadEvents(ctx, 0, "f1", "0", 10, 0)
+	mine, _ := s.Queue().ReadEvents(ctx, 0, "f1", "0", 10, 0)
 	if len(mine) != 1 || mine[0].StreamID != taken.StreamID {
 		t.Errorf("pending for the fan-out's consumer: %+v, want the event taken", mine)
 	}
 
 	waiting := event(`{"n":2}`)
-	if _, err := s.AddEvent(ctx, waiting); err != nil {
+	if _, err := s.Queue().AddEvent(ctx, waiting); err != nil {
 		t.Fatal(err)
 	}
-	_, taken, err = s.AddEventFor(ctx, event(`{"n":3}`), "f1")
+	_, taken, err = s.Queue().AddEventFor(ctx, event(`{"n":3}`), "f1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,53 +2,185 @@ package redisstore
 
 import (
 	"context"
-	"errors"
-	"io"
-	"net"
-	"syscall"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// Unreachable tells whether err says Redis could not be reached: a
-// refused, reset or closed connection, a dial or I/O timeout, no free
-// connection in time, or a deadline that ran out while waiting for Redis.
-// Errors Redis answered with (WRONGTYPE, OOM, LOADING, too few replica
-// acknowledgements), a caller that gave up (cancelled) and a closed store
-// are not: waiting for Redis would not have helped, or no one waits.
-func Unreachable(err error) bool {
-	var rerr redis.Error
-	var nerr net.Error
+// Health is the hooks' shared failure state, as GitLab keeps it
+// (recent_failures, disabled_until): a hook's health and its entry in the
+// disabled index live in its hook slot; the rate windows of top-level
+// namespaces in the slot of their name.
+type Health struct{ *conn }
+
+// HealthPolicy is GitLab's auto-disabling rule.
+type HealthPolicy struct {
+	// Threshold is the consecutive failure that disables (GitLab: 4).
+	Threshold int
+	// Base is the first temporary disable (1 min), doubled per further
+	// failure up to Max (24 h).
+	Base, Max time.Duration
+}
+
+// Admission is Admit's verdict on a delivery.
+type Admission int
+
+// Admission verdicts (the admission script's return values).
+const (
+	Admitted     Admission = 0
+	HookDisabled Admission = 1 // until a person re-enables it
+	HookCooling  Admission = 2 // temporarily disabled
+	RateLimited  Admission = 3
+)
+
+// rateWindowTTL keeps a minute's call count a little past its minute.
+const rateWindowTTL = 2 * time.Minute
+
+// Admit checks whether a delivery of hookID may go now. limit is the calls
+// per minute of the hook's top-level namespace (0: none). The hook's health
+// and the namespace's count are in different slots, so they are asked in
+// one round trip but not one script: a call of a disabled hook is counted
+// too.
+func (h *Health) Admit(ctx context.Context, hookID int64, topLevel string, limit int, now time.Time) (verdict Admission, until time.Time, err error) {
+	minute := now.Unix() / 60
+	var health, rate *redis.Cmd
+	_, err = h.work.do(ctx, func(p redis.Pipeliner, eval bool) {
+		health = admitScript.queue(ctx, p, eval, []string{h.keys.Health(hookID)}, now.UnixMilli())
+		if limit > 0 {
+			rate = countRateScript.queue(ctx, p, eval, []string{h.keys.RateWindow(topLevel, minute)}, rateWindowTTL.Milliseconds())
+		}
+	})
+	var res []int64
+	if err == nil {
+		res, err = health.Int64Slice()
+	}
+	var calls int64
+	if err == nil && rate != nil {
+		calls, err = rate.Int64()
+	}
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("admitting delivery of hook %d: %w", hookID, err)
+	}
 	switch {
-	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, redis.ErrClosed):
-		return false
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, redis.ErrPoolTimeout),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return true
-	case errors.As(err, &rerr):
-		return false // an answer
+	case Admission(res[0]) == HookCooling:
+		return HookCooling, time.UnixMilli(res[1]), nil
+	case Admission(res[0]) != Admitted:
+		return Admission(res[0]), time.Time{}, nil
+	case rate != nil && calls > int64(limit):
+		return RateLimited, time.Unix((minute+1)*60, 0), nil
 	}
-	return errors.As(err, &nerr)
+	return Admitted, time.Time{}, nil
 }
 
-// Reachable checks cheaply that Redis answers: a PING, to every master of
-// a Cluster (events may go to any of them). An error Redis answers with
-// (NOPERM, LOADING) is an answer: Reachable returns nil.
-func (s *Store) Reachable(ctx context.Context) error {
-	if c, ok := s.rdb.(*redis.ClusterClient); ok {
-		return c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
-			return unanswered(m.Ping(ctx).Err())
-		})
-	}
-	return unanswered(s.rdb.Ping(ctx).Err())
+// HealthState is a hook's failure state.
+type HealthState struct {
+	Fails         int
+	DisabledUntil time.Time // zero when not temporarily disabled
+	Disabled      bool      // until a person re-enables it
+	LastStatus    string
 }
 
-// unanswered is err unless Redis answered with it.
-func unanswered(err error) error {
-	var rerr redis.Error
-	if errors.As(err, &rerr) {
+// HookHealth reads a hook's failure state (from the layout before shards
+// while the janitor has not moved it yet).
+func (h *Health) HookHealth(ctx context.Context, hookID int64) (HealthState, error) {
+	var now, old *redis.SliceCmd
+	_, err := h.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		now = p.HMGet(ctx, h.keys.Health(hookID), "fails", "disabled_until", "disabled", "last_status")
+		old = p.HMGet(ctx, h.keys.legacyHealth(hookID), "fails", "disabled_until", "disabled", "last_status")
 		return nil
+	})
+	if err != nil {
+		return HealthState{}, fmt.Errorf("reading health of hook %d: %w", hookID, err)
 	}
-	return err
+	v := now.Val()
+	if v[0] == nil && v[1] == nil && v[2] == nil && v[3] == nil {
+		v = old.Val()
+	}
+	str := func(i int) string { s, _ := v[i].(string); return s }
+	st := HealthState{Disabled: str(2) == "1", LastStatus: str(3)}
+	st.Fails, _ = strconv.Atoi(str(0))
+	if ms, _ := strconv.ParseInt(str(1), 10, 64); ms > 0 {
+		st.DisabledUntil = time.UnixMilli(ms)
+	}
+	return st, nil
+}
+
+// ResetHealth re-enables a hook (a successful test, or a person).
+func (h *Health) ResetHealth(ctx context.Context, hookID int64) error {
+	_, err := h.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, h.keys.Health(hookID))
+		p.ZRem(ctx, h.keys.DisabledOf(hookID), hookID)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("resetting health of hook %d: %w", hookID, err)
+	}
+	return nil
+}
+
+// DisabledUntil returns the hooks disabled at now, with when they come
+// back (the zero time: until re-enabled).
+func (h *Health) DisabledUntil(ctx context.Context, now time.Time) (map[int64]time.Time, error) {
+	cmds := make([]*redis.ZSliceCmd, HookSlots)
+	_, err := h.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for j := range cmds {
+			cmds[j] = p.ZRangeByScoreWithScores(ctx, h.keys.Disabled(j), &redis.ZRangeBy{
+				Min: strconv.FormatInt(now.UnixMilli()+1, 10), Max: "+inf"})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading disabled hooks: %w", err)
+	}
+	out := map[int64]time.Time{}
+	for _, c := range cmds {
+		for _, z := range c.Val() {
+			m, _ := z.Member.(string)
+			id, err := strconv.ParseInt(m, 10, 64)
+			if err != nil {
+				continue
+			}
+			var until time.Time
+			if !math.IsInf(z.Score, 1) {
+				until = time.UnixMilli(int64(z.Score))
+			}
+			out[id] = until
+		}
+	}
+	return out, nil
+}
+
+// DisabledHooks counts the hooks disabled now (temporarily or until
+// re-enabled), across all processes.
+func (h *Health) DisabledHooks(ctx context.Context, now time.Time) (int64, error) {
+	cmds := make([]*redis.IntCmd, HookSlots)
+	_, err := h.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for j := range cmds {
+			cmds[j] = p.ZCount(ctx, h.keys.Disabled(j), strconv.FormatInt(now.UnixMilli()+1, 10), "+inf")
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("counting disabled hooks: %w", err)
+	}
+	var n int64
+	for _, c := range cmds {
+		n += c.Val()
+	}
+	return n, nil
+}
+
+// queueRecordHealth queues lua/record_health.lua for an attempt of hook
+// hookID: the health side of Queue.Settle.
+func queueRecordHealth(ctx context.Context, p redis.Pipeliner, eval bool, k Keys, hookID int64, o Outcome,
+	pol HealthPolicy) *redis.Cmd {
+	result := "fail"
+	if o.Success {
+		result = "ok"
+	}
+	return recordHealthScript.queue(ctx, p, eval, []string{k.Health(hookID), k.DisabledOf(hookID)},
+		o.At.UnixMilli(), result, o.Class, pol.Threshold, pol.Base.Milliseconds(), pol.Max.Milliseconds(), o.Status, hookID)
 }

@@ -28,12 +28,12 @@ func TestUnreachableTellsConnectionErrorsFromAnswers(t *testing.T) {
 	ctx := context.Background()
 	ev := &webhook.Event{ID: "e", Trigger: "push", At: time.Now(), Body: []byte(`{}`)}
 
-	if err := s.rdb.Set(ctx, "health:string", "x", 0).Err(); err != nil {
+	if err := s.c.rdb.Set(ctx, "health:string", "x", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	for _, answered := range []error{
-		s.rdb.Do(ctx, "XADD", "health:string", "*", "k", "v").Err(), // WRONGTYPE
-		s.rdb.Do(ctx, "NOSUCHCOMMAND").Err(),
+		s.c.rdb.Do(ctx, "XADD", "health:string", "*", "k", "v").Err(), // WRONGTYPE
+		s.c.rdb.Do(ctx, "NOSUCHCOMMAND").Err(),
 	} {
 		if answered == nil || Unreachable(answered) {
 			t.Errorf("Unreachable(%v) = true, want false (not a connection error)", answered)
@@ -41,7 +41,7 @@ func TestUnreachableTellsConnectionErrorsFromAnswers(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, gaveUp := s.AddEvent(cctx, ev); gaveUp == nil || Unreachable(gaveUp) {
+	if _, gaveUp := s.Queue().AddEvent(cctx, ev); gaveUp == nil || Unreachable(gaveUp) {
 		t.Errorf("Unreachable(%v) = true, want false (the caller gave up)", gaveUp)
 	}
 	if err := s.Reachable(ctx); err != nil {
@@ -51,7 +51,7 @@ func TestUnreachableTellsConnectionErrorsFromAnswers(t *testing.T) {
 	srv.Stop()
 	for _, timeout := range []time.Duration{100 * time.Millisecond, 5 * time.Second} {
 		tctx, cancel := context.WithTimeout(ctx, timeout)
-		_, refused := s.AddEvent(tctx, ev)
+		_, refused := s.Queue().AddEvent(tctx, ev)
 		cancel()
 		if !Unreachable(refused) {
 			t.Errorf("Unreachable(%v) = false with redis killed (deadline %s), want true", refused, timeout)
@@ -72,7 +72,7 @@ func TestUnreachableTellsConnectionErrorsFromAnswers(t *testing.T) {
 	}
 	s.Close()
 	closed = true
-	if _, err := s.AddEvent(ctx, ev); err == nil || Unreachable(err) {
+	if _, err := s.Queue().AddEvent(ctx, ev); err == nil || Unreachable(err) {
 		t.Errorf("Unreachable(%v) = true, want false (the store is closed)", err)
 	}
 }

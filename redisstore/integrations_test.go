@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/grt-continuation/caddy-webhooks/secret"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 func TestIntegrationLifecycle(t *testing.T) {
 	hs, s, box := newHookStore(t)
 	is := s.Integrations(box)
 	ctx := context.Background()
-	ns, err := hs.NamespaceByPath(ctx, KindProject, "Acme/API")
+	ns, err := hs.NamespaceByPath(ctx, webhook.KindProject, "Acme/API")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,9 +22,9 @@ func TestIntegrationLifecycle(t *testing.T) {
 		t.Fatalf("get before put: %v", err)
 	}
 	v0, _ := hs.HooksVersion(ctx)
-	const webhook = "https://hooks.slack.example/services/T000/B000/XXXXSECRET"
-	r, created, err := is.PutIntegration(ctx, ns, "slack", func(r *IntegrationRecord, created bool) error {
-		r.Webhook, r.Channel, r.Triggers = webhook, "#dev", []string{"push"}
+	const hookURL = "https://hooks.slack.example/services/T000/B000/XXXXSECRET"
+	r, created, err := is.PutIntegration(ctx, ns, "slack", func(r *webhook.IntegrationRecord, created bool) error {
+		r.Webhook, r.Channel, r.Triggers = hookURL, "#dev", []string{"push"}
 		return nil
 	})
 	if err != nil || !created || r.ID == 0 || r.Path != "Acme/API" {
@@ -33,19 +34,19 @@ func TestIntegrationLifecycle(t *testing.T) {
 		t.Fatalf("hooks version %d → %d: runtimes would not reload", v0, v1)
 	}
 	// The webhook is a secret: sealed at rest.
-	raw, _ := s.Client().HGet(ctx, s.keys.Integrations(), "project:acme/api:slack").Result()
+	raw, _ := s.Client().HGet(ctx, s.c.keys.Integrations(), "project:acme/api:slack").Result()
 	if raw == "" || strings.Contains(raw, "XXXXSECRET") {
 		t.Fatalf("stored form %q holds the webhook in clear (or nothing)", raw)
 	}
-	r2, created, err := is.PutIntegration(ctx, ns, "slack", func(r *IntegrationRecord, created bool) error {
+	r2, created, err := is.PutIntegration(ctx, ns, "slack", func(r *webhook.IntegrationRecord, created bool) error {
 		r.Channel = "#ops"
 		return nil
 	})
-	if err != nil || created || r2.ID != r.ID || r2.Webhook != webhook || r2.Channel != "#ops" {
+	if err != nil || created || r2.ID != r.ID || r2.Webhook != hookURL || r2.Channel != "#ops" {
 		t.Fatalf("update = %+v, %v, %v", r2, created, err)
 	}
 	all, err := is.LoadIntegrations(ctx)
-	if err != nil || len(all) != 1 || all[0].Webhook != webhook {
+	if err != nil || len(all) != 1 || all[0].Webhook != hookURL {
 		t.Fatalf("load = %+v, %v", all, err)
 	}
 	// Another key does not open it.

@@ -1,9 +1,12 @@
 package redisstore
 
 import (
-	"hash/fnv"
+	"crypto/sha256"
+	"encoding/hex"
 	"strconv"
 	"strings"
+
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // Consumer group names.
@@ -80,63 +83,6 @@ func (k Keys) Logs(i int) string { return k.shard(i) + "logs" }
 // hookSlot is the hash tag of a hook's shared state.
 func (k Keys) hookSlot(j int) string { return k.Namespace + ":{" + hookTags[j] + "}:" }
 
-// The hash tags of the shards ("q<i>.<n>") and hook slots ("hs<j>.<n>"):
-// n is the first number that puts tag i near the i-th point of a van der
-// Corput sequence over Redis Cluster's 16384 slots. So the first N tags,
-// for any N, are spread evenly over the slot range, and a Cluster whose
-// masters hold even slot ranges gets an even share of the shards (plain
-// "q0"…"q15" put 8 of 16 on one master of three).
-var shardTags, hookTags = spreadTags("q", MaxShards), spreadTags("hs", HookSlots)
-
-func spreadTags(prefix string, n int) []string {
-	const slots, window = 16384, 64
-	tags := make([]string, n)
-	for i := range tags {
-		target := int(vanDerCorput(uint32(i))*slots) + window/2
-		for k := 0; ; k++ {
-			t := prefix + strconv.Itoa(i) + "." + strconv.Itoa(k)
-			if slot := int(crc16(t)) % slots; slot >= target-window/2 && slot < target+window/2 {
-				tags[i] = t
-				break
-			}
-		}
-	}
-	return tags
-}
-
-// vanDerCorput is the base-2 radical inverse of i, in [0, 1).
-func vanDerCorput(i uint32) float64 {
-	var r float64
-	for f := 0.5; i > 0; i, f = i>>1, f/2 {
-		if i&1 == 1 {
-			r += f
-		}
-	}
-	return r
-}
-
-// crc16 is Redis Cluster's key hash (CRC-16/XMODEM).
-func crc16(s string) uint16 {
-	var crc uint16
-	for i := 0; i < len(s); i++ {
-		crc ^= uint16(s[i]) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc
-}
-
-// ShardTag is the hash tag of queue shard i.
-func ShardTag(i int) string { return shardTags[i] }
-
-// HookTag is the hash tag of hook slot j.
-func HookTag(j int) string { return hookTags[j] }
-
 func hookSlotOf(hookID int64) int { return int(uint64(hookID) % HookSlots) }
 
 // Health is a hook's failure state (GitLab's recent_failures and
@@ -174,22 +120,16 @@ func (k Keys) Throttle(action, scope string, window int64) string {
 	return k.Namespace + ":{d0}:throttle:" + action + ":" + scope + ":" + strconv.FormatInt(window, 10)
 }
 
+// Idempotency holds the event ID a caller's Idempotency-Key was first
+// used for (webhooks_ingest): per caller, so one token cannot swallow
+// another's events, and hashed, so any client string makes a safe key.
+func (k Keys) Idempotency(caller, key string) string {
+	sum := sha256.Sum256([]byte(caller + "\x00" + key))
+	return k.Namespace + ":{i0}:idem:" + hex.EncodeToString(sum[:])
+}
+
 // shardCount holds the most shards any process of the namespace used.
 func (k Keys) shardCount() string { return k.Namespace + ":{d0}:shards" }
-
-// ShardOf is the queue shard of a chain's events among n.
-func ShardOf(chain string, n int) int {
-	if n <= 1 {
-		return 0
-	}
-	return int(hash32(chain) % uint32(n))
-}
-
-func hash32(s string) uint32 {
-	h := fnv.New32a()
-	h.Write([]byte(s))
-	return h.Sum32()
-}
 
 // The keys of the layout before shards (v1): three hash slots, payloads
 // copied into every delivery. The store drains what they still hold into
@@ -208,3 +148,59 @@ func (k Keys) legacyHealth(hookID int64) string {
 func (k Keys) legacyHookLog(hookID int64) string {
 	return k.Namespace + ":{d0}:hook:" + strconv.FormatInt(hookID, 10) + ":log"
 }
+
+// Hooks managed through the API live under one hash tag, {h0}, so the
+// scripts that change them touch a single Redis Cluster slot:
+//
+//	<ns>:{h0}:hooks              hash, hook id → JSON (secrets sealed)
+//	<ns>:{h0}:hooks:version      counter, bumped on every change
+//	<ns>:{h0}:hooks:seq          counter, the last hook id handed out
+//	<ns>:{h0}:hooks:<kind>:<path> set of the hook ids of one project or
+//	                             group (path lower-cased)
+//	<ns>:{h0}:ns:seq             counter, the last project/group id handed out
+//	<ns>:{h0}:ns:by_path         hash, "<kind>:<lower path>" → numeric id
+//	<ns>:{h0}:ns:by_id           hash, "<kind>:<id>" → full path
+//	<ns>:{h0}:ns:scope:<scope>   counter, the ids handed out for a token
+//	                             scope's writes (scope lower-cased)
+
+// Hooks is the hash of API-managed hooks.
+func (k Keys) Hooks() string { return k.Namespace + ":{h0}:hooks" }
+
+// HooksVersion is bumped on every change to the hooks.
+func (k Keys) HooksVersion() string { return k.Namespace + ":{h0}:hooks:version" }
+
+// HookSeq hands out hook ids.
+func (k Keys) HookSeq() string { return k.Namespace + ":{h0}:hooks:seq" }
+
+// HookScope is the set of hook ids of one project or group.
+func (k Keys) HookScope(kind webhook.Kind, path string) string {
+	return k.Namespace + ":{h0}:hooks:" + string(kind) + ":" + strings.ToLower(path)
+}
+
+// NamespaceSeq hands out project and group ids.
+func (k Keys) NamespaceSeq() string { return k.Namespace + ":{h0}:ns:seq" }
+
+// NamespaceByPath maps "<kind>:<lower path>" to a numeric id.
+func (k Keys) NamespaceByPath() string { return k.Namespace + ":{h0}:ns:by_path" }
+
+// NamespaceByID maps "<kind>:<id>" to a full path.
+func (k Keys) NamespaceByID() string { return k.Namespace + ":{h0}:ns:by_id" }
+
+// NamespaceScopeCount counts the project and group ids handed out for the
+// writes of a token scope.
+func (k Keys) NamespaceScopeCount(scope string) string {
+	return k.Namespace + ":{h0}:ns:scope:" + strings.ToLower(scope)
+}
+
+// Chat integrations (Slack, Mattermost, Discord, Microsoft Teams) live
+// beside the hooks, under the same hash tag:
+//
+//	<ns>:{h0}:integrations   hash, "<kind>:<lower path>:<service>" → JSON
+//	                         (webhook sealed)
+//
+// Their ids come from the hook id counter, so a delivery's hook id names
+// either a hook or an integration; every change bumps the hooks version,
+// so runtimes reload both.
+
+// Integrations is the hash of chat integrations.
+func (k Keys) Integrations() string { return k.Namespace + ":{h0}:integrations" }

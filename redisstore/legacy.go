@@ -14,7 +14,7 @@ import (
 
 // The layout before shards (v1) kept the events in {e0} and the
 // deliveries, schedule, dead letters and hook state in {d0}, each delivery
-// with its own copy of the payload. DrainLegacy moves what those keys
+// with its own copy of the payload. Legacy.Drain moves what those keys
 // still hold into the shards, a page at a time, so a Redis written by an
 // older version (or by one still running during a rolling upgrade) is
 // drained without loss. Moving an entry writes it in its shard before
@@ -24,25 +24,28 @@ import (
 // the new ones until they expire (the old layout set their expiry), and
 // the old recursion chains are left to expire.
 
-// legacyPage is how many entries of each kind one DrainLegacy moves.
+// Legacy drains the layout before shards.
+type Legacy struct{ *conn }
+
+// legacyPage is how many entries of each kind one Drain moves.
 const legacyPage = 100
 
-// DrainLegacy moves up to a page of each kind of work from the old keys
+// Drain moves up to a page of each kind of work from the old keys
 // into the shards, and the old health of the hooks given; entries an old
 // consumer holds (pending for less than lease) wait for a later call. It
 // returns how many entries it moved.
-func (s *Store) DrainLegacy(ctx context.Context, lease time.Duration, hookIDs []int64) (int, error) {
+func (l *Legacy) Drain(ctx context.Context, lease time.Duration, hookIDs []int64) (int, error) {
 	var ev, rd, sc, dl, dis *redis.IntCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		ev, rd = p.XLen(ctx, s.keys.legacyEvents()), p.XLen(ctx, s.keys.legacyReady())
-		sc, dl = p.ZCard(ctx, s.keys.legacySchedule()), p.XLen(ctx, s.keys.legacyDead())
-		dis = p.ZCard(ctx, s.keys.legacyDisabled())
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ev, rd = p.XLen(ctx, l.keys.legacyEvents()), p.XLen(ctx, l.keys.legacyReady())
+		sc, dl = p.ZCard(ctx, l.keys.legacySchedule()), p.XLen(ctx, l.keys.legacyDead())
+		dis = p.ZCard(ctx, l.keys.legacyDisabled())
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("looking for work in the old layout: %w", err)
 	}
-	moved, err := s.drainLegacyHealth(ctx, hookIDs)
+	moved, err := l.drainLegacyHealth(ctx, hookIDs)
 	if err != nil {
 		return moved, err
 	}
@@ -50,8 +53,8 @@ func (s *Store) DrainLegacy(ctx context.Context, lease time.Duration, hookIDs []
 		n    int64
 		move func(context.Context, time.Duration) (int, error)
 	}{
-		{ev.Val(), s.drainLegacyEvents}, {rd.Val(), s.drainLegacyReady},
-		{sc.Val(), s.drainLegacySchedule}, {dl.Val(), s.drainLegacyDead}, {dis.Val(), s.drainLegacyDisabled},
+		{ev.Val(), l.drainLegacyEvents}, {rd.Val(), l.drainLegacyReady},
+		{sc.Val(), l.drainLegacySchedule}, {dl.Val(), l.drainLegacyDead}, {dis.Val(), l.drainLegacyDisabled},
 	}
 	for _, st := range steps {
 		if st.n == 0 {
@@ -68,12 +71,12 @@ func (s *Store) DrainLegacy(ctx context.Context, lease time.Duration, hookIDs []
 
 // legacyEntries reads a page of an old stream, leaving out the entries a
 // consumer received less than lease ago (still at work on them).
-func (s *Store) legacyEntries(ctx context.Context, stream, group string, lease time.Duration) ([]redis.XMessage, error) {
-	msgs, err := s.rdb.XRangeN(ctx, stream, "-", "+", legacyPage).Result()
+func (l *Legacy) legacyEntries(ctx context.Context, stream, group string, lease time.Duration) ([]redis.XMessage, error) {
+	msgs, err := l.rdb.XRangeN(ctx, stream, "-", "+", legacyPage).Result()
 	if err != nil || len(msgs) == 0 {
 		return nil, err
 	}
-	pend, err := s.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: stream, Group: group,
+	pend, err := l.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: stream, Group: group,
 		Start: msgs[0].ID, End: msgs[len(msgs)-1].ID, Count: legacyPage}).Result()
 	if err != nil && !redis.HasErrorPrefix(err, "NOGROUP") {
 		return nil, err
@@ -94,11 +97,11 @@ func (s *Store) legacyEntries(ctx context.Context, stream, group string, lease t
 }
 
 // dropLegacy acknowledges and deletes moved entries of an old stream.
-func (s *Store) dropLegacy(ctx context.Context, stream, group string, ids []string) error {
+func (l *Legacy) dropLegacy(ctx context.Context, stream, group string, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.XAck(ctx, stream, group, ids...)
 		p.XDel(ctx, stream, ids...)
 		return nil
@@ -106,9 +109,9 @@ func (s *Store) dropLegacy(ctx context.Context, stream, group string, ids []stri
 	return err
 }
 
-func (s *Store) drainLegacyEvents(ctx context.Context, lease time.Duration) (int, error) {
-	stream := s.keys.legacyEvents()
-	msgs, err := s.legacyEntries(ctx, stream, GroupFanout, lease)
+func (l *Legacy) drainLegacyEvents(ctx context.Context, lease time.Duration) (int, error) {
+	stream := l.keys.legacyEvents()
+	msgs, err := l.legacyEntries(ctx, stream, GroupFanout, lease)
 	if err != nil {
 		return 0, fmt.Errorf("reading old events: %w", err)
 	}
@@ -116,21 +119,21 @@ func (s *Store) drainLegacyEvents(ctx context.Context, lease time.Duration) (int
 	for _, m := range msgs {
 		em := decodeEvent(0, m)
 		if em.Err == nil {
-			if _, err := s.AddEvent(ctx, &em.Event); err != nil {
-				return len(ids), errors.Join(err, s.dropLegacy(ctx, stream, GroupFanout, ids))
+			if _, err := (&Queue{l.conn}).AddEvent(ctx, &em.Event); err != nil {
+				return len(ids), errors.Join(err, l.dropLegacy(ctx, stream, GroupFanout, ids))
 			}
 		}
 		ids = append(ids, m.ID)
 	}
-	if err := s.dropLegacy(ctx, stream, GroupFanout, ids); err != nil {
+	if err := l.dropLegacy(ctx, stream, GroupFanout, ids); err != nil {
 		return 0, fmt.Errorf("removing moved old events: %w", err)
 	}
 	return len(ids), nil
 }
 
-func (s *Store) drainLegacyReady(ctx context.Context, lease time.Duration) (int, error) {
-	stream := s.keys.legacyReady()
-	msgs, err := s.legacyEntries(ctx, stream, GroupDeliver, lease)
+func (l *Legacy) drainLegacyReady(ctx context.Context, lease time.Duration) (int, error) {
+	stream := l.keys.legacyReady()
+	msgs, err := l.legacyEntries(ctx, stream, GroupDeliver, lease)
 	if err != nil {
 		return 0, fmt.Errorf("reading old deliveries: %w", err)
 	}
@@ -143,26 +146,26 @@ func (s *Store) drainLegacyReady(ctx context.Context, lease time.Duration) (int,
 		}
 		ids = append(ids, m.ID)
 	}
-	if err := s.AddDeliveries(ctx, ds); err != nil {
+	if err := (&Queue{l.conn}).AddDeliveries(ctx, ds); err != nil {
 		return 0, err
 	}
-	if err := s.dropLegacy(ctx, stream, GroupDeliver, ids); err != nil {
+	if err := l.dropLegacy(ctx, stream, GroupDeliver, ids); err != nil {
 		return 0, fmt.Errorf("removing moved old deliveries: %w", err)
 	}
 	return len(ids), nil
 }
 
-func (s *Store) drainLegacySchedule(ctx context.Context, _ time.Duration) (int, error) {
-	zs, err := s.rdb.ZRangeWithScores(ctx, s.keys.legacySchedule(), 0, legacyPage-1).Result()
+func (l *Legacy) drainLegacySchedule(ctx context.Context, _ time.Duration) (int, error) {
+	zs, err := l.rdb.ZRangeWithScores(ctx, l.keys.legacySchedule(), 0, legacyPage-1).Result()
 	if err != nil {
 		return 0, fmt.Errorf("reading the old schedule: %w", err)
 	}
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, z := range zs {
 			m, _ := z.Member.(string)
 			if d, err := DecodeDelivery(m); err == nil {
 				// The old form (the body inline) is one the shards read.
-				p.ZAdd(ctx, s.keys.Schedule(ShardOf(d.Chain, s.shards)), redis.Z{Score: z.Score, Member: m})
+				p.ZAdd(ctx, l.keys.Schedule(ShardOf(d.Chain, l.shards)), redis.Z{Score: z.Score, Member: m})
 			}
 		}
 		return nil
@@ -174,20 +177,20 @@ func (s *Store) drainLegacySchedule(ctx context.Context, _ time.Duration) (int, 
 	for i, z := range zs {
 		members[i] = z.Member
 	}
-	if err := s.rdb.ZRem(ctx, s.keys.legacySchedule(), members...).Err(); err != nil {
+	if err := l.rdb.ZRem(ctx, l.keys.legacySchedule(), members...).Err(); err != nil {
 		return 0, fmt.Errorf("removing the moved old schedule: %w", err)
 	}
 	return len(zs), nil
 }
 
-func (s *Store) drainLegacyDead(ctx context.Context, _ time.Duration) (int, error) {
-	msgs, err := s.rdb.XRangeN(ctx, s.keys.legacyDead(), "-", "+", legacyPage).Result()
+func (l *Legacy) drainLegacyDead(ctx context.Context, _ time.Duration) (int, error) {
+	msgs, err := l.rdb.XRangeN(ctx, l.keys.legacyDead(), "-", "+", legacyPage).Result()
 	if err != nil {
 		return 0, fmt.Errorf("reading old dead letters: %w", err)
 	}
 	var bytes int64
 	ids := make([]string, 0, len(msgs))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, m := range msgs {
 			v := fields(m.Values)
 			n, _ := v.int("n")
@@ -197,19 +200,19 @@ func (s *Store) drainLegacyDead(ctx context.Context, _ time.Duration) (int, erro
 			if err != nil {
 				continue
 			}
-			sh := ShardOf(d.Chain, s.shards)
-			p.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Dead(sh), Values: []any{"d", v.str("d"), "reason", v.str("reason"),
+			sh := ShardOf(d.Chain, l.shards)
+			p.XAdd(ctx, &redis.XAddArgs{Stream: l.keys.Dead(sh), Values: []any{"d", v.str("d"), "reason", v.str("reason"),
 				"at", v.str("at"), "n", n}})
-			p.IncrBy(ctx, s.keys.DeadBytes(sh), n)
+			p.IncrBy(ctx, l.keys.DeadBytes(sh), n)
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("moving old dead letters: %w", err)
 	}
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.XDel(ctx, s.keys.legacyDead(), ids...)
-		p.DecrBy(ctx, s.keys.legacyDeadBytes(), bytes)
+	_, err = l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.XDel(ctx, l.keys.legacyDead(), ids...)
+		p.DecrBy(ctx, l.keys.legacyDeadBytes(), bytes)
 		return nil
 	})
 	if err != nil {
@@ -218,15 +221,15 @@ func (s *Store) drainLegacyDead(ctx context.Context, _ time.Duration) (int, erro
 	return len(ids), nil
 }
 
-// MoveLegacyHealth moves the health the layout before shards kept: of the
+// MoveHealth moves the health the layout before shards kept: of the
 // hooks given, and of every hook it had disabled. Run before the first
 // delivery, it keeps a hook disabled by an older version from getting
 // requests before its time.
-func (s *Store) MoveLegacyHealth(ctx context.Context, hookIDs []int64) (int, error) {
-	moved, err := s.drainLegacyHealth(ctx, hookIDs)
+func (l *Legacy) MoveHealth(ctx context.Context, hookIDs []int64) (int, error) {
+	moved, err := l.drainLegacyHealth(ctx, hookIDs)
 	for page := 0; err == nil && page < 1000; page++ {
 		var n int
-		if n, err = s.drainLegacyDisabled(ctx, 0); n == 0 {
+		if n, err = l.drainLegacyDisabled(ctx, 0); n == 0 {
 			break
 		}
 		moved += n
@@ -236,14 +239,14 @@ func (s *Store) MoveLegacyHealth(ctx context.Context, hookIDs []int64) (int, err
 
 // drainLegacyHealth moves the old health of the hooks given, unless they
 // have a new one already.
-func (s *Store) drainLegacyHealth(ctx context.Context, hookIDs []int64) (int, error) {
+func (l *Legacy) drainLegacyHealth(ctx context.Context, hookIDs []int64) (int, error) {
 	if len(hookIDs) == 0 {
 		return 0, nil
 	}
 	cmds := make([]*redis.MapStringStringCmd, len(hookIDs))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range hookIDs {
-			cmds[i] = p.HGetAll(ctx, s.keys.legacyHealth(id))
+			cmds[i] = p.HGetAll(ctx, l.keys.legacyHealth(id))
 		}
 		return nil
 	})
@@ -255,7 +258,7 @@ func (s *Store) drainLegacyHealth(ctx context.Context, hookIDs []int64) (int, er
 		if len(c.Val()) == 0 {
 			continue
 		}
-		if err := s.moveLegacyHealth(ctx, hookIDs[i], c.Val()); err != nil {
+		if err := l.moveLegacyHealth(ctx, hookIDs[i], c.Val()); err != nil {
 			return moved, err
 		}
 		moved++
@@ -265,20 +268,20 @@ func (s *Store) drainLegacyHealth(ctx context.Context, hookIDs []int64) (int, er
 
 // moveLegacyHealth writes a hook's old health in its slot (unless it has a
 // new one) with its place in the disabled index, then drops the old.
-func (s *Store) moveLegacyHealth(ctx context.Context, id int64, h map[string]string) error {
+func (l *Legacy) moveLegacyHealth(ctx context.Context, id int64, h map[string]string) error {
 	member := strconv.FormatInt(id, 10)
-	score, err := s.rdb.ZScore(ctx, s.keys.legacyDisabled(), member).Result()
+	score, err := l.rdb.ZScore(ctx, l.keys.legacyDisabled(), member).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("reading the old health of hook %d: %w", id, err)
 	}
 	disabled := err == nil
-	if n, err := s.rdb.Exists(ctx, s.keys.Health(id)).Result(); err != nil {
+	if n, err := l.rdb.Exists(ctx, l.keys.Health(id)).Result(); err != nil {
 		return fmt.Errorf("moving the health of hook %d: %w", id, err)
 	} else if n == 0 && len(h) > 0 {
-		_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.HSet(ctx, s.keys.Health(id), h)
+		_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, l.keys.Health(id), h)
 			if disabled {
-				p.ZAdd(ctx, s.keys.DisabledOf(id), redis.Z{Score: score, Member: member})
+				p.ZAdd(ctx, l.keys.DisabledOf(id), redis.Z{Score: score, Member: member})
 			}
 			return nil
 		})
@@ -286,9 +289,9 @@ func (s *Store) moveLegacyHealth(ctx context.Context, id int64, h map[string]str
 			return fmt.Errorf("moving the health of hook %d: %w", id, err)
 		}
 	}
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, s.keys.legacyHealth(id))
-		p.ZRem(ctx, s.keys.legacyDisabled(), member)
+	_, err = l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, l.keys.legacyHealth(id))
+		p.ZRem(ctx, l.keys.legacyDisabled(), member)
 		return nil
 	})
 	if err != nil {
@@ -299,22 +302,22 @@ func (s *Store) moveLegacyHealth(ctx context.Context, id int64, h map[string]str
 
 // drainLegacyDisabled moves the old health of the hooks the old layout
 // had disabled (hooks this process may not know).
-func (s *Store) drainLegacyDisabled(ctx context.Context, _ time.Duration) (int, error) {
-	zs, err := s.rdb.ZRange(ctx, s.keys.legacyDisabled(), 0, legacyPage-1).Result()
+func (l *Legacy) drainLegacyDisabled(ctx context.Context, _ time.Duration) (int, error) {
+	zs, err := l.rdb.ZRange(ctx, l.keys.legacyDisabled(), 0, legacyPage-1).Result()
 	if err != nil {
 		return 0, fmt.Errorf("reading the old disabled hooks: %w", err)
 	}
 	for _, m := range zs {
 		id, err := strconv.ParseInt(m, 10, 64)
 		if err != nil {
-			_ = s.rdb.ZRem(ctx, s.keys.legacyDisabled(), m).Err()
+			_ = l.rdb.ZRem(ctx, l.keys.legacyDisabled(), m).Err()
 			continue
 		}
-		h, err := s.rdb.HGetAll(ctx, s.keys.legacyHealth(id)).Result()
+		h, err := l.rdb.HGetAll(ctx, l.keys.legacyHealth(id)).Result()
 		if err != nil {
 			return 0, fmt.Errorf("reading the old health of hook %d: %w", id, err)
 		}
-		if err := s.moveLegacyHealth(ctx, id, h); err != nil {
+		if err := l.moveLegacyHealth(ctx, id, h); err != nil {
 			return 0, err
 		}
 	}

@@ -25,8 +25,8 @@ func newLogStore(t *testing.T) *Store {
 	return s
 }
 
-func logEntry(hook int64, status string, at time.Time) *LogEntry {
-	return &LogEntry{HookID: hook, EventID: "ev", Trigger: "push", Kind: "delivery", URL: "http://x/",
+func logEntry(hook int64, status string, at time.Time) *webhook.LogEntry {
+	return &webhook.LogEntry{HookID: hook, EventID: "ev", Trigger: "push", Kind: "delivery", URL: "http://x/",
 		RequestData: json.RawMessage(`{"a":1}`), ResponseStatus: status, CreatedAt: at}
 }
 
@@ -37,7 +37,7 @@ func TestLogRetentionAndCap(t *testing.T) {
 	t0 := time.Now().Add(-3 * time.Hour)
 	var ids []int64
 	for i := range 3 {
-		id, err := s.AppendLog(ctx, logEntry(1, "200", t0.Add(time.Duration(i)*time.Millisecond)), lim)
+		id, err := s.Log().Append(ctx, logEntry(1, "200", t0.Add(time.Duration(i)*time.Millisecond)), lim)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,39 +47,39 @@ func TestLogRetentionAndCap(t *testing.T) {
 		t.Fatalf("ids %v do not follow the entries' times (t0 %d)", ids, t0.UnixMilli())
 	}
 	// An entry two hours later trims those older than the retention.
-	if _, err := s.AppendLog(ctx, logEntry(1, "500", t0.Add(2*time.Hour)), lim); err != nil {
+	if _, err := s.Log().Append(ctx, logEntry(1, "500", t0.Add(2*time.Hour)), lim); err != nil {
 		t.Fatal(err)
 	}
-	if n := s.rdb.XLen(ctx, s.keys.HookLog(0, 1)).Val(); n != 1 {
+	if n := s.c.rdb.XLen(ctx, s.c.keys.HookLog(0, 1)).Val(); n != 1 {
 		t.Fatalf("after retention: %d entries, want 1", n)
 	}
 	// A log that stopped growing is trimmed by the janitor, and goes.
-	if n, err := s.TrimLogs(ctx, lim, t0.Add(4*time.Hour)); err != nil || n != 1 {
+	if n, err := s.Log().Trim(ctx, lim, t0.Add(4*time.Hour)); err != nil || n != 1 {
 		t.Fatalf("TrimLogs = %d, %v; want the one entry older than the retention", n, err)
 	}
-	if n := s.rdb.Exists(ctx, s.keys.HookLog(0, 1), s.keys.Logs(0)).Val(); n != 0 {
+	if n := s.c.rdb.Exists(ctx, s.c.keys.HookLog(0, 1), s.c.keys.Logs(0)).Val(); n != 0 {
 		t.Fatalf("an emptied log is kept (%d keys)", n)
 	}
 	// The cap keeps the newest entries.
 	now := time.Now()
 	for i := range 8 {
-		if _, err := s.AppendLog(ctx, logEntry(1, fmt.Sprint(200+i), now.Add(time.Duration(i)*time.Millisecond)), lim); err != nil {
+		if _, err := s.Log().Append(ctx, logEntry(1, fmt.Sprint(200+i), now.Add(time.Duration(i)*time.Millisecond)), lim); err != nil {
 			t.Fatal(err)
 		}
 	}
-	refs, err := s.LogRefs(ctx, 1, now.Add(-time.Hour))
+	refs, err := s.Log().Refs(ctx, 1, now.Add(-time.Hour))
 	if err != nil || len(refs) != 5 || refs[0].Status != "207" || refs[4].Status != "203" {
 		t.Fatalf("refs = %+v, %v; want the 5 newest, newest first", refs, err)
 	}
-	es, err := s.LogEntries(ctx, 1, refs[0].ID, 42, refs[1].ID)
+	es, err := s.Log().Entries(ctx, 1, refs[0].ID, 42, refs[1].ID)
 	if err != nil || len(es) != 2 || es[0].ID != refs[0].ID || es[0].ResponseStatus != "207" || string(es[1].RequestData) != `{"a":1}` {
 		t.Fatalf("entries = %+v, %v", es, err)
 	}
 	// since filters out older entries even before a trim.
-	if refs, _ := s.LogRefs(ctx, 1, now.Add(5*time.Millisecond)); len(refs) != 3 {
+	if refs, _ := s.Log().Refs(ctx, 1, now.Add(5*time.Millisecond)); len(refs) != 3 {
 		t.Fatalf("since: %d refs, want 3", len(refs))
 	}
-	if refs, err := s.LogRefs(ctx, 99, time.Time{}); err != nil || len(refs) != 0 {
+	if refs, err := s.Log().Refs(ctx, 99, time.Time{}); err != nil || len(refs) != 0 {
 		t.Fatalf("empty log = %v, %v", refs, err)
 	}
 }
@@ -89,12 +89,12 @@ func TestLogClockBehind(t *testing.T) {
 	ctx := context.Background()
 	lim := LogLimits{Retention: 48 * time.Hour, MaxEntries: 10}
 	now := time.Now()
-	a, err := s.AppendLog(ctx, logEntry(2, "200", now), lim)
+	a, err := s.Log().Append(ctx, logEntry(2, "200", now), lim)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Another process whose clock is a second behind still appends, after.
-	b, err := s.AppendLog(ctx, logEntry(2, "200", now.Add(-time.Second)), lim)
+	b, err := s.Log().Append(ctx, logEntry(2, "200", now.Add(-time.Second)), lim)
 	if err != nil || b <= a {
 		t.Fatalf("behind clock: id %d after %d, %v", b, a, err)
 	}
@@ -103,32 +103,32 @@ func TestLogClockBehind(t *testing.T) {
 func TestLatestEventAndThrottle(t *testing.T) {
 	s := newLogStore(t)
 	ctx := context.Background()
-	if b, err := s.LatestEvent(ctx, "acme/api", "push"); err != nil || b != nil {
+	if b, err := s.Samples().Latest(ctx, "acme/api", "push"); err != nil || b != nil {
 		t.Fatalf("no latest = %s, %v", b, err)
 	}
-	if err := s.SetLatestEvents(ctx, []*webhook.Event{{Project: "Acme/API", Trigger: "push", Body: []byte(`{"x":1}`)}}, time.Minute); err != nil {
+	if err := s.Samples().Keep(ctx, []*webhook.Event{{Project: "Acme/API", Trigger: "push", Body: []byte(`{"x":1}`)}}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := s.LatestEvent(ctx, "acme/api", "push"); err != nil || string(b) != `{"x":1}` {
+	if b, err := s.Samples().Latest(ctx, "acme/api", "push"); err != nil || string(b) != `{"x":1}` {
 		t.Fatalf("latest = %s, %v", b, err)
 	}
 	now := time.Now()
 	for i := range 6 {
-		ok, wait, err := s.Throttle(ctx, "test", "project:1:admin", 5, time.Minute, now)
+		ok, wait, err := s.Control().Throttle(ctx, "test", "project:1:admin", 5, time.Minute, now)
 		if err != nil || ok != (i < 5) || (!ok && (wait <= 0 || wait > time.Minute)) {
 			t.Fatalf("call %d: ok %v wait %s err %v", i+1, ok, wait, err)
 		}
 	}
-	if ok, _, _ := s.Throttle(ctx, "test", "project:1:other", 5, time.Minute, now); !ok {
+	if ok, _, _ := s.Control().Throttle(ctx, "test", "project:1:other", 5, time.Minute, now); !ok {
 		t.Fatal("another caller shares the count")
 	}
-	if ok, _, _ := s.Throttle(ctx, "test", "project:1:admin", 5, time.Minute, now.Add(time.Minute)); !ok {
+	if ok, _, _ := s.Control().Throttle(ctx, "test", "project:1:admin", 5, time.Minute, now.Add(time.Minute)); !ok {
 		t.Fatal("the next window is still limited")
 	}
 }
 
 func TestEncodeLogEntry(t *testing.T) {
-	e := &LogEntry{HookID: 3, EventID: "e", Trigger: "push", Kind: "delivery", URL: "http://x/{p}",
+	e := &webhook.LogEntry{HookID: 3, EventID: "e", Trigger: "push", Kind: "delivery", URL: "http://x/{p}",
 		RequestHeaders:  map[string]string{"req_data": "0", "X-Gitlab-Event": "Push Hook"},
 		RequestData:     json.RawMessage(`{"a": [1, 2], "s": "\"req_data\":0"}`),
 		ResponseHeaders: map[string]string{}, ResponseBody: `"req_data":0`, ResponseStatus: "200", CreatedAt: time.Unix(5, 0).UTC()}
@@ -154,7 +154,7 @@ func TestEncodeLogEntry(t *testing.T) {
 // json.Marshal's, whatever the strings, headers and numbers hold.
 func TestEncodeLogEntryAsJSON(t *testing.T) {
 	at := time.Date(2026, 11, 29, 7, 1, 2, 345678900, time.UTC)
-	for _, e := range []*LogEntry{
+	for _, e := range []*webhook.LogEntry{
 		{HookID: 1, EventID: "0194f0c2-7d1e-7a51-9a4c-5b1c2d3e4f50", Chain: "c", Trigger: "push", Kind: "delivery",
 			URL: "http://127.0.0.1/h/{path}", RequestHeaders: map[string]string{"X-Gitlab-Token": "[REDACTED]",
 				"User-Agent": "GitLab/18.6.0", "Content-Type": "application/json"}, RequestData: json.RawMessage(`{"a":1}`),
@@ -187,7 +187,7 @@ func FuzzEncodeLogEntry(f *testing.F) {
 		if math.IsInf(dur, 0) || math.IsNaN(dur) {
 			return
 		}
-		e := &LogEntry{HookID: 1, EventID: ev, Trigger: trig, RequestHeaders: map[string]string{hk: body, "b": hk},
+		e := &webhook.LogEntry{HookID: 1, EventID: ev, Trigger: trig, RequestHeaders: map[string]string{hk: body, "b": hk},
 			ResponseBody: body, Duration: dur, CreatedAt: time.Unix(1, 5).UTC()}
 		got, err := encodeLogEntry(e)
 		if err != nil {

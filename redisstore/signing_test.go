@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
 // Signing tokens, the one being rotated out included, are sealed at rest
@@ -15,11 +16,11 @@ import (
 func TestSigningTokensSealedAtRest(t *testing.T) {
 	hs, s, _ := newHookStore(t)
 	ctx := context.Background()
-	ns, _ := hs.NamespaceByPath(ctx, KindProject, "acme/api")
+	ns, _ := hs.NamespaceByPath(ctx, webhook.KindProject, "acme/api")
 	cur := gitlab.SigningTokenPrefix + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("C", 32)))
 	prev := gitlab.SigningTokenPrefix + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("P", 32)))
 	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-	r := &HookRecord{
+	r := &webhook.HookRecord{
 		URL: "https://example.com/", Triggers: []string{"push"}, CreatedAt: time.Now(),
 		Signing:               gitlab.SigningTokens{Current: cur, Previous: prev, PreviousUntil: until},
 		CustomWebhookTemplate: `{"kind":"{{object_kind}}"}`,
@@ -27,7 +28,7 @@ func TestSigningTokensSealedAtRest(t *testing.T) {
 	if err := hs.CreateHook(ctx, ns, r, 0); err != nil {
 		t.Fatal(err)
 	}
-	raw := s.Client().HGet(ctx, s.keys.Hooks(), "1").Val()
+	raw := s.Client().HGet(ctx, s.c.keys.Hooks(), "1").Val()
 	for _, secret := range []string{cur, prev, cur[len(gitlab.SigningTokenPrefix):], prev[len(gitlab.SigningTokenPrefix):]} {
 		if strings.Contains(raw, secret) {
 			t.Fatalf("a signing token is in clear in Redis: %s", raw)

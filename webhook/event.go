@@ -112,6 +112,9 @@ func NewEvent(sig Signals, body []byte, chain string, now time.Time) (*Event, er
 	if len(body) == 0 || body[0] != '{' || !json.Valid(body) {
 		return nil, reject(RejectPayload, "the payload is not a JSON object")
 	}
+	if at := InvalidUnicode(body); at >= 0 {
+		return nil, reject(RejectPayload, "the payload is not valid UTF-8 (at byte %d)", at)
+	}
 	ev.Body = body
 	if (trig == gitlab.Push || trig == gitlab.TagPush) && ev.Ref == "" {
 		var p struct {

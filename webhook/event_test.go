@@ -34,6 +34,10 @@ func TestNewEventValidates(t *testing.T) {
 		{name: "json array", sig: Signals{Event: "issues", Project: "acme/api"}, body: `[1]`, wantReason: RejectPayload},
 		{name: "truncated json", sig: Signals{Event: "issues", Project: "acme/api"}, body: `{"a":`, wantReason: RejectPayload},
 		{name: "empty body", sig: Signals{Event: "issues", Project: "acme/api"}, body: ``, wantReason: RejectPayload},
+		// Valid JSON to encoding/json, not to GitLab's receivers.
+		{name: "invalid UTF-8", sig: Signals{Event: "issues", Project: "acme/api"}, body: "{\"title\":\"caf\xe9\"}", wantReason: RejectPayload},
+		{name: "lone surrogate escape", sig: Signals{Event: "issues", Project: "acme/api"}, body: `{"title":"\ud800"}`, wantReason: RejectPayload},
+		{name: "escaped surrogate pair", sig: Signals{Event: "issues", Project: "acme/api"}, body: `{"title":"\ud83d\ude00 caf\u00e9 \\ud800"}`, wantProj: "acme/api", wantNS: "acme"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -78,5 +82,25 @@ func TestIdempotencyKeyStablePerEventAndHook(t *testing.T) {
 	}
 	if a == IdempotencyKey("ev1", 2) || a == IdempotencyKey("ev2", 1) {
 		t.Fatal("key does not depend on event and hook")
+	}
+}
+
+func TestInvalidUnicode(t *testing.T) {
+	for s, want := range map[string]int{
+		`{"a":"plain é 😀"}`:     -1,
+		`{"a":"\ud83d\ude00"}`:  -1,
+		`{"a":"\\ud800"}`:       -1, // an escaped backslash, then text
+		`{"a":"\u00e9\n\"\/"}`:  -1,
+		"{\"a\":\"\xff\"}":      6,
+		"{\"a\":\"ok\xc3\"}":    8,
+		`{"a":"\ud800"}`:        6,
+		`{"a":"\udc00\ud800"}`:  6,
+		`{"a":"x\ud83d\u0041"}`: 7,
+		`{"a":"\ud83d"}`:        6,
+		`{"\ud83dkey":1}`:       2,
+	} {
+		if got := InvalidUnicode([]byte(s)); got != want {
+			t.Errorf("InvalidUnicode(%q) = %d, want %d", s, got, want)
+		}
 	}
 }

@@ -86,12 +86,12 @@ func (d *Deliverer) Refresh(ctx context.Context) {
 		for i, h := range hooks {
 			ids[i] = h.ID
 		}
-		if _, err := d.store.MoveLegacyHealth(ctx, ids); err != nil {
+		if _, err := d.store.Legacy.MoveHealth(ctx, ids); err != nil {
 			d.log.Warn("moving the health kept before shards failed; deliveries wait", zap.Error(err))
 			return
 		}
 	}
-	if until, err := d.store.DisabledUntil(ctx, time.Now()); err == nil {
+	if until, err := d.store.Health.DisabledUntil(ctx, time.Now()); err == nil {
 		d.disabled.replace(until)
 		d.viewed.Store(true)
 	}
@@ -105,7 +105,7 @@ func (d *Deliverer) admitted(ctx context.Context, cfg *Config, m *redisstore.Del
 	if cfg.CallsPerMinute == 0 && !d.disabled.maybe(hook.ID, now) {
 		return true
 	}
-	verdict, until, err := d.store.Admit(ctx, hook.ID, topLevel(hook), cfg.CallsPerMinute, now)
+	verdict, until, err := d.store.Health.Admit(ctx, hook.ID, topLevel(hook), cfg.CallsPerMinute, now)
 	switch {
 	case err != nil:
 		// Fail open: Redis trouble must not stop deliveries that may go.

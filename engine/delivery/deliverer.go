@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
@@ -33,26 +34,24 @@ type Config struct {
 	DeadLetters redisstore.DeadLetterLimits
 }
 
-// Recorder builds the log entry of an attempt and bounds each hook's log
-// (the hook log).
-type Recorder interface {
-	Entry(kind string, req *Request, res *Result) *redisstore.LogEntry
-	Limits() redisstore.LogLimits
+// Store is what deliveries read and write in Redis.
+type Store struct {
+	Queue  *redisstore.Queue
+	Health *redisstore.Health
+	// Legacy moves the health the layout before shards kept.
+	Legacy *redisstore.Legacy
 }
-
-// KindDelivery is the log entry kind of a queued delivery's attempt.
-const KindDelivery = "delivery"
 
 // Deliverer sends the queued deliveries of one runtime: it reads them ahead
 // of the workers, gives each a worker slot and a slot of its hook (parking
 // it in the process while its hook is at its cap), sends it, and settles
 // the outcome (success, retry, dead letter, the hook's health).
 type Deliverer struct {
-	store    *redisstore.Store
+	store    Store
 	consumer string
 	log      *zap.Logger
 	hooks    func() *webhook.HookSet
-	record   Recorder
+	record   *hooklog.Log
 	sender   *Sender
 
 	cfg      atomic.Pointer[Config]
@@ -82,9 +81,9 @@ type Deliverer struct {
 	dispatched chan struct{}
 }
 
-// New builds a deliverer; hooks returns the hooks in effect, record builds
-// log entries. Nothing runs until Start.
-func New(store *redisstore.Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, record Recorder) *Deliverer {
+// New builds a deliverer; hooks returns the hooks in effect, record is the
+// hook log its attempts go to. Nothing runs until Start.
+func New(store Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, record *hooklog.Log) *Deliverer {
 	records, stopRecords := context.WithCancel(context.Background())
 	return &Deliverer{store: store, consumer: consumer, log: log, hooks: hooks, record: record, sender: NewSender(),
 		slots: newSlots(0), settling: make(chan struct{}, maxSettling), records: records, stopRecords: stopRecords}
@@ -113,7 +112,7 @@ const readBlock = 2 * time.Second
 // aborts deliveries in flight.
 func (d *Deliverer) Start(ctx, work context.Context) {
 	d.loopCtx, d.workCtx = ctx, work
-	d.cursors = make([]string, d.store.Shards())
+	d.cursors = make([]string, d.store.Queue.Shards())
 	for i := range d.cursors {
 		d.cursors[i] = "0" // our own unfinished deliveries first (after a crash)
 	}
@@ -146,7 +145,7 @@ func (d *Deliverer) ReadStep(ctx context.Context, shard int) (time.Duration, err
 	// Each shard reads its share of the workers, so the deliveries held
 	// here (read, not yet started) stay about two batches of Workers.
 	count := max(d.slots.limitNow()/len(d.cursors), 1)
-	msgs, err := d.store.ReadDeliveries(ctx, shard, d.consumer, cursor, int64(count), readBlock)
+	msgs, err := d.store.Queue.ReadDeliveries(ctx, shard, d.consumer, cursor, int64(count), readBlock)
 	if err != nil {
 		return 0, err
 	}
@@ -359,19 +358,9 @@ func (d *Deliverer) deliver(ctx context.Context, m *redisstore.DeliveryMsg, rele
 	}
 	metrics.Deliveries.WithLabelValues(res.Outcome()).Inc()
 	metrics.DeliveryDuration.Observe(res.Duration.Seconds())
-	d.LogResult(&req, &res)
+	d.logResult(&req, &res)
 	out := cfg.Retry.outcome(&res, dv, time.Now())
-	d.settle(m, hook, out, d.record.Entry(KindDelivery, &req, &res))
-}
-
-// Send makes one attempt outside the queue (a test or a resend) under the
-// current delivery settings.
-func (d *Deliverer) Send(ctx context.Context, req *Request) Result {
-	send := SendConfig{Timeout: 10 * time.Second, MaxResponseBody: 8 << 10, UserAgent: "GitLab"}
-	if cfg := d.cfg.Load(); cfg != nil {
-		send = cfg.Send
-	}
-	return d.sender.Send(ctx, &send, req)
+	d.settle(m, hook, out, d.record.Entry(hooklog.KindDelivery, attempt(&req, &res)))
 }
 
 func sleep(ctx context.Context, d time.Duration) {

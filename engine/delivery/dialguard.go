@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 )
@@ -16,10 +18,11 @@ import (
 // NetworkPolicy says which addresses deliveries may connect to. By default
 // only public unicast addresses are allowed, as GitLab does unless "Allow
 // requests to the local network from webhooks" is on. Hook URLs are
-// checked when saved (CheckURL), as GitLab's public_url validator does,
-// and every connection is checked again when dialled, on the address
-// actually being connected to, after DNS, so a name that resolves (or
-// re-resolves: DNS rebinding) to a local address is refused too.
+// checked when saved (CheckSavedURL: the host read as the dialer reads it,
+// a name resolved), as GitLab's public_url validator does, and every
+// connection is checked again when dialled, on the address actually being
+// connected to, after DNS, so a name that re-resolves (DNS rebinding) to a
+// local address is refused too.
 type NetworkPolicy struct {
 	// AllowLocal allows every address the guard would refuse: loopback,
 	// private, link-local (cloud metadata included), shared (CGNAT) and
@@ -28,6 +31,9 @@ type NetworkPolicy struct {
 	// Allow are networks allowed even when AllowLocal is off, e.g. one
 	// internal CI server: 10.1.2.3/32.
 	Allow []netip.Prefix
+	// Resolve looks a host name up when a hook is saved. Default: the
+	// system's resolver (net.DefaultResolver); tests give their own.
+	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 }
 
 // key identifies the policy, to keep connections made under one policy
@@ -46,6 +52,11 @@ func (p *NetworkPolicy) key() string {
 type BlockedError struct {
 	// Host is the address (IPv4-mapped ones unmapped) or name refused.
 	Host string
+	// Resolved is the address a name refused at save resolved to;
+	// invalid otherwise.
+	Resolved netip.Addr
+	// Lookup is why a name refused at save did not resolve; nil otherwise.
+	Lookup error
 	// Embedded is the IPv4 address the decision was made on when Host
 	// wraps one (IPv4-compatible, NAT64, 6to4, Teredo); invalid otherwise.
 	Embedded netip.Addr
@@ -57,8 +68,16 @@ type BlockedError struct {
 }
 
 func (e *BlockedError) Error() string {
+	if e.Lookup != nil {
+		return fmt.Sprintf("blocked: %s cannot be resolved: %v", e.Host, e.Lookup)
+	}
 	what := e.Host + " is " + e.Kind
-	if e.Embedded.IsValid() {
+	switch {
+	case e.Resolved.IsValid() && e.Embedded.IsValid():
+		what = fmt.Sprintf("%s resolves to %s, which embeds %s, %s", e.Host, e.Resolved, e.Embedded, e.Kind)
+	case e.Resolved.IsValid():
+		what = fmt.Sprintf("%s resolves to %s, %s", e.Host, e.Resolved, e.Kind)
+	case e.Embedded.IsValid():
 		what = fmt.Sprintf("%s embeds %s, %s", e.Host, e.Embedded, e.Kind)
 	}
 	if e.Kind == kindZoned {
@@ -74,6 +93,7 @@ const (
 	reasonLinkLocal    = "Requests to the link local network are not allowed"
 	reasonShared       = "Requests to the shared address space are not allowed"
 	reasonBroadcast    = "Requests to the limited broadcast address are not allowed"
+	reasonUnresolved   = "Host cannot be resolved or invalid"
 )
 
 // kindZoned is a host with an IPv6 zone (fe80::1%eth0), refused in hook
@@ -123,10 +143,11 @@ var localRanges = func() []localRange {
 
 // Prefixes of IPv6 addresses that carry an IPv4 address.
 var (
-	ipv4Compatible = netip.MustParsePrefix("::/96")        // deprecated, RFC 4291: ::a.b.c.d
-	nat64          = netip.MustParsePrefix("64:ff9b::/96") // RFC 6052: the last 32 bits
-	sixToFour      = netip.MustParsePrefix("2002::/16")    // RFC 3056: bits 16–47
-	teredo         = netip.MustParsePrefix("2001::/32")    // RFC 4380: server in bits 32–63, client in the last 32, inverted
+	ipv4Compatible = netip.MustParsePrefix("::/96")           // deprecated, RFC 4291: ::a.b.c.d
+	ipv4Translated = netip.MustParsePrefix("::ffff:0:0:0/96") // SIIT, RFC 2765: ::ffff:0:a.b.c.d
+	nat64          = netip.MustParsePrefix("64:ff9b::/96")    // RFC 6052: the last 32 bits
+	sixToFour      = netip.MustParsePrefix("2002::/16")       // RFC 3056: bits 16–47
+	teredo         = netip.MustParsePrefix("2001::/32")       // RFC 4380: server in bits 32–63, client in the last 32, inverted
 	unspecified6   = netip.IPv6Unspecified()
 	loopback6      = netip.IPv6Loopback()
 	loopback4      = netip.AddrFrom4([4]byte{127, 0, 0, 1})
@@ -134,8 +155,8 @@ var (
 
 // decidedOn returns the addresses a connection to a (zone dropped,
 // unmapped) is decided on: the IPv4 addresses an IPv6 address embeds, as
-// a packet to it ends up at them (through a NAT64 translator, a 6to4 relay
-// or a Teredo server and client), or a itself.
+// a packet to it ends up at them (through a NAT64 or SIIT translator, a
+// 6to4 relay or a Teredo server and client), or a itself.
 func decidedOn(a netip.Addr) []netip.Addr {
 	if !a.Is6() {
 		return []netip.Addr{a}
@@ -143,7 +164,7 @@ func decidedOn(a netip.Addr) []netip.Addr {
 	b := a.As16()
 	at := func(i int) netip.Addr { return netip.AddrFrom4([4]byte(b[i : i+4])) }
 	switch {
-	case ipv4Compatible.Contains(a) && a != unspecified6 && a != loopback6, nat64.Contains(a):
+	case ipv4Compatible.Contains(a) && a != unspecified6 && a != loopback6, nat64.Contains(a), ipv4Translated.Contains(a):
 		return []netip.Addr{at(12)}
 	case sixToFour.Contains(a):
 		return []netip.Addr{at(2)}
@@ -195,10 +216,11 @@ func (p *NetworkPolicy) Check(addr netip.Addr) error {
 }
 
 // CheckHost checks the host of a hook URL (url.URL.Hostname) before any
-// connection: a literal address as Check does, a host with a zone always
-// refused, and localhost names (RFC 6761) as loopback. Other names are
-// left to the check at dial time, after DNS: resolving them here would
-// prove nothing about the address a later lookup returns.
+// connection, read as the HTTP client and the resolver read it (IDNA, a
+// trailing dot, inet_aton's numeric forms): an address as Check does, a
+// host with a zone always refused, and localhost names (RFC 6761) as
+// loopback. Other names are resolved when a hook is saved
+// (CheckSavedURL) and checked at dial time, after each lookup.
 func (p *NetworkPolicy) CheckHost(host string) error {
 	if strings.Contains(host, "%") {
 		if addr, err := netip.ParseAddr(host); err == nil {
@@ -208,10 +230,16 @@ func (p *NetworkPolicy) CheckHost(host string) error {
 		}
 		return &BlockedError{Host: host, Kind: kindZoned, Reason: "IPv6 zone identifiers are not allowed"}
 	}
-	if addr, err := netip.ParseAddr(host); err == nil {
-		return p.Check(addr)
+	dialed := dialHost(host)
+	if addr, ok := hostAddr(dialed); ok {
+		err := p.Check(addr)
+		var be *BlockedError
+		if errors.As(err, &be) {
+			be.Host = host // as the URL writes it
+		}
+		return err
 	}
-	name := strings.TrimSuffix(strings.ToLower(host), ".")
+	name := strings.TrimSuffix(strings.ToLower(dialed), ".")
 	if (name == "localhost" || strings.HasSuffix(name, ".localhost")) &&
 		!p.AllowLocal && !p.allows(loopback4) && !p.allows(loopback6) {
 		return &BlockedError{Host: host, Kind: "a loopback address", Reason: reasonLocalhost}
@@ -219,26 +247,84 @@ func (p *NetworkPolicy) CheckHost(host string) error {
 	return nil
 }
 
-// CheckURL checks a hook URL when it is saved and before it is sent: the
-// URL template with its variables filled in, as GitLab validates the
-// interpolated URL. A URL that cannot be interpolated or parsed is left to
-// the URL validation. A host that comes from the variables is not named in
-// the error, as their values are secret.
+// CheckURL checks a hook URL before it is sent: the URL template with its
+// variables filled in, as GitLab validates the interpolated URL. A URL
+// that cannot be interpolated or parsed is left to the URL validation. A
+// host that comes from the variables is not named in the error, as their
+// values are secret.
 func (p *NetworkPolicy) CheckURL(template string, vars map[string]string) error {
+	_, err := p.checkURL(template, vars)
+	return err
+}
+
+// checkURL is CheckURL; it also returns the host when it is a name left to
+// resolve ("" otherwise).
+func (p *NetworkPolicy) checkURL(template string, vars map[string]string) (name string, err error) {
 	raw, err := gitlab.InterpolateURL(template, vars)
 	if err != nil {
-		return nil
+		return "", nil
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil
+		return "", nil
 	}
-	err = p.CheckHost(u.Hostname())
+	host := u.Hostname()
+	err = p.CheckHost(host)
 	var be *BlockedError
 	if errors.As(err, &be) && !strings.Contains(template, be.Host) {
 		be.Host = "the host from URL variables"
 	}
-	return err
+	if err == nil && host != "" && !strings.Contains(host, "%") {
+		if _, isAddr := hostAddr(dialHost(host)); !isAddr {
+			name = host
+		}
+	}
+	return name, err
+}
+
+// saveLookupTimeout bounds the lookup of a hook's host when it is saved.
+const saveLookupTimeout = 5 * time.Second
+
+// CheckSavedURL is CheckURL when a hook is saved: a host name is resolved
+// too, as GitLab's URL blocker does, and refused when any address it
+// resolves to is refused ("Requests to the local network are not allowed",
+// whichever local network: the answer names the rule, not the address) or
+// when it does not resolve ("Host cannot be resolved or invalid"). Under
+// allow_local_requests nothing is looked up: every address is allowed.
+// Each connection is checked again at dial time, as a name may
+// re-resolve.
+func (p *NetworkPolicy) CheckSavedURL(ctx context.Context, template string, vars map[string]string) error {
+	name, err := p.checkURL(template, vars)
+	if err != nil || name == "" || p.AllowLocal {
+		return err
+	}
+	shown := name
+	if !strings.Contains(template, name) {
+		shown = "the host from URL variables"
+	}
+	ctx, cancel := context.WithTimeout(ctx, saveLookupTimeout)
+	defer cancel()
+	resolve := p.Resolve
+	if resolve == nil {
+		resolve = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
+	}
+	addrs, err := resolve(ctx, strings.ToLower(strings.TrimSuffix(dialHost(name), ".")))
+	if err == nil && len(addrs) == 0 {
+		err = errors.New("no addresses")
+	}
+	if err != nil {
+		return &BlockedError{Host: shown, Lookup: err, Reason: reasonUnresolved}
+	}
+	for _, a := range addrs {
+		var be *BlockedError
+		if errors.As(p.Check(a), &be) {
+			be.Host, be.Resolved, be.Reason = shown, a.Unmap(), reasonLocalNetwork
+			return be
+		}
+	}
+	return nil
 }
 
 // control is a net.Dialer Control function: it sees the resolved address

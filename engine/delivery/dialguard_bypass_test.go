@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -26,6 +27,10 @@ func TestNetworkPolicyRefusesEveryFormOfALocalAddress(t *testing.T) {
 		{"::ffff:127.0.0.1", "a loopback address", ""},
 		{"::ffff:169.254.169.254", "a cloud metadata address", ""},
 		{"::ffff:127.0.0.1%eth0", "a loopback address", ""},
+		// IPv4-translated (SIIT): decided on the IPv4 address.
+		{"::ffff:0:127.0.0.1", "a loopback address", "127.0.0.1"},
+		{"::ffff:0:a9fe:a9fe", "a cloud metadata address", "169.254.169.254"},
+		{"::ffff:0:8.8.8.8", "", ""},
 		{"fec0::1", "a private address", ""},
 		// IPv4-compatible (deprecated): decided on the IPv4 address,
 		// except :: and ::1 themselves.
@@ -147,6 +152,33 @@ func TestCheckURL(t *testing.T) {
 		{"http://localhost.example.com/x", nil, "", true},
 		{"http://[2001:4860:4860::8888]/x", nil, "", true},
 		{"http://{missing}/x", nil, "", true}, // left to the URL validation
+		// Read as the dialer reads them: inet_aton's numeric forms, a
+		// trailing dot, IDNA (full-width and circled digits), IPv4
+		// embedded in bracketed IPv6 forms.
+		{"http://2130706433/x", nil, "Requests to localhost are not allowed", true},
+		{"http://0x7f000001/x", nil, "Requests to localhost are not allowed", true},
+		{"http://0177.0.0.1/x", nil, "Requests to localhost are not allowed", true},
+		{"http://0x7f.0.0.1/x", nil, "Requests to localhost are not allowed", true},
+		{"http://127.1/x", nil, "Requests to localhost are not allowed", true},
+		{"http://127.0.0.1./x", nil, "Requests to localhost are not allowed", true},
+		{"http://127.000.000.001/x", nil, "Requests to localhost are not allowed", true},
+		{"http://0/x", nil, "Requests to localhost are not allowed", true},
+		{"http://0x0/x", nil, "Requests to localhost are not allowed", true},
+		{"http://10.1/x", nil, "Requests to the local network are not allowed", true},
+		{"http://169.254.43518/latest", nil, "Requests to the link local network are not allowed", true},
+		{"http://0251.0376.0251.0376/latest", nil, "Requests to the link local network are not allowed", true},
+		{"http://１２７．０．０．１/x", nil, "Requests to localhost are not allowed", true},
+		{"http://①②⑦.⓪.⓪.①/x", nil, "Requests to localhost are not allowed", true},
+		{"http://ｌｏｃａｌｈｏｓｔ/x", nil, "Requests to localhost are not allowed", true},
+		{"http://[::ffff:0:127.0.0.1]/x", nil, "Requests to localhost are not allowed", true},
+		{"http://[::ffff:0:a9fe:a9fe]/latest", nil, "Requests to the link local network are not allowed", true},
+		{"http://{host}/x", map[string]string{"host": "0x7f000001"}, "Requests to localhost are not allowed", true},
+		{"http://134744072/x", nil, "", true},     // 8.8.8.8
+		{"http://0x08.0x08.8.8/x", nil, "", true}, // 8.8.8.8
+		{"http://1.2.3.4.5/x", nil, "", true},     // a name: five parts
+		{"http://256.1.1.1/x", nil, "", true},     // a name: 256 is no byte
+		{"http://09.1.1.1/x", nil, "", true},      // a name: 9 is no octal digit
+		{"http://127.0.0.1.example.com/x", nil, "", true},
 	}
 	for _, c := range cases {
 		err := deny.CheckURL(c.url, c.vars)
@@ -196,8 +228,9 @@ func inAny(nets []*net.IPNet, ip net.IP) bool {
 }
 
 // destinations computes by hand where a connection to the 16 bytes b
-// ends up: the IPv4 address of a mapped, compatible, NAT64 or 6to4
-// address, Teredo's server and client, or the address itself.
+// ends up: the IPv4 address of a mapped, translated (SIIT), compatible,
+// NAT64 or 6to4 address, Teredo's server and client, or the address
+// itself.
 func destinations(b [16]byte) []net.IP {
 	v4 := func(p []byte) net.IP { return net.IPv4(p[0], p[1], p[2], p[3]) }
 	zero := func(p []byte) bool {
@@ -210,6 +243,8 @@ func destinations(b [16]byte) []net.IP {
 	}
 	switch {
 	case zero(b[:10]) && b[10] == 0xff && b[11] == 0xff: // ::ffff:a.b.c.d
+		return []net.IP{v4(b[12:])}
+	case zero(b[:8]) && b[8] == 0xff && b[9] == 0xff && b[10] == 0 && b[11] == 0: // ::ffff:0:a.b.c.d
 		return []net.IP{v4(b[12:])}
 	case zero(b[:12]) && !(zero(b[12:15]) && b[15] <= 1): // ::a.b.c.d, not :: or ::1
 		return []net.IP{v4(b[12:])}
@@ -235,6 +270,7 @@ func FuzzNetworkPolicyCheck(f *testing.F) {
 		"2002:7f00:1::1", "2002:808:808::1", "2002:a01:203::", "2001:0:7f00:1::f7f7:f7f7",
 		"2001:0:808:404::f5ff:fffe", "2001:0:808:404::f7f7:f7f7", "2001:0:a01:203::f7f7:f7f7",
 		"2001:4860:4860::8888", "fec0::1", "100.64.0.1", "255.255.255.255", "fd12::1", "fd12::1%9",
+		"::ffff:0:127.0.0.1", "::ffff:0:8.8.8.8",
 	} {
 		f.Add(s)
 	}
@@ -305,5 +341,106 @@ func TestCheckURLDoesNotNameAHostFromVariables(t *testing.T) {
 	err = deny.CheckURL("http://10.9.8.7:9/{path}", map[string]string{"path": "p"})
 	if err == nil || !strings.Contains(err.Error(), "blocked: 10.9.8.7 is a private address") {
 		t.Fatalf("error %v, want the literal address named", err)
+	}
+}
+
+// inet_aton's forms, as the resolver reads a numeric host.
+func TestInetAton(t *testing.T) {
+	for s, want := range map[string]string{
+		"2130706433": "127.0.0.1", "0x7f000001": "127.0.0.1", "0X7F000001": "127.0.0.1", "017700000001": "127.0.0.1",
+		"127.1": "127.0.0.1", "127.0.1": "127.0.0.1", "0177.0.0.1": "127.0.0.1", "0x7f.0.0.1": "127.0.0.1",
+		"127.000.000.001": "127.0.0.1", "0": "0.0.0.0", "0x": "0.0.0.0", "10.65535": "10.0.255.255",
+		"1.2.3.4": "1.2.3.4", "4294967295": "255.255.255.255",
+		"4294967296": "", "1.2.3.4.5": "", "256.1": "", "1.2.65536": "", "08": "", "0x1g": "", "": "", "1..2": "",
+		"+1": "", "-1": "", "1.2.3.": "", "a.b": "", "1_000": "",
+	} {
+		got, ok := inetAton(s)
+		switch {
+		case want == "" && ok:
+			t.Errorf("inet_aton(%q) = %s, want a name", s, got)
+		case want != "" && (!ok || got != netip.MustParseAddr(want)):
+			t.Errorf("inet_aton(%q) = %v %v, want %s", s, got, ok, want)
+		}
+	}
+}
+
+// A host name is resolved when a hook is saved, as GitLab's URL blocker
+// does: refused when any address is local (the answer names the rule,
+// never the address) or when it does not resolve; allow_networks and
+// allow_local_requests keep their meaning. The resolver is the test's:
+// nothing is looked up off this machine.
+func TestCheckSavedURLResolvesNames(t *testing.T) {
+	hosts := map[string][]string{ // an /etc/hosts of the test's
+		"db.corp.test":       {"127.0.0.1"},
+		"vault.corp.test":    {"10.9.8.7"},
+		"mixed.corp.test":    {"8.8.8.8", "192.168.1.2"},
+		"mapped.corp.test":   {"::ffff:169.254.169.254"},
+		"public.example.com": {"8.8.8.8", "2001:4860:4860::8888"},
+		"xn--recv.test":      {"8.8.4.4"},
+		"ci.allowed.test":    {"10.1.2.3"},
+	}
+	var asked []string
+	resolve := func(_ context.Context, host string) ([]netip.Addr, error) {
+		asked = append(asked, host)
+		addrs, ok := hosts[host]
+		if !ok {
+			return nil, &net.DNSError{Err: "no such host", Name: host, Server: "10.0.0.53:53", IsNotFound: true}
+		}
+		var out []netip.Addr
+		for _, a := range addrs {
+			out = append(out, netip.MustParseAddr(a))
+		}
+		return out, nil
+	}
+	allowed, _ := ParseNetwork("10.1.2.0/24")
+	deny := NetworkPolicy{Resolve: resolve}
+	some := NetworkPolicy{Resolve: resolve, Allow: []netip.Prefix{allowed}}
+	cases := []struct {
+		url      string
+		vars     map[string]string
+		reason   string // under deny; "" = allowed
+		someOK   bool   // allowed with allow_networks 10.1.2.0/24
+		resolved string // the address the refusal keeps for the server log
+	}{
+		{"http://db.corp.test:5432/x", nil, "Requests to the local network are not allowed", false, "127.0.0.1"},
+		{"http://DB.corp.test./x", nil, "Requests to the local network are not allowed", false, "127.0.0.1"},
+		{"http://vault.corp.test/x", nil, "Requests to the local network are not allowed", false, "10.9.8.7"},
+		{"http://mixed.corp.test/x", nil, "Requests to the local network are not allowed", false, "192.168.1.2"},
+		{"http://mapped.corp.test/x", nil, "Requests to the local network are not allowed", false, "169.254.169.254"},
+		{"http://{h}/x", map[string]string{"h": "vault.corp.test"}, "Requests to the local network are not allowed", false, "10.9.8.7"},
+		{"http://ci.allowed.test/x", nil, "Requests to the local network are not allowed", true, "10.1.2.3"},
+		{"http://nothing.corp.test/x", nil, "Host cannot be resolved or invalid", false, ""},
+		{"http://public.example.com/hook", nil, "", true, ""},
+		{"https://PUBLIC.example.com./hook", nil, "", true, ""},
+		{"http://127.0.0.1/x", nil, "Requests to localhost are not allowed", false, ""}, // not looked up
+	}
+	for _, c := range cases {
+		err := deny.CheckSavedURL(context.Background(), c.url, c.vars)
+		var be *BlockedError
+		switch {
+		case c.reason == "" && err != nil:
+			t.Errorf("%s refused: %v", c.url, err)
+		case c.reason != "" && (!errors.As(err, &be) || be.Reason != c.reason):
+			t.Errorf("%s: got %v, want it refused: %s", c.url, err, c.reason)
+		case c.resolved != "" && (be.Resolved != netip.MustParseAddr(c.resolved) || !strings.Contains(be.Error(), c.resolved)):
+			t.Errorf("%s: refusal %v keeps %v, want %s for the server log", c.url, err, be.Resolved, c.resolved)
+		}
+		if c.vars != nil && be != nil && strings.Contains(be.Error(), c.vars["h"]) {
+			t.Errorf("%s: refusal %q names the host from the URL variables", c.url, be)
+		}
+		if err := some.CheckSavedURL(context.Background(), c.url, c.vars); (err == nil) != c.someOK {
+			t.Errorf("%s with allow_networks 10.1.2.0/24: %v", c.url, err)
+		}
+	}
+	// Names are looked up in their IDNA form, as the client dials them.
+	asked = nil
+	if err := deny.CheckSavedURL(context.Background(), "http://ｐｕｂｌｉｃ.example.com/x", nil); err != nil || len(asked) != 1 || asked[0] != "public.example.com" {
+		t.Errorf("full-width name: %v, looked up %q", err, asked)
+	}
+	// allow_local_requests allows every address: nothing is looked up.
+	asked = nil
+	local := NetworkPolicy{AllowLocal: true, Resolve: resolve}
+	if err := local.CheckSavedURL(context.Background(), "http://nothing.corp.test/x", nil); err != nil || len(asked) != 0 {
+		t.Errorf("allow_local_requests: %v, looked up %q", err, asked)
 	}
 }

@@ -108,19 +108,22 @@ func TestSendRefusesLocalReceiversUnlessAllowed(t *testing.T) {
 	s := NewSender()
 	s.resolver = dns
 
-	urls := map[string]string{
-		"ip":               srv.URL + "/hook",
-		"localhost":        fmt.Sprintf("http://localhost:%d/hook", port),
-		"name → 127.0.0.1": fmt.Sprintf("http://receiver.rebind.test:%d/hook", port),
-		"ipv4-mapped ipv6": fmt.Sprintf("http://[::ffff:127.0.0.1]:%d/hook", port),
+	// A literal address or a localhost name is refused before any
+	// connection, with GitLab's reason; a name is refused on the address
+	// it resolved to, which the answer does not name.
+	cases := []struct{ name, url, reason string }{
+		{"ip", srv.URL + "/hook", "Requests to localhost are not allowed"},
+		{"localhost", fmt.Sprintf("http://localhost:%d/hook", port), "Requests to localhost are not allowed"},
+		{"name → 127.0.0.1", fmt.Sprintf("http://receiver.rebind.test:%d/hook", port), "Requests to the local network are not allowed"},
+		{"ipv4-mapped ipv6", fmt.Sprintf("http://[::ffff:127.0.0.1]:%d/hook", port), "Requests to localhost are not allowed"},
 	}
+	urls := map[string]string{}
 	cfg := &SendConfig{Timeout: 2 * time.Second, MaxResponseBody: 1024}
-	for name, url := range urls {
-		res := sendOnce(s, cfg, url)
-		if res.Err == nil || !strings.Contains(res.Err.Error(), "is a loopback address; allow it with allow_local_requests") {
-			t.Errorf("%s: result %+v, want a loopback refusal", name, res)
-		} else {
-			t.Logf("%s: %v", name, res.Err)
+	for _, c := range cases {
+		urls[c.name] = c.url
+		res := sendOnce(s, cfg, c.url)
+		if want := "POST " + c.url + ": " + c.reason; res.Err == nil || res.Err.Error() != want {
+			t.Errorf("%s: result %+v, want the refusal %q", c.name, res, want)
 		}
 	}
 	if n := hits.Load(); n != 0 {
@@ -153,11 +156,58 @@ func TestSendRefusesLocalReceiversUnlessAllowed(t *testing.T) {
 func TestSendRefusesCloudMetadata(t *testing.T) {
 	start := time.Now()
 	res := sendOnce(NewSender(), &SendConfig{Timeout: 5 * time.Second, MaxResponseBody: 1024}, "http://169.254.169.254/latest/meta-data/")
-	if res.Err == nil || !strings.Contains(res.Err.Error(), "blocked: 169.254.169.254 is a cloud metadata address") {
+	if res.Err == nil || res.Err.Error() != "POST http://169.254.169.254/latest/meta-data/: Requests to the link local network are not allowed" ||
+		!strings.Contains(res.detail.Error(), "blocked: 169.254.169.254 is a cloud metadata address") {
 		t.Fatalf("result %+v, want the metadata address refused", res)
 	}
 	if time.Since(start) > time.Second {
 		t.Errorf("refusal took %s: it must not wait for a connection", time.Since(start))
+	}
+}
+
+// What a refused or failed attempt answers (the hook's log, the test
+// endpoint) names the rule, never an address the attempt learnt: the one a
+// name resolved to, or the resolver's. The server log keeps them at debug
+// level (detail).
+func TestSendAnswersNameTheRuleNotTheNetwork(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+	loop, _ := ParseNetwork("127.0.0.1")
+	cases := []struct {
+		name     string
+		resolver *net.Resolver
+		policy   NetworkPolicy
+		url      string
+		answer   string
+		detail   string // what the debug log keeps
+	}{
+		{"internal name → loopback", fakeDNS(t, "127.0.0.1"), NetworkPolicy{}, "http://db.corp.test:5432/x",
+			"Requests to the local network are not allowed", "127.0.0.1 is a loopback address"},
+		{"internal name → private", fakeDNS(t, "10.9.8.7"), NetworkPolicy{}, "http://vault.corp.test/x",
+			"Requests to the local network are not allowed", "10.9.8.7 is a private address"},
+		{"internal name → metadata", fakeDNS(t, "169.254.169.254"), NetworkPolicy{}, "http://meta.corp.test/x",
+			"Requests to the local network are not allowed", "169.254.169.254 is a cloud metadata address"},
+		{"unresolvable name", nxDNS(t), NetworkPolicy{}, "http://nothing.corp.test/x",
+			"Host cannot be resolved or invalid", "no such host"},
+		{"allowed name, closed port", fakeDNS(t, "127.0.0.1"), NetworkPolicy{Allow: []netip.Prefix{loop}},
+			fmt.Sprintf("http://closed.corp.test:%d/x", closedPort), "connect: connection refused", "127.0.0.1"},
+	}
+	cfg := &SendConfig{Timeout: 2 * time.Second, MaxResponseBody: 1024}
+	for _, c := range cases {
+		s := NewSender()
+		s.resolver = c.resolver
+		cfg.Network = c.policy
+		res := sendOnce(s, cfg, c.url)
+		if want := "POST " + c.url + ": " + c.answer; res.Err == nil || res.Err.Error() != want {
+			t.Errorf("%s: answer %v, want %q", c.name, res.Err, want)
+		}
+		if res.detail == nil || !strings.Contains(res.detail.Error(), c.detail) {
+			t.Errorf("%s: detail %v, want it to keep %q", c.name, res.detail, c.detail)
+		}
 	}
 }
 
@@ -218,13 +268,33 @@ func TestSendRefusesPayloadsOverMaxPayload(t *testing.T) {
 // ipv4 and every other query with no records; it returns a resolver that
 // uses it, so tests never depend on real DNS.
 func fakeDNS(t *testing.T, ipv4 string) *net.Resolver {
+	ip := netip.MustParseAddr(ipv4).As4()
+	return dnsServer(t, func(q []byte) []byte { return dnsAnswer(q, ip) })
+}
+
+// nxDNS is a resolver whose every answer is "no such name" (NXDOMAIN),
+// from a DNS server on loopback.
+func nxDNS(t *testing.T) *net.Resolver {
+	return dnsServer(t, func(q []byte) []byte {
+		if len(q) < 12 {
+			return nil
+		}
+		resp := append([]byte{}, q...)
+		binary.BigEndian.PutUint16(resp[2:], 0x8183) // answer, recursion available, NXDOMAIN
+		clear(resp[6:12])                            // no records
+		return resp
+	})
+}
+
+// dnsServer runs a DNS server on loopback that replies to each query with
+// answer's reply (none when nil), and returns a resolver that asks it.
+func dnsServer(t *testing.T, answer func(q []byte) []byte) *net.Resolver {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	ip := netip.MustParseAddr(ipv4).As4()
 	go func() {
 		buf := make([]byte, 1500)
 		for {
@@ -232,7 +302,7 @@ func fakeDNS(t *testing.T, ipv4 string) *net.Resolver {
 			if err != nil {
 				return
 			}
-			if resp := dnsAnswer(buf[:n], ip); resp != nil {
+			if resp := answer(buf[:n]); resp != nil {
 				pc.WriteTo(resp, from)
 			}
 		}

@@ -32,7 +32,7 @@ type HookHealth struct {
 // HookHealth reads a hook's state; the state is shared by every process
 // through Redis.
 func (d *Deliverer) HookHealth(ctx context.Context, hookID int64) (HookHealth, error) {
-	h, err := d.store.HookHealth(ctx, hookID)
+	h, err := d.store.Health.HookHealth(ctx, hookID)
 	if err != nil {
 		return HookHealth{}, err
 	}
@@ -51,7 +51,7 @@ func (d *Deliverer) HookHealth(ctx context.Context, hookID int64) (HookHealth, e
 // ResetHealth re-enables a hook: after a successful test request, or when a
 // person re-enables it. Deliveries waiting for it go out when due.
 func (d *Deliverer) ResetHealth(ctx context.Context, hookID int64) error {
-	if err := d.store.ResetHealth(ctx, hookID); err != nil {
+	if err := d.store.Health.ResetHealth(ctx, hookID); err != nil {
 		return err
 	}
 	d.disabled.forget(hookID)

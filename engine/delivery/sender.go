@@ -37,6 +37,10 @@ type Result struct {
 	// SentBody is the body sent when it was not the event's payload but
 	// the rendering of the hook's custom webhook template; nil otherwise.
 	SentBody []byte
+	// detail is the whole error when Err leaves part of it out (the
+	// address a name resolved to, the resolver's), for the server log at
+	// debug level only.
+	detail error
 }
 
 // Success reports a 2xx answer. Redirects are not followed, so a 3xx means
@@ -65,12 +69,18 @@ type SendConfig struct {
 	Timeout         time.Duration
 	MaxResponseBody int64
 	// MaxPayload refuses to send larger bodies (an internal error, as
-	// GitLab's 25 MB limit); 0: no limit.
+	// GitLab's 25 MB limit), and stops a custom webhook template's
+	// rendering there; 0: no limit on bodies, and templates stop at
+	// DefaultMaxRenderedTemplate.
 	MaxPayload int64
 	// Network says which addresses receivers may have; the zero value
 	// allows public addresses only.
 	Network NetworkPolicy
 }
+
+// DefaultMaxRenderedTemplate bounds a custom webhook template's rendering
+// when no max_payload is set: GitLab's 25 MB payload limit.
+const DefaultMaxRenderedTemplate = 25 << 20
 
 // Sender sends deliveries over HTTP.
 type Sender struct {
@@ -185,7 +195,12 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 	case req.Rendered:
 		res.SentBody = body
 	case h.CustomWebhookTemplate != "":
-		if body, err = gitlab.RenderCustomWebhookTemplate(h.CustomWebhookTemplate, body); err != nil {
+		// Bounded while it renders: what is sent may not exceed max_payload.
+		limit := cfg.MaxPayload
+		if limit <= 0 {
+			limit = DefaultMaxRenderedTemplate
+		}
+		if body, err = gitlab.RenderCustomWebhookTemplate(h.CustomWebhookTemplate, body, int(limit)); err != nil {
 			res.Err = err
 			return res
 		}
@@ -203,11 +218,13 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 		res.Err = fmt.Errorf("invalid URL %s", h.MaskedURL())
 		return res
 	}
-	// A literal address is refused before any connection, and a zoned
-	// host is refused whatever the policy (the dial-time check decides on
-	// names, after DNS).
-	if err := cfg.Network.CheckURL(h.URL, h.URLVariables); err != nil {
-		res.Err = fmt.Errorf("POST %s: %w", h.MaskedURL(), err)
+	// An address (in any spelling the resolver reads as one) is refused
+	// before any connection, and a zoned host whatever the policy; names
+	// are decided at dial time, after DNS. The refusal is GitLab's words
+	// for the rule.
+	var blocked *BlockedError
+	if err := cfg.Network.CheckURL(h.URL, h.URLVariables); errors.As(err, &blocked) {
+		res.Err, res.detail = fmt.Errorf("POST %s: %s", h.MaskedURL(), blocked.Reason), err
 		return res
 	}
 	if h.Chat != nil {
@@ -237,7 +254,7 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 	}
 	resp, err := client.Do(hreq)
 	if err != nil {
-		res.Err = describe(err, h)
+		res.Err, res.detail = describe(err, h)
 		return res
 	}
 	defer resp.Body.Close()
@@ -251,26 +268,54 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 	return res
 }
 
-// describe turns a client error into internal error text without the URL
-// (which may carry secrets from URL variables or user info).
-func describe(err error, h *webhook.Hook) error {
+// describe turns a client error into the internal error text a hook's
+// log and the test endpoint show: without the URL (it may carry secrets
+// from URL variables or user info; the masked URL stands for it) and
+// without any address the attempt learnt (the one a name resolved to, the
+// resolver's), which would let whoever manages a hook map the internal
+// network: GitLab's words where it has them. detail is the whole error,
+// URL variable values masked, for the server log at debug level.
+func describe(err error, h *webhook.Hook) (public, detail error) {
 	var ue interface{ Unwrap() error }
 	if errors.As(err, &ue) {
 		if inner := ue.Unwrap(); inner != nil {
 			err = inner
 		}
 	}
+	detail = errors.New(maskVariables(err.Error(), h))
+	at := "POST " + h.MaskedURL() + ": "
 	if errors.Is(err, context.DeadlineExceeded) {
-		return errors.New("request timed out")
+		return errors.New("request timed out"), detail
 	}
 	var blocked *BlockedError
 	if errors.As(err, &blocked) {
-		return fmt.Errorf("POST %s: %w", h.MaskedURL(), blocked)
+		// Decided on the address a name resolved to: the rule alone.
+		return errors.New(at + reasonLocalNetwork), detail
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return errors.New(at + reasonUnresolved), detail
 	}
 	// net/http's words for a peer that hung up before answering.
 	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || strings.Contains(err.Error(), "readLoopPeekFailLocked") ||
 		strings.Contains(err.Error(), "server closed idle connection") {
-		return fmt.Errorf("POST %s: the receiver closed the connection without answering", h.MaskedURL())
+		return errors.New(at + "the receiver closed the connection without answering"), detail
 	}
-	return fmt.Errorf("POST %s: %v", h.MaskedURL(), err)
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Err != nil {
+		// "connect: connection refused", without "dial tcp <address>".
+		return errors.New(at + opErr.Err.Error()), detail
+	}
+	return errors.New(at + err.Error()), detail
+}
+
+// maskVariables writes the hook's URL variable values as {name}: a host
+// name in a DNS error may be one.
+func maskVariables(s string, h *webhook.Hook) string {
+	for k, v := range h.URLVariables {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "{"+k+"}")
+		}
+	}
+	return s
 }

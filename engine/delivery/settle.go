@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
@@ -14,11 +15,13 @@ import (
 // settle records an attempt's outcome, and the attempt in its hook's log
 // when entry is set, in one round trip. A failure to record leaves the
 // entry pending, so it is handed out again after the lease.
-func (d *Deliverer) settle(m *redisstore.DeliveryMsg, hook *webhook.Hook, out redisstore.Outcome, entry *redisstore.LogEntry) {
+func (d *Deliverer) settle(m *redisstore.DeliveryMsg, hook *webhook.Hook, out redisstore.Outcome, entry *webhook.LogEntry) {
 	cfg := d.cfg.Load()
 	ctx, cancel := d.recordCtx()
 	defer cancel()
-	st, err := d.store.Settle(ctx, m, out, cfg.Health, cfg.DeadLetters, time.Now(), entry, d.record.Limits())
+	out.At = time.Now()
+	st, err := d.store.Queue.Settle(ctx, m, out, entry,
+		redisstore.Rules{Health: cfg.Health, DeadLetters: cfg.DeadLetters, Log: d.record.Limits()})
 	if err != nil {
 		d.log.Error("recording delivery outcome failed; it will be handed out again after the lease",
 			zap.String("event", m.Delivery.EventID), zap.Int64("hook_id", hook.ID), zap.Error(err))
@@ -29,7 +32,7 @@ func (d *Deliverer) settle(m *redisstore.DeliveryMsg, hook *webhook.Hook, out re
 	metrics.DeadLettersTrimmed.WithLabelValues("bytes").Add(float64(st.TrimmedForBytes))
 	if st.LogErr != nil {
 		d.log.Warn("recording a delivery attempt in the hook's log failed", zap.Int64("hook_id", hook.ID),
-			zap.String("event", m.Delivery.EventID), zap.String("kind", KindDelivery), zap.Error(st.LogErr))
+			zap.String("event", m.Delivery.EventID), zap.String("kind", hooklog.KindDelivery), zap.Error(st.LogErr))
 	}
 	switch {
 	case out.Retry:
@@ -63,7 +66,7 @@ func (d *Deliverer) GiveUpPoison(m *redisstore.DeliveryMsg, hook *webhook.Hook, 
 func (d *Deliverer) postpone(m *redisstore.DeliveryMsg, due time.Time, why string) {
 	sctx, cancel := d.recordCtx()
 	defer cancel()
-	if _, err := d.store.Defer(sctx, m, due); err != nil {
+	if _, err := d.store.Queue.Defer(sctx, m, due); err != nil {
 		d.log.Warn("deferring delivery failed; it will be handed out again after the lease",
 			zap.Int64("hook_id", m.Delivery.HookID), zap.Error(err))
 		return
@@ -75,14 +78,14 @@ func (d *Deliverer) postpone(m *redisstore.DeliveryMsg, due time.Time, why strin
 func (d *Deliverer) settlePlain(m *redisstore.DeliveryMsg) {
 	ctx, cancel := d.recordCtx()
 	defer cancel()
-	if err := d.store.SettleDeliveries(ctx, m); err != nil {
+	if err := d.store.Queue.SettleDeliveries(ctx, m); err != nil {
 		d.log.Error("settling delivery failed", zap.String("entry", m.StreamID), zap.Error(err))
 	}
 }
 
-// LogResult logs an attempt: a failure as a warning, a success at debug
+// logResult logs an attempt: a failure as a warning, a success at debug
 // level.
-func (d *Deliverer) LogResult(req *Request, res *Result) {
+func (d *Deliverer) logResult(req *Request, res *Result) {
 	h := req.Hook
 	fields := []zap.Field{
 		zap.Int64("hook_id", h.ID), zap.String("hook", h.Name), zap.String("url", h.MaskedURL()),
@@ -100,4 +103,17 @@ func (d *Deliverer) LogResult(req *Request, res *Result) {
 		fields = append(fields, zap.String("error", res.Err.Error()))
 	}
 	d.log.Warn("webhook delivery failed", fields...)
+	// The addresses the answer leaves out are the operator's to see.
+	if res.detail != nil {
+		if c := d.log.Check(zap.DebugLevel, "webhook delivery failure detail"); c != nil {
+			c.Write(zap.Int64("hook_id", h.ID), zap.String("event", req.EventID), zap.Error(res.detail))
+		}
+	}
+}
+
+// attempt is what the hook log is told of an attempt.
+func attempt(req *Request, res *Result) *hooklog.Attempt {
+	return &hooklog.Attempt{Hook: req.Hook, EventID: req.EventID, Chain: req.Chain, Trigger: req.Trigger,
+		Payload: req.Body, Sent: res.SentBody, RequestHeader: res.RequestHeader,
+		Status: res.Status, Header: res.Header, Body: res.Body, Err: res.Err, Duration: res.Duration}
 }

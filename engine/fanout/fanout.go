@@ -52,9 +52,15 @@ type Workers interface {
 	Take(msgs []redisstore.DeliveryMsg)
 }
 
+// Store is what fan-out reads and writes in Redis.
+type Store struct {
+	Queue   *redisstore.Queue
+	Samples *redisstore.Samples
+}
+
 // Fanout reads the events of one runtime and queues their deliveries.
 type Fanout struct {
-	store    *redisstore.Store
+	store    Store
 	consumer string
 	log      *zap.Logger
 	hooks    func() *webhook.HookSet
@@ -69,10 +75,10 @@ type Fanout struct {
 
 // New builds a fan-out; hooks returns the hooks in effect; workers (may
 // be nil) take deliveries at once while they have room.
-func New(store *redisstore.Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, workers Workers) *Fanout {
+func New(store Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, workers Workers) *Fanout {
 	f := &Fanout{store: store, consumer: consumer, log: log, hooks: hooks, workers: workers}
 	f.in.wake = make(chan struct{}, 1)
-	f.cursors = make([]string, store.Shards())
+	f.cursors = make([]string, store.Queue.Shards())
 	for i := range f.cursors {
 		f.cursors[i] = "0" // our own unfinished events first (after a crash)
 	}
@@ -91,7 +97,7 @@ const readBlock = 2 * time.Second
 // between steps.
 func (f *Fanout) Step(ctx context.Context, shard int) (time.Duration, error) {
 	cursor := f.cursors[shard]
-	msgs, err := f.store.ReadEvents(ctx, shard, f.consumer, cursor, 128, readBlock)
+	msgs, err := f.store.Queue.ReadEvents(ctx, shard, f.consumer, cursor, 128, readBlock)
 	if err == nil && len(msgs) > 0 {
 		err = f.FanOut(ctx, msgs)
 	}
@@ -169,7 +175,7 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 			ho.Max = room
 		}
 	}
-	if err := f.store.FanOut(ctx, out, cfg.RecursionWindow, cfg.MaxChainHooks, ho); err != nil {
+	if err := f.store.Queue.FanOut(ctx, out, cfg.RecursionWindow, cfg.MaxChainHooks, ho); err != nil {
 		return err
 	}
 	var taken []redisstore.DeliveryMsg
@@ -211,7 +217,7 @@ func (f *Fanout) readPayloads(ctx context.Context, shard int, msgs []redisstore.
 	for k, i := range need {
 		ids[k] = msgs[i].Event.ID
 	}
-	bodies, err := f.store.Payloads(ctx, shard, ids)
+	bodies, err := f.store.Queue.Payloads(ctx, shard, ids)
 	if err != nil {
 		return err
 	}
@@ -248,7 +254,7 @@ func (f *Fanout) rememberLatest(ctx context.Context, msgs []redisstore.EventMsg,
 			evs = append(evs, ev)
 		}
 	}
-	if err := f.store.SetLatestEvents(ctx, evs, LatestEventTTL); err != nil {
+	if err := f.store.Samples.Keep(ctx, evs, LatestEventTTL); err != nil {
 		f.log.Debug("remembering the latest events for test requests failed", zap.Error(err))
 		return
 	}
@@ -260,5 +266,5 @@ func (f *Fanout) rememberLatest(ctx context.Context, msgs []redisstore.EventMsg,
 // LatestEvent returns the latest payload of trigger seen for project, or
 // nil.
 func (f *Fanout) LatestEvent(ctx context.Context, project string, trig gitlab.Trigger) ([]byte, error) {
-	return f.store.LatestEvent(ctx, project, string(trig))
+	return f.store.Samples.Latest(ctx, project, string(trig))
 }

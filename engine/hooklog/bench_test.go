@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -25,10 +23,11 @@ func BenchmarkNewLogEntry(b *testing.B) {
 	req := http.Header{}
 	(&gitlab.DeliveryHeaders{Trigger: gitlab.Push, UserAgent: "GitLab/18.6.0", Token: h.Token,
 		WebhookUUID: "u", EventUUID: "e", IdempotencyKey: "k", Custom: h.CustomHeaders}).Apply(req)
-	res := &delivery.Result{Status: 200, Header: http.Header{"Content-Length": {"0"}, "Date": {"x"}}, Duration: time.Millisecond, RequestHeader: req}
+	a := &Attempt{Hook: h, EventID: "ev", Chain: "chain", Trigger: gitlab.Push, Payload: body,
+		Status: 200, Header: http.Header{"Content-Length": {"0"}, "Date": {"x"}}, Duration: time.Millisecond, RequestHeader: req}
 	b.ReportAllocs()
 	for b.Loop() {
-		e := NewEntry(KindDelivery, &delivery.Request{Hook: h, EventID: "ev", Chain: "chain", Trigger: gitlab.Push, Body: body}, res, DefaultMaxRequestBody)
+		e := NewEntry(KindDelivery, a, DefaultMaxRequestBody)
 		if _, err := jsonMarshal(e); err != nil {
 			b.Fatal(err)
 		}
@@ -36,7 +35,7 @@ func BenchmarkNewLogEntry(b *testing.B) {
 }
 
 // jsonMarshal stands for redisstore.AppendLog's encoding of the entry.
-func jsonMarshal(e *redisstore.LogEntry) ([]byte, error) { return json.Marshal(e) }
+func jsonMarshal(e *webhook.LogEntry) ([]byte, error) { return json.Marshal(e) }
 
 // BenchmarkNewLogEntryPush is BenchmarkNewLogEntry with GitLab's sample
 // push payload, which holds e-mail addresses the log redacts.
@@ -46,10 +45,11 @@ func BenchmarkNewLogEntryPush(b *testing.B) {
 		b.Fatal(err)
 	}
 	h := &webhook.Hook{ID: 1, URL: "http://127.0.0.1/h", Token: "secret-token"}
-	res := &delivery.Result{Status: 200, Header: http.Header{"Content-Length": {"0"}}, Duration: time.Millisecond, RequestHeader: http.Header{}}
+	a := &Attempt{Hook: h, EventID: "ev", Chain: "chain", Trigger: gitlab.Push, Payload: body,
+		Status: 200, Header: http.Header{"Content-Length": {"0"}}, Duration: time.Millisecond, RequestHeader: http.Header{}}
 	b.ReportAllocs()
 	for b.Loop() {
-		e := NewEntry(KindDelivery, &delivery.Request{Hook: h, EventID: "ev", Chain: "chain", Trigger: gitlab.Push, Body: body}, res, DefaultMaxRequestBody)
+		e := NewEntry(KindDelivery, a, DefaultMaxRequestBody)
 		if _, err := jsonMarshal(e); err != nil {
 			b.Fatal(err)
 		}

@@ -1,6 +1,8 @@
 // Package hooklog is each hook's delivery log ("Recent events" in GitLab's
-// webhooks page): the entries of attempts with their secrets masked, and
-// the manual requests that add to it, test and resend.
+// webhooks page): it builds the entries of attempts with their secrets
+// masked, records them and reads them back. It sends nothing: deliveries,
+// tests and resends are package delivery's, which records their attempts
+// here.
 package hooklog
 
 import (
@@ -12,9 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
-	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -43,9 +43,10 @@ const (
 	MaxHeaderValue     = 1 << 10
 )
 
-// Log entry kinds.
+// Log entry kinds: a queued delivery's attempt, GitLab's "Test" and
+// "Resend Request".
 const (
-	KindDelivery = delivery.KindDelivery
+	KindDelivery = "delivery"
 	KindTest     = "test"
 	KindResend   = "resend"
 )
@@ -71,23 +72,49 @@ func (p Policy) withDefaults() Policy {
 	return p
 }
 
+// Attempt is what the log is told of one attempt to send an event to a
+// hook: what was sent and what came back.
+type Attempt struct {
+	Hook    *webhook.Hook
+	EventID string
+	// Chain is the X-Gitlab-Event-UUID.
+	Chain   string
+	Trigger gitlab.Trigger
+	// Payload is the event's payload; Sent is what went out instead when
+	// it was the rendering of the hook's custom webhook template (nil
+	// otherwise).
+	Payload []byte
+	Sent    []byte
+	// RequestHeader is what was sent.
+	RequestHeader http.Header
+	// Status is the receiver's HTTP status, 0 without a response; Header
+	// and Body are the response's.
+	Status int
+	Header http.Header
+	Body   []byte
+	// Err is what went wrong: without a response, GitLab's "internal
+	// error".
+	Err      error
+	Duration time.Duration
+}
+
 // NewEntry builds the log entry of an attempt: the hook's masked URL,
 // the request headers with X-Gitlab-Token and custom header values
 // replaced by [REDACTED], the payload with its e-mail addresses replaced by
 // [REDACTED] as GitLab does (or {"oversize":true} beyond maxBody), and the response capped as GitLab does (8 KiB of body, 50
 // headers of at most 1 KiB each) with the hook's URL variable values
 // masked back to {name} and any other secret of the hook redacted.
-func NewEntry(kind string, req *delivery.Request, res *delivery.Result, maxBody int) *redisstore.LogEntry {
-	h, body := req.Hook, req.Body
-	e := &redisstore.LogEntry{
-		HookID: h.ID, EventID: req.EventID, Chain: req.Chain, Trigger: string(req.Trigger), Kind: kind,
+func NewEntry(kind string, a *Attempt, maxBody int) *webhook.LogEntry {
+	h, body := a.Hook, a.Payload
+	e := &webhook.LogEntry{
+		HookID: h.ID, EventID: a.EventID, Chain: a.Chain, Trigger: string(a.Trigger), Kind: kind,
 		URL:            h.MaskedURL(),
-		RequestHeaders: requestHeaders(h, res.RequestHeader),
-		Duration:       res.Duration.Seconds(),
+		RequestHeaders: requestHeaders(h, a.RequestHeader),
+		Duration:       a.Duration.Seconds(),
 		CreatedAt:      time.Now().UTC(),
 	}
-	if res.SentBody != nil { // what a custom webhook template made of the payload
-		body, e.Rendered = res.SentBody, true
+	if a.Sent != nil { // what a custom webhook template made of the payload
+		body, e.Rendered = a.Sent, true
 	}
 	if len(body) > maxBody || !json.Valid(body) {
 		e.RequestData, e.Oversize = json.RawMessage(`{"oversize":true}`), true
@@ -96,17 +123,17 @@ func NewEntry(kind string, req *delivery.Request, res *delivery.Result, maxBody 
 		e.RequestData = json.RawMessage(gitlab.RedactEmails(body))
 	}
 	mask := newMasker(h)
-	if res.Err != nil && res.Status == 0 {
+	if a.Err != nil && a.Status == 0 {
 		e.ResponseStatus = InternalErrorStatus
-		e.InternalError = mask.apply(res.Err.Error())
+		e.InternalError = mask.apply(a.Err.Error())
 	} else {
-		e.ResponseStatus = strconv.Itoa(res.Status)
-		if res.Err != nil {
-			e.InternalError = mask.apply(res.Err.Error())
+		e.ResponseStatus = strconv.Itoa(a.Status)
+		if a.Err != nil {
+			e.InternalError = mask.apply(a.Err.Error())
 		}
 	}
-	e.ResponseHeaders = responseHeaders(res.Header, mask)
-	e.ResponseBody = mask.body(res.Body, MaxResponseBody)
+	e.ResponseHeaders = responseHeaders(a.Header, mask)
+	e.ResponseBody = mask.body(a.Body, MaxResponseBody)
 	return e
 }
 
@@ -147,72 +174,6 @@ func responseHeaders(hdr http.Header, mask masker) map[string]string {
 		out[http.CanonicalHeaderKey(k)] = truncateUTF8(v, MaxHeaderValue)
 	}
 	return out
-}
-
-// masker replaces a hook's secrets in text a receiver sent back: URL
-// variable values become {name} (as GitLab), the token and custom header
-// values [REDACTED]. It is built once per entry, since a Replacer is costly
-// to build.
-type masker struct {
-	secrets []string // longest first
-	r       *strings.Replacer
-}
-
-func newMasker(h *webhook.Hook) masker {
-	type sub struct{ secret, with string }
-	var subs []sub
-	for k, v := range h.URLVariables {
-		subs = append(subs, sub{v, "{" + k + "}"})
-	}
-	for _, s := range []string{h.Token, h.Signing.Current, h.Signing.Previous} {
-		if s != "" {
-			subs = append(subs, sub{s, Redacted})
-		}
-	}
-	for _, v := range h.CustomHeaders {
-		subs = append(subs, sub{v, Redacted})
-	}
-	// Longest first, so a secret containing another is replaced whole.
-	sort.Slice(subs, func(i, j int) bool { return len(subs[i].secret) > len(subs[j].secret) })
-	var m masker
-	var pairs []string
-	for _, s := range subs {
-		if s.secret != "" {
-			pairs = append(pairs, s.secret, s.with)
-			m.secrets = append(m.secrets, s.secret)
-		}
-	}
-	if len(pairs) > 0 {
-		m.r = strings.NewReplacer(pairs...)
-	}
-	return m
-}
-
-// MaskSecrets replaces the hook's secrets in text a receiver sent back, as
-// the log does (URL variable values → {name}, token and custom header
-// values → [REDACTED]); the API uses it before showing such text.
-func MaskSecrets(h *webhook.Hook, s string) string { return newMasker(h).apply(s) }
-
-func (m masker) apply(s string) string {
-	if m.r == nil {
-		return s
-	}
-	return m.r.Replace(s)
-}
-
-// body masks then caps a response body, forced to valid UTF-8. A secret
-// cut by the cap (its start at the very end) is dropped too.
-func (m masker) body(b []byte, limit int) string {
-	s := truncateUTF8(m.apply(strings.ToValidUTF8(string(b), "\uFFFD")), limit)
-	for _, secret := range m.secrets {
-		for n := min(len(secret)-1, len(s)); n >= 4; n-- {
-			if strings.HasSuffix(s, secret[:n]) {
-				s = s[:len(s)-n]
-				break
-			}
-		}
-	}
-	return s
 }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a rune.

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -17,7 +16,7 @@ import (
 func TestNewLogEntryRedactsEmails(t *testing.T) {
 	h := &webhook.Hook{ID: 7, URL: "https://recv.example/x"}
 	body := []byte(`{"user_email":"john@example.com","commits":[{"author":{"email":"jane@example.com"}}],"ref":"main"}`)
-	e := NewEntry(KindDelivery, &delivery.Request{Hook: h, EventID: "ev1", Chain: "ch1", Trigger: "push", Body: body}, &delivery.Result{Status: 200}, 1<<10)
+	e := NewEntry(KindDelivery, &Attempt{Hook: h, EventID: "ev1", Chain: "ch1", Trigger: "push", Payload: body, Status: 200}, 1<<10)
 	want := `{"user_email":"[REDACTED]","commits":[{"author":{"email":"[REDACTED]"}}],"ref":"main"}`
 	if string(e.RequestData) != want {
 		t.Errorf("request_data = %s, want %s", e.RequestData, want)
@@ -44,8 +43,8 @@ func TestNewLogEntryRedactsAndCaps(t *testing.T) {
 	// The body echoes the secrets, is over 8 KiB, and ends with the start
 	// of a secret cut by the cap.
 	body := []byte(token + " " + hdr + strings.Repeat("a", 8<<10-len(token)-len(hdr)-1-6) + token[:6])
-	res := &delivery.Result{Status: 500, Header: resp, Body: body, Duration: 1500 * time.Millisecond, RequestHeader: sent}
-	e := NewEntry(KindDelivery, &delivery.Request{Hook: h, EventID: "ev1", Chain: "ch1", Trigger: "push", Body: []byte(`{"a":1}`)}, res, 1<<10)
+	e := NewEntry(KindDelivery, &Attempt{Hook: h, EventID: "ev1", Chain: "ch1", Trigger: "push", Payload: []byte(`{"a":1}`),
+		Status: 500, Header: resp, Body: body, Duration: 1500 * time.Millisecond, RequestHeader: sent}, 1<<10)
 
 	if e.URL != "https://*****:*****@recv.example/{key}/x" {
 		t.Errorf("url = %q", e.URL)
@@ -77,8 +76,8 @@ func TestNewLogEntryRedactsAndCaps(t *testing.T) {
 
 	// No response: "internal error" with the error text; a payload over
 	// the cap is kept as {"oversize":true}.
-	res = &delivery.Result{Err: errors.New("request timed out"), Duration: time.Second}
-	e = NewEntry(KindTest, &delivery.Request{Hook: h, EventID: "ev2", Chain: "ev2", Trigger: "push", Body: []byte(`{"big":"` + strings.Repeat("x", 2000) + `"}`)}, res, 1<<10)
+	e = NewEntry(KindTest, &Attempt{Hook: h, EventID: "ev2", Chain: "ev2", Trigger: "push", Payload: []byte(`{"big":"` + strings.Repeat("x", 2000) + `"}`),
+		Err: errors.New("request timed out"), Duration: time.Second}, 1<<10)
 	if e.ResponseStatus != InternalErrorStatus || e.InternalError != "request timed out" || !e.Oversize ||
 		string(e.RequestData) != `{"oversize":true}` || e.ResponseHeaders == nil {
 		t.Errorf("failed entry = %+v", e)

@@ -37,9 +37,17 @@ type Config struct {
 	Log redisstore.LogLimits
 }
 
+// Store is what recovery reads and writes in Redis.
+type Store struct {
+	Queue       *redisstore.Queue
+	DeadLetters *redisstore.DeadLetters
+	Log         *redisstore.Log
+	Legacy      *redisstore.Legacy
+}
+
 // Recovery runs the mover and the janitor of one runtime.
 type Recovery struct {
-	store    *redisstore.Store
+	store    Store
 	consumer string
 	log      *zap.Logger
 	hooks    func() *webhook.HookSet
@@ -52,7 +60,7 @@ type Recovery struct {
 
 // New builds the recovery of a runtime: claimed events go to fan, claimed
 // deliveries to deliver.
-func New(store *redisstore.Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet,
+func New(store Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet,
 	fan *fanout.Fanout, deliver *delivery.Deliverer) *Recovery {
 	return &Recovery{store: store, consumer: consumer, log: log, hooks: hooks, fan: fan, deliver: deliver}
 }
@@ -67,7 +75,7 @@ const moveBatch = 500
 // long to wait for the next one: at once while a full batch was moved,
 // else until the next is due (at most a second).
 func (r *Recovery) MoveStep(ctx context.Context) (time.Duration, error) {
-	moved, next, err := r.store.MoveDue(ctx, time.Now(), moveBatch)
+	moved, next, err := r.store.Queue.MoveDue(ctx, time.Now(), moveBatch)
 	switch {
 	case err != nil:
 		return 0, err
@@ -102,15 +110,15 @@ func (r *Recovery) claimAll(ctx, work context.Context, lease time.Duration) erro
 	if err := r.housekeeping(ctx, work, lease); err != nil {
 		return err
 	}
-	for shard := range r.store.ReadShards() {
-		err := claimPages(ctx, r.consumer, lease, shard, r.store.ClaimEvents, func(msgs []redisstore.EventMsg) error {
+	for shard := range r.store.Queue.ReadShards() {
+		err := claimPages(ctx, r.consumer, lease, shard, r.store.Queue.ClaimEvents, func(msgs []redisstore.EventMsg) error {
 			r.log.Info("claimed abandoned events", zap.Int("count", len(msgs)), zap.Int("shard", shard))
 			return r.fan.FanOut(ctx, msgs)
 		})
 		if err != nil {
 			return err
 		}
-		err = claimPages(ctx, r.consumer, lease, shard, r.store.ClaimDeliveries, func(msgs []redisstore.DeliveryMsg) error {
+		err = claimPages(ctx, r.consumer, lease, shard, r.store.Queue.ClaimDeliveries, func(msgs []redisstore.DeliveryMsg) error {
 			r.log.Info("claimed abandoned deliveries", zap.Int("count", len(msgs)), zap.Int("shard", shard))
 			r.deliver.Dispatch(ctx, work, r.withoutPoison(ctx, msgs))
 			return nil
@@ -131,10 +139,10 @@ const logTrimInterval = time.Minute
 // `shards` was lowered) and reads them; it moves work left in the layout
 // before shards; and it trims idle logs by age.
 func (r *Recovery) housekeeping(ctx, work context.Context, lease time.Duration) error {
-	if err := r.store.NoteShards(ctx); err != nil {
+	if err := r.store.Queue.NoteShards(ctx); err != nil {
 		return err
 	}
-	for shard := r.store.Shards(); shard < r.store.ReadShards(); shard++ {
+	for shard := r.store.Queue.Shards(); shard < r.store.Queue.ReadShards(); shard++ {
 		if err := r.drainShard(ctx, work, shard); err != nil {
 			return err
 		}
@@ -144,13 +152,13 @@ func (r *Recovery) housekeeping(ctx, work context.Context, lease time.Duration) 
 	for i, h := range hooks {
 		ids[i] = h.ID
 	}
-	if n, err := r.store.DrainLegacy(ctx, lease, ids); err != nil {
+	if n, err := r.store.Legacy.Drain(ctx, lease, ids); err != nil {
 		return err
 	} else if n > 0 {
 		r.log.Info("moved work from the layout before shards", zap.Int("entries", n))
 	}
 	if cfg := r.cfg.Load(); time.Since(r.trimmed) >= logTrimInterval && cfg.Log.MaxEntries > 0 {
-		if _, err := r.store.TrimLogs(ctx, cfg.Log, time.Now()); err != nil {
+		if _, err := r.store.Log.Trim(ctx, cfg.Log, time.Now()); err != nil {
 			return err
 		}
 		r.trimmed = time.Now()
@@ -161,14 +169,14 @@ func (r *Recovery) housekeeping(ctx, work context.Context, lease time.Duration) 
 // drainShard reads a page of new events and deliveries of a shard that no
 // loop of this process reads.
 func (r *Recovery) drainShard(ctx, work context.Context, shard int) error {
-	evs, err := r.store.ReadEvents(ctx, shard, r.consumer, ">", claimBatch, -1)
+	evs, err := r.store.Queue.ReadEvents(ctx, shard, r.consumer, ">", claimBatch, -1)
 	if err == nil {
 		err = r.fan.FanOut(ctx, evs)
 	}
 	if err != nil {
 		return err
 	}
-	ds, err := r.store.ReadDeliveries(ctx, shard, r.consumer, ">", claimBatch, -1)
+	ds, err := r.store.Queue.ReadDeliveries(ctx, shard, r.consumer, ">", claimBatch, -1)
 	if err != nil {
 		return err
 	}
@@ -203,7 +211,7 @@ func claimPages[M any](ctx context.Context, consumer string, lease time.Duration
 // often (each time a consumer died or stalled with them): they would keep
 // taking workers down.
 func (r *Recovery) withoutPoison(ctx context.Context, msgs []redisstore.DeliveryMsg) []redisstore.DeliveryMsg {
-	counts, err := r.store.DeliveryCounts(ctx, msgs[0].Shard, msgs[0].StreamID, msgs[len(msgs)-1].StreamID)
+	counts, err := r.store.Queue.DeliveryCounts(ctx, msgs[0].Shard, msgs[0].StreamID, msgs[len(msgs)-1].StreamID)
 	if err != nil {
 		r.log.Warn("reading delivery counts failed", zap.Error(err))
 		return msgs
@@ -225,11 +233,11 @@ func (r *Recovery) withoutPoison(ctx context.Context, msgs []redisstore.Delivery
 // IDs, or all of them.
 func (r *Recovery) Redrive(ctx context.Context, ids []string, all bool) (int, error) {
 	if !all {
-		return r.store.Redrive(ctx, ids...)
+		return r.store.DeadLetters.Redrive(ctx, ids...)
 	}
 	total := 0
 	for after := "-"; ; {
-		dls, err := r.store.DeadLetters(ctx, after, 500)
+		dls, err := r.store.DeadLetters.List(ctx, after, 500)
 		if err != nil || len(dls) == 0 {
 			return total, err
 		}
@@ -237,7 +245,7 @@ func (r *Recovery) Redrive(ctx context.Context, ids []string, all bool) (int, er
 		for _, d := range dls {
 			batch = append(batch, d.ID)
 		}
-		n, err := r.store.Redrive(ctx, batch...)
+		n, err := r.store.DeadLetters.Redrive(ctx, batch...)
 		total += n
 		if err != nil {
 			return total, err

@@ -21,22 +21,22 @@ func TestMoveStepWaitsForTheNextDueDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	if err := store.EnsureGroups(ctx); err != nil {
+	if err := store.Queue().EnsureGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
 	d := webhook.Delivery{EventID: "ev", HookID: 1, Trigger: "push", At: time.Now(), Body: []byte(`{}`), Attempt: 1}
-	if err := store.AddDeliveries(ctx, []webhook.Delivery{d}); err != nil {
+	if err := store.Queue().AddDeliveries(ctx, []webhook.Delivery{d}); err != nil {
 		t.Fatal(err)
 	}
-	msgs, err := store.ReadDeliveries(ctx, 0, "c1", ">", 10, time.Second)
+	msgs, err := store.Queue().ReadDeliveries(ctx, 0, "c1", ">", 10, time.Second)
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("read %d deliveries: %v", len(msgs), err)
 	}
 	due := time.Now().Add(300 * time.Millisecond)
-	if _, err := store.Defer(ctx, &msgs[0], due); err != nil {
+	if _, err := store.Queue().Defer(ctx, &msgs[0], due); err != nil {
 		t.Fatal(err)
 	}
-	r := New(store, "c1", zaptest.NewLogger(t), nil, nil, nil)
+	r := New(Store{Queue: store.Queue()}, "c1", zaptest.NewLogger(t), nil, nil, nil)
 	wait, err := r.MoveStep(ctx)
 	if err != nil || wait <= 0 || wait > 300*time.Millisecond {
 		t.Fatalf("before the delivery is due: wait %v (%v), want at most 300ms", wait, err)
@@ -45,7 +45,7 @@ func TestMoveStepWaitsForTheNextDueDelivery(t *testing.T) {
 	if wait, err = r.MoveStep(ctx); err != nil || wait != time.Second {
 		t.Fatalf("once moved: wait %v (%v), want a second (nothing scheduled)", wait, err)
 	}
-	again, err := store.ReadDeliveries(ctx, 0, "c1", ">", 10, time.Second)
+	again, err := store.Queue().ReadDeliveries(ctx, 0, "c1", ">", 10, time.Second)
 	if err != nil || len(again) != 1 || again[0].Delivery.EventID != "ev" {
 		t.Fatalf("after the move, read %v (%v), want the delivery again", again, err)
 	}

@@ -30,13 +30,13 @@ func TestAuditFindsOrphansDanglingReferencesAndWrongCounts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.AddEvent(ctx, ev); err != nil {
+		if _, err := s.Queue().AddEvent(ctx, ev); err != nil {
 			t.Fatal(err)
 		}
 		evs = append(evs, ev)
 	}
 	// A delivery of the shared payload of evs[0], queued beside its event.
-	if err := s.AddDeliveries(ctx, []webhook.Delivery{{EventID: evs[0].ID, HookID: 1, Trigger: "push", Chain: evs[0].Chain,
+	if err := s.Queue().AddDeliveries(ctx, []webhook.Delivery{{EventID: evs[0].ID, HookID: 1, Trigger: "push", Chain: evs[0].Chain,
 		At: time.Now(), Body: evs[0].Body, Shared: true, Attempt: 1}}); err != nil {
 		t.Fatal(err)
 	}

@@ -75,7 +75,7 @@ func (b *bench) fillDeliveries(n, hooks int) error {
 		return err
 	}
 	defer st.Close()
-	if err := st.EnsureGroups(context.Background()); err != nil {
+	if err := st.Queue().EnsureGroups(context.Background()); err != nil {
 		return err
 	}
 	body := eventBody(time.Now().UnixNano(), "refs/heads/main")
@@ -88,7 +88,7 @@ func (b *bench) fillDeliveries(n, hooks int) error {
 				ds = append(ds, webhook.Delivery{EventID: id, HookID: int64(i%hooks + 1), Trigger: "push", Chain: id,
 					At: time.Now(), Body: body, Attempt: 1, Shared: true})
 			}
-			if err := st.AddDeliveries(context.Background(), ds); err != nil {
+			if err := st.Queue().AddDeliveries(context.Background(), ds); err != nil {
 				return err
 			}
 		}

@@ -35,7 +35,7 @@ func (b *bench) fillEvents(n int, ref func(i int) string) error {
 			r := ref(i)
 			ev := &webhook.Event{ID: id, Trigger: "push", Project: "acme/app", Namespace: "acme", Ref: r,
 				Chain: id, At: time.Now(), Body: eventBody(time.Now().UnixNano(), r)}
-			if _, err := st.AddEvent(context.Background(), ev); err != nil {
+			if _, err := st.Queue().AddEvent(context.Background(), ev); err != nil {
 				return err
 			}
 		}

@@ -1,4 +1,4 @@
-package module
+package ingest
 
 import (
 	"bytes"
@@ -25,11 +25,12 @@ const maxCodings = 2
 // (zstd's and klauspost's) declare by default.
 const zstdMaxWindow = 8 << 20
 
-// decode undoes the Content-Encoding of an event payload (the app or the
+// Decode undoes the Content-Encoding of an event payload (the app or the
 // client may compress what it sends): gzip, deflate, br and zstd, and a
 // list of them applied in order. Every layer's output is bounded by limit,
 // so a decompression bomb is refused as too large without being inflated.
-func decode(encoding string, body []byte, limit int64) ([]byte, error) {
+// webhooks_capture decodes the responses it captures with it too.
+func Decode(encoding string, body []byte, limit int64) ([]byte, error) {
 	var codings []string
 	for c := range strings.SplitSeq(encoding, ",") {
 		if c = strings.ToLower(strings.TrimSpace(c)); c != "" && c != "identity" {

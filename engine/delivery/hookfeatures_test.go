@@ -1,4 +1,4 @@
-package hooklog
+package delivery
 
 import (
 	"context"
@@ -12,14 +12,14 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
+	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
-func localSend() *delivery.SendConfig {
-	return &delivery.SendConfig{Timeout: 5 * time.Second, MaxResponseBody: 1 << 10, UserAgent: "GitLab/17.0.0",
-		Network: delivery.NetworkPolicy{AllowLocal: true}}
+func localSend() *SendConfig {
+	return &SendConfig{Timeout: 5 * time.Second, MaxResponseBody: 1 << 10, UserAgent: "GitLab/17.0.0",
+		Network: NetworkPolicy{AllowLocal: true}}
 }
 
 type received struct {
@@ -49,8 +49,8 @@ func TestSendRendersTemplateAndSignsIt(t *testing.T) {
 	h := &webhook.Hook{ID: 3, URL: url, EnableSSLVerification: true, Signing: gitlab.SigningTokens{Current: tok},
 		CustomWebhookTemplate: `{"text":"{{object_attributes.title}}"}`}
 	payload := []byte(`{"object_kind":"issue","object_attributes":{"title":"a \"quoted\"\nline"}}`)
-	req := &delivery.Request{Hook: h, EventID: "ev1", Chain: "ev1", Trigger: gitlab.Issues, Body: payload}
-	res := delivery.NewSender().Send(context.Background(), localSend(), req)
+	req := &Request{Hook: h, EventID: "ev1", Chain: "ev1", Trigger: gitlab.Issues, Body: payload}
+	res := NewSender().Send(context.Background(), localSend(), req)
 	if !res.Success() {
 		t.Fatalf("send failed: %+v", res)
 	}
@@ -69,7 +69,7 @@ func TestSendRendersTemplateAndSignsIt(t *testing.T) {
 	if r.header.Get("webhook-id") != r.header.Get("Idempotency-Key") {
 		t.Fatalf("webhook-id %q is not the Idempotency-Key %q", r.header.Get("webhook-id"), r.header.Get("Idempotency-Key"))
 	}
-	e := NewEntry(KindDelivery, req, &res, 1<<20)
+	e := hooklog.NewEntry(hooklog.KindDelivery, attempt(req, &res), 1<<20)
 	if !e.Rendered || string(e.RequestData) != r.body {
 		t.Fatalf("log keeps %s (rendered %v), want what was sent", e.RequestData, e.Rendered)
 	}
@@ -88,8 +88,8 @@ func TestSendWithBrokenTemplateIsAnInternalError(t *testing.T) {
 	srv, got := receiver(t)
 	url := srv.URL
 	h := &webhook.Hook{ID: 3, URL: url, CustomWebhookTemplate: `{"kind": {{object_kind}}}`}
-	res := delivery.NewSender().Send(context.Background(), localSend(),
-		&delivery.Request{Hook: h, EventID: "ev1", Chain: "ev1", Trigger: gitlab.Push, Body: []byte(`{"object_kind":"push"}`)})
+	res := NewSender().Send(context.Background(), localSend(),
+		&Request{Hook: h, EventID: "ev1", Chain: "ev1", Trigger: gitlab.Push, Body: []byte(`{"object_kind":"push"}`)})
 	if res.Outcome() != "internal_error" || !strings.HasPrefix(res.Err.Error(), "Error while parsing rendered custom webhook template: ") {
 		t.Fatalf("outcome %s, error %v", res.Outcome(), res.Err)
 	}

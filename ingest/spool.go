@@ -1,4 +1,4 @@
-package module
+package ingest
 
 import (
 	"go.uber.org/zap"
@@ -8,10 +8,10 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
-// spoolEvent keeps an event Redis did not take in the local spool sp (nil:
+// SpoolEvent keeps an event Redis did not take in the local spool sp (nil:
 // off), to be queued when Redis answers again; it reports whether the
 // event is safe. Shared by webhooks_capture and webhooks_ingest.
-func spoolEvent(sp *spool.Spool, log *zap.Logger, ev *webhook.Event, redisErr error) bool {
+func SpoolEvent(sp *spool.Spool, log *zap.Logger, ev *webhook.Event, redisErr error) bool {
 	fields := []zap.Field{zap.String("event_id", ev.ID), zap.String("trigger", ev.Trigger),
 		zap.String("project", ev.Project), zap.String("namespace", ev.Namespace), zap.NamedError("redis_error", redisErr)}
 	if sp == nil {

@@ -1,4 +1,4 @@
-package module
+package ingest
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 
@@ -19,31 +18,51 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/spool"
 )
 
 const ingestToken = "ingest-test-token-0123456789"
 
-func newIngest(t *testing.T, redisURL string) *Ingest {
+// newIngest returns a handler whose runtime writes to a real Redis (its
+// workers are not started, so events stay in the stream to be read).
+func newIngest(t *testing.T, redisURL string) *Handler {
 	t.Helper()
-	c := newCapture(t, redisURL) // a runtime on a real Redis
-	auth, err := api.NewAuthenticator([]api.Token{{Name: "jobs", Value: ingestToken}}, false)
+	store, err := redisstore.New(redisstore.Options{URL: redisURL, Namespace: "cap", Readers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Ingest{MaxBody: 1 << 20, MaxRequest: 1 << 20, MaxBatch: 10, EnqueueTimeout: caddy.Duration(300 * time.Millisecond),
-		IdempotencyWindow: caddy.Duration(time.Minute), auth: auth, rt: c.rt, logger: zaptest.NewLogger(t)}
+	rt := engine.NewRuntime(store, "test", zaptest.NewLogger(t))
+	t.Cleanup(func() { _ = rt.Close(time.Second) })
+	stores.Store(rt, store)
+	in, err := New(rt, rt.Idempotency(), Options{Tokens: []api.Token{{Name: "jobs", Value: ingestToken}}, Logger: zaptest.NewLogger(t),
+		Settings: Settings{MaxBody: 1 << 20, MaxRequest: 1 << 20, MaxBatch: 10, EnqueueTimeout: 300 * time.Millisecond,
+			IdempotencyWindow: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
 }
 
-func postIngest(t *testing.T, in *Ingest, body string) *httptest.ResponseRecorder {
+// runtimeOf is the engine runtime the handler queues to.
+func runtimeOf(in *Handler) *engine.Runtime { return in.rt.(*engine.Runtime) }
+
+// stores are the stores under the tests' runtimes, to look inside.
+var stores sync.Map // *engine.Runtime → *redisstore.Store
+
+// storeOf is the store under a handler of newIngest.
+func storeOf(in *Handler) *redisstore.Store {
+	s, _ := stores.Load(runtimeOf(in))
+	return s.(*redisstore.Store)
+}
+
+func postIngest(t *testing.T, in *Handler, body string) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, "/events", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+ingestToken)
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	rec := httptest.NewRecorder()
-	if err := in.ServeHTTP(rec, req, nil); err != nil {
-		t.Fatal(err)
-	}
+	in.ServeHTTP(rec, req)
 	return rec
 }
 
@@ -81,12 +100,12 @@ func TestIngestUnavailableOnlyWithoutRedisAndSpool(t *testing.T) {
 func TestIngestRequestsSpoolAtOnceWhileRedisIsDown(t *testing.T) {
 	redis := redistest.Start(t)
 	in := newIngest(t, redis.URL)
-	in.EnqueueTimeout = caddy.Duration(2 * time.Second) // the default
+	in.EnqueueTimeout = 2 * time.Second // the default
 	in.spool = spool.New(t.TempDir(), "ingest", 1<<20, zaptest.NewLogger(t))
 	t.Cleanup(func() { in.spool.Close() })
 	server := "ingest-test-" + redis.Addr
-	in.rt.SetFailover(engine.Failover{Spooled: in.spool.Wake, Redis: server}) // as the webhooks app does
-	if err := in.spool.Start(in.rt.Replay); err != nil {
+	runtimeOf(in).SetFailover(engine.Failover{Spooled: in.spool.Wake, Redis: server}) // as the webhooks app does
+	if err := in.spool.Start(runtimeOf(in).Replay); err != nil {
 		t.Fatal(err)
 	}
 	skipped := func() float64 { return testutil.ToFloat64(metrics.EnqueuesSkipped.WithLabelValues("cap", server)) }
@@ -99,8 +118,9 @@ func TestIngestRequestsSpoolAtOnceWhileRedisIsDown(t *testing.T) {
 		req.Header.Set("PRIVATE-TOKEN", ingestToken)
 		req.Header.Set("Idempotency-Key", fmt.Sprintf("job-%d", i))
 		rec := httptest.NewRecorder()
-		if err := in.ServeHTTP(rec, req, nil); err != nil || rec.Code != http.StatusAccepted {
-			t.Fatalf("request %d with redis down: %d %s %v", i, rec.Code, rec.Body, err)
+		in.ServeHTTP(rec, req)
+		if rec.Code != http.StatusAccepted {
+			t.Fatalf("request %d with redis down: %d %s", i, rec.Code, rec.Body)
 		}
 	}
 	t.Logf("%d requests with redis down took %s", n, time.Since(start))
@@ -117,7 +137,7 @@ func TestIngestRequestsSpoolAtOnceWhileRedisIsDown(t *testing.T) {
 	for in.spool.Pending() > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	st := in.rt.Store()
+	st := storeOf(in)
 	if got, err := st.Client().XLen(context.Background(), st.Keys().Events(0)).Result(); err != nil || got != n {
 		t.Fatalf("%d events in redis after it came back (%v), want %d", got, err, n)
 	}
@@ -138,7 +158,7 @@ func TestIngestIdempotencyKeyUnderConcurrentRetries(t *testing.T) {
 			req.Header.Set("PRIVATE-TOKEN", ingestToken)
 			req.Header.Set("Idempotency-Key", "job-42")
 			rec := httptest.NewRecorder()
-			in.ServeHTTP(rec, req, nil)
+			in.ServeHTTP(rec, req)
 			var ans struct {
 				EventIDs []string `json:"event_ids"`
 			}
@@ -160,7 +180,7 @@ func TestIngestIdempotencyKeyUnderConcurrentRetries(t *testing.T) {
 			t.Errorf("retries answered %s and %s", first, id)
 		}
 	}
-	st := in.rt.Store()
+	st := storeOf(in)
 	if n, err := st.Client().XLen(context.Background(), st.Keys().Events(0)).Result(); err != nil || n != 1 {
 		t.Fatalf("%d events queued (%v), want 1", n, err)
 	}
@@ -183,7 +203,7 @@ func TestIngestRefusesCrossSitePostsWithoutAToken(t *testing.T) {
 			req.Header.Set(k, v)
 		}
 		rec := httptest.NewRecorder()
-		in.ServeHTTP(rec, req, nil)
+		in.ServeHTTP(rec, req)
 		return rec.Code
 	}
 	if code := post(map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}); code != http.StatusForbidden {

@@ -49,7 +49,7 @@ func BenchmarkDeliveryEncoding(b *testing.B) {
 // settle: GitLab's request headers, a short response, and the payload
 // referred to (the delivery's shared one), not copied.
 func BenchmarkEncodeLogEntry(b *testing.B) {
-	e := &LogEntry{HookID: 42, EventID: "0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6", Chain: "0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6",
+	e := &webhook.LogEntry{HookID: 42, EventID: "0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6", Chain: "0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6",
 		Trigger: "push", Kind: "delivery", URL: "http://127.0.0.1:8080/h/1",
 		RequestHeaders: map[string]string{"Content-Type": "application/json", "User-Agent": "GitLab/18.6.0",
 			"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "[REDACTED]", "X-Gitlab-Instance": "https://gitlab.example.com",

@@ -1,4 +1,4 @@
-package module
+package ingest
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -61,7 +62,9 @@ type pendingEvent struct {
 	key string // idempotency key, "" for none
 }
 
-func (in *Ingest) serve(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP answers every request: 202 with the IDs of the events it
+// keeps, or a refusal in GitLab's error shape.
+func (in *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeIngest(w, http.StatusMethodNotAllowed, map[string]any{"error": "405 Method Not Allowed"})
@@ -101,7 +104,7 @@ func (in *Ingest) serve(w http.ResponseWriter, r *http.Request) {
 
 // read parses and validates the whole request: every event is checked
 // (payload, trigger, paths, scope) before any is queued.
-func (in *Ingest) read(w http.ResponseWriter, r *http.Request, caller api.Caller) ([]pendingEvent, *ingestError) {
+func (in *Handler) read(w http.ResponseWriter, r *http.Request, caller api.Caller) ([]pendingEvent, *ingestError) {
 	batch := false
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -123,7 +126,7 @@ func (in *Ingest) read(w http.ResponseWriter, r *http.Request, caller api.Caller
 	if err != nil {
 		return nil, badRequest("reading the request body: %v", err)
 	}
-	body, err := decode(r.Header.Get("Content-Encoding"), raw, in.MaxRequest)
+	body, err := Decode(r.Header.Get("Content-Encoding"), raw, in.MaxRequest)
 	if err != nil {
 		var rej *webhook.RejectError
 		if errors.As(err, &rej) && rej.Reason == webhook.RejectTooLarge {
@@ -186,7 +189,17 @@ func (in *Ingest) read(w http.ResponseWriter, r *http.Request, caller api.Caller
 }
 
 // event parses and validates one event.
-func (in *Ingest) event(line []byte, caller api.Caller, chain string, now time.Time) (pendingEvent, *ingestError) {
+func (in *Handler) event(line []byte, caller api.Caller, chain string, now time.Time) (pendingEvent, *ingestError) {
+	// JSON is UTF-8 (RFC 8259), GitLab's payloads are, and receivers in
+	// strict languages refuse anything else: encoding/json would let it
+	// through to them.
+	// (A lone surrogate escape is only looked for in valid JSON: the
+	// decoder names what else is wrong.)
+	if !utf8.Valid(line) || json.Valid(line) {
+		if at := webhook.InvalidUnicode(line); at >= 0 {
+			return pendingEvent{}, badRequest("the event is not valid UTF-8 (at byte %d)", at)
+		}
+	}
 	var e ingestEvent
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
@@ -238,7 +251,7 @@ var errRedisFailedEarlier = errors.New("redis failed for an earlier event of thi
 
 // queueAll queues every event; ids are those queued (in request order),
 // err is set if any could be neither queued nor spooled.
-func (in *Ingest) queueAll(ctx context.Context, caller api.Caller, evs []pendingEvent) (ids, dups []string, err error) {
+func (in *Handler) queueAll(ctx context.Context, caller api.Caller, evs []pendingEvent) (ids, dups []string, err error) {
 	got := make([]string, len(evs))
 	dup := make([]bool, len(evs))
 	var failed atomic.Bool
@@ -278,7 +291,7 @@ func (in *Ingest) queueAll(ctx context.Context, caller api.Caller, evs []pending
 // idempotency key answers with the first event's ID instead. Once Redis
 // fails, the rest of the request goes to the spool without waiting on it
 // again (redisDown is shared by the request's events).
-func (in *Ingest) queue(reqCtx context.Context, caller api.Caller, q pendingEvent, redisDown *atomic.Bool) (id string, dup bool, err error) {
+func (in *Handler) queue(reqCtx context.Context, caller api.Caller, q pendingEvent, redisDown *atomic.Bool) (id string, dup bool, err error) {
 	// The client going away must not stop an event half-way.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), time.Duration(in.EnqueueTimeout))
 	defer cancel()
@@ -310,7 +323,7 @@ func (in *Ingest) queue(reqCtx context.Context, caller api.Caller, q pendingEven
 	if redisErr == nil {
 		redisErr = errRedisFailedEarlier
 	}
-	if spoolEvent(in.spool, in.logger, q.ev, redisErr) {
+	if SpoolEvent(in.spool, in.logger, q.ev, redisErr) {
 		return q.ev.ID, false, nil
 	}
 	if claimed { // let the client's retry through

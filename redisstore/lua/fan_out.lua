@@ -1,0 +1,62 @@
+-- fan_out fans an event out in one step: it checks and registers its
+-- hooks in its recursion chain, queues the deliveries the chain allows,
+-- and settles the event; the payload's reference passes from the event to
+-- the deliveries that share it. An event settled already (fanned out by
+-- another consumer) queues nothing and leaves its chain alone. It may then
+-- take deliveries for a consumer and return them, and the event's payload
+-- when they share it. Those are the oldest not yet handed out: normally
+-- the ones just queued, but any others are as good (their payloads are
+-- the caller's to read).
+-- KEYS: events, ready, refs, chain's own hash, chain's root hash, bucket's overflow hash
+-- ARGV: name, value pairs (named.lua) up to '|':
+--   group, entry: the event's consumer group and entry; event: its id; prefix: the payload key prefix
+--   now, window, max_hooks: ms, the chain's window in ms, the most hooks a chain may trigger
+--   chain, field: the chain, and its 16 bytes ('' when it has no root record)
+--   take, deliver_group, consumer: how many deliveries to take at most, for which consumer of which group
+--   checked: n, how many deliveries are checked in the chain
+-- then the n hook ids, then per delivery: shared ('1'|''), document; the first n are those of the hooks
+-- returns: {1} when settled already, else {0, {verdict of each of the n hooks}, entries taken,
+--          {event id, payload} when an entry taken shares the event's payload, else {}}
+--- @include "named"
+--- @include "refs"
+--- @include "chain"
+local a, at = named(1)
+if redis.call('XACK', KEYS[1], a.group, a.entry) == 0 then return {1} end
+redis.call('XDEL', KEYS[1], a.entry)
+local n = tonumber(a.checked)
+local verdicts = {}
+if n > 0 then
+  verdicts = chaincheck(KEYS[4], KEYS[5], KEYS[6], a.event, tonumber(a.now), tonumber(a.window),
+    tonumber(a.max_hooks), a.chain, a.field, {unpack(ARGV, at, at + n - 1)})
+end
+local shared, queued, k = 0, 0, 0
+local ours = {} -- the entries queued here that share the payload
+for i = at + n, #ARGV - 1, 2 do
+  k = k + 1
+  if k > n or verdicts[k] == 1 then
+    local id = redis.call('XADD', KEYS[2], '*', 'd', ARGV[i + 1])
+    queued = queued + 1
+    if ARGV[i] == '1' then
+      shared = shared + 1
+      ours[id] = true
+    end
+  end
+end
+addref(KEYS[3], a.prefix, a.event, shared - 1)
+local taken, payload = false, {}
+local take = math.min(tonumber(a.take), queued)
+if take > 0 then
+  -- pcall: without the group, nothing is taken (the deliveries are queued)
+  local r = redis.pcall('XREADGROUP', 'GROUP', a.deliver_group, a.consumer, 'COUNT', take, 'STREAMS', KEYS[2], '>')
+  if type(r) == 'table' and r[1] then
+    taken = r[1][2]
+    for _, e in ipairs(taken) do
+      if ours[e[1]] then
+        local p = redis.call('GET', a.prefix .. a.event)
+        if p then payload = {a.event, p} end
+        break
+      end
+    end
+  end
+end
+return {0, verdicts, taken, payload}

@@ -1,0 +1,12 @@
+-- trim_log trims a hook's log in one shard by age and length, releasing
+-- the payloads of the entries dropped; an emptied log goes.
+-- KEYS: log, logs, refs
+-- ARGV: hook id, min id, max entries, payload prefix
+-- returns: how many entries went
+--- @include "log"
+local n = logtrim(KEYS[1], KEYS[3], ARGV[4], ARGV[2], tonumber(ARGV[3]))
+if redis.call('XLEN', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[1])
+end
+return n
