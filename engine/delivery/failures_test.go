@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,13 +18,8 @@ import (
 // Failures without a usable response are GitLab's "internal error", with
 // text that says what went wrong and never the URL's secrets.
 func TestSendFailuresHaveClearInternalErrors(t *testing.T) {
-	refused := func() string { // a port nobody listens on
-		l, _ := net.Listen("tcp", "127.0.0.1:0")
-		addr := l.Addr().String()
-		l.Close()
-		return "http://" + addr + "/hook/{secret}"
-	}()
-	garbage := tcpServer(t, func(c net.Conn) { // answers with something that is not HTTP
+	refused := fmt.Sprintf("http://127.0.0.1:%d/hook/{secret}", refusingPort(t)) // nobody listens there
+	garbage := tcpServer(t, func(c net.Conn) {                                   // answers with something that is not HTTP
 		buf := make([]byte, 4096)
 		c.Read(buf)
 		c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
