@@ -253,27 +253,33 @@ func startCaddy(bin, dir, name, caddyfile string, ls caddyListeners, probe strin
 	c := &caddyProc{cmd: cmd, admin: ls.adminAddr()}
 	exited := make(chan struct{})
 	go func() { _, _ = cmd.Process.Wait(); close(exited) }()
-	// The listeners take connections before Caddy serves them: each probe
-	// waits in the backlog until Caddy answers it, or gives up after a
-	// second.
+	// Ready is the site answering and the webhooks app started: Caddy
+	// starts its apps in no set order, so the site may answer while the
+	// admin API still says "the webhooks app is not running". The listeners
+	// take connections before Caddy serves them: each request waits in the
+	// backlog until Caddy answers it, or gives up after a second.
 	client := &http.Client{Timeout: time.Second}
+	stats := "http://" + c.admin + "/webhooks/stats"
 	var last error
-	for i := 0; i < 30; i++ {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		select {
 		case <-exited:
 			return nil, fmt.Errorf("caddy exited at start (%s): %s", logf.Name(), logTail(logf.Name(), 600))
 		default:
 		}
 		resp, err := client.Get(probe)
-		if err == nil {
-			resp.Body.Close()
+		if err != nil {
+			last = err
+			continue
+		}
+		resp.Body.Close()
+		if last = do(client, http.MethodGet, stats, nil); last == nil {
 			return c, nil
 		}
-		last = err
-		time.Sleep(50 * time.Millisecond)
 	}
 	stopProcess(cmd, 5*time.Second)
-	return nil, fmt.Errorf("caddy did not answer %s within 30 tries: %v; see %s: %s", probe, last, logf.Name(), logTail(logf.Name(), 600))
+	return nil, fmt.Errorf("caddy was not ready within 30s (%s, then GET %s): %v; see %s: %s", probe, stats, last,
+		logf.Name(), logTail(logf.Name(), 600))
 }
 
 // logTail is the last n bytes of a log file, for an error message.
