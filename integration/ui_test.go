@@ -435,6 +435,7 @@ func TestWebhooksPageInBrowser(t *testing.T) {
 	if _, err := glwire.ParseSigningToken(signing); err != nil {
 		t.Fatalf("generated signing token %q: %v", signing, err)
 	}
+	b.shot("signing-token", ".field:has(#hook-signing-token)")
 	b.do("setting a template",
 		chromedp.SendKeys(chromedp.CSS("#hook-template"), `{"kind":"{{object_kind}}","who":"{{user_name}}"}`),
 		chromedp.Click(chromedp.CSS("#form-submit")))

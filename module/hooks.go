@@ -132,7 +132,7 @@ func (c *HookConfig) build(repl *caddy.Replacer, network *delivery.NetworkPolicy
 	}
 	for _, e := range events {
 		t, ok := gitlab.ParseTrigger(e)
-		if !ok {
+		if !ok || t.ChatOnly() {
 			return nil, fmt.Errorf("unknown event %q", e)
 		}
 		if t.GroupOnly() && h.Group == "" {

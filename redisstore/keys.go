@@ -192,15 +192,21 @@ func (k Keys) NamespaceScopeCount(scope string) string {
 	return k.Namespace + ":{h0}:ns:scope:" + strings.ToLower(scope)
 }
 
-// Chat integrations (Slack, Mattermost, Discord, Microsoft Teams) live
-// beside the hooks, under the same hash tag:
+// Chat integrations (Slack, Mattermost, Discord, Microsoft Teams, Google
+// Chat, Webex Teams) live beside the hooks, under the same hash tag:
 //
-//	<ns>:{h0}:integrations   hash, "<kind>:<lower path>:<service>" → JSON
-//	                         (webhook sealed)
+//	<ns>:{h0}:integrations      hash, "<kind>:<lower path>:<service>" → JSON
+//	                            (webhook sealed)
+//	<ns>:{h0}:integrations:seq  their API ids, as GitLab's (its own counter)
 //
-// Their ids come from the hook id counter, so a delivery's hook id names
-// either a hook or an integration; every change bumps the hooks version,
-// so runtimes reload both.
+// Each also has an id from the hook id counter (its hook_id; the API id
+// of one saved before the integrations had a counter), under which the
+// engine delivers to it, so a delivery's hook id names either a hook or an
+// integration; every change bumps the hooks version, so runtimes reload
+// both.
 
 // Integrations is the hash of chat integrations.
 func (k Keys) Integrations() string { return k.Namespace + ":{h0}:integrations" }
+
+// IntegrationSeq hands out the integrations' API ids.
+func (k Keys) IntegrationSeq() string { return k.Namespace + ":{h0}:integrations:seq" }

@@ -64,6 +64,7 @@ var (
 	updateHookScript       = loadScript("update_hook")
 	deleteHookScript       = loadScript("delete_hook")
 	putIntegrationScript   = loadScript("put_integration")
+	nextIntegrationScript  = loadScript("next_integration_id")
 	// idempotency
 	releaseIdempotencyKeyScript = loadScript("release_idempotency_key")
 )

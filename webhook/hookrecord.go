@@ -102,7 +102,7 @@ func (r *HookRecord) Hook() (*Hook, error) {
 	}
 	for _, t := range r.Triggers {
 		tr, ok := gitlab.ParseTrigger(t)
-		if !ok {
+		if !ok || tr.ChatOnly() {
 			return nil, fmt.Errorf("hook %d has unknown trigger %q", r.ID, t)
 		}
 		h.Triggers.Add(tr)

@@ -296,6 +296,13 @@ func (d *Deliverer) ExpireParked(now time.Time) {
 // (Redis is slow): then the slot waits, and so does reading more work.
 func (d *Deliverer) deliver(ctx context.Context, m *redisstore.DeliveryMsg, release func()) {
 	dv := &m.Delivery
+	if ctx.Err() != nil {
+		// Shutting down (the work was aborted): nothing is sent, decided
+		// or recorded, so the entry stays pending and is delivered after
+		// the lease, by this process once it restarts or by another.
+		d.leftPending(dv, "delivery not started: shutting down; it stays queued and is sent after the lease", 0)
+		return
+	}
 	hook, ok := d.hooks().Get(dv.HookID)
 	if m.Err != nil || !ok {
 		metrics.Deliveries.WithLabelValues("dropped").Inc()
@@ -344,9 +351,7 @@ func (d *Deliverer) deliver(ctx context.Context, m *redisstore.DeliveryMsg, rele
 		// Aborted by Close (its grace ran out): the outcome is not
 		// recorded, so the entry stays pending and is sent again after the
 		// lease. Said, since the receiver may have got this attempt.
-		d.log.Info("delivery aborted by shutdown; it stays queued and is sent again after the lease",
-			zap.Int64("hook_id", hook.ID), zap.String("event", dv.EventID), zap.Int("attempt", dv.Attempt),
-			zap.Int("status", res.Status))
+		d.leftPending(dv, "delivery aborted by shutdown; it stays queued and is sent again after the lease", res.Status)
 		return
 	}
 	releaseHook()
@@ -361,6 +366,15 @@ func (d *Deliverer) deliver(ctx context.Context, m *redisstore.DeliveryMsg, rele
 	d.logResult(&req, &res)
 	out := cfg.Retry.outcome(&res, dv, time.Now())
 	d.settle(m, hook, out, d.record.Entry(hooklog.KindDelivery, attempt(&req, &res)))
+}
+
+// leftPending reports a delivery its work context ended on: it is not
+// settled, so it stays pending in Redis for recovery. Counted as
+// deliveries_total{result="aborted"}.
+func (d *Deliverer) leftPending(dv *webhook.Delivery, msg string, status int) {
+	metrics.Deliveries.WithLabelValues("aborted").Inc()
+	d.log.Warn(msg, zap.Int64("hook_id", dv.HookID), zap.String("event", dv.EventID),
+		zap.Int("attempt", dv.Attempt), zap.Int("status", status))
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -43,14 +43,32 @@ func (d *Deliverer) Resend(ctx context.Context, h *webhook.Hook, e *webhook.LogE
 		Trigger: gitlab.Trigger(e.Trigger), Body: e.RequestData, Rendered: e.Rendered}), nil
 }
 
+// TestSettings is GitLab's "Test settings" of an integration: one request
+// to h, settings not saved yet, under the current delivery settings (the
+// address guard among them). Nothing is recorded and no health changes:
+// the settings tried are nobody's yet.
+func (d *Deliverer) TestSettings(ctx context.Context, h *webhook.Hook, trig gitlab.Trigger, body []byte) Result {
+	id := newEventID()
+	req := &Request{Hook: h, EventID: id, Chain: id, Trigger: trig, Body: body, At: time.Now()}
+	send := d.manualSend()
+	res := d.sender.Send(ctx, &send, req)
+	d.logResult(req, &res)
+	return res
+}
+
+// manualSend is the send configuration of requests a person makes.
+func (d *Deliverer) manualSend() SendConfig {
+	if cfg := d.cfg.Load(); cfg != nil {
+		return cfg.Send
+	}
+	return SendConfig{Timeout: 10 * time.Second, MaxResponseBody: 8 << 10, UserAgent: "GitLab"}
+}
+
 // sendManual sends a test or resend under the current delivery settings,
 // records it in the hook's log, then re-enables the hook on success.
 func (d *Deliverer) sendManual(ctx context.Context, kind string, req *Request) Result {
 	req.At = time.Now()
-	send := SendConfig{Timeout: 10 * time.Second, MaxResponseBody: 8 << 10, UserAgent: "GitLab"}
-	if cfg := d.cfg.Load(); cfg != nil {
-		send = cfg.Send
-	}
+	send := d.manualSend()
 	res := d.sender.Send(ctx, &send, req)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

@@ -210,6 +210,9 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 		res.Err = fmt.Errorf("payload of %d bytes is larger than max_payload (%d bytes)", len(body), cfg.MaxPayload)
 		return res
 	}
+	if h.Chat != nil {
+		target = h.Chat.Service.Target(target, body) // Google Chat's thread
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
@@ -231,7 +234,8 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 		// A chat's webhook takes its message alone, as GitLab's notifiers send it.
 		hreq.Header.Set("Content-Type", h.Chat.Service.ContentType())
 		hreq.Header.Set("User-Agent", cfg.UserAgent)
-		hreq.Header.Set("Idempotency-Key", webhook.IdempotencyKey(req.EventID, h.ID))
+		// One key per channel: each channel's message is a delivery of its own.
+		hreq.Header.Set("Idempotency-Key", webhook.ChatIdempotencyKey(req.EventID, h.ID, h.Chat.Service.ChannelOf(body)))
 	} else {
 		dh := gitlab.DeliveryHeaders{
 			Trigger: req.Trigger, UserAgent: cfg.UserAgent, Instance: cfg.Instance, Token: h.Token,

@@ -1,0 +1,33 @@
+package engine
+
+import (
+	"time"
+
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
+)
+
+// A runtime closed after its deliveries, with Redis up or gone, leaves no
+// goroutine behind: its loops, workers, batchers and go-redis pools end.
+func TestRuntimeCloseLeavesNoGoroutines(t *testing.T) {
+	for _, down := range []bool{false, true} {
+		srv := redistest.Start(t)
+		before := goleak.IgnoreCurrent()
+		rt := newRuntime(t, srv.URL, "c1", pushHook(t, 1, "acme/api", ""))
+		if err := rt.Start(); err != nil {
+			t.Fatal(err)
+		}
+		enqueue(t, rt, pushEvent(t, "acme/api"))
+		streamsDrained(t, rt)
+		if down {
+			srv.Stop()
+		}
+		if err := rt.Close(time.Second); err != nil {
+			t.Log(err)
+		}
+		goleak.VerifyNone(t, before)
+	}
+}
