@@ -120,8 +120,8 @@ func TestChatIntegrationsPageInBrowser(t *testing.T) {
 		t.Fatalf("saved integration = %d %s", status, body)
 	}
 
-	if resp, _ := post(t, "/app/push", nil); resp.StatusCode != http.StatusOK {
-		t.Fatalf("app answered %d", resp.StatusCode)
+	if resp, body := post(t, "/app/push", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the app's push: %s", answered(resp, body))
 	}
 	p := nextPost(t, posts)
 	if p.Path != secretPath || p.Slack.Channel != "#dev" || !strings.Contains(p.Slack.Text, "John Smith pushed to branch") {
@@ -140,8 +140,8 @@ func TestChatIntegrationsPageInBrowser(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#int-channel"), "#ops"),
 		chromedp.Click(chromedp.CSS("#integration-save")))
 	b.wait("saved again", `!document.querySelector('#view-integrations').hidden && document.querySelector('#flash').textContent.includes('saved')`)
-	if resp, _ := post(t, "/app/push", nil); resp.StatusCode != http.StatusOK {
-		t.Fatalf("app answered %d", resp.StatusCode)
+	if resp, body := post(t, "/app/push", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the app's push: %s", answered(resp, body))
 	}
 	if p := nextPost(t, posts); p.Path != secretPath || p.Slack.Channel != "#ops" {
 		t.Fatalf("after the edit Slack got %s %q", p.Path, p.Slack.Channel)

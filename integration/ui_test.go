@@ -311,9 +311,9 @@ func TestWebhooksPageInBrowser(t *testing.T) {
 	`, redis.URL, accessLog, uiScopedToken, upstream.Listener.Addr()), "caddyfile")
 	appEvent := func() {
 		t.Helper()
-		resp, _ := post(t, "/app/push", nil)
+		resp, body := post(t, "/app/push", nil)
 		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("app answered %d", resp.StatusCode)
+			t.Fatalf("the app's push: %s", answered(resp, body))
 		}
 	}
 
