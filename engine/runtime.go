@@ -260,6 +260,10 @@ func (r *Runtime) Close(grace time.Duration) error {
 	r.outage.close()
 	if started {
 		r.cancel()
+		// The loops' blocked reads end now, not at their timeout. In the
+		// background: with Sentinel down, closing a client can wait for a
+		// dial of its own.
+		go func() { _ = r.store.EndReads() }()
 		r.loops.Wait()
 		r.deliver.StopReading()
 		r.deliver.Wait(grace, r.abort)
@@ -306,13 +310,22 @@ func (r *Runtime) enqueue(ctx context.Context, ev *webhook.Event) error {
 	if cfg := r.cfg.Load(); cfg != nil && ev.Project != "" {
 		ev.Body = gitlab.RewriteImageURLs(ev.Body, cfg.Send.Instance, ev.Project)
 	}
-	consumer := "" // an idle fan-out takes the event at once (fanout/inbox.go)
-	if r.fan.Accepting() {
-		consumer = r.consumer
-	}
-	_, taken, err := r.store.Queue().AddEventFor(ctx, ev, consumer)
-	if taken != nil {
-		r.fan.Hand(*taken)
+	var err error
+	if r.fan.Running() && r.dyn.ready.Load() {
+		// Fanned out at once, in the capture's own call (fanout.Capture).
+		err = r.fan.Capture(ctx, ev)
+	} else {
+		// For the fan-out to read; an idle one takes it at once
+		// (fanout/inbox.go).
+		consumer := ""
+		if r.fan.Accepting() {
+			consumer = r.consumer
+		}
+		var taken *redisstore.EventMsg
+		_, taken, err = r.store.Queue().AddEventFor(ctx, ev, consumer)
+		if taken != nil {
+			r.fan.Hand(*taken)
+		}
 	}
 	if err != nil {
 		r.outage.failed(err)

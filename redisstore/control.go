@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -40,6 +41,48 @@ func (c *Control) QueueDepths(ctx context.Context) (Depths, error) {
 		d.Dead += c[3].Val()
 	}
 	return d, nil
+}
+
+// Snapshot is what the monitor watches, read in one round trip.
+type Snapshot struct {
+	Paused bool
+	Depths Depths
+	// DisabledHooks counts the hooks disabled now, temporarily or until
+	// re-enabled, across all processes.
+	DisabledHooks int64
+}
+
+// Snapshot reads the pause flag, the queue depths of every shard and the
+// number of hooks disabled at now, in one pipeline.
+func (c *Control) Snapshot(ctx context.Context, now time.Time) (Snapshot, error) {
+	var paused *redis.StringCmd
+	depths := make([][4]*redis.IntCmd, c.readShards())
+	disabled := make([]*redis.IntCmd, HookSlots)
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		paused = p.Get(ctx, c.keys.Paused())
+		for i := range depths {
+			depths[i] = [4]*redis.IntCmd{p.XLen(ctx, c.keys.Events(i)), p.XLen(ctx, c.keys.Ready(i)),
+				p.ZCard(ctx, c.keys.Schedule(i)), p.XLen(ctx, c.keys.Dead(i))}
+		}
+		for j := range disabled {
+			disabled[j] = p.ZCount(ctx, c.keys.Disabled(j), strconv.FormatInt(now.UnixMilli()+1, 10), "+inf")
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Snapshot{}, fmt.Errorf("reading the queues' state: %w", err)
+	}
+	s := Snapshot{Paused: paused.Val() == "1"}
+	for _, d := range depths {
+		s.Depths.Events += d[0].Val()
+		s.Depths.Ready += d[1].Val()
+		s.Depths.Scheduled += d[2].Val()
+		s.Depths.Dead += d[3].Val()
+	}
+	for _, d := range disabled {
+		s.DisabledHooks += d.Val()
+	}
+	return s, nil
 }
 
 // Paused reads the operator pause shared by every process.

@@ -88,7 +88,28 @@ func EncodeDelivery(d *webhook.Delivery) string {
 	if d.Shared {
 		body = nil
 	}
-	b := make([]byte, 0, len(body)+len(d.EventID)+len(d.Trigger)+len(d.Chain)+len(d.Trace.Parent)+len(d.Trace.State)+112)
+	b := appendDeliveryHead(make([]byte, 0, len(body)+len(d.EventID)+len(d.Trigger)+len(d.Chain)+len(d.Trace.Parent)+
+		len(d.Trace.State)+112), d)
+	if d.Shared {
+		return string(append(b, sharedTail...))
+	}
+	b = append(b, bodyKey...)
+	b = append(b, body...)
+	b = append(b, '}')
+	return string(b)
+}
+
+// deliveryHead is a delivery's stored form without its end: the end says
+// whether the body is the shared payload (sharedTail) or its own (bodyKey,
+// the body, '}'), which lua/capture.lua and lua/fan_out.lua decide.
+func deliveryHead(d *webhook.Delivery) string {
+	return string(appendDeliveryHead(make([]byte, 0, len(d.EventID)+len(d.Trigger)+len(d.Chain)+len(d.Trace.Parent)+
+		len(d.Trace.State)+112), d))
+}
+
+// appendDeliveryHead appends the members of a delivery's stored form
+// before its body.
+func appendDeliveryHead(b []byte, d *webhook.Delivery) []byte {
 	b = append(b, `{"ev":`...)
 	b = appendJSONString(b, d.EventID)
 	b = append(b, `,"hook":`...)
@@ -109,13 +130,7 @@ func EncodeDelivery(d *webhook.Delivery) string {
 			b = appendJSONString(b, d.Trace.State)
 		}
 	}
-	if d.Shared {
-		return string(append(b, sharedTail...))
-	}
-	b = append(b, bodyKey...)
-	b = append(b, body...)
-	b = append(b, '}')
-	return string(b)
+	return b
 }
 
 // The optional members of the trace context, between "at" and the tail.

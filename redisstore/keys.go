@@ -77,7 +77,13 @@ func (k Keys) HookLog(i int, hookID int64) string {
 	return k.shard(i) + "hook:" + strconv.FormatInt(hookID, 10) + ":log"
 }
 
-// Logs is the set of hooks with a log in shard i, for trimming by age.
+// LogTails names the hooks with a log in shard i: field <hook id> holds
+// its last entry's ID, <hook id>:r how many of its entries hold a payload
+// reference (lua/includes/log.lua).
+func (k Keys) LogTails(i int) string { return k.shard(i) + "log:tails" }
+
+// Logs is the set of hooks with a log in shard i that was kept before the
+// tails; the janitor still trims the logs it names, until they empty.
 func (k Keys) Logs(i int) string { return k.shard(i) + "logs" }
 
 // hookSlot is the hash tag of a hook's shared state.

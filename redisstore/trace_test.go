@@ -114,7 +114,7 @@ func TestEventTraceContextThroughTheQueue(t *testing.T) {
 		f := []Fanned{{Shard: 0, StreamID: msgs[0].StreamID, EventID: ev.ID, Chain: ev.Chain, Checked: 1,
 			Deliveries: []webhook.Delivery{{EventID: ev.ID, HookID: 5, Trigger: "push", Chain: ev.Chain, At: ev.At,
 				Attempt: 1, Shared: true, Trace: msgs[0].Event.Trace}}}}
-		if err := s.Queue().FanOut(ctx, f, time.Minute, 100, HandOff{}); err != nil {
+		if err := s.Queue().FanOut(ctx, f, ChainRule{Window: time.Minute, MaxHooks: 100}, HandOff{}); err != nil {
 			t.Fatal(err)
 		}
 		ds, err := s.Queue().ReadDeliveries(ctx, 0, "d", ">", 10, 0)

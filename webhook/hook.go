@@ -48,10 +48,21 @@ type Hook struct {
 	// Microsoft Teams): its deliveries carry the chat's message, not the
 	// event's payload, and it is matched by MatchChats, not Match.
 	Chat *chat.Settings
+
+	// masked is MaskedURL, kept by NewHookSet: a hook in a set does not
+	// change, and each attempt's log entry shows it.
+	masked string
 }
 
 // MaskedURL is the hook's URL as it may be logged or shown.
 func (h *Hook) MaskedURL() string {
+	if h.masked != "" {
+		return h.masked
+	}
+	return h.maskURL()
+}
+
+func (h *Hook) maskURL() string {
 	if h.Chat != nil {
 		return chat.MaskWebhook(h.URL)
 	}
@@ -74,6 +85,9 @@ func NewHookSet(hooks []*Hook) (*HookSet, error) {
 			return nil, fmt.Errorf("two hooks have id %d", h.ID)
 		}
 		s.byID[h.ID] = h
+		if h.masked == "" { // set once, before the hook is in use: a merge puts it in a second set
+			h.masked = h.maskURL()
+		}
 		key := scopeKey(h.Project, h.Group)
 		if h.Chat != nil {
 			s.addChat(key, h)

@@ -44,7 +44,7 @@ func TestDeliverAfterTheWorkEndedLeavesItPending(t *testing.T) {
 	}
 	f := []redisstore.Fanned{{Shard: 0, StreamID: evs[0].StreamID, EventID: ev.ID, Chain: ev.Chain,
 		Deliveries: []webhook.Delivery{{EventID: ev.ID, HookID: 7, Trigger: "push", Chain: ev.Chain, At: ev.At, Attempt: 1, Shared: true}}}}
-	if err := q.FanOut(ctx, f, time.Minute, 100, redisstore.HandOff{}); err != nil {
+	if err := q.FanOut(ctx, f, redisstore.ChainRule{Window: time.Minute, MaxHooks: 100}, redisstore.HandOff{}); err != nil {
 		t.Fatal(err)
 	}
 	msgs, err := q.ReadDeliveries(ctx, 0, "c1", ">", 1, time.Second)

@@ -108,7 +108,7 @@ const maxSettling = 1024
 
 // readBlock bounds blocking reads so loops notice shutdown promptly even if
 // a read is not interrupted.
-const readBlock = 2 * time.Second
+const readBlock = 5 * time.Second
 
 // Start begins dispatching what ReadStep reads: ctx ends reading, work
 // aborts deliveries in flight.

@@ -24,3 +24,18 @@ func (f *Fanout) traceFanOut(msgs []redisstore.EventMsg, out []redisstore.Fanned
 		f.spans.FanOut(ev, out[i].Checked, queued, start)
 	}
 }
+
+// traceCapture records the fan-out span of an event captured in a trace
+// and fanned out at once (Capture); c is its fan-out, done since start.
+func (f *Fanout) traceCapture(c *redisstore.Captured, start time.Time) {
+	if c.Event.Trace.IsZero() {
+		return
+	}
+	queued := len(c.Deliveries)
+	for _, v := range c.Verdicts {
+		if v != redisstore.ChainAllowed {
+			queued--
+		}
+	}
+	f.spans.FanOut(c.Event, c.Checked, queued, start)
+}

@@ -6,7 +6,8 @@
 -- take deliveries for a consumer and return them, and the event's payload
 -- when they share it. Those are the oldest not yet handed out: normally
 -- the ones just queued, but any others are as good (their payloads are
--- the caller's to read).
+-- the caller's to read). A lone delivery of the payload carries it inline,
+-- and the payload and its count go: references only from two holders up.
 -- KEYS: events, ready, refs, chain's own hash, chain's root hash, bucket's overflow hash
 -- ARGV: name, value pairs (named.lua) up to '|':
 --   group, entry: the event's consumer group and entry; event: its id; prefix: the payload key prefix
@@ -14,7 +15,8 @@
 --   chain, field: the chain, and its 16 bytes ('' when it has no root record)
 --   take, deliver_group, consumer: how many deliveries to take at most, for which consumer of which group
 --   checked: n, how many deliveries are checked in the chain
--- then the n hook ids, then per delivery: shared ('1'|''), document; the first n are those of the hooks
+-- then the n hook ids, then per delivery: 's' and its document without its end, for a delivery of the
+-- payload, or 'o' and its whole document, for one with a body of its own; the first n are those of the hooks
 -- returns: {1} when settled already, else {0, {verdict of each of the n hooks}, entries taken,
 --          {event id, payload} when an entry taken shares the event's payload, else {}}
 --- @include "named"
@@ -29,20 +31,30 @@ if n > 0 then
   verdicts = chaincheck(KEYS[4], KEYS[5], KEYS[6], a.event, tonumber(a.now), tonumber(a.window),
     tonumber(a.max_hooks), a.chain, a.field, {unpack(ARGV, at, at + n - 1)})
 end
-local shared, queued, k = 0, 0, 0
-local ours = {} -- the entries queued here that share the payload
+local kinds, docs = {}, {}
+local shared, k = 0, 0
 for i = at + n, #ARGV - 1, 2 do
   k = k + 1
   if k > n or verdicts[k] == 1 then
-    local id = redis.call('XADD', KEYS[2], '*', 'd', ARGV[i + 1])
-    queued = queued + 1
-    if ARGV[i] == '1' then
-      shared = shared + 1
-      ours[id] = true
-    end
+    kinds[#kinds + 1], docs[#docs + 1] = ARGV[i], ARGV[i + 1]
+    if ARGV[i] == 's' then shared = shared + 1 end
   end
 end
-addref(KEYS[3], a.prefix, a.event, shared - 1)
+-- A lone delivery of the payload carries it inline: the payload and its
+-- count go.
+local inline = nil
+if shared == 1 then inline = redis.call('GET', a.prefix .. a.event) end
+local ours = {} -- the entries queued here that share the payload
+for j = 1, #docs do
+  local d = docs[j]
+  if kinds[j] == 's' then
+    if inline then d = d .. ',"body":' .. inline .. '}' else d = d .. ',"p":1}' end
+  end
+  local id = redis.call('XADD', KEYS[2], '*', 'd', d)
+  if kinds[j] == 's' and not inline then ours[id] = true end
+end
+if inline then addref(KEYS[3], a.prefix, a.event, -1) else addref(KEYS[3], a.prefix, a.event, shared - 1) end
+local queued = #docs
 local taken, payload = false, {}
 local take = math.min(tonumber(a.take), queued)
 if take > 0 then

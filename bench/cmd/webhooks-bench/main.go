@@ -107,7 +107,7 @@ func run(o options) error {
 		ids string
 		fn  func() error
 	}{
-		{"1,2", b.proxy},
+		{"1,2,2b", b.proxy},
 		{"3,3a,3b,3c,7", b.delivery},
 		{"4", b.latency},
 		{"5", b.isolation},

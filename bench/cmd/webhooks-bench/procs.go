@@ -332,6 +332,30 @@ func rssMB(pid int) (float64, error) {
 // cpuSeconds reads the user and system CPU time pid used so far, in
 // seconds (/proc/<pid>/stat, clock ticks of 1/100 s).
 func cpuSeconds(pid int) (float64, error) {
+	// Each thread's time on the CPU in nanoseconds (schedstat), where the
+	// kernel keeps it: /proc/<pid>/stat counts in ticks of 10 ms, too coarse
+	// for an idle process measured over seconds.
+	if tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid)); err == nil {
+		var ns float64
+		read := 0
+		for _, t := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+			if err != nil {
+				continue // the thread ended
+			}
+			f := strings.Fields(string(b))
+			if len(f) == 0 {
+				continue
+			}
+			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+				ns += v
+				read++
+			}
+		}
+		if read > 0 {
+			return ns / 1e9, nil
+		}
+	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
