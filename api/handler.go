@@ -24,6 +24,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -66,6 +67,10 @@ type Runtime interface {
 	Resend(ctx context.Context, h *webhook.Hook, e *webhook.LogEntry) (delivery.Result, error)
 	// Throttle counts a rate-limited call, shared by every process.
 	Throttle(ctx context.Context, action, scope string, limit int, window time.Duration) (bool, time.Duration, error)
+	// OrderedState reads an ordered hook's queue; DropOrdered deletes the
+	// queue of a deleted hook.
+	OrderedState(ctx context.Context, hookID int64) (redisstore.OrderedState, error)
+	DropOrdered(ctx context.Context, hookID int64) error
 }
 
 // Defaults of the options.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
@@ -25,7 +27,7 @@ const (
 type hookInput struct {
 	url, name, description, token, strategy, filter *string
 	signingToken, customWebhookTemplate             *string
-	ssl                                             *bool
+	ssl, ordered                                    *bool
 	triggers                                        map[gitlab.Trigger]bool
 	urlVariables, customHeaders                     map[string]string
 	hasURLVariables, hasCustomHeaders, any          bool
@@ -52,6 +54,9 @@ func readInput(p *params, kind webhook.Kind) *hookInput {
 	in.strategy = strPtr(p, "branch_filter_strategy", in)
 	if b, ok := p.boolean("enable_ssl_verification"); ok {
 		in.ssl, in.any = &b, true
+	}
+	if b, ok := p.boolean("ordered"); ok { // ours: GitLab's clients leave it out
+		in.ordered, in.any = &b, true
 	}
 	for _, t := range triggerFields(kind) {
 		if b, ok := p.boolean(t.Field); ok {
@@ -114,6 +119,9 @@ func (in *hookInput) apply(r *webhook.HookRecord, overlap time.Duration) {
 	}
 	if in.ssl != nil {
 		r.EnableSSLVerification = *in.ssl
+	}
+	if in.ordered != nil {
+		r.Ordered = *in.ordered
 	}
 	if len(in.triggers) > 0 {
 		var set gitlab.TriggerSet
@@ -270,7 +278,7 @@ func (q *request) list() {
 	}
 	out := make([]object, 0, hi-lo)
 	for _, r := range recs[lo:hi] {
-		out = append(out, entity(r, false, q.health(r.ID)))
+		out = append(out, entity(r, false, q.health(r.ID), q.orderedQueue(r)))
 	}
 	writeJSON(q.w, http.StatusOK, out)
 }
@@ -318,7 +326,7 @@ func (q *request) saved(what string, err error, status int, r *webhook.HookRecor
 		return
 	}
 	q.changed()
-	writeJSON(q.w, status, entity(r, true, q.health(r.ID)))
+	writeJSON(q.w, status, entity(r, true, q.health(r.ID), q.orderedQueue(r)))
 }
 
 // find returns the hook of the route: stored, or configured (read-only).
@@ -353,7 +361,7 @@ func (q *request) get() {
 	if !ok {
 		return
 	}
-	writeJSON(q.w, http.StatusOK, entity(rec, true, q.health(rec.ID)))
+	writeJSON(q.w, http.StatusOK, entity(rec, true, q.health(rec.ID), q.orderedQueue(rec)))
 }
 
 func (q *request) update() {
@@ -391,6 +399,10 @@ func (q *request) delete() {
 	if err := q.h.repo.DeleteHook(q.r.Context(), q.ns, q.hookID); err != nil {
 		q.storeError("deleting a hook", err)
 		return
+	}
+	if err := q.h.rt.DropOrdered(q.r.Context(), q.hookID); err != nil {
+		q.h.log.Warn("dropping a deleted hook's ordered queue failed; its deliveries are dropped as they come up",
+			zap.Int64("hook_id", q.hookID), zap.Error(err))
 	}
 	q.changed()
 	q.w.WriteHeader(http.StatusNoContent)

@@ -7,6 +7,8 @@
 //   - delivery: sending, per-hook slots and parking, settling, hook health,
 //     tests and resends;
 //   - recovery: the schedule mover, the janitor, poison, redrive;
+//   - ordered: ordered hooks' queues, sent one head at a time in capture
+//     order across processes and shards;
 //   - hooklog: each hook's log, which delivery records attempts in;
 //   - metrics: the Prometheus collectors they share.
 //

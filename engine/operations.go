@@ -83,3 +83,14 @@ func Collectors() []prometheus.Collector { return metrics.All() }
 
 // CountRejected records an event refused before it reached the engine.
 func CountRejected(reason string) { metrics.EventsRejected.WithLabelValues(reason).Inc() }
+
+// OrderedState reads an ordered hook's queue: its deliveries pending, and
+// the head that blocks them, if it failed.
+func (r *Runtime) OrderedState(ctx context.Context, hookID int64) (redisstore.OrderedState, error) {
+	return r.ordered.State(ctx, hookID)
+}
+
+// DropOrdered deletes the queue of an ordered hook that was deleted.
+func (r *Runtime) DropOrdered(ctx context.Context, hookID int64) error {
+	return r.ordered.Drop(ctx, hookID)
+}

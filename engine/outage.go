@@ -37,6 +37,9 @@ type Failover struct {
 	// Redis names the server in the redis_down metric: a URL without its
 	// password. Read once; a runtime never changes servers.
 	Redis string
+	// Oldest, when set, returns the earliest capture time of the events
+	// the spool holds: the ordered hooks wait for them.
+	Oldest func() (time.Time, bool)
 }
 
 // outage is the "Redis is down" state of one runtime's enqueue path, so of

@@ -14,6 +14,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/engine/fanout"
 	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
+	"github.com/grt-continuation/caddy-webhooks/engine/ordered"
 	"github.com/grt-continuation/caddy-webhooks/engine/recovery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
@@ -110,6 +111,7 @@ type Runtime struct {
 	fan      *fanout.Fanout
 	deliver  *delivery.Deliverer
 	recovery *recovery.Recovery
+	ordered  *ordered.Queues // ordered hooks (engine/ordered)
 	hookLog  *hooklog.Log
 	outage   *outage // Redis known to be down (outage.go)
 
@@ -143,6 +145,8 @@ func NewRuntime(store *redisstore.Store, consumer string, log *zap.Logger) *Runt
 	r.fan = fanout.New(fanout.Store{Queue: store.Queue(), Samples: store.Samples()}, consumer, log, r.Hooks, r.deliver)
 	r.recovery = recovery.New(recovery.Store{Queue: store.Queue(), DeadLetters: store.DeadLetters(), Log: store.Log(),
 		Legacy: store.Legacy()}, consumer, log, r.Hooks, r.fan, r.deliver)
+	r.ordered = ordered.New(store.Ordered(), consumer, log.Named("ordered"), r.Hooks, r.deliver)
+	r.deliver.SetOrdered(r.ordered)
 	r.outage = newOutage(store, log)
 	return r
 }
@@ -234,6 +238,9 @@ func (r *Runtime) Start() error {
 	})
 	r.loop(ctx, "disabled hooks", 0, every(delivery.DisabledInterval, r.deliver.Refresh))
 	r.loop(ctx, "monitor", 0, every(monitorInterval, r.monitor))
+	r.ordered.Start(ctx, work)
+	r.loop(ctx, "capture mark", 0, r.ordered.MarkStep)
+	r.loop(ctx, "ordered hooks", 0, r.ordered.Step)
 	r.loop(ctx, "hooks", HookPollInterval, every(HookPollInterval, r.pollHooks))
 	metrics.RuntimesRunning.Inc()
 	metrics.WorkerSlots.Add(float64(r.deliver.Workers()))
@@ -260,7 +267,9 @@ func (r *Runtime) Close(grace time.Duration) error {
 		r.cancel()
 		r.loops.Wait()
 		r.deliver.StopReading()
+		end := time.Now().Add(grace)
 		r.deliver.Wait(grace, r.abort)
+		waitOr(r.ordered.Wait, time.Until(end), r.abort)
 		r.abort()
 		metrics.RuntimesRunning.Dec()
 		metrics.WorkerSlots.Sub(float64(r.deliver.Workers()))
@@ -276,11 +285,24 @@ func (r *Runtime) Close(grace time.Duration) error {
 // unreachable and the callers have a spool (SetFailover), it returns
 // ErrRedisDown at once, without trying.
 func (r *Runtime) Enqueue(ctx context.Context, ev *webhook.Event) error {
+	c := r.ordered.Captures.Begin(ev.At) // until Redis has it (ordered hooks)
+	var err error
 	if r.outage.refusing() {
 		r.outage.refuse()
-		return ErrRedisDown
+		err = ErrRedisDown
+	} else {
+		err = r.enqueue(ctx, ev)
 	}
-	return r.enqueue(ctx, ev)
+	r.ordered.Captures.End(c, err != nil, time.Now())
+	return err
+}
+
+// Capturing counts events captured from at on (built, not yet enqueued)
+// until done is called, for the ordered hooks' watermark: callers that
+// build many events before they enqueue them (a batch) call it first.
+func (r *Runtime) Capturing(at time.Time) (done func()) {
+	c := r.ordered.Captures.Begin(at)
+	return func() { r.ordered.Captures.End(c, false, time.Now()) }
 }
 
 // Replay is Enqueue for the spool's replayer: while Redis is known to be
@@ -315,7 +337,10 @@ func (r *Runtime) enqueue(ctx context.Context, ev *webhook.Event) error {
 
 // SetFailover says what Enqueue's callers do with the events Redis cannot
 // take; a config generation sets it as it starts.
-func (r *Runtime) SetFailover(f Failover) { r.outage.setFailover(f) }
+func (r *Runtime) SetFailover(f Failover) {
+	r.outage.setFailover(f)
+	r.ordered.SetSpooled(f.Oldest)
+}
 
 // RedisDown tells whether Enqueue fails at once now: Redis was found
 // unreachable and the callers have a spool. Callers that use Redis

@@ -94,6 +94,24 @@ type hookInfo struct {
 	AlertStatus   string     `json:"alert_status"`
 	DisabledUntil *time.Time `json:"disabled_until"`
 	Failures      int        `json:"recent_failures"`
+	Ordered       bool       `json:"ordered"`
+	// OrderedQueue is an ordered hook's queue (or what is left of it).
+	OrderedQueue *orderedQueue `json:"ordered_queue,omitempty"`
+}
+
+// orderedQueue is an ordered hook's queue: the deliveries waiting, and
+// the head that holds them back when it failed.
+type orderedQueue struct {
+	Pending   int64         `json:"pending"`
+	BlockedBy *orderedBlock `json:"blocked_by"`
+}
+
+type orderedBlock struct {
+	EventID       string     `json:"event_id"`
+	Since         time.Time  `json:"since"`
+	Attempts      int        `json:"attempts"`
+	LastStatus    string     `json:"last_status"`
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
 }
 
 func adminHooks(w http.ResponseWriter, r *http.Request) error {
@@ -110,7 +128,19 @@ func adminHooks(w http.ResponseWriter, r *http.Request) error {
 			return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
 		}
 		info := hookInfo{ID: h.ID, Name: h.Name, Project: h.Project, Group: h.Group, URL: h.MaskedURL(),
-			Configured: h.ReadOnly, AlertStatus: hh.AlertStatus, DisabledUntil: hh.DisabledUntil, Failures: hh.Failures}
+			Configured: h.ReadOnly, AlertStatus: hh.AlertStatus, DisabledUntil: hh.DisabledUntil, Failures: hh.Failures,
+			Ordered: h.Ordered}
+		if oq, err := rt.OrderedState(r.Context(), h.ID); err == nil && (h.Ordered || oq.Pending > 0) {
+			info.OrderedQueue = &orderedQueue{Pending: oq.Pending}
+			if b := oq.Blocked; b != nil {
+				info.OrderedQueue.BlockedBy = &orderedBlock{EventID: b.EventID, Since: b.Since.UTC(), Attempts: b.Attempts,
+					LastStatus: b.LastStatus}
+				if !b.NextAt.IsZero() {
+					next := b.NextAt.UTC()
+					info.OrderedQueue.BlockedBy.NextAttemptAt = &next
+				}
+			}
+		}
 		for _, t := range h.Triggers.List() {
 			info.Events = append(info.Events, string(t))
 		}

@@ -448,14 +448,16 @@ func (a *App) Validate() error {
 // the settings change.
 func (a *App) Start() error {
 	a.rt.Configure(a.cfg, a.hooks)
+	// Before the loops start: the ordered hooks' first capture mark counts
+	// what the spool holds.
+	failover := engine.Failover{Redis: redisstore.Redact(a.Redis)}
+	if a.spool != nil {
+		failover.Spooled, failover.Oldest = a.spool.Wake, a.spool.Oldest
+	}
+	a.rt.SetFailover(failover)
 	if err := a.rt.Start(); err != nil {
 		return fmt.Errorf("starting webhook runtime: %w", err)
 	}
-	failover := engine.Failover{Redis: redisstore.Redact(a.Redis)}
-	if a.spool != nil {
-		failover.Spooled = a.spool.Wake
-	}
-	a.rt.SetFailover(failover)
 	if a.spool != nil {
 		a.spool.SetMaxSize(a.SpoolMaxSize)
 		if err := a.spool.Start(a.rt.Replay); err != nil {

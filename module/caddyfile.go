@@ -67,6 +67,7 @@ import (
 //			url_variable     <name> <value>
 //			signing_token    <whsec_…>
 //			custom_webhook_template <json>
+//			ordered
 //		}
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -283,6 +284,11 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) (urlAt caddyfile
 			err = oneArg(d, &h.SigningToken)
 		case "custom_webhook_template":
 			err = oneArg(d, &h.CustomWebhookTemplate)
+		case "ordered":
+			if d.NextArg() {
+				return urlAt, d.Errf("ordered takes no value, got %q", d.Val())
+			}
+			h.Ordered = true
 		default:
 			return urlAt, d.Errf("unrecognized hook option %q", d.Val())
 		}

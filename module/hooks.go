@@ -78,6 +78,13 @@ type HookConfig struct {
 	// on save: a broken template makes each attempt an internal error.
 	// Default: none, the payload is sent.
 	CustomWebhookTemplate string `json:"custom_webhook_template,omitempty"`
+
+	// Ordered sends the hook's deliveries one at a time, in the order
+	// their events were captured, across every Caddy sharing the Redis: a
+	// failing delivery holds the ones behind it until it is delivered,
+	// dead-lettered or the hook is disabled. Throughput is then one
+	// delivery per receiver round trip. Beyond GitLab. Default: false.
+	Ordered bool `json:"ordered,omitempty"`
 }
 
 // configHookIDBase keeps configured hook IDs apart from API-assigned ones
@@ -120,6 +127,7 @@ func (c *HookConfig) build(repl *caddy.Replacer, network *delivery.NetworkPolicy
 		CustomWebhookTemplate: c.CustomWebhookTemplate,
 		EnableSSLVerification: c.EnableSSLVerification == nil || *c.EnableSSLVerification,
 		ReadOnly:              true,
+		Ordered:               c.Ordered,
 	}
 	if h.ID == 0 {
 		f := fnv.New64a()

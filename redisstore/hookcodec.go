@@ -36,6 +36,7 @@ type storedHook struct {
 	PreviousSigningToken   string            `json:"previous_signing_token,omitempty"`
 	PreviousSigningUntil   *time.Time        `json:"previous_signing_until,omitempty"`
 	CustomWebhookTemplate  string            `json:"custom_webhook_template,omitempty"`
+	Ordered                bool              `json:"ordered,omitempty"`
 	CreatedAt              time.Time         `json:"created_at"`
 }
 
@@ -51,7 +52,7 @@ func (h *Hooks) encode(r *webhook.HookRecord) (string, error) {
 		Kind: r.Kind, Path: r.Path, NamespaceID: r.NamespaceID, Name: r.Name, Description: r.Description,
 		URL: gitlab.MaskURL(r.URL), Triggers: r.Triggers, BranchFilterStrategy: r.BranchFilterStrategy,
 		PushEventsBranchFilter: r.PushEventsBranchFilter, EnableSSLVerification: r.EnableSSLVerification,
-		CustomWebhookTemplate: r.CustomWebhookTemplate, CreatedAt: r.CreatedAt.UTC(),
+		CustomWebhookTemplate: r.CustomWebhookTemplate, Ordered: r.Ordered, CreatedAt: r.CreatedAt.UTC(),
 	}
 	var err error
 	switch {
@@ -118,7 +119,7 @@ func (h *Hooks) decode(id int64, raw string) (*webhook.HookRecord, error) {
 		Description: st.Description, URL: st.URL, Triggers: st.Triggers,
 		BranchFilterStrategy: st.BranchFilterStrategy, PushEventsBranchFilter: st.PushEventsBranchFilter,
 		EnableSSLVerification: st.EnableSSLVerification, CustomWebhookTemplate: st.CustomWebhookTemplate,
-		CreatedAt: st.CreatedAt,
+		Ordered: st.Ordered, CreatedAt: st.CreatedAt,
 	}
 	var err error
 	if st.URLSealed != "" {

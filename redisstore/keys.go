@@ -204,3 +204,52 @@ func (k Keys) NamespaceScopeCount(scope string) string {
 
 // Integrations is the hash of chat integrations.
 func (k Keys) Integrations() string { return k.Namespace + ":{h0}:integrations" }
+
+// Ordered hooks (ordered.go) keep their queue in their hook slot, beside
+// their health, so a settle records both in one script:
+//
+//	{hs<j>.<n>}:ordready          sorted set, hook id → when its head may go (ms)
+//	{hs<j>.<n>}:hook:<id>:ord     sorted set, order keys (all scored 0: by key)
+//	{hs<j>.<n>}:hook:<id>:ordd    hash, order key → "<shard>|<delivery>"
+//	{hs<j>.<n>}:hook:<id>:ordlease the token of the process sending the head
+//	{hs<j>.<n>}:hook:<id>:ordst   hash, the head's state (blocked since,
+//	                              attempts, last status, next attempt) and
+//	                              the last key released
+//
+// The fan-out puts an ordered hook's deliveries in its shard's inbox,
+// {q<i>.<n>}:ordin, from which they move to their hooks' queues; each
+// process publishes the capture time below which it holds no event that
+// is not yet in Redis in {d0}:ordmarks.
+
+// OrderedReady is hook slot j's sorted set of ordered hooks with a queue,
+// scored by when their head may go.
+func (k Keys) OrderedReady(j int) string { return k.hookSlot(j) + "ordready" }
+
+// orderedHookPrefix is what the ordered keys of a hook of slot j start
+// with, before the hook id (scripts build them from it).
+func (k Keys) orderedHookPrefix(j int) string { return k.hookSlot(j) + "hook:" }
+
+// Ordered is the queue of ordered hook hookID: its order keys.
+func (k Keys) Ordered(hookID int64) string { return k.orderedKey(hookID, "ord") }
+
+// OrderedDocs holds the deliveries of the queue of hookID by order key.
+func (k Keys) OrderedDocs(hookID int64) string { return k.orderedKey(hookID, "ordd") }
+
+// OrderedLease names the process sending the head of hookID's queue.
+func (k Keys) OrderedLease(hookID int64) string { return k.orderedKey(hookID, "ordlease") }
+
+// OrderedState is the state of the head of hookID's queue.
+func (k Keys) OrderedState(hookID int64) string { return k.orderedKey(hookID, "ordst") }
+
+func (k Keys) orderedKey(hookID int64, name string) string {
+	return k.orderedHookPrefix(hookSlotOf(hookID)) + strconv.FormatInt(hookID, 10) + ":" + name
+}
+
+// OrderedInbox is shard i's stream of the deliveries of ordered hooks its
+// fan-out made, waiting to move to their hooks' queues.
+func (k Keys) OrderedInbox(i int) string { return k.shard(i) + "ordin" }
+
+// CaptureMarks holds, per process, the capture time (ms) below which the
+// process holds no event that is not in Redis yet, and when the mark
+// expires: "<mark>:<expires>".
+func (k Keys) CaptureMarks() string { return k.Namespace + ":{d0}:ordmarks" }

@@ -66,6 +66,13 @@ var (
 	putIntegrationScript   = loadScript("put_integration")
 	// idempotency
 	releaseIdempotencyKeyScript = loadScript("release_idempotency_key")
+	// ordered hooks
+	ordAddScript    = loadScript("ord_add")
+	ordTakeScript   = loadScript("ord_take")
+	ordSettleScript = loadScript("ord_settle")
+	ordBoundScript  = loadScript("ord_bound")
+	dropOrdinScript = loadScript("drop_ordin")
+	addDeadScript   = loadScript("add_dead")
 )
 
 // loadScript reads lua/<name>.lua and its includes. The files are part of

@@ -20,6 +20,7 @@ type Store struct {
 	samples *Samples
 	idem    *Idempotency
 	legacy  *Legacy
+	ordered *Ordered
 }
 
 // New builds a Store. It does not dial: connections open on first use, so
@@ -30,7 +31,8 @@ func New(o Options) (*Store, error) {
 		return nil, err
 	}
 	return &Store{c: c, queue: &Queue{c}, dead: &DeadLetters{c}, health: &Health{c}, log: &Log{c},
-		control: &Control{c}, samples: &Samples{c}, idem: &Idempotency{c}, legacy: &Legacy{c}}, nil
+		control: &Control{c}, samples: &Samples{c}, idem: &Idempotency{c}, legacy: &Legacy{c},
+		ordered: &Ordered{c}}, nil
 }
 
 // Queue is the events and deliveries: capture, fan-out, delivery, retries.
@@ -54,6 +56,9 @@ func (s *Store) Samples() *Samples { return s.samples }
 
 // Idempotency is the ingest clients' Idempotency-Keys.
 func (s *Store) Idempotency() *Idempotency { return s.idem }
+
+// Ordered is the queues of ordered hooks.
+func (s *Store) Ordered() *Ordered { return s.ordered }
 
 // Legacy drains the layout before shards.
 func (s *Store) Legacy() *Legacy { return s.legacy }

@@ -35,6 +35,9 @@ type Hook struct {
 	CustomHeaders map[string]string
 	// ReadOnly hooks come from configuration, not from the API.
 	ReadOnly bool
+	// Ordered sends the hook's deliveries one at a time, in the order their
+	// events were captured (beyond GitLab, which sends them in parallel).
+	Ordered bool
 	// Chat is set for a chat integration (Slack, Mattermost, Discord,
 	// Microsoft Teams): its deliveries carry the chat's message, not the
 	// event's payload, and it is matched by MatchChats, not Match.

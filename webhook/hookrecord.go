@@ -78,7 +78,10 @@ type HookRecord struct {
 	// CustomWebhookTemplate, when set, is sent instead of the event's
 	// payload (GitLab's custom_webhook_template); kept in clear, as GitLab.
 	CustomWebhookTemplate string
-	CreatedAt             time.Time
+	// Ordered sends the hook's deliveries one at a time in capture order
+	// (an extension GitLab's clients ignore).
+	Ordered   bool
+	CreatedAt time.Time
 }
 
 // HasSecrets reports whether the record holds a value that needs the key
@@ -95,7 +98,7 @@ func (r *HookRecord) Hook() (*Hook, error) {
 	h := &Hook{
 		ID: r.ID, Name: r.Name, URL: r.URL, URLVariables: r.URLVariables, Token: r.Token,
 		EnableSSLVerification: r.EnableSSLVerification, CustomHeaders: r.CustomHeaders,
-		Signing: r.Signing, CustomWebhookTemplate: r.CustomWebhookTemplate,
+		Signing: r.Signing, CustomWebhookTemplate: r.CustomWebhookTemplate, Ordered: r.Ordered,
 	}
 	if !r.Kind.own(h, r.Path) {
 		return nil, fmt.Errorf("hook %d has unknown owner kind %q", r.ID, r.Kind)

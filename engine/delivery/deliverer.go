@@ -53,6 +53,7 @@ type Deliverer struct {
 	hooks    func() *webhook.HookSet
 	record   *hooklog.Log
 	sender   *Sender
+	ordered  OrderedQueue // ordered hooks' queues (ordered.go); nil: none
 
 	cfg      atomic.Pointer[Config]
 	slots    *slots
@@ -306,6 +307,10 @@ func (d *Deliverer) deliver(ctx context.Context, m *redisstore.DeliveryMsg, rele
 				zap.Int64("hook_id", dv.HookID), zap.String("event", dv.EventID))
 		}
 		d.settlePlain(m)
+		return
+	}
+	if hook.Ordered && d.ordered != nil {
+		d.handOrdered(m) // one at a time, in capture order (engine/ordered)
 		return
 	}
 	cfg := d.cfg.Load()

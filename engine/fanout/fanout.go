@@ -147,6 +147,7 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 			})
 		}
 		out[i].Deliveries, out[i].Checked = ds, len(ds)
+		out[i].Ordered, out[i].At = orderedOf(matched), m.Event.At // their own queues (engine/ordered)
 		if c := f.log.Check(zap.DebugLevel, "event fanned out"); c != nil {
 			c.Write(zap.String("event", m.Event.ID), zap.String("trigger", m.Event.Trigger),
 				zap.String("project", m.Event.Project), zap.String("namespace", m.Event.Namespace),
@@ -188,6 +189,20 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 	}
 	f.rememberLatest(ctx, msgs, now)
 	return nil
+}
+
+// orderedOf tells which of hooks are ordered; nil when none is.
+func orderedOf(hooks []*webhook.Hook) []bool {
+	var out []bool
+	for i, h := range hooks {
+		if h.Ordered && out == nil {
+			out = make([]bool, len(hooks))
+		}
+		if out != nil {
+			out[i] = h.Ordered
+		}
+	}
+	return out
 }
 
 // reportBlocked counts and logs the deliveries of o that its chain

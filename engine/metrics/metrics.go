@@ -36,6 +36,8 @@ var (
 		"Events not tried in Redis because it was known to be unreachable; their callers spooled them at once.", "namespace", "redis")
 	HooksDisabled = gauges("hooks_disabled",
 		"Hooks disabled now, temporarily or until re-enabled (all processes).", "namespace")
+	OrderedLate = counter1("ordered_late_total",
+		"Deliveries of ordered hooks that reached their queue after a later delivery of the hook had gone (their event reached Redis after its capture mark expired); they go next.")
 	FirstAttemptLatency = histogram("first_attempt_latency_seconds",
 		"Time from capture to the first delivery attempt.",
 		prometheus.ExponentialBuckets(0.001, 2, 16))
@@ -54,6 +56,10 @@ func gauges(name, help string, labels ...string) *prometheus.GaugeVec {
 	return prometheus.NewGaugeVec(prometheus.GaugeOpts(opts(name, help)), labels)
 }
 
+func counter1(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts(opts(name, help)))
+}
+
 func gauge(name, help string) prometheus.Gauge {
 	return prometheus.NewGauge(prometheus.GaugeOpts(opts(name, help)))
 }
@@ -68,5 +74,5 @@ func histogram(name, help string, buckets []float64) prometheus.Histogram {
 func All() []prometheus.Collector {
 	return []prometheus.Collector{EventsCaptured, EventsRejected, Deliveries, DeliveryDuration, Deferred, DeadLetters,
 		DeadLettersTrimmed, RuntimesRunning, WorkerSlots, QueueDepth, Paused, RedisDown, EnqueuesSkipped, HooksDisabled,
-		FirstAttemptLatency}
+		FirstAttemptLatency, OrderedLate}
 }

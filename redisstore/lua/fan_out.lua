@@ -6,15 +6,18 @@
 -- take deliveries for a consumer and return them, and the event's payload
 -- when they share it. Those are the oldest not yet handed out: normally
 -- the ones just queued, but any others are as good (their payloads are
--- the caller's to read).
--- KEYS: events, ready, refs, chain's own hash, chain's root hash, bucket's overflow hash
+-- the caller's to read). The deliveries of ordered hooks go to the
+-- shard's ordered inbox instead (with the event's capture time), from
+-- which they move to their hooks' queues; none of them is taken.
+-- KEYS: events, ready, refs, chain's own hash, chain's root hash, bucket's overflow hash, ordered inbox
 -- ARGV: name, value pairs (named.lua) up to '|':
 --   group, entry: the event's consumer group and entry; event: its id; prefix: the payload key prefix
 --   now, window, max_hooks: ms, the chain's window in ms, the most hooks a chain may trigger
 --   chain, field: the chain, and its 16 bytes ('' when it has no root record)
 --   take, deliver_group, consumer: how many deliveries to take at most, for which consumer of which group
---   checked: n, how many deliveries are checked in the chain
--- then the n hook ids, then per delivery: shared ('1'|''), document; the first n are those of the hooks
+--   checked: n, how many deliveries are checked in the chain; at: the event's capture time (ms)
+-- then the n hook ids, then per delivery: shared ('1'|''; 'o': shared, of an ordered hook), document;
+-- the first n are those of the hooks
 -- returns: {1} when settled already, else {0, {verdict of each of the n hooks}, entries taken,
 --          {event id, payload} when an entry taken shares the event's payload, else {}}
 --- @include "named"
@@ -33,7 +36,10 @@ local shared, queued, k = 0, 0, 0
 local ours = {} -- the entries queued here that share the payload
 for i = at + n, #ARGV - 1, 2 do
   k = k + 1
-  if k > n or verdicts[k] == 1 then
+  if (k > n or verdicts[k] == 1) and ARGV[i] == 'o' then
+    redis.call('XADD', KEYS[7], '*', 'd', ARGV[i + 1], 'at', a.at, 'ev', a.event)
+    shared = shared + 1
+  elseif k > n or verdicts[k] == 1 then
     local id = redis.call('XADD', KEYS[2], '*', 'd', ARGV[i + 1])
     queued = queued + 1
     if ARGV[i] == '1' then

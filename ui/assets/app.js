@@ -313,6 +313,20 @@
     return null;
   }
 
+  // blockedNote says which event holds an ordered hook's deliveries back.
+  function blockedNote(hook) {
+    const q = hook.ordered_queue;
+    if (!q || !q.blocked_by) return null;
+    const b = q.blocked_by;
+    const next = b.next_attempt_at ? new Date(b.next_attempt_at) : null;
+    return el('div', { class: 'alert warning small blocked', role: 'status' },
+      el('strong', {}, 'Deliveries blocked'), ' by event ', el('code', { class: 'break' }, b.event_id),
+      ' since ', timeEl(b.since), ': ', String(b.attempts), b.attempts === 1 ? ' failed attempt' : ' failed attempts',
+      b.last_status ? ', last ' + b.last_status : '',
+      next ? [', next ', el('time', { datetime: b.next_attempt_at, title: next.toLocaleString() }, relative(next))] : '',
+      '. ', String(q.pending), q.pending === 1 ? ' delivery waits.' : ' deliveries wait, in order.');
+  }
+
   function readOnly(hook) { return hook.id >= CONFIG_HOOK_ID; }
 
   // ---- the Test dropdown ------------------------------------------------
@@ -391,7 +405,9 @@
       el('div', { class: 'hook-head' },
         el('code', { class: 'hook-url break' }, hook.url),
         failingBadge(hook),
-        ro ? el('span', { class: 'badge', title: 'Declared in the Caddy configuration: read-only here' }, 'Configured') : null),
+        ro ? el('span', { class: 'badge', title: 'Declared in the Caddy configuration: read-only here' }, 'Configured') : null,
+        hook.ordered ? el('span', { class: 'badge neutral', title: 'Delivered one at a time, in the order the events happened' }, 'Ordered') : null),
+      blockedNote(hook),
       hook.name ? el('div', { class: 'hook-name' }, hook.name) : null,
       hook.description ? el('div', { class: 'muted' }, hook.description) : null,
       el('div', { class: 'hook-triggers' },
@@ -574,6 +590,8 @@
       $('#form-submit').textContent = 'Save changes';
       const b = banner(hook, false, r);
       if (b) $('#form-banners').append(b);
+      const blocked = blockedNote(hook);
+      if (blocked) $('#form-banners').append(blocked);
       F.url.value = hook.url;
       F.name.value = hook.name || '';
       F.description.value = hook.description || '';
@@ -588,6 +606,7 @@
       F.branch_filter_strategy.value = hook.branch_filter_strategy || 'wildcard';
       F.push_events_branch_filter.value = hook.push_events_branch_filter || '';
       F.enable_ssl_verification.checked = hook.enable_ssl_verification !== false;
+      F.ordered.checked = hook.ordered === true;
       const vars = hook.url_variables || [];
       if (vars.length) {
         $('#hook-mask').checked = true;
@@ -635,6 +654,7 @@
       name: F.name.value.trim(),
       description: F.description.value.trim(),
       enable_ssl_verification: F.enable_ssl_verification.checked,
+      ordered: F.ordered.checked,
       branch_filter_strategy: F.branch_filter_strategy.value,
       push_events_branch_filter: F.branch_filter_strategy.value === 'all_branches' ? '' : F.push_events_branch_filter.value.trim(),
     };

@@ -1,0 +1,39 @@
+-- recordhealth updates a hook's health after an attempt as GitLab does (a
+-- success resets; the threshold-th consecutive failure disables
+-- temporarily, 1 min doubling up to a cap; a client error at the
+-- threshold, or 410 Gone at once, disables until a person re-enables).
+-- Like GitLab, failures reported while the hook is already disabled do
+-- not count again. healthk is the hook's health hash, disabledk its slot's
+-- disabled index; ok tells a success; class is '', 'client' or 'gone';
+-- pol holds threshold, base and max (ms). It returns the failures, when a
+-- temporary disable ends (ms, 0: none) and whether the hook is disabled
+-- until re-enabled (1|0).
+local function recordhealth(healthk, disabledk, now, ok, class, status, hook, pol)
+  if ok then
+    local h = redis.call('HMGET', healthk, 'last_status', 'fails')
+    if h[1] ~= status or h[2] ~= '0' then
+      redis.call('HSET', healthk, 'fails', 0, 'disabled_until', 0, 'last_status', status)
+      redis.call('ZREM', disabledk, hook)
+    end
+    return 0, 0, 0
+  end
+  local h = redis.call('HMGET', healthk, 'disabled', 'disabled_until', 'fails')
+  local permanent = (h[1] == '1') and 1 or 0
+  local until_ms = tonumber(h[2] or '0') or 0
+  local fails = tonumber(h[3] or '0') or 0
+  if permanent == 0 and until_ms <= now then
+    fails = redis.call('HINCRBY', healthk, 'fails', 1)
+    redis.call('HSET', healthk, 'last_fail', now, 'last_status', status)
+    until_ms = 0
+    if class == 'gone' or (class == 'client' and fails >= pol.threshold) then
+      redis.call('HSET', healthk, 'disabled', 1, 'disabled_reason', status)
+      redis.call('ZADD', disabledk, 'inf', hook)
+      permanent = 1
+    elseif fails >= pol.threshold then
+      until_ms = math.floor(now + math.min(pol.base * 2 ^ math.min(fails - pol.threshold, 30), pol.max))
+      redis.call('HSET', healthk, 'disabled_until', until_ms)
+      redis.call('ZADD', disabledk, until_ms, hook)
+    end
+  end
+  return fails, until_ms, permanent
+end
