@@ -128,6 +128,15 @@ func entity(r *webhook.HookRecord, full bool, hh delivery.HookHealth, oq *rediss
 		o = append(o, field{"url_variables", keysOf(r.URLVariables)}, field{"custom_headers", keysOf(r.CustomHeaders)})
 	}
 	o = append(o, field{"ordered", r.Ordered})
+	var sched any // null: the app's retry policy
+	if r.RetrySchedule != nil {
+		sched = webhook.FormatRetrySchedule(r.RetrySchedule)
+	}
+	var auto any // null: the app's auto_disable
+	if r.AutoDisable != nil {
+		auto = r.AutoDisable.String()
+	}
+	o = append(o, field{"retry_schedule", sched}, field{"auto_disable", auto})
 	if oq != nil {
 		o = append(o, field{"ordered_queue", orderedQueueEntity(oq)})
 	}
@@ -163,6 +172,7 @@ func recordOf(h *webhook.Hook, ns webhook.Namespace) *webhook.HookRecord {
 		PushEventsBranchFilter: h.BranchFilter.Filter(), EnableSSLVerification: h.EnableSSLVerification,
 		URLVariables: h.URLVariables, CustomHeaders: h.CustomHeaders,
 		Signing: h.Signing, CustomWebhookTemplate: h.CustomWebhookTemplate, Ordered: h.Ordered,
+		RetrySchedule: h.RetrySchedule, AutoDisable: h.AutoDisable,
 	}
 	for _, t := range h.Triggers.List() {
 		r.Triggers = append(r.Triggers, string(t))

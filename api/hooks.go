@@ -31,6 +31,10 @@ type hookInput struct {
 	triggers                                        map[gitlab.Trigger]bool
 	urlVariables, customHeaders                     map[string]string
 	hasURLVariables, hasCustomHeaders, any          bool
+	// retrySchedule and autoDisable are ours; an empty schedule or
+	// auto_disable "" goes back to the app's.
+	retrySchedule *[]time.Duration
+	autoDisable   **webhook.AutoDisable
 }
 
 func strPtr(p *params, name string, in *hookInput) *string {
@@ -57,6 +61,27 @@ func readInput(p *params, kind webhook.Kind) *hookInput {
 	}
 	if b, ok := p.boolean("ordered"); ok { // ours: GitLab's clients leave it out
 		in.ordered, in.any = &b, true
+	}
+	if ws, ok := p.words("retry_schedule"); ok {
+		var sched []time.Duration
+		if len(ws) > 0 {
+			var err error
+			if sched, err = webhook.ParseRetrySchedule(ws); err != nil {
+				p.errs = append(p.errs, "retry_schedule does not have a valid value ("+err.Error()+")")
+			}
+		}
+		in.retrySchedule, in.any = &sched, true
+	}
+	if v, ok := p.str("auto_disable"); ok {
+		var a *webhook.AutoDisable
+		if v != "" {
+			ad, err := webhook.ParseAutoDisable(v)
+			if err != nil {
+				p.errs = append(p.errs, "auto_disable does not have a valid value (gitlab, off or permanent_after <n>)")
+			}
+			a = &ad
+		}
+		in.autoDisable, in.any = &a, true
 	}
 	for _, t := range triggerFields(kind) {
 		if b, ok := p.boolean(t.Field); ok {
@@ -122,6 +147,12 @@ func (in *hookInput) apply(r *webhook.HookRecord, overlap time.Duration) {
 	}
 	if in.ordered != nil {
 		r.Ordered = *in.ordered
+	}
+	if in.retrySchedule != nil {
+		r.RetrySchedule = *in.retrySchedule
+	}
+	if in.autoDisable != nil {
+		r.AutoDisable = *in.autoDisable
 	}
 	if len(in.triggers) > 0 {
 		var set gitlab.TriggerSet

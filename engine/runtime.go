@@ -91,6 +91,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max handouts must be at least 2, got %d", c.MaxHandouts)
 	case c.Health.Threshold < 1 || c.Health.Base <= 0 || c.Health.Max < c.Health.Base:
 		return errors.New("health policy needs a positive threshold and backoffs")
+	case c.Health.Mode != "" && c.Health.Mode != webhook.AutoDisableGitLab && c.Health.Mode != webhook.AutoDisableOff &&
+		(c.Health.Mode != webhook.AutoDisablePermanentAfter || c.Health.PermanentAfter < 2):
+		return fmt.Errorf("auto_disable %q is not gitlab, off or permanent_after <n> (n at least 2)", c.Health.Mode)
 	case c.DeadLetters.MaxEntries < 0 || c.DeadLetters.MaxBytes < 0:
 		return errors.New("max dead letters and max dead-letter bytes must not be negative")
 	}

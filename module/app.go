@@ -135,6 +135,21 @@ type App struct {
 	// MaxRetryBackoff caps the wait between attempts. Default: 1h.
 	MaxRetryBackoff caddy.Duration `json:"max_retry_backoff,omitempty"`
 
+	// RetrySchedule, instead of MaxAttempts and RetryBackoff, lists the
+	// waits before each retry, in order and exactly (not jittered), e.g.
+	// 10s 1m 5m 30m 2h: one attempt more than waits. A Retry-After later
+	// than the wait still counts, up to MaxRetryBackoff. Hooks may have
+	// their own. Default: none (exponential backoff).
+	RetrySchedule []caddy.Duration `json:"retry_schedule,omitempty"`
+
+	// AutoDisable is how failures disable hooks: "gitlab" (the rule of
+	// GitLab's webhooks page, with DisableAfterFailures, DisableFor and
+	// MaxDisableFor), "off" (never; failures are still counted), or
+	// "permanent_after <n>" (newer GitLab: every failure alike, disabled for
+	// a while from the DisableAfterFailures-th, until re-enabled from the
+	// n-th; n defaults to 40). Hooks may have their own. Default: gitlab.
+	AutoDisable string `json:"auto_disable,omitempty"`
+
 	// MaxDeliveryAge is how long a delivery may wait in all (retries, a
 	// temporarily disabled hook, rate limits) before it is dead-lettered.
 	// Default: 72h.
@@ -272,6 +287,20 @@ func (p pooledRuntime) Destruct() error { return p.Close(shutdownGrace) }
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	repl := caddy.NewReplacer()
+	if len(a.RetrySchedule) > 0 && (a.MaxAttempts != 0 || a.RetryBackoff != 0) {
+		return fmt.Errorf("retry_schedule sets the attempts and their waits: give it or max_attempts and retry_backoff, not both")
+	}
+	autoDisable, err := autoDisableOf(a.AutoDisable)
+	if err != nil {
+		return err
+	}
+	schedule, err := retrySchedule(a.RetrySchedule)
+	if err != nil {
+		return err
+	}
+	if schedule != nil {
+		a.MaxAttempts = len(schedule) + 1
+	}
 	a.setDefaults(repl)
 	registerMetrics(ctx)
 
@@ -297,9 +326,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Retry: delivery.RetryPolicy{
 			MaxAttempts: a.MaxAttempts, Backoff: time.Duration(a.RetryBackoff),
 			MaxBackoff: time.Duration(a.MaxRetryBackoff), MaxAge: time.Duration(a.MaxDeliveryAge),
+			Schedule: schedule,
 		},
 		Health: redisstore.HealthPolicy{
 			Threshold: a.DisableAfterFailures, Base: time.Duration(a.DisableFor), Max: time.Duration(a.MaxDisableFor),
+			Mode: autoDisable.Mode, PermanentAfter: autoDisable.PermanentAfter,
 		},
 		HookConcurrency: a.HookConcurrency,
 		CallsPerMinute:  a.CallsPerMinute,
@@ -354,6 +385,26 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.spool = sp.(pooledSpool).Spool
 	}
 	return nil
+}
+
+// retrySchedule reads a retry_schedule (nil: none).
+func retrySchedule(waits []caddy.Duration) ([]time.Duration, error) {
+	if len(waits) == 0 {
+		return nil, nil
+	}
+	out := make([]time.Duration, len(waits))
+	for i, w := range waits {
+		out[i] = time.Duration(w)
+	}
+	return out, webhook.CheckRetrySchedule(out)
+}
+
+// autoDisableOf reads an auto_disable setting ("": GitLab's rule).
+func autoDisableOf(s string) (webhook.AutoDisable, error) {
+	if s == "" {
+		return webhook.AutoDisable{Mode: webhook.AutoDisableGitLab}, nil
+	}
+	return webhook.ParseAutoDisable(s)
 }
 
 // networkPolicy is allow_local_requests and allow_networks.

@@ -43,6 +43,8 @@ import (
 //		max_attempts      <n>
 //		retry_backoff     <duration>
 //		max_retry_backoff <duration>
+//		retry_schedule    <duration...>
+//		auto_disable      gitlab|off|permanent_after [<n>]
 //		max_delivery_age  <duration>
 //		max_dead_letters  <n>
 //		max_dead_letter_bytes <size>
@@ -68,6 +70,8 @@ import (
 //			signing_token    <whsec_…>
 //			custom_webhook_template <json>
 //			ordered
+//			retry_schedule <duration...>
+//			auto_disable   gitlab|off|permanent_after [<n>]
 //		}
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -151,6 +155,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &a.RetryBackoff)
 		case "max_retry_backoff":
 			err = durationArg(d, &a.MaxRetryBackoff)
+		case "retry_schedule":
+			a.RetrySchedule, err = retryScheduleArgs(d)
+		case "auto_disable":
+			a.AutoDisable, err = autoDisableArgs(d)
 		case "max_delivery_age":
 			err = durationArg(d, &a.MaxDeliveryAge)
 		case "max_dead_letters":
@@ -289,6 +297,10 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) (urlAt caddyfile
 				return urlAt, d.Errf("ordered takes no value, got %q", d.Val())
 			}
 			h.Ordered = true
+		case "retry_schedule":
+			h.RetrySchedule, err = retryScheduleArgs(d)
+		case "auto_disable":
+			h.AutoDisable, err = autoDisableArgs(d)
 		default:
 			return urlAt, d.Errf("unrecognized hook option %q", d.Val())
 		}
@@ -350,6 +362,34 @@ func (c *Capture) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+// retryScheduleArgs reads "retry_schedule <duration...>" (Go durations,
+// and days as 1d), checked at once so a bad wait names its line.
+func retryScheduleArgs(d *caddyfile.Dispenser) ([]caddy.Duration, error) {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.Err("usage: retry_schedule <duration...>, e.g. retry_schedule 10s 1m 5m 30m 2h")
+	}
+	waits, err := webhook.ParseRetrySchedule(args)
+	if err != nil {
+		return nil, d.Err(err.Error())
+	}
+	out := make([]caddy.Duration, len(waits))
+	for i, w := range waits {
+		out[i] = caddy.Duration(w)
+	}
+	return out, nil
+}
+
+// autoDisableArgs reads "auto_disable gitlab|off|permanent_after [<n>]".
+func autoDisableArgs(d *caddyfile.Dispenser) (string, error) {
+	args := d.RemainingArgs()
+	a, err := webhook.ParseAutoDisable(strings.Join(args, " "))
+	if err != nil {
+		return "", d.Err(err.Error())
+	}
+	return a.String(), nil
 }
 
 func oneArg(d *caddyfile.Dispenser, dst *string) error {

@@ -85,6 +85,14 @@ type HookConfig struct {
 	// dead-lettered or the hook is disabled. Throughput is then one
 	// delivery per receiver round trip. Beyond GitLab. Default: false.
 	Ordered bool `json:"ordered,omitempty"`
+
+	// RetrySchedule, when set, are this hook's waits before each retry,
+	// instead of the app's retry policy (see the app's retry_schedule).
+	RetrySchedule []caddy.Duration `json:"retry_schedule,omitempty"`
+
+	// AutoDisable, when set, is how failures disable this hook, instead of
+	// the app's auto_disable: gitlab, off or permanent_after <n>.
+	AutoDisable string `json:"auto_disable,omitempty"`
 }
 
 // configHookIDBase keeps configured hook IDs apart from API-assigned ones
@@ -154,6 +162,16 @@ func (c *HookConfig) build(repl *caddy.Replacer, network *delivery.NetworkPolicy
 	}
 	h.URLVariables = resolveAll(c.URLVariables, repl)
 	h.CustomHeaders = resolveAll(c.CustomHeaders, repl)
+	if h.RetrySchedule, err = retrySchedule(c.RetrySchedule); err != nil {
+		return nil, err
+	}
+	if c.AutoDisable != "" {
+		a, err := webhook.ParseAutoDisable(c.AutoDisable)
+		if err != nil {
+			return nil, err
+		}
+		h.AutoDisable = &a
+	}
 	if err := h.Validate(); err != nil {
 		return nil, err
 	}

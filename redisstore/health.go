@@ -23,6 +23,22 @@ type HealthPolicy struct {
 	// Base is the first temporary disable (1 min), doubled per further
 	// failure up to Max (24 h).
 	Base, Max time.Duration
+	// Mode is webhook.AutoDisableGitLab ("" too: a 4xx at the threshold,
+	// or a 410, disables until re-enabled), AutoDisableOff (failures are
+	// counted, nothing is disabled) or AutoDisablePermanentAfter (every
+	// failure alike; the PermanentAfter-th disables until re-enabled).
+	Mode           string
+	PermanentAfter int
+}
+
+// healthArgs are the policy's arguments of lua/includes/health.lua's
+// callers: threshold, base, max, mode, permanent after.
+func (p HealthPolicy) healthArgs() []any {
+	mode := p.Mode
+	if mode == "" {
+		mode = "gitlab"
+	}
+	return []any{p.Threshold, p.Base.Milliseconds(), p.Max.Milliseconds(), mode, p.PermanentAfter}
 }
 
 // Admission is Admit's verdict on a delivery.
@@ -181,6 +197,6 @@ func queueRecordHealth(ctx context.Context, p redis.Pipeliner, eval bool, k Keys
 	if o.Success {
 		result = "ok"
 	}
-	return recordHealthScript.queue(ctx, p, eval, []string{k.Health(hookID), k.DisabledOf(hookID)},
-		o.At.UnixMilli(), result, o.Class, pol.Threshold, pol.Base.Milliseconds(), pol.Max.Milliseconds(), o.Status, hookID)
+	args := append([]any{o.At.UnixMilli(), result, o.Class, o.Status, hookID}, pol.healthArgs()...)
+	return recordHealthScript.queue(ctx, p, eval, []string{k.Health(hookID), k.DisabledOf(hookID)}, args...)
 }

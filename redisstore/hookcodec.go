@@ -37,6 +37,8 @@ type storedHook struct {
 	PreviousSigningUntil   *time.Time        `json:"previous_signing_until,omitempty"`
 	CustomWebhookTemplate  string            `json:"custom_webhook_template,omitempty"`
 	Ordered                bool              `json:"ordered,omitempty"`
+	RetrySchedule          []time.Duration   `json:"retry_schedule,omitempty"`
+	AutoDisable            string            `json:"auto_disable,omitempty"`
 	CreatedAt              time.Time         `json:"created_at"`
 }
 
@@ -52,7 +54,11 @@ func (h *Hooks) encode(r *webhook.HookRecord) (string, error) {
 		Kind: r.Kind, Path: r.Path, NamespaceID: r.NamespaceID, Name: r.Name, Description: r.Description,
 		URL: gitlab.MaskURL(r.URL), Triggers: r.Triggers, BranchFilterStrategy: r.BranchFilterStrategy,
 		PushEventsBranchFilter: r.PushEventsBranchFilter, EnableSSLVerification: r.EnableSSLVerification,
-		CustomWebhookTemplate: r.CustomWebhookTemplate, Ordered: r.Ordered, CreatedAt: r.CreatedAt.UTC(),
+		CustomWebhookTemplate: r.CustomWebhookTemplate, Ordered: r.Ordered, RetrySchedule: r.RetrySchedule,
+		CreatedAt: r.CreatedAt.UTC(),
+	}
+	if r.AutoDisable != nil {
+		st.AutoDisable = r.AutoDisable.String()
 	}
 	var err error
 	switch {
@@ -119,7 +125,14 @@ func (h *Hooks) decode(id int64, raw string) (*webhook.HookRecord, error) {
 		Description: st.Description, URL: st.URL, Triggers: st.Triggers,
 		BranchFilterStrategy: st.BranchFilterStrategy, PushEventsBranchFilter: st.PushEventsBranchFilter,
 		EnableSSLVerification: st.EnableSSLVerification, CustomWebhookTemplate: st.CustomWebhookTemplate,
-		Ordered: st.Ordered, CreatedAt: st.CreatedAt,
+		Ordered: st.Ordered, RetrySchedule: st.RetrySchedule, CreatedAt: st.CreatedAt,
+	}
+	if st.AutoDisable != "" {
+		a, err := webhook.ParseAutoDisable(st.AutoDisable)
+		if err != nil {
+			return nil, fmt.Errorf("decoding hook %d: %w", id, err)
+		}
+		r.AutoDisable = &a
 	}
 	var err error
 	if st.URLSealed != "" {

@@ -3,6 +3,7 @@ package webhook
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/grt-continuation/caddy-webhooks/chat"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
@@ -38,6 +39,12 @@ type Hook struct {
 	// Ordered sends the hook's deliveries one at a time, in the order their
 	// events were captured (beyond GitLab, which sends them in parallel).
 	Ordered bool
+	// RetrySchedule, when set, are the waits before each retry (its length
+	// is the retries); otherwise the app's retry policy applies.
+	RetrySchedule []time.Duration
+	// AutoDisable, when set, is how failures disable this hook; otherwise
+	// the app's rule applies.
+	AutoDisable *AutoDisable
 	// Chat is set for a chat integration (Slack, Mattermost, Discord,
 	// Microsoft Teams): its deliveries carry the chat's message, not the
 	// event's payload, and it is matched by MatchChats, not Match.

@@ -80,8 +80,12 @@ type HookRecord struct {
 	CustomWebhookTemplate string
 	// Ordered sends the hook's deliveries one at a time in capture order
 	// (an extension GitLab's clients ignore).
-	Ordered   bool
-	CreatedAt time.Time
+	Ordered bool
+	// RetrySchedule and AutoDisable override the app's retry policy and
+	// auto-disable rule for this hook (extensions; nil: the app's).
+	RetrySchedule []time.Duration
+	AutoDisable   *AutoDisable
+	CreatedAt     time.Time
 }
 
 // HasSecrets reports whether the record holds a value that needs the key
@@ -99,6 +103,7 @@ func (r *HookRecord) Hook() (*Hook, error) {
 		ID: r.ID, Name: r.Name, URL: r.URL, URLVariables: r.URLVariables, Token: r.Token,
 		EnableSSLVerification: r.EnableSSLVerification, CustomHeaders: r.CustomHeaders,
 		Signing: r.Signing, CustomWebhookTemplate: r.CustomWebhookTemplate, Ordered: r.Ordered,
+		RetrySchedule: r.RetrySchedule, AutoDisable: r.AutoDisable,
 	}
 	if !r.Kind.own(h, r.Path) {
 		return nil, fmt.Errorf("hook %d has unknown owner kind %q", r.ID, r.Kind)

@@ -29,6 +29,7 @@ const (
 	BadToken
 	BadSigningToken // not whsec_ and the base64 of 32 bytes (GitLab 19)
 	BadTemplate     // a custom webhook template over GitLab's 4096 characters
+	BadPolicy       // a retry schedule or auto-disable rule out of bounds (ours)
 )
 
 // InvalidError is a hook that breaks rules of GitLab's hook model: every
@@ -111,6 +112,16 @@ func (h *Hook) Check(v *Invalid) {
 	// each attempt an internal error.
 	if n := utf8.RuneCountInString(h.CustomWebhookTemplate); n > gitlab.MaxCustomWebhookTemplate {
 		v.Add(BadTemplate, fmt.Errorf("custom webhook template is too long (%d characters; maximum is %d)", n, gitlab.MaxCustomWebhookTemplate))
+	}
+	if h.RetrySchedule != nil {
+		if err := CheckRetrySchedule(h.RetrySchedule); err != nil {
+			v.Add(BadPolicy, err)
+		}
+	}
+	if a := h.AutoDisable; a != nil {
+		if _, err := ParseAutoDisable(a.String()); err != nil {
+			v.Add(BadPolicy, err)
+		}
 	}
 }
 

@@ -15,6 +15,16 @@ import (
 // point (or any 410 Gone) disables it until a person re-enables it.
 var DefaultHealthPolicy = redisstore.HealthPolicy{Threshold: 4, Base: time.Minute, Max: 24 * time.Hour}
 
+// HealthFor is the auto-disabling rule of hook: its own mode, when it
+// has one.
+func (c *Config) HealthFor(h *webhook.Hook) redisstore.HealthPolicy {
+	p := c.Health
+	if a := h.AutoDisable; a != nil {
+		p.Mode, p.PermanentAfter = a.Mode, a.PermanentAfter
+	}
+	return p
+}
+
 // AlertStatus values, as GitLab's API returns them.
 const (
 	AlertExecutable          = "executable"

@@ -21,7 +21,7 @@ func (d *Deliverer) settle(m *redisstore.DeliveryMsg, hook *webhook.Hook, out re
 	defer cancel()
 	out.At = time.Now()
 	st, err := d.store.Queue.Settle(ctx, m, out, entry,
-		redisstore.Rules{Health: cfg.Health, DeadLetters: cfg.DeadLetters, Log: d.record.Limits()})
+		redisstore.Rules{Health: cfg.HealthFor(hook), DeadLetters: cfg.DeadLetters, Log: d.record.Limits()})
 	if err != nil {
 		d.log.Error("recording delivery outcome failed; it will be handed out again after the lease",
 			zap.String("event", m.Delivery.EventID), zap.Int64("hook_id", hook.ID), zap.Error(err))

@@ -334,7 +334,7 @@ func (q *Queues) attempt(h *redisstore.Head, w int64) *redisstore.Head {
 		q.deliver.Record(q.loopCtxOrBackground(), a.Entry)
 	}()
 	defer func() { <-recorded }()
-	s := redisstore.OrderedSettle{Outcome: &out, Health: cfg.Health, Take: true, W: w}
+	s := redisstore.OrderedSettle{Outcome: &out, Health: cfg.HealthFor(hook), Take: true, W: w}
 	switch {
 	case out.Success:
 		s.Next = redisstore.OrderedDone

@@ -9,7 +9,7 @@
 -- KEYS: ordered ready, health, disabled hooks
 -- ARGV: name, value pairs (named.lua): hook, prefix, token, key, next (done|retry|dead|release), now, due,
 --   doc (retry: the next attempt's document), status, health ('1': record it), ok ('1': success), class,
---   threshold, base, max (the health policy), w (watermark), take ('1'), newtoken, lease (ms)
+--   threshold, base, max, mode, after (the health policy), w (watermark), take ('1'), newtoken, lease (ms)
 -- returns: {stale (1|0), fails, disabled until ms, permanently disabled (1|0), next key, next document, next verdict}
 --- @include "named"
 --- @include "health"
@@ -21,7 +21,8 @@ local now = tonumber(a.now)
 local fails, until_ms, permanent = 0, 0, 0
 if a.health == '1' then
   fails, until_ms, permanent = recordhealth(KEYS[2], KEYS[3], now, a.ok == '1', a.class, a.status, a.hook,
-    {threshold = tonumber(a.threshold), base = tonumber(a.base), max = tonumber(a.max)})
+    {threshold = tonumber(a.threshold), base = tonumber(a.base), max = tonumber(a.max), mode = a.mode,
+      after = tonumber(a.after)})
 end
 if a.next == 'retry' or a.next == 'release' then
   local due = tonumber(a.due)

@@ -1,13 +1,16 @@
--- recordhealth updates a hook's health after an attempt as GitLab does (a
+-- recordhealth updates a hook's health after an attempt as GitLab does: a
 -- success resets; the threshold-th consecutive failure disables
--- temporarily, 1 min doubling up to a cap; a client error at the
--- threshold, or 410 Gone at once, disables until a person re-enables).
+-- temporarily, 1 min doubling up to a cap. What disables until a person
+-- re-enables depends on pol.mode: 'gitlab' (the webhooks page's rule), a
+-- client error at the threshold or a 410 Gone at once; 'permanent_after'
+-- (newer GitLab), the pol.after-th failure of any kind; 'off', nothing
+-- (failures are still counted, and a hook disabled before stays so).
 -- Like GitLab, failures reported while the hook is already disabled do
 -- not count again. healthk is the hook's health hash, disabledk its slot's
 -- disabled index; ok tells a success; class is '', 'client' or 'gone';
--- pol holds threshold, base and max (ms). It returns the failures, when a
--- temporary disable ends (ms, 0: none) and whether the hook is disabled
--- until re-enabled (1|0).
+-- pol holds threshold, base and max (ms), mode and after. It returns the
+-- failures, when a temporary disable ends (ms, 0: none) and whether the
+-- hook is disabled until re-enabled (1|0).
 local function recordhealth(healthk, disabledk, now, ok, class, status, hook, pol)
   if ok then
     local h = redis.call('HMGET', healthk, 'last_status', 'fails')
@@ -25,7 +28,15 @@ local function recordhealth(healthk, disabledk, now, ok, class, status, hook, po
     fails = redis.call('HINCRBY', healthk, 'fails', 1)
     redis.call('HSET', healthk, 'last_fail', now, 'last_status', status)
     until_ms = 0
-    if class == 'gone' or (class == 'client' and fails >= pol.threshold) then
+    local forever
+    if pol.mode == 'off' then
+      return fails, 0, 0
+    elseif pol.mode == 'permanent_after' then
+      forever = fails >= pol.after
+    else
+      forever = class == 'gone' or (class == 'client' and fails >= pol.threshold)
+    end
+    if forever then
       redis.call('HSET', healthk, 'disabled', 1, 'disabled_reason', status)
       redis.call('ZADD', disabledk, 'inf', hook)
       permanent = 1
