@@ -9,6 +9,8 @@
 //   - recovery: the schedule mover, the janitor, poison, redrive;
 //   - ordered: ordered hooks' queues, sent one head at a time in capture
 //     order across processes and shards;
+//   - replay: what failed (or every attempt, or the dead letters) of a
+//     time range, sent again behind live deliveries;
 //   - hooklog: each hook's log, which delivery records attempts in;
 //   - metrics: the Prometheus collectors they share.
 //

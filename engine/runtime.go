@@ -16,6 +16,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
 	"github.com/grt-continuation/caddy-webhooks/engine/ordered"
 	"github.com/grt-continuation/caddy-webhooks/engine/recovery"
+	"github.com/grt-continuation/caddy-webhooks/engine/replay"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/secret"
@@ -60,6 +61,10 @@ type Config struct {
 	// DeadLetters bound the dead-letter stream in entries and bytes (zero
 	// fields: defaults); the oldest go first.
 	DeadLetters redisstore.DeadLetterLimits
+	// ReplayRate is how many deliveries a second replays feed at most (0:
+	// replay.DefaultRate); they also wait while a quarter of the workers'
+	// worth of deliveries (2 to 8) is ready.
+	ReplayRate int
 }
 
 // delivery is the part of the settings deliveries follow.
@@ -94,6 +99,8 @@ func (c *Config) Validate() error {
 	case c.Health.Mode != "" && c.Health.Mode != webhook.AutoDisableGitLab && c.Health.Mode != webhook.AutoDisableOff &&
 		(c.Health.Mode != webhook.AutoDisablePermanentAfter || c.Health.PermanentAfter < 2):
 		return fmt.Errorf("auto_disable %q is not gitlab, off or permanent_after <n> (n at least 2)", c.Health.Mode)
+	case c.ReplayRate < 0:
+		return errors.New("replay rate must not be negative")
 	case c.DeadLetters.MaxEntries < 0 || c.DeadLetters.MaxBytes < 0:
 		return errors.New("max dead letters and max dead-letter bytes must not be negative")
 	}
@@ -115,6 +122,7 @@ type Runtime struct {
 	deliver  *delivery.Deliverer
 	recovery *recovery.Recovery
 	ordered  *ordered.Queues // ordered hooks (engine/ordered)
+	replay   *replay.Replayer
 	hookLog  *hooklog.Log
 	outage   *outage // Redis known to be down (outage.go)
 
@@ -150,6 +158,8 @@ func NewRuntime(store *redisstore.Store, consumer string, log *zap.Logger) *Runt
 		Legacy: store.Legacy()}, consumer, log, r.Hooks, r.fan, r.deliver)
 	r.ordered = ordered.New(store.Ordered(), consumer, log.Named("ordered"), r.Hooks, r.deliver)
 	r.deliver.SetOrdered(r.ordered)
+	r.replay = replay.New(replay.Store{Replays: store.Replays(), DeadLetters: store.DeadLetters(), Queue: store.Queue(),
+		Control: store.Control()}, r.hookLog, r.Hooks, consumer, log.Named("replay"))
 	r.outage = newOutage(store, log)
 	return r
 }
@@ -163,6 +173,7 @@ func (r *Runtime) Configure(cfg Config, static *webhook.HookSet) {
 	r.hookLog.Configure(cfg.Log)
 	r.recovery.Configure(recovery.Config{Lease: cfg.Lease, ClaimInterval: cfg.ClaimInterval, MaxHandouts: cfg.MaxHandouts,
 		Log: r.hookLog.Limits()})
+	r.replay.Configure(replay.Config{Rate: cfg.ReplayRate, Depth: min(max(cfg.Workers/4, 2), 8), LogRetention: r.hookLog.Limits().Retention})
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	before := r.deliver.Configure(cfg.delivery())
@@ -244,6 +255,7 @@ func (r *Runtime) Start() error {
 	r.ordered.Start(ctx, work)
 	r.loop(ctx, "capture mark", 0, r.ordered.MarkStep)
 	r.loop(ctx, "ordered hooks", 0, r.ordered.Step)
+	r.loop(ctx, "replays", 0, r.replay.Step)
 	r.loop(ctx, "hooks", HookPollInterval, every(HookPollInterval, r.pollHooks))
 	metrics.RuntimesRunning.Inc()
 	metrics.WorkerSlots.Add(float64(r.deliver.Workers()))

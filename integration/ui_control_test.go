@@ -142,3 +142,35 @@ func TestOrderedHookOnThePage(t *testing.T) {
 		t.Errorf("the edit form does not show the hook ordered and blocked")
 	}
 }
+
+// "Resend failed since…" on a hook's page counts the failed deliveries
+// since the time given, then sends them again through the API's replay.
+func TestResendFailedSinceOnThePage(t *testing.T) {
+	chromium(t)
+	appEvent := startControlUI(t)
+	rcv := newUIReceiver(t, http.StatusInternalServerError)
+	code, body := uiAPI(t, http.MethodPost, "/projects/acme%2Fapi/hooks", map[string]any{"url": rcv.URL + "/ci"})
+	var hook struct {
+		ID int64 `json:"id"`
+	}
+	if code != http.StatusCreated || json.Unmarshal(body, &hook) != nil {
+		t.Fatalf("adding a hook: %d %s", code, body)
+	}
+	appEvent()
+	appEvent()
+	rcv.next(t)
+	rcv.next(t)
+	rcv.status.Store(http.StatusOK) // the receiver is back
+
+	b := newBrowser(t)
+	signIn(b)
+	b.do("opening the hook", chromedp.Click(chromedp.CSS(fmt.Sprintf("#hook-%d a.btn", hook.ID))))
+	b.wait("recent events", `!document.querySelector('#events').hidden && document.querySelectorAll('#events-table tbody tr').length === 2`)
+	b.do("opening Resend failed since…", chromedp.Click(chromedp.CSS("#replay summary")))
+	b.do("counting", chromedp.Click(chromedp.CSS("#replay-count")))
+	b.wait("the count", `document.querySelector('#replay-result').textContent.includes('2 failed deliveries since then would be sent again')`)
+	b.do("resending", chromedp.Click(chromedp.CSS("#replay-submit")))
+	b.wait("the replay queued", `document.querySelector('#flash').textContent.includes('2 failed deliveries queued to be sent again')`)
+	rcv.next(t)
+	rcv.next(t)
+}

@@ -142,6 +142,13 @@ type App struct {
 	// their own. Default: none (exponential backoff).
 	RetrySchedule []caddy.Duration `json:"retry_schedule,omitempty"`
 
+	// ReplayRate is how many deliveries a second replays (POST
+	// /webhooks/replays, caddy webhooks replay, the API's …/replay) send
+	// at most, across every Caddy; they also wait while the ready queue
+	// holds a quarter of this Caddy's workers' worth of deliveries (2 to
+	// 8), so live ones go first. Default: 100.
+	ReplayRate int `json:"replay_rate,omitempty"`
+
 	// AutoDisable is how failures disable hooks: "gitlab" (the rule of
 	// GitLab's webhooks page, with DisableAfterFailures, DisableFor and
 	// MaxDisableFor), "off" (never; failures are still counted), or
@@ -341,6 +348,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Lease:           time.Duration(a.Lease),
 		ClaimInterval:   time.Duration(a.ClaimInterval),
 		DeadLetters:     redisstore.DeadLetterLimits{MaxEntries: a.MaxDeadLetters, MaxBytes: a.MaxDeadLetterBytes},
+		ReplayRate:      a.ReplayRate,
 		Log: hooklog.Policy{
 			Retention: time.Duration(a.LogRetention), MaxEntries: a.LogMaxEntries,
 			MaxRequestBody: int(min(a.LogMaxRequestBody, 1<<30)),

@@ -45,6 +45,7 @@ import (
 //		max_retry_backoff <duration>
 //		retry_schedule    <duration...>
 //		auto_disable      gitlab|off|permanent_after [<n>]
+//		replay_rate       <n>
 //		max_delivery_age  <duration>
 //		max_dead_letters  <n>
 //		max_dead_letter_bytes <size>
@@ -157,6 +158,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &a.MaxRetryBackoff)
 		case "retry_schedule":
 			a.RetrySchedule, err = retryScheduleArgs(d)
+		case "replay_rate":
+			if err = intArg(d, &a.ReplayRate); err == nil && a.ReplayRate < 1 {
+				err = d.Errf("replay_rate must be at least 1 delivery a second, got %d", a.ReplayRate)
+			}
 		case "auto_disable":
 			a.AutoDisable, err = autoDisableArgs(d)
 		case "max_delivery_age":

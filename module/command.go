@@ -17,7 +17,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "webhooks",
-		Usage: "<stats|hooks|events|dead-letters|redrive|pause|resume> [--address <admin>] [--config <file>]",
+		Usage: "<stats|hooks|events|dead-letters|redrive|pause|resume|replay|replays|cancel-replay> [--address <admin>] [--config <file>]",
 		Short: "Operates the webhooks of a running Caddy",
 		Long: `
 Talks to a running Caddy's admin API (admin.api.webhooks):
@@ -28,6 +28,12 @@ Talks to a running Caddy's admin API (admin.api.webhooks):
   dead-letters           deliveries given up on, with the reason
   redrive --all | <id>…  put dead letters back in the queue
   pause / resume         hold deliveries back in every instance, or let them go
+  replay --since 2h [--hook 7]… [--project p | --group g] [--until t]
+         [--status failed|dead|all] [--dry-run]
+                         send again what failed (default), the dead letters, or
+                         every attempt of the range; --dry-run counts first
+  replays [<id>]         replays and their progress
+  cancel-replay <id>     stop a replay (what it queued stays queued)
 
 The admin address is found as for 'caddy reload': --address, else the
 config's admin setting (--config, --adapter), else localhost:2019.`,
@@ -68,9 +74,60 @@ config's admin setting (--config, --adapter), else localhost:2019.`,
 				redrive,
 				sub("pause", "Hold deliveries back everywhere", http.MethodPost, "/webhooks/pause", nil),
 				sub("resume", "Let deliveries go again", http.MethodPost, "/webhooks/resume", nil),
+				replayCommand(),
+				&cobra.Command{Use: "replays [<id>]", Short: "List replays and their progress", Args: cobra.MaximumNArgs(1),
+					RunE: func(c *cobra.Command, args []string) error {
+						path := "/webhooks/replays"
+						if len(args) == 1 {
+							path += "/" + url.PathEscape(args[0])
+						}
+						return adminCall(c, http.MethodGet, path, nil)
+					}},
+				&cobra.Command{Use: "cancel-replay <id>", Short: "Stop a replay", Args: cobra.ExactArgs(1),
+					RunE: func(c *cobra.Command, args []string) error {
+						return adminCall(c, http.MethodDelete, "/webhooks/replays/"+url.PathEscape(args[0]), nil)
+					}},
 			)
 		},
 	})
+}
+
+// replayCommand is `caddy webhooks replay`: POST /webhooks/replays.
+func replayCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "replay --since <time|2h> [--hook <id>]... [--project <path> | --group <path>] [--until <time|1h>] [--status failed|dead|all] [--dry-run]",
+		Short: "Send again what failed, was dead-lettered, or every attempt of a time range",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			f := c.Flags()
+			hooks, _ := f.GetInt64Slice("hook")
+			req := map[string]any{}
+			for _, name := range []string{"project", "group", "since", "until", "status"} {
+				if v, _ := f.GetString(name); v != "" {
+					req[name] = v
+				}
+			}
+			if len(hooks) > 0 {
+				req["hooks"] = hooks
+			}
+			if dry, _ := f.GetBool("dry-run"); dry {
+				req["dry_run"] = true
+			}
+			if req["since"] == nil {
+				return fmt.Errorf("--since is required: a time (RFC 3339) or how long ago (2h)")
+			}
+			return adminCall(c, http.MethodPost, "/webhooks/replays", req)
+		},
+	}
+	f := c.Flags()
+	f.Int64Slice("hook", nil, "Hook id (repeat, or a comma-separated list); default: every hook")
+	f.String("project", "", "Only the hooks of this project (full path)")
+	f.String("group", "", "Only the hooks of this group and everything below it (full path)")
+	f.String("since", "", "Start of the range: a time (RFC 3339) or how long ago (2h, 30m, 1d)")
+	f.String("until", "", "End of the range (default: now)")
+	f.String("status", "failed", "failed (not delivered since), dead (dead letters) or all (every attempt)")
+	f.Bool("dry-run", false, "Count what would be sent, send nothing")
+	return c
 }
 
 // adminCall sends one request to the admin API and prints its JSON answer.

@@ -33,6 +33,8 @@
 //	                                                 hook:<id>:ord, ordd, ordlease,     (health), ord_bound, drop_ordin,
 //	                                                 ordst; {q<i>.<n>}: ordin;          add_dead
 //	                                                 {d0}: ordmarks
+//	Replays       replays.go                         {d0}: replays, replays:seq,        replay_lock
+//	                                                 replays:lock, replay:<id>[:items]
 //	Legacy        legacy.go                          {e0}, {d0} of the layout before    -
 //	                                                 shards (drained into the shards)
 //

@@ -95,6 +95,9 @@ func EncodeDelivery(d *webhook.Delivery) string {
 	if d.Shared {
 		return string(append(b, sharedTail...))
 	}
+	if d.Rendered {
+		b = append(b, renderedMember...)
+	}
 	b = append(b, bodyKey...)
 	b = append(b, body...)
 	b = append(b, '}')
@@ -103,6 +106,9 @@ func EncodeDelivery(d *webhook.Delivery) string {
 
 // sharedTail ends the stored form of a delivery of the shared payload.
 const sharedTail = `,"p":1}`
+
+// renderedMember marks a delivery whose body is a rendered template.
+const renderedMember = `,"r":1`
 
 // bodyKey introduces the body, Encode's last member. A JSON string cannot
 // hold it unescaped, so its first occurrence is the member's key.
@@ -140,7 +146,7 @@ func DecodeDelivery(s string) (webhook.Delivery, error) {
 			return webhook.Delivery{}, fmt.Errorf("decoding delivery: %w", err)
 		}
 		out = webhook.Delivery{EventID: d.EventID, HookID: d.HookID, Trigger: d.Trigger, Chain: d.Chain,
-			At: time.UnixMilli(d.AtMs), Body: d.Body, Attempt: d.Attempt, Shared: d.Shared == 1}
+			At: time.UnixMilli(d.AtMs), Body: d.Body, Attempt: d.Attempt, Shared: d.Shared == 1, Rendered: d.Render == 1}
 	}
 	if out.EventID == "" || out.HookID == 0 {
 		return out, fmt.Errorf("decoding delivery: missing event or hook")
@@ -173,6 +179,7 @@ func ownForm(s string) (d webhook.Delivery, ok bool) {
 		return d, false
 	}
 	d.Attempt, d.At = int(att), time.UnixMilli(at)
+	rest, d.Rendered = strings.CutPrefix(rest, renderedMember)
 	switch {
 	case rest == sharedTail:
 		d.Shared = true
@@ -233,6 +240,7 @@ type storedDelivery struct {
 	Attempt int             `json:"att"`
 	AtMs    int64           `json:"at"`
 	Shared  int             `json:"p"`
+	Render  int             `json:"r"`
 }
 
 func decodeDelivery(shard int, m redis.XMessage) DeliveryMsg {

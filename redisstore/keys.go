@@ -253,3 +253,28 @@ func (k Keys) OrderedInbox(i int) string { return k.shard(i) + "ordin" }
 // process holds no event that is not in Redis yet, and when the mark
 // expires: "<mark>:<expires>".
 func (k Keys) CaptureMarks() string { return k.Namespace + ":{d0}:ordmarks" }
+
+// Replays (replays.go) live beside the operator's other controls:
+//
+//	{d0}:replays            sorted set, replay id → when it was made (ms)
+//	{d0}:replays:seq        counter, the last replay id
+//	{d0}:replays:lock       the token of the process feeding replays
+//	{d0}:replay:<id>        hash: spec, state, total, cursor, fed, gone, times
+//	{d0}:replay:<id>:items  list of what to send again, in order
+
+// Replays indexes the replays by id.
+func (k Keys) Replays() string { return k.Namespace + ":{d0}:replays" }
+
+// ReplaySeq hands out replay ids.
+func (k Keys) ReplaySeq() string { return k.Namespace + ":{d0}:replays:seq" }
+
+// ReplayLock names the process that feeds replays.
+func (k Keys) ReplayLock() string { return k.Namespace + ":{d0}:replays:lock" }
+
+// Replay is a replay's record.
+func (k Keys) Replay(id int64) string {
+	return k.Namespace + ":{d0}:replay:" + strconv.FormatInt(id, 10)
+}
+
+// ReplayItems is the list of what a replay sends again.
+func (k Keys) ReplayItems(id int64) string { return k.Replay(id) + ":items" }

@@ -73,6 +73,8 @@ var (
 	ordBoundScript  = loadScript("ord_bound")
 	dropOrdinScript = loadScript("drop_ordin")
 	addDeadScript   = loadScript("add_dead")
+	// replays
+	replayLockScript = loadScript("replay_lock")
 )
 
 // loadScript reads lua/<name>.lua and its includes. The files are part of

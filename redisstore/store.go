@@ -21,6 +21,7 @@ type Store struct {
 	idem    *Idempotency
 	legacy  *Legacy
 	ordered *Ordered
+	replays *Replays
 }
 
 // New builds a Store. It does not dial: connections open on first use, so
@@ -32,7 +33,7 @@ func New(o Options) (*Store, error) {
 	}
 	return &Store{c: c, queue: &Queue{c}, dead: &DeadLetters{c}, health: &Health{c}, log: &Log{c},
 		control: &Control{c}, samples: &Samples{c}, idem: &Idempotency{c}, legacy: &Legacy{c},
-		ordered: &Ordered{c}}, nil
+		ordered: &Ordered{c}, replays: &Replays{c}}, nil
 }
 
 // Queue is the events and deliveries: capture, fan-out, delivery, retries.
@@ -59,6 +60,9 @@ func (s *Store) Idempotency() *Idempotency { return s.idem }
 
 // Ordered is the queues of ordered hooks.
 func (s *Store) Ordered() *Ordered { return s.ordered }
+
+// Replays is the operator's replays of what was delivered, or failed.
+func (s *Store) Replays() *Replays { return s.replays }
 
 // Legacy drains the layout before shards.
 func (s *Store) Legacy() *Legacy { return s.legacy }

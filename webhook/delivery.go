@@ -22,4 +22,7 @@ type Delivery struct {
 	Shared bool
 	// Attempt counts attempts so far, from 1.
 	Attempt int
+	// Rendered says Body is what a hook's custom webhook template made of
+	// the event (a replay of a logged attempt): it is sent as it is.
+	Rendered bool
 }

@@ -173,7 +173,8 @@ type Request struct {
 
 // RequestOf is the request that sends d to h.
 func RequestOf(h *webhook.Hook, d *webhook.Delivery) Request {
-	return Request{Hook: h, EventID: d.EventID, Chain: d.Chain, Trigger: gitlab.Trigger(d.Trigger), Body: d.Body, At: d.At}
+	return Request{Hook: h, EventID: d.EventID, Chain: d.Chain, Trigger: gitlab.Trigger(d.Trigger), Body: d.Body, At: d.At,
+		Rendered: d.Rendered}
 }
 
 // Send makes one attempt.

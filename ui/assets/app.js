@@ -721,6 +721,54 @@
 
   function seconds(d) { return (Number(d) || 0).toFixed(2) + ' sec'; }
 
+  // ---- "Resend failed since…": a replay of the hook's failed deliveries --
+
+  let replayHook = null; // the hook the replay form acts on
+
+  function localInput(d) { // a Date as a datetime-local value
+    const p = (n) => String(n).padStart(2, '0');
+    return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + 'T' + p(d.getHours()) + ':' + p(d.getMinutes());
+  }
+
+  function resetReplay(r, hook) {
+    replayHook = { r, hook };
+    $('#replay').open = false;
+    $('#replay-since').value = localInput(new Date(Date.now() - 24 * 3600 * 1000));
+    $('#replay-result').textContent = '';
+  }
+
+  function replayText(res, dry) {
+    const n = res.matched;
+    const what = n === 1 ? '1 failed delivery' : n + ' failed deliveries';
+    let text = dry ? what + ' since then would be sent again.' : (n ? what + ' queued to be sent again, after live deliveries.' : 'Nothing failed since then.');
+    if (res.skipped && res.skipped.oversize) text += ' ' + res.skipped.oversize + ' cannot be: their payload was too large to keep.';
+    for (const note of res.notes || []) text += ' Note: ' + note + '.';
+    return text;
+  }
+
+  async function runReplay(dry) {
+    if (!replayHook) return;
+    const { r, hook } = replayHook;
+    const since = new Date($('#replay-since').value);
+    const out = $('#replay-result');
+    if (isNaN(since)) { out.textContent = 'Enter the date and time to resend from.'; return; }
+    const body = { since: since.toISOString(), status: 'failed' };
+    if (dry) body.dry_run = true;
+    $('#replay-submit').disabled = $('#replay-count').disabled = true;
+    try {
+      const { data } = await api('POST', apiBase(r) + '/' + hook.id + '/replay', body);
+      out.textContent = replayText(data, dry);
+      if (!dry) flash(replayText(data, false) + (data.id ? ' (replay ' + data.id + ')' : ''), 'success');
+    } catch (err) {
+      if (!err.handled) out.textContent = err.message;
+    } finally {
+      $('#replay-submit').disabled = $('#replay-count').disabled = false;
+    }
+  }
+
+  $('#replay-count').addEventListener('click', () => runReplay(true));
+  $('#replay-form').addEventListener('submit', (ev) => { ev.preventDefault(); runReplay(false); });
+
   async function renderEvents(r, hook, seq) {
     let res;
     try {
@@ -742,6 +790,7 @@
     $('#events-empty').hidden = res.data.length > 0;
     $('#events-table').hidden = res.data.length === 0;
     pager($('#events-pages'), res.headers, (p) => hookHref(r, hook.id) + '?page=' + p);
+    resetReplay(r, hook);
     $('#events').hidden = false;
   }
 

@@ -46,7 +46,7 @@ func main() {
 	var o options
 	flag.BoolVar(&o.smoke, "smoke", false, "every scenario at a tiny size; checks that each produced numbers, not targets")
 	flag.StringVar(&o.caddyBin, "caddy", "", "Caddy binary with the plugin (default: go build ./cmd/caddy)")
-	flag.StringVar(&o.only, "only", "1,2,3,4,5,6,7,8,9,10,11", "scenarios to run (7 comes with 3; 3 is 3a, 3b and 3c; 8 is 8a, 500 events/s, and 8b, 1,000/s)")
+	flag.StringVar(&o.only, "only", "1,2,3,4,5,6,7,8,9,10,11,12", "scenarios to run (7 comes with 3; 3 is 3a, 3b and 3c; 8 is 8a, 500 events/s, and 8b, 1,000/s)")
 	flag.IntVar(&o.rounds, "rounds", 3, "A/B rounds per comparison; medians are reported")
 	flag.DurationVar(&o.dur, "dur", 5*time.Second, "length of one throughput round")
 	flag.IntVar(&o.conns, "conns", 32, "load generator connections (closed loop)")
@@ -116,6 +116,7 @@ func run(o options) error {
 		{"9", b.bigPayload},
 		{"10", b.clusterSpread},
 		{"11", b.steadyMemory},
+		{"12", b.replayPriority},
 	}
 	for _, s := range steps {
 		if !slices.ContainsFunc(strings.Split(s.ids, ","), func(id string) bool { return want[id] }) {
