@@ -11,6 +11,8 @@
 //     order across processes and shards;
 //   - replay: what failed (or every attempt, or the dead letters) of a
 //     time range, sent again behind live deliveries;
+//   - alerts: the operator's signed alerts (hooks disabled and back, dead
+//     letters rolled up, a backlog, Redis down);
 //   - hooklog: each hook's log, which delivery records attempts in;
 //   - metrics: the Prometheus collectors they share.
 //

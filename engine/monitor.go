@@ -24,7 +24,9 @@ func (r *Runtime) monitor(ctx context.Context) {
 		r.log.Info("deliveries pause changed", zap.Bool("paused", paused))
 	}
 	ns := r.store.Keys().Namespace
+	var ready int64
 	if st, err := r.Stats(ctx); err == nil {
+		ready = st.Ready
 		metrics.QueueDepth.WithLabelValues(ns, "events").Set(float64(st.Events))
 		metrics.QueueDepth.WithLabelValues(ns, "ready").Set(float64(st.Ready))
 		metrics.QueueDepth.WithLabelValues(ns, "scheduled").Set(float64(st.Scheduled))
@@ -37,6 +39,10 @@ func (r *Runtime) monitor(ctx context.Context) {
 	}
 	if n, err := r.store.Health().DisabledHooks(ctx, time.Now()); err == nil {
 		metrics.HooksDisabled.WithLabelValues(ns).Set(float64(n))
+	}
+	if age, err := r.store.Alerts().OldestReady(ctx, time.Now()); err == nil {
+		metrics.QueueOldestAge.WithLabelValues(ns, "ready").Set(age.Seconds())
+		r.alerts.QueueAge(ctx, age, ready)
 	}
 }
 

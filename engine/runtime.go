@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/grt-continuation/caddy-webhooks/engine/alerts"
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/engine/fanout"
 	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
@@ -61,6 +62,9 @@ type Config struct {
 	// DeadLetters bound the dead-letter stream in entries and bytes (zero
 	// fields: defaults); the oldest go first.
 	DeadLetters redisstore.DeadLetterLimits
+	// Alerts are the operator's alerts' settings (zero fields: defaults);
+	// the endpoints are the hooks marked Operator.
+	Alerts alerts.Config
 	// ReplayRate is how many deliveries a second replays feed at most (0:
 	// replay.DefaultRate); they also wait while a quarter of the workers'
 	// worth of deliveries (2 to 8) is ready.
@@ -123,6 +127,7 @@ type Runtime struct {
 	recovery *recovery.Recovery
 	ordered  *ordered.Queues // ordered hooks (engine/ordered)
 	replay   *replay.Replayer
+	alerts   *alerts.Alerter
 	hookLog  *hooklog.Log
 	outage   *outage // Redis known to be down (outage.go)
 
@@ -160,7 +165,11 @@ func NewRuntime(store *redisstore.Store, consumer string, log *zap.Logger) *Runt
 	r.deliver.SetOrdered(r.ordered)
 	r.replay = replay.New(replay.Store{Replays: store.Replays(), DeadLetters: store.DeadLetters(), Queue: store.Queue(),
 		Control: store.Control()}, r.hookLog, r.Hooks, consumer, log.Named("replay"))
+	r.alerts = alerts.New(alerts.Store{Queue: store.Queue(), Alerts: store.Alerts()}, r.Hooks, consumer, r.deliver,
+		log.Named("alerts"))
+	r.deliver.SetAlerts(r.alerts)
 	r.outage = newOutage(store, log)
+	r.outage.notify = r.alerts.RedisOutage
 	return r
 }
 
@@ -173,6 +182,9 @@ func (r *Runtime) Configure(cfg Config, static *webhook.HookSet) {
 	r.hookLog.Configure(cfg.Log)
 	r.recovery.Configure(recovery.Config{Lease: cfg.Lease, ClaimInterval: cfg.ClaimInterval, MaxHandouts: cfg.MaxHandouts,
 		Log: r.hookLog.Limits()})
+	ac := cfg.Alerts
+	ac.Namespace = r.store.Keys().Namespace
+	r.alerts.Configure(ac)
 	r.replay.Configure(replay.Config{Rate: cfg.ReplayRate, Depth: min(max(cfg.Workers/4, 2), 8), LogRetention: r.hookLog.Limits().Retention})
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -256,6 +268,7 @@ func (r *Runtime) Start() error {
 	r.loop(ctx, "capture mark", 0, r.ordered.MarkStep)
 	r.loop(ctx, "ordered hooks", 0, r.ordered.Step)
 	r.loop(ctx, "replays", 0, r.replay.Step)
+	r.loop(ctx, "alerts", 0, r.alerts.Step)
 	r.loop(ctx, "hooks", HookPollInterval, every(HookPollInterval, r.pollHooks))
 	metrics.RuntimesRunning.Inc()
 	metrics.WorkerSlots.Add(float64(r.deliver.Workers()))

@@ -256,6 +256,10 @@ type App struct {
 	// through the API.
 	Hooks []*HookConfig `json:"hooks,omitempty"`
 
+	// Alerts sends the operator's alerts (hooks disabled and back, dead
+	// letters, a backlog, Redis down) to their endpoints. Default: none.
+	Alerts *AlertsConfig `json:"alerts,omitempty"`
+
 	// EncryptionKey encrypts the secrets of hooks managed through the API
 	// (token, URL variable values, custom header values) in Redis with
 	// AES-256-GCM: 32 random bytes, base64-encoded (openssl rand -base64 32).
@@ -319,6 +323,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	if ops, err := a.Alerts.hooks(repl, &network); err != nil {
+		return err
+	} else if len(ops) > 0 {
+		if hooks, err = webhook.NewHookSet(append(hooks.All(), ops...)); err != nil {
+			return fmt.Errorf("alerts: %w", err)
+		}
+	}
 	a.hooks = hooks
 	a.cfg = engine.Config{
 		Send: delivery.SendConfig{
@@ -349,6 +360,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		ClaimInterval:   time.Duration(a.ClaimInterval),
 		DeadLetters:     redisstore.DeadLetterLimits{MaxEntries: a.MaxDeadLetters, MaxBytes: a.MaxDeadLetterBytes},
 		ReplayRate:      a.ReplayRate,
+		Alerts:          a.Alerts.config(),
 		Log: hooklog.Policy{
 			Retention: time.Duration(a.LogRetention), MaxEntries: a.LogMaxEntries,
 			MaxRequestBody: int(min(a.LogMaxRequestBody, 1<<30)),

@@ -57,6 +57,7 @@ import (
 //		silent_mode
 //		signing_token_overlap <duration>|off
 //		encryption_key <base64 32 bytes>
+//		alerts { … }   (see AlertsConfig.unmarshalCaddyfile)
 //		hook <name> {
 //			id               <n>
 //			url              <url>
@@ -192,6 +193,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err = oneArg(d, &v); err == nil {
 				a.SigningTokenOverlap, err = durationOrOff(d, v)
 			}
+		case "alerts":
+			if a.Alerts != nil {
+				return d.Err("alerts is given twice")
+			}
+			a.Alerts = new(AlertsConfig)
+			err = a.Alerts.unmarshalCaddyfile(d)
 		case "hook":
 			h := new(HookConfig)
 			var at caddyfile.Token

@@ -35,3 +35,22 @@ func mustConfig(t *testing.T, raw string) *caddy.Config {
 	}
 	return &cfg
 }
+
+// An alert endpoint must sign its alerts and may not reach what hooks may
+// not: both are refused at load.
+func TestAlertEndpointsAreCheckedAtLoad(t *testing.T) {
+	for _, c := range []struct{ webhooks, want string }{
+		{`"alerts": {"endpoints": [{"url": "https://ops.example.com/a"}]}`,
+			"alerts endpoint alerts-1: a signing_token (whsec_…) is required: alerts are signed"},
+		{`"alerts": {"endpoints": [{"url": "https://ops.example.com/a", "signing_token": "whsec_short"}]}`,
+			"alerts endpoint alerts-1: signing token must be whsec_"},
+		{`"alerts": {"endpoints": [{"name": "ops", "url": "http://127.0.0.1:9/a", "signing_token": "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}]}`,
+			"alerts endpoint ops: url http://127.0.0.1:9/a: blocked: 127.0.0.1 is a loopback address"},
+	} {
+		cfg := `{"admin": {"disabled": true}, "apps": {"webhooks": {"redis": "redis://127.0.0.1:1/0", "spool_dir": "off", ` + c.webhooks + `}}}`
+		err := caddy.Validate(mustConfig(t, cfg))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s:\n got %v\nwant %q", c.webhooks, err, c.want)
+		}
+	}
+}

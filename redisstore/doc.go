@@ -35,6 +35,8 @@
 //	                                                 {d0}: ordmarks
 //	Replays       replays.go                         {d0}: replays, replays:seq,        replay_lock
 //	                                                 replays:lock, replay:<id>[:items]
+//	Alerts        alerts.go                          {d0}: alerts:dead[:<hook>],        alert_take
+//	                                                 alerts:gate:<name>
 //	Legacy        legacy.go                          {e0}, {d0} of the layout before    -
 //	                                                 shards (drained into the shards)
 //

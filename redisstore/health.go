@@ -41,6 +41,16 @@ func (p HealthPolicy) healthArgs() []any {
 	return []any{p.Threshold, p.Base.Milliseconds(), p.Max.Milliseconds(), mode, p.PermanentAfter}
 }
 
+// HealthEvent is what an attempt changed of its hook's health.
+type HealthEvent int
+
+// Health events (lua/includes/health.lua's).
+const (
+	HealthUnchanged HealthEvent = 0
+	HealthDisabled  HealthEvent = 1 // this failure disabled the hook (for a while, or until re-enabled)
+	HealthRecovered HealthEvent = 2 // this success ended a disable
+)
+
 // Admission is Admit's verdict on a delivery.
 type Admission int
 
@@ -124,17 +134,25 @@ func (h *Health) HookHealth(ctx context.Context, hookID int64) (HealthState, err
 	return st, nil
 }
 
-// ResetHealth re-enables a hook (a successful test, or a person).
-func (h *Health) ResetHealth(ctx context.Context, hookID int64) error {
-	_, err := h.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+// ResetHealth re-enables a hook (a successful test, or a person); it
+// reports whether the hook was disabled (for a while, or until re-enabled)
+// at now.
+func (h *Health) ResetHealth(ctx context.Context, hookID int64, now time.Time) (wasDisabled bool, err error) {
+	var before *redis.SliceCmd
+	_, err = h.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		before = p.HMGet(ctx, h.keys.Health(hookID), "disabled", "disabled_until")
 		p.Del(ctx, h.keys.Health(hookID))
 		p.ZRem(ctx, h.keys.DisabledOf(hookID), hookID)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("resetting health of hook %d: %w", hookID, err)
+		return false, fmt.Errorf("resetting health of hook %d: %w", hookID, err)
 	}
-	return nil
+	v := before.Val()
+	disabled, _ := v[0].(string)
+	until, _ := v[1].(string)
+	ms, _ := strconv.ParseInt(until, 10, 64)
+	return disabled == "1" || ms > now.UnixMilli(), nil
 }
 
 // DisabledUntil returns the hooks disabled at now, with when they come

@@ -278,3 +278,22 @@ func (k Keys) Replay(id int64) string {
 
 // ReplayItems is the list of what a replay sends again.
 func (k Keys) ReplayItems(id int64) string { return k.Replay(id) + ":items" }
+
+// The operator's alerts (alerts.go) keep their counts and gates beside
+// the other controls:
+//
+//	{d0}:alerts:dead              set of hooks with dead letters not yet alerted
+//	{d0}:alerts:dead:<hook>       hash: count, r:<reason> counts, first event, since
+//	{d0}:alerts:gate:<name>       set while an alert of that name waits out its interval
+
+// AlertsDeadPending is the set of hooks with dead letters counted, not yet
+// in an alert.
+func (k Keys) AlertsDeadPending() string { return k.Namespace + ":{d0}:alerts:dead" }
+
+// AlertsDead counts a hook's dead letters for its next alert.
+func (k Keys) AlertsDead(hookID int64) string {
+	return k.AlertsDeadPending() + ":" + strconv.FormatInt(hookID, 10)
+}
+
+// AlertGate is set while an alert of name waits out its interval.
+func (k Keys) AlertGate(name string) string { return k.Namespace + ":{d0}:alerts:gate:" + name }

@@ -364,6 +364,7 @@ type OrderedSettled struct {
 	Fails         int
 	DisabledUntil time.Time
 	Disabled      bool
+	Event         HealthEvent
 	Next          *Head
 }
 
@@ -403,12 +404,12 @@ func (o *Ordered) Settle(ctx context.Context, h *Head, s OrderedSettle) (Ordered
 		return OrderedSettled{}, fmt.Errorf("settling the ordered head of hook %d: %w", h.HookID, err)
 	}
 	num := func(i int) int64 { n, _ := res[i].(int64); return n }
-	st := OrderedSettled{Stale: num(0) == 1, Fails: int(num(1)), Disabled: num(3) == 1}
+	st := OrderedSettled{Stale: num(0) == 1, Fails: int(num(1)), Disabled: num(3) == 1, Event: HealthEvent(num(4))}
 	if u := num(2); u > 0 {
 		st.DisabledUntil = time.UnixMilli(u)
 	}
-	if len(res) == 7 {
-		next := newHead(h.HookID, str(res[4]), s.NewToken, str(res[5]), str(res[6]))
+	if len(res) == 8 {
+		next := newHead(h.HookID, str(res[5]), s.NewToken, str(res[6]), str(res[7]))
 		st.Next = &next
 	}
 	return st, nil

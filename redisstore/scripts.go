@@ -75,6 +75,8 @@ var (
 	addDeadScript   = loadScript("add_dead")
 	// replays
 	replayLockScript = loadScript("replay_lock")
+	// alerts
+	alertTakeScript = loadScript("alert_take")
 )
 
 // loadScript reads lua/<name>.lua and its includes. The files are part of

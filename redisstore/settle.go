@@ -82,6 +82,8 @@ type Settled struct {
 	// TrimmedForCount and TrimmedForBytes are the oldest dead letters
 	// dropped to keep the stream within its DeadLetterLimits.
 	TrimmedForCount, TrimmedForBytes int
+	// Event is what this attempt changed of the hook's health.
+	Event HealthEvent
 }
 
 // Settle records an attempt's outcome for the ready entry of m and, when
@@ -155,6 +157,9 @@ func (st *Settled) readHealth(c *redis.Cmd) error {
 	st.Fails, st.Disabled = int(h[0]), h[2] == 1
 	if h[1] > 0 {
 		st.DisabledUntil = time.UnixMilli(h[1])
+	}
+	if len(h) > 3 {
+		st.Event = HealthEvent(h[3])
 	}
 	return nil
 }

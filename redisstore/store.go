@@ -22,6 +22,7 @@ type Store struct {
 	legacy  *Legacy
 	ordered *Ordered
 	replays *Replays
+	alerts  *Alerts
 }
 
 // New builds a Store. It does not dial: connections open on first use, so
@@ -33,7 +34,7 @@ func New(o Options) (*Store, error) {
 	}
 	return &Store{c: c, queue: &Queue{c}, dead: &DeadLetters{c}, health: &Health{c}, log: &Log{c},
 		control: &Control{c}, samples: &Samples{c}, idem: &Idempotency{c}, legacy: &Legacy{c},
-		ordered: &Ordered{c}, replays: &Replays{c}}, nil
+		ordered: &Ordered{c}, replays: &Replays{c}, alerts: &Alerts{c}}, nil
 }
 
 // Queue is the events and deliveries: capture, fan-out, delivery, retries.
@@ -63,6 +64,9 @@ func (s *Store) Ordered() *Ordered { return s.ordered }
 
 // Replays is the operator's replays of what was delivered, or failed.
 func (s *Store) Replays() *Replays { return s.replays }
+
+// Alerts is what the operator's alerts share across processes.
+func (s *Store) Alerts() *Alerts { return s.alerts }
 
 // Legacy drains the layout before shards.
 func (s *Store) Legacy() *Legacy { return s.legacy }

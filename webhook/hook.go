@@ -45,6 +45,11 @@ type Hook struct {
 	// AutoDisable, when set, is how failures disable this hook; otherwise
 	// the app's rule applies.
 	AutoDisable *AutoDisable
+	// Operator marks an endpoint of the operator's alerts (engine/alerts):
+	// it belongs to no project or group, matches no event, and its
+	// deliveries are alerts, signed with the Standard Webhooks headers
+	// rather than sent with GitLab's.
+	Operator bool
 	// Chat is set for a chat integration (Slack, Mattermost, Discord,
 	// Microsoft Teams): its deliveries carry the chat's message, not the
 	// event's payload, and it is matched by MatchChats, not Match.
@@ -65,6 +70,8 @@ type HookSet struct {
 	byID    map[int64]*Hook
 	byScope map[string][]*Hook
 	chats   map[string][]*Hook // chat integrations by scope (chat.go)
+	// operators are the endpoints of the operator's alerts.
+	operators []*Hook
 }
 
 // NewHookSet indexes hooks; IDs must be unique.
@@ -75,6 +82,10 @@ func NewHookSet(hooks []*Hook) (*HookSet, error) {
 			return nil, fmt.Errorf("two hooks have id %d", h.ID)
 		}
 		s.byID[h.ID] = h
+		if h.Operator {
+			s.operators = append(s.operators, h)
+			continue
+		}
 		key := scopeKey(h.Project, h.Group)
 		if h.Chat != nil {
 			s.addChat(key, h)
@@ -136,6 +147,14 @@ func (s *HookSet) All() []*Hook {
 		out = append(out, h)
 	}
 	return out
+}
+
+// Operators returns the endpoints of the operator's alerts.
+func (s *HookSet) Operators() []*Hook {
+	if s == nil {
+		return nil
+	}
+	return s.operators
 }
 
 // MergeHookSets returns the union of two sets; an ID in both is an error.

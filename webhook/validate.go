@@ -77,7 +77,10 @@ func (h *Hook) Validate() error {
 // Check adds the hook's problems to v (to be joined with others found
 // while building the hook, such as a bad branch filter).
 func (h *Hook) Check(v *Invalid) {
-	if (h.Project == "") == (h.Group == "") {
+	switch {
+	case h.Operator && (h.Project != "" || h.Group != ""):
+		v.Add(BadScope, errors.New("an operator's alert endpoint belongs to no project or group"))
+	case !h.Operator && (h.Project == "") == (h.Group == ""):
 		v.Add(BadScope, errors.New("a hook belongs to exactly one project or group"))
 	}
 	for _, p := range []string{h.Project, h.Group} {

@@ -54,6 +54,7 @@ type Deliverer struct {
 	record   *hooklog.Log
 	sender   *Sender
 	ordered  OrderedQueue // ordered hooks' queues (ordered.go); nil: none
+	alerts   Alerts       // the operator's alerts (alerts.go); nil: none
 
 	cfg      atomic.Pointer[Config]
 	slots    *slots

@@ -61,10 +61,14 @@ func (d *Deliverer) HookHealth(ctx context.Context, hookID int64) (HookHealth, e
 // ResetHealth re-enables a hook: after a successful test request, or when a
 // person re-enables it. Deliveries waiting for it go out when due.
 func (d *Deliverer) ResetHealth(ctx context.Context, hookID int64) error {
-	if err := d.store.Health.ResetHealth(ctx, hookID); err != nil {
+	was, err := d.store.Health.ResetHealth(ctx, hookID, time.Now())
+	if err != nil {
 		return err
 	}
 	d.disabled.forget(hookID)
+	if h, ok := d.hooks().Get(hookID); ok && was && d.alerts != nil && !h.Operator {
+		d.alerts.HookEnabled(h, "re-enabled")
+	}
 	return nil
 }
 

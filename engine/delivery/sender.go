@@ -228,12 +228,23 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 		res.Err, res.detail = fmt.Errorf("POST %s: %s", h.MaskedURL(), blocked.Reason), err
 		return res
 	}
-	if h.Chat != nil {
+	switch {
+	case h.Operator:
+		// An operator's alert: the JSON alone, signed (Standard Webhooks).
+		key := webhook.IdempotencyKey(req.EventID, h.ID)
+		hreq.Header.Set("Content-Type", "application/json")
+		hreq.Header.Set("User-Agent", cfg.UserAgent)
+		hreq.Header.Set("Idempotency-Key", key)
+		if err := h.Signing.Sign(hreq.Header, key, time.Now(), body); err != nil {
+			res.Err = err
+			return res
+		}
+	case h.Chat != nil:
 		// A chat's webhook takes its message alone, as GitLab's notifiers send it.
 		hreq.Header.Set("Content-Type", h.Chat.Service.ContentType())
 		hreq.Header.Set("User-Agent", cfg.UserAgent)
 		hreq.Header.Set("Idempotency-Key", webhook.IdempotencyKey(req.EventID, h.ID))
-	} else {
+	default:
 		dh := gitlab.DeliveryHeaders{
 			Trigger: req.Trigger, UserAgent: cfg.UserAgent, Instance: cfg.Instance, Token: h.Token,
 			WebhookUUID: uuid.NewString(), EventUUID: req.Chain,

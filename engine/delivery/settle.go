@@ -49,6 +49,7 @@ func (d *Deliverer) NoteSettled(hook *webhook.Hook, dv *webhook.Delivery, out re
 		d.log.Warn("delivery dead-lettered", zap.Int64("hook_id", hook.ID), zap.String("hook", hook.Name),
 			zap.String("event", dv.EventID), zap.String("reason", out.Reason))
 	}
+	d.alert(hook, dv, out, st)
 	if st.Disabled && out.Attempted && !out.Success {
 		d.log.Warn("hook disabled until re-enabled", zap.Int64("hook_id", hook.ID), zap.String("hook", hook.Name),
 			zap.String("url", hook.MaskedURL()), zap.String("last_status", out.Status), zap.Int("failures", st.Fails))

@@ -38,6 +38,14 @@ var (
 		"Hooks disabled now, temporarily or until re-enabled (all processes).", "namespace")
 	OrderedLate = counter1("ordered_late_total",
 		"Deliveries of ordered hooks that reached their queue after a later delivery of the hook had gone (their event reached Redis after its capture mark expired); they go next.")
+	QueueOldestAge = gauges("queue_oldest_age_seconds",
+		"How long the oldest delivery waiting for its first attempt (queue ready) has waited since its event was captured, sampled every few seconds.", "namespace", "queue")
+	Alerts = counter("alerts_total",
+		"Alerts raised for the operator's endpoints, by type.", "type")
+	AlertsDropped = counter1("alerts_dropped_total",
+		"Alerts lost before they were queued (too many waiting, or Redis refused them).")
+	AlertsFailed = counter1("alerts_failed_total",
+		"Alerts sent straight to an operator's endpoint (Redis down or back) that failed every attempt.")
 	FirstAttemptLatency = histogram("first_attempt_latency_seconds",
 		"Time from capture to the first delivery attempt.",
 		prometheus.ExponentialBuckets(0.001, 2, 16))
@@ -74,5 +82,5 @@ func histogram(name, help string, buckets []float64) prometheus.Histogram {
 func All() []prometheus.Collector {
 	return []prometheus.Collector{EventsCaptured, EventsRejected, Deliveries, DeliveryDuration, Deferred, DeadLetters,
 		DeadLettersTrimmed, RuntimesRunning, WorkerSlots, QueueDepth, Paused, RedisDown, EnqueuesSkipped, HooksDisabled,
-		FirstAttemptLatency, OrderedLate}
+		FirstAttemptLatency, OrderedLate, QueueOldestAge, Alerts, AlertsDropped, AlertsFailed}
 }

@@ -391,7 +391,8 @@ func (q *Queues) settleNoted(h *redisstore.Head, hook *webhook.Hook, out redisst
 			zap.Int64("hook_id", h.HookID), zap.String("event", h.Delivery.EventID))
 		return nil
 	}
-	q.deliver.NoteSettled(hook, &h.Delivery, out, redisstore.Settled{Fails: st.Fails, DisabledUntil: st.DisabledUntil, Disabled: st.Disabled})
+	q.deliver.NoteSettled(hook, &h.Delivery, out, redisstore.Settled{Fails: st.Fails, DisabledUntil: st.DisabledUntil,
+		Disabled: st.Disabled, Event: st.Event})
 	return st.Next
 }
 

@@ -10,17 +10,18 @@
 -- ARGV: name, value pairs (named.lua): hook, prefix, token, key, next (done|retry|dead|release), now, due,
 --   doc (retry: the next attempt's document), status, health ('1': record it), ok ('1': success), class,
 --   threshold, base, max, mode, after (the health policy), w (watermark), take ('1'), newtoken, lease (ms)
--- returns: {stale (1|0), fails, disabled until ms, permanently disabled (1|0), next key, next document, next verdict}
+-- returns: {stale (1|0), fails, disabled until ms, permanently disabled (1|0), health event (record_health's),
+--   next key, next document, next verdict}
 --- @include "named"
 --- @include "health"
 --- @include "ordered"
 local a = named(1)
 local k = ordkeys(a.prefix, a.hook)
-if redis.call('GET', k.lease) ~= a.token then return {1, 0, 0, 0} end
+if redis.call('GET', k.lease) ~= a.token then return {1, 0, 0, 0, 0} end
 local now = tonumber(a.now)
-local fails, until_ms, permanent = 0, 0, 0
+local fails, until_ms, permanent, event = 0, 0, 0, 0
 if a.health == '1' then
-  fails, until_ms, permanent = recordhealth(KEYS[2], KEYS[3], now, a.ok == '1', a.class, a.status, a.hook,
+  fails, until_ms, permanent, event = recordhealth(KEYS[2], KEYS[3], now, a.ok == '1', a.class, a.status, a.hook,
     {threshold = tonumber(a.threshold), base = tonumber(a.base), max = tonumber(a.max), mode = a.mode,
       after = tonumber(a.after)})
 end
@@ -35,7 +36,7 @@ if a.next == 'retry' or a.next == 'release' then
   if permanent == 1 then due = now end -- its next take dead-letters it
   redis.call('DEL', k.lease)
   if redis.call('ZCARD', k.ord) > 0 then redis.call('ZADD', KEYS[1], due, a.hook) end
-  return {0, fails, until_ms, permanent}
+  return {0, fails, until_ms, permanent, event}
 end
 redis.call('ZREM', k.ord, a.key)
 redis.call('HDEL', k.docs, a.key)
@@ -49,13 +50,13 @@ else
 end
 if verdict == 'go' or verdict == 'disabled' then
   redis.call('SET', k.lease, a.newtoken, 'PX', a.lease)
-  return {0, fails, until_ms, permanent, key, doc, verdict}
+  return {0, fails, until_ms, permanent, event, key, doc, verdict}
 end
 redis.call('DEL', k.lease)
 if verdict == 'empty' then
   redis.call('ZREM', KEYS[1], a.hook)
-  return {0, fails, until_ms, permanent}
+  return {0, fails, until_ms, permanent, event}
 end
 redis.call('ZADD', KEYS[1], wait_until or 0, a.hook)
-if verdict == 'gone' then return {0, fails, until_ms, permanent, key, '', 'gone'} end
-return {0, fails, until_ms, permanent}
+if verdict == 'gone' then return {0, fails, until_ms, permanent, event, key, '', 'gone'} end
+return {0, fails, until_ms, permanent, event}

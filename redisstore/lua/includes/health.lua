@@ -9,16 +9,18 @@
 -- not count again. healthk is the hook's health hash, disabledk its slot's
 -- disabled index; ok tells a success; class is '', 'client' or 'gone';
 -- pol holds threshold, base and max (ms), mode and after. It returns the
--- failures, when a temporary disable ends (ms, 0: none) and whether the
--- hook is disabled until re-enabled (1|0).
+-- failures, when a temporary disable ends (ms, 0: none), whether the
+-- hook is disabled until re-enabled (1|0), and what changed: 1 when this
+-- attempt disabled it, 2 when this success ended a disable, 0 otherwise.
 local function recordhealth(healthk, disabledk, now, ok, class, status, hook, pol)
   if ok then
-    local h = redis.call('HMGET', healthk, 'last_status', 'fails')
+    local h = redis.call('HMGET', healthk, 'last_status', 'fails', 'disabled_until')
+    local event = ((tonumber(h[3] or '0') or 0) > 0) and 2 or 0
     if h[1] ~= status or h[2] ~= '0' then
       redis.call('HSET', healthk, 'fails', 0, 'disabled_until', 0, 'last_status', status)
       redis.call('ZREM', disabledk, hook)
     end
-    return 0, 0, 0
+    return 0, 0, 0, event
   end
   local h = redis.call('HMGET', healthk, 'disabled', 'disabled_until', 'fails')
   local permanent = (h[1] == '1') and 1 or 0
@@ -30,7 +32,7 @@ local function recordhealth(healthk, disabledk, now, ok, class, status, hook, po
     until_ms = 0
     local forever
     if pol.mode == 'off' then
-      return fails, 0, 0
+      return fails, 0, 0, 0
     elseif pol.mode == 'permanent_after' then
       forever = fails >= pol.after
     else
@@ -39,12 +41,13 @@ local function recordhealth(healthk, disabledk, now, ok, class, status, hook, po
     if forever then
       redis.call('HSET', healthk, 'disabled', 1, 'disabled_reason', status)
       redis.call('ZADD', disabledk, 'inf', hook)
-      permanent = 1
+      return fails, 0, 1, 1
     elseif fails >= pol.threshold then
       until_ms = math.floor(now + math.min(pol.base * 2 ^ math.min(fails - pol.threshold, 30), pol.max))
       redis.call('HSET', healthk, 'disabled_until', until_ms)
       redis.call('ZADD', disabledk, until_ms, hook)
+      return fails, until_ms, 0, 1
     end
   end
-  return fails, until_ms, permanent
+  return fails, until_ms, permanent, 0
 end
