@@ -103,6 +103,8 @@ type hookInfo struct {
 	DisabledUntil *time.Time `json:"disabled_until"`
 	Failures      int        `json:"recent_failures"`
 	Ordered       bool       `json:"ordered"`
+	// Operator marks an endpoint of the operator's alerts.
+	Operator bool `json:"operator,omitempty"`
 	// OrderedQueue is an ordered hook's queue (or what is left of it).
 	OrderedQueue *orderedQueue `json:"ordered_queue,omitempty"`
 }
@@ -137,7 +139,7 @@ func adminHooks(w http.ResponseWriter, r *http.Request) error {
 		}
 		info := hookInfo{ID: h.ID, Name: h.Name, Project: h.Project, Group: h.Group, URL: h.MaskedURL(),
 			Configured: h.ReadOnly, AlertStatus: hh.AlertStatus, DisabledUntil: hh.DisabledUntil, Failures: hh.Failures,
-			Ordered: h.Ordered}
+			Ordered: h.Ordered, Operator: h.Operator}
 		if oq, err := rt.OrderedState(r.Context(), h.ID); err == nil && (h.Ordered || oq.Pending > 0) {
 			info.OrderedQueue = &orderedQueue{Pending: oq.Pending}
 			if b := oq.Blocked; b != nil {
