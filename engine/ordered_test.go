@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -287,4 +289,78 @@ func TestOrderedHookWaitsForCapturesOnTheirWay(t *testing.T) {
 			rcv.inOrder(t, []int{-1, 0, 1})
 		})
 	}
+}
+
+// An ordered head whose payload is gone cannot block its hook for ever:
+// it is dead-lettered, saying so, and the deliveries behind it go.
+func TestOrderedHeadWithoutPayloadIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	redis := redistest.Start(t)
+	rcv := newSequence(t, 0, 0)
+	h := hookTo(t, 1, "acme/api", rcv.URL)
+	h.Ordered = true
+	rt := orderedRuntime(t, redis.URL, "only", 1, h)
+	t.Cleanup(func() { _ = rt.Close(time.Second) })
+	lost, next := seqEvent(t, 0), seqEvent(t, 1)
+	// The first delivery reached the queue without its payload (its key in
+	// Redis was lost); the second has its own.
+	if _, err := rt.store.Ordered().Add(context.Background(), 1, []redisstore.OrderedEntry{
+		{Key: lost.ID, Delivery: webhook.Delivery{EventID: lost.ID, HookID: 1, Trigger: "push", Chain: lost.Chain, At: lost.At, Attempt: 1}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, rt, next)
+	rcv.inOrder(t, []int{1})
+	reasons := deadReasons(t, rt)
+	if len(reasons) != 1 || !strings.Contains(reasons[0], "the payload of this delivery is gone") {
+		t.Fatalf("dead letters %v, want the head without payload, saying why", reasons)
+	}
+}
+
+// A hook made unordered while its queue holds deliveries: they still go,
+// in order, and new ones go the unordered way.
+func TestOrderedQueueDrainsAfterTheHookIsMadeUnordered(t *testing.T) {
+	t.Parallel()
+	redis := redistest.Start(t)
+	var mu sync.Mutex
+	failing := true
+	rcv := newSequence(t, 0, 0)
+	gate := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		f := failing
+		mu.Unlock()
+		if f {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		rcv.Config.Handler.ServeHTTP(w, r)
+	}))
+	h := hookTo(t, 1, "acme/api", gate)
+	h.Ordered = true
+	rt := orderedRuntime(t, redis.URL, "only", 2, h)
+	t.Cleanup(func() { _ = rt.Close(time.Second) })
+	for seq := range 3 {
+		enqueue(t, rt, seqEvent(t, seq))
+	}
+	waitFor(t, "the queue blocked", func() bool {
+		st, _ := rt.OrderedState(context.Background(), 1)
+		return st.Pending == 3 && st.Blocked != nil
+	})
+	unordered := *h
+	unordered.Ordered = false
+	set, _ := webhook.NewHookSet([]*webhook.Hook{&unordered})
+	cfg := *rt.cfg.Load()
+	rt.Configure(cfg, set)
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	enqueue(t, rt, seqEvent(t, 3)) // goes its own way, unordered
+	var queued []int
+	waitFor(t, "every event", func() bool {
+		rcv.mu.Lock()
+		defer rcv.mu.Unlock()
+		queued = slices.DeleteFunc(slices.Clone(rcv.arrived), func(q int) bool { return q == 3 })
+		return slices.Contains(rcv.arrived, 3) && len(queued) >= 3
+	})
+	checkOrder(t, queued, []int{0, 1, 2}) // the queue's, in order
 }

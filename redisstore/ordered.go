@@ -216,6 +216,31 @@ func (o *Ordered) queueAdd(ctx context.Context, p redis.Pipeliner, eval bool, ho
 	return ordAddScript.queue(ctx, p, eval, keys, args...)
 }
 
+// Waiting tells whether any ordered queue or inbox holds a delivery: a
+// process that knows no ordered hook still sends what is left of queues
+// (a hook made unordered), and looks no further when there is none.
+func (o *Ordered) Waiting(ctx context.Context) (bool, error) {
+	var cmds []*redis.IntCmd
+	_, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for j := range HookSlots {
+			cmds = append(cmds, p.ZCard(ctx, o.keys.OrderedReady(j)))
+		}
+		for i := range o.readShards() {
+			cmds = append(cmds, p.XLen(ctx, o.keys.OrderedInbox(i)))
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("looking for ordered deliveries: %w", err)
+	}
+	for _, c := range cmds {
+		if c.Val() > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // boundScan bounds the waiting entries of a shard Bound reads: beyond it,
 // ordered heads wait until the fan-out catches up.
 const boundScan = 1000

@@ -265,7 +265,7 @@ func (a *Alerter) Step(ctx context.Context) (time.Duration, error) {
 		a.log.Error("alerts could not be queued; they are lost", zap.Int("alerts", len(raised)), zap.Error(err))
 		metrics.AlertsDropped.Add(float64(len(raised)))
 	}
-	if time.Since(a.flushed) < min(flushEvery, a.cfg.Load().DeadLetterInterval) {
+	if time.Since(a.flushed) < min(flushEvery, a.cfg.Load().DeadLetterInterval) || len(a.endpoints()) == 0 {
 		return 0, nil
 	}
 	return 0, a.flushDead(ctx)

@@ -184,6 +184,10 @@ func (q *Queues) Step(ctx context.Context) (time.Duration, error) {
 	if len(slots) == 0 {
 		interval = idleInterval
 		slots = allSlots
+		// No ordered hook here: only what is left of queues, if any.
+		if waiting, err := q.store.Waiting(ctx); err != nil || !waiting {
+			return interval, nil
+		}
 	}
 	if q.deliver.Holding() {
 		return interval, nil
