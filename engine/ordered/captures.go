@@ -42,26 +42,40 @@ func (c *Captures) End(id uint64, refused bool, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if at, ok := c.open[id]; ok && refused {
+		if len(c.linger) >= lingerPrune { // Oldest prunes them too, ten times a second
+			c.prune(now)
+		}
 		c.linger = append(c.linger, lingering{at: at, until: now.Add(linger)})
 	}
 	delete(c.open, id)
+}
+
+// lingerPrune is how many refused events End keeps before it drops those
+// whose time is up.
+const lingerPrune = 4096
+
+// prune drops the refused events whose time is up; c.mu is held.
+func (c *Captures) prune(now time.Time) {
+	keep := c.linger[:0]
+	for _, l := range c.linger {
+		if l.until.After(now) {
+			keep = append(keep, l)
+		}
+	}
+	c.linger = keep
 }
 
 // Oldest returns the earliest capture time still counted at now.
 func (c *Captures) Oldest(now time.Time) (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.prune(now)
 	var oldest time.Time
-	keep := c.linger[:0]
 	for _, l := range c.linger {
-		if l.until.After(now) {
-			keep = append(keep, l)
-			if oldest.IsZero() || l.at.Before(oldest) {
-				oldest = l.at
-			}
+		if oldest.IsZero() || l.at.Before(oldest) {
+			oldest = l.at
 		}
 	}
-	c.linger = keep
 	for _, at := range c.open {
 		if oldest.IsZero() || at.Before(oldest) {
 			oldest = at
