@@ -98,7 +98,13 @@ func checkOrder(t *testing.T, arrived, want []int) {
 // orderedRuntime is a runtime on shards shards with the ordered hook h.
 func orderedRuntime(t testing.TB, redisURL, consumer string, shards int, h *webhook.Hook) *Runtime {
 	t.Helper()
-	store, err := redisstore.New(redisstore.Options{URL: redisURL, Namespace: "test", Shards: shards, Readers: 2 * shards})
+	return orderedRuntimeOn(t, redisURL, redisstore.ModeSingle, consumer, shards, h)
+}
+
+// orderedRuntimeOn is orderedRuntime on a Redis of mode.
+func orderedRuntimeOn(t testing.TB, redisURL, mode, consumer string, shards int, h *webhook.Hook) *Runtime {
+	t.Helper()
+	store, err := redisstore.New(redisstore.Options{URL: redisURL, Mode: mode, Namespace: "test", Shards: shards, Readers: 2 * shards})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,4 +369,30 @@ func TestOrderedQueueDrainsAfterTheHookIsMadeUnordered(t *testing.T) {
 		return slices.Contains(rcv.arrived, 3) && len(queued) >= 3
 	})
 	checkOrder(t, queued, []int{0, 1, 2}) // the queue's, in order
+}
+
+// On a Redis Cluster, where shards and hook slots live on different
+// masters, two processes keep an ordered hook's capture order too.
+func TestOrderedHookOnACluster(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts a 3-node Redis Cluster")
+	}
+	cluster := redistest.StartCluster(t, 3)
+	rcv := newSequence(t, 5, 0)
+	h := hookTo(t, 1, "acme/api", rcv.URL)
+	h.Ordered = true
+	a := orderedRuntimeOn(t, cluster.URL, redisstore.ModeCluster, "instance-a", 6, h)
+	b := orderedRuntimeOn(t, cluster.URL, redisstore.ModeCluster, "instance-b", 6, h)
+	t.Cleanup(func() { _ = a.Close(time.Second); _ = b.Close(time.Second) })
+	var want []int
+	for seq := range 60 {
+		rt := a
+		if seq%2 == 1 {
+			rt = b
+		}
+		enqueue(t, rt, seqEvent(t, seq))
+		want = append(want, seq)
+	}
+	rcv.inOrder(t, want)
 }
