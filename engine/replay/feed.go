@@ -22,11 +22,10 @@ const (
 	// idleStep how often a process that does not feed looks again.
 	lockTTL  = 5 * time.Second
 	idleStep = 2 * time.Second
-	// feedPage bounds one page; pages go at most every minStep (a
-	// slower rate waits for a page's worth of its budget), and a waiting
-	// feeder looks at the queue again after busyStep.
+	// feedPage bounds one page; a page is a tenth of a second's budget at
+	// most (and the queue's room), the next goes when the budget allows,
+	// and a feeder waiting for room looks again after busyStep.
 	feedPage = 200
-	minStep  = 100 * time.Millisecond
 	busyStep = 20 * time.Millisecond
 	// jobsEvery is how often the feeder re-reads the replays (a new one,
 	// one canceled) while it feeds.
@@ -63,7 +62,7 @@ func (r *Replayer) Step(ctx context.Context) (time.Duration, error) {
 	}
 	rec := &got
 	cfg := r.cfg.Load()
-	page := min(max(cfg.Rate/10, 1), cfg.Depth, feedPage) // ten pages a second at most
+	page := min(max(cfg.Rate/10, 1), cfg.Depth, feedPage)
 	if r.last.IsZero() {
 		r.tokens = float64(page)
 	} else {
@@ -98,7 +97,7 @@ func (r *Replayer) Step(ctx context.Context) (time.Duration, error) {
 		r.log.Info("replay done", zap.Int64("replay", rec.ID), zap.Int("queued", rec.Fed), zap.Int("gone", rec.Gone))
 		r.current = nil
 	}
-	return minStep, nil
+	return max(time.Duration(float64(n)/float64(cfg.Rate)*float64(time.Second)), busyStep), nil
 }
 
 // oldestUnfinished is the replay to feed: the oldest queued or running.

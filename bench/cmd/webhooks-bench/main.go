@@ -40,6 +40,7 @@ type options struct {
 	pprofDir      string
 	aof           bool
 	keep          bool
+	replayRate    int
 }
 
 func main() {
@@ -61,6 +62,7 @@ func main() {
 	flag.StringVar(&o.pprofDir, "pprof", "", "write Caddy CPU profiles of scenarios 2, 3a, 3b and 8 here")
 	flag.BoolVar(&o.aof, "aof", false, "run Redis with appendonly yes, appendfsync everysec")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, Caddyfiles)")
+	flag.IntVar(&o.replayRate, "replay-rate", 0, "replay_rate of scenario 12 (0: Caddy's default)")
 	flag.Parse()
 	if o.smoke {
 		o.rounds, o.dur, o.conns = 1, 500*time.Millisecond, 8
