@@ -78,8 +78,10 @@ func keysOf(m map[string]string) []object {
 // timeFormat is how GitLab writes timestamps: UTC with milliseconds.
 const timeFormat = "2006-01-02T15:04:05.000Z"
 
-// entity renders a hook as GitLab's ProjectHook or GroupHook entity. The
-// token and the values of URL variables and custom headers never appear.
+// entity renders a hook as GitLab's ProjectHook or GroupHook entity, with
+// our extensions after GitLab's fields. The token, the values of URL
+// variables and custom headers, the client key and the egress proxy's
+// credentials never appear.
 // full adds url_variables and custom_headers (GitLab leaves them out of
 // project hook lists). hh is the hook's health: alert_status is
 // executable, temporarily_disabled or disabled, and disabled_until is set
@@ -123,6 +125,11 @@ func entity(r *webhook.HookRecord, full bool, hh delivery.HookHealth, oq *rediss
 		field{"custom_webhook_template", nullIfEmpty(r.CustomWebhookTemplate)},
 		field{"token_present", r.Token != ""},
 		field{"signing_token_present", r.Signing.Current != ""},
+		field{"trace_context", !r.NoTraceContext},
+		field{"egress_proxy", nullIfEmpty(gitlab.MaskURL(r.EgressProxy))},
+		field{"client_cert", nullIfEmpty(r.ClientCert)},
+		field{"client_key_present", r.ClientKey != ""},
+		field{"ca", nullIfEmpty(r.CA)},
 	)
 	if full || r.Kind == webhook.KindGroup {
 		o = append(o, field{"url_variables", keysOf(r.URLVariables)}, field{"custom_headers", keysOf(r.CustomHeaders)})
@@ -171,8 +178,11 @@ func recordOf(h *webhook.Hook, ns webhook.Namespace) *webhook.HookRecord {
 		Token: h.Token, BranchFilterStrategy: h.BranchFilter.Strategy(),
 		PushEventsBranchFilter: h.BranchFilter.Filter(), EnableSSLVerification: h.EnableSSLVerification,
 		URLVariables: h.URLVariables, CustomHeaders: h.CustomHeaders,
-		Signing: h.Signing, CustomWebhookTemplate: h.CustomWebhookTemplate, Ordered: h.Ordered,
-		RetrySchedule: h.RetrySchedule, AutoDisable: h.AutoDisable,
+		Signing: h.Signing, CustomWebhookTemplate: h.CustomWebhookTemplate, NoTraceContext: h.NoTraceContext,
+		EgressProxy: h.EgressProxy, Ordered: h.Ordered, RetrySchedule: h.RetrySchedule, AutoDisable: h.AutoDisable,
+	}
+	if h.TLS != nil {
+		r.ClientCert, r.ClientKey, r.CA = h.TLS.Cert, h.TLS.Key, h.TLS.CA
 	}
 	for _, t := range h.Triggers.List() {
 		r.Triggers = append(r.Triggers, string(t))

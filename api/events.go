@@ -196,8 +196,20 @@ func (q *request) resend() {
 
 // throttle applies a per-minute limit on (project or group, caller), as
 // GitLab's web_hook_test and web_hook_event_resend limits; answers 429 with
-// Retry-After when over it. Redis trouble lets the request through.
+// Retry-After when over it.
 func (q *request) throttle(action string, limit int) bool {
+	if q.admitted(action, limit) {
+		return true
+	}
+	writeMessage(q.w, http.StatusTooManyRequests,
+		map[string]string{"error": "This endpoint has been requested too many times. Try again later."})
+	return false
+}
+
+// admitted counts a request against its per-minute limit and reports
+// whether it is within it; when not, Retry-After is set and the answer is
+// the caller's to write. Redis trouble lets the request through.
+func (q *request) admitted(action string, limit int) bool {
 	if limit < 0 {
 		return true
 	}
@@ -210,13 +222,10 @@ func (q *request) throttle(action string, limit int) bool {
 		q.h.log.Warn("checking the API rate limit failed; allowing the request", zap.String("action", action), zap.Error(err))
 		return true
 	}
-	if ok {
-		return true
+	if !ok {
+		q.w.Header().Set("Retry-After", strconv.Itoa(max(int(wait.Seconds()+0.999), 1)))
 	}
-	q.w.Header().Set("Retry-After", strconv.Itoa(max(int(wait.Seconds()+0.999), 1)))
-	writeMessage(q.w, http.StatusTooManyRequests,
-		map[string]string{"error": "This endpoint has been requested too many times. Try again later."})
-	return false
+	return ok
 }
 
 // logEntity renders a log entry as GitLab's WebHookLog entity.

@@ -55,6 +55,9 @@ type Runtime interface {
 	// TestHook makes one synchronous test delivery, logs it and re-enables
 	// the hook when it succeeds.
 	TestHook(ctx context.Context, h *webhook.Hook, trig gitlab.Trigger, body []byte) delivery.Result
+	// TestSettings makes one synchronous request to a hook that is not
+	// saved (an integration's "Test settings"): nothing is logged.
+	TestSettings(ctx context.Context, h *webhook.Hook, trig gitlab.Trigger, body []byte) delivery.Result
 	// LatestEvent is the latest payload of a trigger seen for a project
 	// (nil: none), the sample a test sends.
 	LatestEvent(ctx context.Context, project string, trig gitlab.Trigger) ([]byte, error)

@@ -26,8 +26,10 @@ func (o *Options) signingOverlap() time.Duration {
 
 // featureMessages are GitLab's 422 words for a bad signing token (its
 // whsec_ form of a 32-byte key) and an over-long custom webhook template
-// (4096 characters). As GitLab, a template is saved without being
-// rendered: a broken one shows as an internal error on each attempt.
+// (4096 characters), and ours for the extensions: a bad egress proxy URL,
+// TLS material that does not parse or match. As GitLab, a template is
+// saved without being rendered: a broken one shows as an internal error
+// on each attempt.
 func featureMessages(inv *webhook.InvalidError) []string {
 	var msgs []string
 	if inv.Has(webhook.BadSigningToken) {
@@ -38,6 +40,12 @@ func featureMessages(inv *webhook.InvalidError) []string {
 	}
 	if inv.Has(webhook.BadTemplate) {
 		msgs = append(msgs, fmt.Sprintf("Custom webhook template is too long (maximum is %d characters)", gitlab.MaxCustomWebhookTemplate))
+	}
+	if inv.Has(webhook.BadEgressProxy) {
+		msgs = append(msgs, "Egress proxy must be an http, https or socks5 URL with a host, and no path or query")
+	}
+	if inv.Has(webhook.BadClientTLS) {
+		msgs = append(msgs, "Client certificate, client key and CA must be PEM: a certificate with its matching key, and CA certificates")
 	}
 	return msgs
 }

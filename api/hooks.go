@@ -27,7 +27,8 @@ const (
 type hookInput struct {
 	url, name, description, token, strategy, filter *string
 	signingToken, customWebhookTemplate             *string
-	ssl, ordered                                    *bool
+	egressProxy, clientCert, clientKey, ca          *string
+	ssl, ordered, traceContext                      *bool
 	triggers                                        map[gitlab.Trigger]bool
 	urlVariables, customHeaders                     map[string]string
 	hasURLVariables, hasCustomHeaders, any          bool
@@ -83,6 +84,9 @@ func readInput(p *params, kind webhook.Kind) *hookInput {
 		}
 		in.autoDisable, in.any = &a, true
 	}
+	if b, ok := p.boolean("trace_context"); ok {
+		in.traceContext, in.any = &b, true
+	}
 	for _, t := range triggerFields(kind) {
 		if b, ok := p.boolean(t.Field); ok {
 			in.triggers[t.Trigger], in.any = b, true
@@ -103,6 +107,10 @@ func readInput(p *params, kind webhook.Kind) *hookInput {
 	}
 	in.signingToken = strPtr(p, "signing_token", in)
 	in.customWebhookTemplate = strPtr(p, "custom_webhook_template", in)
+	in.egressProxy = strPtr(p, "egress_proxy", in)
+	in.clientCert = strPtr(p, "client_cert", in)
+	in.clientKey = strPtr(p, "client_key", in)
+	in.ca = strPtr(p, "ca", in)
 	return in
 }
 
@@ -154,6 +162,16 @@ func (in *hookInput) apply(r *webhook.HookRecord, overlap time.Duration) {
 	if in.autoDisable != nil {
 		r.AutoDisable = *in.autoDisable
 	}
+	if in.traceContext != nil {
+		r.NoTraceContext = !*in.traceContext
+	}
+	// The masked proxy the API returned, sent back as is, leaves it as it is.
+	if in.egressProxy != nil && *in.egressProxy != gitlab.MaskURL(r.EgressProxy) {
+		r.EgressProxy = *in.egressProxy
+	}
+	setIf(&r.ClientCert, in.clientCert)
+	setIf(&r.ClientKey, in.clientKey)
+	setIf(&r.CA, in.ca)
 	if len(in.triggers) > 0 {
 		var set gitlab.TriggerSet
 		for _, t := range r.Triggers {
@@ -180,7 +198,14 @@ func (in *hookInput) apply(r *webhook.HookRecord, overlap time.Duration) {
 	r.URLVariables = merge(r.URLVariables, in.urlVariables)
 	r.CustomHeaders = merge(r.CustomHeaders, in.customHeaders)
 	resetSecrets(r, oldURL, oldVars,
-		given{token: in.token != nil, signingToken: in.signingToken != nil, urlVariables: in.urlVariables, customHeaders: in.customHeaders})
+		given{token: in.token != nil, signingToken: in.signingToken != nil, urlVariables: in.urlVariables, customHeaders: in.customHeaders,
+			clientTLS: in.clientCert != nil || in.clientKey != nil})
+}
+
+func setIf(dst, v *string) {
+	if v != nil {
+		*dst = *v
+	}
 }
 
 func merge(dst, src map[string]string) map[string]string {
@@ -231,6 +256,9 @@ func validate(ctx context.Context, r *webhook.HookRecord, ns webhook.Namespace, 
 	if err := blockedURL(ctx, r, network); err != nil {
 		return err
 	}
+	if err := blockedProxy(ctx, r, network); err != nil {
+		return err
+	}
 	if inv != nil {
 		switch {
 		case inv.Has(webhook.BadBranchFilter):
@@ -279,6 +307,24 @@ func blockedURL(ctx context.Context, r *webhook.HookRecord, network *delivery.Ne
 	var be *delivery.BlockedError
 	if errors.As(network.CheckSavedURL(ctx, r.URL, r.URLVariables), &be) {
 		return &validationError{msg: "Url is blocked: " + be.Reason, blocked: true}
+	}
+	return nil
+}
+
+// blockedProxy refuses a hook's own proxy that the network policy would
+// refuse as a receiver: requests to it carry the hook's deliveries to
+// wherever it is, so a local address would let the hook reach a local
+// service (the operator's proxies, in the configuration, are not checked).
+func blockedProxy(ctx context.Context, r *webhook.HookRecord, network *delivery.NetworkPolicy) error {
+	if r.EgressProxy == "" || r.EgressProxy == webhook.EgressOff {
+		return nil
+	}
+	if _, err := webhook.ParseProxy(r.EgressProxy); err != nil {
+		return nil // reported with the other problems
+	}
+	var be *delivery.BlockedError
+	if errors.As(network.CheckSavedURL(ctx, r.EgressProxy, nil), &be) {
+		return &validationError{msg: "Egress proxy is blocked: " + be.Reason, blocked: true}
 	}
 	return nil
 }

@@ -35,6 +35,8 @@ type integrationEntity struct {
 	JobEvents                bool           `json:"job_events"`
 	CommentOnEventEnabled    bool           `json:"comment_on_event_enabled"`
 	VulnerabilityEvents      bool           `json:"vulnerability_events"`
+	GroupMentionEvents       bool           `json:"group_mention_events"`
+	GroupConfidentialMention bool           `json:"group_confidential_mention_events"`
 	Inherited                bool           `json:"inherited"`
 	Properties               map[string]any `json:"properties,omitempty"`
 }
@@ -47,7 +49,9 @@ func integrationEntityOf(r *webhook.IntegrationRecord, inherited, properties boo
 		PushEvents: has(gitlab.Push), IssuesEvents: has(gitlab.Issues), ConfidentialIssuesEvents: has(gitlab.ConfidentialIssues),
 		MergeRequestsEvents: has(gitlab.MergeRequests), TagPushEvents: has(gitlab.TagPush), DeploymentEvents: has(gitlab.Deployment),
 		NoteEvents: has(gitlab.Note), ConfidentialNoteEvents: has(gitlab.ConfidentialNote), PipelineEvents: has(gitlab.Pipeline),
-		WikiPageEvents: has(gitlab.WikiPage), Inherited: inherited,
+		WikiPageEvents: has(gitlab.WikiPage), IncidentEvents: has(gitlab.Incident), AlertEvents: has(gitlab.Alert),
+		VulnerabilityEvents: has(gitlab.Vulnerability), GroupMentionEvents: has(gitlab.GroupMention),
+		GroupConfidentialMention: has(gitlab.GroupConfidentialMention), Inherited: inherited,
 	}
 	if !properties {
 		return e
@@ -63,7 +67,9 @@ func integrationEntityOf(r *webhook.IntegrationRecord, inherited, properties boo
 		e.Properties["username"] = r.Username
 		e.Properties["channel"] = r.Channel
 		for _, ev := range chat.Events {
-			e.Properties[ev.ChannelField()] = r.Channels[ev.Name]
+			if svc.Supports(ev, r.Kind == webhook.KindGroup) {
+				e.Properties[ev.ChannelField()] = r.Channels[ev.Name]
+			}
 		}
 	}
 	return e
@@ -77,7 +83,7 @@ type integrationInput struct {
 	channels                                                               map[string]string
 }
 
-func readIntegrationInput(p *params, svc chat.Service) *integrationInput {
+func readIntegrationInput(p *params, svc chat.Service, group bool) *integrationInput {
 	in := &integrationInput{events: map[gitlab.Trigger]bool{}, channels: map[string]string{}}
 	str := func(name string) *string {
 		if v, ok := p.str(name); ok {
@@ -103,6 +109,9 @@ func readIntegrationInput(p *params, svc chat.Service) *integrationInput {
 		in.branches = &b
 	}
 	for _, e := range chat.Events {
+		if !svc.Supports(e, group) {
+			continue // GitLab's API has no such parameter for the service
+		}
 		info, _ := e.Trigger.Info()
 		if v, ok := p.boolean(info.Field); ok {
 			in.events[e.Trigger] = v

@@ -18,7 +18,8 @@ import (
 )
 
 // IntegrationRepository stores the chat integrations (GitLab's Slack,
-// Mattermost, Discord and Microsoft Teams notifications).
+// Mattermost, Discord, Microsoft Teams, Google Chat and Webex Teams
+// notifications).
 // *redisstore.IntegrationStore implements it.
 type IntegrationRepository interface {
 	GetIntegration(ctx context.Context, ns webhook.Namespace, service string) (*webhook.IntegrationRecord, error)
@@ -34,6 +35,7 @@ type integrationRoute struct {
 	kind    webhook.Kind
 	rawID   string
 	service chat.Service // "" for the list
+	test    bool         // …/:slug/test
 }
 
 func matchIntegration(escapedPath string) (integrationRoute, bool) {
@@ -42,7 +44,8 @@ func matchIntegration(escapedPath string) (integrationRoute, bool) {
 		return integrationRoute{}, false
 	}
 	segs := strings.Split(rest, "/")
-	if len(segs) < 3 || len(segs) > 4 || segs[1] == "" || (segs[2] != "integrations" && segs[2] != "services") {
+	if len(segs) < 3 || len(segs) > 5 || segs[1] == "" || (segs[2] != "integrations" && segs[2] != "services") ||
+		(len(segs) == 5 && segs[4] != "test") {
 		return integrationRoute{}, false
 	}
 	kind, ok := webhook.KindOfSegment(segs[0])
@@ -50,11 +53,12 @@ func matchIntegration(escapedPath string) (integrationRoute, bool) {
 		return integrationRoute{}, false
 	}
 	ir := integrationRoute{kind: kind, rawID: segs[1]}
-	if len(segs) == 4 {
+	if len(segs) >= 4 {
 		if ir.service, ok = chat.ParseService(segs[3]); !ok {
 			return integrationRoute{}, false
 		}
 	}
+	ir.test = len(segs) == 5
 	return ir, true
 }
 
@@ -66,7 +70,10 @@ func (h *Handler) serveIntegration(w http.ResponseWriter, r *http.Request, ir in
 		return
 	}
 	allowed := []string{http.MethodGet}
-	if ir.service != "" {
+	switch {
+	case ir.test:
+		allowed = []string{http.MethodPut}
+	case ir.service != "":
 		allowed = []string{http.MethodGet, http.MethodPut, http.MethodDelete}
 	}
 	method, p, ok := h.admit(w, r, allowed)
@@ -77,8 +84,10 @@ func (h *Handler) serveIntegration(w http.ResponseWriter, r *http.Request, ir in
 	if !ok {
 		return
 	}
-	q := &integrationRequest{h: h, w: w, r: r, ns: ns, service: ir.service, scope: p.scopeOf(ns.Path)}
+	q := &integrationRequest{h: h, w: w, r: r, ns: ns, service: ir.service, scope: p.scopeOf(ns.Path), caller: p.name}
 	switch {
+	case ir.test:
+		q.test()
 	case ir.service == "":
 		q.list()
 	case method == http.MethodGet:
@@ -97,6 +106,7 @@ type integrationRequest struct {
 	ns      webhook.Namespace
 	service chat.Service
 	scope   string // the principal's scope covering the path; "" for all
+	caller  string // the principal's name, for rate limits
 }
 
 // effective returns the integration in effect for ns: its own, or for a
@@ -176,7 +186,7 @@ func (q *integrationRequest) put() {
 		return
 	}
 	inherit, _ := p.boolean("use_inherited_settings")
-	in := readIntegrationInput(p, q.service)
+	in := readIntegrationInput(p, q.service, q.ns.Kind == webhook.KindGroup)
 	if p.failed(q.w) {
 		return
 	}
@@ -191,7 +201,7 @@ func (q *integrationRequest) put() {
 				if in.webhook == nil {
 					return &paramError{"webhook is missing"}
 				}
-				setIntegrationDefaults(r)
+				setIntegrationDefaults(r, q.service)
 			}
 			in.apply(r)
 			if err := q.validate(r); err != nil {
@@ -224,7 +234,7 @@ func (q *integrationRequest) put() {
 		q.storeError("saving an integration", err)
 		return
 	}
-	q.changed(rec.ID)
+	q.changed(rec.DeliveryID())
 	writeJSON(q.w, http.StatusOK, integrationEntityOf(rec, false, true))
 }
 
@@ -245,12 +255,17 @@ type paramError struct{ msg string }
 
 func (e *paramError) Error() string { return e.msg }
 
-// setIntegrationDefaults are GitLab's defaults of a new chat integration:
-// every event but deployments, broken pipelines only, the default branch
-// only.
-func setIntegrationDefaults(r *webhook.IntegrationRecord) {
+// setIntegrationDefaults are GitLab's defaults of a new chat integration
+// (its integrations table's column defaults): the events of pushes, tag
+// pushes, issues, merge requests, comments, pipelines and wiki pages the
+// service takes; broken pipelines only; the default branch only.
+func setIntegrationDefaults(r *webhook.IntegrationRecord, svc chat.Service) {
 	for _, e := range chat.Events {
-		if e.Trigger != gitlab.Deployment {
+		switch e.Trigger {
+		case gitlab.Deployment, gitlab.Incident, gitlab.Alert, gitlab.Vulnerability, gitlab.GroupMention, gitlab.GroupConfidentialMention:
+			continue
+		}
+		if svc.Supports(e, r.Kind == webhook.KindGroup) {
 			r.Triggers = append(r.Triggers, string(e.Trigger))
 		}
 	}
@@ -296,9 +311,10 @@ func (q *integrationRequest) changed(id int64) {
 	}
 }
 
-// hookRequest lends the hooks API's parameter and error handling.
+// hookRequest lends the hooks API's parameter, error and rate limit
+// handling.
 func (q *integrationRequest) hookRequest() *request {
-	return &request{h: q.h, w: q.w, r: q.r, ns: q.ns, scope: q.scope}
+	return &request{h: q.h, w: q.w, r: q.r, ns: q.ns, scope: q.scope, caller: q.caller}
 }
 
 // errAnswered stops a store call whose callback has answered the request.

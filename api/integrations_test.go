@@ -17,14 +17,17 @@ func TestMatchIntegrationRoutes(t *testing.T) {
 		ok   bool
 		want integrationRoute
 	}{
-		{"/projects/acme%2Fapi/integrations/slack", true, integrationRoute{webhook.KindProject, "acme%2Fapi", chat.Slack}},
-		{"/projects/5/services/slack", true, integrationRoute{webhook.KindProject, "5", chat.Slack}},
-		{"/groups/acme/integrations/mattermost", true, integrationRoute{webhook.KindGroup, "acme", chat.Mattermost}},
-		{"/projects/5/services/microsoft-teams", true, integrationRoute{webhook.KindProject, "5", chat.MicrosoftTeams}},
-		{"/projects/5/integrations/microsoft_teams", true, integrationRoute{webhook.KindProject, "5", chat.MicrosoftTeams}},
-		{"/projects/5/integrations", true, integrationRoute{webhook.KindProject, "5", ""}},
+		{"/projects/acme%2Fapi/integrations/slack", true, integrationRoute{webhook.KindProject, "acme%2Fapi", chat.Slack, false}},
+		{"/projects/5/services/slack", true, integrationRoute{webhook.KindProject, "5", chat.Slack, false}},
+		{"/groups/acme/integrations/mattermost", true, integrationRoute{webhook.KindGroup, "acme", chat.Mattermost, false}},
+		{"/projects/5/services/microsoft-teams", true, integrationRoute{webhook.KindProject, "5", chat.MicrosoftTeams, false}},
+		{"/projects/5/integrations/microsoft_teams", true, integrationRoute{webhook.KindProject, "5", chat.MicrosoftTeams, false}},
+		{"/projects/5/integrations", true, integrationRoute{webhook.KindProject, "5", "", false}},
 		{"/projects/5/integrations/jira", false, integrationRoute{}},
 		{"/projects/5/integrations/slack/x", false, integrationRoute{}},
+		{"/projects/5/integrations/hangouts-chat/test", true, integrationRoute{webhook.KindProject, "5", chat.GoogleChat, true}},
+		{"/groups/acme/integrations/webex-teams", true, integrationRoute{webhook.KindGroup, "acme", chat.WebexTeams, false}},
+		{"/projects/5/integrations/test", false, integrationRoute{}},
 		{"/projects/a/integrations/slack/projects/b/integrations/slack", false, integrationRoute{}},
 		{"/projects//integrations/slack", false, integrationRoute{}},
 		{"/users/5/integrations/slack", false, integrationRoute{}},

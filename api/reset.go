@@ -15,6 +15,7 @@ type given struct {
 	signingToken  bool
 	urlVariables  map[string]string
 	customHeaders map[string]string
+	clientTLS     bool // a client certificate or key
 }
 
 // resetSecrets clears the secrets of r that the request did not give again
@@ -31,7 +32,10 @@ type given struct {
 //     URL variables. GitLab keeps the token when only a variable changes.
 //   - Either of the two above clears the signing tokens; a signing token
 //     given with the change is kept, without the one it replaced (which
-//     must not sign for the new destination).
+//     must not sign for the new destination), and the client certificate
+//     and key, unless either is given with the change (then they must
+//     match). The CA certificates and the egress proxy stay: neither goes
+//     to the receiver.
 func resetSecrets(r *webhook.HookRecord, oldURL string, oldVars map[string]string, g given) {
 	oldDest, _ := gitlab.InterpolateURL(oldURL, oldVars)
 	newDest, errNew := gitlab.InterpolateURL(r.URL, r.URLVariables)
@@ -47,6 +51,9 @@ func resetSecrets(r *webhook.HookRecord, oldURL string, oldVars map[string]strin
 			r.Signing = gitlab.SigningTokens{}
 		}
 		r.URLVariables = keepGiven(r.URLVariables, g.urlVariables)
+		if !g.clientTLS {
+			r.ClientCert, r.ClientKey = "", ""
+		}
 	}
 	if moved || oldDest != newDest {
 		r.CustomHeaders = keepGiven(r.CustomHeaders, g.customHeaders)

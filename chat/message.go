@@ -18,6 +18,9 @@ type message struct {
 	attachments []attachment
 	details     string
 	activity    activity
+	// threadKey groups the messages of one object in a Google Chat
+	// thread, as GitLab's HangoutsChat#parse_thread_key.
+	threadKey string
 }
 
 // attachment is a Slack message attachment.
@@ -96,7 +99,7 @@ func (w *writer) push() *message {
 		action, shortTarget, target = "pushed to", refLink, "of "+w.projectLink()+" ("+compareLink+")"
 	}
 	short := strings.Join([]string{w.user(), action, refType, shortTarget}, " ")
-	m := &message{summary: short + " " + target,
+	m := &message{summary: short + " " + target, threadKey: "push " + p.projectName() + "_" + ref,
 		activity: activity{Title: short, Subtitle: "in " + w.projectLink(), Text: compareLink, Image: p.userAvatar()}}
 	if newRef || removed || len(p.Commits) == 0 {
 		return m
@@ -127,8 +130,9 @@ func (w *writer) issue() *message {
 		projectPart = "[" + w.projectLink() + "] "
 	}
 	m := &message{
-		summary:  fmt.Sprintf("%s%s %s %s by %s", projectPart, kind, issueLink, a.State, w.user()),
-		activity: activity{Title: fmt.Sprintf("%s %s by %s", kind, a.State, w.user()), Subtitle: "in " + w.projectLink(), Text: issueLink, Image: p.userAvatar()},
+		threadKey: "issue #" + idText(a.IID),
+		summary:   fmt.Sprintf("%s%s %s %s by %s", projectPart, kind, issueLink, a.State, w.user()),
+		activity:  activity{Title: fmt.Sprintf("%s %s by %s", kind, a.State, w.user()), Subtitle: "in " + w.projectLink(), Text: issueLink, Image: p.userAvatar()},
 	}
 	if a.Action == "open" {
 		m.details = st.body(a.Description, p.Project.WebURL)
@@ -152,8 +156,9 @@ func (w *writer) mergeRequest() *message {
 	iid := idText(a.IID)
 	mrLink := st.link("!"+iid+" *"+firstLine(a.Title)+"*", p.Project.WebURL+"/-/merge_requests/"+iid)
 	return &message{
-		summary:  fmt.Sprintf("%s %s merge request %s in %s", w.user(), state, mrLink, w.projectLink()),
-		activity: activity{Title: fmt.Sprintf("Merge request %s by %s", state, w.user()), Subtitle: "in " + w.projectLink(), Text: mrLink, Image: p.userAvatar()},
+		threadKey: "merge request !" + iid,
+		summary:   fmt.Sprintf("%s %s merge request %s in %s", w.user(), state, mrLink, w.projectLink()),
+		activity:  activity{Title: fmt.Sprintf("Merge request %s by %s", state, w.user()), Subtitle: "in " + w.projectLink(), Text: mrLink, Image: p.userAvatar()},
 	}
 }
 
@@ -177,9 +182,10 @@ func (w *writer) note() *message {
 	commented := st.link("commented on "+target, a.URL)
 	title = st.text(firstLine(title))
 	m := &message{
-		summary:  fmt.Sprintf("%s %s in %s: *%s*", w.user(), commented, w.projectLink(), title),
-		details:  st.body(a.Note, p.Project.WebURL),
-		activity: activity{Title: w.user() + " " + commented, Subtitle: "in " + w.projectLink(), Text: title, Image: p.userAvatar()},
+		threadKey: target,
+		summary:   fmt.Sprintf("%s %s in %s: *%s*", w.user(), commented, w.projectLink(), title),
+		details:   st.body(a.Note, p.Project.WebURL),
+		activity:  activity{Title: w.user() + " " + commented, Subtitle: "in " + w.projectLink(), Text: title, Image: p.userAvatar()},
 	}
 	m.attachments = []attachment{{Text: m.details, Color: defaultColor}}
 	return m
@@ -199,9 +205,10 @@ func (w *writer) wikiPage() *message {
 	}
 	pageLink := st.link("wiki page", a.URL)
 	m := &message{
-		summary:  fmt.Sprintf("%s %s %s in %s: *%s*", w.user(), action, pageLink, w.projectLink(), st.text(a.Title)),
-		details:  st.body(a.Message, p.Project.WebURL),
-		activity: activity{Title: w.user() + " " + action + " " + pageLink, Subtitle: "in " + w.projectLink(), Text: st.text(a.Title), Image: p.userAvatar()},
+		threadKey: "wiki_page " + a.URL,
+		summary:   fmt.Sprintf("%s %s %s in %s: *%s*", w.user(), action, pageLink, w.projectLink(), st.text(a.Title)),
+		details:   st.body(a.Message, p.Project.WebURL),
+		activity:  activity{Title: w.user() + " " + action + " " + pageLink, Subtitle: "in " + w.projectLink(), Text: st.text(a.Title), Image: p.userAvatar()},
 	}
 	m.attachments = []attachment{{Text: m.details, Color: defaultColor}}
 	return m
@@ -269,6 +276,7 @@ func (w *writer) pipeline() *message {
 		summary: fmt.Sprintf("%s: Pipeline %s of %s %s by %s %s in %s",
 			projectLink, pipelineLink, refType, refLink, by, status, duration),
 		noPretext: true,
+		threadKey: "pipeline " + id,
 		activity: activity{Title: fmt.Sprintf("Pipeline %s of %s %s by %s %s", pipelineLink, refType, refLink, by, status),
 			Subtitle: "in " + projectLink, Text: "in " + duration, Image: p.userAvatar()},
 	}
@@ -301,6 +309,9 @@ func (w *writer) pipeline() *message {
 		fields = append(fields,
 			field{Title: plural("Failed stage", len(stages)), Value: strings.Join(stages, ", "), Short: true},
 			field{Title: plural("Failed job", len(failedJobs)), Value: strings.Join(jobs, ", "), Short: true})
+	}
+	if a.YAMLErrors != "" {
+		fields = append(fields, field{Title: "Invalid CI config YAML file", Value: st.text(a.YAMLErrors)})
 	}
 	if a.Name != "" {
 		fields = append(fields, field{Title: "Pipeline name", Value: st.text(a.Name)})

@@ -35,6 +35,12 @@ type payload struct {
 	// Pipeline jobs.
 	Builds []build `json:"builds"`
 
+	// Group mention: the group mentioned.
+	Mentioned *struct {
+		Name string `json:"name"`
+		URL  string `json:"url"`
+	} `json:"mentioned"`
+
 	// Deployment (top-level fields).
 	Status        string `json:"status"`
 	DeployableID  any    `json:"deployable_id"`
@@ -109,6 +115,21 @@ type attributes struct {
 	FinishedAt     string  `json:"finished_at"`
 	Name           string  `json:"name"`
 	Labels         []label `json:"labels"`
+	// YAMLErrors are a pipeline's CI configuration errors (GitLab's
+	// message reads them from the pipeline; here the payload carries them).
+	YAMLErrors string `json:"yaml_errors"`
+	// Alerts and vulnerabilities.
+	Severity    string       `json:"severity"`
+	Events      any          `json:"events"`
+	StartedAt   string       `json:"started_at"`
+	Identifiers []identifier `json:"identifiers"`
+	// ObjectKind is what a group was mentioned in (issue, merge_request, note).
+	ObjectKind string `json:"object_kind"`
+}
+
+type identifier struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
 }
 
 type build struct {

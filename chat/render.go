@@ -15,6 +15,9 @@ import (
 type Post struct {
 	ContentType string
 	Body        []byte
+	// Channel is the Slack or Mattermost channel it goes to ("": the
+	// webhook's own).
+	Channel string
 }
 
 // Content types of posts.
@@ -25,7 +28,7 @@ const (
 
 // ContentType is the content type of the service's posts: GitLab's Slack
 // and Mattermost notifier sends a form with the message as JSON in its
-// "payload" field; Discord and Teams take JSON.
+// "payload" field; the other chats take JSON.
 func (s Service) ContentType() string {
 	if s.slackStyle() {
 		return FormContentType
@@ -37,30 +40,33 @@ func (s Service) ContentType() string {
 // embeds.
 const discordColour = 16543014
 
-// Render writes the notification of an event for an integration. ok is
-// false when the integration does not notify of it, as GitLab decides: the
-// event is off, a push or pipeline is on a branch not selected, a
-// successful pipeline with notify_only_broken_pipelines, an issue or merge
-// request update (GitLab sends the open or close that goes with it), an
-// event without the labels asked for. now stamps Discord embeds.
-func Render(s *Settings, trig gitlab.Trigger, body []byte, now time.Time) (post Post, ok bool, err error) {
+// Render writes the notification of an event for an integration: one post
+// per channel it goes to (Slack and Mattermost take a list of channels per
+// event, and GitLab posts to each), else one. None when the integration
+// does not notify of it, as GitLab decides: the event is off or not one
+// the service takes, a push, pipeline or deployment is on a branch not
+// selected, a successful pipeline with notify_only_broken_pipelines, an
+// issue or merge request update (GitLab sends the open or close that goes
+// with it), an event without the labels asked for. now stamps Discord
+// embeds.
+func Render(s *Settings, trig gitlab.Trigger, body []byte, now time.Time) ([]Post, error) {
 	ev, known := EventOf(trig)
-	if !known || !s.Triggers.Has(trig) {
-		return Post{}, false, nil
+	if !known || !s.Triggers.Has(trig) || !s.Service.Supports(ev, s.Group) {
+		return nil, nil
 	}
 	p, err := parsePayload(body)
 	if err != nil {
-		return Post{}, false, fmt.Errorf("reading the %s payload: %w", trig, err)
+		return nil, fmt.Errorf("reading the %s payload: %w", trig, err)
 	}
 	if !s.wants(trig, p) {
-		return Post{}, false, nil
+		return nil, nil
 	}
-	w := &writer{st: style{slack: s.Service.slackStyle()}, p: p}
+	w := &writer{st: style{slack: s.Service.slackStyle() || s.Service == GoogleChat}, p: p}
 	var m *message
 	switch trig {
 	case gitlab.Push, gitlab.TagPush:
 		m = w.push()
-	case gitlab.Issues, gitlab.ConfidentialIssues:
+	case gitlab.Issues, gitlab.ConfidentialIssues, gitlab.Incident:
 		m = w.issue()
 	case gitlab.MergeRequests:
 		m = w.mergeRequest()
@@ -72,21 +78,35 @@ func Render(s *Settings, trig gitlab.Trigger, body []byte, now time.Time) (post 
 		m = w.wikiPage()
 	case gitlab.Deployment:
 		m = w.deployment()
+	case gitlab.Alert:
+		m = w.alert()
+	case gitlab.Vulnerability:
+		m = w.vulnerability()
+	case gitlab.GroupMention, gitlab.GroupConfidentialMention:
+		m = w.groupMention()
 	}
 	if m == nil {
-		return Post{}, false, nil
+		return nil, nil
 	}
+	var post Post
 	switch s.Service {
 	case Slack, Mattermost:
-		post, err = slackPost(s, ev, m)
+		return slackPosts(s, ev, m)
 	case Discord:
 		post, err = discordPost(p, m, now)
 	case MicrosoftTeams:
 		post, err = teamsPost(p, m)
+	case GoogleChat:
+		post, err = googleChatPost(m)
+	case WebexTeams:
+		post, err = webexPost(m)
 	default:
 		err = fmt.Errorf("unknown chat service %q", s.Service)
 	}
-	return post, err == nil, err
+	if err != nil {
+		return nil, err
+	}
+	return []Post{post}, nil
 }
 
 // wants applies the integration's filters to an event.
@@ -103,7 +123,13 @@ func (s *Settings) wants(trig gitlab.Trigger, p *payload) bool {
 			return true
 		}
 		return s.notifyForBranch(strings.TrimPrefix(p.Ref, "refs/heads/"), p.Project.DefaultBranch, p.RefProtected)
-	case gitlab.Issues, gitlab.ConfidentialIssues, gitlab.MergeRequests:
+	case gitlab.Deployment:
+		// GitLab's notify_for_ref?: no ref, or a tag, is always notified.
+		if p.Ref == "" || strings.HasPrefix(p.Ref, "refs/tags/") {
+			return true
+		}
+		return s.notifyForBranch(strings.TrimPrefix(p.Ref, "refs/heads/"), p.Project.DefaultBranch, nil)
+	case gitlab.Issues, gitlab.ConfidentialIssues, gitlab.Incident, gitlab.MergeRequests:
 		return p.ObjectAttributes.Action != "update"
 	case gitlab.Pipeline:
 		a := &p.ObjectAttributes
@@ -131,19 +157,28 @@ type slackMessage struct {
 	Username    string       `json:"username,omitempty"`
 }
 
-// slackPost is what GitLab's Slack and Mattermost notifier sends: the
-// message as JSON in the form field "payload".
-func slackPost(s *Settings, ev Event, m *message) (Post, error) {
-	sm := slackMessage{Text: m.summary, Attachments: m.attachments, Fallback: m.summary,
-		Channel: s.channel(ev), Username: strings.TrimSpace(s.Username)}
-	if m.noPretext {
-		sm.Text = ""
+// slackPosts are what GitLab's Slack and Mattermost notifier sends, once
+// per channel: the message as JSON in the form field "payload".
+func slackPosts(s *Settings, ev Event, m *message) ([]Post, error) {
+	channels := s.channels(ev)
+	if len(channels) == 0 {
+		channels = []string{""} // the webhook's own channel
 	}
-	b, err := marshal(&sm)
-	if err != nil {
-		return Post{}, fmt.Errorf("encoding the Slack message: %w", err)
+	posts := make([]Post, 0, len(channels))
+	for _, ch := range channels {
+		sm := slackMessage{Text: m.summary, Attachments: m.attachments, Fallback: m.summary,
+			Channel: ch, Username: strings.TrimSpace(s.Username)}
+		if m.noPretext {
+			sm.Text = ""
+		}
+		b, err := marshal(&sm)
+		if err != nil {
+			return nil, fmt.Errorf("encoding the Slack message: %w", err)
+		}
+		posts = append(posts, Post{ContentType: FormContentType, Channel: ch,
+			Body: []byte(url.Values{"payload": {string(b)}}.Encode())})
 	}
-	return Post{ContentType: FormContentType, Body: []byte(url.Values{"payload": {string(b)}}.Encode())}, nil
+	return posts, nil
 }
 
 type discordMessage struct {

@@ -7,29 +7,21 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/internal/chatfixtures"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// kinds maps each sample payload to its trigger.
-var kinds = map[string]gitlab.Trigger{
-	"push": gitlab.Push, "push_new_branch": gitlab.Push, "push_removed_branch": gitlab.Push,
-	"tag_push": gitlab.TagPush, "issue_open": gitlab.Issues, "issue_close": gitlab.Issues,
-	"merge_request_open": gitlab.MergeRequests, "merge_request_approved": gitlab.MergeRequests,
-	"note_commit": gitlab.Note, "note_issue": gitlab.Note, "note_merge_request": gitlab.Note,
-	"note_snippet": gitlab.Note, "pipeline_failed": gitlab.Pipeline, "pipeline_success": gitlab.Pipeline,
-	"wiki_page": gitlab.WikiPage, "deployment": gitlab.Deployment,
-}
-
 var stamp = time.Date(2026, 11, 29, 4, 0, 0, 0, time.UTC)
 
 func allEvents(service Service) *Settings {
-	s := &Settings{Service: service, Username: "GitLab", Channel: "#general",
+	s := &Settings{Service: service, Group: true, Username: "GitLab", Channel: "#general",
 		Channels: map[string]string{"pipeline": "#ci"}, BranchesToBeNotified: BranchesAll}
 	for _, e := range Events {
 		s.Triggers.Add(e.Trigger)
@@ -39,11 +31,27 @@ func allEvents(service Service) *Settings {
 
 func sample(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name+".json"))
+	b := chatfixtures.Payload(name)
+	if b == nil {
+		t.Fatalf("no sample %q", name)
+	}
+	return b
+}
+
+// render1 renders a message that goes to one place.
+func render1(t *testing.T, s *Settings, trig gitlab.Trigger, body []byte) (Post, bool) {
+	t.Helper()
+	posts, err := Render(s, trig, body, stamp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	if len(posts) > 1 {
+		t.Fatalf("%d posts, want one", len(posts))
+	}
+	if len(posts) == 0 {
+		return Post{}, false
+	}
+	return posts[0], true
 }
 
 // readable is what a golden file holds: the message as JSON, the Slack
@@ -67,12 +75,17 @@ func readable(t *testing.T, p Post) []byte {
 }
 
 func TestRenderGolden(t *testing.T) {
-	for name, trig := range kinds {
-		for _, svc := range []Service{Slack, Discord, MicrosoftTeams} {
+	for _, name := range chatfixtures.Names() {
+		trig := chatfixtures.Trigger(name)
+		ev, _ := EventOf(trig)
+		for _, svc := range []Service{Slack, Discord, MicrosoftTeams, GoogleChat, WebexTeams} {
+			if !svc.Supports(ev, true) {
+				continue
+			}
 			t.Run(name+"/"+string(svc), func(t *testing.T) {
-				post, ok, err := Render(allEvents(svc), trig, sample(t, name), stamp)
-				if err != nil || !ok {
-					t.Fatalf("Render: ok=%v err=%v", ok, err)
+				post, ok := render1(t, allEvents(svc), trig, sample(t, name))
+				if !ok {
+					t.Fatal("not rendered")
 				}
 				got := readable(t, post)
 				golden := filepath.Join("testdata", name+"."+string(svc)+".golden")
@@ -96,15 +109,15 @@ func TestRenderGolden(t *testing.T) {
 
 // GitLab posts Mattermost notifications through its Slack notifier.
 func TestMattermostIsSlack(t *testing.T) {
-	a, _, _ := Render(allEvents(Slack), gitlab.Push, sample(t, "push"), stamp)
-	b, _, _ := Render(allEvents(Mattermost), gitlab.Push, sample(t, "push"), stamp)
+	a, _ := render1(t, allEvents(Slack), gitlab.Push, sample(t, "push"))
+	b, _ := render1(t, allEvents(Mattermost), gitlab.Push, sample(t, "push"))
 	if !bytes.Equal(a.Body, b.Body) || a.ContentType != FormContentType {
 		t.Fatalf("Mattermost differs from Slack:\n%s\n%s", a.Body, b.Body)
 	}
 }
 
 func TestSlackEscapesUserText(t *testing.T) {
-	post, _, _ := Render(allEvents(Slack), gitlab.Push, sample(t, "push"), stamp)
+	post, _ := render1(t, allEvents(Slack), gitlab.Push, sample(t, "push"))
 	text := string(readable(t, post))
 	// The commit title "fixed readme <b>&</b> [docs](https://evil.example)"
 	// can neither open a link nor carry a raw &.
@@ -118,11 +131,11 @@ func TestSlackEscapesUserText(t *testing.T) {
 
 func render(t *testing.T, s *Settings, trig gitlab.Trigger, body []byte) bool {
 	t.Helper()
-	_, ok, err := Render(s, trig, body, stamp)
+	posts, err := Render(s, trig, body, stamp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ok
+	return len(posts) > 0
 }
 
 func TestFilters(t *testing.T) {
@@ -171,7 +184,7 @@ func TestBranchesToBeNotified(t *testing.T) {
 	} {
 		s := allEvents(Slack)
 		s.BranchesToBeNotified, s.ProtectedBranches = tc.branches, tc.protected
-		trig := kinds[tc.sample]
+		trig := chatfixtures.Trigger(tc.sample)
 		if got := render(t, s, trig, sample(t, tc.sample)); got != tc.want {
 			t.Errorf("%s %v on %s: sent=%v, want %v", tc.branches, tc.protected, tc.sample, got, tc.want)
 		}
@@ -198,7 +211,7 @@ func TestLabelsToBeNotified(t *testing.T) {
 		s := allEvents(Slack)
 		s.LabelsToBeNotified, s.LabelsToBeNotifiedBehavior = tc.labels, tc.behavior
 		for _, name := range []string{"issue_open", "note_issue"} {
-			if got := render(t, s, kinds[name], sample(t, name)); got != tc.want {
+			if got := render(t, s, chatfixtures.Trigger(name), sample(t, name)); got != tc.want {
 				t.Errorf("%s %q/%s: sent=%v, want %v", name, tc.labels, tc.behavior, got, tc.want)
 			}
 		}
@@ -208,11 +221,11 @@ func TestLabelsToBeNotified(t *testing.T) {
 func TestChannels(t *testing.T) {
 	s := allEvents(Slack)
 	s.Channels = map[string]string{"issue": "#issues"}
-	post, _, _ := Render(s, gitlab.ConfidentialIssues, sample(t, "issue_open"), stamp)
+	post, _ := render1(t, s, gitlab.ConfidentialIssues, sample(t, "issue_open"))
 	if !strings.Contains(string(readable(t, post)), `"channel": "#issues"`) {
 		t.Errorf("a confidential issue does not fall back to issue_channel:\n%s", readable(t, post))
 	}
-	post, _, _ = Render(s, gitlab.Push, sample(t, "push"), stamp)
+	post, _ = render1(t, s, gitlab.Push, sample(t, "push"))
 	if !strings.Contains(string(readable(t, post)), `"channel": "#general"`) {
 		t.Errorf("push does not go to the default channel:\n%s", readable(t, post))
 	}
@@ -226,7 +239,7 @@ func TestValidate(t *testing.T) {
 	for _, bad := range []func(*Settings){
 		func(s *Settings) { s.BranchesToBeNotified = "some" },
 		func(s *Settings) { s.LabelsToBeNotifiedBehavior = "match_some" },
-		func(s *Settings) { s.Channel = "#a,#b" },
+		func(s *Settings) { s.Channel = "#1,#2,#3,#4,#5,#6,#7,#8,#9,#10,#11" },
 		func(s *Settings) { s.ProtectedBranches = []string{"bad..name"} },
 	} {
 		c := *allEvents(Slack)
@@ -242,5 +255,54 @@ func TestPrettyDuration(t *testing.T) {
 		if got := prettyDuration(sec); got != want {
 			t.Errorf("prettyDuration(%d) = %s, want %s", sec, got, want)
 		}
+	}
+}
+
+// A comma-separated list of channels is a post to each, as GitLab's
+// channels_for_event: blanks dropped, each channel once.
+func TestChannelLists(t *testing.T) {
+	s := allEvents(Slack)
+	s.Channels = map[string]string{"push": " #dev, #ops ,,#dev,@alice"}
+	posts, err := Render(s, gitlab.Push, sample(t, "push"), stamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range posts {
+		got = append(got, p.Channel+"="+Slack.ChannelOf(p.Body))
+	}
+	if want := []string{"#dev=#dev", "#ops=#ops", "@alice=@alice"}; !slices.Equal(got, want) {
+		t.Errorf("posts to %v, want %v", got, want)
+	}
+	s.Channels, s.Channel = nil, ""
+	if posts, _ := Render(s, gitlab.Push, sample(t, "push"), stamp); len(posts) != 1 || posts[0].Channel != "" {
+		t.Errorf("no channel set: %d posts (%+v), want one to the webhook's own channel", len(posts), posts)
+	}
+}
+
+// Google Chat messages of one object share a thread: the thread key goes
+// in the URL with GitLab's reply option, and stays in the body so that a
+// resend keeps it.
+func TestGoogleChatThreads(t *testing.T) {
+	for name, key := range map[string]string{
+		"issue_open": "issue #23", "note_commit": "commit cfe32cf6", "merge_request_open": "merge request !1",
+		"pipeline_failed": "pipeline 31", "push": "push mike/diaspora_master",
+	} {
+		post, ok := render1(t, allEvents(GoogleChat), chatfixtures.Trigger(name), sample(t, name))
+		if !ok {
+			t.Fatalf("%s not rendered", name)
+		}
+		target, err := url.Parse(GoogleChat.Target("https://chat.googleapis.com/v1/spaces/AAA/messages?key=k&token=t", post.Body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := target.Query()
+		if q.Get("threadKey") != key || q.Get("messageReplyOption") != "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD" ||
+			q.Get("key") != "k" || q.Get("token") != "t" {
+			t.Errorf("%s: posted to %s, want threadKey %q", name, target, key)
+		}
+	}
+	if got := Slack.Target("https://hooks.slack.com/services/x", []byte("{}")); got != "https://hooks.slack.com/services/x" {
+		t.Errorf("a Slack webhook changed: %s", got)
 	}
 }

@@ -1,6 +1,6 @@
 // Package chat turns GitLab event payloads into chat notifications, as
-// GitLab's Slack, Mattermost, Discord and Microsoft Teams integrations write
-// them (GitLab's Integrations::ChatMessage classes and notifiers). It only
+// GitLab's Slack, Mattermost, Discord, Microsoft Teams, Google Chat and
+// Webex Teams integrations write them (GitLab's Integrations::ChatMessage classes and notifiers). It only
 // formats: no Redis, no HTTP.
 package chat
 
@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
@@ -22,16 +23,19 @@ const (
 	Mattermost     Service = "mattermost"
 	Discord        Service = "discord"
 	MicrosoftTeams Service = "microsoft_teams"
+	// GoogleChat keeps GitLab's slug from when it was Hangouts Chat.
+	GoogleChat Service = "hangouts_chat"
+	WebexTeams Service = "webex_teams"
 )
 
 // Services lists the chat integrations in the order the page shows them.
-var Services = []Service{Slack, Mattermost, Discord, MicrosoftTeams}
+var Services = []Service{Slack, Mattermost, Discord, MicrosoftTeams, GoogleChat, WebexTeams}
 
 // ParseService accepts a slug as GitLab's API paths spell it
 // ("microsoft-teams" and "microsoft_teams" alike).
 func ParseService(s string) (Service, bool) {
-	switch sv := Service(strings.ReplaceAll(strings.ToLower(s), "-", "_")); sv {
-	case Slack, Mattermost, Discord, MicrosoftTeams:
+	sv := Service(strings.ReplaceAll(strings.ToLower(s), "-", "_"))
+	if slices.Contains(Services, sv) {
 		return sv, true
 	}
 	return "", false
@@ -48,6 +52,10 @@ func (s Service) Title() string {
 		return "Discord Notifications"
 	case MicrosoftTeams:
 		return "Microsoft Teams notifications"
+	case GoogleChat:
+		return "Google Chat"
+	case WebexTeams:
+		return "Webex Teams"
 	}
 	return string(s)
 }
@@ -60,8 +68,8 @@ func (s Service) Slug() string { return strings.ReplaceAll(string(s), "_", "-") 
 func (s Service) slackStyle() bool { return s == Slack || s == Mattermost }
 
 // HasChannels reports whether the service takes channel and username
-// settings (Slack and Mattermost; Discord and Teams webhooks post to one
-// channel).
+// settings (Slack and Mattermost; the other chats' webhooks post to one
+// channel or space).
 func (s Service) HasChannels() bool { return s.slackStyle() }
 
 // Event is one of GitLab's chat notification events; each has a boolean
@@ -73,7 +81,9 @@ type Event struct {
 }
 
 // Events are the events chat integrations support, as GitLab's
-// BaseChatNotification::SUPPORTED_EVENTS.
+// Base::ChatNotification::SUPPORTED_EVENTS and GROUP_ONLY_SUPPORTED_EVENTS,
+// with the alert event of its Slack notifier and the vulnerability event
+// of its Enterprise Edition. Which service takes which: Supports.
 var Events = []Event{
 	{"push", gitlab.Push},
 	{"issue", gitlab.Issues},
@@ -85,6 +95,28 @@ var Events = []Event{
 	{"pipeline", gitlab.Pipeline},
 	{"wiki_page", gitlab.WikiPage},
 	{"deployment", gitlab.Deployment},
+	{"incident", gitlab.Incident},
+	{"alert", gitlab.Alert},
+	{"vulnerability", gitlab.Vulnerability},
+	{"group_mention", gitlab.GroupMention},
+	{"group_confidential_mention", gitlab.GroupConfidentialMention},
+}
+
+// Supports reports whether the service notifies of e, for a group's
+// integration when group is set: GitLab's supported_events of each
+// integration. Slack and Mattermost take every event (group mentions
+// only at group level); Discord and Microsoft Teams the first ten;
+// Google Chat and Webex Teams those but deployments.
+func (s Service) Supports(e Event, group bool) bool {
+	switch e.Trigger {
+	case gitlab.Incident, gitlab.Alert, gitlab.Vulnerability:
+		return s.slackStyle()
+	case gitlab.GroupMention, gitlab.GroupConfidentialMention:
+		return s.slackStyle() && group
+	case gitlab.Deployment:
+		return s != GoogleChat && s != WebexTeams
+	}
+	return true
 }
 
 // EventOf returns the chat event of a trigger.
@@ -117,8 +149,12 @@ const (
 // Settings are an integration's choices, GitLab's fields.
 type Settings struct {
 	Service Service
+	// Group is set for a group's integration, which alone takes group
+	// mention events.
+	Group bool
 	// Username and Channel override the webhook's defaults (Slack and
-	// Mattermost).
+	// Mattermost). Channel, and each of Channels, is a comma-separated
+	// list of at most MaxChannels: a message goes to each.
 	Username string
 	Channel  string
 	// Channels are the per-event overrides, by event name ("push",
@@ -160,11 +196,9 @@ func (s *Settings) Validate() error {
 	default:
 		return errors.New("labels_to_be_notified_behavior does not have a valid value")
 	}
-	for _, ch := range append([]string{s.Channel}, mapValues(s.Channels)...) {
-		// GitLab's notifier posts once per channel of a comma-separated
-		// list; one delivery here is one post.
-		if strings.Contains(ch, ",") {
-			return fmt.Errorf("channel %q: give one channel per field", ch)
+	for _, e := range Events {
+		if len(s.channels(e)) > MaxChannels {
+			return fmt.Errorf("%s cannot have more than %d channels", e.ChannelField(), MaxChannels)
 		}
 	}
 	for _, p := range s.ProtectedBranches {
@@ -178,32 +212,35 @@ func (s *Settings) Validate() error {
 	return nil
 }
 
-func mapValues(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
+// MaxChannels is how many channels one event may post to, as GitLab's
+// channel_limit_per_event.
+const MaxChannels = 10
+
+// channels are where a message of event e goes, GitLab's
+// channels_for_event: its override, else the default channel, each a
+// comma-separated list (blanks dropped, duplicates once). Confidential
+// events fall back to their plain event's override, as GitLab. None: the
+// webhook's own channel.
+func (s *Settings) channels(e Event) []string {
+	list := strings.TrimSpace(s.Channels[e.Name])
+	if list == "" {
+		switch e.Name {
+		case "confidential_issue":
+			list = strings.TrimSpace(s.Channels["issue"])
+		case "confidential_note":
+			list = strings.TrimSpace(s.Channels["note"])
+		}
+	}
+	if list == "" {
+		list = s.Channel
+	}
+	var out []string
+	for _, c := range strings.Split(list, ",") {
+		if c = strings.TrimSpace(c); c != "" && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
 	}
 	return out
-}
-
-// channel is where a message of event e goes: its override, else the
-// default channel. Confidential events fall back to their plain event's
-// override, as GitLab.
-func (s *Settings) channel(e Event) string {
-	if c := strings.TrimSpace(s.Channels[e.Name]); c != "" {
-		return c
-	}
-	switch e.Name {
-	case "confidential_issue":
-		if c := strings.TrimSpace(s.Channels["issue"]); c != "" {
-			return c
-		}
-	case "confidential_note":
-		if c := strings.TrimSpace(s.Channels["note"]); c != "" {
-			return c
-		}
-	}
-	return strings.TrimSpace(s.Channel)
 }
 
 // notifyForBranch applies branches_to_be_notified: the default branch is

@@ -4,8 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/grt-continuation/caddy-webhooks/chat"
+	"github.com/grt-continuation/caddy-webhooks/internal/chatfixtures"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/secret"
@@ -21,6 +23,15 @@ import (
 
 // storeSlack saves a Slack integration the way the API does.
 func storeSlack(t *testing.T, redisURL string, box *secret.Box, project, hookURL string) int64 {
+	t.Helper()
+	return storeChat(t, redisURL, box, project, chat.Slack, func(r *webhook.IntegrationRecord) {
+		r.Webhook, r.Channel, r.Username = hookURL, "#dev", "GitLab"
+	})
+}
+
+// storeChat saves an integration of svc for push events on every branch,
+// edited by edit, the way the API does.
+func storeChat(t *testing.T, redisURL string, box *secret.Box, project string, svc chat.Service, edit func(*webhook.IntegrationRecord)) int64 {
 	t.Helper()
 	store, err := redisstore.New(redisstore.Options{URL: redisURL, Namespace: "test"})
 	if err != nil {
@@ -32,15 +43,15 @@ func storeSlack(t *testing.T, redisURL string, box *secret.Box, project, hookURL
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, _, err := store.Integrations(box).PutIntegration(ctx, ns, "slack", func(r *webhook.IntegrationRecord, _ bool) error {
-		r.Webhook, r.Channel, r.Username = hookURL, "#dev", "GitLab"
+	r, _, err := store.Integrations(box).PutIntegration(ctx, ns, string(svc), func(r *webhook.IntegrationRecord, _ bool) error {
 		r.Triggers, r.BranchesToBeNotified = []string{"push"}, chat.BranchesAll
+		edit(r)
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r.ID
+	return r.DeliveryID()
 }
 
 func testBox(t *testing.T) *secret.Box {
@@ -56,11 +67,7 @@ func testBox(t *testing.T) *secret.Box {
 
 func samplePush(t *testing.T, project string) *webhook.Event {
 	t.Helper()
-	body, err := os.ReadFile("../chat/testdata/push.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev, err := webhook.NewEvent(webhook.Signals{Event: "push", Project: project}, body, "", time.Now())
+	ev, err := webhook.NewEvent(webhook.Signals{Event: "push", Project: project}, chatfixtures.Payload("push"), "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,5 +133,58 @@ func TestChatEndpointRefusalIsDeadLettered(t *testing.T) {
 	h, ok := rt.Hooks().Get(id)
 	if !ok || strings.Contains(h.MaskedURL(), "gone") {
 		t.Fatalf("integration %d: masked URL %q shows the webhook's secret path", id, h.MaskedURL())
+	}
+}
+
+// Each channel of a list is a delivery of its own, as GitLab posts to
+// each: a channel whose post fails is retried alone, the others are
+// delivered once, and each carries an Idempotency-Key of its own.
+func TestChatChannelListIsOneDeliveryPerChannel(t *testing.T) {
+	type post struct{ channel, key string }
+	posts := make(chan post, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		var msg slack.WebhookMessage
+		_ = json.Unmarshal([]byte(r.PostForm.Get("payload")), &msg)
+		posts <- post{msg.Channel, r.Header.Get("Idempotency-Key")}
+		if msg.Channel == "#down" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	redis := redistest.Start(t)
+	box := testBox(t)
+	storeChat(t, redis.URL, box, "mike/diaspora", chat.Slack, func(r *webhook.IntegrationRecord) {
+		r.Webhook, r.Channels = srv.URL+"/services/T0/B0/x", map[string]string{"push": "#down, #dev,#ops"}
+	})
+	cfg := testConfig()
+	cfg.Secrets = box
+	cfg.Retry.MaxAttempts = 3
+	rt := startOn(t, redis.URL, cfg)
+	enqueue(t, rt, samplePush(t, "mike/diaspora"))
+
+	count, keys := map[string]int{}, map[string]string{}
+	deadline := time.After(15 * time.Second)
+	for count["#down"] < 3 || count["#dev"] < 1 || count["#ops"] < 1 {
+		select {
+		case p := <-posts:
+			count[p.channel]++
+			if k, seen := keys[p.channel]; seen && k != p.key {
+				t.Errorf("%s: Idempotency-Key changed on a retry: %s, then %s", p.channel, k, p.key)
+			}
+			keys[p.channel] = p.key
+		case <-deadline:
+			t.Fatalf("posts per channel %v, want #down tried 3 times and #dev, #ops once", count)
+		}
+	}
+	streamsDrained(t, rt)
+	if count["#dev"] != 1 || count["#ops"] != 1 || len(posts) != 0 {
+		t.Errorf("posts per channel %v (%d more), want #dev and #ops once", count, len(posts))
+	}
+	if keys["#down"] == keys["#dev"] || keys["#dev"] == keys["#ops"] || keys["#down"] == keys["#ops"] {
+		t.Errorf("channels share an Idempotency-Key: %v", keys)
+	}
+	if reasons := deadReasons(t, rt); len(reasons) != 1 {
+		t.Errorf("dead letters %v, want #down's alone", reasons)
 	}
 }

@@ -14,6 +14,9 @@
 //   - alerts: the operator's signed alerts (hooks disabled and back, dead
 //     letters rolled up, a backlog, Redis down);
 //   - hooklog: each hook's log, which delivery records attempts in;
+//   - tracing: the spans of an event in the trace of the request that
+//     caused it (enqueue, fan-out, each attempt), in Caddy's tracer
+//     provider;
 //   - metrics: the Prometheus collectors they share.
 //
 // The records they pass around are in package webhook. Redis is reached

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -19,8 +20,11 @@ const HookPollInterval = time.Second
 
 // dynamicState tracks the API-managed hooks the runtime has loaded.
 type dynamicState struct {
-	mu      sync.Mutex // serialises loads
-	loaded  bool
+	mu     sync.Mutex // serialises loads
+	loaded bool
+	// ready is set once the hooks were loaded: captures may then fan
+	// their events out themselves.
+	ready   atomic.Bool
 	version int64
 	box     *secret.Box // the key the loaded hooks were opened with
 	lastErr string      // last load error logged, to log each kind once
@@ -88,6 +92,7 @@ func (r *Runtime) RefreshHooks(ctx context.Context) error {
 		r.log.Info("API-managed hooks loaded", zap.Int64("version", version), zap.Int("hooks", set.Len()))
 	}
 	r.dyn.loaded, r.dyn.version, r.dyn.box = true, version, cfg.Secrets
+	r.dyn.ready.Store(true)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -63,14 +64,22 @@ func TestPauseStopsEveryInstance(t *testing.T) {
 	if err := a.Pause(ctx); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(monitorInterval + 500*time.Millisecond) // b follows the flag
+	stats := func(rt *Runtime) (Stats, string) {
+		st, err := rt.Stats(ctx)
+		return st, fmt.Sprintf("%+v, %v", st, err)
+	}
+	within(t, 10*time.Second, "b to follow the pause flag (its monitor reads it)", func() (bool, string) {
+		st, desc := stats(b)
+		return st.Paused, desc
+	})
 	for range 5 {
 		enqueue(t, b, pushEvent(t, "acme/api"))
 	}
-	rcv.quiet(t, 1500*time.Millisecond)
-	if st, _ := b.Stats(ctx); !st.Paused || st.Ready != 5 {
-		t.Fatalf("stats while paused = %+v", st)
-	}
+	within(t, 10*time.Second, "the deliveries to wait, paused", func() (bool, string) {
+		st, desc := stats(b)
+		return st.Paused && st.Events == 0 && st.Ready == 5, desc
+	})
+	rcv.quiet(t, 500*time.Millisecond)
 	if err := b.Resume(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/grt-continuation/caddy-webhooks/chat"
@@ -176,7 +177,9 @@ func slackHook(t *testing.T, id int64, project, url string) *webhook.Hook {
 }
 
 // settled waits until every shard the store may read has no event, ready
-// delivery or scheduled delivery left.
+// delivery or scheduled delivery left. Each shard is read in one look (a
+// transaction: its keys share a slot): read one by one, a retry moved from
+// the schedule to the ready stream between the two reads was in neither.
 func settled(t *testing.T, rt *Runtime) {
 	t.Helper()
 	s, c, k := rt.store, rt.store.Client(), rt.store.Keys()
@@ -184,15 +187,51 @@ func settled(t *testing.T, rt *Runtime) {
 		var left []string
 		ctx := context.Background()
 		for i := range s.Queue().ReadShards() {
-			ev, _ := c.XLen(ctx, k.Events(i)).Result()
-			rd, _ := c.XLen(ctx, k.Ready(i)).Result()
-			sc, _ := c.ZCard(ctx, k.Schedule(i)).Result()
-			if ev+rd+sc > 0 {
-				left = append(left, fmt.Sprintf("shard %d: %d events, %d ready, %d scheduled", i, ev, rd, sc))
+			var ev, rd, sc *redis.IntCmd
+			_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				ev, rd, sc = p.XLen(ctx, k.Events(i)), p.XLen(ctx, k.Ready(i)), p.ZCard(ctx, k.Schedule(i))
+				return nil
+			})
+			if err != nil {
+				left = append(left, fmt.Sprintf("shard %d: %v", i, err))
+			} else if n := ev.Val() + rd.Val() + sc.Val(); n > 0 {
+				left = append(left, fmt.Sprintf("shard %d: %d events, %d ready, %d scheduled", i, ev.Val(), rd.Val(), sc.Val()))
 			}
 		}
 		return len(left) == 0, strings.Join(left, "; ")
 	})
+}
+
+// readyDeliveries reads the deliveries in the ready streams of every shard
+// the store may read, pending ones included.
+func readyDeliveries(t *testing.T, rt *Runtime) []webhook.Delivery {
+	t.Helper()
+	s, c, k := rt.store, rt.store.Client(), rt.store.Keys()
+	var out []webhook.Delivery
+	for i := range s.Queue().ReadShards() {
+		msgs, err := c.XRange(context.Background(), k.Ready(i), "-", "+").Result()
+		if err != nil {
+			t.Fatalf("reading the ready stream of shard %d: %v", i, err)
+		}
+		for _, m := range msgs {
+			raw, _ := m.Values["d"].(string)
+			d, err := redisstore.DecodeDelivery(raw)
+			if err != nil {
+				t.Fatalf("ready entry %s of shard %d: %v (%q)", m.ID, i, err, raw)
+			}
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// describeDeliveries names each delivery by hook and attempt, for messages.
+func describeDeliveries(ds []webhook.Delivery) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmt.Sprintf("hook %d attempt %d", d.HookID, d.Attempt)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
 }
 
 // deadByShard lists the dead letters of each shard, oldest first.

@@ -13,37 +13,31 @@ import (
 // monitorInterval is how often queue depths and the pause flag are read.
 const monitorInterval = 2 * time.Second
 
-// monitor follows the cluster-wide pause flag and samples queue depths
-// into metrics. A failed read is tried again at the next interval.
+// monitor follows the cluster-wide pause flag and samples queue depths and
+// disabled hooks into metrics, in one round trip. A failed read is tried
+// again at the next interval.
 func (r *Runtime) monitor(ctx context.Context) {
-	paused, err := r.store.Control().Paused(ctx)
+	snap, err := r.store.Control().Snapshot(ctx, time.Now())
 	if err != nil {
 		return
 	}
-	if r.deliver.SetPaused(paused) {
-		r.log.Info("deliveries pause changed", zap.Bool("paused", paused))
+	if r.deliver.SetPaused(snap.Paused) {
+		r.log.Info("deliveries pause changed", zap.Bool("paused", snap.Paused))
 	}
 	ns := r.store.Keys().Namespace
-	var ready int64
-	if st, err := r.Stats(ctx); err == nil {
-		ready = st.Ready
-		metrics.QueueDepth.WithLabelValues(ns, "events").Set(float64(st.Events))
-		metrics.QueueDepth.WithLabelValues(ns, "ready").Set(float64(st.Ready))
-		metrics.QueueDepth.WithLabelValues(ns, "scheduled").Set(float64(st.Scheduled))
-		metrics.QueueDepth.WithLabelValues(ns, "dead").Set(float64(st.DeadLetters))
-		p := 0.0
-		if st.Paused || st.Silent {
-			p = 1
-		}
-		metrics.Paused.WithLabelValues(ns).Set(p)
+	d := snap.Depths
+	metrics.QueueDepth.WithLabelValues(ns, "events").Set(float64(d.Events))
+	metrics.QueueDepth.WithLabelValues(ns, "ready").Set(float64(d.Ready))
+	metrics.QueueDepth.WithLabelValues(ns, "scheduled").Set(float64(d.Scheduled))
+	metrics.QueueDepth.WithLabelValues(ns, "dead").Set(float64(d.Dead))
+	p := 0.0
+	if r.deliver.Paused() || r.cfg.Load().Silent {
+		p = 1
 	}
-	if n, err := r.store.Health().DisabledHooks(ctx, time.Now()); err == nil {
-		metrics.HooksDisabled.WithLabelValues(ns).Set(float64(n))
-	}
-	if age, err := r.store.Alerts().OldestReady(ctx, time.Now()); err == nil {
-		metrics.QueueOldestAge.WithLabelValues(ns, "ready").Set(age.Seconds())
-		r.alerts.QueueAge(ctx, age, ready)
-	}
+	metrics.Paused.WithLabelValues(ns).Set(p)
+	metrics.HooksDisabled.WithLabelValues(ns).Set(float64(snap.DisabledHooks))
+	metrics.QueueOldestAge.WithLabelValues(ns, "ready").Set(snap.OldestReady.Seconds())
+	r.alerts.QueueAge(ctx, snap.OldestReady, d.Ready)
 }
 
 // Pause stops deliveries in every process sharing this Redis (within a few

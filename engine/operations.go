@@ -36,6 +36,12 @@ func (r *Runtime) TestHook(ctx context.Context, h *webhook.Hook, trig gitlab.Tri
 	return r.deliver.Test(ctx, h, trig, body)
 }
 
+// TestSettings sends one message with settings not saved yet
+// (delivery.Deliverer.TestSettings).
+func (r *Runtime) TestSettings(ctx context.Context, h *webhook.Hook, trig gitlab.Trigger, body []byte) delivery.Result {
+	return r.deliver.TestSettings(ctx, h, trig, body)
+}
+
 // Resend sends a logged attempt's payload again (delivery.Deliverer.Resend).
 func (r *Runtime) Resend(ctx context.Context, h *webhook.Hook, e *webhook.LogEntry) (delivery.Result, error) {
 	return r.deliver.Resend(ctx, h, e)

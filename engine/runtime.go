@@ -18,6 +18,7 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/engine/ordered"
 	"github.com/grt-continuation/caddy-webhooks/engine/recovery"
 	"github.com/grt-continuation/caddy-webhooks/engine/replay"
+	"github.com/grt-continuation/caddy-webhooks/engine/tracing"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/secret"
@@ -129,7 +130,8 @@ type Runtime struct {
 	replay   *replay.Replayer
 	alerts   *alerts.Alerter
 	hookLog  *hooklog.Log
-	outage   *outage // Redis known to be down (outage.go)
+	outage   *outage        // Redis known to be down (outage.go)
+	spans    *tracing.Spans // events' spans, in Caddy's tracer provider
 
 	cfg   atomic.Pointer[Config]
 	hooks atomic.Pointer[webhook.HookSet] // static ∪ dynamic, what workers use
@@ -154,11 +156,11 @@ func NewRuntime(store *redisstore.Store, consumer string, log *zap.Logger) *Runt
 	if log == nil {
 		log = zap.NewNop()
 	}
-	r := &Runtime{store: store, consumer: consumer, log: log}
+	r := &Runtime{store: store, consumer: consumer, log: log, spans: new(tracing.Spans)}
 	r.hookLog = hooklog.New(store.Log())
 	r.deliver = delivery.New(delivery.Store{Queue: store.Queue(), Health: store.Health(), Legacy: store.Legacy()},
-		consumer, log, r.Hooks, r.hookLog)
-	r.fan = fanout.New(fanout.Store{Queue: store.Queue(), Samples: store.Samples()}, consumer, log, r.Hooks, r.deliver)
+		consumer, log, r.Hooks, r.hookLog, r.spans)
+	r.fan = fanout.New(fanout.Store{Queue: store.Queue(), Samples: store.Samples()}, consumer, log, r.Hooks, r.deliver, r.spans)
 	r.recovery = recovery.New(recovery.Store{Queue: store.Queue(), DeadLetters: store.DeadLetters(), Log: store.Log(),
 		Legacy: store.Legacy()}, consumer, log, r.Hooks, r.fan, r.deliver)
 	r.ordered = ordered.New(store.Ordered(), consumer, log.Named("ordered"), r.Hooks, r.deliver)
@@ -293,6 +295,10 @@ func (r *Runtime) Close(grace time.Duration) error {
 	r.outage.close()
 	if started {
 		r.cancel()
+		// The loops' blocked reads end now, not at their timeout. In the
+		// background: with Sentinel down, closing a client can wait for a
+		// dial of its own.
+		go func() { _ = r.store.EndReads() }()
 		r.loops.Wait()
 		r.deliver.StopReading()
 		end := time.Now().Add(grace)
@@ -311,9 +317,12 @@ func (r *Runtime) Close(grace time.Duration) error {
 // Markdown fields become absolute first, as GitLab's payloads have them (no
 // I/O: this is on the client's response path). While Redis is known to be
 // unreachable and the callers have a spool (SetFailover), it returns
-// ErrRedisDown at once, without trying.
+// ErrRedisDown at once, without trying. Under a span of a trace (Caddy's
+// tracing handler ran before the caller), the enqueue is a span of its
+// own, whose context the event keeps, spooled or not.
 func (r *Runtime) Enqueue(ctx context.Context, ev *webhook.Event) error {
 	c := r.ordered.Captures.Begin(ev.At) // until Redis has it (ordered hooks)
+	span := r.spans.Enqueue(ctx, ev)
 	var err error
 	if r.outage.refusing() {
 		r.outage.refuse()
@@ -321,6 +330,7 @@ func (r *Runtime) Enqueue(ctx context.Context, ev *webhook.Event) error {
 	} else {
 		err = r.enqueue(ctx, ev)
 	}
+	tracing.End(span, err)
 	r.ordered.Captures.End(c, err != nil, time.Now())
 	return err
 }
@@ -347,13 +357,22 @@ func (r *Runtime) enqueue(ctx context.Context, ev *webhook.Event) error {
 	if cfg := r.cfg.Load(); cfg != nil && ev.Project != "" {
 		ev.Body = gitlab.RewriteImageURLs(ev.Body, cfg.Send.Instance, ev.Project)
 	}
-	consumer := "" // an idle fan-out takes the event at once (fanout/inbox.go)
-	if r.fan.Accepting() {
-		consumer = r.consumer
-	}
-	_, taken, err := r.store.Queue().AddEventFor(ctx, ev, consumer)
-	if taken != nil {
-		r.fan.Hand(*taken)
+	var err error
+	if r.fan.Running() && r.dyn.ready.Load() {
+		// Fanned out at once, in the capture's own call (fanout.Capture).
+		err = r.fan.Capture(ctx, ev)
+	} else {
+		// For the fan-out to read; an idle one takes it at once
+		// (fanout/inbox.go).
+		consumer := ""
+		if r.fan.Accepting() {
+			consumer = r.consumer
+		}
+		var taken *redisstore.EventMsg
+		_, taken, err = r.store.Queue().AddEventFor(ctx, ev, consumer)
+		if taken != nil {
+			r.fan.Hand(*taken)
+		}
 	}
 	if err != nil {
 		r.outage.failed(err)

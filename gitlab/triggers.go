@@ -30,6 +30,12 @@ const (
 	Member              Trigger = "member"
 	Subgroup            Trigger = "subgroup"
 	Project             Trigger = "project"
+
+	// Events only GitLab's chat integrations take (no hook has them).
+	Incident                 Trigger = "incident"
+	Alert                    Trigger = "alert"
+	GroupMention             Trigger = "group_mention"
+	GroupConfidentialMention Trigger = "group_confidential_mention"
 )
 
 // TriggerInfo describes one trigger as GitLab names it in each place.
@@ -45,6 +51,9 @@ type TriggerInfo struct {
 	ObjectKind string
 	// GroupOnly is true for events only group hooks receive (member, subgroup, project).
 	GroupOnly bool
+	// ChatOnly is true for events only chat integrations take (GitLab's
+	// incident, alert and group mention notifications): no hook has them.
+	ChatOnly bool
 	// Bit is the trigger's position in a TriggerSet.
 	Bit uint8
 }
@@ -72,6 +81,11 @@ var triggers = []TriggerInfo{
 	{Trigger: Member, Field: "member_events", Scope: "member_hooks", EventHeader: "Member Hook", ObjectKind: "member", GroupOnly: true},
 	{Trigger: Subgroup, Field: "subgroup_events", Scope: "subgroup_hooks", EventHeader: "Subgroup Hook", ObjectKind: "subgroup", GroupOnly: true},
 	{Trigger: Project, Field: "project_events", Scope: "project_hooks", EventHeader: "Project Hook", ObjectKind: "project", GroupOnly: true},
+	// Chat-only; appended, so that the bits above keep their places.
+	{Trigger: Incident, Field: "incident_events", Scope: "incident_hooks", EventHeader: "Incident Hook", ObjectKind: "incident", ChatOnly: true},
+	{Trigger: Alert, Field: "alert_events", Scope: "alert_hooks", EventHeader: "Alert Hook", ObjectKind: "alert", ChatOnly: true},
+	{Trigger: GroupMention, Field: "group_mention_events", Scope: "group_mention_hooks", EventHeader: "Group Mention Hook", ObjectKind: "group_mention", GroupOnly: true, ChatOnly: true},
+	{Trigger: GroupConfidentialMention, Field: "group_confidential_mention_events", Scope: "group_confidential_mention_hooks", EventHeader: "Group Confidential Mention Hook", ObjectKind: "group_mention", GroupOnly: true, ChatOnly: true},
 }
 
 var (
@@ -135,11 +149,22 @@ func (t Trigger) GroupOnly() bool {
 	return ok && i.GroupOnly
 }
 
-// Triggers lists every trigger in table order.
+// Triggers lists the triggers of hooks in table order (not the chat-only
+// ones).
 func Triggers() []TriggerInfo {
-	out := make([]TriggerInfo, len(triggers))
-	copy(out, triggers)
+	out := make([]TriggerInfo, 0, len(triggers))
+	for _, t := range triggers {
+		if !t.ChatOnly {
+			out = append(out, t)
+		}
+	}
 	return out
+}
+
+// ChatOnly reports whether only chat integrations take t.
+func (t Trigger) ChatOnly() bool {
+	i, ok := byTrigger[t]
+	return ok && i.ChatOnly
 }
 
 // TriggerSet is a set of triggers, one bit each, so matching an event against

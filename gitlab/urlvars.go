@@ -59,6 +59,9 @@ func URLTemplateKeys(template string) []string {
 // reference without a variable is an error, as GitLab's "Invalid URL
 // template. Missing keys: [...]".
 func InterpolateURL(template string, vars map[string]string) (string, error) {
+	if !strings.Contains(template, "{") {
+		return template, nil // no reference: nothing to look up (most hooks)
+	}
 	var missing []string
 	out := urlVariableRef.ReplaceAllStringFunc(template, func(ref string) string {
 		name := ref[1 : len(ref)-1]

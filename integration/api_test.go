@@ -206,9 +206,10 @@ func (f *apiFixture) event(t *testing.T, ref string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("app answered %d", resp.StatusCode)
+		t.Fatalf("the app's push: %s", answered(resp, string(body)))
 	}
 }
 

@@ -48,10 +48,10 @@ localhost:9080 {
 			b.Error(err)
 			return false
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
+		got, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusAccepted {
-			b.Errorf("status %d", resp.StatusCode)
+			b.Errorf("%s %s: %s %q", req.Method, req.URL, resp.Status, got)
 			return false
 		}
 		return true

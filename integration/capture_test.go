@@ -64,9 +64,9 @@ func TestEventFromTheAppReachesTheReceiver(t *testing.T) {
 	}
 
 	// A group-only event reaches the group hook too.
-	resp, _ = post(t, "/groups/acme/members", nil)
+	resp, body = post(t, "/groups/acme/members", nil)
 	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("member: %d", resp.StatusCode)
+		t.Fatalf("member: %s", answered(resp, body))
 	}
 	if d := rcv.next(t); d.Header.Get("X-Gitlab-Event") != "Member Hook" {
 		t.Errorf("member event arrived as %q", d.Header.Get("X-Gitlab-Event"))
@@ -119,8 +119,8 @@ localhost:9080 {
 	chain := uuid.NewString()
 	send := func() {
 		t.Helper()
-		if resp, _ := post(t, "/push?project=acme/api&branch=main", http.Header{"X-Gitlab-Event-Uuid": {chain}}); resp.StatusCode != 200 {
-			t.Fatalf("push: %d", resp.StatusCode)
+		if resp, body := post(t, "/push?project=acme/api&branch=main", http.Header{"X-Gitlab-Event-Uuid": {chain}}); resp.StatusCode != 200 {
+			t.Fatalf("push: %s", answered(resp, body))
 		}
 	}
 
@@ -175,7 +175,7 @@ func TestResponsesThatAreNotEventsPassUntouched(t *testing.T) {
 	} {
 		resp, body := do(t, mustRequest(t, c.method, fmt.Sprintf("/status/%d", c.code)))
 		if resp.StatusCode != c.code {
-			t.Errorf("%s %d: client got %d", c.method, c.code, resp.StatusCode)
+			t.Errorf("%s %d: client got %s", c.method, c.code, answered(resp, body))
 		}
 		if (c.code == 204 || c.code == 304 || c.method == http.MethodHead) && body != "" {
 			t.Errorf("%s %d: got a body %q", c.method, c.code, body)
@@ -314,7 +314,8 @@ func TestUpgradedConnectionsPassThrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("status %d", resp.StatusCode)
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+		t.Fatalf("GET /ws with Upgrade: echo on %s: %s %q, want 101", conn.RemoteAddr(), resp.Status, body)
 	}
 	assertNoSignalHeaders(t, resp.Header)
 	fmt.Fprint(conn, "ping\n")

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/slack-go/slack"
 	gitlab "gitlab.com/gitlab-org/api/client-go"
 
+	"github.com/grt-continuation/caddy-webhooks/internal/chatfixtures"
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 )
 
@@ -30,7 +29,9 @@ type chatPost struct {
 
 // fakeChat is a real loopback HTTP server standing in for Slack,
 // Mattermost, Discord and Teams; under /gone it answers as Slack does for
-// a removed webhook (404 no_service).
+// a removed webhook (404 no_service), and to a Slack message for the
+// channel #nowhere as Slack does for a channel it does not know (404
+// channel_not_found).
 func fakeChat(t *testing.T) (*httptest.Server, chan chatPost) {
 	ch := make(chan chatPost, 64)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -53,6 +54,11 @@ func fakeChat(t *testing.T) (*httptest.Server, chan chatPost) {
 			io.WriteString(w, "no_service")
 			return
 		}
+		if p.Slack.Channel == "#nowhere" {
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, "channel_not_found")
+			return
+		}
 		io.WriteString(w, "ok")
 	}))
 	t.Cleanup(srv.Close)
@@ -70,14 +76,8 @@ func nextPost(t *testing.T, ch chan chatPost) chatPost {
 	}
 }
 
-// chatTriggers are the samples of chat/testdata and their triggers.
-var chatTriggers = map[string]string{
-	"push": "push", "tag_push": "tag_push", "issue_open": "issues", "merge_request_open": "merge_requests",
-	"note_issue": "note", "pipeline_failed": "pipeline", "wiki_page": "wiki_page", "deployment": "deployment",
-}
-
 // startChatFixture is a Caddy with the API and an app whose responses are
-// the sample payloads of chat/testdata, for project mike/diaspora.
+// the shared sample payloads (internal/chatfixtures), for project mike/diaspora.
 func startChatFixture(t *testing.T) (*caddytest.Tester, *gitlab.Client, *redistest.Server) {
 	t.Helper()
 	redis := redistest.Start(t)
@@ -85,13 +85,13 @@ func startChatFixture(t *testing.T) (*caddytest.Tester, *gitlab.Client, *rediste
 	t.Setenv("WEBHOOKS_TEST_ENCRYPTION_KEY", newEncryptionKey(t))
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		kind := r.URL.Query().Get("kind")
-		body, err := os.ReadFile(filepath.Join("..", "chat", "testdata", filepath.Base(kind)+".json"))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusNotFound)
+		body := chatfixtures.Payload(kind)
+		if body == nil {
+			http.Error(w, "no such sample", http.StatusNotFound)
 			return
 		}
-		w.Header().Set("X-Webhook-Event", chatTriggers[kind])
-		w.Header().Set("X-Webhook-Project", "mike/diaspora")
+		w.Header().Set("X-Webhook-Event", string(chatfixtures.Trigger(kind)))
+		w.Header().Set("X-Webhook-Project", chatfixtures.Project)
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(body)
 	}))

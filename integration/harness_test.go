@@ -263,6 +263,15 @@ func post(t *testing.T, path string, header http.Header) (*http.Response, string
 	return do(t, req)
 }
 
+// answered says what came back for a request, for failure messages: the
+// request, the status and the body.
+func answered(resp *http.Response, body string) string {
+	if len(body) > 300 {
+		body = body[:300] + "…"
+	}
+	return fmt.Sprintf("%s %s: %s %q", resp.Request.Method, resp.Request.URL, resp.Status, body)
+}
+
 func do(t *testing.T, req *http.Request) (*http.Response, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(req.Context(), 15*time.Second)

@@ -115,9 +115,9 @@ func TestIngestEndpoint(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || !strings.HasPrefix(ans["message"].(string), "403 Forbidden") {
 		t.Fatalf("out of scope: %d %v, want 403", resp.StatusCode, ans)
 	}
-	resp, _ = ingest(t, ingestAcme, "", pushEvent("acme/api", "scoped"), nil)
+	resp, ans = ingest(t, ingestAcme, "", pushEvent("acme/api", "scoped"), nil)
 	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("in scope: %d", resp.StatusCode)
+		t.Fatalf("in scope: %d %v, want 202", resp.StatusCode, ans)
 	}
 	if d := rcv.next(t); !strings.Contains(d.Body, "refs/heads/scoped") {
 		t.Fatalf("in-scope event delivered as %q", d.Body)

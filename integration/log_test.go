@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -319,7 +320,19 @@ func TestTestHookEveryTrigger(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.event(t, "refs/heads/latest")
-	time.Sleep(300 * time.Millisecond)
+	// The fan-out keeps it as the sample, after the response: wait for it.
+	rdb := f.redis.Client()
+	defer rdb.Close()
+	latest := redisstore.Keys{Namespace: "logtest"}.LatestEvent("acme/api", "push")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, err := rdb.Get(context.Background(), latest).Bytes()
+		if err == nil && bytes.Contains(b, []byte(`"ref":"refs/heads/latest"`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the push was not kept as the project's latest within 10s: %v %s", err, b)
+		}
+	}
 
 	testable := map[string]string{
 		"push_events": "Push Hook", "tag_push_events": "Tag Push Hook", "issues_events": "Issue Hook",
@@ -364,8 +377,6 @@ func TestTestHookEveryTrigger(t *testing.T) {
 		t.Fatalf("failing test = %d %s", st, out)
 	}
 	f.recv.next(t)
-	rdb := f.redis.Client()
-	defer rdb.Close()
 	if err := rdb.HSet(context.Background(), redisstore.Keys{Namespace: "logtest"}.Health(int64(ph.ID)), "disabled", "1", "fails", "4").Err(); err != nil {
 		t.Fatal(err)
 	}

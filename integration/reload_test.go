@@ -58,8 +58,8 @@ func TestReloadUnderLoadKeepsWorkAndOneSetOfWorkers(t *testing.T) {
 	close(stop)
 	<-done
 	// After the last reload, its settings are in effect.
-	if resp, _ := post(t, "/push?project=acme/api&branch=final", nil); resp.StatusCode != 200 {
-		t.Fatalf("after reloads: %d", resp.StatusCode)
+	if resp, body := post(t, "/push?project=acme/api&branch=final", nil); resp.StatusCode != 200 {
+		t.Fatalf("after reloads: %s", answered(resp, body))
 	}
 	mu.Lock()
 	accepted["refs/heads/final"] = true

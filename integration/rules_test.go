@@ -112,8 +112,8 @@ func TestCaptureRulesMakeTheTrackerGitLabCompatible(t *testing.T) {
 
 	// Reads and refused writes are not events (method, status).
 	do(t, mustRequest(t, http.MethodGet, "/api/projects/acme/web/issues"))
-	if resp, _ := sendJSON(t, http.MethodPost, "/api/projects/acme/web/issues", `{"description":"no title"}`); resp.StatusCode != 422 {
-		t.Fatalf("invalid issue: %d", resp.StatusCode)
+	if resp, body := sendJSON(t, http.MethodPost, "/api/projects/acme/web/issues", `{"description":"no title"}`); resp.StatusCode != 422 {
+		t.Fatalf("invalid issue: %s", answered(resp, body))
 	}
 	rcv.quiet(t, 500*time.Millisecond)
 
@@ -136,8 +136,8 @@ func TestCaptureRulesMakeTheTrackerGitLabCompatible(t *testing.T) {
 	if p := decodeDelivery(t, rcv.next(t)); p.ObjectAttributes.Action != "merge" || p.ObjectAttributes.State != "merged" {
 		t.Fatalf("merge delivery: %+v", p)
 	}
-	if resp, _ := sendJSON(t, http.MethodPost, "/api/projects/acme/web/merge_requests/1/merge", ""); resp.StatusCode != 422 {
-		t.Fatalf("second merge: %d", resp.StatusCode)
+	if resp, body := sendJSON(t, http.MethodPost, "/api/projects/acme/web/merge_requests/1/merge", ""); resp.StatusCode != 422 {
+		t.Fatalf("second merge: %s", answered(resp, body))
 	}
 	// Another group's project reaches no hook of acme.
 	sendJSON(t, http.MethodPost, "/api/projects/other/web/issues", `{"title":"elsewhere"}`)

@@ -76,8 +76,8 @@ func TestLocalReceiversAreRefusedByDefault(t *testing.T) {
 		return v
 	}
 	before := failed()
-	if resp, _ := post(t, "/push?project=acme/api&branch=main", nil); resp.StatusCode != 200 {
-		t.Fatalf("client got %d", resp.StatusCode)
+	if resp, body := post(t, "/push?project=acme/api&branch=main", nil); resp.StatusCode != 200 {
+		t.Fatalf("client got %s", answered(resp, body))
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for failed() == before && time.Now().Before(deadline) {

@@ -212,9 +212,10 @@ func uiAPI(t *testing.T, method, path string, body any) (int, []byte) {
 }
 
 type uiHook struct {
-	ID          int64  `json:"id"`
-	URL         string `json:"url"`
-	AlertStatus string `json:"alert_status"`
+	ID           int64  `json:"id"`
+	URL          string `json:"url"`
+	AlertStatus  string `json:"alert_status"`
+	TraceContext bool   `json:"trace_context"`
 }
 
 func uiHooks(t *testing.T) []uiHook {
@@ -310,9 +311,9 @@ func TestWebhooksPageInBrowser(t *testing.T) {
 	`, redis.URL, accessLog, uiScopedToken, upstream.Listener.Addr()), "caddyfile")
 	appEvent := func() {
 		t.Helper()
-		resp, _ := post(t, "/app/push", nil)
+		resp, body := post(t, "/app/push", nil)
 		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("app answered %d", resp.StatusCode)
+			t.Fatalf("the app's push: %s", answered(resp, body))
 		}
 	}
 
@@ -349,7 +350,8 @@ func TestWebhooksPageInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#hook-branch"), "ma*"),
 		chromedp.Click(chromedp.CSS("#header-add")),
 		chromedp.SendKeys(chromedp.CSS(".header-key"), "X-Team"),
-		chromedp.SendKeys(chromedp.CSS(".header-value"), uiHeaderValue))
+		chromedp.SendKeys(chromedp.CSS(".header-value"), uiHeaderValue),
+		chromedp.Click(chromedp.CSS("#hook-trace"))) // no traceparent for this receiver
 	if got, want := b.text("#mask-preview-url"), recv.URL+"/hook/{path}"; got != want {
 		t.Errorf("URL preview %q, want %q", got, want)
 	}
@@ -364,8 +366,8 @@ func TestWebhooksPageInBrowser(t *testing.T) {
 	}
 	b.noSecrets("hooks list")
 	hooks := uiHooks(t)
-	if len(hooks) != 1 {
-		t.Fatalf("hooks %+v", hooks)
+	if len(hooks) != 1 || hooks[0].TraceContext {
+		t.Fatalf("hooks %+v, want one, with trace_context off", hooks)
 	}
 	ci := hooks[0].ID
 
@@ -435,6 +437,7 @@ func TestWebhooksPageInBrowser(t *testing.T) {
 	if _, err := glwire.ParseSigningToken(signing); err != nil {
 		t.Fatalf("generated signing token %q: %v", signing, err)
 	}
+	b.shot("signing-token", ".field:has(#hook-signing-token)")
 	b.do("setting a template",
 		chromedp.SendKeys(chromedp.CSS("#hook-template"), `{"kind":"{{object_kind}}","who":"{{user_name}}"}`),
 		chromedp.Click(chromedp.CSS("#form-submit")))

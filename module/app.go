@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/grt-continuation/caddy-webhooks/engine"
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
@@ -222,6 +223,19 @@ type App struct {
 	// and counted in spool_rejected_total). Default: 256 MiB.
 	SpoolMaxSize int64 `json:"spool_max_size,omitempty"`
 
+	// EgressProxy is the forward proxy deliveries leave through: an http,
+	// https or socks5 URL, its credentials in the user info
+	// (http://user:password@proxy.corp:3128; placeholders such as
+	// {env.WEBHOOKS_EGRESS_PROXY} are resolved, and the URL is never
+	// logged unmasked), or "off" to send straight to receivers whatever
+	// the environment says. A hook may name its own. The proxy resolves
+	// receivers' names itself: each hook's host is resolved and checked
+	// against the network policy before the request is handed over, and
+	// the proxy's own address is not checked (it is yours). Default: the
+	// environment's HTTPS_PROXY, HTTP_PROXY and NO_PROXY, as Go reads them;
+	// without them, straight to receivers.
+	EgressProxy string `json:"egress_proxy,omitempty"`
+
 	// AllowNetworks are networks (CIDR, or single addresses) deliveries
 	// may reach even with AllowLocalRequests off, e.g. 10.1.2.0/24 for one
 	// internal receiver. An IPv6 address that leads into one (IPv4-mapped,
@@ -330,6 +344,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("alerts: %w", err)
 		}
 	}
+	egress, err := a.egress(repl)
+	if err != nil {
+		return err
+	}
 	a.hooks = hooks
 	a.cfg = engine.Config{
 		Send: delivery.SendConfig{
@@ -339,6 +357,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 			MaxResponseBody: a.MaxResponseBody,
 			MaxPayload:      a.MaxPayload,
 			Network:         network,
+			Egress:          egress,
 		},
 		Workers: a.Workers,
 		Retry: delivery.RetryPolicy{
@@ -438,6 +457,35 @@ func (a *App) networkPolicy() (delivery.NetworkPolicy, error) {
 		network.Allow = append(network.Allow, n)
 	}
 	return network, nil
+}
+
+// egress is egress_proxy: a proxy, none ("off"), or the environment's
+// (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, read now as Go reads them).
+func (a *App) egress(repl *caddy.Replacer) (delivery.Egress, error) {
+	switch s := repl.ReplaceKnown(a.EgressProxy, ""); s {
+	case webhook.EgressOff:
+		return delivery.Egress{}, nil
+	case "":
+		env := httpproxy.FromEnvironment()
+		if env.HTTPProxy == "" && env.HTTPSProxy == "" {
+			return delivery.Egress{}, nil
+		}
+		for _, p := range []string{env.HTTPProxy, env.HTTPSProxy} {
+			if p == "" || !strings.Contains(p, "://") {
+				continue // Go reads a bare host:port as http://host:port
+			}
+			if _, err := webhook.ParseProxy(p); err != nil {
+				return delivery.Egress{}, fmt.Errorf("the environment's proxy: %w", err)
+			}
+		}
+		return delivery.Egress{FromEnvironment: env.ProxyFunc()}, nil
+	default:
+		u, err := webhook.ParseProxy(s)
+		if err != nil {
+			return delivery.Egress{}, err
+		}
+		return delivery.Egress{Proxy: u}, nil
+	}
 }
 
 // spools holds one spool per directory across config generations; a

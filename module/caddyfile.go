@@ -56,6 +56,7 @@ import (
 //		max_disable_for   <duration>
 //		silent_mode
 //		signing_token_overlap <duration>|off
+//		egress_proxy      <http|https|socks5 url>|off
 //		encryption_key <base64 32 bytes>
 //		alerts { … }   (see AlertsConfig.unmarshalCaddyfile)
 //		hook <name> {
@@ -74,6 +75,11 @@ import (
 //			ordered
 //			retry_schedule <duration...>
 //			auto_disable   gitlab|off|permanent_after [<n>]
+//			trace_context    on|off
+//			egress_proxy     <http|https|socks5 url>|off
+//			client_cert      <pem file>
+//			client_key       <pem file>
+//			ca               <pem file>
 //		}
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -188,6 +194,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.SilentMode = true
 		case "encryption_key":
 			err = oneArg(d, &a.EncryptionKey)
+		case "egress_proxy":
+			err = proxyArg(d, &a.EgressProxy)
 		case "signing_token_overlap":
 			var v string
 			if err = oneArg(d, &v); err == nil {
@@ -252,6 +260,7 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) (urlAt caddyfile
 	if d.NextArg() {
 		return urlAt, d.ArgErr()
 	}
+	var pairAt caddyfile.Token // the client_cert or client_key line
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
 		switch d.Val() {
@@ -287,14 +296,19 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) (urlAt caddyfile
 				h.PushEventsBranchFilter = args[1]
 			}
 		case "ssl_verification":
-			var v string
-			if err = oneArg(d, &v); err == nil {
-				on, ok := parseOnOff(v)
-				if !ok {
-					return urlAt, d.Errf("ssl_verification takes on or off, got %q", v)
-				}
-				h.EnableSSLVerification = &on
-			}
+			h.EnableSSLVerification, err = onOffArg(d)
+		case "trace_context":
+			h.TraceContext, err = onOffArg(d)
+		case "egress_proxy":
+			err = proxyArg(d, &h.EgressProxy)
+		case "client_cert":
+			pairAt = d.Token()
+			err = oneArg(d, &h.ClientCert)
+		case "client_key":
+			pairAt = d.Token()
+			err = oneArg(d, &h.ClientKey)
+		case "ca":
+			err = oneArg(d, &h.CA)
 		case "custom_header":
 			// The value may hold placeholders: it is checked once resolved.
 			err = pairArg(d, &h.CustomHeaders, gitlab.ValidateCustomHeaderName)
@@ -322,6 +336,11 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) (urlAt caddyfile
 	}
 	if h.URL == "" {
 		return urlAt, d.Errf("hook %s: url is required", h.Name)
+	}
+	if (h.ClientCert == "") != (h.ClientKey == "") {
+		at := caddyfile.NewDispenser([]caddyfile.Token{pairAt})
+		at.Next()
+		return urlAt, at.Errf("hook %s: client_cert and client_key go together: give both or neither", h.Name)
 	}
 	return urlAt, nil
 }
@@ -487,6 +506,35 @@ func pairArg(d *caddyfile.Dispenser, dst *map[string]string, checkName func(stri
 	}
 	(*dst)[args[0]] = args[1]
 	return nil
+}
+
+// proxyArg reads an egress proxy URL, or off; a URL with a placeholder is
+// checked once resolved, when the config loads.
+func proxyArg(d *caddyfile.Dispenser, dst *string) error {
+	if err := oneArg(d, dst); err != nil {
+		return err
+	}
+	if *dst == webhook.EgressOff || strings.Contains(*dst, "{") {
+		return nil
+	}
+	if _, err := webhook.ParseProxy(*dst); err != nil {
+		return d.Errf("%v", err)
+	}
+	return nil
+}
+
+// onOffArg reads an option's one argument, on or off.
+func onOffArg(d *caddyfile.Dispenser) (*bool, error) {
+	option := d.Val()
+	var v string
+	if err := oneArg(d, &v); err != nil {
+		return nil, err
+	}
+	on, ok := parseOnOff(v)
+	if !ok {
+		return nil, d.Errf("%s takes on or off, got %q", option, v)
+	}
+	return &on, nil
 }
 
 func parseOnOff(v string) (on, ok bool) {

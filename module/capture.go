@@ -1,6 +1,7 @@
 package module
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/engine/tracing"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/ingest"
 	"github.com/grt-continuation/caddy-webhooks/spool"
@@ -273,7 +275,9 @@ func (c *Capture) finish(tw *teeWriter, r *http.Request, chain string) {
 			zap.String("uri", r.URL.Path), zap.Error(err))
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.EnqueueTimeout))
+	// Not cancelled with the request; under its span, when Caddy's tracing
+	// handler runs before this one (the enqueue is a span in that trace).
+	ctx, cancel := context.WithTimeout(tracing.Detach(r.Context()), time.Duration(c.EnqueueTimeout))
 	defer cancel()
 	if err := c.rt.Enqueue(ctx, ev); err != nil && !c.spoolEvent(ev, err) {
 		return
@@ -294,9 +298,16 @@ func (c *Capture) buildEvent(tw *teeWriter, r *http.Request, chain string) (*web
 		return nil, &webhook.RejectError{Reason: webhook.RejectTooLarge,
 			Err: fmt.Errorf("payload is larger than max_body (%d bytes)", c.MaxBody)}
 	}
-	body, err := ingest.Decode(tw.Header().Get("Content-Encoding"), tw.buf.Bytes(), c.MaxBody)
+	raw := tw.buf.Bytes()
+	body, err := ingest.Decode(tw.Header().Get("Content-Encoding"), raw, c.MaxBody)
 	if err != nil {
 		return nil, err
+	}
+	// The event outlives the response (an idle fan-out takes it from
+	// memory), while the copy's buffer goes back to the pool for the next
+	// response: a body not decoded is still that buffer.
+	if len(body) > 0 && &body[0] == &raw[0] {
+		body = bytes.Clone(body)
 	}
 	if tw.rule != nil {
 		return tw.rule.event(r, tw, body, chain, c.MaxBody)

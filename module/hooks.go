@@ -3,6 +3,7 @@ package module
 import (
 	"fmt"
 	"hash/fnv"
+	"os"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -93,6 +94,29 @@ type HookConfig struct {
 	// AutoDisable, when set, is how failures disable this hook, instead of
 	// the app's auto_disable: gitlab, off or permanent_after <n>.
 	AutoDisable string `json:"auto_disable,omitempty"`
+	// TraceContext sends the W3C traceparent and tracestate headers with
+	// each delivery of an event captured in a trace (Caddy's tracing
+	// handler before webhooks_capture), so a receiver that traces joins
+	// it; false keeps them off (the delivery's span is still recorded).
+	// Default: true.
+	TraceContext *bool `json:"trace_context,omitempty"`
+
+	// EgressProxy is the forward proxy of this hook's deliveries (an http,
+	// https or socks5 URL, as the app's egress_proxy), or "off" to send
+	// them straight to the receiver. Placeholders are resolved. Default:
+	// the app's egress_proxy (or the environment's).
+	EgressProxy string `json:"egress_proxy,omitempty"`
+
+	// ClientCert and ClientKey are PEM files of the client certificate
+	// the hook presents to a receiver that requires one (mutual TLS); both
+	// or neither. Placeholders are resolved. Default: none.
+	ClientCert string `json:"client_cert,omitempty"`
+	ClientKey  string `json:"client_key,omitempty"`
+
+	// CA is a PEM file of the CA certificates that verify the receiver's
+	// certificate instead of the system's roots (a receiver with a private
+	// CA). Placeholders are resolved. Default: the system's roots.
+	CA string `json:"ca,omitempty"`
 }
 
 // configHookIDBase keeps configured hook IDs apart from API-assigned ones
@@ -134,6 +158,7 @@ func (c *HookConfig) build(repl *caddy.Replacer, network *delivery.NetworkPolicy
 		Signing:               gitlab.SigningTokens{Current: repl.ReplaceKnown(c.SigningToken, "")},
 		CustomWebhookTemplate: c.CustomWebhookTemplate,
 		EnableSSLVerification: c.EnableSSLVerification == nil || *c.EnableSSLVerification,
+		NoTraceContext:        c.TraceContext != nil && !*c.TraceContext,
 		ReadOnly:              true,
 		Ordered:               c.Ordered,
 	}
@@ -148,7 +173,7 @@ func (c *HookConfig) build(repl *caddy.Replacer, network *delivery.NetworkPolicy
 	}
 	for _, e := range events {
 		t, ok := gitlab.ParseTrigger(e)
-		if !ok {
+		if !ok || t.ChatOnly() {
 			return nil, fmt.Errorf("unknown event %q", e)
 		}
 		if t.GroupOnly() && h.Group == "" {
@@ -172,6 +197,10 @@ func (c *HookConfig) build(repl *caddy.Replacer, network *delivery.NetworkPolicy
 		}
 		h.AutoDisable = &a
 	}
+	h.EgressProxy = repl.ReplaceKnown(c.EgressProxy, "")
+	if h.TLS, err = c.clientTLS(repl); err != nil {
+		return nil, err
+	}
 	if err := h.Validate(); err != nil {
 		return nil, err
 	}
@@ -183,6 +212,29 @@ func (c *HookConfig) build(repl *caddy.Replacer, network *delivery.NetworkPolicy
 		return nil, fmt.Errorf("url %s: %s", h.MaskedURL(), hooklog.MaskSecrets(h, err.Error()))
 	}
 	return h, nil
+}
+
+// clientTLS reads the hook's client_cert, client_key and ca files.
+func (c *HookConfig) clientTLS(repl *caddy.Replacer) (*webhook.ClientTLS, error) {
+	t := &webhook.ClientTLS{}
+	for _, f := range []struct {
+		option, path string
+		dst          *string
+	}{{"client_cert", c.ClientCert, &t.Cert}, {"client_key", c.ClientKey, &t.Key}, {"ca", c.CA, &t.CA}} {
+		path := repl.ReplaceKnown(f.path, "")
+		if path == "" {
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.option, err)
+		}
+		*f.dst = string(b)
+	}
+	if t.IsZero() {
+		return nil, nil
+	}
+	return t, nil
 }
 
 func resolveAll(m map[string]string, repl *caddy.Replacer) map[string]string {

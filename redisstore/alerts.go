@@ -104,35 +104,3 @@ func (a *Alerts) Gate(ctx context.Context, name string, interval time.Duration) 
 	}
 	return ok, nil
 }
-
-// oldestScan is how many entries of each ready stream OldestReady reads.
-const oldestScan = 16
-
-// OldestReady returns how long the oldest delivery waiting for its first
-// attempt has waited since its event was captured (0 when none waits):
-// among the first entries of each shard's ready stream, the oldest. A
-// delivery put back in the schedule (its hook at its cap, disabled for a
-// while) and moved back keeps its capture time, so it counts as waiting
-// from then; retries do not count.
-func (a *Alerts) OldestReady(ctx context.Context, now time.Time) (time.Duration, error) {
-	n := a.readShards()
-	cmds := make([]*redis.XMessageSliceCmd, n)
-	_, err := a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i := range cmds {
-			cmds[i] = p.XRangeN(ctx, a.keys.Ready(i), "-", "+", oldestScan)
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("reading the oldest ready deliveries: %w", err)
-	}
-	var oldest time.Duration
-	for _, c := range cmds {
-		for _, m := range c.Val() {
-			if d, err := DecodeDelivery(fields(m.Values).str("d")); err == nil && d.Attempt == 1 {
-				oldest = max(oldest, now.Sub(d.At))
-			}
-		}
-	}
-	return oldest, nil
-}

@@ -10,13 +10,15 @@ import (
 )
 
 // batcher coalesces the commands of concurrent callers into pipelines: while
-// one pipeline is in flight, the next callers queue, and they all go in the
+// a pipeline is in flight, the next callers queue, and they all go in the
 // next one. Under load many calls share a round trip (and its two syscalls
-// on each side); alone, a call goes at once. This is what keeps the capture
-// XADD and a delivery's admit/settle scripts from costing a round trip each.
+// on each side); alone, a call goes at once, on the caller's own
+// goroutine: a caller that finds fewer than batchFlushers pipelines in
+// flight sends the queue itself, so a call at a trickle costs no hand-off
+// to another goroutine and back. This is what keeps the capture XADD and
+// a delivery's admit/settle scripts from costing a round trip each.
 type batcher struct {
 	rdb redis.UniversalClient
-	ops chan *batchOp
 	// max bounds the calls per pipeline.
 	max int
 	// tail, when set, is queued after every pipeline's calls, on the same
@@ -25,9 +27,11 @@ type batcher struct {
 	// timeout bounds one pipeline's I/O.
 	timeout time.Duration
 
-	stop    chan struct{}
-	stopped chan struct{} // closed once no flusher runs
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	queue    []*batchOp // calls waiting for a pipeline
+	flushing int        // senders at work, at most batchFlushers
+	closed   bool
+	senders  sync.WaitGroup
 	// ctx ends on close, so a pipeline stuck on an unreachable Redis does
 	// not hold up shutdown (and a config reload with it).
 	ctx    context.Context
@@ -42,6 +46,7 @@ type batchOp struct {
 	queue func(p redis.Pipeliner, eval bool)
 	cmds  []redis.Cmder // what queue added last
 	tail  redis.Cmder   // the batcher's tail command of this op's pipeline
+	err   error         // errBatcherClosed: the batcher closed before it was sent
 	done  chan struct{}
 }
 
@@ -50,73 +55,79 @@ type batchOp struct {
 const batchFlushers = 2
 
 func newBatcher(rdb redis.UniversalClient, max int, timeout time.Duration) *batcher {
-	b := &batcher{rdb: rdb, ops: make(chan *batchOp, 4*max), max: max, timeout: timeout,
-		stop: make(chan struct{}), stopped: make(chan struct{})}
+	b := &batcher{rdb: rdb, max: max, timeout: timeout}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.wg.Add(batchFlushers)
-	for range batchFlushers {
-		go b.loop()
-	}
 	return b
 }
 
 // errBatcherClosed is returned to calls made after close.
 var errBatcherClosed = errors.New("redis store is closed")
 
-// do queues an op and waits until its pipeline returned. The op's commands
-// carry their own results and errors. If ctx ends first, do returns its
-// error; the commands may still run.
+// do queues an op and waits until its pipeline returned: as the sender
+// itself when fewer than batchFlushers pipelines are in flight. The op's
+// commands carry their own results and errors. If ctx ends first, do
+// returns its error; the commands may still run.
 func (b *batcher) do(ctx context.Context, queue func(p redis.Pipeliner, eval bool)) (*batchOp, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // given up already: not sent
+	}
 	op := &batchOp{ctx: ctx, queue: queue, done: make(chan struct{})}
-	select {
-	case b.ops <- op:
-	case <-b.stop:
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
 		return nil, errBatcherClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	}
+	b.queue = append(b.queue, op)
+	send := b.flushing < batchFlushers
+	if send {
+		b.flushing++
+		b.senders.Add(1)
+	}
+	b.mu.Unlock()
+	if send {
+		b.send(op)
 	}
 	select {
 	case <-op.done:
-		if len(op.cmds) == 0 && ctx.Err() != nil {
+		switch {
+		case op.err != nil:
+			return nil, op.err
+		case len(op.cmds) == 0 && ctx.Err() != nil:
 			return nil, ctx.Err() // given up before its pipeline: not sent
 		}
 		return op, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	case <-b.stopped:
-		select {
-		case <-op.done:
-			return op, nil
-		default:
-			return nil, errBatcherClosed // queued after the flushers left
-		}
 	}
 }
 
-func (b *batcher) loop() {
-	defer b.wg.Done()
-	batch := make([]*batchOp, 0, b.max)
+// send flushes the queue, a pipeline of at most max calls at a time, until
+// own (the sender's call) is done; calls queued by then are left to a new
+// sender goroutine, so that no caller waits long for others' calls.
+func (b *batcher) send(own *batchOp) {
 	for {
-		select {
-		case <-b.stop:
+		b.mu.Lock()
+		if len(b.queue) == 0 || b.closed {
+			b.flushing--
+			b.mu.Unlock()
+			b.senders.Done()
 			return
-		case op := <-b.ops:
-			batch = append(batch[:0], op)
 		}
-	more:
-		for len(batch) < b.max {
-			select {
-			case op := <-b.ops:
-				batch = append(batch, op)
-			default:
-				break more
-			}
+		if own != nil && isDone(own) {
+			// Ours went: a goroutine of its own sends the rest.
+			b.mu.Unlock()
+			go b.send(nil)
+			return
 		}
+		n := min(len(b.queue), b.max)
+		batch := make([]*batchOp, n)
+		copy(batch, b.queue)
+		b.queue = append(b.queue[:0], b.queue[n:]...)
+		b.mu.Unlock()
 		b.flush(batch)
 		for _, op := range batch {
 			close(op.done)
 		}
-		clear(batch)
 	}
 }
 
@@ -159,21 +170,36 @@ func latestDeadline(batch []*batchOp) (time.Time, bool) {
 	return last, true
 }
 
-// close aborts the pipelines in flight and stops the flushers; calls still
+func isDone(op *batchOp) bool {
+	select {
+	case <-op.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// close aborts the pipelines in flight and stops the senders; calls still
 // queued get errBatcherClosed.
 func (b *batcher) close() {
 	b.shut()
 	b.wait()
 }
 
-// shut ends the pipelines in flight and refuses new calls.
+// shut ends the pipelines in flight and refuses new calls; the calls still
+// queued get errBatcherClosed.
 func (b *batcher) shut() {
 	b.cancel()
-	close(b.stop)
+	b.mu.Lock()
+	b.closed = true
+	queued := b.queue
+	b.queue = nil
+	b.mu.Unlock()
+	for _, op := range queued {
+		op.err = errBatcherClosed
+		close(op.done)
+	}
 }
 
-// wait returns once the flushers have left.
-func (b *batcher) wait() {
-	b.wg.Wait()
-	close(b.stopped)
-}
+// wait returns once the senders have left.
+func (b *batcher) wait() { b.senders.Wait() }

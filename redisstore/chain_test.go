@@ -59,7 +59,7 @@ func queueChecks(ctx context.Context, s *Store, checks []chainCheck) ([]Fanned, 
 // verdicts fans queued checks out at a given time, in one call (one round
 // trip), and returns the chain's verdict on each hook of each.
 func verdicts(ctx context.Context, s *Store, evs []Fanned, window time.Duration, maxHooks int, at time.Time) ([][]ChainVerdict, error) {
-	if err := s.Queue().fanOut(ctx, evs, chainRule{window: window, maxHooks: maxHooks}, HandOff{}, at); err != nil {
+	if err := s.Queue().fanOut(ctx, evs, ChainRule{Window: window, MaxHooks: maxHooks}, HandOff{}, at); err != nil {
 		return nil, err
 	}
 	out := make([][]ChainVerdict, len(evs))

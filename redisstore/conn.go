@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,6 +56,9 @@ type Options struct {
 type conn struct {
 	keys   Keys
 	shards int
+	// cluster is set for a Redis Cluster: a script's keys must then share
+	// one slot.
+	cluster bool
 	// seen is the most shards any process of the namespace has written to
 	// (Queue.NoteShards): after `shards` is lowered, the shards beyond it
 	// are still read until they are empty.
@@ -68,6 +72,17 @@ type conn struct {
 	// events coalesces concurrent captures' XADDs (and their WAIT);
 	// work coalesces the delivery workers' admit, settle and defer calls.
 	events, work *batcher
+
+	// stopReads closes blk once: blocked reads end at once.
+	stopReads sync.Once
+	blkErr    error
+}
+
+// endReads closes the blocking client: reads blocked in Redis end at once,
+// with an error, and later ones fail.
+func (c *conn) endReads() error {
+	c.stopReads.Do(func() { c.blkErr = c.blk.Close() })
+	return c.blkErr
 }
 
 // newConn builds the connection of Options. It does not dial: connections open on first use, so it
@@ -94,7 +109,7 @@ func newConn(o Options) (*conn, error) {
 	if o.Shards > MaxShards || o.Shards < 0 {
 		return nil, fmt.Errorf("shards must be between 1 and %d, got %d", MaxShards, o.Shards)
 	}
-	c := &conn{keys: Keys{Namespace: o.Namespace}, shards: max(o.Shards, 1), rdb: rdb, blk: blk,
+	c := &conn{keys: Keys{Namespace: o.Namespace}, shards: max(o.Shards, 1), cluster: o.Mode == ModeCluster, rdb: rdb, blk: blk,
 		replicaAcks: o.ReplicaAcks, replicaTimeout: o.ReplicaTimeout}
 	c.events = newBatcher(rdb, batchMax, batchTimeout+o.ReplicaTimeout)
 	if o.ReplicaAcks > 0 {
@@ -228,7 +243,7 @@ func (c *conn) close() error {
 	c.work.shut()
 	done := make(chan error, 1)
 	go func() {
-		err := errors.Join(c.blk.Close(), c.rdb.Close())
+		err := errors.Join(c.endReads(), c.rdb.Close())
 		c.events.wait()
 		c.work.wait()
 		done <- err

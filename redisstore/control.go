@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -40,6 +41,68 @@ func (c *Control) QueueDepths(ctx context.Context) (Depths, error) {
 		d.Dead += c[3].Val()
 	}
 	return d, nil
+}
+
+// Snapshot is what the monitor watches, read in one round trip.
+type Snapshot struct {
+	Paused bool
+	Depths Depths
+	// DisabledHooks counts the hooks disabled now, temporarily or until
+	// re-enabled, across all processes.
+	DisabledHooks int64
+	// OldestReady is how long the oldest delivery waiting for its first
+	// attempt has waited since its event was captured (0: none waits),
+	// among the first entries of each shard's ready stream. A delivery put
+	// back in the schedule (its hook at its cap, disabled for a while) and
+	// moved back keeps its capture time; retries do not count.
+	OldestReady time.Duration
+}
+
+// oldestScan is how many entries of each ready stream Snapshot reads for
+// OldestReady.
+const oldestScan = 16
+
+// Snapshot reads the pause flag, the queue depths of every shard and the
+// number of hooks disabled at now and the age of the oldest ready
+// delivery, in one pipeline.
+func (c *Control) Snapshot(ctx context.Context, now time.Time) (Snapshot, error) {
+	var paused *redis.StringCmd
+	depths := make([][4]*redis.IntCmd, c.readShards())
+	disabled := make([]*redis.IntCmd, HookSlots)
+	heads := make([]*redis.XMessageSliceCmd, len(depths))
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		paused = p.Get(ctx, c.keys.Paused())
+		for i := range depths {
+			depths[i] = [4]*redis.IntCmd{p.XLen(ctx, c.keys.Events(i)), p.XLen(ctx, c.keys.Ready(i)),
+				p.ZCard(ctx, c.keys.Schedule(i)), p.XLen(ctx, c.keys.Dead(i))}
+			heads[i] = p.XRangeN(ctx, c.keys.Ready(i), "-", "+", oldestScan)
+		}
+		for j := range disabled {
+			disabled[j] = p.ZCount(ctx, c.keys.Disabled(j), strconv.FormatInt(now.UnixMilli()+1, 10), "+inf")
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Snapshot{}, fmt.Errorf("reading the queues' state: %w", err)
+	}
+	s := Snapshot{Paused: paused.Val() == "1"}
+	for _, d := range depths {
+		s.Depths.Events += d[0].Val()
+		s.Depths.Ready += d[1].Val()
+		s.Depths.Scheduled += d[2].Val()
+		s.Depths.Dead += d[3].Val()
+	}
+	for _, d := range disabled {
+		s.DisabledHooks += d.Val()
+	}
+	for _, h := range heads {
+		for _, m := range h.Val() {
+			if d, err := DecodeDelivery(fields(m.Values).str("d")); err == nil && d.Attempt == 1 {
+				s.OldestReady = max(s.OldestReady, now.Sub(d.At))
+			}
+		}
+	}
+	return s, nil
 }
 
 // Paused reads the operator pause shared by every process.

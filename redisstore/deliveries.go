@@ -131,6 +131,9 @@ func (q *Queue) Defer(ctx context.Context, m *DeliveryMsg, due time.Time) (bool,
 	if err != nil {
 		return false, fmt.Errorf("deferring delivery %s of hook %d: %w", m.StreamID, m.Delivery.HookID, err)
 	}
+	if n == 1 {
+		q.noteScheduled()
+	}
 	return n == 1, nil
 }
 

@@ -35,10 +35,18 @@ type DeliveryMsg struct {
 // eventValues is an event's entry: its metadata; the body is in its
 // payload key.
 func eventValues(e *webhook.Event) []any {
-	return []any{
+	v := []any{
 		"id", e.ID, "trigger", e.Trigger, "project", e.Project, "ns", e.Namespace,
 		"ref", e.Ref, "chain", e.Chain, "at", e.At.UnixMilli(),
 	}
+	// The trace context only when there is one: most events have none.
+	if e.Trace.Parent != "" {
+		v = append(v, "tp", e.Trace.Parent)
+		if e.Trace.State != "" {
+			v = append(v, "ts", e.Trace.State)
+		}
+	}
+	return v
 }
 
 // decodeEvent reads an events entry. Entries of the layout before shards
@@ -49,7 +57,7 @@ func decodeEvent(shard int, m redis.XMessage) EventMsg {
 	msg := EventMsg{Shard: shard, StreamID: m.ID, Event: webhook.Event{
 		ID: v.str("id"), Trigger: v.str("trigger"), Project: v.str("project"),
 		Namespace: v.str("ns"), Ref: v.str("ref"), Chain: v.str("chain"),
-		At: time.UnixMilli(at),
+		At: time.UnixMilli(at), Trace: webhook.TraceContext{Parent: v.str("tp"), State: v.str("ts")},
 	}}
 	if b, ok := m.Values["body"].(string); ok {
 		msg.Event.Body = []byte(b)
@@ -68,9 +76,11 @@ func decodeEvent(shard int, m redis.XMessage) EventMsg {
 
 // EncodeDelivery returns the delivery's stored form: a JSON object written
 // by hand, because encoding/json would re-validate and compact the body
-// (already valid JSON) on every encode. A delivery of the event's shared
-// payload ends with "p":1 and carries no body; any other ends with its
-// body.
+// (already valid JSON) on every encode. The event's trace context follows
+// "at" only when there is one ("tp", then "ts" if not empty), then "r":1
+// when the body is a rendered template (a replay). A delivery
+// of the event's shared payload ends with "p":1 and carries no body; any
+// other ends with its body.
 func EncodeDelivery(d *webhook.Delivery) string {
 	body := []byte(d.Body)
 	if len(body) == 0 {
@@ -79,7 +89,28 @@ func EncodeDelivery(d *webhook.Delivery) string {
 	if d.Shared {
 		body = nil
 	}
-	b := make([]byte, 0, len(body)+len(d.EventID)+len(d.Trigger)+len(d.Chain)+96)
+	b := appendDeliveryHead(make([]byte, 0, len(body)+len(d.EventID)+len(d.Trigger)+len(d.Chain)+len(d.Trace.Parent)+
+		len(d.Trace.State)+112), d)
+	if d.Shared {
+		return string(append(b, sharedTail...))
+	}
+	b = append(b, bodyKey...)
+	b = append(b, body...)
+	b = append(b, '}')
+	return string(b)
+}
+
+// deliveryHead is a delivery's stored form without its end: the end says
+// whether the body is the shared payload (sharedTail) or its own (bodyKey,
+// the body, '}'), which lua/capture.lua and lua/fan_out.lua decide.
+func deliveryHead(d *webhook.Delivery) string {
+	return string(appendDeliveryHead(make([]byte, 0, len(d.EventID)+len(d.Trigger)+len(d.Chain)+len(d.Trace.Parent)+
+		len(d.Trace.State)+112), d))
+}
+
+// appendDeliveryHead appends the members of a delivery's stored form
+// before its body.
+func appendDeliveryHead(b []byte, d *webhook.Delivery) []byte {
 	b = append(b, `{"ev":`...)
 	b = appendJSONString(b, d.EventID)
 	b = append(b, `,"hook":`...)
@@ -92,17 +123,25 @@ func EncodeDelivery(d *webhook.Delivery) string {
 	b = strconv.AppendInt(b, int64(d.Attempt), 10)
 	b = append(b, `,"at":`...)
 	b = strconv.AppendInt(b, d.At.UnixMilli(), 10)
-	if d.Shared {
-		return string(append(b, sharedTail...))
+	if d.Trace.Parent != "" {
+		b = append(b, traceParentKey...)
+		b = appendJSONString(b, d.Trace.Parent)
+		if d.Trace.State != "" {
+			b = append(b, traceStateKey...)
+			b = appendJSONString(b, d.Trace.State)
+		}
 	}
 	if d.Rendered {
 		b = append(b, renderedMember...)
 	}
-	b = append(b, bodyKey...)
-	b = append(b, body...)
-	b = append(b, '}')
-	return string(b)
+	return b
 }
+
+// The optional members of the trace context, between "at" and the tail.
+const (
+	traceParentKey = `,"tp":`
+	traceStateKey  = `,"ts":`
+)
 
 // sharedTail ends the stored form of a delivery of the shared payload.
 const sharedTail = `,"p":1}`
@@ -131,7 +170,9 @@ func appendJSONString(b []byte, s string) []byte {
 // member by member (ownForm), without scanning the body, which was
 // validated at capture; anything else (such as the earlier layout, with
 // the body before "att", or a string with escapes) goes through
-// encoding/json.
+// encoding/json. Documents written before deliveries carried a trace
+// context have none; a version before that reads a document with one
+// through encoding/json, which skips "tp" and "ts".
 func DecodeDelivery(s string) (webhook.Delivery, error) {
 	out, ok := ownForm(s)
 	if !ok {
@@ -146,7 +187,8 @@ func DecodeDelivery(s string) (webhook.Delivery, error) {
 			return webhook.Delivery{}, fmt.Errorf("decoding delivery: %w", err)
 		}
 		out = webhook.Delivery{EventID: d.EventID, HookID: d.HookID, Trigger: d.Trigger, Chain: d.Chain,
-			At: time.UnixMilli(d.AtMs), Body: d.Body, Attempt: d.Attempt, Shared: d.Shared == 1, Rendered: d.Render == 1}
+			At: time.UnixMilli(d.AtMs), Body: d.Body, Attempt: d.Attempt, Shared: d.Shared == 1, Rendered: d.Render == 1,
+			Trace: webhook.TraceContext{Parent: d.TraceParent, State: d.TraceState}}
 	}
 	if out.EventID == "" || out.HookID == 0 {
 		return out, fmt.Errorf("decoding delivery: missing event or hook")
@@ -179,6 +221,16 @@ func ownForm(s string) (d webhook.Delivery, ok bool) {
 		return d, false
 	}
 	d.Attempt, d.At = int(att), time.UnixMilli(at)
+	if strings.HasPrefix(rest, traceParentKey) {
+		if d.Trace.Parent, rest, ok = cutMember(rest, traceParentKey, cutPlainString); !ok {
+			return d, false
+		}
+		if strings.HasPrefix(rest, traceStateKey) {
+			if d.Trace.State, rest, ok = cutMember(rest, traceStateKey, cutPlainString); !ok {
+				return d, false
+			}
+		}
+	}
 	rest, d.Rendered = strings.CutPrefix(rest, renderedMember)
 	switch {
 	case rest == sharedTail:
@@ -241,6 +293,9 @@ type storedDelivery struct {
 	AtMs    int64           `json:"at"`
 	Shared  int             `json:"p"`
 	Render  int             `json:"r"`
+	// TraceParent and TraceState are the trace context (optional).
+	TraceParent string `json:"tp"`
+	TraceState  string `json:"ts"`
 }
 
 func decodeDelivery(shard int, m redis.XMessage) DeliveryMsg {

@@ -52,19 +52,12 @@ type HandOff struct {
 // event, its chain and its deliveries share a shard. It takes one round
 // trip, and sets each event's Verdicts and Already, and Taken when ho asks
 // for deliveries.
-func (q *Queue) FanOut(ctx context.Context, evs []Fanned, window time.Duration, maxHooks int, ho HandOff) error {
-	return q.fanOut(ctx, evs, chainRule{window: window, maxHooks: maxHooks}, ho, time.Now())
-}
-
-// chainRule is the recursion guard's rule: how long a chain remembers its
-// hooks, and how many it may trigger.
-type chainRule struct {
-	window   time.Duration
-	maxHooks int
+func (q *Queue) FanOut(ctx context.Context, evs []Fanned, rule ChainRule, ho HandOff) error {
+	return q.fanOut(ctx, evs, rule, ho, time.Now())
 }
 
 // fanOut is FanOut at a given time.
-func (q *Queue) fanOut(ctx context.Context, evs []Fanned, rule chainRule, ho HandOff, now time.Time) error {
+func (q *Queue) fanOut(ctx context.Context, evs []Fanned, rule ChainRule, ho HandOff, now time.Time) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -79,21 +72,15 @@ func (q *Queue) fanOut(ctx context.Context, evs []Fanned, rule chainRule, ho Han
 		own, root, over, field := q.chainTarget(f.Shard, f.Chain)
 		args := make([]any, 0, 29+f.Checked+2*len(f.Deliveries))
 		args = append(args, "group", GroupFanout, "entry", f.StreamID, "event", f.EventID,
-			"prefix", q.keys.PayloadPrefix(f.Shard), "now", now.UnixMilli(), "window", rule.window.Milliseconds(),
-			"max_hooks", rule.maxHooks, "chain", f.Chain, "field", field, "take", takes[i],
+			"prefix", q.keys.PayloadPrefix(f.Shard), "now", now.UnixMilli(), "window", rule.Window.Milliseconds(),
+			"max_hooks", rule.MaxHooks, "chain", f.Chain, "field", field, "take", takes[i],
 			"deliver_group", GroupDeliver, "consumer", ho.Consumer, "checked", f.Checked, "at", f.At.UnixMilli(), "|")
 		for j := range f.Checked {
 			args = append(args, f.Deliveries[j].HookID)
 		}
 		for j := range f.Deliveries {
-			shared := ""
-			switch {
-			case f.Deliveries[j].Shared && j < len(f.Ordered) && f.Ordered[j]:
-				shared = "o"
-			case f.Deliveries[j].Shared:
-				shared = "1"
-			}
-			args = append(args, shared, EncodeDelivery(&f.Deliveries[j]))
+			kind, doc := deliveryArg(&f.Deliveries[j], j < len(f.Ordered) && f.Ordered[j])
+			args = append(args, kind, doc)
 		}
 		keys := []string{q.keys.Events(f.Shard), q.keys.Ready(f.Shard), q.keys.Refs(f.Shard), own, root, over,
 			q.keys.OrderedInbox(f.Shard)}

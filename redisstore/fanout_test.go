@@ -32,7 +32,7 @@ func fanOutOne(t *testing.T, s *Store, ev *webhook.Event, hooks ...int64) Fanned
 	f.Deliveries = append(f.Deliveries, webhook.Delivery{EventID: ev.ID, HookID: 99, Trigger: "push",
 		Chain: ev.Chain, At: ev.At, Attempt: 1, Body: []byte(`{"text":"chat"}`)})
 	fs := []Fanned{f}
-	if err := s.Queue().FanOut(ctx, fs, 30*time.Minute, 100, HandOff{}); err != nil {
+	if err := s.Queue().FanOut(ctx, fs, ChainRule{Window: 30 * time.Minute, MaxHooks: 100}, HandOff{}); err != nil {
 		t.Fatal(err)
 	}
 	return fs[0]
@@ -61,8 +61,9 @@ func queuedHooks(t *testing.T, s *Store, id string) []int64 {
 // TestFanOutRunsTheRecursionGuard: the fan-out script queues only the
 // deliveries the event's chain allows (a hook the chain already triggered
 // through another event is refused; chat messages are not checked), and
-// the shared payload is held by exactly the deliveries queued: an event
-// whose every hook is refused leaves no payload behind.
+// the shared payload is held by exactly the deliveries queued (a lone one
+// carries it inline, and nothing is stored): an event whose every hook is
+// refused leaves no payload behind.
 func TestFanOutRunsTheRecursionGuard(t *testing.T) {
 	s := newLogStore(t)
 	ctx := context.Background()
@@ -102,8 +103,8 @@ func TestFanOutRunsTheRecursionGuard(t *testing.T) {
 	if got := queuedHooks(t, s, second.ID); !slices.Equal(got, []int64{3, 99}) {
 		t.Errorf("second event queued hooks %v, want [3 99]", got)
 	}
-	if n, ok := refs(second.ID); n != 1 || !ok {
-		t.Errorf("second event's payload: %d references (stored %v), want 1", n, ok)
+	if n, ok := refs(second.ID); n != 0 || ok {
+		t.Errorf("second event's payload: %d references (stored %v), want none: its lone delivery carries it", n, ok)
 	}
 
 	third := event(first.Chain)
@@ -134,7 +135,7 @@ func TestFanOutOfASettledEventQueuesNothing(t *testing.T) {
 	f := fanOutOne(t, s, ev, 1)
 	again := []Fanned{{Shard: 0, StreamID: f.StreamID, EventID: ev.ID, Chain: ev.Chain, Checked: 1,
 		Deliveries: f.Deliveries[:1]}}
-	if err := s.Queue().FanOut(ctx, again, 30*time.Minute, 100, HandOff{}); err != nil {
+	if err := s.Queue().FanOut(ctx, again, ChainRule{Window: 30 * time.Minute, MaxHooks: 100}, HandOff{}); err != nil {
 		t.Fatal(err)
 	}
 	if !again[0].Already || len(again[0].Verdicts) != 0 {
@@ -176,7 +177,7 @@ func TestFanOutHandsDeliveriesToIdleWorkers(t *testing.T) {
 				Chain: ev.Chain, At: ev.At, Attempt: 1, Shared: true})
 		}
 		fs := []Fanned{f}
-		if err := s.Queue().FanOut(ctx, fs, 30*time.Minute, 100, ho); err != nil {
+		if err := s.Queue().FanOut(ctx, fs, ChainRule{Window: 30 * time.Minute, MaxHooks: 100}, ho); err != nil {
 			t.Fatal(err)
 		}
 		return fs[0]

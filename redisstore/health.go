@@ -187,34 +187,26 @@ func (h *Health) DisabledUntil(ctx context.Context, now time.Time) (map[int64]ti
 	return out, nil
 }
 
-// DisabledHooks counts the hooks disabled now (temporarily or until
-// re-enabled), across all processes.
-func (h *Health) DisabledHooks(ctx context.Context, now time.Time) (int64, error) {
-	cmds := make([]*redis.IntCmd, HookSlots)
-	_, err := h.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for j := range cmds {
-			cmds[j] = p.ZCount(ctx, h.keys.Disabled(j), strconv.FormatInt(now.UnixMilli()+1, 10), "+inf")
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("counting disabled hooks: %w", err)
-	}
-	var n int64
-	for _, c := range cmds {
-		n += c.Val()
-	}
-	return n, nil
-}
-
 // queueRecordHealth queues lua/record_health.lua for an attempt of hook
 // hookID: the health side of Queue.Settle.
 func queueRecordHealth(ctx context.Context, p redis.Pipeliner, eval bool, k Keys, hookID int64, o Outcome,
 	pol HealthPolicy) *redis.Cmd {
-	result := "fail"
-	if o.Success {
-		result = "ok"
-	}
-	args := append([]any{o.At.UnixMilli(), result, o.Class, o.Status, hookID}, pol.healthArgs()...)
+	args := append([]any{o.At.UnixMilli(), result(o), o.Class, o.Status, hookID}, pol.healthArgs()...)
 	return recordHealthScript.queue(ctx, p, eval, []string{k.Health(hookID), k.DisabledOf(hookID)}, args...)
+}
+
+// healthArgs are the named arguments of the health in
+// lua/settle_health.lua.
+func healthArgs(hookID int64, o Outcome, pol HealthPolicy) []any {
+	p := pol.healthArgs()
+	return []any{"result", result(o), "class", o.Class, "threshold", p[0], "base", p[1], "max", p[2],
+		"mode", p[3], "after", p[4], "health_status", o.Status, "health_hook", hookID}
+}
+
+// result is an attempt's result as the health scripts take it.
+func result(o Outcome) string {
+	if o.Success {
+		return "ok"
+	}
+	return "fail"
 }

@@ -16,7 +16,8 @@ import (
 // without a key, a URL with nothing to mask is kept in URL alone. Hooks
 // stored before URLs were sealed have the URL in clear in URL, and still
 // load. Token and the values of URLVariables and CustomHeaders are sealed
-// too.
+// too, and so are the egress proxy (as the URL is) and the client key;
+// the client certificate and CAs are public.
 type storedHook struct {
 	Kind                   webhook.Kind      `json:"kind"`
 	Path                   string            `json:"path"`
@@ -39,6 +40,12 @@ type storedHook struct {
 	Ordered                bool              `json:"ordered,omitempty"`
 	RetrySchedule          []time.Duration   `json:"retry_schedule,omitempty"`
 	AutoDisable            string            `json:"auto_disable,omitempty"`
+	NoTraceContext         bool              `json:"no_trace_context,omitempty"`
+	EgressProxy            string            `json:"egress_proxy,omitempty"`
+	EgressProxySealed      string            `json:"egress_proxy_sealed,omitempty"`
+	ClientCert             string            `json:"client_cert,omitempty"`
+	ClientKey              string            `json:"client_key,omitempty"`
+	CA                     string            `json:"ca,omitempty"`
 	CreatedAt              time.Time         `json:"created_at"`
 }
 
@@ -54,8 +61,9 @@ func (h *Hooks) encode(r *webhook.HookRecord) (string, error) {
 		Kind: r.Kind, Path: r.Path, NamespaceID: r.NamespaceID, Name: r.Name, Description: r.Description,
 		URL: gitlab.MaskURL(r.URL), Triggers: r.Triggers, BranchFilterStrategy: r.BranchFilterStrategy,
 		PushEventsBranchFilter: r.PushEventsBranchFilter, EnableSSLVerification: r.EnableSSLVerification,
-		CustomWebhookTemplate: r.CustomWebhookTemplate, Ordered: r.Ordered, RetrySchedule: r.RetrySchedule,
-		CreatedAt: r.CreatedAt.UTC(),
+		CustomWebhookTemplate: r.CustomWebhookTemplate, NoTraceContext: r.NoTraceContext, CreatedAt: r.CreatedAt.UTC(),
+		EgressProxy: gitlab.MaskURL(r.EgressProxy), ClientCert: r.ClientCert, CA: r.CA,
+		Ordered: r.Ordered, RetrySchedule: r.RetrySchedule,
 	}
 	if r.AutoDisable != nil {
 		st.AutoDisable = r.AutoDisable.String()
@@ -75,6 +83,9 @@ func (h *Hooks) encode(r *webhook.HookRecord) (string, error) {
 		}
 	}
 	if err := h.sealSigning(r, &st); err != nil {
+		return "", err
+	}
+	if err := h.sealEgress(r, &st); err != nil {
 		return "", err
 	}
 	if st.URLVariables, err = h.sealMap(r.ID, "url_variable", r.URLVariables); err != nil {
@@ -125,7 +136,9 @@ func (h *Hooks) decode(id int64, raw string) (*webhook.HookRecord, error) {
 		Description: st.Description, URL: st.URL, Triggers: st.Triggers,
 		BranchFilterStrategy: st.BranchFilterStrategy, PushEventsBranchFilter: st.PushEventsBranchFilter,
 		EnableSSLVerification: st.EnableSSLVerification, CustomWebhookTemplate: st.CustomWebhookTemplate,
-		Ordered: st.Ordered, RetrySchedule: st.RetrySchedule, CreatedAt: st.CreatedAt,
+		NoTraceContext: st.NoTraceContext, CreatedAt: st.CreatedAt,
+		EgressProxy: st.EgressProxy, ClientCert: st.ClientCert, CA: st.CA,
+		Ordered: st.Ordered, RetrySchedule: st.RetrySchedule,
 	}
 	if st.AutoDisable != "" {
 		a, err := webhook.ParseAutoDisable(st.AutoDisable)
@@ -146,6 +159,9 @@ func (h *Hooks) decode(id int64, raw string) (*webhook.HookRecord, error) {
 		}
 	}
 	if r.Signing, err = h.openSigning(id, &st); err != nil {
+		return nil, err
+	}
+	if err := h.openEgress(id, &st, r); err != nil {
 		return nil, err
 	}
 	if r.URLVariables, err = h.openMap(id, "url_variable", st.URLVariables); err != nil {
@@ -193,4 +209,40 @@ func (h *Hooks) openSigning(id int64, st *storedHook) (gitlab.SigningTokens, err
 		}
 	}
 	return s, nil
+}
+
+// sealEgress seals a hook's egress proxy (as the URL: the masked form
+// stays in clear) and its client key into st.
+func (h *Hooks) sealEgress(r *webhook.HookRecord, st *storedHook) error {
+	var err error
+	switch {
+	case r.EgressProxy != "" && h.box != nil:
+		if st.EgressProxySealed, err = h.box.Seal(r.EgressProxy, sealContext(r.ID, "egress_proxy", "")); err != nil {
+			return fmt.Errorf("sealing the egress proxy of hook %d: %w", r.ID, err)
+		}
+	case st.EgressProxy != r.EgressProxy:
+		return fmt.Errorf("storing the egress proxy of hook %d: %w", r.ID, secret.ErrNoKey)
+	}
+	if r.ClientKey != "" {
+		if st.ClientKey, err = h.box.Seal(r.ClientKey, sealContext(r.ID, "client_key", "")); err != nil {
+			return fmt.Errorf("sealing the client key of hook %d: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
+// openEgress opens what sealEgress sealed into r.
+func (h *Hooks) openEgress(id int64, st *storedHook, r *webhook.HookRecord) error {
+	var err error
+	if st.EgressProxySealed != "" {
+		if r.EgressProxy, err = h.box.Open(st.EgressProxySealed, sealContext(id, "egress_proxy", "")); err != nil {
+			return fmt.Errorf("opening the egress proxy of hook %d: %w", id, err)
+		}
+	}
+	if st.ClientKey != "" {
+		if r.ClientKey, err = h.box.Open(st.ClientKey, sealContext(id, "client_key", "")); err != nil {
+			return fmt.Errorf("opening the client key of hook %d: %w", id, err)
+		}
+	}
+	return nil
 }

@@ -104,24 +104,30 @@ func (is *Integrations) PutIntegration(ctx context.Context, ns webhook.Namespace
 		created := errors.Is(err, ErrIntegrationNotFound)
 		switch {
 		case created:
-			id, err := is.rdb.Incr(ctx, k.HookSeq()).Result()
+			// GitLab's integration ids are their own; the engine delivers
+			// under an id from the hooks' counter, unique among both.
+			id, err := nextIntegrationScript.run(ctx, is.rdb, []string{k.IntegrationSeq(), k.Integrations()}).Int64()
 			if err != nil {
 				return nil, false, fmt.Errorf("assigning an integration id: %w", err)
 			}
-			if id > webhook.MaxHookID {
-				return nil, false, fmt.Errorf("hook ids exhausted (%d)", id)
+			hookID, err := is.rdb.Incr(ctx, k.HookSeq()).Result()
+			if err != nil {
+				return nil, false, fmt.Errorf("assigning integration %d its delivery id: %w", id, err)
+			}
+			if hookID > webhook.MaxHookID || id > webhook.MaxHookID {
+				return nil, false, fmt.Errorf("hook ids exhausted (%d)", max(id, hookID))
 			}
 			now := time.Now().UTC()
-			r = &webhook.IntegrationRecord{ID: id, Kind: ns.Kind, Path: ns.Path, NamespaceID: ns.ID, Service: service,
-				CreatedAt: now}
+			r = &webhook.IntegrationRecord{ID: id, HookID: hookID, Kind: ns.Kind, Path: ns.Path, NamespaceID: ns.ID,
+				Service: service, CreatedAt: now}
 		case err != nil:
 			return nil, false, err
 		}
-		id, created0 := r.ID, r.CreatedAt
+		id, hookID, created0 := r.ID, r.HookID, r.CreatedAt
 		if err := fn(r, created); err != nil {
 			return nil, false, err
 		}
-		r.ID, r.Kind, r.Service, r.CreatedAt = id, ns.Kind, service, created0
+		r.ID, r.HookID, r.Kind, r.Service, r.CreatedAt = id, hookID, ns.Kind, service, created0
 		if ns.ID != 0 { // else fn gave the new integration's owner its id
 			r.NamespaceID = ns.ID
 		}

@@ -77,7 +77,13 @@ func (k Keys) HookLog(i int, hookID int64) string {
 	return k.shard(i) + "hook:" + strconv.FormatInt(hookID, 10) + ":log"
 }
 
-// Logs is the set of hooks with a log in shard i, for trimming by age.
+// LogTails names the hooks with a log in shard i: field <hook id> holds
+// its last entry's ID, <hook id>:r how many of its entries hold a payload
+// reference (lua/includes/log.lua).
+func (k Keys) LogTails(i int) string { return k.shard(i) + "log:tails" }
+
+// Logs is the set of hooks with a log in shard i that was kept before the
+// tails; the janitor still trims the logs it names, until they empty.
 func (k Keys) Logs(i int) string { return k.shard(i) + "logs" }
 
 // hookSlot is the hash tag of a hook's shared state.
@@ -192,15 +198,18 @@ func (k Keys) NamespaceScopeCount(scope string) string {
 	return k.Namespace + ":{h0}:ns:scope:" + strings.ToLower(scope)
 }
 
-// Chat integrations (Slack, Mattermost, Discord, Microsoft Teams) live
-// beside the hooks, under the same hash tag:
+// Chat integrations (Slack, Mattermost, Discord, Microsoft Teams, Google
+// Chat, Webex Teams) live beside the hooks, under the same hash tag:
 //
-//	<ns>:{h0}:integrations   hash, "<kind>:<lower path>:<service>" → JSON
-//	                         (webhook sealed)
+//	<ns>:{h0}:integrations      hash, "<kind>:<lower path>:<service>" → JSON
+//	                            (webhook sealed)
+//	<ns>:{h0}:integrations:seq  their API ids, as GitLab's (its own counter)
 //
-// Their ids come from the hook id counter, so a delivery's hook id names
-// either a hook or an integration; every change bumps the hooks version,
-// so runtimes reload both.
+// Each also has an id from the hook id counter (its hook_id; the API id
+// of one saved before the integrations had a counter), under which the
+// engine delivers to it, so a delivery's hook id names either a hook or an
+// integration; every change bumps the hooks version, so runtimes reload
+// both.
 
 // Integrations is the hash of chat integrations.
 func (k Keys) Integrations() string { return k.Namespace + ":{h0}:integrations" }
@@ -297,3 +306,6 @@ func (k Keys) AlertsDead(hookID int64) string {
 
 // AlertGate is set while an alert of name waits out its interval.
 func (k Keys) AlertGate(name string) string { return k.Namespace + ":{d0}:alerts:gate:" + name }
+
+// IntegrationSeq hands out the integrations' API ids.
+func (k Keys) IntegrationSeq() string { return k.Namespace + ":{h0}:integrations:seq" }

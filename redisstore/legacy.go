@@ -119,7 +119,7 @@ func (l *Legacy) drainLegacyEvents(ctx context.Context, lease time.Duration) (in
 	for _, m := range msgs {
 		em := decodeEvent(0, m)
 		if em.Err == nil {
-			if _, err := (&Queue{l.conn}).AddEvent(ctx, &em.Event); err != nil {
+			if _, err := (&Queue{conn: l.conn}).AddEvent(ctx, &em.Event); err != nil {
 				return len(ids), errors.Join(err, l.dropLegacy(ctx, stream, GroupFanout, ids))
 			}
 		}
@@ -146,7 +146,7 @@ func (l *Legacy) drainLegacyReady(ctx context.Context, lease time.Duration) (int
 		}
 		ids = append(ids, m.ID)
 	}
-	if err := (&Queue{l.conn}).AddDeliveries(ctx, ds); err != nil {
+	if err := (&Queue{conn: l.conn}).AddDeliveries(ctx, ds); err != nil {
 		return 0, err
 	}
 	if err := l.dropLegacy(ctx, stream, GroupDeliver, ids); err != nil {

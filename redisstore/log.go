@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -34,13 +35,13 @@ const manualLogShard = 0
 // Append records an attempt made outside the queue in its hook's log
 // and returns its ID. Its payload is stored with it.
 func (l *Log) Append(ctx context.Context, e *webhook.LogEntry, lim LogLimits) (int64, error) {
-	f, err := logArgs(e, lim, nil)
+	f, err := logArgs(e, nil)
 	if err != nil {
 		return 0, err
 	}
 	sh := manualLogShard
-	keys := []string{l.keys.HookLog(sh, e.HookID), l.keys.Logs(sh), l.keys.Refs(sh)}
-	v, err := appendLogScript.run(ctx, l.rdb, keys, e.HookID, sh, f.minID, f.ms, lim.MaxEntries, e.ResponseStatus,
+	keys := []string{l.keys.HookLog(sh, e.HookID), l.keys.LogTails(sh), l.keys.Refs(sh)}
+	v, err := appendLogScript.run(ctx, l.rdb, keys, e.HookID, sh, f.ms, lim.MaxEntries, e.ResponseStatus,
 		f.entry, l.keys.PayloadPrefix(sh)).Result()
 	if err != nil {
 		return 0, fmt.Errorf("appending to the log of hook %d: %w", e.HookID, err)
@@ -49,18 +50,18 @@ func (l *Log) Append(ctx context.Context, e *webhook.LogEntry, lim LogLimits) (i
 }
 
 // logFields are what lua/includes/log.lua's logappend takes of an entry:
-// the oldest ID to keep, the entry's time, its document and the event
-// whose payload it refers to (” for none). An attempt that sent the
-// delivery's shared payload unchanged (no template, nothing redacted, not
-// oversize) refers to it instead of holding a copy.
+// the entry's time, its document and the event whose payload it refers to
+// (empty for none). An attempt that sent the delivery's shared payload
+// unchanged (no template, nothing redacted, not oversize) refers to it
+// instead of holding a copy.
 type logFields struct {
-	minID, ms, ref string
-	entry          []byte
+	ms, ref string
+	entry   []byte
 }
 
 // logArgs are the logFields of e, an attempt of d (nil: made outside the
-// queue), under lim.
-func logArgs(e *webhook.LogEntry, lim LogLimits, d *webhook.Delivery) (logFields, error) {
+// queue).
+func logArgs(e *webhook.LogEntry, d *webhook.Delivery) (logFields, error) {
 	ref := ""
 	c := e
 	if d != nil && d.Shared && !e.Oversize && !e.Rendered && sameBytes(e.RequestData, d.Body) {
@@ -72,9 +73,7 @@ func logArgs(e *webhook.LogEntry, lim LogLimits, d *webhook.Delivery) (logFields
 	if err != nil {
 		return logFields{}, fmt.Errorf("encoding log entry of hook %d: %w", e.HookID, err)
 	}
-	now := e.CreatedAt.UnixMilli()
-	minID := max(now-lim.Retention.Milliseconds(), 0)
-	return logFields{minID: strconv.FormatInt(minID, 10), ms: strconv.FormatInt(now, 10), entry: b, ref: ref}, nil
+	return logFields{ms: strconv.FormatInt(e.CreatedAt.UnixMilli(), 10), entry: b, ref: ref}, nil
 }
 
 // logKeys are the keys of a hook's log: its part in each shard, and the
@@ -176,6 +175,31 @@ func (l *Log) Entries(ctx context.Context, hookID int64, ids ...int64) ([]webhoo
 	return out, nil
 }
 
+// logsOf lists the hooks with a log in shard i: those its tails name, and
+// those of the set kept before the tails.
+func (l *Log) logsOf(ctx context.Context, i int) ([]string, error) {
+	var tails *redis.StringSliceCmd
+	var old *redis.StringSliceCmd
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		tails, old = p.HKeys(ctx, l.keys.LogTails(i)), p.SMembers(ctx, l.keys.Logs(i))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("listing the logs of shard %d: %w", i, err)
+	}
+	hooks := old.Val()
+	seen := make(map[string]bool, len(hooks))
+	for _, h := range hooks {
+		seen[h] = true
+	}
+	for _, f := range tails.Val() {
+		if !strings.HasSuffix(f, ":r") && !seen[f] {
+			hooks = append(hooks, f)
+		}
+	}
+	return hooks, nil
+}
+
 // Trim trims every hook's log in every shard to lim as of now: logs
 // are trimmed as they grow, and this catches those that stopped growing,
 // so their entries (and the payloads they hold) go after the retention.
@@ -184,13 +208,14 @@ func (l *Log) Trim(ctx context.Context, lim LogLimits, now time.Time) (int, erro
 	minID := strconv.FormatInt(max(now.Add(-lim.Retention).UnixMilli(), 0), 10)
 	total := 0
 	for i := range l.readShards() {
-		hooks, err := l.rdb.SMembers(ctx, l.keys.Logs(i)).Result()
+		hooks, err := l.logsOf(ctx, i)
 		if err != nil {
-			return total, fmt.Errorf("listing the logs of shard %d: %w", i, err)
+			return total, err
 		}
 		cmds, err := runScripts(ctx, l.rdb, len(hooks), func(p redis.Pipeliner, eval bool, k int) *redis.Cmd {
 			id, _ := strconv.ParseInt(hooks[k], 10, 64)
-			return trimLogScript.queue(ctx, p, eval, []string{l.keys.HookLog(i, id), l.keys.Logs(i), l.keys.Refs(i)},
+			return trimLogScript.queue(ctx, p, eval,
+				[]string{l.keys.HookLog(i, id), l.keys.LogTails(i), l.keys.Refs(i), l.keys.Logs(i)},
 				hooks[k], minID, lim.MaxEntries, l.keys.PayloadPrefix(i))
 		})
 		if err != nil {

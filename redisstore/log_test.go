@@ -12,6 +12,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
+	"github.com/redis/go-redis/v9"
 )
 
 func newLogStore(t *testing.T) *Store {
@@ -46,19 +47,30 @@ func TestLogRetentionAndCap(t *testing.T) {
 	if ids[0] != t0.UnixMilli()*1000 || ids[1] <= ids[0] || ids[2] <= ids[1] {
 		t.Fatalf("ids %v do not follow the entries' times (t0 %d)", ids, t0.UnixMilli())
 	}
-	// An entry two hours later trims those older than the retention.
-	if _, err := s.Log().Append(ctx, logEntry(1, "500", t0.Add(2*time.Hour)), lim); err != nil {
+	// Two hours later the first three are past the retention: the log
+	// lists only the new one, and the janitor trims them.
+	t2 := t0.Add(2 * time.Hour)
+	if _, err := s.Log().Append(ctx, logEntry(1, "500", t2), lim); err != nil {
 		t.Fatal(err)
+	}
+	if refs, err := s.Log().Refs(ctx, 1, t2.Add(-lim.Retention)); err != nil || len(refs) != 1 || refs[0].Status != "500" {
+		t.Fatalf("refs within the retention = %+v, %v; want the new one", refs, err)
+	}
+	if n, err := s.Log().Trim(ctx, lim, t2); err != nil || n != 3 {
+		t.Fatalf("Trim = %d, %v; want the 3 entries older than the retention", n, err)
 	}
 	if n := s.c.rdb.XLen(ctx, s.c.keys.HookLog(0, 1)).Val(); n != 1 {
 		t.Fatalf("after retention: %d entries, want 1", n)
 	}
 	// A log that stopped growing is trimmed by the janitor, and goes.
 	if n, err := s.Log().Trim(ctx, lim, t0.Add(4*time.Hour)); err != nil || n != 1 {
-		t.Fatalf("TrimLogs = %d, %v; want the one entry older than the retention", n, err)
+		t.Fatalf("Trim = %d, %v; want the one entry older than the retention", n, err)
 	}
 	if n := s.c.rdb.Exists(ctx, s.c.keys.HookLog(0, 1), s.c.keys.Logs(0)).Val(); n != 0 {
 		t.Fatalf("an emptied log is kept (%d keys)", n)
+	}
+	if n := s.c.rdb.HLen(ctx, s.c.keys.LogTails(0)).Val(); n != 0 {
+		t.Fatalf("an emptied log is still in the tails (%d fields)", n)
 	}
 	// The cap keeps the newest entries.
 	now := time.Now()
@@ -198,4 +210,50 @@ func FuzzEncodeLogEntry(f *testing.F) {
 			t.Errorf("encodeLogEntry =\n%q\njson.Marshal =\n%q", got, want)
 		}
 	})
+}
+
+// TestLogWrittenBeforeTheTails: a hook's log written by a version without
+// the shard's log tails (entries holding payload references, named in the
+// set of logs) keeps its order and releases the references of what its
+// trims drop; the janitor still finds it through the set.
+func TestLogWrittenBeforeTheTails(t *testing.T) {
+	s := newLogStore(t)
+	ctx := context.Background()
+	k, c := s.c.keys, s.c.rdb
+	lim := LogLimits{Retention: time.Hour, MaxEntries: 2}
+	now := time.Now()
+	// As the earlier version left it: two entries, each holding a
+	// reference to its event's payload.
+	for i, ev := range []string{"old-1", "old-2"} {
+		id := fmt.Sprintf("%d-0", now.Add(time.Duration(i)*time.Millisecond).UnixMilli())
+		if err := c.XAdd(ctx, &redis.XAddArgs{Stream: k.HookLog(0, 1), ID: id,
+			Values: []any{"s", "200", "l", `{"hook":1}`, "p", ev}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		c.Set(ctx, k.Payload(0, ev), `{"a":1}`, 0)
+		c.HSet(ctx, k.Refs(0), ev, 1)
+	}
+	c.SAdd(ctx, k.Logs(0), "1")
+	// A new entry a millisecond before the last old one: it still goes
+	// after it, and the cap drops the oldest, releasing its payload.
+	id, err := s.Log().Append(ctx, logEntry(1, "201", now), lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (now.UnixMilli()+1)*1000 + 64; id != want {
+		t.Errorf("new entry %d, want %d (after the last old one)", id, want)
+	}
+	if n := c.Exists(ctx, k.Payload(0, "old-1")).Val(); n != 0 {
+		t.Error("the payload of the dropped entry is kept")
+	}
+	if n := c.Exists(ctx, k.Payload(0, "old-2")).Val(); n != 1 {
+		t.Error("the payload of a kept entry is gone")
+	}
+	// The janitor trims it by age through the set, and everything goes.
+	if n, err := s.Log().Trim(ctx, lim, now.Add(2*time.Hour)); err != nil || n != 2 {
+		t.Fatalf("Trim = %d, %v; want the 2 entries left", n, err)
+	}
+	if n := c.Exists(ctx, k.HookLog(0, 1), k.Logs(0), k.LogTails(0), k.Payload(0, "old-2"), k.Refs(0)).Val(); n != 0 {
+		t.Errorf("%d keys left after the log emptied", n)
+	}
 }

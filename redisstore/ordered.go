@@ -122,7 +122,7 @@ func (o *Ordered) fillInbox(ctx context.Context, shard int, msgs []InboxMsg) err
 	for i := range msgs {
 		dm[i] = DeliveryMsg{Shard: shard, StreamID: msgs[i].ID, Delivery: msgs[i].Delivery, Err: msgs[i].Err}
 	}
-	q := Queue{o.conn}
+	q := Queue{conn: o.conn}
 	if err := q.fillPayloads(ctx, shard, dm); err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func fanOutOrdered(t *testing.T, s *Store, ev *webhook.Event, hook int64) {
 	f := Fanned{Shard: sh, StreamID: msgs[0].StreamID, EventID: ev.ID, Chain: ev.Chain, Checked: 1, At: ev.At,
 		Ordered: []bool{true}, Deliveries: []webhook.Delivery{{EventID: ev.ID, HookID: hook, Trigger: "push",
 			Chain: ev.Chain, At: ev.At, Attempt: 1, Shared: true}}}
-	if err := s.Queue().FanOut(ctx, []Fanned{f}, time.Minute, 100, HandOff{Consumer: "c", Max: 10}); err != nil {
+	if err := s.Queue().FanOut(ctx, []Fanned{f}, ChainRule{Window: time.Minute, MaxHooks: 100}, HandOff{Consumer: "c", Max: 10}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -116,7 +116,7 @@ func TestOrderedHeadWaitsForEarlierEventsOfOtherShards(t *testing.T) {
 	f := Fanned{Shard: sh, StreamID: ev[0].StreamID, EventID: early.ID, Chain: early.Chain, Checked: 1, At: early.At,
 		Ordered: []bool{true}, Deliveries: []webhook.Delivery{{EventID: early.ID, HookID: 7, Trigger: "push",
 			Chain: early.Chain, At: early.At, Attempt: 1, Shared: true}}}
-	if err := s.Queue().FanOut(ctx, []Fanned{f}, time.Minute, 100, HandOff{}); err != nil {
+	if err := s.Queue().FanOut(ctx, []Fanned{f}, ChainRule{Window: time.Minute, MaxHooks: 100}, HandOff{}); err != nil {
 		t.Fatal(err)
 	}
 	if w := watermark(t, o, now); w != early.At.UnixMilli() {

@@ -15,7 +15,24 @@ import (
 // shards: capture adds events, fan-out turns them into deliveries, workers
 // read, defer and settle deliveries, and the schedule holds retries until
 // they are due.
-type Queue struct{ *conn }
+type Queue struct {
+	*conn
+	// scheduled is signalled when this process schedules a delivery
+	// (Defer, a retry), so that its mover need not poll an empty schedule.
+	scheduled chan struct{}
+}
+
+// Scheduled is signalled when this process schedules a delivery for a
+// later time; a mover waiting on an empty schedule wakes.
+func (q *Queue) Scheduled() <-chan struct{} { return q.scheduled }
+
+// noteScheduled signals Scheduled.
+func (q *Queue) noteScheduled() {
+	select {
+	case q.scheduled <- struct{}{}:
+	default:
+	}
+}
 
 // Shards is how many queue shards the store writes to.
 func (q *Queue) Shards() int { return q.shards }

@@ -42,12 +42,14 @@ var (
 var (
 	// queue
 	addEventScript      = loadScript("add_event")
+	captureScript       = loadScript("capture")
 	fanOutScript        = loadScript("fan_out")
 	addDeliveryScript   = loadScript("add_delivery")
 	dropDeliveryScript  = loadScript("drop_delivery")
 	deferDeliveryScript = loadScript("defer_delivery")
 	moveDueScript       = loadScript("move_due")
 	settleScript        = loadScript("settle")
+	settleHealthScript  = loadScript("settle_health")
 	noteShardsScript    = loadScript("note_shards")
 	redriveScript       = loadScript("redrive")
 	// health
@@ -64,6 +66,7 @@ var (
 	updateHookScript       = loadScript("update_hook")
 	deleteHookScript       = loadScript("delete_hook")
 	putIntegrationScript   = loadScript("put_integration")
+	nextIntegrationScript  = loadScript("next_integration_id")
 	// idempotency
 	releaseIdempotencyKeyScript = loadScript("release_idempotency_key")
 	// ordered hooks

@@ -89,7 +89,8 @@ type Settled struct {
 // Settle records an attempt's outcome for the ready entry of m and, when
 // e is set, appends the attempt to its hook's log: the queue side in the
 // delivery's shard (lua/settle.lua), the hook's health in its slot
-// (lua/record_health.lua), in one round trip. A failure that would be
+// (lua/record_health.lua), in one round trip; outside a Cluster, in one
+// script (lua/settle_health.lua). A failure that would be
 // retried asks the hook's health first (one more round trip, on failures
 // only): a hook it disables for good dead-letters the delivery at once,
 // and a hook it disables for a while gets the retry once it is back.
@@ -121,10 +122,19 @@ func (q *Queue) Settle(ctx context.Context, m *DeliveryMsg, o Outcome, e *webhoo
 	if err != nil {
 		return Settled{}, err
 	}
+	withHealth := (o.Attempted || o.Success) && !healthFirst
+	script := settleScript
+	if withHealth && !q.cluster {
+		// One script: the health keys are in another slot, which only a
+		// Cluster refuses.
+		script, withHealth = settleHealthScript, false
+		keys = append(keys, q.keys.Health(d.HookID), q.keys.DisabledOf(d.HookID))
+		args = append(args, healthArgs(d.HookID, o, r.Health)...)
+	}
 	var settle *redis.Cmd
 	_, err = q.work.do(ctx, func(pl redis.Pipeliner, eval bool) {
-		settle = settleScript.queue(ctx, pl, eval, keys, args...)
-		if (o.Attempted || o.Success) && !healthFirst {
+		settle = script.queue(ctx, pl, eval, keys, args...)
+		if withHealth {
 			queueHealth(pl, eval)
 		}
 	})
@@ -137,8 +147,16 @@ func (q *Queue) Settle(ctx context.Context, m *DeliveryMsg, o Outcome, e *webhoo
 	}
 	st.Already = res[0].(int64) == 1
 	st.TrimmedForCount, st.TrimmedForBytes = int(res[1].(int64)), int(res[2].(int64))
+	if o.Retry && !st.Already {
+		q.noteScheduled()
+	}
 	if e != nil && !st.Already {
 		st.LogID, st.LogErr = logEntryNumber(res[3], d.HookID)
+	}
+	if len(res) > 4 {
+		if err := st.readHealthReply(res[4]); err != nil {
+			return st, fmt.Errorf("recording the health of hook %d: %w", d.HookID, err)
+		}
 	}
 	if health != nil {
 		if err := st.readHealth(health); err != nil {
@@ -150,17 +168,29 @@ func (q *Queue) Settle(ctx context.Context, m *DeliveryMsg, o Outcome, e *webhoo
 
 // readHealth takes lua/record_health.lua's reply.
 func (st *Settled) readHealth(c *redis.Cmd) error {
-	h, err := c.Int64Slice()
+	v, err := c.Result()
 	if err != nil {
 		return err
 	}
-	st.Fails, st.Disabled = int(h[0]), h[2] == 1
-	if h[1] > 0 {
-		st.DisabledUntil = time.UnixMilli(h[1])
+	return st.readHealthReply(v)
+}
+
+// readHealthReply reads a health reply: {fails, disabled until ms,
+// permanently disabled, event}.
+func (st *Settled) readHealthReply(v any) error {
+	h, ok := v.([]any)
+	if !ok || len(h) != 4 {
+		return fmt.Errorf("unexpected health reply %v", v)
 	}
-	if len(h) > 3 {
-		st.Event = HealthEvent(h[3])
+	fails, _ := h[0].(int64)
+	until, _ := h[1].(int64)
+	permanent, _ := h[2].(int64)
+	st.Fails, st.Disabled = int(fails), permanent == 1
+	if until > 0 {
+		st.DisabledUntil = time.UnixMilli(until)
 	}
+	event, _ := h[3].(int64)
+	st.Event = HealthEvent(event)
 	return nil
 }
 
@@ -187,14 +217,14 @@ func (q *Queue) settleArgs(m *DeliveryMsg, o Outcome, e *webhook.LogEntry, r Rul
 		args = append(args, "next", "done")
 	}
 	if e != nil {
-		l, err := logArgs(e, r.Log, d)
+		l, err := logArgs(e, d)
 		if err != nil {
 			return nil, nil, err
 		}
-		args = append(args, "hook", d.HookID, "shard", m.Shard, "log_min", l.minID, "log_ms", l.ms,
+		args = append(args, "hook", d.HookID, "shard", m.Shard, "log_ms", l.ms,
 			"log_max", r.Log.MaxEntries, "status", e.ResponseStatus, "log_entry", l.entry, "log_ev", l.ref)
 	}
 	keys := []string{q.keys.Ready(m.Shard), q.keys.Schedule(m.Shard), q.keys.Dead(m.Shard), q.keys.DeadBytes(m.Shard),
-		q.keys.Refs(m.Shard), q.keys.HookLog(m.Shard, d.HookID), q.keys.Logs(m.Shard)}
+		q.keys.Refs(m.Shard), q.keys.HookLog(m.Shard, d.HookID), q.keys.LogTails(m.Shard)}
 	return keys, args, nil
 }

@@ -32,7 +32,7 @@ func New(o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{c: c, queue: &Queue{c}, dead: &DeadLetters{c}, health: &Health{c}, log: &Log{c},
+	return &Store{c: c, queue: &Queue{conn: c, scheduled: make(chan struct{}, 1)}, dead: &DeadLetters{c}, health: &Health{c}, log: &Log{c},
 		control: &Control{c}, samples: &Samples{c}, idem: &Idempotency{c}, legacy: &Legacy{c},
 		ordered: &Ordered{c}, replays: &Replays{c}, alerts: &Alerts{c}}, nil
 }
@@ -94,6 +94,12 @@ func (s *Store) Ping(ctx context.Context) error { return s.c.rdb.Ping(ctx).Err()
 
 // Reachable checks cheaply that Redis answers (reachable.go).
 func (s *Store) Reachable(ctx context.Context) error { return s.c.reachable(ctx) }
+
+// EndReads ends the reads blocked in Redis at once (they return an
+// error), and makes later ones fail; everything else still works. A
+// runtime stopping its loops calls it, so that they need not wait for
+// their blocking reads to time out.
+func (s *Store) EndReads() error { return s.c.endReads() }
 
 // Close ends the pipelines in flight, closes both clients and stops the
 // batchers (conn.close).

@@ -42,12 +42,15 @@ type record struct {
 	Chain     string          `json:"chain"`
 	At        time.Time       `json:"at"`
 	Body      json.RawMessage `json:"body"`
+	// The trace context the event was queued under, if any.
+	TraceParent string `json:"traceparent,omitempty"`
+	TraceState  string `json:"tracestate,omitempty"`
 }
 
 // encode returns the record of ev, header included.
 func encode(ev *webhook.Event) ([]byte, error) {
 	payload, err := json.Marshal(record{ID: ev.ID, Trigger: ev.Trigger, Project: ev.Project, Namespace: ev.Namespace,
-		Ref: ev.Ref, Chain: ev.Chain, At: ev.At, Body: ev.Body})
+		Ref: ev.Ref, Chain: ev.Chain, At: ev.At, Body: ev.Body, TraceParent: ev.Trace.Parent, TraceState: ev.Trace.State})
 	if err != nil {
 		return nil, fmt.Errorf("encoding event %s: %w", ev.ID, err)
 	}
@@ -93,6 +96,7 @@ func readRecord(r io.ReaderAt, off, end int64) (*webhook.Event, int64, error) {
 		return nil, 0, errTorn
 	}
 	ev := &webhook.Event{ID: rec.ID, Trigger: rec.Trigger, Project: rec.Project, Namespace: rec.Namespace,
-		Ref: rec.Ref, Chain: rec.Chain, At: rec.At, Body: []byte(rec.Body)}
+		Ref: rec.Ref, Chain: rec.Chain, At: rec.At, Body: []byte(rec.Body),
+		Trace: webhook.TraceContext{Parent: rec.TraceParent, State: rec.TraceState}}
 	return ev, headerSize + n, nil
 }

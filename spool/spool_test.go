@@ -15,9 +15,14 @@ import (
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
+// event i; odd ones were captured in a trace.
 func event(i int) *webhook.Event {
-	return &webhook.Event{ID: fmt.Sprintf("ev-%04d", i), Trigger: "push", Project: "acme/api", Ref: "refs/heads/main",
+	ev := &webhook.Event{ID: fmt.Sprintf("ev-%04d", i), Trigger: "push", Project: "acme/api", Ref: "refs/heads/main",
 		Chain: fmt.Sprintf("chain-%d", i), At: time.Unix(1700000000, int64(i)).UTC(), Body: fmt.Appendf(nil, `{"seq":%d}`, i)}
+	if i%2 == 1 {
+		ev.Trace = webhook.TraceContext{Parent: fmt.Sprintf("00-4bf92f3577b34da6a3ce929d0e0e%04x-00f067aa0ba902b7-01", i), State: "k=v"}
+	}
+	return ev
 }
 
 // sink records what the replayer queues; fail makes it refuse.
@@ -92,7 +97,7 @@ func TestAppendedEventsAreReplayedInOrderAndTheFileEmptied(t *testing.T) {
 	for i, ev := range up.got {
 		want := event(i)
 		if ev.ID != want.ID || ev.Chain != want.Chain || !ev.At.Equal(want.At) || string(ev.Body) != string(want.Body) ||
-			ev.Trigger != want.Trigger || ev.Project != want.Project || ev.Ref != want.Ref {
+			ev.Trigger != want.Trigger || ev.Project != want.Project || ev.Ref != want.Ref || ev.Trace != want.Trace {
 			t.Fatalf("event %d replayed as %+v, want %+v", i, ev, want)
 		}
 	}

@@ -33,6 +33,9 @@ type Event struct {
 	At time.Time
 	// Body is the JSON payload.
 	Body []byte
+	// Trace is the trace context of the span the event was queued under
+	// (Caddy's tracing handler ran before the capture); zero otherwise.
+	Trace TraceContext
 }
 
 // Signals are what the app announced about an event, from its response
@@ -161,4 +164,14 @@ var idempotencyNS = uuid.MustParse("3f0f7c5e-8a4f-4e57-9a43-6f1f8f0b2c11")
 // crash redelivery, fan-out replay and resend, so receivers can dedupe.
 func IdempotencyKey(eventID string, hookID int64) string {
 	return uuid.NewSHA1(idempotencyNS, fmt.Appendf(nil, "%s:%d", eventID, hookID)).String()
+}
+
+// ChatIdempotencyKey is the Idempotency-Key of a chat message: per event,
+// integration and channel, since each channel's message is a delivery of
+// its own; without a channel it is IdempotencyKey.
+func ChatIdempotencyKey(eventID string, hookID int64, channel string) string {
+	if channel == "" {
+		return IdempotencyKey(eventID, hookID)
+	}
+	return uuid.NewSHA1(idempotencyNS, fmt.Appendf(nil, "%s:%d:%s", eventID, hookID, channel)).String()
 }

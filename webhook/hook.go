@@ -34,6 +34,15 @@ type Hook struct {
 	EnableSSLVerification bool
 	// CustomHeaders are sent with every delivery; GitLab's own headers win.
 	CustomHeaders map[string]string
+	// NoTraceContext keeps the W3C traceparent and tracestate headers off
+	// the hook's deliveries (their spans are still recorded).
+	NoTraceContext bool
+	// EgressProxy is the forward proxy of the hook's deliveries (an http,
+	// https or socks5 URL, credentials in its user info), or EgressOff for
+	// none; "" uses the proxy every hook shares.
+	EgressProxy string
+	// TLS is the hook's client certificate and private CAs; nil: none.
+	TLS *ClientTLS
 	// ReadOnly hooks come from configuration, not from the API.
 	ReadOnly bool
 	// Ordered sends the hook's deliveries one at a time, in the order their
@@ -54,10 +63,21 @@ type Hook struct {
 	// Microsoft Teams): its deliveries carry the chat's message, not the
 	// event's payload, and it is matched by MatchChats, not Match.
 	Chat *chat.Settings
+
+	// masked is MaskedURL, kept by NewHookSet: a hook in a set does not
+	// change, and each attempt's log entry shows it.
+	masked string
 }
 
 // MaskedURL is the hook's URL as it may be logged or shown.
 func (h *Hook) MaskedURL() string {
+	if h.masked != "" {
+		return h.masked
+	}
+	return h.maskURL()
+}
+
+func (h *Hook) maskURL() string {
 	if h.Chat != nil {
 		return chat.MaskWebhook(h.URL)
 	}
@@ -82,6 +102,9 @@ func NewHookSet(hooks []*Hook) (*HookSet, error) {
 			return nil, fmt.Errorf("two hooks have id %d", h.ID)
 		}
 		s.byID[h.ID] = h
+		if h.masked == "" { // set once, before the hook is in use: a merge puts it in a second set
+			h.masked = h.maskURL()
+		}
 		if h.Operator {
 			s.operators = append(s.operators, h)
 			continue

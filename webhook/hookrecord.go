@@ -85,14 +85,25 @@ type HookRecord struct {
 	// auto-disable rule for this hook (extensions; nil: the app's).
 	RetrySchedule []time.Duration
 	AutoDisable   *AutoDisable
-	CreatedAt     time.Time
+	// NoTraceContext keeps the W3C traceparent and tracestate headers off
+	// the hook's deliveries (an extension: GitLab sends neither).
+	NoTraceContext bool
+	// EgressProxy is the hook's own forward proxy URL, or EgressOff
+	// (extension); its user info is a secret.
+	EgressProxy string
+	// ClientCert, ClientKey (a secret) and CA are PEM text: the hook's
+	// client certificate and private CAs (extension).
+	ClientCert, ClientKey, CA string
+	CreatedAt                 time.Time
 }
 
 // HasSecrets reports whether the record holds a value that needs the key
-// to be stored: a token, URL variables, custom headers, or a URL whose user
-// info or query the masked form hides.
+// to be stored: a token, URL variables, custom headers, a client key, or a
+// URL (the hook's or its proxy's) whose user info or query the masked
+// form hides.
 func (r *HookRecord) HasSecrets() bool {
-	return r.Token != "" || r.Signing.Current != "" || len(r.URLVariables) > 0 || len(r.CustomHeaders) > 0 || gitlab.MaskURL(r.URL) != r.URL
+	return r.Token != "" || r.Signing.Current != "" || len(r.URLVariables) > 0 || len(r.CustomHeaders) > 0 ||
+		gitlab.MaskURL(r.URL) != r.URL || r.ClientKey != "" || gitlab.MaskURL(r.EgressProxy) != r.EgressProxy
 }
 
 // Hook is the record as the hook deliveries go to, validated by GitLab's
@@ -102,15 +113,18 @@ func (r *HookRecord) Hook() (*Hook, error) {
 	h := &Hook{
 		ID: r.ID, Name: r.Name, URL: r.URL, URLVariables: r.URLVariables, Token: r.Token,
 		EnableSSLVerification: r.EnableSSLVerification, CustomHeaders: r.CustomHeaders,
-		Signing: r.Signing, CustomWebhookTemplate: r.CustomWebhookTemplate, Ordered: r.Ordered,
-		RetrySchedule: r.RetrySchedule, AutoDisable: r.AutoDisable,
+		Signing: r.Signing, CustomWebhookTemplate: r.CustomWebhookTemplate, NoTraceContext: r.NoTraceContext,
+		EgressProxy: r.EgressProxy, Ordered: r.Ordered, RetrySchedule: r.RetrySchedule, AutoDisable: r.AutoDisable,
+	}
+	if r.ClientCert != "" || r.ClientKey != "" || r.CA != "" {
+		h.TLS = &ClientTLS{Cert: r.ClientCert, Key: r.ClientKey, CA: r.CA}
 	}
 	if !r.Kind.own(h, r.Path) {
 		return nil, fmt.Errorf("hook %d has unknown owner kind %q", r.ID, r.Kind)
 	}
 	for _, t := range r.Triggers {
 		tr, ok := gitlab.ParseTrigger(t)
-		if !ok {
+		if !ok || tr.ChatOnly() {
 			return nil, fmt.Errorf("hook %d has unknown trigger %q", r.ID, t)
 		}
 		h.Triggers.Add(tr)

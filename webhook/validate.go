@@ -30,6 +30,8 @@ const (
 	BadSigningToken // not whsec_ and the base64 of 32 bytes (GitLab 19)
 	BadTemplate     // a custom webhook template over GitLab's 4096 characters
 	BadPolicy       // a retry schedule or auto-disable rule out of bounds (ours)
+	BadEgressProxy  // not an http, https or socks5 proxy URL
+	BadClientTLS    // a certificate without its key, or PEM that does not parse
 )
 
 // InvalidError is a hook that breaks rules of GitLab's hook model: every
@@ -124,6 +126,16 @@ func (h *Hook) Check(v *Invalid) {
 	if a := h.AutoDisable; a != nil {
 		if _, err := ParseAutoDisable(a.String()); err != nil {
 			v.Add(BadPolicy, err)
+		}
+	}
+	if h.EgressProxy != "" && h.EgressProxy != EgressOff {
+		if _, err := ParseProxy(h.EgressProxy); err != nil {
+			v.Add(BadEgressProxy, err)
+		}
+	}
+	if !h.TLS.IsZero() {
+		if _, err := h.TLS.Config(); err != nil {
+			v.Add(BadClientTLS, err)
 		}
 	}
 }

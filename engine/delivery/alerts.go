@@ -49,6 +49,6 @@ func (d *Deliverer) SendAlert(ctx context.Context, h *webhook.Hook, id string, b
 	cfg := d.cfg.Load()
 	req := Request{Hook: h, EventID: id, Chain: id, Trigger: "alert", Body: body, At: time.Now()}
 	res := d.sender.Send(ctx, &cfg.Send, &req)
-	d.logResult(&req, &res)
+	d.logResult("alert", &req, &res)
 	return res
 }

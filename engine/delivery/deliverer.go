@@ -10,6 +10,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
+	"github.com/grt-continuation/caddy-webhooks/engine/tracing"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
@@ -84,10 +85,11 @@ type Deliverer struct {
 }
 
 // New builds a deliverer; hooks returns the hooks in effect, record is the
-// hook log its attempts go to. Nothing runs until Start.
-func New(store Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, record *hooklog.Log) *Deliverer {
+// hook log its attempts go to, spans records them in their events' traces.
+// Nothing runs until Start.
+func New(store Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, record *hooklog.Log, spans *tracing.Spans) *Deliverer {
 	records, stopRecords := context.WithCancel(context.Background())
-	return &Deliverer{store: store, consumer: consumer, log: log, hooks: hooks, record: record, sender: NewSender(),
+	return &Deliverer{store: store, consumer: consumer, log: log, hooks: hooks, record: record, sender: &Sender{spans: spans},
 		slots: newSlots(0), settling: make(chan struct{}, maxSettling), records: records, stopRecords: stopRecords}
 }
 
@@ -108,7 +110,7 @@ const maxSettling = 1024
 
 // readBlock bounds blocking reads so loops notice shutdown promptly even if
 // a read is not interrupted.
-const readBlock = 2 * time.Second
+const readBlock = 5 * time.Second
 
 // Start begins dispatching what ReadStep reads: ctx ends reading, work
 // aborts deliveries in flight.
@@ -298,6 +300,13 @@ func (d *Deliverer) ExpireParked(now time.Time) {
 // (Redis is slow): then the slot waits, and so does reading more work.
 func (d *Deliverer) deliver(ctx context.Context, m *redisstore.DeliveryMsg, release func()) {
 	dv := &m.Delivery
+	if ctx.Err() != nil {
+		// Shutting down (the work was aborted): nothing is sent, decided
+		// or recorded, so the entry stays pending and is delivered after
+		// the lease, by this process once it restarts or by another.
+		d.leftPending(dv, "delivery not started: shutting down; it stays queued and is sent after the lease", 0)
+		return
+	}
 	hook, ok := d.hooks().Get(dv.HookID)
 	if m.Err != nil || !ok {
 		metrics.Deliveries.WithLabelValues("dropped").Inc()
@@ -350,9 +359,7 @@ func (d *Deliverer) deliver(ctx context.Context, m *redisstore.DeliveryMsg, rele
 		// Aborted by Close (its grace ran out): the outcome is not
 		// recorded, so the entry stays pending and is sent again after the
 		// lease. Said, since the receiver may have got this attempt.
-		d.log.Info("delivery aborted by shutdown; it stays queued and is sent again after the lease",
-			zap.Int64("hook_id", hook.ID), zap.String("event", dv.EventID), zap.Int("attempt", dv.Attempt),
-			zap.Int("status", res.Status))
+		d.leftPending(dv, "delivery aborted by shutdown; it stays queued and is sent again after the lease", res.Status)
 		return
 	}
 	releaseHook()
@@ -364,9 +371,18 @@ func (d *Deliverer) deliver(ctx context.Context, m *redisstore.DeliveryMsg, rele
 	}
 	metrics.Deliveries.WithLabelValues(res.Outcome()).Inc()
 	metrics.DeliveryDuration.Observe(res.Duration.Seconds())
-	d.logResult(&req, &res)
+	d.logResult(hooklog.KindDelivery, &req, &res)
 	out := cfg.Retry.For(hook).outcome(&res, dv, time.Now())
 	d.settle(m, hook, out, d.record.Entry(hooklog.KindDelivery, attempt(&req, &res)))
+}
+
+// leftPending reports a delivery its work context ended on: it is not
+// settled, so it stays pending in Redis for recovery. Counted as
+// deliveries_total{result="aborted"}.
+func (d *Deliverer) leftPending(dv *webhook.Delivery, msg string, status int) {
+	metrics.Deliveries.WithLabelValues("aborted").Inc()
+	d.log.Warn(msg, zap.Int64("hook_id", dv.HookID), zap.String("event", dv.EventID),
+		zap.Int("attempt", dv.Attempt), zap.Int("status", status))
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -298,17 +298,27 @@ func (p *NetworkPolicy) CheckSavedURL(ctx context.Context, template string, vars
 	if err != nil || name == "" || p.AllowLocal {
 		return err
 	}
-	shown := name
-	if !strings.Contains(template, name) {
-		shown = "the host from URL variables"
-	}
 	ctx, cancel := context.WithTimeout(ctx, saveLookupTimeout)
 	defer cancel()
 	resolve := p.Resolve
 	if resolve == nil {
-		resolve = func(ctx context.Context, host string) ([]netip.Addr, error) {
-			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-		}
+		resolve = netResolverLookup
+	}
+	return p.checkName(ctx, template, name, resolve)
+}
+
+// netResolverLookup looks host up with the system's resolver.
+func netResolverLookup(ctx context.Context, host string) ([]netip.Addr, error) {
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+}
+
+// checkName resolves name, the host of URL template, and refuses it when
+// any address it resolves to is refused, or when it does not resolve.
+func (p *NetworkPolicy) checkName(ctx context.Context, template, name string,
+	resolve func(ctx context.Context, host string) ([]netip.Addr, error)) error {
+	shown := name
+	if !strings.Contains(template, name) {
+		shown = "the host from URL variables"
 	}
 	addrs, err := resolve(ctx, strings.ToLower(strings.TrimSuffix(dialHost(name), ".")))
 	if err == nil && len(addrs) == 0 {

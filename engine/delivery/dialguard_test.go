@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -165,17 +166,32 @@ func TestSendRefusesCloudMetadata(t *testing.T) {
 	}
 }
 
+// refusingPort is a loopback port that refuses connections for the rest of
+// the test: bound, so no other process gets it (a port closed after it was
+// picked could be taken, and then answer), but not listening.
+func refusingPort(t *testing.T) int {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("binding a loopback port: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sa.(*syscall.SockaddrInet4).Port
+}
+
 // What a refused or failed attempt answers (the hook's log, the test
 // endpoint) names the rule, never an address the attempt learnt: the one a
 // name resolved to, or the resolver's. The server log keeps them at debug
 // level (detail).
 func TestSendAnswersNameTheRuleNotTheNetwork(t *testing.T) {
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedPort := closed.Addr().(*net.TCPAddr).Port
-	closed.Close()
+	closedPort := refusingPort(t)
 	loop, _ := ParseNetwork("127.0.0.1")
 	cases := []struct {
 		name     string

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,13 +18,8 @@ import (
 // Failures without a usable response are GitLab's "internal error", with
 // text that says what went wrong and never the URL's secrets.
 func TestSendFailuresHaveClearInternalErrors(t *testing.T) {
-	refused := func() string { // a port nobody listens on
-		l, _ := net.Listen("tcp", "127.0.0.1:0")
-		addr := l.Addr().String()
-		l.Close()
-		return "http://" + addr + "/hook/{secret}"
-	}()
-	garbage := tcpServer(t, func(c net.Conn) { // answers with something that is not HTTP
+	refused := fmt.Sprintf("http://127.0.0.1:%d/hook/{secret}", refusingPort(t)) // nobody listens there
+	garbage := tcpServer(t, func(c net.Conn) {                                   // answers with something that is not HTTP
 		buf := make([]byte, 4096)
 		c.Read(buf)
 		c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
@@ -53,11 +49,20 @@ func TestSendFailuresHaveClearInternalErrors(t *testing.T) {
 		{"untrusted certificate", tlsSrv.URL + "/{secret}", true, "certificate"},
 	}
 	s := NewSender()
-	cfg := &SendConfig{UserAgent: "GitLab/18.6.0", Timeout: 500 * time.Millisecond, MaxResponseBody: 1024, Network: NetworkPolicy{AllowLocal: true}}
+	// Only the hanging receiver waits for the timeout; the others fail on
+	// their own, and a short timeout would cut a TLS handshake on a loaded
+	// machine ("request timed out" instead of the certificate's error).
+	cfg := &SendConfig{UserAgent: "GitLab/18.6.0", Timeout: 10 * time.Second, MaxResponseBody: 1024, Network: NetworkPolicy{AllowLocal: true}}
+	short := *cfg
+	short.Timeout = 500 * time.Millisecond
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h := &webhook.Hook{ID: 1, URL: c.url, URLVariables: map[string]string{"secret": "s3cr3t-path"}, EnableSSLVerification: c.verify}
-			res := s.Send(context.Background(), cfg, &Request{Hook: h, EventID: "ev", Chain: "chain", Trigger: gitlab.Push, Body: []byte(`{}`)})
+			send := cfg
+			if c.url == hang.URL+"/{secret}" {
+				send = &short
+			}
+			res := s.Send(context.Background(), send, &Request{Hook: h, EventID: "ev", Chain: "chain", Trigger: gitlab.Push, Body: []byte(`{}`)})
 			if res.Err == nil || res.Outcome() != "internal_error" || res.statusText() != "internal error" {
 				t.Fatalf("result %+v, want an internal error", res)
 			}

@@ -22,10 +22,11 @@ var ErrOversize = errors.New("the payload of this log entry was too large to kee
 
 // Test is GitLab's "Test": one synchronous delivery of body to h with a
 // fresh event ID, whatever the hook's state. It is recorded in the hook's
-// log, and a 2xx answer re-enables a disabled hook.
+// log, and a 2xx answer re-enables a disabled hook. Made through a traced
+// request (ctx carries its span), the attempt is a span in that trace.
 func (d *Deliverer) Test(ctx context.Context, h *webhook.Hook, trig gitlab.Trigger, body []byte) Result {
 	id := newEventID()
-	return d.sendManual(ctx, hooklog.KindTest, &Request{Hook: h, EventID: id, Chain: id, Trigger: trig, Body: body})
+	return d.sendManual(ctx, hooklog.KindTest, &Request{Hook: h, EventID: id, Chain: id, Trigger: trig, Body: body, Attempt: 1})
 }
 
 // Resend sends a logged attempt's payload again, as GitLab's "Resend
@@ -40,21 +41,39 @@ func (d *Deliverer) Resend(ctx context.Context, h *webhook.Hook, e *webhook.LogE
 	// An entry of a custom webhook template holds what was sent: it is
 	// sent again as it is, not rendered again.
 	return d.sendManual(ctx, hooklog.KindResend, &Request{Hook: h, EventID: e.EventID, Chain: e.Chain,
-		Trigger: gitlab.Trigger(e.Trigger), Body: e.RequestData, Rendered: e.Rendered}), nil
+		Trigger: gitlab.Trigger(e.Trigger), Body: e.RequestData, Rendered: e.Rendered, Attempt: 1}), nil
+}
+
+// TestSettings is GitLab's "Test settings" of an integration: one request
+// to h, settings not saved yet, under the current delivery settings (the
+// address guard among them). Nothing is recorded and no health changes:
+// the settings tried are nobody's yet.
+func (d *Deliverer) TestSettings(ctx context.Context, h *webhook.Hook, trig gitlab.Trigger, body []byte) Result {
+	id := newEventID()
+	req := &Request{Hook: h, EventID: id, Chain: id, Trigger: trig, Body: body, At: time.Now()}
+	send := d.manualSend()
+	res := d.sender.Send(ctx, &send, req)
+	d.logResult(hooklog.KindTest, req, &res)
+	return res
+}
+
+// manualSend is the send configuration of requests a person makes.
+func (d *Deliverer) manualSend() SendConfig {
+	if cfg := d.cfg.Load(); cfg != nil {
+		return cfg.Send
+	}
+	return SendConfig{Timeout: 10 * time.Second, MaxResponseBody: 8 << 10, UserAgent: "GitLab"}
 }
 
 // sendManual sends a test or resend under the current delivery settings,
 // records it in the hook's log, then re-enables the hook on success.
 func (d *Deliverer) sendManual(ctx context.Context, kind string, req *Request) Result {
 	req.At = time.Now()
-	send := SendConfig{Timeout: 10 * time.Second, MaxResponseBody: 8 << 10, UserAgent: "GitLab"}
-	if cfg := d.cfg.Load(); cfg != nil {
-		send = cfg.Send
-	}
+	send := d.manualSend()
 	res := d.sender.Send(ctx, &send, req)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	d.logResult(req, &res)
+	d.logResult(kind, req, &res)
 	// A failure to record is logged, never fatal: the request was made.
 	if _, err := d.record.Record(ctx, kind, attempt(req, &res)); err != nil {
 		d.log.Warn("recording a delivery attempt in the hook's log failed", zap.Int64("hook_id", req.Hook.ID),

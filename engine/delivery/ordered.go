@@ -72,7 +72,7 @@ func (d *Deliverer) AttemptOrdered(ctx context.Context, hook *webhook.Hook, dv *
 	res := d.sender.Send(ctx, &cfg.Send, &req)
 	metrics.Deliveries.WithLabelValues(res.Outcome()).Inc()
 	metrics.DeliveryDuration.Observe(res.Duration.Seconds())
-	d.logResult(&req, &res)
+	d.logResult(hooklog.KindDelivery, &req, &res)
 	out := cfg.Retry.For(hook).outcome(&res, dv, time.Now())
 	out.At = time.Now()
 	return Attempted{Outcome: out, Entry: d.record.Entry(hooklog.KindDelivery, attempt(&req, &res))}

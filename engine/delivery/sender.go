@@ -3,13 +3,12 @@ package delivery
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/grt-continuation/caddy-webhooks/engine/tracing"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
@@ -37,6 +37,14 @@ type Result struct {
 	// SentBody is the body sent when it was not the event's payload but
 	// the rendering of the hook's custom webhook template; nil otherwise.
 	SentBody []byte
+	// WebhookUUID is the X-Gitlab-Webhook-UUID sent ("" for a chat, or
+	// when nothing was sent).
+	WebhookUUID string
+	// TraceID is the trace the attempt belongs to; "" outside a trace.
+	TraceID string
+	// Proxy is the egress proxy the attempt went through, masked; "" for
+	// a direct one.
+	Proxy string
 	// detail is the whole error when Err leaves part of it out (the
 	// address a name resolved to, the resolver's), for the server log at
 	// debug level only.
@@ -76,6 +84,9 @@ type SendConfig struct {
 	// Network says which addresses receivers may have; the zero value
 	// allows public addresses only.
 	Network NetworkPolicy
+	// Egress is the forward proxy of hooks that name none of their own;
+	// the zero value sends straight to the receiver.
+	Egress Egress
 }
 
 // DefaultMaxRenderedTemplate bounds a custom webhook template's rendering
@@ -84,76 +95,18 @@ const DefaultMaxRenderedTemplate = 25 << 20
 
 // Sender sends deliveries over HTTP.
 type Sender struct {
-	resolver *net.Resolver // nil: the system's; tests set their own
+	resolver *net.Resolver  // nil: the system's; tests set their own
+	spans    *tracing.Spans // nil: spans only under a request's (tests)
+	// proxyRoots verify https proxies; nil: the system's roots (tests
+	// give their CA).
+	proxyRoots *x509.CertPool
 
 	mu      sync.Mutex
-	current *clients
-}
-
-// clients are the HTTP clients of one network policy: one that verifies
-// TLS and one that does not (for hooks with enable_ssl_verification false).
-// Connections are never shared between policies, so a receiver reached
-// while local requests were allowed is not reached over a kept-alive
-// connection after they are not.
-type clients struct {
-	key                  string
-	verified, unverified *http.Client
+	current *clients // transport.go
 }
 
 // NewSender builds a sender; its connections are made on first use.
 func NewSender() *Sender { return &Sender{} }
-
-// clientsFor returns the clients of policy p, replacing (and closing the
-// idle connections of) those of another policy.
-func (s *Sender) clientsFor(p *NetworkPolicy) *clients {
-	key := p.key()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.current != nil && s.current.key == key {
-		return s.current
-	}
-	if s.current != nil {
-		s.current.verified.CloseIdleConnections()
-		s.current.unverified.CloseIdleConnections()
-	}
-	policy := *p
-	policy.Allow = slices.Clone(p.Allow)
-	s.current = &clients{key: key,
-		verified: newClient(false, &policy, s.resolver), unverified: newClient(true, &policy, s.resolver)}
-	return s.current
-}
-
-func newClient(insecure bool, policy *NetworkPolicy, resolver *net.Resolver) *http.Client {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Resolver: resolver,
-		// Checked on the resolved address of each connection attempt.
-		ControlContext: policy.control}
-	t := &http.Transport{
-		Proxy:                 nil, // deliveries go straight to the receiver
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		TLSClientConfig:       &tls.Config{InsecureSkipVerify: insecure}, //nolint:gosec // per-hook choice, as GitLab's enable_ssl_verification
-	}
-	return &http.Client{
-		Transport: t,
-		// Redirects are not followed: the hook's URL is the only receiver.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
-
-// CloseIdle drops idle keep-alive connections.
-func (s *Sender) CloseIdle() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.current != nil {
-		s.current.verified.CloseIdleConnections()
-		s.current.unverified.CloseIdleConnections()
-	}
-}
 
 // Request is one attempt to send an event's payload to a hook: a
 // delivery, a test or a resend.
@@ -169,19 +122,29 @@ type Request struct {
 	Rendered bool
 	// At is when the event was captured; the latency is measured from it.
 	At time.Time
+	// Attempt counts the delivery's attempts, from 1 (tests and resends
+	// are 1).
+	Attempt int
+	// Trace is the event's trace context; zero outside a trace.
+	Trace webhook.TraceContext
 }
 
 // RequestOf is the request that sends d to h.
 func RequestOf(h *webhook.Hook, d *webhook.Delivery) Request {
 	return Request{Hook: h, EventID: d.EventID, Chain: d.Chain, Trigger: gitlab.Trigger(d.Trigger), Body: d.Body, At: d.At,
-		Rendered: d.Rendered}
+		Attempt: d.Attempt, Trace: d.Trace, Rendered: d.Rendered}
 }
 
-// Send makes one attempt.
+// Send makes one attempt. In a trace (the event's, or the span ctx
+// carries), the attempt is a span of its own, and its context goes to the
+// receiver as traceparent and tracestate unless the hook turned that off.
 func (s *Sender) Send(ctx context.Context, cfg *SendConfig, req *Request) Result {
 	start := time.Now()
+	ctx, span := s.spans.Deliver(ctx, req.Trace, tracing.Attempt{Hook: req.Hook, EventID: req.EventID, Number: req.Attempt})
 	res := s.send(ctx, cfg, req)
 	res.Duration = time.Since(start)
+	res.TraceID = tracing.TraceID(ctx)
+	tracing.EndDeliver(span, res.Status, res.WebhookUUID, res.Err)
 	return res
 }
 
@@ -211,6 +174,9 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 		res.Err = fmt.Errorf("payload of %d bytes is larger than max_payload (%d bytes)", len(body), cfg.MaxPayload)
 		return res
 	}
+	if h.Chat != nil {
+		target = h.Chat.Service.Target(target, body) // Google Chat's thread
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
@@ -221,12 +187,27 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 	}
 	// An address (in any spelling the resolver reads as one) is refused
 	// before any connection, and a zoned host whatever the policy; names
-	// are decided at dial time, after DNS. The refusal is GitLab's words
-	// for the rule.
+	// are decided at dial time, after DNS, or, for a request a proxy
+	// makes, before it is handed to the proxy (egress.go). The refusal is
+	// GitLab's words for the rule.
 	var blocked *BlockedError
-	if err := cfg.Network.CheckURL(h.URL, h.URLVariables); errors.As(err, &blocked) {
+	name, err := cfg.Network.checkURL(h.URL, h.URLVariables)
+	rt, proxied, rerr := routeFor(&cfg.Egress, h, hreq.URL)
+	if rerr != nil {
+		res.Err = fmt.Errorf("POST %s: %w", h.MaskedURL(), rerr)
+		return res
+	}
+	if err == nil && proxied && name != "" {
+		err = s.checkProxied(ctx, &cfg.Network, h.URL, name)
+	}
+	if errors.As(err, &blocked) {
 		res.Err, res.detail = fmt.Errorf("POST %s: %s", h.MaskedURL(), blocked.Reason), err
 		return res
+	}
+	if proxied {
+		r := rt // on the heap only when proxied
+		hreq = hreq.WithContext(context.WithValue(ctx, routeKey{}, &r))
+		res.Proxy = r.masked()
 	}
 	switch {
 	case h.Operator:
@@ -243,7 +224,8 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 		// A chat's webhook takes its message alone, as GitLab's notifiers send it.
 		hreq.Header.Set("Content-Type", h.Chat.Service.ContentType())
 		hreq.Header.Set("User-Agent", cfg.UserAgent)
-		hreq.Header.Set("Idempotency-Key", webhook.IdempotencyKey(req.EventID, h.ID))
+		// One key per channel: each channel's message is a delivery of its own.
+		hreq.Header.Set("Idempotency-Key", webhook.ChatIdempotencyKey(req.EventID, h.ID, h.Chat.Service.ChannelOf(body)))
 	default:
 		dh := gitlab.DeliveryHeaders{
 			Trigger: req.Trigger, UserAgent: cfg.UserAgent, Instance: cfg.Instance, Token: h.Token,
@@ -251,6 +233,10 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 			IdempotencyKey: webhook.IdempotencyKey(req.EventID, h.ID), Custom: h.CustomHeaders,
 		}
 		dh.Apply(hreq.Header)
+		res.WebhookUUID = dh.WebhookUUID
+		if !h.NoTraceContext {
+			tracing.Inject(ctx, hreq.Header) // W3C traceparent, tracestate: the receiver joins the trace
+		}
 		// Signed afresh on every attempt (retries, tests, resends): a new
 		// timestamp, the current tokens.
 		if err := h.Signing.Sign(hreq.Header, dh.IdempotencyKey, time.Now(), body); err != nil {
@@ -259,10 +245,10 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 		}
 	}
 	res.RequestHeader = hreq.Header
-	cs := s.clientsFor(&cfg.Network)
-	client := cs.verified
-	if !h.EnableSSLVerification {
-		client = cs.unverified
+	client, err := s.clientsFor(&cfg.Network).forHook(h)
+	if err != nil {
+		res.Err = fmt.Errorf("POST %s: %w", h.MaskedURL(), err)
+		return res
 	}
 	resp, err := client.Do(hreq)
 	if err != nil {
@@ -270,6 +256,13 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 		return res
 	}
 	defer resp.Body.Close()
+	if proxied && resp.StatusCode == http.StatusProxyAuthRequired && hreq.URL.Scheme == "http" {
+		// The proxy's answer to a request it was to forward, not the
+		// receiver's: an internal error, retried, not a 4xx that would
+		// disable the hook.
+		res.Err = fmt.Errorf("POST %s: %w", h.MaskedURL(), &proxyRefusal{status: resp.Status})
+		return res
+	}
 	res.Status, res.Header = resp.StatusCode, resp.Header
 	res.Body, err = io.ReadAll(io.LimitReader(resp.Body, cfg.MaxResponseBody))
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -298,6 +291,9 @@ func describe(err error, h *webhook.Hook) (public, detail error) {
 	at := "POST " + h.MaskedURL() + ": "
 	if errors.Is(err, context.DeadlineExceeded) {
 		return errors.New("request timed out"), detail
+	}
+	if s, ok := describeProxyError(err); ok {
+		return errors.New(at + s), detail
 	}
 	var blocked *BlockedError
 	if errors.As(err, &blocked) {

@@ -91,34 +91,6 @@ func (d *Deliverer) settlePlain(m *redisstore.DeliveryMsg) {
 	}
 }
 
-// logResult logs an attempt: a failure as a warning, a success at debug
-// level.
-func (d *Deliverer) logResult(req *Request, res *Result) {
-	h := req.Hook
-	fields := []zap.Field{
-		zap.Int64("hook_id", h.ID), zap.String("hook", h.Name), zap.String("url", h.MaskedURL()),
-		zap.String("trigger", string(req.Trigger)), zap.String("event", req.EventID),
-		zap.Int("status", res.Status), zap.Duration("duration", res.Duration),
-		zap.Duration("latency", time.Since(req.At)),
-	}
-	if res.Success() {
-		if c := d.log.Check(zap.DebugLevel, "webhook delivered"); c != nil {
-			c.Write(fields...)
-		}
-		return
-	}
-	if res.Err != nil {
-		fields = append(fields, zap.String("error", res.Err.Error()))
-	}
-	d.log.Warn("webhook delivery failed", fields...)
-	// The addresses the answer leaves out are the operator's to see.
-	if res.detail != nil {
-		if c := d.log.Check(zap.DebugLevel, "webhook delivery failure detail"); c != nil {
-			c.Write(zap.Int64("hook_id", h.ID), zap.String("event", req.EventID), zap.Error(res.detail))
-		}
-	}
-}
-
 // attempt is what the hook log is told of an attempt.
 func attempt(req *Request, res *Result) *hooklog.Attempt {
 	return &hooklog.Attempt{Hook: req.Hook, EventID: req.EventID, Chain: req.Chain, Trigger: req.Trigger,

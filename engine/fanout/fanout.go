@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
+	"github.com/grt-continuation/caddy-webhooks/engine/tracing"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
@@ -65,6 +66,7 @@ type Fanout struct {
 	log      *zap.Logger
 	hooks    func() *webhook.HookSet
 	workers  Workers
+	spans    *tracing.Spans
 	in       inbox // events taken for this fan-out by captures (inbox.go)
 	cfg      atomic.Pointer[Config]
 	cursors  []string // per shard
@@ -74,9 +76,10 @@ type Fanout struct {
 }
 
 // New builds a fan-out; hooks returns the hooks in effect; workers (may
-// be nil) take deliveries at once while they have room.
-func New(store Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, workers Workers) *Fanout {
-	f := &Fanout{store: store, consumer: consumer, log: log, hooks: hooks, workers: workers}
+// be nil) take deliveries at once while they have room; spans records the
+// fan-out of events captured in a trace.
+func New(store Store, consumer string, log *zap.Logger, hooks func() *webhook.HookSet, workers Workers, spans *tracing.Spans) *Fanout {
+	f := &Fanout{store: store, consumer: consumer, log: log, hooks: hooks, workers: workers, spans: spans}
 	f.in.wake = make(chan struct{}, 1)
 	f.cursors = make([]string, store.Queue.Shards())
 	for i := range f.cursors {
@@ -90,7 +93,7 @@ func (f *Fanout) Configure(c Config) { f.cfg.Store(&c) }
 
 // readBlock bounds blocking reads so loops notice shutdown promptly even if
 // a read is not interrupted.
-const readBlock = 2 * time.Second
+const readBlock = 5 * time.Second
 
 // Step reads the next events of a shard and fans them out; the runtime
 // calls it in a loop per shard. The read blocks, so there is no wait
@@ -135,24 +138,8 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 		if m.Event.Body == nil && (f.wantsSample(&m.Event, now) || len(MatchChats(hooks, &m.Event, nil)) > 0) {
 			need = append(need, i)
 		}
-		matched := Match(hooks, &m.Event, nil)
-		if len(matched) == 0 {
-			continue
-		}
-		ds := make([]webhook.Delivery, 0, len(matched))
-		for _, h := range matched {
-			ds = append(ds, webhook.Delivery{
-				EventID: m.Event.ID, HookID: h.ID, Trigger: m.Event.Trigger, Chain: m.Event.Chain,
-				At: m.Event.At, Attempt: 1, Shared: true,
-			})
-		}
-		out[i].Deliveries, out[i].Checked = ds, len(ds)
-		out[i].Ordered, out[i].At = orderedOf(matched), m.Event.At // their own queues (engine/ordered)
-		if c := f.log.Check(zap.DebugLevel, "event fanned out"); c != nil {
-			c.Write(zap.String("event", m.Event.ID), zap.String("trigger", m.Event.Trigger),
-				zap.String("project", m.Event.Project), zap.String("namespace", m.Event.Namespace),
-				zap.Int("hooks", len(matched)))
-		}
+		out[i].Deliveries, out[i].Ordered = f.hookDeliveries(hooks, &m.Event)
+		out[i].Checked, out[i].At = len(out[i].Deliveries), m.Event.At
 	}
 	if err := f.readPayloads(ctx, shard, msgs, need); err != nil {
 		return err
@@ -163,25 +150,18 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 		}
 	}
 	// The recursion guard runs in the same script as the queueing, and so
-	// does the hand-off to idle workers: only when they can take all of
-	// this batch's deliveries (a steady trickle). A backlog is better read
-	// in batches by the delivery loop.
-	ho := redisstore.HandOff{Consumer: f.consumer}
-	if f.workers != nil {
-		n := 0
-		for i := range out {
-			n += len(out[i].Deliveries)
-		}
-		if room := f.workers.Room(); n <= room {
-			ho.Max = room
-		}
+	// does the hand-off to idle workers.
+	n := 0
+	for i := range out {
+		n += len(out[i].Deliveries)
 	}
-	if err := f.store.Queue.FanOut(ctx, out, cfg.RecursionWindow, cfg.MaxChainHooks, ho); err != nil {
+	if err := f.store.Queue.FanOut(ctx, out, f.chainRule(cfg), f.handOff(n)); err != nil {
 		return err
 	}
+	f.traceFanOut(msgs, out, now) // trace.go
 	var taken []redisstore.DeliveryMsg
 	for i := range out {
-		f.reportBlocked(&out[i])
+		f.reportBlocked(out[i].Verdicts, out[i].Deliveries)
 		taken = append(taken, out[i].Taken...)
 	}
 	if len(taken) > 0 {
@@ -189,6 +169,27 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 	}
 	f.rememberLatest(ctx, msgs, now)
 	return nil
+}
+
+// hookDeliveries are the deliveries of ev to the hooks that take it, all
+// of its shared payload, and which of them are of ordered hooks (nil when
+// none is): those go to their hooks' queues (engine/ordered).
+func (f *Fanout) hookDeliveries(hooks *webhook.HookSet, ev *webhook.Event) ([]webhook.Delivery, []bool) {
+	var buf [8]*webhook.Hook
+	matched := Match(hooks, ev, buf[:0])
+	if len(matched) == 0 {
+		return nil, nil
+	}
+	ds := make([]webhook.Delivery, 0, len(matched))
+	for _, h := range matched {
+		ds = append(ds, webhook.Delivery{EventID: ev.ID, HookID: h.ID, Trigger: ev.Trigger, Chain: ev.Chain,
+			At: ev.At, Attempt: 1, Shared: true, Trace: ev.Trace})
+	}
+	if c := f.log.Check(zap.DebugLevel, "event fanned out"); c != nil {
+		c.Write(zap.String("event", ev.ID), zap.String("trigger", ev.Trigger), zap.String("project", ev.Project),
+			zap.String("namespace", ev.Namespace), zap.Int("hooks", len(matched)))
+	}
+	return ds, orderedOf(matched)
 }
 
 // orderedOf tells which of hooks are ordered; nil when none is.
@@ -205,14 +206,33 @@ func orderedOf(hooks []*webhook.Hook) []bool {
 	return out
 }
 
-// reportBlocked counts and logs the deliveries of o that its chain
-// refused.
-func (f *Fanout) reportBlocked(o *redisstore.Fanned) {
-	for j, v := range o.Verdicts {
+// handOff asks the queueing script to take the n deliveries it queues
+// for this process's workers, when they can take them all (a steady
+// trickle): they then need no read of their own. A backlog is better read
+// in batches by the delivery loop.
+func (f *Fanout) handOff(n int) redisstore.HandOff {
+	ho := redisstore.HandOff{Consumer: f.consumer}
+	if f.workers != nil {
+		if room := f.workers.Room(); n <= room {
+			ho.Max = room
+		}
+	}
+	return ho
+}
+
+// chainRule is the recursion guard's rule under cfg.
+func (f *Fanout) chainRule(cfg *Config) redisstore.ChainRule {
+	return redisstore.ChainRule{Window: cfg.RecursionWindow, MaxHooks: cfg.MaxChainHooks}
+}
+
+// reportBlocked counts and logs the deliveries (the first of ds, checked
+// in their chain) that the chain refused.
+func (f *Fanout) reportBlocked(verdicts []redisstore.ChainVerdict, ds []webhook.Delivery) {
+	for j, v := range verdicts {
 		if v == redisstore.ChainAllowed {
 			continue
 		}
-		d := &o.Deliveries[j]
+		d := &ds[j]
 		reason := "recursive webhook blocked: the hook was already triggered in this chain"
 		if v == redisstore.ChainTooLong {
 			reason = "recursive webhook blocked: the chain triggered too many hooks"

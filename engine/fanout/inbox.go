@@ -26,6 +26,9 @@ type inbox struct {
 	wake       chan struct{}
 }
 
+// Running tells whether the fan-out's loops run.
+func (f *Fanout) Running() bool { return f.in.open.Load() }
+
 // Accepting tells whether a capture should take an event for this
 // fan-out: its inbox loop runs, idle.
 func (f *Fanout) Accepting() bool {
@@ -49,8 +52,8 @@ func (f *Fanout) Hand(m redisstore.EventMsg) {
 }
 
 // HandStep fans out the events handed over so far, a batch per shard;
-// the runtime calls it in a loop. It waits for events at most a second,
-// so the loop notices shutdown.
+// the runtime calls it in a loop. It waits for events, or for the loop's
+// end.
 func (f *Fanout) HandStep(ctx context.Context) (time.Duration, error) {
 	f.in.open.Store(true)
 	defer func() {
@@ -58,11 +61,8 @@ func (f *Fanout) HandStep(ctx context.Context) (time.Duration, error) {
 			f.in.open.Store(false)
 		}
 	}()
-	t := time.NewTimer(time.Second)
-	defer t.Stop()
 	select {
 	case <-f.in.wake:
-	case <-t.C:
 	case <-ctx.Done():
 		return 0, nil
 	}

@@ -116,7 +116,9 @@ func NewEntry(kind string, a *Attempt, maxBody int) *webhook.LogEntry {
 	if a.Sent != nil { // what a custom webhook template made of the payload
 		body, e.Rendered = a.Sent, true
 	}
-	if len(body) > maxBody || !json.Valid(body) {
+	// The payload was checked when it was captured (webhook.NewEvent); a
+	// template's output is checked here.
+	if len(body) > maxBody || (e.Rendered && !json.Valid(body)) {
 		e.RequestData, e.Oversize = json.RawMessage(`{"oversize":true}`), true
 	} else {
 		// Redacted now, so neither Redis nor a resend ever holds the addresses.
@@ -159,7 +161,7 @@ func requestHeaders(h *webhook.Hook, sent http.Header) map[string]string {
 
 // responseHeaders keeps the first 50 headers (by name), values capped at 1
 // KiB, names capitalized as GitLab shows them.
-func responseHeaders(hdr http.Header, mask masker) map[string]string {
+func responseHeaders(hdr http.Header, mask *masker) map[string]string {
 	names := make([]string, 0, len(hdr))
 	for k := range hdr {
 		names = append(names, k)

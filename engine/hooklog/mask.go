@@ -29,17 +29,19 @@ const minLoneSecret = 4
 // signing tokens and custom header values [REDACTED], and the URL's
 // credentials (user info, the Basic credentials the HTTP client derives
 // from it) and query values *****. Each is replaced in every spelling an
-// echo gives it: as is, percent-encoded and JSON-escaped. It is built once
-// per entry, since a Replacer is costly to build.
+// echo gives it: as is, percent-encoded and JSON-escaped. Its Replacer,
+// costly to build, is built only when a text holds a secret: most answers
+// hold none.
 type masker struct {
 	secrets []string // every spelling, longest first
+	pairs   []string // secret, replacement, … for the Replacer
 	r       *strings.Replacer
 }
 
 // maskSub is one secret and what stands for it.
 type maskSub struct{ secret, with string }
 
-func newMasker(h *webhook.Hook) masker {
+func newMasker(h *webhook.Hook) *masker {
 	var subs []maskSub
 	add := func(secret, with string, minLen int) {
 		if len(secret) < minLen {
@@ -63,18 +65,14 @@ func newMasker(h *webhook.Hook) masker {
 	}
 	// Longest first, so a secret containing another is replaced whole.
 	sort.SliceStable(subs, func(i, j int) bool { return len(subs[i].secret) > len(subs[j].secret) })
-	var m masker
-	var pairs []string
+	m := &masker{}
 	seen := map[string]bool{}
 	for _, s := range subs {
 		if s.secret != "" && !seen[s.secret] {
 			seen[s.secret] = true
-			pairs = append(pairs, s.secret, s.with)
+			m.pairs = append(m.pairs, s.secret, s.with)
 			m.secrets = append(m.secrets, s.secret)
 		}
-	}
-	if len(pairs) > 0 {
-		m.r = strings.NewReplacer(pairs...)
 	}
 	return m
 }
@@ -171,16 +169,21 @@ func MaskSecrets(h *webhook.Hook, s string) string { return newMasker(h).apply(s
 // the start of a secret that the read cap cut off at its end dropped too.
 func MaskBody(h *webhook.Hook, b []byte) string { return newMasker(h).body(b, len(b)) }
 
-func (m masker) apply(s string) string {
-	if m.r == nil {
-		return s
+func (m *masker) apply(s string) string {
+	for _, secret := range m.secrets {
+		if strings.Contains(s, secret) {
+			if m.r == nil {
+				m.r = strings.NewReplacer(m.pairs...)
+			}
+			return m.r.Replace(s)
+		}
 	}
-	return m.r.Replace(s)
+	return s
 }
 
 // body masks then caps a response body, forced to valid UTF-8. A secret
 // cut by the cap (its start at the very end) is dropped too.
-func (m masker) body(b []byte, limit int) string {
+func (m *masker) body(b []byte, limit int) string {
 	s := truncateUTF8(m.apply(strings.ToValidUTF8(string(b), "\uFFFD")), limit)
 	for _, secret := range m.secrets {
 		for n := min(len(secret)-1, len(s)); n >= 4; n-- {

@@ -12,7 +12,7 @@ var (
 	EventsRejected = counter("events_rejected_total",
 		"Announced events that were refused (bad signals, payload, size) or could not be queued, by reason.", "reason")
 	Deliveries = counter("deliveries_total",
-		"Delivery attempts by result (success, client_error, server_error, internal_error), and deliveries retry_scheduled, dropped (hook deleted) or blocked (recursion).", "result")
+		"Delivery attempts by result (success, client_error, server_error, internal_error), and deliveries retry_scheduled, dropped (hook deleted), blocked (recursion) or aborted (shutdown; left pending for recovery).", "result")
 	DeliveryDuration = histogram("delivery_duration_seconds",
 		"Duration of delivery requests.",
 		prometheus.ExponentialBuckets(0.001, 4, 9))

@@ -73,7 +73,8 @@ const moveBatch = 500
 
 // MoveStep puts due deliveries back on the ready stream and returns how
 // long to wait for the next one: at once while a full batch was moved,
-// else until the next is due (at most a second).
+// else until the next is due (at most a second). On an empty schedule it
+// waits itself, until this process schedules a delivery (idleMove at most).
 func (r *Recovery) MoveStep(ctx context.Context) (time.Duration, error) {
 	moved, next, err := r.store.Queue.MoveDue(ctx, time.Now(), moveBatch)
 	switch {
@@ -82,10 +83,25 @@ func (r *Recovery) MoveStep(ctx context.Context) (time.Duration, error) {
 	case moved == moveBatch:
 		return 0, nil
 	case next.IsZero():
-		return time.Second, nil
+		// Nothing scheduled: wait for this process to schedule something,
+		// or for idleMove, in case another process does.
+		t := time.NewTimer(idleMove)
+		defer t.Stop()
+		select {
+		case <-r.store.Queue.Scheduled():
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		return 0, nil
 	}
 	return min(max(time.Until(next), 5*time.Millisecond), time.Second), nil
 }
+
+// idleMove is how long the mover waits on an empty schedule for a delivery
+// another process schedules (this process's own wake it at once): a retry
+// that process schedules and then cannot move itself (it stopped) is
+// late by this much at most.
+const idleMove = 5 * time.Second
 
 // ClaimStep claims work that another consumer (a crashed or stopped
 // process) left pending for longer than the lease; work aborts the

@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,11 +43,36 @@ func TestMoveStepWaitsForTheNextDueDelivery(t *testing.T) {
 		t.Fatalf("before the delivery is due: wait %v (%v), want at most 300ms", wait, err)
 	}
 	time.Sleep(time.Until(due) + 10*time.Millisecond)
-	if wait, err = r.MoveStep(ctx); err != nil || wait != time.Second {
-		t.Fatalf("once moved: wait %v (%v), want a second (nothing scheduled)", wait, err)
+	if wait, err = r.MoveStep(ctx); err != nil || wait != 0 {
+		t.Fatalf("moving the due delivery: wait %v (%v), want none", wait, err)
 	}
 	again, err := store.Queue().ReadDeliveries(ctx, 0, "c1", ">", 10, time.Second)
 	if err != nil || len(again) != 1 || again[0].Delivery.EventID != "ev" {
 		t.Fatalf("after the move, read %v (%v), want the delivery again", again, err)
+	}
+	// Nothing is scheduled now: the step waits until this process
+	// schedules a delivery, and returns then, long before idleMove.
+	for len(store.Queue().Scheduled()) > 0 {
+		<-store.Queue().Scheduled() // the signal of the first Defer
+	}
+	var deferred atomic.Bool
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(done)
+		if _, err := r.MoveStep(ctx); err != nil {
+			t.Error(err)
+		}
+		if !deferred.Load() {
+			t.Error("the step on an empty schedule returned before anything was scheduled")
+		}
+	}()
+	deferred.Store(true)
+	if _, err := store.Queue().Defer(ctx, &again[0], time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if took := time.Since(start); took >= idleMove {
+		t.Errorf("the step waited %v: scheduling did not wake it", took)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,21 +49,37 @@ func run(m *testing.M) int {
 
 // caddyProc is one Caddy process; Start/Kill may be called repeatedly, and
 // every run shares the data directory (so the instance ID, and with it the
-// consumer name, stays the same).
+// consumer name, stays the same) and the listeners of its admin endpoint
+// and its site, which the test holds from start to end and each run gets
+// as descriptors (see adminFD): nothing else on this machine can take or
+// share their ports meanwhile, not even while Caddy is down. (Picked free
+// and bound by each run, they could be: Caddy binds with SO_REUSEPORT, so
+// another Caddy on the same port starts without an error and the kernel
+// spreads the connections over both.) A connection made while Caddy is
+// down waits in the listener's backlog for the next run.
 type caddyProc struct {
 	t         *testing.T
 	dir       string
 	config    string
 	adminAddr string
 	httpAddr  string
+	listeners []*net.TCPListener // admin, site
 	cmd       *exec.Cmd
 	exited    chan struct{}
 	runs      int
 }
 
+// The descriptors a run gets its listeners on (ExtraFiles start at 3), as
+// the Caddyfile names them: "admin fd/3", "bind fd/4".
+const (
+	adminFD = 3
+	siteFD  = 4
+)
+
 func newCaddy(t *testing.T, caddyfile func(adminAddr, httpAddr string) string) *caddyProc {
 	t.Helper()
-	c := &caddyProc{t: t, dir: t.TempDir(), adminAddr: freeAddr(t), httpAddr: freeAddr(t)}
+	c := &caddyProc{t: t, dir: t.TempDir(), listeners: []*net.TCPListener{listen(t), listen(t)}}
+	c.adminAddr, c.httpAddr = c.listeners[0].Addr().String(), c.listeners[1].Addr().String()
 	c.config = filepath.Join(c.dir, "Caddyfile")
 	if err := os.WriteFile(c.config, []byte(caddyfile(c.adminAddr, c.httpAddr)), 0o600); err != nil {
 		t.Fatal(err)
@@ -87,11 +102,20 @@ func (c *caddyProc) start() {
 		"XDG_DATA_HOME="+filepath.Join(c.dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(c.dir, "config"))
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	for _, l := range c.listeners {
+		f, err := l.File()
+		if err != nil {
+			c.t.Fatalf("passing the listener on %s to caddy: %v", l.Addr(), err)
+		}
+		defer f.Close() // the child has its own copy once started
+		c.cmd.ExtraFiles = append(c.cmd.ExtraFiles, f)
+	}
 	if err := c.cmd.Start(); err != nil {
 		c.t.Fatalf("starting caddy: %v", err)
 	}
 	c.exited = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(c.cmd, c.exited)
+	probe := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
@@ -99,15 +123,19 @@ func (c *caddyProc) start() {
 			c.t.Fatalf("caddy exited at start:\n%s", c.log())
 		default:
 		}
-		resp, err := http.Get("http://" + c.adminAddr + "/config/")
+		// The request waits in the backlog until Caddy serves, or gives up.
+		resp, err := probe.Get("http://" + c.adminAddr + "/config/")
+		got := fmt.Sprint(err)
 		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return
 			}
+			got = fmt.Sprintf("%s: %q", resp.Status, body)
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("caddy did not answer on its admin endpoint within 30s:\n%s", c.log())
+			c.t.Fatalf("caddy did not answer GET http://%s/config/ within 30s (last: %s):\n%s", c.adminAddr, got, c.log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -154,12 +182,14 @@ func (c *caddyProc) metric(name string) string {
 	return ""
 }
 
-func freeAddr(t *testing.T) string {
+// listen makes a loopback listener on a port of the kernel's choosing,
+// held until the test ends.
+func listen(t *testing.T) *net.TCPListener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	t.Cleanup(func() { l.Close() })
+	return l.(*net.TCPListener)
 }

@@ -30,9 +30,12 @@ func StartTLS(tb testing.TB) *TLS {
 	tb.Helper()
 	dir := tb.TempDir()
 	caFile, certFile, keyFile := writeCerts(tb, dir)
-	port := freePort(tb)
-	s := Start(tb, "--tls-port", strconv.Itoa(port), "--tls-cert-file", certFile, "--tls-key-file", keyFile,
-		"--tls-ca-cert-file", caFile, "--tls-auth-clients", "no")
+	var port int
+	s := start(tb, func() []string {
+		port = freePort(tb)
+		return []string{"--tls-port", strconv.Itoa(port), "--tls-cert-file", certFile, "--tls-key-file", keyFile,
+			"--tls-ca-cert-file", caFile, "--tls-auth-clients", "no"}
+	})
 	return &TLS{Server: s, TLSAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), CAFile: caFile}
 }
 

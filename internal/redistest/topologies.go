@@ -106,7 +106,8 @@ type Sentinel struct {
 	// MasterName is the monitored master's name.
 	MasterName string
 
-	sentinel *exec.Cmd
+	sentinel       *exec.Cmd
+	sentinelExited chan struct{}
 }
 
 // StartSentinel starts a master (with AOF), a replica of it and a
@@ -121,25 +122,16 @@ func StartSentinel(tb testing.TB) *Sentinel {
 	st.Master = Start(tb, "--appendonly", "yes")
 	st.Replica = Start(tb, "--appendonly", "yes", "--replicaof", "127.0.0.1", strconv.Itoa(st.Master.port))
 	dir := tb.TempDir()
-	port := freePort(tb)
-	st.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	conf := fmt.Sprintf(`port %d
-bind 127.0.0.1
-dir %s
-logfile %s
-sentinel monitor %s 127.0.0.1 %d 1
-sentinel down-after-milliseconds %s 1000
-sentinel failover-timeout %s 5000
-`, port, dir, filepath.Join(dir, "sentinel.log"), st.MasterName, st.Master.port, st.MasterName, st.MasterName)
-	path := filepath.Join(dir, "sentinel.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		tb.Fatal(err)
+	for try := 1; ; try++ {
+		err := st.startSentinel(tb, dir)
+		if err == nil {
+			break
+		}
+		if try == portTries {
+			tb.Fatalf("starting redis-sentinel: %v (%d ports tried)", err, try)
+		}
+		tb.Logf("starting redis-sentinel: %v; trying another port", err)
 	}
-	cmd := exec.Command("redis-server", path, "--sentinel")
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("starting redis-sentinel: %v", err)
-	}
-	st.sentinel = cmd
 	tb.Cleanup(st.stopSentinel)
 	st.URL = fmt.Sprintf("redis://%s/0?master_name=%s", st.Addr, st.MasterName)
 	sc := redis.NewSentinelClient(&redis.Options{Addr: st.Addr})
@@ -158,6 +150,43 @@ sentinel failover-timeout %s 5000
 	}
 }
 
+// startSentinel starts the sentinel on a free port and waits until its log
+// says it is ready: then it is the one listening there (see launch), not
+// the sentinel of another test, which may watch a master of the same name.
+func (st *Sentinel) startSentinel(tb testing.TB, dir string) error {
+	tb.Helper()
+	port := pickPort(tb)
+	st.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	logPath := filepath.Join(dir, "sentinel.log")
+	conf := fmt.Sprintf(`port %d
+bind 127.0.0.1
+dir %s
+logfile %s
+sentinel monitor %s 127.0.0.1 %d 1
+sentinel down-after-milliseconds %s 1000
+sentinel failover-timeout %s 5000
+`, port, dir, logPath, st.MasterName, st.Master.port, st.MasterName, st.MasterName)
+	path := filepath.Join(dir, "sentinel.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	logStart := int64(0)
+	if fi, err := os.Stat(logPath); err == nil {
+		logStart = fi.Size()
+	}
+	cmd := exec.Command("redis-server", path, "--sentinel")
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("starting redis-sentinel: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	if err := waitReady(tb, "redis-sentinel on "+st.Addr, logPath, readySentinel, logStart, exited); err != nil {
+		return err
+	}
+	st.sentinel, st.sentinelExited = cmd, exited
+	return nil
+}
+
 // Stop kills the master, the replica and the sentinel, as the end of a
 // test does.
 func (st *Sentinel) Stop() {
@@ -171,7 +200,7 @@ func (st *Sentinel) stopSentinel() {
 		return
 	}
 	_ = st.sentinel.Process.Kill()
-	_ = st.sentinel.Wait()
+	<-st.sentinelExited
 	st.sentinel = nil
 }
 

@@ -56,7 +56,7 @@ type Report struct {
 var shardKey = regexp.MustCompile(`^\{q(\d+)\.\d+\}:(.*)$`)
 
 // logKey matches a hook log of a shard: "hook:<id>:log".
-var logKey = regexp.MustCompile(`^hook:\d+:log$`)
+var logKey = regexp.MustCompile(`^hook:(\d+):log$`)
 
 // shard is what one queue shard holds.
 type shard struct {
@@ -170,13 +170,27 @@ func audit(ctx context.Context, c redis.UniversalClient, k redisstore.Keys, i in
 	}); err != nil {
 		return err
 	}
+	tails, err := c.HGetAll(ctx, k.LogTails(i)).Result()
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", k.LogTails(i), err)
+	}
 	for _, lk := range sh.logs {
+		holding := 0
 		if err := xrange(ctx, c, lk, func(m redis.XMessage) {
 			if ev, _ := m.Values["p"].(string); ev != "" {
 				sh.hold(ev, KindLog)
+				holding++
 			}
 		}); err != nil {
 			return err
+		}
+		// The log's count of entries holding a reference, where kept.
+		hook := logKey.FindStringSubmatch(lk[strings.LastIndex(lk, "}:")+2:])
+		if hook == nil {
+			continue
+		}
+		if n, ok := tails[hook[1]+":r"]; ok && n != strconv.Itoa(holding) {
+			problem("log of hook %s: tails count %s entries holding a payload, it has %d", hook[1], n, holding)
 		}
 	}
 	refs, err := c.HGetAll(ctx, k.Refs(i)).Result()

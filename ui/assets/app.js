@@ -582,6 +582,7 @@
       $('#form-submit').textContent = 'Add webhook';
       F.push_events.checked = true;
       F.enable_ssl_verification.checked = true;
+      F.trace_context.checked = true;
       F.token.placeholder = '';
     } else {
       editing = hook;
@@ -607,6 +608,7 @@
       F.push_events_branch_filter.value = hook.push_events_branch_filter || '';
       F.enable_ssl_verification.checked = hook.enable_ssl_verification !== false;
       F.ordered.checked = hook.ordered === true;
+      F.trace_context.checked = hook.trace_context !== false;
       const vars = hook.url_variables || [];
       if (vars.length) {
         $('#hook-mask').checked = true;
@@ -655,6 +657,7 @@
       description: F.description.value.trim(),
       enable_ssl_verification: F.enable_ssl_verification.checked,
       ordered: F.ordered.checked,
+      trace_context: F.trace_context.checked,
       branch_filter_strategy: F.branch_filter_strategy.value,
       push_events_branch_filter: F.branch_filter_strategy.value === 'all_branches' ? '' : F.push_events_branch_filter.value.trim(),
     };

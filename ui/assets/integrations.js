@@ -1,6 +1,6 @@
-// Chat integrations: GitLab's Slack, Mattermost, Discord and Microsoft
-// Teams notifications of a project or group, over the integrations API
-// (…/integrations/:slug). The webhook is write-only: the API never returns
+// Chat integrations: GitLab's Slack, Mattermost, Discord, Microsoft Teams,
+// Google Chat and Webex Teams notifications of a project or group, over the
+// integrations API (…/integrations/:slug). The webhook is write-only: the API never returns
 // it, so the field is empty on edit and left out of the request when it
 // stays empty. Built with the helpers of app.js (window.WebhooksPage).
 'use strict';
@@ -15,6 +15,8 @@
     { slug: 'mattermost', title: 'Mattermost notifications', channels: true, placeholder: 'https://mattermost.example.com/hooks/…', about: 'Send notifications about events to Mattermost channels.' },
     { slug: 'discord', title: 'Discord Notifications', channels: false, placeholder: 'https://discord.com/api/webhooks/…', about: 'Send notifications about events to a Discord channel.' },
     { slug: 'microsoft-teams', title: 'Microsoft Teams notifications', channels: false, placeholder: 'https://outlook.office.com/webhook/…', about: 'Send notifications about events to Microsoft Teams.' },
+    { slug: 'hangouts-chat', title: 'Google Chat', channels: false, noDeployments: true, placeholder: 'https://chat.googleapis.com/v1/spaces…', about: 'Send notifications from GitLab to a space in Google Chat.' },
+    { slug: 'webex-teams', title: 'Webex Teams', channels: false, noDeployments: true, placeholder: 'https://api.ciscospark.com/v1/webhooks/incoming/…', about: 'Send notifications about project events to Webex Teams.' },
   ];
 
   // [channel name, API field, label, help], GitLab's chat events.
@@ -29,12 +31,28 @@
     ['pipeline', 'pipeline_events', 'Pipeline', 'A pipeline status changes.'],
     ['wiki_page', 'wiki_page_events', 'Wiki page', 'A wiki page is created or updated.'],
     ['deployment', 'deployment_events', 'Deployment', 'A deployment starts, finishes, fails, or is canceled.'],
+    // Slack and Mattermost only (GitLab's supported events of each).
+    ['incident', 'incident_events', 'Incident', 'An incident is created, closed, or reopened.', 'slack'],
+    ['alert', 'alert_events', 'Alert', 'A new, unique alert is recorded.', 'slack'],
+    ['vulnerability', 'vulnerability_events', 'Vulnerability', 'A new, unique vulnerability is recorded.', 'slack'],
+    ['group_mention', 'group_mention_events', 'Group mention in public', 'A group is mentioned in a public context.', 'group'],
+    ['group_confidential_mention', 'group_confidential_mention_events', 'Group mention in private', 'A group is mentioned in a confidential context.', 'group'],
   ];
+
+  // The events a service takes, for a project or group (GitLab's
+  // supported_events: group mentions at group level only).
+  function eventsOf(svc, r) {
+    return EVENTS.filter(([name, , , , only]) => {
+      if (only === 'group') return svc.channels && r.kind === 'groups';
+      if (only === 'slack') return svc.channels;
+      return !(name === 'deployment' && svc.noDeployments);
+    });
+  }
 
   const BRANCHES = [['all', 'All branches'], ['default', 'Default branch'], ['protected', 'Protected branches'], ['default_and_protected', 'Default branch and protected branches']];
 
   // #/projects/<id>/integrations[/<slug>]
-  const ROUTE = /^#\/(projects|groups)\/([^/?]+)\/integrations(?:\/(slack|mattermost|discord|microsoft-teams))?\/?$/;
+  const ROUTE = /^#\/(projects|groups)\/([^/?]+)\/integrations(?:\/(slack|mattermost|discord|microsoft-teams|hangouts-chat|webex-teams))?\/?$/;
   const HOOKS = /^#\/(projects|groups)\/([^/?]+)\/hooks/;
 
   function route(hash) {
@@ -113,8 +131,8 @@
           'The channel to post to when an event has no channel of its own; empty: the webhook\'s.'));
     }
     const trig = el('fieldset', { class: 'field triggers' }, el('legend', {}, 'Trigger'));
-    for (const [name, apiField, label, help] of EVENTS) {
-      const on = cur ? !!cur[apiField] : name !== 'deployment';
+    for (const [name, apiField, label, help, only] of eventsOf(svc, r)) {
+      const on = cur ? !!cur[apiField] : name !== 'deployment' && !only;
       const box = el('div', { class: 'trigger' },
         el('label', { class: 'inline' }, el('input', { type: 'checkbox', name: apiField, checked: on }), ' ', el('strong', {}, label)),
         el('p', { class: 'help' }, help));
@@ -140,6 +158,7 @@
       el('p', { id: 'integration-error', class: 'alert danger', role: 'alert', hidden: true }),
       el('div', { class: 'actions' },
         el('button', { type: 'submit', id: 'integration-save', class: 'btn primary' }, 'Save changes'),
+        el('button', { type: 'button', id: 'integration-test', class: 'btn', onclick: () => testSettings(r, svc, form) }, 'Test settings'),
         el('a', { class: 'btn', href: listHref(r) }, 'Cancel'),
         el('span', { class: 'grow' }),
         own ? el('button', { type: 'button', id: 'integration-delete', class: 'btn danger', onclick: () => remove(r, svc) }, 'Delete') : null));
@@ -148,12 +167,53 @@
     P.focusHeading('view-integration');
   }
 
+  // GitLab's "Test settings": the form as it is, not saved. Every answer
+  // is 200; a failed test says so in its body (error, message,
+  // service_response).
+  async function testSettings(r, svc, form) {
+    const res = await send('#integration-test', apiPath(r, svc.slug) + '/test', formBody(r, svc, form));
+    if (!res) return;
+    if (res.data && res.data.error) {
+      showError(res.data.message + (res.data.service_response ? ' ' + res.data.service_response : ''));
+      return;
+    }
+    P.flash('Connection successful.', 'success');
+  }
+
   async function save(r, svc, form) {
+    if (!await send('#integration-save', apiPath(r, svc.slug), formBody(r, svc, form))) return;
+    P.flashNext(svc.title + ' saved.', 'success');
+    location.hash = listHref(r);
+  }
+
+  // send PUTs the form with its button disabled; a refused request is shown
+  // in the form's error box and gives null.
+  async function send(buttonSel, path, body) {
+    showError('');
+    const button = $(buttonSel);
+    button.disabled = true;
+    try {
+      return await api('PUT', path, body);
+    } catch (err) {
+      if (!err.handled) showError(err.message);
+      return null;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function showError(message) {
+    const errBox = $('#integration-error');
+    errBox.textContent = message;
+    errBox.hidden = !message;
+  }
+
+  function formBody(r, svc, form) {
     const f = form.elements;
     const body = {};
     const webhook = f.webhook.value.trim();
     if (webhook) body.webhook = webhook;
-    for (const [name, apiField] of EVENTS) {
+    for (const [name, apiField] of eventsOf(svc, r)) {
       body[apiField] = f[apiField].checked;
       if (svc.channels) body[name + '_channel'] = f[name + '_channel'].value.trim();
     }
@@ -165,21 +225,7 @@
     for (const name of ['branches_to_be_notified', 'protected_branches', 'labels_to_be_notified', 'labels_to_be_notified_behavior']) {
       body[name] = f[name].value.trim();
     }
-    const errBox = $('#integration-error');
-    errBox.hidden = true;
-    const button = $('#integration-save');
-    button.disabled = true;
-    try {
-      await api('PUT', apiPath(r, svc.slug), body);
-    } catch (err) {
-      button.disabled = false;
-      if (err.handled) return;
-      errBox.textContent = err.message;
-      errBox.hidden = false;
-      return;
-    }
-    P.flashNext(svc.title + ' saved.', 'success');
-    location.hash = listHref(r);
+    return body;
   }
 
   async function remove(r, svc) {

@@ -66,8 +66,8 @@ func (b *bench) bigRound(hooks []hookConf, events int, expect int64) (float64, f
 	}
 	defer b.stopCaddy()
 	admin := &http.Client{Timeout: 10 * time.Second}
-	if !do(admin, http.MethodPost, "http://"+b.caddy.admin+"/webhooks/pause", nil) {
-		return 0, 0, fmt.Errorf("scenario 9: POST /webhooks/pause failed")
+	if err := do(admin, http.MethodPost, "http://"+b.caddy.admin+"/webhooks/pause", nil); err != nil {
+		return 0, 0, fmt.Errorf("scenario 9: pausing deliveries: %w", err)
 	}
 	mem0, err := b.rds.infoInt(ctx, "memory", "used_memory")
 	if err != nil {
@@ -86,8 +86,8 @@ func (b *bench) bigRound(hooks []hookConf, events int, expect int64) (float64, f
 	if b.rcv.count.Load() > 0 {
 		return 0, 0, fmt.Errorf("scenario 9: %d deliveries went out while paused", b.rcv.count.Load())
 	}
-	if !do(admin, http.MethodPost, "http://"+b.caddy.admin+"/webhooks/resume", nil) {
-		return 0, 0, fmt.Errorf("scenario 9: POST /webhooks/resume failed")
+	if err := do(admin, http.MethodPost, "http://"+b.caddy.admin+"/webhooks/resume", nil); err != nil {
+		return 0, 0, fmt.Errorf("scenario 9: resuming deliveries: %w", err)
 	}
 	if !waitFor(3*time.Minute, func() bool { return b.rcv.count.Load() >= expect }) {
 		b.errs += expect - b.rcv.count.Load()

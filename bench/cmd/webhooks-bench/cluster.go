@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -36,10 +35,12 @@ func startCluster(dir string, n int) ([]*redisProc, error) {
 		stopAll()
 		return nil, fmt.Errorf("redis-cli --cluster create: %w\n%s", err, out)
 	}
+	var last string
 	ok := waitFor(20*time.Second, func() bool {
 		for _, p := range nodes {
 			info, err := p.rdb.ClusterInfo(context.Background()).Result()
 			if err != nil || !strings.Contains(info, "cluster_state:ok") {
+				last = fmt.Sprintf("node %s: %v %q", p.addr(), err, firstLine(info, "cluster_state:"))
 				return false
 			}
 		}
@@ -47,7 +48,7 @@ func startCluster(dir string, n int) ([]*redisProc, error) {
 	})
 	if !ok {
 		stopAll()
-		return nil, errors.New("the cluster was not ok within 20s")
+		return nil, fmt.Errorf("the cluster was not ok within 20s: %s", last)
 	}
 	return nodes, nil
 }
@@ -180,4 +181,14 @@ func orNone(s string) string {
 		return "none of the tags"
 	}
 	return s
+}
+
+// firstLine is the first line of s that starts with prefix ("" if none).
+func firstLine(s, prefix string) string {
+	for _, l := range splitLines(s) {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	return ""
 }

@@ -22,7 +22,9 @@ func fastHooks(n int) []hookConf {
 
 // caddyConf describes one Caddy: two sites on the same upstream, one
 // without webhooks_capture (the baseline) and one with it (the candidate),
-// so A/B runs hit the same process, binary and upstream.
+// so A/B runs hit the same process, binary and upstream. Caddy serves its
+// admin API and both sites on the listeners the bench holds (caddyFDs):
+// the ports name the sites and build URLs; nothing binds them anew.
 type caddyConf struct {
 	admin, basePort, candPort int
 	redisURL, upstream        string
@@ -33,7 +35,7 @@ type caddyConf struct {
 
 func (c caddyConf) render() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "{\n\tadmin 127.0.0.1:%d\n\tauto_https off\n\tpersist_config off\n\tlog {\n\t\tlevel ERROR\n\t}\n", c.admin)
+	fmt.Fprintf(&b, "{\n\tadmin fd/%d\n\tauto_https off\n\tpersist_config off\n\tlog {\n\t\tlevel ERROR\n\t}\n", adminFD)
 	fmt.Fprintf(&b, "\twebhooks {\n\t\tredis %s\n\t\tnamespace bench\n\t\tallow_local_requests\n", c.redisURL)
 	for _, l := range c.extra {
 		fmt.Fprintf(&b, "\t\t%s\n", l)
@@ -47,7 +49,7 @@ func (c caddyConf) render() string {
 			h.id, h.id, c.receiver, h.path, filter)
 	}
 	b.WriteString("\t}\n}\n\n")
-	fmt.Fprintf(&b, "http://127.0.0.1:%d {\n\treverse_proxy %s\n}\n\n", c.basePort, c.upstream)
-	fmt.Fprintf(&b, "http://127.0.0.1:%d {\n\twebhooks_capture\n\treverse_proxy %s\n}\n", c.candPort, c.upstream)
+	fmt.Fprintf(&b, "http://127.0.0.1:%d {\n\tbind fd/%d\n\treverse_proxy %s\n}\n\n", c.basePort, baseFD, c.upstream)
+	fmt.Fprintf(&b, "http://127.0.0.1:%d {\n\tbind fd/%d\n\twebhooks_capture\n\treverse_proxy %s\n}\n", c.candPort, candFD, c.upstream)
 	return b.String()
 }

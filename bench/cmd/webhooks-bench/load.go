@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,26 +39,64 @@ func newClient(conns int) *http.Client {
 	}}
 }
 
-// do sends one request and reads the whole answer; ok means a 2xx.
-func do(c *http.Client, method, url string, body []byte) bool {
+// do sends one request and reads the whole answer; anything but a 2xx is
+// an error that says what came back (status and the start of the body) and
+// from where.
+func do(c *http.Client, method, url string, body []byte) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		return false
+		return err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return false
+		return err // *url.Error: names the method and the URL
 	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	got, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
 	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode >= 200 && resp.StatusCode < 300
+	return fmt.Errorf("%s %s: %s: %q", method, url, resp.Status, got)
+}
+
+// failures keeps the first failed requests of a run, so that a count of
+// errors comes with what they were.
+var failures failureLog
+
+type failureLog struct {
+	mu    sync.Mutex
+	first []string
+	n     int
+}
+
+const failuresKept = 5
+
+func (f *failureLog) add(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	if len(f.first) < failuresKept {
+		f.first = append(f.first, err.Error())
+	}
+}
+
+// String lists the failures kept, one per line, and how many there were.
+func (f *failureLog) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d failed requests, the first:\n  %s", f.n, strings.Join(f.first, "\n  "))
 }
 
 // closedLoop keeps conns requests in flight for d (throughput runs).
@@ -72,7 +112,8 @@ func closedLoop(c *http.Client, method, url string, conns int, d time.Duration) 
 			defer wg.Done()
 			for time.Now().Before(deadline) {
 				t := time.Now()
-				if !do(c, method, url, nil) {
+				if err := do(c, method, url, nil); err != nil {
+					failures.add(err)
 					errs.Add(1)
 					continue
 				}
@@ -113,9 +154,10 @@ func openLoop(c *http.Client, method, url string, body func() []byte, rate int, 
 			if body != nil {
 				bd = body()
 			}
-			ok := do(c, method, url, bd)
+			err := do(c, method, url, bd)
 			el := time.Since(due)
-			if !ok {
+			if err != nil {
+				failures.add(err)
 				errs.Add(1)
 				return
 			}
@@ -144,7 +186,8 @@ func postN(c *http.Client, urls []string, body []byte, n, conns int) (time.Durat
 				if i >= int64(n) {
 					return
 				}
-				if !do(c, http.MethodPost, urls[int(i)%len(urls)], body) {
+				if err := do(c, http.MethodPost, urls[int(i)%len(urls)], body); err != nil {
+					failures.add(err)
 					errs.Add(1)
 				}
 			}

@@ -109,7 +109,7 @@ func run(o options) error {
 		ids string
 		fn  func() error
 	}{
-		{"1,2", b.proxy},
+		{"1,2,2b", b.proxy},
 		{"3,3a,3b,3c,7", b.delivery},
 		{"4", b.latency},
 		{"5", b.isolation},
@@ -145,6 +145,7 @@ type bench struct {
 	rcvAddr string
 	stops   []func()
 	caddy   *caddyProc
+	lns     caddyListeners
 	conf    caddyConf
 	rows    []row
 	notes   []string
@@ -172,10 +173,11 @@ func newBench(o options, dir string) (*bench, error) {
 	b.rcvAddr = addr
 	b.stops = append(b.stops, stop)
 	b.conf = caddyConf{redisURL: b.rds.url(), upstream: b.upAddr, receiver: b.rcvAddr}
-	if err := b.choosePorts(); err != nil {
+	if b.lns, err = listenCaddy(); err != nil {
 		b.close()
 		return nil, err
 	}
+	b.conf.admin, b.conf.basePort, b.conf.candPort = b.lns.ports()
 	return b, nil
 }
 
@@ -185,6 +187,7 @@ func (b *bench) close() {
 	for _, s := range b.stops {
 		s()
 	}
+	b.lns.close()
 	if b.rds != nil {
 		b.rds.stop()
 	}
@@ -207,41 +210,18 @@ func (b *bench) startCaddy(name string, hooks []hookConf, extra ...string) error
 // proxy in front of the bench Redis, a cluster).
 func (b *bench) startCaddyOn(name, redis string, hooks []hookConf, extra ...string) error {
 	b.stopCaddy()
-	for attempt := 1; ; attempt++ {
-		c := b.conf
-		c.redisURL = redis
-		c.hooks = hooks
-		c.extra = append([]string{fmt.Sprintf("workers %d", b.o.workers)}, extra...)
-		if !slices.ContainsFunc(extra, func(l string) bool { return strings.HasPrefix(l, "shards ") }) {
-			c.extra = append(c.extra, b.shardsConf()...)
-		}
-		p, err := startCaddy(b.o.caddyBin, b.dir, name, c.render(), fmt.Sprintf("127.0.0.1:%d", c.admin), b.baseURL("/plain"))
-		if err == nil {
-			b.caddy = p
-			return nil
-		}
-		// Another process on this machine may have taken one of our ports
-		// since they were chosen: choose again.
-		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
-			return err
-		}
-		logf("caddy could not listen, choosing other ports: %v", err)
-		if err := b.choosePorts(); err != nil {
-			return err
-		}
+	c := b.conf
+	c.redisURL = redis
+	c.hooks = hooks
+	c.extra = append([]string{fmt.Sprintf("workers %d", b.o.workers)}, extra...)
+	if !slices.ContainsFunc(extra, func(l string) bool { return strings.HasPrefix(l, "shards ") }) {
+		c.extra = append(c.extra, b.shardsConf()...)
 	}
-}
-
-// choosePorts picks free ports for Caddy's admin API and its two sites.
-func (b *bench) choosePorts() error {
-	ports := make([]int, 3)
-	for i := range ports {
-		var err error
-		if ports[i], err = freePort(); err != nil {
-			return err
-		}
+	p, err := startCaddy(b.o.caddyBin, b.dir, name, c.render(), b.lns, b.baseURL("/plain"))
+	if err != nil {
+		return err
 	}
-	b.conf.admin, b.conf.basePort, b.conf.candPort = ports[0], ports[1], ports[2]
+	b.caddy = p
 	return nil
 }
 

@@ -18,8 +18,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// freePort asks the kernel for a free loopback port. Another process could
-// take it before we bind it; on a benchmark box that is rare enough.
+// freePort asks the kernel for a port free now; redis-server binds it
+// later (it cannot take a listener), so startRedisNamed checks that the
+// server it started is the one listening there.
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -41,13 +42,31 @@ func startRedis(dir string, aof bool) (*redisProc, error) {
 	return startRedisNamed(dir, "redis", aof)
 }
 
+// errPortTaken is a redis-server that could not listen: its port (or, in
+// cluster mode, its bus port) was taken after it was picked.
+var errPortTaken = errors.New("port taken")
+
 // startRedisNamed starts a redis-server with its data and log under
-// dir/name, with extra arguments (cluster mode).
+// dir/name, with extra arguments (cluster mode), on a free port: another
+// one when the port was taken before the server bound it.
 func startRedisNamed(dir, name string, aof bool, extra ...string) (*redisProc, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	for try := 1; ; try++ {
+		port, err := freePort()
+		if err != nil {
+			return nil, fmt.Errorf("finding a port for redis-server: %w", err)
+		}
+		p, err := launchRedis(dir, name, port, aof, extra)
+		if err == nil || !errors.Is(err, errPortTaken) || try == 5 {
+			return p, err
+		}
+		logf("%v; trying another port", err)
 	}
+}
+
+// launchRedis starts redis-server on port and waits until it says it is
+// ready: then it is the process listening there, as redis-server does not
+// share its ports (no SO_REUSEPORT), and a PING cannot reach another one.
+func launchRedis(dir, name string, port int, aof bool, extra []string) (*redisProc, error) {
 	data := filepath.Join(dir, name)
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return nil, err
@@ -56,10 +75,12 @@ func startRedisNamed(dir, name string, aof bool, extra ...string) (*redisProc, e
 	if aof {
 		appendonly = "yes"
 	}
-	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	logPath := filepath.Join(dir, name+".log")
+	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
+	defer logf.Close()
 	args := append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", data,
 		"--save", "", "--appendonly", appendonly, "--appendfsync", "everysec", "--daemonize", "no"}, extra...)
 	cmd := exec.Command("redis-server", args...)
@@ -67,15 +88,34 @@ func startRedisNamed(dir, name string, aof bool, extra ...string) (*redisProc, e
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting redis-server (apt-get install redis-server): %w", err)
 	}
-	p := &redisProc{cmd: cmd, port: port, rdb: redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), PoolSize: 64})}
-	for i := 0; i < 100; i++ {
-		if p.rdb.Ping(context.Background()).Err() == nil {
-			return p, nil
+	exited := make(chan struct{})
+	go func() { _, _ = cmd.Process.Wait(); close(exited) }()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		select {
+		case <-exited:
+			tail := logTail(logPath, 600)
+			if strings.Contains(tail, "Address already in use") {
+				return nil, fmt.Errorf("redis-server %s on %s: %w: %s", name, addr, errPortTaken, tail)
+			}
+			return nil, fmt.Errorf("redis-server %s on %s exited at start (%s): %s", name, addr, logPath, tail)
+		default:
 		}
-		time.Sleep(50 * time.Millisecond)
+		if strings.Contains(logTail(logPath, 4096), "Ready to accept connections") {
+			break
+		}
+		if time.Now().After(deadline) {
+			stopProcess(cmd, 5*time.Second)
+			return nil, fmt.Errorf("redis-server %s on %s was not ready within 10s (%s): %s", name, addr, logPath, logTail(logPath, 600))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	p.stop()
-	return nil, errors.New("redis-server did not answer within 5s")
+	p := &redisProc{cmd: cmd, port: port, rdb: redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64})}
+	if err := p.rdb.Ping(context.Background()).Err(); err != nil {
+		p.stop()
+		return nil, fmt.Errorf("redis-server %s on %s said it was ready, but PING failed: %w", name, addr, err)
+	}
+	return p, nil
 }
 
 func (p *redisProc) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", p.port) }
@@ -182,10 +222,12 @@ func (d redisStats) total() int64 {
 // caddyProc is a Caddy built from cmd/caddy, run with a generated Caddyfile.
 type caddyProc struct {
 	cmd   *exec.Cmd
-	admin string
+	admin string // host:port of the admin API
 }
 
-func startCaddy(bin, dir, name, caddyfile, admin, probe string) (*caddyProc, error) {
+// startCaddy runs Caddy with caddyfile, serving on the listeners ls (see
+// caddyConf), and waits until probe answers.
+func startCaddy(bin, dir, name, caddyfile string, ls caddyListeners, probe string) (*caddyProc, error) {
 	path := filepath.Join(dir, name+".Caddyfile")
 	if err := os.WriteFile(path, []byte(caddyfile), 0o644); err != nil {
 		return nil, err
@@ -194,35 +236,62 @@ func startCaddy(bin, dir, name, caddyfile, admin, probe string) (*caddyProc, err
 	if err != nil {
 		return nil, err
 	}
+	files, err := ls.files()
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(bin, "run", "--config", path, "--adapter", "caddyfile")
 	// Caddy's autosave, storage and instance ID stay in the work dir.
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "xdg-config"), "XDG_DATA_HOME="+filepath.Join(dir, "xdg-data"))
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	cmd.ExtraFiles = files
+	err = cmd.Start()
+	closeFiles(files) // Caddy has its own copies
+	if err != nil {
 		return nil, err
 	}
-	c := &caddyProc{cmd: cmd, admin: admin}
+	c := &caddyProc{cmd: cmd, admin: ls.adminAddr()}
 	exited := make(chan struct{})
 	go func() { _, _ = cmd.Process.Wait(); close(exited) }()
+	// Ready is the site answering and the webhooks app started: Caddy
+	// starts its apps in no set order, so the site may answer while the
+	// admin API still says "the webhooks app is not running". The listeners
+	// take connections before Caddy serves them: each request waits in the
+	// backlog until Caddy answers it, or gives up after a second.
 	client := &http.Client{Timeout: time.Second}
-	for i := 0; i < 300; i++ {
+	stats := "http://" + c.admin + "/webhooks/stats"
+	var last error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		select {
 		case <-exited:
-			tail, _ := os.ReadFile(logf.Name())
-			if len(tail) > 600 {
-				tail = tail[len(tail)-600:]
-			}
-			return nil, fmt.Errorf("caddy exited at start (%s): %s", logf.Name(), tail)
+			return nil, fmt.Errorf("caddy exited at start (%s): %s", logf.Name(), logTail(logf.Name(), 600))
 		default:
 		}
-		if resp, err := client.Get(probe); err == nil {
-			resp.Body.Close()
+		resp, err := client.Get(probe)
+		if err != nil {
+			last = err
+			continue
+		}
+		resp.Body.Close()
+		if last = do(client, http.MethodGet, stats, nil); last == nil {
 			return c, nil
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	stopProcess(cmd, 5*time.Second)
-	return nil, fmt.Errorf("caddy did not answer %s within 15s; see %s", probe, logf.Name())
+	return nil, fmt.Errorf("caddy was not ready within 30s (%s, then GET %s): %v; see %s: %s", probe, stats, last,
+		logf.Name(), logTail(logf.Name(), 600))
+}
+
+// logTail is the last n bytes of a log file, for an error message.
+func logTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
 }
 
 func (c *caddyProc) pid() int { return c.cmd.Process.Pid }
@@ -263,6 +332,30 @@ func rssMB(pid int) (float64, error) {
 // cpuSeconds reads the user and system CPU time pid used so far, in
 // seconds (/proc/<pid>/stat, clock ticks of 1/100 s).
 func cpuSeconds(pid int) (float64, error) {
+	// Each thread's time on the CPU in nanoseconds (schedstat), where the
+	// kernel keeps it: /proc/<pid>/stat counts in ticks of 10 ms, too coarse
+	// for an idle process measured over seconds.
+	if tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid)); err == nil {
+		var ns float64
+		read := 0
+		for _, t := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+			if err != nil {
+				continue // the thread ended
+			}
+			f := strings.Fields(string(b))
+			if len(f) == 0 {
+				continue
+			}
+			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+				ns += v
+				read++
+			}
+		}
+		if read > 0 {
+			return ns / 1e9, nil
+		}
+	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err

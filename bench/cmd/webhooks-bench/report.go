@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -114,7 +115,11 @@ func (b *bench) checkSmoke() error {
 		}
 	}
 	if b.errs > 0 {
-		return fmt.Errorf("smoke: %d failed requests or deliveries", b.errs)
+		msg := fmt.Sprintf("smoke: %d failed requests or missing deliveries (the notes above name the missing ones)", b.errs)
+		if f := failures.String(); f != "" {
+			msg += "; " + f
+		}
+		return errors.New(msg)
 	}
 	fmt.Println("bench smoke: OK")
 	return nil
