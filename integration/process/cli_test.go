@@ -3,6 +3,7 @@ package process
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -20,13 +21,24 @@ func (c *caddyProc) cli(args ...string) (stdout, stderr string, ok bool) {
 	return out.String(), errb.String(), err == nil
 }
 
+// withAdminOrigin lets the admin API take requests that name it as their
+// origin, as Caddy's CLI commands do: an admin endpoint on a listener
+// passed as a descriptor (fd/N) knows no address of its own to allow.
+func withAdminOrigin(caddyfile func(adminAddr, httpAddr string) string) func(adminAddr, httpAddr string) string {
+	return func(adminAddr, httpAddr string) string {
+		admin := fmt.Sprintf("admin fd/%d\n", adminFD)
+		return strings.Replace(caddyfile(adminAddr, httpAddr), admin,
+			fmt.Sprintf("admin fd/%d {\n\t\torigins %s\n\t}\n", adminFD, adminAddr), 1)
+	}
+}
+
 // `caddy webhooks` prints tables for people, the admin API's JSON with
 // --json, and the admin API's refusal as an error of its own.
 func TestCLITablesAndJSON(t *testing.T) {
 	redis := redistest.Start(t)
 	rcv := newTally(t, 0)
 	app := newApp(t)
-	proc := newCaddy(t, config(redis.URL, app.URL, rcv.URL+"/hook"))
+	proc := newCaddy(t, withAdminOrigin(config(redis.URL, app.URL, rcv.URL+"/hook")))
 	proc.start()
 
 	out, errOut, ok := proc.cli("stats")
