@@ -78,9 +78,8 @@ func decodeEvent(shard int, m redis.XMessage) EventMsg {
 // by hand, because encoding/json would re-validate and compact the body
 // (already valid JSON) on every encode. The event's trace context follows
 // "at" only when there is one ("tp", then "ts" if not empty), then "r":1
-// when the body is a rendered template (a replay). A delivery
-// of the event's shared payload ends with "p":1 and carries no body; any
-// other ends with its body.
+// when the body is a rendered template (a replay). A delivery of the
+// event's shared payload ends with "p":1, any other with its body.
 func EncodeDelivery(d *webhook.Delivery) string {
 	body := []byte(d.Body)
 	if len(body) == 0 {
