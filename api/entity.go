@@ -9,6 +9,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -84,8 +85,9 @@ const timeFormat = "2006-01-02T15:04:05.000Z"
 // full adds url_variables and custom_headers (GitLab leaves them out of
 // project hook lists). hh is the hook's health: alert_status is
 // executable, temporarily_disabled or disabled, and disabled_until is set
-// while temporarily disabled.
-func entity(r *webhook.HookRecord, full bool, hh delivery.HookHealth) object {
+// while temporarily disabled. oq is the queue of an ordered hook (nil:
+// none), shown as ordered_queue beside our ordered field.
+func entity(r *webhook.HookRecord, full bool, hh delivery.HookHealth, oq *redisstore.OrderedState) object {
 	o := object{
 		{"id", r.ID},
 		{"url", gitlab.MaskURL(r.URL)},
@@ -132,7 +134,41 @@ func entity(r *webhook.HookRecord, full bool, hh delivery.HookHealth) object {
 	if full || r.Kind == webhook.KindGroup {
 		o = append(o, field{"url_variables", keysOf(r.URLVariables)}, field{"custom_headers", keysOf(r.CustomHeaders)})
 	}
+	o = append(o, field{"ordered", r.Ordered})
+	var sched any // null: the app's retry policy
+	if r.RetrySchedule != nil {
+		sched = webhook.FormatRetrySchedule(r.RetrySchedule)
+	}
+	var auto any // null: the app's auto_disable
+	if r.AutoDisable != nil {
+		auto = r.AutoDisable.String()
+	}
+	o = append(o, field{"retry_schedule", sched}, field{"auto_disable", auto})
+	if oq != nil {
+		o = append(o, field{"ordered_queue", orderedQueueEntity(oq)})
+	}
 	return o
+}
+
+// orderedQueueEntity shows an ordered hook's queue: how many deliveries
+// wait, and the head that holds them when it failed (blocked_by, null
+// otherwise).
+func orderedQueueEntity(oq *redisstore.OrderedState) object {
+	var blocked any
+	if b := oq.Blocked; b != nil {
+		var next any
+		if !b.NextAt.IsZero() {
+			next = b.NextAt.UTC().Format(timeFormat)
+		}
+		blocked = object{
+			{"event_id", b.EventID},
+			{"since", b.Since.UTC().Format(timeFormat)},
+			{"attempts", b.Attempts},
+			{"last_status", b.LastStatus},
+			{"next_attempt_at", next},
+		}
+	}
+	return object{{"pending", oq.Pending}, {"blocked_by", blocked}}
 }
 
 // recordOf describes a configured hook the way stored ones are, for display.
@@ -143,7 +179,7 @@ func recordOf(h *webhook.Hook, ns webhook.Namespace) *webhook.HookRecord {
 		PushEventsBranchFilter: h.BranchFilter.Filter(), EnableSSLVerification: h.EnableSSLVerification,
 		URLVariables: h.URLVariables, CustomHeaders: h.CustomHeaders,
 		Signing: h.Signing, CustomWebhookTemplate: h.CustomWebhookTemplate, NoTraceContext: h.NoTraceContext,
-		EgressProxy: h.EgressProxy,
+		EgressProxy: h.EgressProxy, Ordered: h.Ordered, RetrySchedule: h.RetrySchedule, AutoDisable: h.AutoDisable,
 	}
 	if h.TLS != nil {
 		r.ClientCert, r.ClientKey, r.CA = h.TLS.Cert, h.TLS.Key, h.TLS.CA
@@ -189,6 +225,16 @@ func disabledUntil(hh delivery.HookHealth) any {
 		return nil
 	}
 	return hh.DisabledUntil.UTC().Format(timeFormat)
+}
+
+// orderedQueue reads the queue of an ordered hook (or of a hook that was
+// ordered and still has one); nil otherwise, or on a Redis error.
+func (q *request) orderedQueue(r *webhook.HookRecord) *redisstore.OrderedState {
+	st, err := q.h.rt.OrderedState(q.r.Context(), r.ID)
+	if err != nil || (!r.Ordered && st.Pending == 0) {
+		return nil
+	}
+	return &st
 }
 
 // health reads a hook's state; on a Redis error the hook is shown

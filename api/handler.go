@@ -2,7 +2,7 @@
 // (GET/POST /projects/:id/hooks, GET/PUT/DELETE /projects/:id/hooks/:hook_id,
 // the same under /groups/:id/hooks, plus …/test/:trigger,
 // …/url_variables/:key, …/custom_headers/:key, …/events and
-// …/events/:event_id/resend), so GitLab's API clients
+// …/events/:event_id/resend; ours, …/replay), so GitLab's API clients
 // and the curl recipes of GitLab's docs manage hooks here unchanged. It is a
 // plain http.Handler over a Repository; the Caddy module mounts it.
 //
@@ -23,7 +23,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
+	"github.com/grt-continuation/caddy-webhooks/engine/replay"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
+	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -69,6 +71,13 @@ type Runtime interface {
 	Resend(ctx context.Context, h *webhook.Hook, e *webhook.LogEntry) (delivery.Result, error)
 	// Throttle counts a rate-limited call, shared by every process.
 	Throttle(ctx context.Context, action, scope string, limit int, window time.Duration) (bool, time.Duration, error)
+	// OrderedState reads an ordered hook's queue; DropOrdered deletes the
+	// queue of a deleted hook.
+	OrderedState(ctx context.Context, hookID int64) (redisstore.OrderedState, error)
+	DropOrdered(ctx context.Context, hookID int64) error
+	// StartReplay sends again, at a pace that leaves live deliveries
+	// first, what a hook's log or dead letters hold (a dry run counts).
+	StartReplay(ctx context.Context, req replay.Request) (replay.Job, error)
 }
 
 // Defaults of the options.
@@ -164,7 +173,7 @@ type route struct {
 	kind    webhook.Kind
 	rawID   string // escaped :id
 	rawHook string // escaped :hook_id ("" for the collection)
-	sub     string // "", "test", "url_variables", "custom_headers", "events", "resend"
+	sub     string // "", "test", "url_variables", "custom_headers", "events", "resend", "replay"
 	rawKey  string // escaped :trigger, :key or :event_id ("" for the events list)
 }
 
@@ -197,7 +206,7 @@ func match(escapedPath string) (route, bool) {
 		(tail[1] == "test" || tail[1] == "url_variables" || tail[1] == "custom_headers" || tail[1] == "events"):
 		rt.rawHook, rt.sub, rt.rawKey = tail[0], tail[1], tail[2]
 		return rt, true
-	case len(tail) == 2 && tail[0] != "" && tail[1] == "events":
+	case len(tail) == 2 && tail[0] != "" && (tail[1] == "events" || tail[1] == "replay"):
 		rt.rawHook, rt.sub = tail[0], tail[1]
 		return rt, true
 	case len(tail) == 4 && tail[0] != "" && tail[1] == "events" && tail[2] != "" && tail[3] == "resend":
@@ -214,7 +223,7 @@ func (rt route) allowed() []string {
 		return []string{http.MethodGet, http.MethodPost}
 	case rt.sub == "":
 		return []string{http.MethodGet, http.MethodPut, http.MethodDelete}
-	case rt.sub == "test" || rt.sub == "resend":
+	case rt.sub == "test" || rt.sub == "resend" || rt.sub == "replay":
 		return []string{http.MethodPost}
 	case rt.sub == "events":
 		return []string{http.MethodGet}

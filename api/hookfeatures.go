@@ -35,6 +35,9 @@ func featureMessages(inv *webhook.InvalidError) []string {
 	if inv.Has(webhook.BadSigningToken) {
 		msgs = append(msgs, "Signing token must be whsec_ followed by the base64 encoding of a 32-byte key")
 	}
+	if inv.Has(webhook.BadPolicy) {
+		msgs = append(msgs, "Retry schedule or auto-disable is out of bounds")
+	}
 	if inv.Has(webhook.BadTemplate) {
 		msgs = append(msgs, fmt.Sprintf("Custom webhook template is too long (maximum is %d characters)", gitlab.MaxCustomWebhookTemplate))
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
@@ -26,10 +28,14 @@ type hookInput struct {
 	url, name, description, token, strategy, filter *string
 	signingToken, customWebhookTemplate             *string
 	egressProxy, clientCert, clientKey, ca          *string
-	ssl, traceContext                               *bool
+	ssl, ordered, traceContext                      *bool
 	triggers                                        map[gitlab.Trigger]bool
 	urlVariables, customHeaders                     map[string]string
 	hasURLVariables, hasCustomHeaders, any          bool
+	// retrySchedule and autoDisable are ours; an empty schedule or
+	// auto_disable "" goes back to the app's.
+	retrySchedule *[]time.Duration
+	autoDisable   **webhook.AutoDisable
 }
 
 func strPtr(p *params, name string, in *hookInput) *string {
@@ -53,6 +59,30 @@ func readInput(p *params, kind webhook.Kind) *hookInput {
 	in.strategy = strPtr(p, "branch_filter_strategy", in)
 	if b, ok := p.boolean("enable_ssl_verification"); ok {
 		in.ssl, in.any = &b, true
+	}
+	if b, ok := p.boolean("ordered"); ok { // ours: GitLab's clients leave it out
+		in.ordered, in.any = &b, true
+	}
+	if ws, ok := p.words("retry_schedule"); ok {
+		var sched []time.Duration
+		if len(ws) > 0 {
+			var err error
+			if sched, err = webhook.ParseRetrySchedule(ws); err != nil {
+				p.errs = append(p.errs, "retry_schedule does not have a valid value ("+err.Error()+")")
+			}
+		}
+		in.retrySchedule, in.any = &sched, true
+	}
+	if v, ok := p.str("auto_disable"); ok {
+		var a *webhook.AutoDisable
+		if v != "" {
+			ad, err := webhook.ParseAutoDisable(v)
+			if err != nil {
+				p.errs = append(p.errs, "auto_disable does not have a valid value (gitlab, off or permanent_after <n>)")
+			}
+			a = &ad
+		}
+		in.autoDisable, in.any = &a, true
 	}
 	if b, ok := p.boolean("trace_context"); ok {
 		in.traceContext, in.any = &b, true
@@ -122,6 +152,15 @@ func (in *hookInput) apply(r *webhook.HookRecord, overlap time.Duration) {
 	}
 	if in.ssl != nil {
 		r.EnableSSLVerification = *in.ssl
+	}
+	if in.ordered != nil {
+		r.Ordered = *in.ordered
+	}
+	if in.retrySchedule != nil {
+		r.RetrySchedule = *in.retrySchedule
+	}
+	if in.autoDisable != nil {
+		r.AutoDisable = *in.autoDisable
 	}
 	if in.traceContext != nil {
 		r.NoTraceContext = !*in.traceContext
@@ -316,7 +355,7 @@ func (q *request) list() {
 	}
 	out := make([]object, 0, hi-lo)
 	for _, r := range recs[lo:hi] {
-		out = append(out, entity(r, false, q.health(r.ID)))
+		out = append(out, entity(r, false, q.health(r.ID), q.orderedQueue(r)))
 	}
 	writeJSON(q.w, http.StatusOK, out)
 }
@@ -364,7 +403,7 @@ func (q *request) saved(what string, err error, status int, r *webhook.HookRecor
 		return
 	}
 	q.changed()
-	writeJSON(q.w, status, entity(r, true, q.health(r.ID)))
+	writeJSON(q.w, status, entity(r, true, q.health(r.ID), q.orderedQueue(r)))
 }
 
 // find returns the hook of the route: stored, or configured (read-only).
@@ -399,7 +438,7 @@ func (q *request) get() {
 	if !ok {
 		return
 	}
-	writeJSON(q.w, http.StatusOK, entity(rec, true, q.health(rec.ID)))
+	writeJSON(q.w, http.StatusOK, entity(rec, true, q.health(rec.ID), q.orderedQueue(rec)))
 }
 
 func (q *request) update() {
@@ -437,6 +476,10 @@ func (q *request) delete() {
 	if err := q.h.repo.DeleteHook(q.r.Context(), q.ns, q.hookID); err != nil {
 		q.storeError("deleting a hook", err)
 		return
+	}
+	if err := q.h.rt.DropOrdered(q.r.Context(), q.hookID); err != nil {
+		q.h.log.Warn("dropping a deleted hook's ordered queue failed; its deliveries are dropped as they come up",
+			zap.Int64("hook_id", q.hookID), zap.Error(err))
 	}
 	q.changed()
 	q.w.WriteHeader(http.StatusNoContent)

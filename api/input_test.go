@@ -89,7 +89,7 @@ func FuzzHookInput(f *testing.F) {
 			if _, err := gitlab.NewBranchFilter(rec.BranchFilterStrategy, rec.PushEventsBranchFilter); err != nil {
 				t.Fatalf("validated hook has a bad branch filter: %v", err)
 			}
-			o := entity(rec, true, delivery.HookHealth{AlertStatus: delivery.AlertExecutable})
+			o := entity(rec, true, delivery.HookHealth{AlertStatus: delivery.AlertExecutable}, nil)
 			b, err := o.MarshalJSON()
 			if err != nil {
 				t.Fatal(err)

@@ -210,6 +210,36 @@ func (p *params) pairs(name string) (map[string]string, bool) {
 	return out, true
 }
 
+// words reads an Array of strings or numbers (a JSON array, or one
+// string of words separated by spaces or commas, as a form or query
+// carries it).
+func (p *params) words(name string) ([]string, bool) {
+	v, ok := p.m[name]
+	if !ok || v == nil {
+		return nil, false
+	}
+	switch t := v.(type) {
+	case string:
+		return strings.FieldsFunc(t, func(r rune) bool { return r == ' ' || r == ',' }), true
+	case []any:
+		out := make([]string, 0, len(t))
+		for i, e := range t {
+			switch w := e.(type) {
+			case string:
+				out = append(out, w)
+			case json.Number:
+				out = append(out, w.String()+"s") // a number is seconds
+			default:
+				p.invalid(fmt.Sprintf("%s[%d]", name, i))
+				return nil, false
+			}
+		}
+		return out, true
+	}
+	p.invalid(name)
+	return nil, false
+}
+
 // failed writes the collected parameter errors, Grape style.
 func (p *params) failed(w http.ResponseWriter) bool {
 	if len(p.errs) == 0 {

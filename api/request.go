@@ -47,6 +47,8 @@ func (q *request) serve() {
 		q.getEvent()
 	case q.rt.sub == "resend":
 		q.resend()
+	case q.rt.sub == "replay":
+		q.replay()
 	default:
 		q.setSecretEntry()
 	}

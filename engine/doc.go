@@ -7,6 +7,12 @@
 //   - delivery: sending, per-hook slots and parking, settling, hook health,
 //     tests and resends;
 //   - recovery: the schedule mover, the janitor, poison, redrive;
+//   - ordered: ordered hooks' queues, sent one head at a time in capture
+//     order across processes and shards;
+//   - replay: what failed (or every attempt, or the dead letters) of a
+//     time range, sent again behind live deliveries;
+//   - alerts: the operator's signed alerts (hooks disabled and back, dead
+//     letters rolled up, a backlog, Redis down);
 //   - hooklog: each hook's log, which delivery records attempts in;
 //   - tracing: the spans of an event in the trace of the request that
 //     caused it (enqueue, fan-out, each attempt), in Caddy's tracer

@@ -63,3 +63,18 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	}
 }
+
+// waitOr waits for wait to return, up to d; then it calls abort and waits
+// on.
+func waitOr(wait func(), d time.Duration, abort func()) {
+	done := make(chan struct{})
+	go func() { wait(); close(done) }()
+	t := time.NewTimer(max(d, 0))
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		abort()
+		<-done
+	}
+}

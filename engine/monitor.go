@@ -36,6 +36,8 @@ func (r *Runtime) monitor(ctx context.Context) {
 	}
 	metrics.Paused.WithLabelValues(ns).Set(p)
 	metrics.HooksDisabled.WithLabelValues(ns).Set(float64(snap.DisabledHooks))
+	metrics.QueueOldestAge.WithLabelValues(ns, "ready").Set(snap.OldestReady.Seconds())
+	r.alerts.QueueAge(ctx, snap.OldestReady, d.Ready)
 }
 
 // Pause stops deliveries in every process sharing this Redis (within a few

@@ -8,6 +8,7 @@ import (
 
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
+	"github.com/grt-continuation/caddy-webhooks/engine/replay"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
 	"github.com/grt-continuation/caddy-webhooks/secret"
@@ -89,3 +90,35 @@ func Collectors() []prometheus.Collector { return metrics.All() }
 
 // CountRejected records an event refused before it reached the engine.
 func CountRejected(reason string) { metrics.EventsRejected.WithLabelValues(reason).Inc() }
+
+// OrderedState reads an ordered hook's queue: its deliveries pending, and
+// the head that blocks them, if it failed.
+func (r *Runtime) OrderedState(ctx context.Context, hookID int64) (redisstore.OrderedState, error) {
+	return r.ordered.State(ctx, hookID)
+}
+
+// DropOrdered deletes the queue of an ordered hook that was deleted.
+func (r *Runtime) DropOrdered(ctx context.Context, hookID int64) error {
+	return r.ordered.Drop(ctx, hookID)
+}
+
+// StartReplay plans a replay of what was delivered or failed and, unless
+// it is a dry run, queues it to be sent at a pace that leaves live
+// deliveries first (engine/replay; not the spool's Replay). A bad request
+// is a *replay.InputError.
+func (r *Runtime) StartReplay(ctx context.Context, req replay.Request) (replay.Job, error) {
+	return r.replay.Start(ctx, req)
+}
+
+// Replays lists the replays kept, oldest first.
+func (r *Runtime) Replays(ctx context.Context) ([]replay.Job, error) { return r.replay.List(ctx) }
+
+// ReplayJob returns one replay.
+func (r *Runtime) ReplayJob(ctx context.Context, id int64) (replay.Job, error) {
+	return r.replay.Get(ctx, id)
+}
+
+// CancelReplay stops a replay; what it queued stays queued.
+func (r *Runtime) CancelReplay(ctx context.Context, id int64) (replay.Job, error) {
+	return r.replay.Cancel(ctx, id)
+}

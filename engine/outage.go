@@ -37,6 +37,9 @@ type Failover struct {
 	// Redis names the server in the redis_down metric: a URL without its
 	// password. Read once; a runtime never changes servers.
 	Redis string
+	// Oldest, when set, returns the earliest capture time of the events
+	// the spool holds: the ordered hooks wait for them.
+	Oldest func() (time.Time, bool)
 }
 
 // outage is the "Redis is down" state of one runtime's enqueue path, so of
@@ -53,6 +56,9 @@ type outage struct {
 	since    atomic.Int64 // unix nanoseconds of the start of the outage
 	skipped  atomic.Int64 // events refused at once during this outage
 	failover atomic.Pointer[Failover]
+	// notify, when set, is told when an outage with a spool starts (down)
+	// and when it ends: the operator's alerts.
+	notify func(ctx context.Context, down bool, redis string, since time.Time)
 
 	mu     sync.Mutex
 	named  bool      // labels are fixed and counted in outageGauge
@@ -128,6 +134,9 @@ func (o *outage) failed(err error) {
 		msg = "redis is unreachable (no spool: each event waits for it up to enqueue_timeout, then is lost)"
 	}
 	o.log.Error(msg, zap.String("redis", o.labels[1]), zap.Duration("probe_interval", probeInterval), zap.Error(err))
+	if o.notify != nil && o.spooled() != nil {
+		o.notify(o.ctx, true, o.labels[1], time.Unix(0, o.since.Load()))
+	}
 	o.probes.Add(1)
 	go o.probe()
 }
@@ -171,6 +180,9 @@ func (o *outage) up() {
 		zap.Int64("spooled_without_waiting", o.skipped.Load()))
 	if wake := o.spooled(); wake != nil {
 		wake()
+		if o.notify != nil {
+			o.notify(o.ctx, false, o.labels[1], time.Unix(0, o.since.Load()))
+		}
 	}
 }
 

@@ -10,11 +10,14 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/grt-continuation/caddy-webhooks/engine/alerts"
 	"github.com/grt-continuation/caddy-webhooks/engine/delivery"
 	"github.com/grt-continuation/caddy-webhooks/engine/fanout"
 	"github.com/grt-continuation/caddy-webhooks/engine/hooklog"
 	"github.com/grt-continuation/caddy-webhooks/engine/metrics"
+	"github.com/grt-continuation/caddy-webhooks/engine/ordered"
 	"github.com/grt-continuation/caddy-webhooks/engine/recovery"
+	"github.com/grt-continuation/caddy-webhooks/engine/replay"
 	"github.com/grt-continuation/caddy-webhooks/engine/tracing"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
 	"github.com/grt-continuation/caddy-webhooks/redisstore"
@@ -60,6 +63,13 @@ type Config struct {
 	// DeadLetters bound the dead-letter stream in entries and bytes (zero
 	// fields: defaults); the oldest go first.
 	DeadLetters redisstore.DeadLetterLimits
+	// Alerts are the operator's alerts' settings (zero fields: defaults);
+	// the endpoints are the hooks marked Operator.
+	Alerts alerts.Config
+	// ReplayRate is how many deliveries a second replays feed at most (0:
+	// replay.DefaultRate); they also wait while a quarter of the workers'
+	// worth of deliveries (2 to 8) is ready.
+	ReplayRate int
 }
 
 // delivery is the part of the settings deliveries follow.
@@ -91,6 +101,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max handouts must be at least 2, got %d", c.MaxHandouts)
 	case c.Health.Threshold < 1 || c.Health.Base <= 0 || c.Health.Max < c.Health.Base:
 		return errors.New("health policy needs a positive threshold and backoffs")
+	case c.Health.Mode != "" && c.Health.Mode != webhook.AutoDisableGitLab && c.Health.Mode != webhook.AutoDisableOff &&
+		(c.Health.Mode != webhook.AutoDisablePermanentAfter || c.Health.PermanentAfter < 2):
+		return fmt.Errorf("auto_disable %q is not gitlab, off or permanent_after <n> (n at least 2)", c.Health.Mode)
+	case c.ReplayRate < 0:
+		return errors.New("replay rate must not be negative")
 	case c.DeadLetters.MaxEntries < 0 || c.DeadLetters.MaxBytes < 0:
 		return errors.New("max dead letters and max dead-letter bytes must not be negative")
 	}
@@ -111,6 +126,9 @@ type Runtime struct {
 	fan      *fanout.Fanout
 	deliver  *delivery.Deliverer
 	recovery *recovery.Recovery
+	ordered  *ordered.Queues // ordered hooks (engine/ordered)
+	replay   *replay.Replayer
+	alerts   *alerts.Alerter
 	hookLog  *hooklog.Log
 	outage   *outage        // Redis known to be down (outage.go)
 	spans    *tracing.Spans // events' spans, in Caddy's tracer provider
@@ -145,7 +163,15 @@ func NewRuntime(store *redisstore.Store, consumer string, log *zap.Logger) *Runt
 	r.fan = fanout.New(fanout.Store{Queue: store.Queue(), Samples: store.Samples()}, consumer, log, r.Hooks, r.deliver, r.spans)
 	r.recovery = recovery.New(recovery.Store{Queue: store.Queue(), DeadLetters: store.DeadLetters(), Log: store.Log(),
 		Legacy: store.Legacy()}, consumer, log, r.Hooks, r.fan, r.deliver)
+	r.ordered = ordered.New(store.Ordered(), consumer, log.Named("ordered"), r.Hooks, r.deliver)
+	r.deliver.SetOrdered(r.ordered)
+	r.replay = replay.New(replay.Store{Replays: store.Replays(), DeadLetters: store.DeadLetters(), Queue: store.Queue(),
+		Control: store.Control()}, r.hookLog, r.Hooks, consumer, log.Named("replay"))
+	r.alerts = alerts.New(alerts.Store{Queue: store.Queue(), Alerts: store.Alerts()}, r.Hooks, consumer, r.deliver,
+		log.Named("alerts"))
+	r.deliver.SetAlerts(r.alerts)
 	r.outage = newOutage(store, log)
+	r.outage.notify = r.alerts.RedisOutage
 	return r
 }
 
@@ -158,6 +184,10 @@ func (r *Runtime) Configure(cfg Config, static *webhook.HookSet) {
 	r.hookLog.Configure(cfg.Log)
 	r.recovery.Configure(recovery.Config{Lease: cfg.Lease, ClaimInterval: cfg.ClaimInterval, MaxHandouts: cfg.MaxHandouts,
 		Log: r.hookLog.Limits()})
+	ac := cfg.Alerts
+	ac.Namespace = r.store.Keys().Namespace
+	r.alerts.Configure(ac)
+	r.replay.Configure(replay.Config{Rate: cfg.ReplayRate, Depth: min(max(cfg.Workers/4, 2), 8), LogRetention: r.hookLog.Limits().Retention})
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	before := r.deliver.Configure(cfg.delivery())
@@ -236,6 +266,11 @@ func (r *Runtime) Start() error {
 	})
 	r.loop(ctx, "disabled hooks", 0, every(delivery.DisabledInterval, r.deliver.Refresh))
 	r.loop(ctx, "monitor", 0, every(monitorInterval, r.monitor))
+	r.ordered.Start(ctx, work)
+	r.loop(ctx, "capture mark", 0, r.ordered.MarkStep)
+	r.loop(ctx, "ordered hooks", 0, r.ordered.Step)
+	r.loop(ctx, "replays", 0, r.replay.Step)
+	r.loop(ctx, "alerts", 0, r.alerts.Step)
 	r.loop(ctx, "hooks", HookPollInterval, every(HookPollInterval, r.pollHooks))
 	metrics.RuntimesRunning.Inc()
 	metrics.WorkerSlots.Add(float64(r.deliver.Workers()))
@@ -266,7 +301,9 @@ func (r *Runtime) Close(grace time.Duration) error {
 		go func() { _ = r.store.EndReads() }()
 		r.loops.Wait()
 		r.deliver.StopReading()
+		end := time.Now().Add(grace)
 		r.deliver.Wait(grace, r.abort)
+		waitOr(r.ordered.Wait, time.Until(end), r.abort)
 		r.abort()
 		metrics.RuntimesRunning.Dec()
 		metrics.WorkerSlots.Sub(float64(r.deliver.Workers()))
@@ -284,6 +321,7 @@ func (r *Runtime) Close(grace time.Duration) error {
 // tracing handler ran before the caller), the enqueue is a span of its
 // own, whose context the event keeps, spooled or not.
 func (r *Runtime) Enqueue(ctx context.Context, ev *webhook.Event) error {
+	c := r.ordered.Captures.Begin(ev.At) // until Redis has it (ordered hooks)
 	span := r.spans.Enqueue(ctx, ev)
 	var err error
 	if r.outage.refusing() {
@@ -293,7 +331,16 @@ func (r *Runtime) Enqueue(ctx context.Context, ev *webhook.Event) error {
 		err = r.enqueue(ctx, ev)
 	}
 	tracing.End(span, err)
+	r.ordered.Captures.End(c, err != nil, time.Now())
 	return err
+}
+
+// Capturing counts events captured from at on (built, not yet enqueued)
+// until done is called, for the ordered hooks' watermark: callers that
+// build many events before they enqueue them (a batch) call it first.
+func (r *Runtime) Capturing(at time.Time) (done func()) {
+	c := r.ordered.Captures.Begin(at)
+	return func() { r.ordered.Captures.End(c, false, time.Now()) }
 }
 
 // Replay is Enqueue for the spool's replayer: while Redis is known to be
@@ -337,7 +384,10 @@ func (r *Runtime) enqueue(ctx context.Context, ev *webhook.Event) error {
 
 // SetFailover says what Enqueue's callers do with the events Redis cannot
 // take; a config generation sets it as it starts.
-func (r *Runtime) SetFailover(f Failover) { r.outage.setFailover(f) }
+func (r *Runtime) SetFailover(f Failover) {
+	r.outage.setFailover(f)
+	r.ordered.SetSpooled(f.Oldest)
+}
 
 // RedisDown tells whether Enqueue fails at once now: Redis was found
 // unreachable and the callers have a spool. Callers that use Redis

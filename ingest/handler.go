@@ -29,6 +29,9 @@ type Runtime interface {
 	// RedisFailed reports an error of the endpoint's own Redis call (the
 	// idempotency key), which may start an outage as a failed Enqueue does.
 	RedisFailed(err error)
+	// Capturing counts the events captured from at on until done: a batch
+	// is built before it is queued, and ordered hooks wait for it.
+	Capturing(at time.Time) (done func())
 }
 
 // Settings bound what the endpoint takes; webhooks_ingest documents them

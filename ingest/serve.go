@@ -81,6 +81,7 @@ func (in *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeIngest(w, http.StatusUnauthorized, map[string]any{"message": "401 Unauthorized"})
 		return
 	}
+	defer in.rt.Capturing(time.Now())() // until every event is queued or spooled
 	evs, ierr := in.read(w, r, caller)
 	if ierr != nil {
 		in.logger.Info("ingest request refused", zap.String("caller", caller.Name()), zap.Int("status", ierr.status),
@@ -243,8 +244,8 @@ func (in *Handler) event(line []byte, caller api.Caller, chain string, now time.
 
 // ingestParallel bounds the events of one request queued at once: their
 // XADDs then share the store's pipelines instead of taking a round trip
-// each. Deliveries are not ordered anyway (workers run in parallel), so
-// neither is the queueing of a batch.
+// each. The order of a batch's events is their IDs' (assigned line by
+// line), which ordered hooks follow, not the order they reach Redis.
 const ingestParallel = 32
 
 var errRedisFailedEarlier = errors.New("redis failed for an earlier event of this request")

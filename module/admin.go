@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/grt-continuation/caddy-webhooks/engine"
+	"github.com/grt-continuation/caddy-webhooks/engine/replay"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -34,6 +36,10 @@ var current atomic.Pointer[App]
 //	GET  /webhooks/dead-letters?after=&count=  dead letters, oldest first
 //	POST /webhooks/dead-letters/redrive        {"ids": [...]} or {"all": true}
 //	POST /webhooks/pause, /webhooks/resume     hold deliveries back in every instance
+//	POST /webhooks/replays                     send again what failed (or was dead-lettered, or everything)
+//	                                           of some hooks in a time range; "dry_run": true counts
+//	GET  /webhooks/replays[/{id}]              replays and their progress
+//	DELETE /webhooks/replays/{id}              stop a replay (what it queued stays queued)
 //
 // The admin API has no authentication of its own; keep it on localhost (the
 // default) or behind Caddy's remote admin access control.
@@ -54,6 +60,8 @@ func (*Admin) Routes() []caddy.AdminRoute {
 		{Pattern: "/webhooks/dead-letters/redrive", Handler: caddy.AdminHandlerFunc(adminRedrive)},
 		{Pattern: "/webhooks/pause", Handler: caddy.AdminHandlerFunc(adminPause(true))},
 		{Pattern: "/webhooks/resume", Handler: caddy.AdminHandlerFunc(adminPause(false))},
+		{Pattern: "/webhooks/replays", Handler: caddy.AdminHandlerFunc(adminReplays)},
+		{Pattern: "/webhooks/replays/{id}", Handler: caddy.AdminHandlerFunc(adminReplay)},
 	}
 }
 
@@ -94,6 +102,26 @@ type hookInfo struct {
 	AlertStatus   string     `json:"alert_status"`
 	DisabledUntil *time.Time `json:"disabled_until"`
 	Failures      int        `json:"recent_failures"`
+	Ordered       bool       `json:"ordered"`
+	// Operator marks an endpoint of the operator's alerts.
+	Operator bool `json:"operator,omitempty"`
+	// OrderedQueue is an ordered hook's queue (or what is left of it).
+	OrderedQueue *orderedQueue `json:"ordered_queue,omitempty"`
+}
+
+// orderedQueue is an ordered hook's queue: the deliveries waiting, and
+// the head that holds them back when it failed.
+type orderedQueue struct {
+	Pending   int64         `json:"pending"`
+	BlockedBy *orderedBlock `json:"blocked_by"`
+}
+
+type orderedBlock struct {
+	EventID       string     `json:"event_id"`
+	Since         time.Time  `json:"since"`
+	Attempts      int        `json:"attempts"`
+	LastStatus    string     `json:"last_status"`
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
 }
 
 func adminHooks(w http.ResponseWriter, r *http.Request) error {
@@ -110,7 +138,19 @@ func adminHooks(w http.ResponseWriter, r *http.Request) error {
 			return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
 		}
 		info := hookInfo{ID: h.ID, Name: h.Name, Project: h.Project, Group: h.Group, URL: h.MaskedURL(),
-			Configured: h.ReadOnly, AlertStatus: hh.AlertStatus, DisabledUntil: hh.DisabledUntil, Failures: hh.Failures}
+			Configured: h.ReadOnly, AlertStatus: hh.AlertStatus, DisabledUntil: hh.DisabledUntil, Failures: hh.Failures,
+			Ordered: h.Ordered, Operator: h.Operator}
+		if oq, err := rt.OrderedState(r.Context(), h.ID); err == nil && (h.Ordered || oq.Pending > 0) {
+			info.OrderedQueue = &orderedQueue{Pending: oq.Pending}
+			if b := oq.Blocked; b != nil {
+				info.OrderedQueue.BlockedBy = &orderedBlock{EventID: b.EventID, Since: b.Since.UTC(), Attempts: b.Attempts,
+					LastStatus: b.LastStatus}
+				if !b.NextAt.IsZero() {
+					next := b.NextAt.UTC()
+					info.OrderedQueue.BlockedBy.NextAttemptAt = &next
+				}
+			}
+		}
 		for _, t := range h.Triggers.List() {
 			info.Events = append(info.Events, string(t))
 		}
@@ -242,6 +282,111 @@ func adminPause(pause bool) func(http.ResponseWriter, *http.Request) error {
 		}
 		return writeAdminJSON(w, map[string]bool{"paused": pause})
 	}
+}
+
+// replayRequest is the body of POST /webhooks/replays: since and until are
+// times (RFC 3339) or how long ago (2h); until defaults to now, status to
+// failed.
+type replayRequest struct {
+	Hooks   []int64 `json:"hooks"`
+	Project string  `json:"project"`
+	Group   string  `json:"group"`
+	Since   string  `json:"since"`
+	Until   string  `json:"until"`
+	Status  string  `json:"status"`
+	DryRun  bool    `json:"dry_run"`
+}
+
+// request reads the times of a replay request.
+func (q *replayRequest) request(now time.Time) (replay.Request, error) {
+	req := replay.Request{Hooks: q.Hooks, Project: q.Project, Group: q.Group, Status: q.Status, DryRun: q.DryRun}
+	if req.Status == "" {
+		req.Status = replay.Failed
+	}
+	var err error
+	if q.Since != "" {
+		if req.Since, err = replay.ParseTime(q.Since, now); err != nil {
+			return req, fmt.Errorf("since: %w", err)
+		}
+	}
+	if q.Until != "" {
+		if req.Until, err = replay.ParseTime(q.Until, now); err != nil {
+			return req, fmt.Errorf("until: %w", err)
+		}
+	}
+	return req, nil
+}
+
+func adminReplays(w http.ResponseWriter, r *http.Request) error {
+	if r.Method == http.MethodGet {
+		rt, err := runtimeFor(r, http.MethodGet)
+		if err != nil {
+			return err
+		}
+		jobs, err := rt.Replays(r.Context())
+		if err != nil {
+			return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
+		}
+		if jobs == nil {
+			jobs = []replay.Job{}
+		}
+		return writeAdminJSON(w, jobs)
+	}
+	rt, err := runtimeFor(r, http.MethodPost)
+	if err != nil {
+		return err
+	}
+	var body replayRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("decoding request: %w", err)}
+	}
+	req, err := body.request(time.Now())
+	if err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: err}
+	}
+	job, err := rt.StartReplay(r.Context(), req)
+	var ie *replay.InputError
+	switch {
+	case errors.As(err, &ie):
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: err}
+	case err != nil:
+		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
+	}
+	if job.ID == 0 { // a dry run, or nothing matched: no replay was made
+		return writeAdminJSON(w, job.Plan)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	return json.NewEncoder(w).Encode(job)
+}
+
+func adminReplay(w http.ResponseWriter, r *http.Request) error {
+	method := http.MethodGet
+	if r.Method == http.MethodDelete {
+		method = http.MethodDelete
+	}
+	rt, err := runtimeFor(r, method)
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("replay id %q is not a number", r.PathValue("id"))}
+	}
+	get := rt.ReplayJob
+	if method == http.MethodDelete {
+		get = rt.CancelReplay
+	}
+	job, err := get(r.Context(), id)
+	switch {
+	case replay.IsNotFound(err):
+		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no replay %d", id)}
+	case err != nil:
+		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
+	}
+	return writeAdminJSON(w, job)
 }
 
 func writeAdminJSON(w http.ResponseWriter, v any) error {

@@ -136,6 +136,28 @@ type App struct {
 	// MaxRetryBackoff caps the wait between attempts. Default: 1h.
 	MaxRetryBackoff caddy.Duration `json:"max_retry_backoff,omitempty"`
 
+	// RetrySchedule, instead of MaxAttempts and RetryBackoff, lists the
+	// waits before each retry, in order and exactly (not jittered), e.g.
+	// 10s 1m 5m 30m 2h: one attempt more than waits. A Retry-After later
+	// than the wait still counts, up to MaxRetryBackoff. Hooks may have
+	// their own. Default: none (exponential backoff).
+	RetrySchedule []caddy.Duration `json:"retry_schedule,omitempty"`
+
+	// ReplayRate is how many deliveries a second replays (POST
+	// /webhooks/replays, caddy webhooks replay, the API's …/replay) send
+	// at most, across every Caddy; they also wait while the ready queue
+	// holds a quarter of this Caddy's workers' worth of deliveries (2 to
+	// 8), so live ones go first. Default: 100.
+	ReplayRate int `json:"replay_rate,omitempty"`
+
+	// AutoDisable is how failures disable hooks: "gitlab" (the rule of
+	// GitLab's webhooks page, with DisableAfterFailures, DisableFor and
+	// MaxDisableFor), "off" (never; failures are still counted), or
+	// "permanent_after <n>" (newer GitLab: every failure alike, disabled for
+	// a while from the DisableAfterFailures-th, until re-enabled from the
+	// n-th; n defaults to 40). Hooks may have their own. Default: gitlab.
+	AutoDisable string `json:"auto_disable,omitempty"`
+
 	// MaxDeliveryAge is how long a delivery may wait in all (retries, a
 	// temporarily disabled hook, rate limits) before it is dead-lettered.
 	// Default: 72h.
@@ -248,6 +270,10 @@ type App struct {
 	// through the API.
 	Hooks []*HookConfig `json:"hooks,omitempty"`
 
+	// Alerts sends the operator's alerts (hooks disabled and back, dead
+	// letters, a backlog, Redis down) to their endpoints. Default: none.
+	Alerts *AlertsConfig `json:"alerts,omitempty"`
+
 	// EncryptionKey encrypts the secrets of hooks managed through the API
 	// (token, URL variable values, custom header values) in Redis with
 	// AES-256-GCM: 32 random bytes, base64-encoded (openssl rand -base64 32).
@@ -286,6 +312,20 @@ func (p pooledRuntime) Destruct() error { return p.Close(shutdownGrace) }
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	repl := caddy.NewReplacer()
+	if len(a.RetrySchedule) > 0 && (a.MaxAttempts != 0 || a.RetryBackoff != 0) {
+		return fmt.Errorf("retry_schedule sets the attempts and their waits: give it or max_attempts and retry_backoff, not both")
+	}
+	autoDisable, err := autoDisableOf(a.AutoDisable)
+	if err != nil {
+		return err
+	}
+	schedule, err := retrySchedule(a.RetrySchedule)
+	if err != nil {
+		return err
+	}
+	if schedule != nil {
+		a.MaxAttempts = len(schedule) + 1
+	}
 	a.setDefaults(repl)
 	registerMetrics(ctx)
 
@@ -296,6 +336,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 	hooks, err := buildHooks(a.Hooks, repl, &network)
 	if err != nil {
 		return err
+	}
+	if ops, err := a.Alerts.hooks(repl, &network); err != nil {
+		return err
+	} else if len(ops) > 0 {
+		if hooks, err = webhook.NewHookSet(append(hooks.All(), ops...)); err != nil {
+			return fmt.Errorf("alerts: %w", err)
+		}
 	}
 	egress, err := a.egress(repl)
 	if err != nil {
@@ -316,9 +363,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Retry: delivery.RetryPolicy{
 			MaxAttempts: a.MaxAttempts, Backoff: time.Duration(a.RetryBackoff),
 			MaxBackoff: time.Duration(a.MaxRetryBackoff), MaxAge: time.Duration(a.MaxDeliveryAge),
+			Schedule: schedule,
 		},
 		Health: redisstore.HealthPolicy{
 			Threshold: a.DisableAfterFailures, Base: time.Duration(a.DisableFor), Max: time.Duration(a.MaxDisableFor),
+			Mode: autoDisable.Mode, PermanentAfter: autoDisable.PermanentAfter,
 		},
 		HookConcurrency: a.HookConcurrency,
 		CallsPerMinute:  a.CallsPerMinute,
@@ -329,6 +378,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Lease:           time.Duration(a.Lease),
 		ClaimInterval:   time.Duration(a.ClaimInterval),
 		DeadLetters:     redisstore.DeadLetterLimits{MaxEntries: a.MaxDeadLetters, MaxBytes: a.MaxDeadLetterBytes},
+		ReplayRate:      a.ReplayRate,
+		Alerts:          a.Alerts.config(),
 		Log: hooklog.Policy{
 			Retention: time.Duration(a.LogRetention), MaxEntries: a.LogMaxEntries,
 			MaxRequestBody: int(min(a.LogMaxRequestBody, 1<<30)),
@@ -373,6 +424,26 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.spool = sp.(pooledSpool).Spool
 	}
 	return nil
+}
+
+// retrySchedule reads a retry_schedule (nil: none).
+func retrySchedule(waits []caddy.Duration) ([]time.Duration, error) {
+	if len(waits) == 0 {
+		return nil, nil
+	}
+	out := make([]time.Duration, len(waits))
+	for i, w := range waits {
+		out[i] = time.Duration(w)
+	}
+	return out, webhook.CheckRetrySchedule(out)
+}
+
+// autoDisableOf reads an auto_disable setting ("": GitLab's rule).
+func autoDisableOf(s string) (webhook.AutoDisable, error) {
+	if s == "" {
+		return webhook.AutoDisable{Mode: webhook.AutoDisableGitLab}, nil
+	}
+	return webhook.ParseAutoDisable(s)
 }
 
 // networkPolicy is allow_local_requests and allow_networks.
@@ -496,14 +567,16 @@ func (a *App) Validate() error {
 // the settings change.
 func (a *App) Start() error {
 	a.rt.Configure(a.cfg, a.hooks)
+	// Before the loops start: the ordered hooks' first capture mark counts
+	// what the spool holds.
+	failover := engine.Failover{Redis: redisstore.Redact(a.Redis)}
+	if a.spool != nil {
+		failover.Spooled, failover.Oldest = a.spool.Wake, a.spool.Oldest
+	}
+	a.rt.SetFailover(failover)
 	if err := a.rt.Start(); err != nil {
 		return fmt.Errorf("starting webhook runtime: %w", err)
 	}
-	failover := engine.Failover{Redis: redisstore.Redact(a.Redis)}
-	if a.spool != nil {
-		failover.Spooled = a.spool.Wake
-	}
-	a.rt.SetFailover(failover)
 	if a.spool != nil {
 		a.spool.SetMaxSize(a.SpoolMaxSize)
 		if err := a.spool.Start(a.rt.Replay); err != nil {

@@ -43,6 +43,9 @@ import (
 //		max_attempts      <n>
 //		retry_backoff     <duration>
 //		max_retry_backoff <duration>
+//		retry_schedule    <duration...>
+//		auto_disable      gitlab|off|permanent_after [<n>]
+//		replay_rate       <n>
 //		max_delivery_age  <duration>
 //		max_dead_letters  <n>
 //		max_dead_letter_bytes <size>
@@ -55,6 +58,7 @@ import (
 //		signing_token_overlap <duration>|off
 //		egress_proxy      <http|https|socks5 url>|off
 //		encryption_key <base64 32 bytes>
+//		alerts { … }   (see AlertsConfig.unmarshalCaddyfile)
 //		hook <name> {
 //			id               <n>
 //			url              <url>
@@ -68,6 +72,9 @@ import (
 //			url_variable     <name> <value>
 //			signing_token    <whsec_…>
 //			custom_webhook_template <json>
+//			ordered
+//			retry_schedule <duration...>
+//			auto_disable   gitlab|off|permanent_after [<n>]
 //			trace_context    on|off
 //			egress_proxy     <http|https|socks5 url>|off
 //			client_cert      <pem file>
@@ -156,6 +163,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &a.RetryBackoff)
 		case "max_retry_backoff":
 			err = durationArg(d, &a.MaxRetryBackoff)
+		case "retry_schedule":
+			a.RetrySchedule, err = retryScheduleArgs(d)
+		case "replay_rate":
+			if err = intArg(d, &a.ReplayRate); err == nil && a.ReplayRate < 1 {
+				err = d.Errf("replay_rate must be at least 1 delivery a second, got %d", a.ReplayRate)
+			}
+		case "auto_disable":
+			a.AutoDisable, err = autoDisableArgs(d)
 		case "max_delivery_age":
 			err = durationArg(d, &a.MaxDeliveryAge)
 		case "max_dead_letters":
@@ -186,6 +201,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err = oneArg(d, &v); err == nil {
 				a.SigningTokenOverlap, err = durationOrOff(d, v)
 			}
+		case "alerts":
+			if a.Alerts != nil {
+				return d.Err("alerts is given twice")
+			}
+			a.Alerts = new(AlertsConfig)
+			err = a.Alerts.unmarshalCaddyfile(d)
 		case "hook":
 			h := new(HookConfig)
 			var at caddyfile.Token
@@ -297,6 +318,15 @@ func (h *HookConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) (urlAt caddyfile
 			err = oneArg(d, &h.SigningToken)
 		case "custom_webhook_template":
 			err = oneArg(d, &h.CustomWebhookTemplate)
+		case "ordered":
+			if d.NextArg() {
+				return urlAt, d.Errf("ordered takes no value, got %q", d.Val())
+			}
+			h.Ordered = true
+		case "retry_schedule":
+			h.RetrySchedule, err = retryScheduleArgs(d)
+		case "auto_disable":
+			h.AutoDisable, err = autoDisableArgs(d)
 		default:
 			return urlAt, d.Errf("unrecognized hook option %q", d.Val())
 		}
@@ -363,6 +393,34 @@ func (c *Capture) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+// retryScheduleArgs reads "retry_schedule <duration...>" (Go durations,
+// and days as 1d), checked at once so a bad wait names its line.
+func retryScheduleArgs(d *caddyfile.Dispenser) ([]caddy.Duration, error) {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.Err("usage: retry_schedule <duration...>, e.g. retry_schedule 10s 1m 5m 30m 2h")
+	}
+	waits, err := webhook.ParseRetrySchedule(args)
+	if err != nil {
+		return nil, d.Err(err.Error())
+	}
+	out := make([]caddy.Duration, len(waits))
+	for i, w := range waits {
+		out[i] = caddy.Duration(w)
+	}
+	return out, nil
+}
+
+// autoDisableArgs reads "auto_disable gitlab|off|permanent_after [<n>]".
+func autoDisableArgs(d *caddyfile.Dispenser) (string, error) {
+	args := d.RemainingArgs()
+	a, err := webhook.ParseAutoDisable(strings.Join(args, " "))
+	if err != nil {
+		return "", d.Err(err.Error())
+	}
+	return a.String(), nil
 }
 
 func oneArg(d *caddyfile.Dispenser, dst *string) error {

@@ -80,6 +80,20 @@ type HookConfig struct {
 	// Default: none, the payload is sent.
 	CustomWebhookTemplate string `json:"custom_webhook_template,omitempty"`
 
+	// Ordered sends the hook's deliveries one at a time, in the order
+	// their events were captured, across every Caddy sharing the Redis: a
+	// failing delivery holds the ones behind it until it is delivered,
+	// dead-lettered or the hook is disabled. Throughput is then one
+	// delivery per receiver round trip. Beyond GitLab. Default: false.
+	Ordered bool `json:"ordered,omitempty"`
+
+	// RetrySchedule, when set, are this hook's waits before each retry,
+	// instead of the app's retry policy (see the app's retry_schedule).
+	RetrySchedule []caddy.Duration `json:"retry_schedule,omitempty"`
+
+	// AutoDisable, when set, is how failures disable this hook, instead of
+	// the app's auto_disable: gitlab, off or permanent_after <n>.
+	AutoDisable string `json:"auto_disable,omitempty"`
 	// TraceContext sends the W3C traceparent and tracestate headers with
 	// each delivery of an event captured in a trace (Caddy's tracing
 	// handler before webhooks_capture), so a receiver that traces joins
@@ -146,6 +160,7 @@ func (c *HookConfig) build(repl *caddy.Replacer, network *delivery.NetworkPolicy
 		EnableSSLVerification: c.EnableSSLVerification == nil || *c.EnableSSLVerification,
 		NoTraceContext:        c.TraceContext != nil && !*c.TraceContext,
 		ReadOnly:              true,
+		Ordered:               c.Ordered,
 	}
 	if h.ID == 0 {
 		f := fnv.New64a()
@@ -172,6 +187,16 @@ func (c *HookConfig) build(repl *caddy.Replacer, network *delivery.NetworkPolicy
 	}
 	h.URLVariables = resolveAll(c.URLVariables, repl)
 	h.CustomHeaders = resolveAll(c.CustomHeaders, repl)
+	if h.RetrySchedule, err = retrySchedule(c.RetrySchedule); err != nil {
+		return nil, err
+	}
+	if c.AutoDisable != "" {
+		a, err := webhook.ParseAutoDisable(c.AutoDisable)
+		if err != nil {
+			return nil, err
+		}
+		h.AutoDisable = &a
+	}
 	h.EgressProxy = repl.ReplaceKnown(c.EgressProxy, "")
 	if h.TLS, err = c.clientTLS(repl); err != nil {
 		return nil, err

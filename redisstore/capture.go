@@ -24,6 +24,10 @@ type Captured struct {
 	// recursion chain; the rest (chat messages) have bodies of their own.
 	Deliveries []webhook.Delivery
 	Checked    int
+	// Ordered, when set, tells for each delivery whether its hook is
+	// ordered: those go to the shard's ordered inbox (ordered.go), as
+	// Fanned's, and always reference the stored payload.
+	Ordered []bool
 	// Verdicts and Taken are Capture's answer: the chain's verdict on each
 	// checked delivery (only the allowed ones were queued), and the
 	// deliveries taken for the HandOff's consumer, bodies filled in.
@@ -54,9 +58,10 @@ func (q *Queue) Capture(ctx context.Context, c *Captured, rule ChainRule, ho Han
 	}
 	shard := ShardOf(chain, q.shards)
 	own, root, over, field := q.chainTarget(shard, chain)
-	keys := []string{q.keys.Ready(shard), q.keys.Refs(shard), q.keys.Payload(shard, e.ID), own, root, over}
-	args := make([]any, 0, 24+c.Checked+2*len(c.Deliveries))
-	args = append(args, "event", e.ID, "body", []byte(e.Body), "now", time.Now().UnixMilli(),
+	keys := []string{q.keys.Ready(shard), q.keys.Refs(shard), q.keys.Payload(shard, e.ID), own, root, over,
+		q.keys.OrderedInbox(shard)}
+	args := make([]any, 0, 26+c.Checked+2*len(c.Deliveries))
+	args = append(args, "event", e.ID, "body", []byte(e.Body), "now", time.Now().UnixMilli(), "at", e.At.UnixMilli(),
 		"window", rule.Window.Milliseconds(), "max_hooks", rule.MaxHooks, "chain", chain, "field", field,
 		"take", min(ho.Max, len(c.Deliveries)), "deliver_group", GroupDeliver, "consumer", ho.Consumer,
 		"checked", c.Checked, "|")
@@ -64,11 +69,8 @@ func (q *Queue) Capture(ctx context.Context, c *Captured, rule ChainRule, ho Han
 		args = append(args, c.Deliveries[j].HookID)
 	}
 	for j := range c.Deliveries {
-		if d := &c.Deliveries[j]; d.Shared {
-			args = append(args, "s", deliveryHead(d))
-		} else {
-			args = append(args, "o", EncodeDelivery(d))
-		}
+		kind, doc := deliveryArg(&c.Deliveries[j], j < len(c.Ordered) && c.Ordered[j])
+		args = append(args, kind, doc)
 	}
 	var cmd *redis.Cmd
 	op, err := q.events.do(ctx, func(p redis.Pipeliner, eval bool) {
@@ -95,6 +97,20 @@ func (q *Queue) Capture(ctx context.Context, c *Captured, rule ChainRule, ho Han
 		}
 	}
 	return nil
+}
+
+// deliveryArg is how lua/capture.lua and lua/fan_out.lua take a delivery:
+// 's' and its document without its end for a delivery of the event's
+// payload ('r' when its hook is ordered), 'o' and its whole document for
+// one with a body of its own.
+func deliveryArg(d *webhook.Delivery, ordered bool) (kind, doc string) {
+	switch {
+	case !d.Shared:
+		return "o", EncodeDelivery(d)
+	case ordered:
+		return "r", deliveryHead(d)
+	}
+	return "s", deliveryHead(d)
 }
 
 // read takes lua/capture.lua's reply.

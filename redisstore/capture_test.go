@@ -166,3 +166,62 @@ func TestCaptureHandsOff(t *testing.T) {
 		t.Errorf("pending %+v (%v), want the 3 taken, for c", pend, err)
 	}
 }
+
+// TestCaptureOfOrderedHooks: a captured event's delivery to an ordered
+// hook goes to its shard's ordered inbox, not the ready stream, and holds
+// the stored payload, even when it is the event's only delivery (a queue
+// that waits must not carry the payload inline); the unordered hook beside
+// it shares the same payload and is the only one taken.
+func TestCaptureOfOrderedHooks(t *testing.T) {
+	s := newLogStore(t)
+	ctx := context.Background()
+	if err := s.Queue().EnsureGroups(ctx); err != nil {
+		t.Fatal(err)
+	}
+	k := s.c.keys
+	for _, tc := range []struct {
+		name    string
+		ordered []bool
+	}{
+		{"an ordered hook alone", []bool{true}},
+		{"an ordered and an unordered hook", []bool{true, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := capturedEvent(t)
+			c := &Captured{Event: ev, Checked: len(tc.ordered), Ordered: tc.ordered}
+			for i := range tc.ordered {
+				c.Deliveries = append(c.Deliveries, webhook.Delivery{EventID: ev.ID, HookID: int64(i + 1),
+					Trigger: ev.Trigger, Chain: ev.Chain, At: ev.At, Attempt: 1, Shared: true})
+			}
+			if err := s.Queue().Capture(ctx, c, ChainRule{Window: 30 * time.Minute, MaxHooks: 100},
+				HandOff{Consumer: "c", Max: 10}); err != nil {
+				t.Fatal(err)
+			}
+			refs, _ := s.c.rdb.HGet(ctx, k.Refs(0), ev.ID).Int()
+			if s.c.rdb.Exists(ctx, k.Payload(0, ev.ID)).Val() != 1 || refs != len(tc.ordered) {
+				t.Errorf("payload stored %v with %d references, want stored with %d",
+					s.c.rdb.Exists(ctx, k.Payload(0, ev.ID)).Val() == 1, refs, len(tc.ordered))
+			}
+			inbox, err := s.Ordered().ReadInbox(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mine []InboxMsg
+			for _, m := range inbox {
+				if m.EventID == ev.ID {
+					mine = append(mine, m)
+				}
+			}
+			if len(mine) != 1 || mine[0].Delivery.HookID != 1 || string(mine[0].Delivery.Body) != string(ev.Body) {
+				t.Fatalf("inbox holds %+v, want hook 1's delivery with the payload", mine)
+			}
+			var taken []int64
+			for _, d := range c.Taken {
+				taken = append(taken, d.Delivery.HookID)
+			}
+			if want := []int64{2}[:len(tc.ordered)-1]; !slices.Equal(taken, want) {
+				t.Errorf("taken %v, want %v (the unordered hook's)", taken, want)
+			}
+		})
+	}
+}

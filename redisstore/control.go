@@ -50,19 +50,32 @@ type Snapshot struct {
 	// DisabledHooks counts the hooks disabled now, temporarily or until
 	// re-enabled, across all processes.
 	DisabledHooks int64
+	// OldestReady is how long the oldest delivery waiting for its first
+	// attempt has waited since its event was captured (0: none waits),
+	// among the first entries of each shard's ready stream. A delivery put
+	// back in the schedule (its hook at its cap, disabled for a while) and
+	// moved back keeps its capture time; retries do not count.
+	OldestReady time.Duration
 }
 
+// oldestScan is how many entries of each ready stream Snapshot reads for
+// OldestReady.
+const oldestScan = 16
+
 // Snapshot reads the pause flag, the queue depths of every shard and the
-// number of hooks disabled at now, in one pipeline.
+// number of hooks disabled at now and the age of the oldest ready
+// delivery, in one pipeline.
 func (c *Control) Snapshot(ctx context.Context, now time.Time) (Snapshot, error) {
 	var paused *redis.StringCmd
 	depths := make([][4]*redis.IntCmd, c.readShards())
 	disabled := make([]*redis.IntCmd, HookSlots)
+	heads := make([]*redis.XMessageSliceCmd, len(depths))
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		paused = p.Get(ctx, c.keys.Paused())
 		for i := range depths {
 			depths[i] = [4]*redis.IntCmd{p.XLen(ctx, c.keys.Events(i)), p.XLen(ctx, c.keys.Ready(i)),
 				p.ZCard(ctx, c.keys.Schedule(i)), p.XLen(ctx, c.keys.Dead(i))}
+			heads[i] = p.XRangeN(ctx, c.keys.Ready(i), "-", "+", oldestScan)
 		}
 		for j := range disabled {
 			disabled[j] = p.ZCount(ctx, c.keys.Disabled(j), strconv.FormatInt(now.UnixMilli()+1, 10), "+inf")
@@ -81,6 +94,13 @@ func (c *Control) Snapshot(ctx context.Context, now time.Time) (Snapshot, error)
 	}
 	for _, d := range disabled {
 		s.DisabledHooks += d.Val()
+	}
+	for _, h := range heads {
+		for _, m := range h.Val() {
+			if d, err := DecodeDelivery(fields(m.Values).str("d")); err == nil && d.Attempt == 1 {
+				s.OldestReady = max(s.OldestReady, now.Sub(d.At))
+			}
+		}
 	}
 	return s, nil
 }

@@ -29,6 +29,14 @@
 //	                                                 ns:scope:<scope>
 //	Integrations  integrations.go                    {h0}: integrations                 put_integration
 //	Idempotency   idempotency.go                     {i0}: idem:<sha256>                release_idempotency_key
+//	Ordered       ordered.go                         {hs<j>.<n>}: ordready,             ord_add, ord_take, ord_settle
+//	                                                 hook:<id>:ord, ordd, ordlease,     (health), ord_bound, drop_ordin,
+//	                                                 ordst; {q<i>.<n>}: ordin;          add_dead
+//	                                                 {d0}: ordmarks
+//	Replays       replays.go                         {d0}: replays, replays:seq,        replay_lock
+//	                                                 replays:lock, replay:<id>[:items]
+//	Alerts        alerts.go                          {d0}: alerts:dead[:<hook>],        alert_take
+//	                                                 alerts:gate:<name>
 //	Legacy        legacy.go                          {e0}, {d0} of the layout before    -
 //	                                                 shards (drained into the shards)
 //

@@ -77,9 +77,9 @@ func decodeEvent(shard int, m redis.XMessage) EventMsg {
 // EncodeDelivery returns the delivery's stored form: a JSON object written
 // by hand, because encoding/json would re-validate and compact the body
 // (already valid JSON) on every encode. The event's trace context follows
-// "at" only when there is one ("tp", then "ts" if not empty). A delivery
-// of the event's shared payload ends with "p":1 and carries no body; any
-// other ends with its body.
+// "at" only when there is one ("tp", then "ts" if not empty), then "r":1
+// when the body is a rendered template (a replay). A delivery of the
+// event's shared payload ends with "p":1, any other with its body.
 func EncodeDelivery(d *webhook.Delivery) string {
 	body := []byte(d.Body)
 	if len(body) == 0 {
@@ -130,6 +130,9 @@ func appendDeliveryHead(b []byte, d *webhook.Delivery) []byte {
 			b = appendJSONString(b, d.Trace.State)
 		}
 	}
+	if d.Rendered {
+		b = append(b, renderedMember...)
+	}
 	return b
 }
 
@@ -141,6 +144,9 @@ const (
 
 // sharedTail ends the stored form of a delivery of the shared payload.
 const sharedTail = `,"p":1}`
+
+// renderedMember marks a delivery whose body is a rendered template.
+const renderedMember = `,"r":1`
 
 // bodyKey introduces the body, Encode's last member. A JSON string cannot
 // hold it unescaped, so its first occurrence is the member's key.
@@ -180,7 +186,7 @@ func DecodeDelivery(s string) (webhook.Delivery, error) {
 			return webhook.Delivery{}, fmt.Errorf("decoding delivery: %w", err)
 		}
 		out = webhook.Delivery{EventID: d.EventID, HookID: d.HookID, Trigger: d.Trigger, Chain: d.Chain,
-			At: time.UnixMilli(d.AtMs), Body: d.Body, Attempt: d.Attempt, Shared: d.Shared == 1,
+			At: time.UnixMilli(d.AtMs), Body: d.Body, Attempt: d.Attempt, Shared: d.Shared == 1, Rendered: d.Render == 1,
 			Trace: webhook.TraceContext{Parent: d.TraceParent, State: d.TraceState}}
 	}
 	if out.EventID == "" || out.HookID == 0 {
@@ -224,6 +230,7 @@ func ownForm(s string) (d webhook.Delivery, ok bool) {
 			}
 		}
 	}
+	rest, d.Rendered = strings.CutPrefix(rest, renderedMember)
 	switch {
 	case rest == sharedTail:
 		d.Shared = true
@@ -284,6 +291,7 @@ type storedDelivery struct {
 	Attempt int             `json:"att"`
 	AtMs    int64           `json:"at"`
 	Shared  int             `json:"p"`
+	Render  int             `json:"r"`
 	// TraceParent and TraceState are the trace context (optional).
 	TraceParent string `json:"tp"`
 	TraceState  string `json:"ts"`

@@ -18,6 +18,9 @@ func TestDeliveryRoundTrip(t *testing.T) {
 		{EventID: "e", HookID: -3, Trigger: "merge_request", Chain: `x,"body":{"att":9}` + "\"\\\n\u00e9\x01",
 			At: at, Body: json.RawMessage(`[1,"a,\"body\":2"]`), Attempt: 8},
 		{EventID: "e", HookID: 1, Trigger: "push", At: at}, // no body: stored as null
+		// A replayed attempt of a custom webhook template: sent as it is.
+		{EventID: "e", HookID: 2, Trigger: "push", Chain: "c", At: at, Body: json.RawMessage(`{"kind":"push"}`), Attempt: 1, Rendered: true},
+		{EventID: "é", HookID: 2, Trigger: "push", Chain: "c", At: at, Body: json.RawMessage(`{"r":1}`), Attempt: 1, Rendered: true},
 	} {
 		enc := EncodeDelivery(&d)
 		if !json.Valid([]byte(enc)) {
@@ -32,7 +35,8 @@ func TestDeliveryRoundTrip(t *testing.T) {
 			want.Body = json.RawMessage("null")
 		}
 		if got.EventID != want.EventID || got.HookID != want.HookID || got.Trigger != want.Trigger ||
-			got.Chain != want.Chain || got.Attempt != want.Attempt || !got.At.Equal(want.At) || !bytes.Equal(got.Body, want.Body) {
+			got.Chain != want.Chain || got.Attempt != want.Attempt || !got.At.Equal(want.At) || !bytes.Equal(got.Body, want.Body) ||
+			got.Rendered != want.Rendered {
 			t.Errorf("round trip of %s:\n got %+v\nwant %+v", enc, got, want)
 		}
 	}

@@ -23,6 +23,11 @@ type Fanned struct {
 	Checked int
 	// Deliveries are queued, but for the checked ones the chain refuses.
 	Deliveries []webhook.Delivery
+	// Ordered, when set, tells for each delivery whether its hook is
+	// ordered: those go to the shard's ordered inbox (ordered.go), not to
+	// the ready stream. At is the event's capture time, which they carry.
+	Ordered []bool
+	At      time.Time
 	// Verdicts and Already are FanOut's answer: the chain's verdict on
 	// each checked delivery (only the allowed ones were queued), and
 	// whether another consumer had fanned the event out already (then
@@ -65,22 +70,20 @@ func (q *Queue) fanOut(ctx context.Context, evs []Fanned, rule ChainRule, ho Han
 	cmds, err := runScripts(ctx, q.rdb, len(evs), func(p redis.Pipeliner, eval bool, i int) *redis.Cmd {
 		f := &evs[i]
 		own, root, over, field := q.chainTarget(f.Shard, f.Chain)
-		args := make([]any, 0, 27+f.Checked+2*len(f.Deliveries))
+		args := make([]any, 0, 29+f.Checked+2*len(f.Deliveries))
 		args = append(args, "group", GroupFanout, "entry", f.StreamID, "event", f.EventID,
 			"prefix", q.keys.PayloadPrefix(f.Shard), "now", now.UnixMilli(), "window", rule.Window.Milliseconds(),
 			"max_hooks", rule.MaxHooks, "chain", f.Chain, "field", field, "take", takes[i],
-			"deliver_group", GroupDeliver, "consumer", ho.Consumer, "checked", f.Checked, "|")
+			"deliver_group", GroupDeliver, "consumer", ho.Consumer, "checked", f.Checked, "at", f.At.UnixMilli(), "|")
 		for j := range f.Checked {
 			args = append(args, f.Deliveries[j].HookID)
 		}
 		for j := range f.Deliveries {
-			if d := &f.Deliveries[j]; d.Shared {
-				args = append(args, "s", deliveryHead(d))
-			} else {
-				args = append(args, "o", EncodeDelivery(d))
-			}
+			kind, doc := deliveryArg(&f.Deliveries[j], j < len(f.Ordered) && f.Ordered[j])
+			args = append(args, kind, doc)
 		}
-		keys := []string{q.keys.Events(f.Shard), q.keys.Ready(f.Shard), q.keys.Refs(f.Shard), own, root, over}
+		keys := []string{q.keys.Events(f.Shard), q.keys.Ready(f.Shard), q.keys.Refs(f.Shard), own, root, over,
+			q.keys.OrderedInbox(f.Shard)}
 		return fanOutScript.queue(ctx, p, eval, keys, args...)
 	})
 	if err != nil {

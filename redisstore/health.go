@@ -23,7 +23,33 @@ type HealthPolicy struct {
 	// Base is the first temporary disable (1 min), doubled per further
 	// failure up to Max (24 h).
 	Base, Max time.Duration
+	// Mode is webhook.AutoDisableGitLab ("" too: a 4xx at the threshold,
+	// or a 410, disables until re-enabled), AutoDisableOff (failures are
+	// counted, nothing is disabled) or AutoDisablePermanentAfter (every
+	// failure alike; the PermanentAfter-th disables until re-enabled).
+	Mode           string
+	PermanentAfter int
 }
+
+// healthArgs are the policy's arguments of lua/includes/health.lua's
+// callers: threshold, base, max, mode, permanent after.
+func (p HealthPolicy) healthArgs() []any {
+	mode := p.Mode
+	if mode == "" {
+		mode = "gitlab"
+	}
+	return []any{p.Threshold, p.Base.Milliseconds(), p.Max.Milliseconds(), mode, p.PermanentAfter}
+}
+
+// HealthEvent is what an attempt changed of its hook's health.
+type HealthEvent int
+
+// Health events (lua/includes/health.lua's).
+const (
+	HealthUnchanged HealthEvent = 0
+	HealthDisabled  HealthEvent = 1 // this failure disabled the hook (for a while, or until re-enabled)
+	HealthRecovered HealthEvent = 2 // this success ended a disable
+)
 
 // Admission is Admit's verdict on a delivery.
 type Admission int
@@ -108,17 +134,25 @@ func (h *Health) HookHealth(ctx context.Context, hookID int64) (HealthState, err
 	return st, nil
 }
 
-// ResetHealth re-enables a hook (a successful test, or a person).
-func (h *Health) ResetHealth(ctx context.Context, hookID int64) error {
-	_, err := h.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+// ResetHealth re-enables a hook (a successful test, or a person); it
+// reports whether the hook was disabled (for a while, or until re-enabled)
+// at now.
+func (h *Health) ResetHealth(ctx context.Context, hookID int64, now time.Time) (wasDisabled bool, err error) {
+	var before *redis.SliceCmd
+	_, err = h.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		before = p.HMGet(ctx, h.keys.Health(hookID), "disabled", "disabled_until")
 		p.Del(ctx, h.keys.Health(hookID))
 		p.ZRem(ctx, h.keys.DisabledOf(hookID), hookID)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("resetting health of hook %d: %w", hookID, err)
+		return false, fmt.Errorf("resetting health of hook %d: %w", hookID, err)
 	}
-	return nil
+	v := before.Val()
+	disabled, _ := v[0].(string)
+	until, _ := v[1].(string)
+	ms, _ := strconv.ParseInt(until, 10, 64)
+	return disabled == "1" || ms > now.UnixMilli(), nil
 }
 
 // DisabledUntil returns the hooks disabled at now, with when they come
@@ -157,15 +191,16 @@ func (h *Health) DisabledUntil(ctx context.Context, now time.Time) (map[int64]ti
 // hookID: the health side of Queue.Settle.
 func queueRecordHealth(ctx context.Context, p redis.Pipeliner, eval bool, k Keys, hookID int64, o Outcome,
 	pol HealthPolicy) *redis.Cmd {
-	return recordHealthScript.queue(ctx, p, eval, []string{k.Health(hookID), k.DisabledOf(hookID)},
-		o.At.UnixMilli(), result(o), o.Class, pol.Threshold, pol.Base.Milliseconds(), pol.Max.Milliseconds(), o.Status, hookID)
+	args := append([]any{o.At.UnixMilli(), result(o), o.Class, o.Status, hookID}, pol.healthArgs()...)
+	return recordHealthScript.queue(ctx, p, eval, []string{k.Health(hookID), k.DisabledOf(hookID)}, args...)
 }
 
 // healthArgs are the named arguments of the health in
 // lua/settle_health.lua.
 func healthArgs(hookID int64, o Outcome, pol HealthPolicy) []any {
-	return []any{"result", result(o), "class", o.Class, "threshold", pol.Threshold, "base", pol.Base.Milliseconds(),
-		"max", pol.Max.Milliseconds(), "health_status", o.Status, "health_hook", hookID}
+	p := pol.healthArgs()
+	return []any{"result", result(o), "class", o.Class, "threshold", p[0], "base", p[1], "max", p[2],
+		"mode", p[3], "after", p[4], "health_status", o.Status, "health_hook", hookID}
 }
 
 // result is an attempt's result as the health scripts take it.

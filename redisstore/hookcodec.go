@@ -37,6 +37,9 @@ type storedHook struct {
 	PreviousSigningToken   string            `json:"previous_signing_token,omitempty"`
 	PreviousSigningUntil   *time.Time        `json:"previous_signing_until,omitempty"`
 	CustomWebhookTemplate  string            `json:"custom_webhook_template,omitempty"`
+	Ordered                bool              `json:"ordered,omitempty"`
+	RetrySchedule          []time.Duration   `json:"retry_schedule,omitempty"`
+	AutoDisable            string            `json:"auto_disable,omitempty"`
 	NoTraceContext         bool              `json:"no_trace_context,omitempty"`
 	EgressProxy            string            `json:"egress_proxy,omitempty"`
 	EgressProxySealed      string            `json:"egress_proxy_sealed,omitempty"`
@@ -60,6 +63,10 @@ func (h *Hooks) encode(r *webhook.HookRecord) (string, error) {
 		PushEventsBranchFilter: r.PushEventsBranchFilter, EnableSSLVerification: r.EnableSSLVerification,
 		CustomWebhookTemplate: r.CustomWebhookTemplate, NoTraceContext: r.NoTraceContext, CreatedAt: r.CreatedAt.UTC(),
 		EgressProxy: gitlab.MaskURL(r.EgressProxy), ClientCert: r.ClientCert, CA: r.CA,
+		Ordered: r.Ordered, RetrySchedule: r.RetrySchedule,
+	}
+	if r.AutoDisable != nil {
+		st.AutoDisable = r.AutoDisable.String()
 	}
 	var err error
 	switch {
@@ -131,6 +138,14 @@ func (h *Hooks) decode(id int64, raw string) (*webhook.HookRecord, error) {
 		EnableSSLVerification: st.EnableSSLVerification, CustomWebhookTemplate: st.CustomWebhookTemplate,
 		NoTraceContext: st.NoTraceContext, CreatedAt: st.CreatedAt,
 		EgressProxy: st.EgressProxy, ClientCert: st.ClientCert, CA: st.CA,
+		Ordered: st.Ordered, RetrySchedule: st.RetrySchedule,
+	}
+	if st.AutoDisable != "" {
+		a, err := webhook.ParseAutoDisable(st.AutoDisable)
+		if err != nil {
+			return nil, fmt.Errorf("decoding hook %d: %w", id, err)
+		}
+		r.AutoDisable = &a
 	}
 	var err error
 	if st.URLSealed != "" {

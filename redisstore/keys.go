@@ -214,5 +214,98 @@ func (k Keys) NamespaceScopeCount(scope string) string {
 // Integrations is the hash of chat integrations.
 func (k Keys) Integrations() string { return k.Namespace + ":{h0}:integrations" }
 
+// Ordered hooks (ordered.go) keep their queue in their hook slot, beside
+// their health, so a settle records both in one script:
+//
+//	{hs<j>.<n>}:ordready          sorted set, hook id → when its head may go (ms)
+//	{hs<j>.<n>}:hook:<id>:ord     sorted set, order keys (all scored 0: by key)
+//	{hs<j>.<n>}:hook:<id>:ordd    hash, order key → "<shard>|<delivery>"
+//	{hs<j>.<n>}:hook:<id>:ordlease the token of the process sending the head
+//	{hs<j>.<n>}:hook:<id>:ordst   hash, the head's state (blocked since,
+//	                              attempts, last status, next attempt) and
+//	                              the last key released
+//
+// The fan-out puts an ordered hook's deliveries in its shard's inbox,
+// {q<i>.<n>}:ordin, from which they move to their hooks' queues; each
+// process publishes the capture time below which it holds no event that
+// is not yet in Redis in {d0}:ordmarks.
+
+// OrderedReady is hook slot j's sorted set of ordered hooks with a queue,
+// scored by when their head may go.
+func (k Keys) OrderedReady(j int) string { return k.hookSlot(j) + "ordready" }
+
+// orderedHookPrefix is what the ordered keys of a hook of slot j start
+// with, before the hook id (scripts build them from it).
+func (k Keys) orderedHookPrefix(j int) string { return k.hookSlot(j) + "hook:" }
+
+// Ordered is the queue of ordered hook hookID: its order keys.
+func (k Keys) Ordered(hookID int64) string { return k.orderedKey(hookID, "ord") }
+
+// OrderedDocs holds the deliveries of the queue of hookID by order key.
+func (k Keys) OrderedDocs(hookID int64) string { return k.orderedKey(hookID, "ordd") }
+
+// OrderedLease names the process sending the head of hookID's queue.
+func (k Keys) OrderedLease(hookID int64) string { return k.orderedKey(hookID, "ordlease") }
+
+// OrderedState is the state of the head of hookID's queue.
+func (k Keys) OrderedState(hookID int64) string { return k.orderedKey(hookID, "ordst") }
+
+func (k Keys) orderedKey(hookID int64, name string) string {
+	return k.orderedHookPrefix(hookSlotOf(hookID)) + strconv.FormatInt(hookID, 10) + ":" + name
+}
+
+// OrderedInbox is shard i's stream of the deliveries of ordered hooks its
+// fan-out made, waiting to move to their hooks' queues.
+func (k Keys) OrderedInbox(i int) string { return k.shard(i) + "ordin" }
+
+// CaptureMarks holds, per process, the capture time (ms) below which the
+// process holds no event that is not in Redis yet, and when the mark
+// expires: "<mark>:<expires>".
+func (k Keys) CaptureMarks() string { return k.Namespace + ":{d0}:ordmarks" }
+
+// Replays (replays.go) live beside the operator's other controls:
+//
+//	{d0}:replays            sorted set, replay id → when it was made (ms)
+//	{d0}:replays:seq        counter, the last replay id
+//	{d0}:replays:lock       the token of the process feeding replays
+//	{d0}:replay:<id>        hash: spec, state, total, cursor, fed, gone, times
+//	{d0}:replay:<id>:items  list of what to send again, in order
+
+// Replays indexes the replays by id.
+func (k Keys) Replays() string { return k.Namespace + ":{d0}:replays" }
+
+// ReplaySeq hands out replay ids.
+func (k Keys) ReplaySeq() string { return k.Namespace + ":{d0}:replays:seq" }
+
+// ReplayLock names the process that feeds replays.
+func (k Keys) ReplayLock() string { return k.Namespace + ":{d0}:replays:lock" }
+
+// Replay is a replay's record.
+func (k Keys) Replay(id int64) string {
+	return k.Namespace + ":{d0}:replay:" + strconv.FormatInt(id, 10)
+}
+
+// ReplayItems is the list of what a replay sends again.
+func (k Keys) ReplayItems(id int64) string { return k.Replay(id) + ":items" }
+
+// The operator's alerts (alerts.go) keep their counts and gates beside
+// the other controls:
+//
+//	{d0}:alerts:dead              set of hooks with dead letters not yet alerted
+//	{d0}:alerts:dead:<hook>       hash: count, r:<reason> counts, first event, since
+//	{d0}:alerts:gate:<name>       set while an alert of that name waits out its interval
+
+// AlertsDeadPending is the set of hooks with dead letters counted, not yet
+// in an alert.
+func (k Keys) AlertsDeadPending() string { return k.Namespace + ":{d0}:alerts:dead" }
+
+// AlertsDead counts a hook's dead letters for its next alert.
+func (k Keys) AlertsDead(hookID int64) string {
+	return k.AlertsDeadPending() + ":" + strconv.FormatInt(hookID, 10)
+}
+
+// AlertGate is set while an alert of name waits out its interval.
+func (k Keys) AlertGate(name string) string { return k.Namespace + ":{d0}:alerts:gate:" + name }
+
 // IntegrationSeq hands out the integrations' API ids.
 func (k Keys) IntegrationSeq() string { return k.Namespace + ":{h0}:integrations:seq" }

@@ -69,6 +69,17 @@ var (
 	nextIntegrationScript  = loadScript("next_integration_id")
 	// idempotency
 	releaseIdempotencyKeyScript = loadScript("release_idempotency_key")
+	// ordered hooks
+	ordAddScript    = loadScript("ord_add")
+	ordTakeScript   = loadScript("ord_take")
+	ordSettleScript = loadScript("ord_settle")
+	ordBoundScript  = loadScript("ord_bound")
+	dropOrdinScript = loadScript("drop_ordin")
+	addDeadScript   = loadScript("add_dead")
+	// replays
+	replayLockScript = loadScript("replay_lock")
+	// alerts
+	alertTakeScript = loadScript("alert_take")
 )
 
 // loadScript reads lua/<name>.lua and its includes. The files are part of

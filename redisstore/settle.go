@@ -82,6 +82,8 @@ type Settled struct {
 	// TrimmedForCount and TrimmedForBytes are the oldest dead letters
 	// dropped to keep the stream within its DeadLetterLimits.
 	TrimmedForCount, TrimmedForBytes int
+	// Event is what this attempt changed of the hook's health.
+	Event HealthEvent
 }
 
 // Settle records an attempt's outcome for the ready entry of m and, when
@@ -174,10 +176,10 @@ func (st *Settled) readHealth(c *redis.Cmd) error {
 }
 
 // readHealthReply reads a health reply: {fails, disabled until ms,
-// permanently disabled}.
+// permanently disabled, event}.
 func (st *Settled) readHealthReply(v any) error {
 	h, ok := v.([]any)
-	if !ok || len(h) != 3 {
+	if !ok || len(h) != 4 {
 		return fmt.Errorf("unexpected health reply %v", v)
 	}
 	fails, _ := h[0].(int64)
@@ -187,6 +189,8 @@ func (st *Settled) readHealthReply(v any) error {
 	if until > 0 {
 		st.DisabledUntil = time.UnixMilli(until)
 	}
+	event, _ := h[3].(int64)
+	st.Event = HealthEvent(event)
 	return nil
 }
 

@@ -20,6 +20,9 @@ type Store struct {
 	samples *Samples
 	idem    *Idempotency
 	legacy  *Legacy
+	ordered *Ordered
+	replays *Replays
+	alerts  *Alerts
 }
 
 // New builds a Store. It does not dial: connections open on first use, so
@@ -30,7 +33,8 @@ func New(o Options) (*Store, error) {
 		return nil, err
 	}
 	return &Store{c: c, queue: &Queue{conn: c, scheduled: make(chan struct{}, 1)}, dead: &DeadLetters{c}, health: &Health{c}, log: &Log{c},
-		control: &Control{c}, samples: &Samples{c}, idem: &Idempotency{c}, legacy: &Legacy{c}}, nil
+		control: &Control{c}, samples: &Samples{c}, idem: &Idempotency{c}, legacy: &Legacy{c},
+		ordered: &Ordered{c}, replays: &Replays{c}, alerts: &Alerts{c}}, nil
 }
 
 // Queue is the events and deliveries: capture, fan-out, delivery, retries.
@@ -54,6 +58,15 @@ func (s *Store) Samples() *Samples { return s.samples }
 
 // Idempotency is the ingest clients' Idempotency-Keys.
 func (s *Store) Idempotency() *Idempotency { return s.idem }
+
+// Ordered is the queues of ordered hooks.
+func (s *Store) Ordered() *Ordered { return s.ordered }
+
+// Replays is the operator's replays of what was delivered, or failed.
+func (s *Store) Replays() *Replays { return s.replays }
+
+// Alerts is what the operator's alerts share across processes.
+func (s *Store) Alerts() *Alerts { return s.alerts }
 
 // Legacy drains the layout before shards.
 func (s *Store) Legacy() *Legacy { return s.legacy }

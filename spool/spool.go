@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -48,6 +49,9 @@ type Spool struct {
 	size    int64    // bytes of valid records in the file
 	head    int64    // offset of the first record not yet replayed
 	pending int      // records from head to size
+	// oldest is the earliest capture time of the records appended since
+	// the spool was last empty: no record still waiting is older.
+	oldest  time.Time
 	closed  bool
 	started bool
 	enqueue atomic.Pointer[Enqueue]
@@ -100,14 +104,18 @@ func (s *Spool) openLocked() error {
 		head = 0 // the file was emptied after the position was written
 	}
 	off, n := head, 0
+	var oldest time.Time
 	for {
-		_, size, err := readRecord(f, off, end)
+		ev, size, err := readRecord(f, off, end)
 		if err != nil {
 			if !errors.Is(err, errTorn) && !errors.Is(err, io.EOF) {
 				f.Close()
 				return err
 			}
 			break
+		}
+		if oldest.IsZero() || ev.At.Before(oldest) {
+			oldest = ev.At
 		}
 		off += size
 		n++
@@ -124,7 +132,7 @@ func (s *Spool) openLocked() error {
 			return fmt.Errorf("syncing spool: %w", err)
 		}
 	}
-	s.f, s.size, s.head, s.pending = f, off, head, n
+	s.f, s.size, s.head, s.pending, s.oldest = f, off, head, n, oldest
 	s.gauges()
 	if n > 0 {
 		s.log.Info("spool holds events from before; they are queued once redis answers",
@@ -162,6 +170,9 @@ func (s *Spool) Append(ev *webhook.Event) error {
 		return fmt.Errorf("syncing spool: %w", err)
 	}
 	s.size += int64(len(rec))
+	if s.pending == 0 || ev.At.Before(s.oldest) {
+		s.oldest = ev.At
+	}
 	s.pending++
 	spooled.WithLabelValues(s.name).Inc()
 	s.gauges()
@@ -187,6 +198,21 @@ func (s *Spool) undoLocked() {
 	if err := s.f.Truncate(s.size); err != nil {
 		s.log.Error("spool: dropping a partly written record failed; it is cut off at the next start", zap.Error(err))
 	}
+}
+
+// Oldest returns the earliest capture time of the events waiting for
+// Redis (at most that early: it is kept until the spool is empty), and
+// whether any waits.
+func (s *Spool) Oldest() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil && !s.closed {
+		// Before the replayer starts, what a previous run left counts too.
+		if err := s.openLocked(); err != nil {
+			s.log.Warn("spool: reading what waits in it failed", zap.Error(err))
+		}
+	}
+	return s.oldest, s.pending > 0
 }
 
 // Pending is the number of events waiting for Redis.

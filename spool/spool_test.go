@@ -320,3 +320,35 @@ func TestRefusedReplayWaitsForWakeNotForEachAppend(t *testing.T) {
 	s.Wake()
 	waitFor(t, "the replay after Wake", func() bool { return s.Pending() == 0 })
 }
+
+// Oldest is the earliest capture time of what waits (ordered hooks wait
+// for it), also after a restart, and nothing once everything is queued.
+func TestOldestIsTheEarliestCaptureWaiting(t *testing.T) {
+	dir := t.TempDir()
+	s := New(dir, "t", 1<<20, zaptest.NewLogger(t))
+	if _, ok := s.Oldest(); ok {
+		t.Fatal("an empty spool has an oldest event")
+	}
+	for _, i := range []int{5, 3, 9} { // appended out of capture order, as concurrent captures may be
+		if err := s.Append(event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if at, ok := s.Oldest(); !ok || !at.Equal(event(3).At) {
+		t.Fatalf("oldest %v %v, want event 3's capture time", at, ok)
+	}
+	s.Close()
+	s = New(dir, "t", 1<<20, zaptest.NewLogger(t)) // a restart reads it from the file
+	t.Cleanup(func() { s.Close() })
+	if at, ok := s.Oldest(); !ok || !at.Equal(event(3).At) {
+		t.Fatalf("after a restart, oldest %v %v, want event 3's capture time", at, ok)
+	}
+	k := &sink{}
+	if err := s.Start(k.enqueue); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the replay", func() bool { return s.Pending() == 0 })
+	if at, ok := s.Oldest(); ok {
+		t.Fatalf("oldest %v after everything was queued", at)
+	}
+}

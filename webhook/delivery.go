@@ -22,6 +22,9 @@ type Delivery struct {
 	Shared bool
 	// Attempt counts attempts so far, from 1.
 	Attempt int
+	// Rendered says Body is what a hook's custom webhook template made of
+	// the event (a replay of a logged attempt): it is sent as it is.
+	Rendered bool
 	// Trace is the event's trace context: each attempt's span continues
 	// it. Zero for an event captured outside a trace.
 	Trace TraceContext

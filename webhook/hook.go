@@ -3,6 +3,7 @@ package webhook
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/grt-continuation/caddy-webhooks/chat"
 	"github.com/grt-continuation/caddy-webhooks/gitlab"
@@ -44,6 +45,20 @@ type Hook struct {
 	TLS *ClientTLS
 	// ReadOnly hooks come from configuration, not from the API.
 	ReadOnly bool
+	// Ordered sends the hook's deliveries one at a time, in the order their
+	// events were captured (beyond GitLab, which sends them in parallel).
+	Ordered bool
+	// RetrySchedule, when set, are the waits before each retry (its length
+	// is the retries); otherwise the app's retry policy applies.
+	RetrySchedule []time.Duration
+	// AutoDisable, when set, is how failures disable this hook; otherwise
+	// the app's rule applies.
+	AutoDisable *AutoDisable
+	// Operator marks an endpoint of the operator's alerts (engine/alerts):
+	// it belongs to no project or group, matches no event, and its
+	// deliveries are alerts, signed with the Standard Webhooks headers
+	// rather than sent with GitLab's.
+	Operator bool
 	// Chat is set for a chat integration (Slack, Mattermost, Discord,
 	// Microsoft Teams): its deliveries carry the chat's message, not the
 	// event's payload, and it is matched by MatchChats, not Match.
@@ -75,6 +90,8 @@ type HookSet struct {
 	byID    map[int64]*Hook
 	byScope map[string][]*Hook
 	chats   map[string][]*Hook // chat integrations by scope (chat.go)
+	// operators are the endpoints of the operator's alerts.
+	operators []*Hook
 }
 
 // NewHookSet indexes hooks; IDs must be unique.
@@ -87,6 +104,10 @@ func NewHookSet(hooks []*Hook) (*HookSet, error) {
 		s.byID[h.ID] = h
 		if h.masked == "" { // set once, before the hook is in use: a merge puts it in a second set
 			h.masked = h.maskURL()
+		}
+		if h.Operator {
+			s.operators = append(s.operators, h)
+			continue
 		}
 		key := scopeKey(h.Project, h.Group)
 		if h.Chat != nil {
@@ -149,6 +170,14 @@ func (s *HookSet) All() []*Hook {
 		out = append(out, h)
 	}
 	return out
+}
+
+// Operators returns the endpoints of the operator's alerts.
+func (s *HookSet) Operators() []*Hook {
+	if s == nil {
+		return nil
+	}
+	return s.operators
 }
 
 // MergeHookSets returns the union of two sets; an ID in both is an error.

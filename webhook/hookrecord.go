@@ -78,6 +78,13 @@ type HookRecord struct {
 	// CustomWebhookTemplate, when set, is sent instead of the event's
 	// payload (GitLab's custom_webhook_template); kept in clear, as GitLab.
 	CustomWebhookTemplate string
+	// Ordered sends the hook's deliveries one at a time in capture order
+	// (an extension GitLab's clients ignore).
+	Ordered bool
+	// RetrySchedule and AutoDisable override the app's retry policy and
+	// auto-disable rule for this hook (extensions; nil: the app's).
+	RetrySchedule []time.Duration
+	AutoDisable   *AutoDisable
 	// NoTraceContext keeps the W3C traceparent and tracestate headers off
 	// the hook's deliveries (an extension: GitLab sends neither).
 	NoTraceContext bool
@@ -107,7 +114,7 @@ func (r *HookRecord) Hook() (*Hook, error) {
 		ID: r.ID, Name: r.Name, URL: r.URL, URLVariables: r.URLVariables, Token: r.Token,
 		EnableSSLVerification: r.EnableSSLVerification, CustomHeaders: r.CustomHeaders,
 		Signing: r.Signing, CustomWebhookTemplate: r.CustomWebhookTemplate, NoTraceContext: r.NoTraceContext,
-		EgressProxy: r.EgressProxy,
+		EgressProxy: r.EgressProxy, Ordered: r.Ordered, RetrySchedule: r.RetrySchedule, AutoDisable: r.AutoDisable,
 	}
 	if r.ClientCert != "" || r.ClientKey != "" || r.CA != "" {
 		h.TLS = &ClientTLS{Cert: r.ClientCert, Key: r.ClientKey, CA: r.CA}

@@ -29,6 +29,7 @@ const (
 	BadToken
 	BadSigningToken // not whsec_ and the base64 of 32 bytes (GitLab 19)
 	BadTemplate     // a custom webhook template over GitLab's 4096 characters
+	BadPolicy       // a retry schedule or auto-disable rule out of bounds (ours)
 	BadEgressProxy  // not an http, https or socks5 proxy URL
 	BadClientTLS    // a certificate without its key, or PEM that does not parse
 )
@@ -78,7 +79,10 @@ func (h *Hook) Validate() error {
 // Check adds the hook's problems to v (to be joined with others found
 // while building the hook, such as a bad branch filter).
 func (h *Hook) Check(v *Invalid) {
-	if (h.Project == "") == (h.Group == "") {
+	switch {
+	case h.Operator && (h.Project != "" || h.Group != ""):
+		v.Add(BadScope, errors.New("an operator's alert endpoint belongs to no project or group"))
+	case !h.Operator && (h.Project == "") == (h.Group == ""):
 		v.Add(BadScope, errors.New("a hook belongs to exactly one project or group"))
 	}
 	for _, p := range []string{h.Project, h.Group} {
@@ -113,6 +117,16 @@ func (h *Hook) Check(v *Invalid) {
 	// each attempt an internal error.
 	if n := utf8.RuneCountInString(h.CustomWebhookTemplate); n > gitlab.MaxCustomWebhookTemplate {
 		v.Add(BadTemplate, fmt.Errorf("custom webhook template is too long (%d characters; maximum is %d)", n, gitlab.MaxCustomWebhookTemplate))
+	}
+	if h.RetrySchedule != nil {
+		if err := CheckRetrySchedule(h.RetrySchedule); err != nil {
+			v.Add(BadPolicy, err)
+		}
+	}
+	if a := h.AutoDisable; a != nil {
+		if _, err := ParseAutoDisable(a.String()); err != nil {
+			v.Add(BadPolicy, err)
+		}
 	}
 	if h.EgressProxy != "" && h.EgressProxy != EgressOff {
 		if _, err := ParseProxy(h.EgressProxy); err != nil {

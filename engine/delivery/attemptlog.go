@@ -15,7 +15,7 @@ import (
 // when it went through one); never a secret: the URL is
 // masked and the error is the one the hook's log shows. What that error
 // leaves out (the address a name resolved to, the resolver's) is added at
-// debug level only. kind is hooklog's: delivery, test or resend.
+// debug level only. kind is hooklog's (delivery, test or resend), or alert.
 func (d *Deliverer) logResult(kind string, req *Request, res *Result) {
 	level, msg := zapcore.DebugLevel, "webhook delivered"
 	if !res.Success() {

@@ -54,6 +54,8 @@ type Deliverer struct {
 	hooks    func() *webhook.HookSet
 	record   *hooklog.Log
 	sender   *Sender
+	ordered  OrderedQueue // ordered hooks' queues (ordered.go); nil: none
+	alerts   Alerts       // the operator's alerts (alerts.go); nil: none
 
 	cfg      atomic.Pointer[Config]
 	slots    *slots
@@ -317,6 +319,10 @@ func (d *Deliverer) deliver(ctx context.Context, m *redisstore.DeliveryMsg, rele
 		d.settlePlain(m)
 		return
 	}
+	if hook.Ordered && d.ordered != nil {
+		d.handOrdered(m) // one at a time, in capture order (engine/ordered)
+		return
+	}
 	cfg := d.cfg.Load()
 	now := time.Now()
 	if now.Sub(dv.At) > cfg.Retry.MaxAge {
@@ -366,7 +372,7 @@ func (d *Deliverer) deliver(ctx context.Context, m *redisstore.DeliveryMsg, rele
 	metrics.Deliveries.WithLabelValues(res.Outcome()).Inc()
 	metrics.DeliveryDuration.Observe(res.Duration.Seconds())
 	d.logResult(hooklog.KindDelivery, &req, &res)
-	out := cfg.Retry.outcome(&res, dv, time.Now())
+	out := cfg.Retry.For(hook).outcome(&res, dv, time.Now())
 	d.settle(m, hook, out, d.record.Entry(hooklog.KindDelivery, attempt(&req, &res)))
 }
 

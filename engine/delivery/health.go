@@ -15,6 +15,16 @@ import (
 // point (or any 410 Gone) disables it until a person re-enables it.
 var DefaultHealthPolicy = redisstore.HealthPolicy{Threshold: 4, Base: time.Minute, Max: 24 * time.Hour}
 
+// HealthFor is the auto-disabling rule of hook: its own mode, when it
+// has one.
+func (c *Config) HealthFor(h *webhook.Hook) redisstore.HealthPolicy {
+	p := c.Health
+	if a := h.AutoDisable; a != nil {
+		p.Mode, p.PermanentAfter = a.Mode, a.PermanentAfter
+	}
+	return p
+}
+
 // AlertStatus values, as GitLab's API returns them.
 const (
 	AlertExecutable          = "executable"
@@ -51,10 +61,14 @@ func (d *Deliverer) HookHealth(ctx context.Context, hookID int64) (HookHealth, e
 // ResetHealth re-enables a hook: after a successful test request, or when a
 // person re-enables it. Deliveries waiting for it go out when due.
 func (d *Deliverer) ResetHealth(ctx context.Context, hookID int64) error {
-	if err := d.store.Health.ResetHealth(ctx, hookID); err != nil {
+	was, err := d.store.Health.ResetHealth(ctx, hookID, time.Now())
+	if err != nil {
 		return err
 	}
 	d.disabled.forget(hookID)
+	if h, ok := d.hooks().Get(hookID); ok && was && d.alerts != nil && !h.Operator {
+		d.alerts.HookEnabled(h, "re-enabled")
+	}
 	return nil
 }
 

@@ -27,10 +27,34 @@ type RetryPolicy struct {
 	// MaxAge is how long a delivery may wait in all (retries, a disabled
 	// hook, rate limits) before it is dead-lettered as expired.
 	MaxAge time.Duration
+	// Schedule, when set, replaces MaxAttempts and Backoff: the waits
+	// before each retry, in order, not jittered (so there are
+	// len(Schedule)+1 attempts). A Retry-After still counts, up to
+	// MaxBackoff.
+	Schedule []time.Duration
+}
+
+// For is the policy deliveries of hook follow: its own retry schedule,
+// when it has one.
+func (p *RetryPolicy) For(h *webhook.Hook) *RetryPolicy {
+	if h.RetrySchedule == nil {
+		return p
+	}
+	c := *p
+	c.Schedule, c.MaxAttempts = h.RetrySchedule, len(h.RetrySchedule)+1
+	return &c
 }
 
 // Validate checks the policy.
 func (p *RetryPolicy) Validate() error {
+	if p.Schedule != nil {
+		if err := webhook.CheckRetrySchedule(p.Schedule); err != nil {
+			return err
+		}
+		if p.MaxAttempts != len(p.Schedule)+1 {
+			return fmt.Errorf("a retry schedule of %d waits makes %d attempts, not %d", len(p.Schedule), len(p.Schedule)+1, p.MaxAttempts)
+		}
+	}
 	switch {
 	case p.MaxAttempts < 1:
 		return fmt.Errorf("max attempts must be at least 1, got %d", p.MaxAttempts)
@@ -42,8 +66,12 @@ func (p *RetryPolicy) Validate() error {
 	return nil
 }
 
-// backoff is the jittered wait after the given failed attempt (from 1).
+// backoff is the wait after the given failed attempt (from 1): the
+// schedule's, or a jittered exponential one.
 func (p *RetryPolicy) backoff(attempt int) time.Duration {
+	if p.Schedule != nil {
+		return p.Schedule[min(attempt, len(p.Schedule))-1]
+	}
 	d := p.Backoff << min(attempt-1, 30)
 	if d <= 0 || d > p.MaxBackoff {
 		d = p.MaxBackoff

@@ -132,7 +132,7 @@ type Request struct {
 // RequestOf is the request that sends d to h.
 func RequestOf(h *webhook.Hook, d *webhook.Delivery) Request {
 	return Request{Hook: h, EventID: d.EventID, Chain: d.Chain, Trigger: gitlab.Trigger(d.Trigger), Body: d.Body, At: d.At,
-		Attempt: d.Attempt, Trace: d.Trace}
+		Attempt: d.Attempt, Trace: d.Trace, Rendered: d.Rendered}
 }
 
 // Send makes one attempt. In a trace (the event's, or the span ctx
@@ -209,13 +209,24 @@ func (s *Sender) send(ctx context.Context, cfg *SendConfig, req *Request) (res R
 		hreq = hreq.WithContext(context.WithValue(ctx, routeKey{}, &r))
 		res.Proxy = r.masked()
 	}
-	if h.Chat != nil {
+	switch {
+	case h.Operator:
+		// An operator's alert: the JSON alone, signed (Standard Webhooks).
+		key := webhook.IdempotencyKey(req.EventID, h.ID)
+		hreq.Header.Set("Content-Type", "application/json")
+		hreq.Header.Set("User-Agent", cfg.UserAgent)
+		hreq.Header.Set("Idempotency-Key", key)
+		if err := h.Signing.Sign(hreq.Header, key, time.Now(), body); err != nil {
+			res.Err = err
+			return res
+		}
+	case h.Chat != nil:
 		// A chat's webhook takes its message alone, as GitLab's notifiers send it.
 		hreq.Header.Set("Content-Type", h.Chat.Service.ContentType())
 		hreq.Header.Set("User-Agent", cfg.UserAgent)
 		// One key per channel: each channel's message is a delivery of its own.
 		hreq.Header.Set("Idempotency-Key", webhook.ChatIdempotencyKey(req.EventID, h.ID, h.Chat.Service.ChannelOf(body)))
-	} else {
+	default:
 		dh := gitlab.DeliveryHeaders{
 			Trigger: req.Trigger, UserAgent: cfg.UserAgent, Instance: cfg.Instance, Token: h.Token,
 			WebhookUUID: uuid.NewString(), EventUUID: req.Chain,

@@ -21,27 +21,35 @@ func (d *Deliverer) settle(m *redisstore.DeliveryMsg, hook *webhook.Hook, out re
 	defer cancel()
 	out.At = time.Now()
 	st, err := d.store.Queue.Settle(ctx, m, out, entry,
-		redisstore.Rules{Health: cfg.Health, DeadLetters: cfg.DeadLetters, Log: d.record.Limits()})
+		redisstore.Rules{Health: cfg.HealthFor(hook), DeadLetters: cfg.DeadLetters, Log: d.record.Limits()})
 	if err != nil {
 		d.log.Error("recording delivery outcome failed; it will be handed out again after the lease",
 			zap.String("event", m.Delivery.EventID), zap.Int64("hook_id", hook.ID), zap.Error(err))
 		return
 	}
-	d.disabled.note(hook.ID, st, out.Success)
 	metrics.DeadLettersTrimmed.WithLabelValues("count").Add(float64(st.TrimmedForCount))
 	metrics.DeadLettersTrimmed.WithLabelValues("bytes").Add(float64(st.TrimmedForBytes))
 	if st.LogErr != nil {
 		d.log.Warn("recording a delivery attempt in the hook's log failed", zap.Int64("hook_id", hook.ID),
 			zap.String("event", m.Delivery.EventID), zap.String("kind", hooklog.KindDelivery), zap.Error(st.LogErr))
 	}
+	d.NoteSettled(hook, &m.Delivery, out, st)
+}
+
+// NoteSettled takes in what settling a delivery of hook found of the
+// hook's health, and counts and logs the outcome; the ordered queues call
+// it for their heads too.
+func (d *Deliverer) NoteSettled(hook *webhook.Hook, dv *webhook.Delivery, out redisstore.Outcome, st redisstore.Settled) {
+	d.disabled.note(hook.ID, st, out.Success)
 	switch {
 	case out.Retry:
 		metrics.Deliveries.WithLabelValues("retry_scheduled").Inc()
 	case !out.Success:
 		metrics.DeadLetters.WithLabelValues(deadReason(out)).Inc()
 		d.log.Warn("delivery dead-lettered", zap.Int64("hook_id", hook.ID), zap.String("hook", hook.Name),
-			zap.String("event", m.Delivery.EventID), zap.String("reason", out.Reason))
+			zap.String("event", dv.EventID), zap.String("reason", out.Reason))
 	}
+	d.alert(hook, dv, out, st)
 	if st.Disabled && out.Attempted && !out.Success {
 		d.log.Warn("hook disabled until re-enabled", zap.Int64("hook_id", hook.ID), zap.String("hook", hook.Name),
 			zap.String("url", hook.MaskedURL()), zap.String("last_status", out.Status), zap.Int("failures", st.Fails))

@@ -36,8 +36,8 @@ func (f *Fanout) Capture(ctx context.Context, ev *webhook.Event) error {
 		cp.Body = bytes.Clone(ev.Body) // the caller's buffer may be reused
 		go f.keepSample(&cp)
 	}
-	ds := f.hookDeliveries(hooks, ev)
-	c := redisstore.Captured{Event: ev, Checked: len(ds)}
+	ds, ordered := f.hookDeliveries(hooks, ev)
+	c := redisstore.Captured{Event: ev, Checked: len(ds), Ordered: ordered}
 	c.Deliveries = f.chatDeliveries(hooks, ev, ds) // chats.go
 	if len(c.Deliveries) == 0 {
 		return nil

@@ -138,8 +138,8 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 		if m.Event.Body == nil && (f.wantsSample(&m.Event, now) || len(MatchChats(hooks, &m.Event, nil)) > 0) {
 			need = append(need, i)
 		}
-		out[i].Deliveries = f.hookDeliveries(hooks, &m.Event)
-		out[i].Checked = len(out[i].Deliveries)
+		out[i].Deliveries, out[i].Ordered = f.hookDeliveries(hooks, &m.Event)
+		out[i].Checked, out[i].At = len(out[i].Deliveries), m.Event.At
 	}
 	if err := f.readPayloads(ctx, shard, msgs, need); err != nil {
 		return err
@@ -172,12 +172,13 @@ func (f *Fanout) FanOut(ctx context.Context, msgs []redisstore.EventMsg) error {
 }
 
 // hookDeliveries are the deliveries of ev to the hooks that take it, all
-// of its shared payload.
-func (f *Fanout) hookDeliveries(hooks *webhook.HookSet, ev *webhook.Event) []webhook.Delivery {
+// of its shared payload, and which of them are of ordered hooks (nil when
+// none is): those go to their hooks' queues (engine/ordered).
+func (f *Fanout) hookDeliveries(hooks *webhook.HookSet, ev *webhook.Event) ([]webhook.Delivery, []bool) {
 	var buf [8]*webhook.Hook
 	matched := Match(hooks, ev, buf[:0])
 	if len(matched) == 0 {
-		return nil
+		return nil, nil
 	}
 	ds := make([]webhook.Delivery, 0, len(matched))
 	for _, h := range matched {
@@ -188,7 +189,21 @@ func (f *Fanout) hookDeliveries(hooks *webhook.HookSet, ev *webhook.Event) []web
 		c.Write(zap.String("event", ev.ID), zap.String("trigger", ev.Trigger), zap.String("project", ev.Project),
 			zap.String("namespace", ev.Namespace), zap.Int("hooks", len(matched)))
 	}
-	return ds
+	return ds, orderedOf(matched)
+}
+
+// orderedOf tells which of hooks are ordered; nil when none is.
+func orderedOf(hooks []*webhook.Hook) []bool {
+	var out []bool
+	for i, h := range hooks {
+		if h.Ordered && out == nil {
+			out = make([]bool, len(hooks))
+		}
+		if out != nil {
+			out[i] = h.Ordered
+		}
+	}
+	return out
 }
 
 // handOff asks the queueing script to take the n deliveries it queues

@@ -39,6 +39,11 @@ func (l *Log) Limits() redisstore.LogLimits {
 	return redisstore.LogLimits{Retention: p.Retention, MaxEntries: p.MaxEntries}
 }
 
+// Store stores an entry built by Entry and returns its ID.
+func (l *Log) Store(ctx context.Context, e *webhook.LogEntry) (int64, error) {
+	return l.store.Append(ctx, e, l.Limits())
+}
+
 // Record builds and stores the entry of one attempt made outside the
 // queue (a test, a resend; a queued delivery's entry is stored with its
 // settle) and returns its ID.

@@ -36,6 +36,16 @@ var (
 		"Events not tried in Redis because it was known to be unreachable; their callers spooled them at once.", "namespace", "redis")
 	HooksDisabled = gauges("hooks_disabled",
 		"Hooks disabled now, temporarily or until re-enabled (all processes).", "namespace")
+	OrderedLate = counter1("ordered_late_total",
+		"Deliveries of ordered hooks that reached their queue after a later delivery of the hook had gone (their event reached Redis after its capture mark expired); they go next.")
+	QueueOldestAge = gauges("queue_oldest_age_seconds",
+		"How long the oldest delivery waiting for its first attempt (queue ready) has waited since its event was captured, sampled every few seconds.", "namespace", "queue")
+	Alerts = counter("alerts_total",
+		"Alerts raised for the operator's endpoints, by type.", "type")
+	AlertsDropped = counter1("alerts_dropped_total",
+		"Alerts lost before they were queued (too many waiting, or Redis refused them).")
+	AlertsFailed = counter1("alerts_failed_total",
+		"Alerts sent straight to an operator's endpoint (Redis down or back) that failed every attempt.")
 	FirstAttemptLatency = histogram("first_attempt_latency_seconds",
 		"Time from capture to the first delivery attempt.",
 		prometheus.ExponentialBuckets(0.001, 2, 16))
@@ -54,6 +64,10 @@ func gauges(name, help string, labels ...string) *prometheus.GaugeVec {
 	return prometheus.NewGaugeVec(prometheus.GaugeOpts(opts(name, help)), labels)
 }
 
+func counter1(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts(opts(name, help)))
+}
+
 func gauge(name, help string) prometheus.Gauge {
 	return prometheus.NewGauge(prometheus.GaugeOpts(opts(name, help)))
 }
@@ -68,5 +82,5 @@ func histogram(name, help string, buckets []float64) prometheus.Histogram {
 func All() []prometheus.Collector {
 	return []prometheus.Collector{EventsCaptured, EventsRejected, Deliveries, DeliveryDuration, Deferred, DeadLetters,
 		DeadLettersTrimmed, RuntimesRunning, WorkerSlots, QueueDepth, Paused, RedisDown, EnqueuesSkipped, HooksDisabled,
-		FirstAttemptLatency}
+		FirstAttemptLatency, OrderedLate, QueueOldestAge, Alerts, AlertsDropped, AlertsFailed}
 }

@@ -77,6 +77,12 @@ func newApp(t *testing.T) *httptest.Server {
 }
 
 func config(redisURL, appURL, hookURL string) func(adminAddr, httpAddr string) string {
+	return configWith(redisURL, appURL, hookURL, "", "")
+}
+
+// configWith is config with more options in the webhooks block and the
+// hook block.
+func configWith(redisURL, appURL, hookURL, options, hookOptions string) func(adminAddr, httpAddr string) string {
 	return func(_, httpAddr string) string {
 		return fmt.Sprintf(`{
 	admin fd/%d
@@ -90,11 +96,12 @@ func config(redisURL, appURL, hookURL string) func(adminAddr, httpAddr string) s
 		allow_local_requests
 		timeout 2s
 		lease 4s
-		claim_interval 500ms
+		claim_interval 500ms%s
 		hook receiver {
 			url %s
 			group acme
 			events push
+			%s
 		}
 	}
 }
@@ -104,7 +111,8 @@ http://%s {
 	webhooks_capture
 	reverse_proxy %s
 }
-`, adminFD, httpAddr[strings.LastIndexByte(httpAddr, ':')+1:], redisURL, hookURL, httpAddr, siteFD, strings.TrimPrefix(appURL, "http://"))
+`, adminFD, httpAddr[strings.LastIndexByte(httpAddr, ':')+1:], redisURL, options, hookURL, hookOptions, httpAddr,
+			siteFD, strings.TrimPrefix(appURL, "http://"))
 	}
 }
 

@@ -8,15 +8,19 @@
 -- the ones just queued, but any others are as good (their payloads are
 -- the caller's to read). A lone delivery of the payload carries it inline,
 -- and the payload and its count go: references only from two holders up.
--- KEYS: events, ready, refs, chain's own hash, chain's root hash, bucket's overflow hash
+-- The deliveries of ordered hooks go to the shard's ordered inbox instead
+-- (with the event's capture time), from which they move to their hooks'
+-- queues; they always reference the payload, and none of them is taken.
+-- KEYS: events, ready, refs, chain's own hash, chain's root hash, bucket's overflow hash, ordered inbox
 -- ARGV: name, value pairs (named.lua) up to '|':
 --   group, entry: the event's consumer group and entry; event: its id; prefix: the payload key prefix
 --   now, window, max_hooks: ms, the chain's window in ms, the most hooks a chain may trigger
 --   chain, field: the chain, and its 16 bytes ('' when it has no root record)
 --   take, deliver_group, consumer: how many deliveries to take at most, for which consumer of which group
---   checked: n, how many deliveries are checked in the chain
+--   checked: n, how many deliveries are checked in the chain; at: the event's capture time (ms)
 -- then the n hook ids, then per delivery: 's' and its document without its end, for a delivery of the
--- payload, or 'o' and its whole document, for one with a body of its own; the first n are those of the hooks
+-- payload ('r' for one of an ordered hook), or 'o' and its whole document, for one with a body of its
+-- own; the first n are those of the hooks
 -- returns: {1} when settled already, else {0, {verdict of each of the n hooks}, entries taken,
 --          {event id, payload} when an entry taken shares the event's payload, else {}}
 --- @include "named"
@@ -32,29 +36,35 @@ if n > 0 then
     tonumber(a.max_hooks), a.chain, a.field, {unpack(ARGV, at, at + n - 1)})
 end
 local kinds, docs = {}, {}
-local shared, k = 0, 0
+local shared, ordered, k = 0, 0, 0
 for i = at + n, #ARGV - 1, 2 do
   k = k + 1
   if k > n or verdicts[k] == 1 then
     kinds[#kinds + 1], docs[#docs + 1] = ARGV[i], ARGV[i + 1]
     if ARGV[i] == 's' then shared = shared + 1 end
+    if ARGV[i] == 'r' then shared, ordered = shared + 1, ordered + 1 end
   end
 end
 -- A lone delivery of the payload carries it inline: the payload and its
 -- count go.
 local inline = nil
-if shared == 1 then inline = redis.call('GET', a.prefix .. a.event) end
+if shared == 1 and ordered == 0 then inline = redis.call('GET', a.prefix .. a.event) end
 local ours = {} -- the entries queued here that share the payload
+local queued = 0
 for j = 1, #docs do
   local d = docs[j]
-  if kinds[j] == 's' then
-    if inline then d = d .. ',"body":' .. inline .. '}' else d = d .. ',"p":1}' end
+  if kinds[j] == 'r' then
+    redis.call('XADD', KEYS[7], '*', 'd', d .. ',"p":1}', 'at', a.at, 'ev', a.event)
+  else
+    if kinds[j] == 's' then
+      if inline then d = d .. ',"body":' .. inline .. '}' else d = d .. ',"p":1}' end
+    end
+    local id = redis.call('XADD', KEYS[2], '*', 'd', d)
+    queued = queued + 1
+    if kinds[j] == 's' and not inline then ours[id] = true end
   end
-  local id = redis.call('XADD', KEYS[2], '*', 'd', d)
-  if kinds[j] == 's' and not inline then ours[id] = true end
 end
 if inline then addref(KEYS[3], a.prefix, a.event, -1) else addref(KEYS[3], a.prefix, a.event, shared - 1) end
-local queued = #docs
 local taken, payload = false, {}
 local take = math.min(tonumber(a.take), queued)
 if take > 0 then

@@ -17,7 +17,7 @@
 --   doc, reason, max_dead, max_dead_bytes: the dead letter, why, and the stream's bounds (next = dead)
 --   the log entry, when there is one: hook, shard, log_ms, log_max (entries), status,
 --     log_entry, log_ev (the event whose payload it refers to, or '')
---   the health: result, class, threshold, base, max, health_status, health_hook (record_health's)
+--   the health: result, class, threshold, base, max, mode, after, health_status, health_hook (record_health's)
 -- returns: {already settled (1|0), dead letters trimmed for count, for bytes, log entry id (''),
 --          the health (record_health's reply)}
 --- @include "named"
@@ -25,6 +25,7 @@
 --- @include "health"
 local a = named(1)
 local r = settle(a, KEYS)
-r[5] = health(KEYS[8], KEYS[9], tonumber(a.now), a.result, a.class, tonumber(a.threshold), tonumber(a.base),
-  tonumber(a.max), a.health_status, a.health_hook)
+r[5] = {recordhealth(KEYS[8], KEYS[9], tonumber(a.now), a.result == 'ok', a.class, a.health_status, a.health_hook,
+  {threshold = tonumber(a.threshold), base = tonumber(a.base), max = tonumber(a.max), mode = a.mode,
+  after = tonumber(a.after)})}
 return r

@@ -313,6 +313,20 @@
     return null;
   }
 
+  // blockedNote says which event holds an ordered hook's deliveries back.
+  function blockedNote(hook) {
+    const q = hook.ordered_queue;
+    if (!q || !q.blocked_by) return null;
+    const b = q.blocked_by;
+    const next = b.next_attempt_at ? new Date(b.next_attempt_at) : null;
+    return el('div', { class: 'alert warning small blocked', role: 'status' },
+      el('strong', {}, 'Deliveries blocked'), ' by event ', el('code', { class: 'break' }, b.event_id),
+      ' since ', timeEl(b.since), ': ', String(b.attempts), b.attempts === 1 ? ' failed attempt' : ' failed attempts',
+      b.last_status ? ', last ' + b.last_status : '',
+      next ? [', next ', el('time', { datetime: b.next_attempt_at, title: next.toLocaleString() }, relative(next))] : '',
+      '. ', String(q.pending), q.pending === 1 ? ' delivery waits.' : ' deliveries wait, in order.');
+  }
+
   function readOnly(hook) { return hook.id >= CONFIG_HOOK_ID; }
 
   // ---- the Test dropdown ------------------------------------------------
@@ -391,7 +405,9 @@
       el('div', { class: 'hook-head' },
         el('code', { class: 'hook-url break' }, hook.url),
         failingBadge(hook),
-        ro ? el('span', { class: 'badge', title: 'Declared in the Caddy configuration: read-only here' }, 'Configured') : null),
+        ro ? el('span', { class: 'badge', title: 'Declared in the Caddy configuration: read-only here' }, 'Configured') : null,
+        hook.ordered ? el('span', { class: 'badge neutral', title: 'Delivered one at a time, in the order the events happened' }, 'Ordered') : null),
+      blockedNote(hook),
       hook.name ? el('div', { class: 'hook-name' }, hook.name) : null,
       hook.description ? el('div', { class: 'muted' }, hook.description) : null,
       el('div', { class: 'hook-triggers' },
@@ -575,6 +591,8 @@
       $('#form-submit').textContent = 'Save changes';
       const b = banner(hook, false, r);
       if (b) $('#form-banners').append(b);
+      const blocked = blockedNote(hook);
+      if (blocked) $('#form-banners').append(blocked);
       F.url.value = hook.url;
       F.name.value = hook.name || '';
       F.description.value = hook.description || '';
@@ -589,6 +607,7 @@
       F.branch_filter_strategy.value = hook.branch_filter_strategy || 'wildcard';
       F.push_events_branch_filter.value = hook.push_events_branch_filter || '';
       F.enable_ssl_verification.checked = hook.enable_ssl_verification !== false;
+      F.ordered.checked = hook.ordered === true;
       F.trace_context.checked = hook.trace_context !== false;
       const vars = hook.url_variables || [];
       if (vars.length) {
@@ -637,6 +656,7 @@
       name: F.name.value.trim(),
       description: F.description.value.trim(),
       enable_ssl_verification: F.enable_ssl_verification.checked,
+      ordered: F.ordered.checked,
       trace_context: F.trace_context.checked,
       branch_filter_strategy: F.branch_filter_strategy.value,
       push_events_branch_filter: F.branch_filter_strategy.value === 'all_branches' ? '' : F.push_events_branch_filter.value.trim(),
@@ -704,6 +724,54 @@
 
   function seconds(d) { return (Number(d) || 0).toFixed(2) + ' sec'; }
 
+  // ---- "Resend failed since…": a replay of the hook's failed deliveries --
+
+  let replayHook = null; // the hook the replay form acts on
+
+  function localInput(d) { // a Date as a datetime-local value
+    const p = (n) => String(n).padStart(2, '0');
+    return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + 'T' + p(d.getHours()) + ':' + p(d.getMinutes());
+  }
+
+  function resetReplay(r, hook) {
+    replayHook = { r, hook };
+    $('#replay').open = false;
+    $('#replay-since').value = localInput(new Date(Date.now() - 24 * 3600 * 1000));
+    $('#replay-result').textContent = '';
+  }
+
+  function replayText(res, dry) {
+    const n = res.matched;
+    const what = n === 1 ? '1 failed delivery' : n + ' failed deliveries';
+    let text = dry ? what + ' since then would be sent again.' : (n ? what + ' queued to be sent again, after live deliveries.' : 'Nothing failed since then.');
+    if (res.skipped && res.skipped.oversize) text += ' ' + res.skipped.oversize + ' cannot be: their payload was too large to keep.';
+    for (const note of res.notes || []) text += ' Note: ' + note + '.';
+    return text;
+  }
+
+  async function runReplay(dry) {
+    if (!replayHook) return;
+    const { r, hook } = replayHook;
+    const since = new Date($('#replay-since').value);
+    const out = $('#replay-result');
+    if (isNaN(since)) { out.textContent = 'Enter the date and time to resend from.'; return; }
+    const body = { since: since.toISOString(), status: 'failed' };
+    if (dry) body.dry_run = true;
+    $('#replay-submit').disabled = $('#replay-count').disabled = true;
+    try {
+      const { data } = await api('POST', apiBase(r) + '/' + hook.id + '/replay', body);
+      out.textContent = replayText(data, dry);
+      if (!dry) flash(replayText(data, false) + (data.id ? ' (replay ' + data.id + ')' : ''), 'success');
+    } catch (err) {
+      if (!err.handled) out.textContent = err.message;
+    } finally {
+      $('#replay-submit').disabled = $('#replay-count').disabled = false;
+    }
+  }
+
+  $('#replay-count').addEventListener('click', () => runReplay(true));
+  $('#replay-form').addEventListener('submit', (ev) => { ev.preventDefault(); runReplay(false); });
+
   async function renderEvents(r, hook, seq) {
     let res;
     try {
@@ -725,6 +793,7 @@
     $('#events-empty').hidden = res.data.length > 0;
     $('#events-table').hidden = res.data.length === 0;
     pager($('#events-pages'), res.headers, (p) => hookHref(r, hook.id) + '?page=' + p);
+    resetReplay(r, hook);
     $('#events').hidden = false;
   }
 

@@ -40,13 +40,14 @@ type options struct {
 	pprofDir      string
 	aof           bool
 	keep          bool
+	replayRate    int
 }
 
 func main() {
 	var o options
 	flag.BoolVar(&o.smoke, "smoke", false, "every scenario at a tiny size; checks that each produced numbers, not targets")
 	flag.StringVar(&o.caddyBin, "caddy", "", "Caddy binary with the plugin (default: go build ./cmd/caddy)")
-	flag.StringVar(&o.only, "only", "1,2,3,4,5,6,7,8,9,10,11", "scenarios to run (7 comes with 3; 3 is 3a, 3b and 3c; 8 is 8a, 500 events/s, and 8b, 1,000/s)")
+	flag.StringVar(&o.only, "only", "1,2,3,4,5,6,7,8,9,10,11,12", "scenarios to run (7 comes with 3; 3 is 3a, 3b and 3c; 8 is 8a, 500 events/s, and 8b, 1,000/s)")
 	flag.IntVar(&o.rounds, "rounds", 3, "A/B rounds per comparison; medians are reported")
 	flag.DurationVar(&o.dur, "dur", 5*time.Second, "length of one throughput round")
 	flag.IntVar(&o.conns, "conns", 32, "load generator connections (closed loop)")
@@ -61,6 +62,7 @@ func main() {
 	flag.StringVar(&o.pprofDir, "pprof", "", "write Caddy CPU profiles of scenarios 2, 3a, 3b and 8 here")
 	flag.BoolVar(&o.aof, "aof", false, "run Redis with appendonly yes, appendfsync everysec")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, Caddyfiles)")
+	flag.IntVar(&o.replayRate, "replay-rate", 0, "replay_rate of scenario 12 (0: Caddy's default)")
 	flag.Parse()
 	if o.smoke {
 		o.rounds, o.dur, o.conns = 1, 500*time.Millisecond, 8
@@ -116,6 +118,7 @@ func run(o options) error {
 		{"9", b.bigPayload},
 		{"10", b.clusterSpread},
 		{"11", b.steadyMemory},
+		{"12", b.replayPriority},
 	}
 	for _, s := range steps {
 		if !slices.ContainsFunc(strings.Split(s.ids, ","), func(id string) bool { return want[id] }) {

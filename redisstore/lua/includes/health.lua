@@ -1,38 +1,53 @@
--- health updates a hook's health (key hk, and its entry in the disabled
--- index dk) after an attempt as GitLab does (a success resets; the
--- threshold-th consecutive failure disables temporarily, 1 min doubling up
--- to a cap; a client error at the threshold, or 410 Gone at once, disables
--- until a person re-enables). Like GitLab, failures reported while the
--- hook is already disabled do not count again. result is ok|fail, class
--- ''|client|gone; it returns {fails, disabled until ms, permanently
--- disabled (1|0)}.
-local function health(hk, dk, now, result, class, threshold, base, maxb, status, hook)
-  if result == 'ok' then
-    local h = redis.call('HMGET', hk, 'last_status', 'fails')
+-- recordhealth updates a hook's health after an attempt as GitLab does: a
+-- success resets; the threshold-th consecutive failure disables
+-- temporarily, 1 min doubling up to a cap. What disables until a person
+-- re-enables depends on pol.mode: 'gitlab' (the webhooks page's rule), a
+-- client error at the threshold or a 410 Gone at once; 'permanent_after'
+-- (newer GitLab), the pol.after-th failure of any kind; 'off', nothing
+-- (failures are still counted, and a hook disabled before stays so).
+-- Like GitLab, failures reported while the hook is already disabled do
+-- not count again. healthk is the hook's health hash, disabledk its slot's
+-- disabled index; ok tells a success; class is '', 'client' or 'gone';
+-- pol holds threshold, base and max (ms), mode and after. It returns the
+-- failures, when a temporary disable ends (ms, 0: none), whether the
+-- hook is disabled until re-enabled (1|0), and what changed: 1 when this
+-- attempt disabled it, 2 when this success ended a disable, 0 otherwise.
+local function recordhealth(healthk, disabledk, now, ok, class, status, hook, pol)
+  if ok then
+    local h = redis.call('HMGET', healthk, 'last_status', 'fails', 'disabled_until')
+    local event = ((tonumber(h[3] or '0') or 0) > 0) and 2 or 0
     if h[1] ~= status or h[2] ~= '0' then
-      redis.call('HSET', hk, 'fails', 0, 'disabled_until', 0, 'last_status', status)
-      redis.call('ZREM', dk, hook)
+      redis.call('HSET', healthk, 'fails', 0, 'disabled_until', 0, 'last_status', status)
+      redis.call('ZREM', disabledk, hook)
     end
-    return {0, 0, 0}
+    return 0, 0, 0, event
   end
-  local h = redis.call('HMGET', hk, 'disabled', 'disabled_until', 'fails')
+  local h = redis.call('HMGET', healthk, 'disabled', 'disabled_until', 'fails')
   local permanent = (h[1] == '1') and 1 or 0
   local until_ms = tonumber(h[2] or '0') or 0
   local fails = tonumber(h[3] or '0') or 0
   if permanent == 0 and until_ms <= now then
-    fails = redis.call('HINCRBY', hk, 'fails', 1)
-    redis.call('HSET', hk, 'last_fail', now, 'last_status', status)
-    local threshold = threshold
+    fails = redis.call('HINCRBY', healthk, 'fails', 1)
+    redis.call('HSET', healthk, 'last_fail', now, 'last_status', status)
     until_ms = 0
-    if class == 'gone' or (class == 'client' and fails >= threshold) then
-      redis.call('HSET', hk, 'disabled', 1, 'disabled_reason', status)
-      redis.call('ZADD', dk, 'inf', hook)
-      permanent = 1
-    elseif fails >= threshold then
-      until_ms = math.floor(now + math.min(base * 2 ^ math.min(fails - threshold, 30), maxb))
-      redis.call('HSET', hk, 'disabled_until', until_ms)
-      redis.call('ZADD', dk, until_ms, hook)
+    local forever
+    if pol.mode == 'off' then
+      return fails, 0, 0, 0
+    elseif pol.mode == 'permanent_after' then
+      forever = fails >= pol.after
+    else
+      forever = class == 'gone' or (class == 'client' and fails >= pol.threshold)
+    end
+    if forever then
+      redis.call('HSET', healthk, 'disabled', 1, 'disabled_reason', status)
+      redis.call('ZADD', disabledk, 'inf', hook)
+      return fails, 0, 1, 1
+    elseif fails >= pol.threshold then
+      until_ms = math.floor(now + math.min(pol.base * 2 ^ math.min(fails - pol.threshold, 30), pol.max))
+      redis.call('HSET', healthk, 'disabled_until', until_ms)
+      redis.call('ZADD', disabledk, until_ms, hook)
+      return fails, until_ms, 0, 1
     end
   end
-  return {fails, until_ms, permanent}
+  return fails, until_ms, permanent, 0
 end
