@@ -25,6 +25,11 @@ const DisabledInterval = time.Second
 type disabledView struct {
 	mu    sync.RWMutex
 	until map[int64]time.Time // zero: until re-enabled
+	// gen counts the disables noted here; noted holds the count at each
+	// hook's last one since the last replace, so that a copy read from
+	// Redis before a settle disabled a hook does not undo the note.
+	gen   uint64
+	noted map[int64]uint64
 }
 
 // maybe tells whether hook id may be disabled at now.
@@ -35,11 +40,28 @@ func (v *disabledView) maybe(id int64, now time.Time) bool {
 	return ok && (u.IsZero() || u.After(now))
 }
 
-// replace installs a fresh copy read from Redis.
-func (v *disabledView) replace(until map[int64]time.Time) {
+// generation is what replace takes: the disables noted so far.
+func (v *disabledView) generation() uint64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.gen
+}
+
+// replace installs a fresh copy read from Redis, whose read began at
+// generation since. A disable noted after that wins over the copy (which
+// may predate it); a stale "disabled" would only cost a check in Redis.
+func (v *disabledView) replace(until map[int64]time.Time, since uint64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.until = until
+	for id, g := range v.noted {
+		if u, ok := v.until[id]; ok && g > since {
+			if until == nil {
+				until = map[int64]time.Time{}
+			}
+			until[id] = u
+		}
+	}
+	v.until, v.noted = until, nil
 }
 
 // note records what settling a delivery of hook id found; success tells
@@ -50,8 +72,10 @@ func (v *disabledView) note(id int64, st redisstore.Settled, success bool) {
 	switch {
 	case st.Disabled:
 		v.set(id, time.Time{})
+		v.mark(id)
 	case !st.DisabledUntil.IsZero():
 		v.set(id, st.DisabledUntil)
+		v.mark(id)
 	case success && !st.Already:
 		delete(v.until, id)
 	}
@@ -62,6 +86,15 @@ func (v *disabledView) forget(id int64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	delete(v.until, id)
+}
+
+// mark records that a disable of hook id was noted here now.
+func (v *disabledView) mark(id int64) {
+	v.gen++
+	if v.noted == nil {
+		v.noted = map[int64]uint64{}
+	}
+	v.noted[id] = v.gen
 }
 
 func (v *disabledView) set(id int64, until time.Time) {
@@ -91,8 +124,9 @@ func (d *Deliverer) Refresh(ctx context.Context) {
 			return
 		}
 	}
+	since := d.disabled.generation()
 	if until, err := d.store.Health.DisabledUntil(ctx, time.Now()); err == nil {
-		d.disabled.replace(until)
+		d.disabled.replace(until, since)
 		d.viewed.Store(true)
 	}
 	d.ExpireParked(time.Now())
