@@ -52,14 +52,14 @@ type Snapshot struct {
 	DisabledHooks int64
 	// OldestReady is how long the oldest delivery waiting for its first
 	// attempt has waited since its event was captured (0: none waits),
-	// among the first entries of each shard's ready stream. A delivery put
-	// back in the schedule (its hook at its cap, disabled for a while) and
-	// moved back keeps its capture time; retries do not count.
+	// among the first entries of each shard's ready stream and schedule: a
+	// first attempt held back in the schedule (its hook at its cap, or
+	// disabled for a while) is waiting too. Retries do not count.
 	OldestReady time.Duration
 }
 
-// oldestScan is how many entries of each ready stream Snapshot reads for
-// OldestReady.
+// oldestScan is how many entries of each ready stream and schedule
+// Snapshot reads for OldestReady.
 const oldestScan = 16
 
 // Snapshot reads the pause flag, the queue depths of every shard and the
@@ -70,12 +70,14 @@ func (c *Control) Snapshot(ctx context.Context, now time.Time) (Snapshot, error)
 	depths := make([][4]*redis.IntCmd, c.readShards())
 	disabled := make([]*redis.IntCmd, HookSlots)
 	heads := make([]*redis.XMessageSliceCmd, len(depths))
+	held := make([]*redis.StringSliceCmd, len(depths))
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		paused = p.Get(ctx, c.keys.Paused())
 		for i := range depths {
 			depths[i] = [4]*redis.IntCmd{p.XLen(ctx, c.keys.Events(i)), p.XLen(ctx, c.keys.Ready(i)),
 				p.ZCard(ctx, c.keys.Schedule(i)), p.XLen(ctx, c.keys.Dead(i))}
 			heads[i] = p.XRangeN(ctx, c.keys.Ready(i), "-", "+", oldestScan)
+			held[i] = p.ZRange(ctx, c.keys.Schedule(i), 0, oldestScan-1)
 		}
 		for j := range disabled {
 			disabled[j] = p.ZCount(ctx, c.keys.Disabled(j), strconv.FormatInt(now.UnixMilli()+1, 10), "+inf")
@@ -95,11 +97,17 @@ func (c *Control) Snapshot(ctx context.Context, now time.Time) (Snapshot, error)
 	for _, d := range disabled {
 		s.DisabledHooks += d.Val()
 	}
-	for _, h := range heads {
-		for _, m := range h.Val() {
-			if d, err := DecodeDelivery(fields(m.Values).str("d")); err == nil && d.Attempt == 1 {
-				s.OldestReady = max(s.OldestReady, now.Sub(d.At))
-			}
+	waited := func(doc string) {
+		if d, err := DecodeDelivery(doc); err == nil && d.Attempt == 1 {
+			s.OldestReady = max(s.OldestReady, now.Sub(d.At))
+		}
+	}
+	for i := range heads {
+		for _, m := range heads[i].Val() {
+			waited(fields(m.Values).str("d"))
+		}
+		for _, doc := range held[i].Val() {
+			waited(doc)
 		}
 	}
 	return s, nil

@@ -59,7 +59,7 @@ func main() {
 	flag.IntVar(&o.bigEvents, "big-events", 500, "20 KB events queued per round of scenario 9 (× 20 hooks)")
 	flag.IntVar(&o.shards, "shards", 0, "queue shards (the webhooks option shards N) of every scenario but 10; 0: the default")
 	flag.IntVar(&o.clusterShards, "cluster-shards", 12, "queue shards of scenario 10 (cluster)")
-	flag.StringVar(&o.pprofDir, "pprof", "", "write Caddy CPU profiles of scenarios 2, 3a, 3b and 8 here")
+	flag.StringVar(&o.pprofDir, "pprof", "", "write Caddy CPU profiles of scenarios 2, 2b, 3a, 3b and 8 here")
 	flag.BoolVar(&o.aof, "aof", false, "run Redis with appendonly yes, appendfsync everysec")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, Caddyfiles)")
 	flag.IntVar(&o.replayRate, "replay-rate", 0, "replay_rate of scenario 12 (0: Caddy's default)")

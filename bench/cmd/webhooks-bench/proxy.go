@@ -64,10 +64,10 @@ func (b *bench) proxy() error {
 		}
 		b.add(sc.id, sc.name+": requests/s", median(rps[0]), median(rps[1]), sc.target, ratioAtLeast(sc.min))
 		b.add(sc.id, sc.name+": p99 latency ms", median(p99[0]), median(p99[1]), "", nil)
-		if sc.id == "2" && b.o.pprofDir != "" {
+		if (sc.id == "2" || sc.id == "2b") && b.o.pprofDir != "" {
 			waitFor(15*time.Second, func() bool { return b.queuedEvents() == 0 })
 			secs := int(math.Max(b.o.dur.Seconds(), 5))
-			done := b.profile("scenario2-capture", secs)
+			done := b.profile("scenario"+sc.id+"-capture", secs)
 			closedLoop(client, method, b.candURL(sc.path), b.o.conns, time.Duration(secs)*time.Second)
 			<-done
 		}
