@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grt-continuation/caddy-webhooks/internal/redistest"
 	"github.com/grt-continuation/caddy-webhooks/webhook"
 )
 
@@ -14,12 +13,7 @@ import (
 // by their capture time, but not retries.
 func TestSnapshotOldestWaitingDelivery(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	s, err := New(Options{URL: srv.URL, Namespace: "snap"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s := newLogStore(t) // a store on a server of its own
 	ctx := context.Background()
 	if err := s.Queue().EnsureGroups(ctx); err != nil {
 		t.Fatal(err)
