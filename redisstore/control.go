@@ -22,25 +22,35 @@ type Depths struct {
 
 // QueueDepths counts the entries of every queue, over all shards.
 func (c *Control) QueueDepths(ctx context.Context) (Depths, error) {
-	cmds := make([][4]*redis.IntCmd, c.readShards())
+	var depths func() Depths
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i := range cmds {
-			cmds[i] = [4]*redis.IntCmd{p.XLen(ctx, c.keys.Events(i)), p.XLen(ctx, c.keys.Ready(i)),
-				p.ZCard(ctx, c.keys.Schedule(i)), p.XLen(ctx, c.keys.Dead(i))}
-		}
+		depths = c.queueDepths(ctx, p)
 		return nil
 	})
 	if err != nil {
 		return Depths{}, fmt.Errorf("reading queue depths: %w", err)
 	}
-	var d Depths
-	for _, c := range cmds {
-		d.Events += c[0].Val()
-		d.Ready += c[1].Val()
-		d.Scheduled += c[2].Val()
-		d.Dead += c[3].Val()
+	return depths(), nil
+}
+
+// queueDepths queues the reads of every shard's queue lengths on p; the
+// function it returns adds them up once p has run.
+func (c *Control) queueDepths(ctx context.Context, p redis.Pipeliner) func() Depths {
+	cmds := make([][4]*redis.IntCmd, c.readShards())
+	for i := range cmds {
+		cmds[i] = [4]*redis.IntCmd{p.XLen(ctx, c.keys.Events(i)), p.XLen(ctx, c.keys.Ready(i)),
+			p.ZCard(ctx, c.keys.Schedule(i)), p.XLen(ctx, c.keys.Dead(i))}
 	}
-	return d, nil
+	return func() Depths {
+		var d Depths
+		for _, c := range cmds {
+			d.Events += c[0].Val()
+			d.Ready += c[1].Val()
+			d.Scheduled += c[2].Val()
+			d.Dead += c[3].Val()
+		}
+		return d
+	}
 }
 
 // Snapshot is what the monitor watches, read in one round trip.
@@ -62,20 +72,19 @@ type Snapshot struct {
 // Snapshot reads for OldestReady.
 const oldestScan = 16
 
-// Snapshot reads the pause flag, the queue depths of every shard and the
-// number of hooks disabled at now and the age of the oldest ready
-// delivery, in one pipeline.
+// Snapshot reads the pause flag, the queue depths of every shard, the
+// number of hooks disabled at now and the age of the oldest delivery
+// waiting for its first attempt, in one pipeline.
 func (c *Control) Snapshot(ctx context.Context, now time.Time) (Snapshot, error) {
 	var paused *redis.StringCmd
-	depths := make([][4]*redis.IntCmd, c.readShards())
+	var depths func() Depths
 	disabled := make([]*redis.IntCmd, HookSlots)
-	heads := make([]*redis.XMessageSliceCmd, len(depths))
-	held := make([]*redis.StringSliceCmd, len(depths))
+	heads := make([]*redis.XMessageSliceCmd, c.readShards())
+	held := make([]*redis.StringSliceCmd, len(heads))
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		paused = p.Get(ctx, c.keys.Paused())
-		for i := range depths {
-			depths[i] = [4]*redis.IntCmd{p.XLen(ctx, c.keys.Events(i)), p.XLen(ctx, c.keys.Ready(i)),
-				p.ZCard(ctx, c.keys.Schedule(i)), p.XLen(ctx, c.keys.Dead(i))}
+		depths = c.queueDepths(ctx, p)
+		for i := range heads {
 			heads[i] = p.XRangeN(ctx, c.keys.Ready(i), "-", "+", oldestScan)
 			held[i] = p.ZRange(ctx, c.keys.Schedule(i), 0, oldestScan-1)
 		}
@@ -87,13 +96,7 @@ func (c *Control) Snapshot(ctx context.Context, now time.Time) (Snapshot, error)
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return Snapshot{}, fmt.Errorf("reading the queues' state: %w", err)
 	}
-	s := Snapshot{Paused: paused.Val() == "1"}
-	for _, d := range depths {
-		s.Depths.Events += d[0].Val()
-		s.Depths.Ready += d[1].Val()
-		s.Depths.Scheduled += d[2].Val()
-		s.Depths.Dead += d[3].Val()
-	}
+	s := Snapshot{Paused: paused.Val() == "1", Depths: depths()}
 	for _, d := range disabled {
 		s.DisabledHooks += d.Val()
 	}
