@@ -21,24 +21,9 @@
 -- returns: {{verdict of each of the n hooks}, {entry taken: {id, its delivery's place (1-based)} for the
 --          ones queued here, {id, fields} for others}, whether the payload is shared (1|0)}
 --- @include "named"
---- @include "chain"
+--- @include "allowed"
 local a, at = named(1)
-local n = tonumber(a.checked)
-local verdicts = {}
-if n > 0 then
-  verdicts = chaincheck(KEYS[4], KEYS[5], KEYS[6], a.event, tonumber(a.now), tonumber(a.window),
-    tonumber(a.max_hooks), a.chain, a.field, {unpack(ARGV, at, at + n - 1)})
-end
-local kinds, docs, places = {}, {}, {}
-local shared, ordered, k = 0, 0, 0
-for i = at + n, #ARGV - 1, 2 do
-  k = k + 1
-  if k > n or verdicts[k] == 1 then
-    kinds[#kinds + 1], docs[#docs + 1], places[#places + 1] = ARGV[i], ARGV[i + 1], k
-    if ARGV[i] == 's' then shared = shared + 1 end
-    if ARGV[i] == 'r' then shared, ordered = shared + 1, ordered + 1 end
-  end
-end
+local verdicts, kinds, docs, places, shared, ordered = allowed(a, at, KEYS[4], KEYS[5], KEYS[6])
 local stored = shared > 1 or ordered > 0
 if stored then
   redis.call('SET', KEYS[3], a.body)

@@ -25,26 +25,11 @@
 --          {event id, payload} when an entry taken shares the event's payload, else {}}
 --- @include "named"
 --- @include "refs"
---- @include "chain"
+--- @include "allowed"
 local a, at = named(1)
 if redis.call('XACK', KEYS[1], a.group, a.entry) == 0 then return {1} end
 redis.call('XDEL', KEYS[1], a.entry)
-local n = tonumber(a.checked)
-local verdicts = {}
-if n > 0 then
-  verdicts = chaincheck(KEYS[4], KEYS[5], KEYS[6], a.event, tonumber(a.now), tonumber(a.window),
-    tonumber(a.max_hooks), a.chain, a.field, {unpack(ARGV, at, at + n - 1)})
-end
-local kinds, docs = {}, {}
-local shared, ordered, k = 0, 0, 0
-for i = at + n, #ARGV - 1, 2 do
-  k = k + 1
-  if k > n or verdicts[k] == 1 then
-    kinds[#kinds + 1], docs[#docs + 1] = ARGV[i], ARGV[i + 1]
-    if ARGV[i] == 's' then shared = shared + 1 end
-    if ARGV[i] == 'r' then shared, ordered = shared + 1, ordered + 1 end
-  end
-end
+local verdicts, kinds, docs, _, shared, ordered = allowed(a, at, KEYS[4], KEYS[5], KEYS[6])
 -- A lone delivery of the payload carries it inline: the payload and its
 -- count go.
 local inline = nil
