@@ -31,14 +31,15 @@ type HealthPolicy struct {
 	PermanentAfter int
 }
 
-// healthArgs are the policy's arguments of lua/includes/health.lua's
-// callers: threshold, base, max, mode, permanent after.
-func (p HealthPolicy) healthArgs() []any {
+// args are the policy's named arguments, as lua/includes/health.lua's
+// healthpolicy reads them.
+func (p HealthPolicy) args() []any {
 	mode := p.Mode
 	if mode == "" {
 		mode = "gitlab"
 	}
-	return []any{p.Threshold, p.Base.Milliseconds(), p.Max.Milliseconds(), mode, p.PermanentAfter}
+	return []any{"threshold", p.Threshold, "base", p.Base.Milliseconds(), "max", p.Max.Milliseconds(), "mode", mode,
+		"after", p.PermanentAfter}
 }
 
 // HealthEvent is what an attempt changed of its hook's health.
@@ -191,16 +192,15 @@ func (h *Health) DisabledUntil(ctx context.Context, now time.Time) (map[int64]ti
 // hookID: the health side of Queue.Settle.
 func queueRecordHealth(ctx context.Context, p redis.Pipeliner, eval bool, k Keys, hookID int64, o Outcome,
 	pol HealthPolicy) *redis.Cmd {
-	args := append([]any{o.At.UnixMilli(), result(o), o.Class, o.Status, hookID}, pol.healthArgs()...)
+	args := append([]any{"now", o.At.UnixMilli()}, healthArgs(hookID, o, pol)...)
 	return recordHealthScript.queue(ctx, p, eval, []string{k.Health(hookID), k.DisabledOf(hookID)}, args...)
 }
 
-// healthArgs are the named arguments of the health in
-// lua/settle_health.lua.
+// healthArgs are the named arguments of an attempt's health, as
+// lua/record_health.lua and lua/settle_health.lua take them.
 func healthArgs(hookID int64, o Outcome, pol HealthPolicy) []any {
-	p := pol.healthArgs()
-	return []any{"result", result(o), "class", o.Class, "threshold", p[0], "base", p[1], "max", p[2],
-		"mode", p[3], "after", p[4], "health_status", o.Status, "health_hook", hookID}
+	return append([]any{"result", result(o), "class", o.Class, "health_status", o.Status, "health_hook", hookID},
+		pol.args()...)
 }
 
 // result is an attempt's result as the health scripts take it.

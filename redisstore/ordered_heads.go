@@ -136,9 +136,8 @@ func (o *Ordered) Settle(ctx context.Context, h *Head, s OrderedSettle) (Ordered
 		if out.Success {
 			ok = "1"
 		}
-		pol := s.Health.healthArgs()
-		args = append(args, "health", "1", "ok", ok, "class", out.Class, "status", out.Status,
-			"threshold", pol[0], "base", pol[1], "max", pol[2], "mode", pol[3], "after", pol[4])
+		args = append(args, "health", "1", "ok", ok, "class", out.Class, "status", out.Status)
+		args = append(args, s.Health.args()...)
 	} else {
 		args = append(args, "status", "")
 	}

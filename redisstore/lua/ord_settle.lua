@@ -22,8 +22,7 @@ local now = tonumber(a.now)
 local fails, until_ms, permanent, event = 0, 0, 0, 0
 if a.health == '1' then
   fails, until_ms, permanent, event = recordhealth(KEYS[2], KEYS[3], now, a.ok == '1', a.class, a.status, a.hook,
-    {threshold = tonumber(a.threshold), base = tonumber(a.base), max = tonumber(a.max), mode = a.mode,
-      after = tonumber(a.after)})
+    healthpolicy(a))
 end
 if a.next == 'retry' or a.next == 'release' then
   local due = tonumber(a.due)

@@ -26,6 +26,5 @@
 local a = named(1)
 local r = settle(a, KEYS)
 r[5] = {recordhealth(KEYS[8], KEYS[9], tonumber(a.now), a.result == 'ok', a.class, a.health_status, a.health_hook,
-  {threshold = tonumber(a.threshold), base = tonumber(a.base), max = tonumber(a.max), mode = a.mode,
-  after = tonumber(a.after)})}
+  healthpolicy(a))}
 return r

@@ -51,3 +51,10 @@ local function recordhealth(healthk, disabledk, now, ok, class, status, hook, po
   end
   return fails, until_ms, permanent, 0
 end
+
+-- healthpolicy is the policy recordhealth takes, from the named arguments
+-- threshold, base, max (ms), mode and after (HealthPolicy.args).
+local function healthpolicy(a)
+  return {threshold = tonumber(a.threshold), base = tonumber(a.base), max = tonumber(a.max), mode = a.mode,
+    after = tonumber(a.after)}
+end
