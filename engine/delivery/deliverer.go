@@ -350,11 +350,7 @@ func (d *Deliverer) deliver(ctx context.Context, m *redisstore.DeliveryMsg, rele
 		return
 	}
 
-	if dv.Attempt == 1 {
-		metrics.FirstAttemptLatency.Observe(time.Since(dv.At).Seconds())
-	}
-	req := RequestOf(hook, dv)
-	res := d.sender.Send(ctx, &cfg.Send, &req)
+	req, res := d.try(ctx, cfg, hook, dv)
 	if ctx.Err() != nil {
 		// Aborted by Close (its grace ran out): the outcome is not
 		// recorded, so the entry stays pending and is sent again after the
@@ -369,11 +365,27 @@ func (d *Deliverer) deliver(ctx context.Context, m *redisstore.DeliveryMsg, rele
 		defer func() { <-d.settling }()
 	default:
 	}
+	out, entry := d.observe(cfg, hook, dv, &req, &res)
+	d.settle(m, hook, out, entry)
+}
+
+// try sends dv to hook once: a queued delivery's attempt, ordered or not
+// (tests and resends go through manual.go).
+func (d *Deliverer) try(ctx context.Context, cfg *Config, hook *webhook.Hook, dv *webhook.Delivery) (Request, Result) {
+	if dv.Attempt == 1 {
+		metrics.FirstAttemptLatency.Observe(time.Since(dv.At).Seconds())
+	}
+	req := RequestOf(hook, dv)
+	return req, d.sender.Send(ctx, &cfg.Send, &req)
+}
+
+// observe counts and logs a queued delivery's attempt, and returns what
+// it comes to under the hook's retry policy, and its log entry.
+func (d *Deliverer) observe(cfg *Config, hook *webhook.Hook, dv *webhook.Delivery, req *Request, res *Result) (redisstore.Outcome, *webhook.LogEntry) {
 	metrics.Deliveries.WithLabelValues(res.Outcome()).Inc()
 	metrics.DeliveryDuration.Observe(res.Duration.Seconds())
-	d.logResult(hooklog.KindDelivery, &req, &res)
-	out := cfg.Retry.For(hook).outcome(&res, dv, time.Now())
-	d.settle(m, hook, out, d.record.Entry(hooklog.KindDelivery, attempt(&req, &res)))
+	d.logResult(hooklog.KindDelivery, req, res)
+	return cfg.Retry.For(hook).outcome(res, dv, time.Now()), d.record.Entry(hooklog.KindDelivery, attempt(req, res))
 }
 
 // leftPending reports a delivery its work context ended on: it is not

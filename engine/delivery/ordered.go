@@ -65,17 +65,10 @@ func (d *Deliverer) AttemptOrdered(ctx context.Context, hook *webhook.Hook, dv *
 			return Attempted{Wait: until.Add(jitter(5 * time.Second))}
 		}
 	}
-	if dv.Attempt == 1 {
-		metrics.FirstAttemptLatency.Observe(time.Since(dv.At).Seconds())
-	}
-	req := RequestOf(hook, dv)
-	res := d.sender.Send(ctx, &cfg.Send, &req)
-	metrics.Deliveries.WithLabelValues(res.Outcome()).Inc()
-	metrics.DeliveryDuration.Observe(res.Duration.Seconds())
-	d.logResult(hooklog.KindDelivery, &req, &res)
-	out := cfg.Retry.For(hook).outcome(&res, dv, time.Now())
+	req, res := d.try(ctx, cfg, hook, dv)
+	out, entry := d.observe(cfg, hook, dv, &req, &res)
 	out.At = time.Now()
-	return Attempted{Outcome: out, Entry: d.record.Entry(hooklog.KindDelivery, attempt(&req, &res))}
+	return Attempted{Outcome: out, Entry: entry}
 }
 
 // Slot takes a worker slot for an ordered head, waiting until one is free
