@@ -2,7 +2,6 @@ package module
 
 import (
 	"fmt"
-	"hash/fnv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -73,10 +72,8 @@ func (c *AlertsConfig) hooks(repl *caddy.Replacer, network *delivery.NetworkPoli
 		if name == "" {
 			name = fmt.Sprintf("alerts-%d", i+1)
 		}
-		f := fnv.New64a()
-		f.Write([]byte("alerts\x00" + name))
 		h := &webhook.Hook{
-			ID: configHookIDBase | int64(f.Sum64()&uint64(configHookIDBase-1)), Name: name,
+			ID: configHookID("alerts\x00" + name), Name: name,
 			URL: repl.ReplaceKnown(e.URL, ""), Signing: gitlab.SigningTokens{Current: repl.ReplaceKnown(e.SigningToken, "")},
 			EnableSSLVerification: true, ReadOnly: true, Operator: true, AutoDisable: &off,
 		}

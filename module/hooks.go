@@ -123,6 +123,14 @@ type HookConfig struct {
 // while staying below 2^53, the largest integer JSON clients read exactly.
 const configHookIDBase = int64(1) << 52
 
+// configHookID is the ID of a configured hook without one: derived from
+// key (its name), so it stays the same across reloads.
+func configHookID(key string) int64 {
+	f := fnv.New64a()
+	f.Write([]byte(key))
+	return configHookIDBase | int64(f.Sum64()&uint64(configHookIDBase-1))
+}
+
 func buildHooks(cfgs []*HookConfig, repl *caddy.Replacer, network *delivery.NetworkPolicy) (*webhook.HookSet, error) {
 	hooks := make([]*webhook.Hook, 0, len(cfgs))
 	names := map[string]bool{}
@@ -163,9 +171,7 @@ func (c *HookConfig) build(repl *caddy.Replacer, network *delivery.NetworkPolicy
 		Ordered:               c.Ordered,
 	}
 	if h.ID == 0 {
-		f := fnv.New64a()
-		f.Write([]byte(c.Name))
-		h.ID = configHookIDBase | int64(f.Sum64()&uint64(configHookIDBase-1))
+		h.ID = configHookID(c.Name)
 	}
 	events := c.Events
 	if len(events) == 0 {
