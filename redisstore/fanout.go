@@ -143,13 +143,9 @@ func (f *Fanned) read(c *redis.Cmd) error {
 // own): the script returns only its own event's.
 func (q *Queue) fillTaken(ctx context.Context, evs []Fanned) error {
 	for i := range evs {
-		for j := range evs[i].Taken {
-			if m := &evs[i].Taken[j]; m.Err == nil && m.Delivery.Shared && m.Delivery.Body == nil {
-				if err := q.fillPayloads(ctx, evs[i].Shard, evs[i].Taken); err != nil {
-					return err
-				}
-				break
-			}
+		// No I/O unless a delivery taken still lacks its payload.
+		if err := q.fillPayloads(ctx, evs[i].Shard, evs[i].Taken); err != nil {
+			return err
 		}
 	}
 	return nil
